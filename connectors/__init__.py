@@ -1,0 +1,1 @@
+"""Provider clients and dump readers: provider JSON in, normalized board out."""

@@ -1,0 +1,1 @@
+"""Valuestream: REST API, persistence, settings and the pure domain core."""

@@ -1,0 +1,123 @@
+"""Normalized board: one provider-neutral model of a whiteboard's items.
+
+Connectors (Miro, Mural, dump files) turn provider JSON into these values; everything downstream
+(classification, streams, metrics, rendering) reads only this model.
+
+Coordinates are absolute canvas units with the y axis pointing down. Miro measures item centres
+from the board centre and Mural measures top-left corners from the mural's top-left; both are
+resolved to absolute centres here, so the same board drawn in either tool gives the same numbers.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+
+class ItemKind(StrEnum):
+    STICKY = "sticky"
+    SHAPE = "shape"
+    TEXT = "text"
+    CONTAINER = "container"  # Miro frame, Mural area
+    CONNECTOR = "connector"
+    CARD = "card"
+    IMAGE = "image"
+    OTHER = "other"
+
+
+@dataclass(frozen=True, slots=True)
+class Geometry:
+    """Absolute centre, size and rotation (degrees, clockwise) of an item."""
+
+    x: float
+    y: float
+    width: float
+    height: float
+    rotation: float = 0.0
+
+    @property
+    def left(self) -> float:
+        return self.x - self.width / 2
+
+    @property
+    def right(self) -> float:
+        return self.x + self.width / 2
+
+    @property
+    def top(self) -> float:
+        return self.y - self.height / 2
+
+    @property
+    def bottom(self) -> float:
+        return self.y + self.height / 2
+
+    @property
+    def size(self) -> float:
+        """The larger side; what "about two sticky sizes" is measured in."""
+        return max(self.width, self.height)
+
+    def contains_point(self, x: float, y: float) -> bool:
+        return self.left <= x <= self.right and self.top <= y <= self.bottom
+
+    def is_finite(self) -> bool:
+        return all(math.isfinite(v) for v in (self.x, self.y, self.width, self.height))
+
+
+@dataclass(frozen=True, slots=True)
+class Item:
+    """One board item. ``text`` is plain text (HTML stripped, entities decoded, line breaks kept).
+
+    ``color`` is a named palette colour (see ``colors.PALETTE``) or None when the item has none.
+    ``geometry`` is None when the provider sent missing or non-finite coordinates.
+    ``containers`` lists the ids of the containers holding the item, innermost first.
+    """
+
+    id: str
+    kind: ItemKind
+    text: str = ""
+    color: str | None = None
+    geometry: Geometry | None = None
+    containers: tuple[str, ...] = ()
+    tags: tuple[str, ...] = ()
+    shape: str | None = None
+    provider_type: str = ""
+
+    @property
+    def parent_id(self) -> str | None:
+        return self.containers[0] if self.containers else None
+
+
+@dataclass(frozen=True, slots=True)
+class Connector:
+    """A line between two items; either end may be None (attached to the canvas or missing)."""
+
+    id: str
+    start_id: str | None
+    end_id: str | None
+    text: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ImportStats:
+    """What normalization tolerated instead of failing: the numbers a user sees as warnings."""
+
+    items_read: int = 0
+    unknown_types: Mapping[str, int] = field(default_factory=dict)
+    unknown_fields: int = 0
+    skipped: tuple[tuple[str, str], ...] = ()  # (item id, reason)
+    truncated_texts: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Board:
+    provider: str  # "miro" | "mural"
+    id: str
+    name: str
+    items: tuple[Item, ...]
+    connectors: tuple[Connector, ...] = ()
+    stats: ImportStats = field(default_factory=ImportStats)
+
+    def by_id(self) -> dict[str, Item]:
+        return {item.id: item for item in self.items}

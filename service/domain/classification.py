@@ -1,0 +1,67 @@
+"""What classification decided about each item: the role, the rule that fired, and why.
+
+``classify()`` (in ``classify.py``) produces a ``Classification``; ``build_streams()`` reads it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from service.domain.ruleset import Role
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """One recorded decision. ``rule`` is a stable identifier such as ``tag``, ``marker``,
+    ``legend``, ``color``, ``dot`` or ``empty``; ``why`` is a sentence a facilitator understands."""
+
+    item_id: str
+    role: Role | None
+    rule: str
+    why: str
+
+
+@dataclass(frozen=True, slots=True)
+class Unclassified:
+    item_id: str
+    text: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Times:
+    """Times found in a text, in minutes. None means "not stated", never 0."""
+
+    process_min: float | None = None
+    lead_min: float | None = None
+    wait_min: float | None = None
+    complete_accurate_pct: float | None = None
+    # the ranges as written, e.g. {"process": (30.0, 60.0)}, in minutes
+    ranges: Mapping[str, tuple[float, float]] = field(default_factory=dict)
+
+    def is_empty(self) -> bool:
+        return (
+            self.process_min is None
+            and self.lead_min is None
+            and self.wait_min is None
+            and self.complete_accurate_pct is None
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Classification:
+    """Roles for the items that got one, plus everything needed to explain the result.
+
+    ``dots`` are the ids of vote dots (circles or tiny stickies); they carry no role.
+    ``legend_ids`` are the legend containers found on the board.
+    ``typical_size`` is the median larger side of the board's stickies (canvas units), the
+    yardstick for "near" and "tiny".
+    """
+
+    roles: Mapping[str, Role]
+    decisions: tuple[Decision, ...]
+    unclassified: tuple[Unclassified, ...]
+    dots: frozenset[str] = frozenset()
+    legend_ids: frozenset[str] = frozenset()
+    typical_size: float = 200.0
