@@ -1,0 +1,1 @@
+"""Mural public API v1: wire models and normalization to the core board."""

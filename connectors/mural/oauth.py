@@ -1,0 +1,303 @@
+"""Mural OAuth 2.0: authorization code with PKCE (S256), code exchange and rotating refresh.
+
+Facts (see /work/shared/reference/mural-api.md §1): the authorize URL takes ``code_challenge`` /
+``code_challenge_method=S256``; the code exchange posts the client credentials in the form body;
+the refresh posts ``grant_type=refresh_token`` with the client credentials as HTTP Basic (body
+credentials were seen refused with ``invalid_client``); every refresh returns a new refresh token,
+so the caller must store the new pair and never reuse the old refresh token. Token responses carry
+no ``scope``; the access token is a JWT whose claims may name them.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+import math
+import re
+import secrets
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlencode
+
+import httpx
+
+from connectors.errors import AuthError, ProviderError, RateLimitedError, TransientError
+
+DEFAULT_SCOPES = ("workspaces:read", "rooms:read", "murals:read", "identity:read")
+
+# A JWT we only peek into for ``exp``/``scopes``; anything larger is not a token we trust.
+_MAX_TOKEN_CHARS = 16_384
+# Lifetimes beyond this are treated as nonsense from the provider, not as "never expires".
+_MAX_LIFETIME_S = 10 * 365 * 24 * 3600.0
+# 429 on the token endpoint without a usable reset header: wait this long.
+_DEFAULT_RETRY_AFTER_S = 1.0
+_ERROR_CODE = re.compile(r"[A-Za-z0-9_.\-]{1,64}")
+
+
+@dataclass(frozen=True)
+class MuralTokens:
+    """A Mural token pair. Times are epoch seconds; ``None`` means unknown.
+
+    ``repr`` hides both tokens so a logged instance leaks nothing.
+    """
+
+    access_token: str = field(repr=False)
+    refresh_token: str | None = field(repr=False)
+    expires_at: float | None
+    refresh_expires_at: float | None = None
+    scopes: tuple[str, ...] = ()
+    token_type: str = "Bearer"  # noqa: S105 (a scheme name, not a secret)
+
+    def expires_within(self, seconds: float, *, now: float | None = None) -> bool:
+        """True when the access token expires less than ``seconds`` from ``now`` (or is unknown:
+        False, since an unknown lifetime is handled by refreshing on the first 401)."""
+        if self.expires_at is None:
+            return False
+        current = time.time() if now is None else now
+        return self.expires_at - current < seconds
+
+
+def new_pkce() -> tuple[str, str]:
+    """A fresh ``(code_verifier, code_challenge)`` pair for S256 (RFC 7636 §4.1-4.2).
+
+    The verifier is 64 URL-safe characters (within the 43..128 the RFC allows).
+    """
+    verifier = secrets.token_urlsafe(48)
+    return verifier, pkce_challenge(verifier)
+
+
+def pkce_challenge(verifier: str) -> str:
+    """base64url(SHA-256(verifier)) without padding."""
+    digest = hashlib.sha256(verifier.encode("ascii")).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
+
+
+def authorize_url(
+    auth_url: str,
+    client_id: str,
+    redirect_uri: str,
+    state: str,
+    code_challenge: str,
+    scopes: tuple[str, ...] = DEFAULT_SCOPES,
+) -> str:
+    """The URL to send the user's browser to. ``auth_url`` is Mural's authorization endpoint
+    (``.../authorization/oauth2/``, trailing slash kept as given)."""
+    query = urlencode(
+        {
+            "client_id": client_id,
+            "redirect_uri": redirect_uri,
+            "response_type": "code",
+            "scope": " ".join(scopes),
+            "state": state,
+            "code_challenge": code_challenge,
+            "code_challenge_method": "S256",
+        }
+    )
+    separator = "&" if "?" in auth_url else "?"
+    return f"{auth_url}{separator}{query}"
+
+
+async def exchange_code(
+    http: httpx.AsyncClient,
+    token_url: str,
+    client_id: str,
+    client_secret: str,
+    code: str,
+    redirect_uri: str,
+    code_verifier: str,
+    *,
+    now: Callable[[], float] = time.time,
+) -> MuralTokens:
+    """Trade an authorization code for tokens.
+
+    Raises ``AuthError`` when Mural refuses (bad/used code, wrong verifier, bad client),
+    ``RateLimitedError`` on 429, ``TransientError`` on 5xx or a network failure. Not retried:
+    a code is single use, so a second attempt after a lost response would fail anyway.
+    """
+    form = {
+        "grant_type": "authorization_code",
+        "code": code,
+        "redirect_uri": redirect_uri,
+        "client_id": client_id,
+        "client_secret": client_secret,
+        "code_verifier": code_verifier,
+    }
+    payload = await _post_token_form(http, token_url, form)
+    return tokens_from_response(payload, issued_at=now())
+
+
+async def refresh(
+    http: httpx.AsyncClient,
+    refresh_url: str,
+    client_id: str,
+    client_secret: str,
+    refresh_token: str,
+    *,
+    now: Callable[[], float] = time.time,
+) -> MuralTokens:
+    """Use a refresh token once and get a new pair (Mural rotates the refresh token).
+
+    The caller must persist the returned pair before using it and must serialise refreshes per
+    connection: the old refresh token is dead once this returns. Raises ``AuthError`` when the
+    refresh is refused (``invalid_grant``, revoked, reused token: the user must re-consent),
+    ``RateLimitedError`` on 429, ``TransientError`` on 5xx or a network failure.
+    """
+    form = {"grant_type": "refresh_token", "refresh_token": refresh_token}
+    payload = await _post_token_form(
+        http, refresh_url, form, basic=_basic_credentials(client_id, client_secret)
+    )
+    tokens = tokens_from_response(payload, issued_at=now())
+    if tokens.refresh_token is None:
+        # Mural always rotates; should a response ever omit the new token, the old one is the
+        # only refresh token there is and dropping it would force a re-consent.
+        return MuralTokens(
+            access_token=tokens.access_token,
+            refresh_token=refresh_token,
+            expires_at=tokens.expires_at,
+            refresh_expires_at=_jwt_exp(refresh_token),
+            scopes=tokens.scopes,
+            token_type=tokens.token_type,
+        )
+    return tokens
+
+
+def tokens_from_response(payload: Mapping[str, Any], *, issued_at: float) -> MuralTokens:
+    """Parse a token endpoint JSON body. Lifetime from ``expires_in``, else the JWT ``exp``.
+
+    Raises ``ProviderError`` when there is no usable access token.
+    """
+    access = payload.get("access_token")
+    if not isinstance(access, str) or not access or len(access) > _MAX_TOKEN_CHARS:
+        raise ProviderError("Mural token response has no access_token", status=200)
+    refresh_token = payload.get("refresh_token")
+    if not isinstance(refresh_token, str) or not refresh_token:
+        refresh_token = None
+    expires_at = _lifetime_end(payload.get("expires_in"), issued_at)
+    if expires_at is None:
+        expires_at = _jwt_exp(access)
+    token_type = payload.get("token_type")
+    return MuralTokens(
+        access_token=access,
+        refresh_token=refresh_token,
+        expires_at=expires_at,
+        refresh_expires_at=None if refresh_token is None else _jwt_exp(refresh_token),
+        scopes=_scopes(payload, access),
+        token_type=token_type if isinstance(token_type, str) and token_type else "Bearer",
+    )
+
+
+async def _post_token_form(
+    http: httpx.AsyncClient,
+    url: str,
+    form: Mapping[str, str],
+    *,
+    basic: str | None = None,
+) -> Mapping[str, Any]:
+    headers = {"Accept": "application/json"}
+    if basic is not None:
+        headers["Authorization"] = basic
+    try:
+        response = await http.post(url, data=dict(form), headers=headers)
+    except httpx.TransportError as exc:
+        raise TransientError(f"Mural token endpoint unreachable ({type(exc).__name__})") from None
+    status = response.status_code
+    if status == 429:
+        raise RateLimitedError(
+            "Mural token endpoint rate limited", retry_after=_reset_wait(response)
+        )
+    if status >= 500:
+        raise TransientError(f"Mural token endpoint answered {status}", status=status)
+    body = _json_object(response)
+    if status >= 400:
+        # Refused grant, bad client, wrong verifier, reused or revoked refresh token: every one
+        # of them needs the user to connect again. Only the OAuth error code goes into the
+        # message; the description is provider text we do not echo.
+        code = body.get("error") if body is not None else None
+        detail = code if isinstance(code, str) and _ERROR_CODE.fullmatch(code) else "refused"
+        raise AuthError(f"Mural refused the token request: {detail}", status=status)
+    if body is None:
+        raise ProviderError("Mural token response is not a JSON object", status=status)
+    return body
+
+
+def _basic_credentials(client_id: str, client_secret: str) -> str:
+    # Plain ``id:secret`` as Mural's own sample app sends it (mural-api.md §1.4).
+    raw = f"{client_id}:{client_secret}".encode()
+    return "Basic " + base64.b64encode(raw).decode("ascii")
+
+
+def _json_object(response: httpx.Response) -> dict[str, Any] | None:
+    try:
+        body = response.json()
+    except (ValueError, UnicodeDecodeError):
+        return None
+    return body if isinstance(body, dict) else None
+
+
+def _reset_wait(response: httpx.Response) -> float:
+    """Seconds until ``x-ratelimit-reset`` (epoch seconds; Mural sends no Retry-After)."""
+    raw = response.headers.get("x-ratelimit-reset")
+    try:
+        reset = float(raw) if raw is not None else math.nan
+    except ValueError:
+        reset = math.nan
+    if not math.isfinite(reset):
+        return _DEFAULT_RETRY_AFTER_S
+    return min(max(reset - time.time(), 0.0), 3600.0)
+
+
+def _lifetime_end(expires_in: object, issued_at: float) -> float | None:
+    if isinstance(expires_in, bool):
+        return None
+    if isinstance(expires_in, str):
+        try:
+            expires_in = float(expires_in)
+        except ValueError:
+            return None
+    if not isinstance(expires_in, int | float):
+        return None
+    seconds = float(expires_in)
+    if not math.isfinite(seconds) or seconds <= 0 or seconds > _MAX_LIFETIME_S:
+        return None
+    return issued_at + seconds
+
+
+def _jwt_claims(token: str) -> dict[str, Any]:
+    """The payload of a JWT, unverified (we only read hints from our own token); {} if not one."""
+    if len(token) > _MAX_TOKEN_CHARS:
+        return {}
+    parts = token.split(".")
+    if len(parts) != 3:
+        return {}
+    segment = parts[1] + "=" * (-len(parts[1]) % 4)
+    try:
+        claims = json.loads(base64.urlsafe_b64decode(segment.encode("ascii")))
+    except (ValueError, binascii.Error, UnicodeError):
+        return {}
+    return claims if isinstance(claims, dict) else {}
+
+
+def _jwt_exp(token: str) -> float | None:
+    exp = _jwt_claims(token).get("exp")
+    if isinstance(exp, bool) or not isinstance(exp, int | float):
+        return None
+    value = float(exp)
+    return value if math.isfinite(value) and value > 0 else None
+
+
+def _scopes(payload: Mapping[str, Any], access_token: str) -> tuple[str, ...]:
+    scope = payload.get("scope")
+    if isinstance(scope, str) and scope.strip():
+        return tuple(scope.split())
+    claims = _jwt_claims(access_token)
+    for key in ("scopes", "scope"):
+        value = claims.get(key)
+        if isinstance(value, str) and value.strip():
+            return tuple(value.split())
+        if isinstance(value, list):
+            return tuple(s for s in value[:100] if isinstance(s, str) and s)
+    return ()
