@@ -1,0 +1,195 @@
+"""SQLModel tables: workspaces, API keys, boards, revisions, streams and import jobs.
+
+Heavy JSON (the normalized board, the contract result, one stream's document) lives in its own
+tables so that listing boards, revisions and jobs never loads megabytes.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import Field, SQLModel
+
+# Deterministic constraint names: Alembic revisions refer to them and `alembic check` compares them.
+SQLModel.metadata.naming_convention = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class JobStatus(StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    UNCHANGED = "unchanged"
+    FAILED = "failed"
+
+    @property
+    def finished(self) -> bool:
+        return self in (JobStatus.SUCCEEDED, JobStatus.UNCHANGED, JobStatus.FAILED)
+
+
+class JobKind(StrEnum):
+    IMPORT = "import"  # a dump (uploaded now, or fetched from a provider later)
+    RECLASSIFY = "reclassify"  # the latest revision's stored board with the board's rules
+
+
+class BoardSource(StrEnum):
+    FILE = "file"
+    MIRO = "miro"
+    MURAL = "mural"
+
+
+class Workspace(SQLModel, table=True):
+    __tablename__ = "workspace"
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=100, unique=True)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=sa.DateTime(timezone=True))
+
+
+class ApiKey(SQLModel, table=True):
+    """A bearer key: only its SHA-256 is stored; ``prefix`` identifies it in listings."""
+
+    __tablename__ = "api_key"
+
+    id: int | None = Field(default=None, primary_key=True)
+    workspace_id: int = Field(foreign_key="workspace.id", ondelete="CASCADE", index=True)
+    prefix: str = Field(max_length=16, unique=True)
+    key_hash: str = Field(max_length=64, unique=True)
+    name: str = Field(default="", max_length=100)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=sa.DateTime(timezone=True))
+    revoked_at: datetime | None = Field(default=None, sa_type=sa.DateTime(timezone=True))
+
+
+class Board(SQLModel, table=True):
+    """A provider board inside a workspace; ``rules`` is the validated rules file, if any."""
+
+    __tablename__ = "board"
+    __table_args__ = (sa.UniqueConstraint("workspace_id", "provider", "external_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    workspace_id: int = Field(foreign_key="workspace.id", ondelete="CASCADE")
+    provider: str = Field(max_length=16)
+    external_id: str = Field(max_length=200)
+    name: str = Field(default="", max_length=500)
+    source: str = Field(default=BoardSource.FILE, max_length=16)
+    # Live connections (OAuth) arrive with their own table; the foreign key comes with it.
+    connection_id: int | None = Field(default=None)
+    rules: dict[str, Any] | None = Field(default=None, sa_type=sa.JSON)
+    latest_revision_number: int | None = Field(default=None)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=sa.DateTime(timezone=True))
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=sa.DateTime(timezone=True))
+
+
+class ImportJob(SQLModel, table=True):
+    """One unit of work for a worker: import a dump or reclassify the latest revision."""
+
+    __tablename__ = "import_job"
+    __table_args__ = (sa.UniqueConstraint("workspace_id", "idempotency_key"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    workspace_id: int = Field(foreign_key="workspace.id", ondelete="CASCADE")
+    board_id: int | None = Field(
+        default=None, foreign_key="board.id", ondelete="CASCADE", index=True
+    )
+    kind: str = Field(default=JobKind.IMPORT, max_length=16)
+    status: str = Field(default=JobStatus.QUEUED, max_length=16, index=True)
+    progress: int = Field(default=0)
+    trigger: str = Field(default="api", max_length=32)
+    provider: str | None = Field(default=None, max_length=16)
+    external_id: str | None = Field(default=None, max_length=200)
+    board_name: str | None = Field(default=None, max_length=500)
+    error: str | None = Field(default=None, max_length=2000)
+    attempts: int = Field(default=0)
+    idempotency_key: str | None = Field(default=None, max_length=200)
+    revision_number: int | None = Field(default=None)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=sa.DateTime(timezone=True))
+    started_at: datetime | None = Field(default=None, sa_type=sa.DateTime(timezone=True))
+    finished_at: datetime | None = Field(default=None, sa_type=sa.DateTime(timezone=True))
+
+
+class ImportPayload(SQLModel, table=True):
+    """The uploaded dump, as received, until its job finishes (then it is deleted)."""
+
+    __tablename__ = "import_payload"
+
+    job_id: int = Field(foreign_key="import_job.id", ondelete="CASCADE", primary_key=True)
+    data: bytes = Field(sa_type=sa.LargeBinary)
+    size_bytes: int
+
+
+class Revision(SQLModel, table=True):
+    """One classified state of a board. Numbers count up from 1 per board, without gaps."""
+
+    __tablename__ = "revision"
+    __table_args__ = (sa.UniqueConstraint("board_id", "number"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    board_id: int = Field(foreign_key="board.id", ondelete="CASCADE")
+    number: int
+    # sha256 of the canonical normalized board / of the ruleset used; equal pair = unchanged
+    content_hash: str = Field(max_length=64)
+    rules_hash: str = Field(max_length=64)
+    trigger: str = Field(max_length=32)
+    # At most one revision per job, even when a redelivered job runs twice.
+    import_job_id: int | None = Field(
+        default=None, foreign_key="import_job.id", ondelete="SET NULL", unique=True
+    )
+    item_count: int = 0
+    connector_count: int = 0
+    stream_count: int = 0
+    step_count: int = 0
+    problem_count: int = 0
+    unclassified_count: int = 0
+    created_at: datetime = Field(default_factory=utcnow, sa_type=sa.DateTime(timezone=True))
+
+
+class RevisionContent(SQLModel, table=True):
+    """The normalized board, the ruleset used and the contract v1 result of one revision."""
+
+    __tablename__ = "revision_content"
+
+    revision_id: int = Field(foreign_key="revision.id", ondelete="CASCADE", primary_key=True)
+    board: dict[str, Any] = Field(sa_type=sa.JSON)
+    ruleset: dict[str, Any] = Field(sa_type=sa.JSON)
+    result: dict[str, Any] = Field(sa_type=sa.JSON)
+
+
+class Stream(SQLModel, table=True):
+    """A value stream of a board, stable across revisions (same contract id = same stream)."""
+
+    __tablename__ = "stream"
+    __table_args__ = (sa.UniqueConstraint("board_id", "key"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    board_id: int = Field(foreign_key="board.id", ondelete="CASCADE")
+    key: str = Field(max_length=200)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=sa.DateTime(timezone=True))
+
+
+class RevisionStream(SQLModel, table=True):
+    """A stream as it is in one revision: the contract v1 stream object and its ETag."""
+
+    __tablename__ = "revision_stream"
+    __table_args__ = (sa.UniqueConstraint("stream_id", "revision_number"),)
+
+    revision_id: int = Field(foreign_key="revision.id", ondelete="CASCADE", primary_key=True)
+    stream_id: int = Field(foreign_key="stream.id", ondelete="CASCADE", primary_key=True)
+    revision_number: int
+    position: int
+    name: str = Field(default="", max_length=500)
+    state: str = Field(max_length=16)
+    step_count: int = 0
+    etag: str = Field(max_length=64)
+    data: dict[str, Any] = Field(sa_type=sa.JSON)

@@ -1,0 +1,73 @@
+"""Process settings from the environment (prefix ``VSM_``); read only by composition roots."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+DEFAULT_SQLITE_PATH = Path("var") / "valuestream.db"
+
+
+class Settings(BaseSettings):
+    """Everything an operator can set. Nested groups use ``__``: ``VSM_MIRO__CLIENT_ID``."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="VSM_",
+        env_nested_delimiter="__",
+        extra="ignore",
+    )
+
+    database_url: str = Field(
+        default=f"sqlite:///{DEFAULT_SQLITE_PATH}",
+        description="SQLAlchemy URL; SQLite file by default, postgresql+psycopg://... at scale.",
+    )
+    broker_url: str | None = Field(
+        default=None,
+        description="Celery broker (redis://...). Unset: jobs run on a thread inside the API.",
+    )
+    broker_visibility_timeout_s: int = Field(
+        default=3600,
+        ge=1,
+        description="Seconds before Redis redelivers a job whose worker died without acking.",
+    )
+    max_dump_bytes: int = Field(default=25 * 1024 * 1024, ge=1024)
+    page_size_max: int = Field(default=200, ge=1)
+    page_size_default: int = Field(default=50, ge=1)
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_format: Literal["json", "console"] = "json"
+    encryption_keys: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Comma-separated Fernet keys, newest first (tokens at rest; key rotation).",
+    )
+    public_base_url: str = "http://127.0.0.1:8000"
+    import_max_retries: int = Field(default=5, ge=0)
+
+    @field_validator("encryption_keys", mode="before")
+    @classmethod
+    def _split_keys(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper_level(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
+
+    @property
+    def embedded_worker(self) -> bool:
+        """True when no broker is configured: the API process runs the jobs itself."""
+        return not self.broker_url
+
+    def sqlite_path(self) -> Path | None:
+        """The database file of a ``sqlite:///`` URL (None for other databases or memory)."""
+        prefix = "sqlite:///"
+        if not self.database_url.startswith(prefix):
+            return None
+        rest = self.database_url[len(prefix) :].split("?", 1)[0]
+        if not rest or rest == ":memory:":
+            return None
+        return Path(rest)
