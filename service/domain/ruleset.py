@@ -92,6 +92,9 @@ class Ruleset:
     tag_roles: Mapping[str, Role] = field(default_factory=_default_role_words)
     # text marker word -> role ("Problem: ...", "Idee: ...", a standalone "NVA")
     markers: Mapping[str, Role] = field(default_factory=_default_marker_words)
+    # marker words that count anywhere in the text as a standalone word ("Warten auf IT (NVA)");
+    # the others only count at the start ("Problem: ..."), since "kein Problem" is no problem
+    standalone_markers: tuple[str, ...] = ("nva",)
     # words in a legend frame's stickies -> role
     legend_words: Mapping[str, Role] = field(default_factory=_default_role_words)
     legend_titles: tuple[str, ...] = ("legend", "legende", "key")

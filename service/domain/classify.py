@@ -1,0 +1,350 @@
+"""Board -> what each item is (its role), with the rule that decided it and why.
+
+Precedence, highest first: a tag naming a role, a text marker ("Problem: ...", a standalone
+"NVA"), the board's own legend, the ruleset's colours. Before those: members of a legend frame
+are legend items, vote dots carry no role, empty stickies are ignored.
+
+Which items are considered:
+
+* stickies: by every rule above; one with no rule that fits is unclassified;
+* cards: by tag or marker only (their colour is a theme, not a role), else unclassified;
+* texts, shapes and containers: only when a tag or marker names a role; otherwise they are
+  titles, lanes and frames and get no decision at all;
+* circles (shape circle/ellipse/oval, any kind but a container) smaller than a typical sticky,
+  and stickies smaller than ``ruleset.dot_size_ratio`` typical stickies, are vote dots when their
+  text is at most one short token (empty, "3", "+1", initials such as "MK"). A tiny sticky with a
+  sentence on it is an ordinary sticky and goes through the rules like any other.
+
+Decisions and unclassified items are sorted by item id, so the result does not depend on the
+order the provider listed the items in.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from functools import lru_cache
+
+from service.domain.board import Board, Geometry, Item, ItemKind
+from service.domain.classification import Classification, Decision, Unclassified
+from service.domain.ruleset import Role, Ruleset
+from service.domain.times import DASHES, leading_marker_pattern
+
+DEFAULT_TYPICAL_SIZE = 200.0
+CIRCLE_SHAPES = frozenset({"circle", "ellipse", "oval"})
+_TEXT_BEARING = frozenset(
+    {ItemKind.STICKY, ItemKind.CARD, ItemKind.TEXT, ItemKind.SHAPE, ItemKind.CONTAINER}
+)
+_CONTAINER_WORD = {"miro": "frame", "mural": "area"}  # what the facilitator calls it
+_DOT_TEXT_MAX = 3  # "3", "+1", "MK": what people write on a vote dot
+_QUOTE_MAX = 40
+
+
+@dataclass(frozen=True, slots=True)
+class _LegendEntry:
+    role: Role
+    sticky: Item
+    legend_title: str
+
+
+def _quote(text: str) -> str:
+    """First line of ``text``, shortened, for a "why" sentence."""
+    line = next((line.strip() for line in text.splitlines() if line.strip()), "")
+    if len(line) > _QUOTE_MAX:
+        line = line[: _QUOTE_MAX - 1] + "…"
+    return f"'{line}'"
+
+
+def _role_phrase(role: Role) -> str:
+    return "a wait step (no value added)" if role is Role.WAIT else f"the role {role.value}"
+
+
+def _words_pattern(words: Iterable[str]) -> re.Pattern[str] | None:
+    cleaned = sorted({w.strip() for w in words if w.strip()}, key=lambda w: (-len(w), w))
+    if not cleaned:
+        return None
+    alternation = "|".join(re.escape(word) for word in cleaned)
+    return re.compile(rf"(?<![^\W_])(?:{alternation})(?![^\W_])", re.IGNORECASE)
+
+
+@lru_cache(maxsize=32)
+def _cached_words_pattern(words: tuple[str, ...]) -> re.Pattern[str] | None:
+    return _words_pattern(words)
+
+
+def _title_words(title: str) -> tuple[str, str]:
+    """(first line, first word) of a container title, case-folded, edge punctuation removed."""
+    first_line = next((line for line in title.splitlines() if line.strip()), "")
+    first_line = first_line.strip().strip(":" + DASHES).strip().casefold()
+    first_word = first_line.split(maxsplit=1)[0].strip(":()" + DASHES) if first_line else ""
+    return first_line, first_word
+
+
+def _is_legend(container: Item, titles: frozenset[str]) -> bool:
+    first_line, first_word = _title_words(container.text)
+    return first_line in titles or first_word in titles
+
+
+def _position_key(geometry: Geometry | None) -> tuple[int, float, float]:
+    """Top-left first; items without usable coordinates last."""
+    if geometry is None or not geometry.is_finite():
+        return (1, 0.0, 0.0)
+    return (0, geometry.top, geometry.left)
+
+
+def typical_sticky_size(items: Iterable[Item]) -> float:
+    """Median larger side of the stickies with usable geometry; 200 when there are none."""
+    sizes = sorted(
+        item.geometry.size
+        for item in items
+        if item.kind is ItemKind.STICKY
+        and item.geometry is not None
+        and item.geometry.is_finite()
+        and item.geometry.size > 0
+    )
+    if not sizes:
+        return DEFAULT_TYPICAL_SIZE
+    middle = len(sizes) // 2
+    return sizes[middle] if len(sizes) % 2 else (sizes[middle - 1] + sizes[middle]) / 2
+
+
+def _is_dot_text(text: str) -> bool:
+    token = text.strip()
+    return len(token) <= _DOT_TEXT_MAX and not any(c.isspace() for c in token)
+
+
+def _dot_reason(item: Item, typical_size: float, ruleset: Ruleset) -> str | None:
+    """Why ``item`` is a vote dot, or None when it is not one."""
+    if item.kind is ItemKind.CONTAINER:
+        return None
+    is_circle = item.shape is not None and item.shape.casefold() in CIRCLE_SHAPES
+    if not is_circle and item.kind is not ItemKind.STICKY:
+        return None
+    geometry = item.geometry if item.geometry is not None and item.geometry.is_finite() else None
+    if is_circle:
+        if geometry is not None and geometry.size >= typical_size:
+            return None
+        reason = "a circle smaller than a sticky: a vote dot"
+    elif geometry is not None and geometry.size < ruleset.dot_size_ratio * typical_size:
+        reason = (
+            f"a sticky far smaller than the typical sticky ({geometry.size:g} vs "
+            f"{typical_size:g}): a vote dot"
+        )
+    else:
+        return None
+    return reason if _is_dot_text(item.text) else None
+
+
+def _legend_map(
+    items: Iterable[Item],
+    legends: Mapping[str, Item],
+    ruleset: Ruleset,
+    container_word: str,
+) -> tuple[dict[str, _LegendEntry], dict[str, str]]:
+    """Colour -> legend entry for the whole board, and a "why" for every legend member.
+
+    Legends are read top-left first and, inside each, stickies top-left first; when two legend
+    stickies give one colour different roles, the first one wins and the other says so.
+    """
+    legend_order = {
+        legend.id: (_position_key(legend.geometry), legend.id) for legend in legends.values()
+    }
+    members: list[tuple[tuple[tuple[int, float, float], str], tuple[int, float, float], str, Item]]
+    members = []
+    for item in items:
+        if item.kind not in (ItemKind.STICKY, ItemKind.CARD):
+            continue
+        legend_id = next((c for c in item.containers if c in legends), None)
+        if legend_id is not None:
+            members.append((legend_order[legend_id], _position_key(item.geometry), item.id, item))
+    members.sort(key=lambda member: member[:3])
+
+    words_pattern = _words_pattern(ruleset.legend_words)
+    words = {word.strip().casefold(): role for word, role in ruleset.legend_words.items()}
+    mapping: dict[str, _LegendEntry] = {}
+    whys: dict[str, str] = {}
+    for legend_key, _, _, sticky in members:
+        title = f"{container_word} {_quote(legends[legend_key[1]].text)}"
+        part_of = f"part of the legend {title}"
+        match = words_pattern.search(sticky.text) if words_pattern is not None else None
+        if match is None:
+            whys[sticky.id] = f"{part_of}; its text names no role, so it maps no colour"
+            continue
+        role = words[match.group(0).casefold()]
+        if sticky.color is None:
+            whys[sticky.id] = f"{part_of}; it names {_role_phrase(role)} but has no colour"
+            continue
+        color = sticky.color.casefold()
+        earlier = mapping.get(color)
+        if earlier is None:
+            mapping[color] = _LegendEntry(role, sticky, title)
+            whys[sticky.id] = f"{part_of}; it says {color} means {role.value}"
+        elif earlier.role is role:
+            whys[sticky.id] = f"{part_of}; it repeats that {color} means {role.value}"
+        else:
+            whys[sticky.id] = (
+                f"{part_of}; it says {color} means {role.value}, but the legend sticky "
+                f"{_quote(earlier.sticky.text)} in {earlier.legend_title} comes first and says "
+                f"{earlier.role.value}, so {earlier.role.value} wins"
+            )
+    return mapping, whys
+
+
+@dataclass(frozen=True, slots=True)
+class _Rules:
+    """The ruleset, prepared once per ``classify`` call for case-insensitive lookups."""
+
+    tag_roles: Mapping[str, Role]
+    markers: Mapping[str, Role]
+    leading_marker: re.Pattern[str] | None
+    standalone_marker: re.Pattern[str] | None
+    colors: Mapping[str, Role]
+    default_colors: Mapping[str, Role]
+
+    @classmethod
+    def of(cls, ruleset: Ruleset) -> _Rules:
+        markers = {word.strip().casefold(): role for word, role in ruleset.markers.items()}
+        standalone = tuple(
+            sorted(w.strip().casefold() for w in ruleset.standalone_markers if w.strip() in markers)
+        )
+        return cls(
+            tag_roles={tag.strip().casefold(): role for tag, role in ruleset.tag_roles.items()},
+            markers=markers,
+            leading_marker=leading_marker_pattern(ruleset),
+            standalone_marker=_cached_words_pattern(standalone),
+            colors={color.casefold(): role for color, role in ruleset.colors.items()},
+            default_colors=Ruleset().colors,
+        )
+
+
+def _by_tag(item: Item, rules: _Rules) -> Decision | None:
+    named = [
+        (tag, rules.tag_roles[tag.strip().casefold()])
+        for tag in item.tags
+        if tag.strip().casefold() in rules.tag_roles
+    ]
+    if not named:
+        return None
+    tag, role = named[0]
+    why = f"tag '{tag}' names {_role_phrase(role)}"
+    others = sorted({other.value for _, other in named if other is not role})
+    if others:
+        why += f" (the first role tag wins over {', '.join(others)})"
+    return Decision(item.id, role, "tag", why)
+
+
+def _by_marker(item: Item, rules: _Rules) -> Decision | None:
+    if rules.leading_marker is not None:
+        match = rules.leading_marker.match(item.text)
+        if match is not None:
+            role = rules.markers[match["word"].casefold()]
+            why = f"the text starts with the marker '{match['word']}' which names " + _role_phrase(
+                role
+            )
+            return Decision(item.id, role, "marker", why)
+    if rules.standalone_marker is not None:
+        match = rules.standalone_marker.search(item.text)
+        if match is not None:
+            role = rules.markers[match.group(0).casefold()]
+            why = f"the text contains the word '{match.group(0)}', which marks {_role_phrase(role)}"
+            return Decision(item.id, role, "marker", why)
+    return None
+
+
+def _by_color(
+    item: Item, rules: _Rules, legend: Mapping[str, _LegendEntry]
+) -> Decision | Unclassified:
+    if item.color is None:
+        return Unclassified(item.id, item.text, "no colour, tag or marker")
+    color = item.color.casefold()
+    entry = legend.get(color)
+    if entry is not None:
+        why = (
+            f"the legend says {color} means {entry.role.value} (sticky "
+            f"{_quote(entry.sticky.text)} in {entry.legend_title})"
+        )
+        return Decision(item.id, entry.role, "legend", why)
+    role = rules.colors.get(color)
+    if role is None:
+        return Unclassified(item.id, item.text, f"colour '{item.color}' has no role in the ruleset")
+    source = "the default colours" if rules.default_colors.get(color) is role else "the rules"
+    return Decision(item.id, role, "color", f"colour {color} is mapped to {role.value} by {source}")
+
+
+def _decide(
+    item: Item,
+    rules: _Rules,
+    legend: Mapping[str, _LegendEntry],
+) -> Decision | Unclassified | None:
+    """The decision for one item outside every legend; None when the item is not considered."""
+    if item.kind in (ItemKind.STICKY, ItemKind.CARD) and not item.text.strip():
+        kind = item.kind.value
+        return Decision(item.id, None, "empty", f"the {kind} is empty, so it is ignored")
+    if item.kind not in _TEXT_BEARING:
+        return None
+    decision = _by_tag(item, rules) or _by_marker(item, rules)
+    if decision is not None:
+        return decision
+    if item.kind is ItemKind.STICKY:
+        return _by_color(item, rules, legend)
+    if item.kind is ItemKind.CARD:
+        return Unclassified(item.id, item.text, "card without a role tag")
+    return None
+
+
+def classify(board: Board, ruleset: Ruleset) -> Classification:
+    """Give each considered item of ``board`` one recorded decision (see the module docstring).
+
+    Runs in O(n log n): one sort for the median sticky size, one for the output order.
+    """
+    items = sorted(
+        (item for item in board.items if item.kind is not ItemKind.CONNECTOR),
+        key=lambda item: item.id,
+    )
+    legend_titles = frozenset(title.strip().casefold() for title in ruleset.legend_titles)
+    legends = {
+        item.id: item
+        for item in items
+        if item.kind is ItemKind.CONTAINER and _is_legend(item, legend_titles)
+    }
+    typical_size = typical_sticky_size(items)
+    container_word = _CONTAINER_WORD.get(board.provider, "container")
+    legend_colors, legend_whys = _legend_map(items, legends, ruleset, container_word)
+    rules = _Rules.of(ruleset)
+
+    roles: dict[str, Role] = {}
+    decisions: list[Decision] = []
+    unclassified: list[Unclassified] = []
+    dots: set[str] = set()
+    for item in items:
+        if item.id in legends:
+            continue
+        if any(container in legends for container in item.containers):
+            why = legend_whys.get(item.id)
+            if why is not None:
+                decisions.append(Decision(item.id, Role.LEGEND, "legend-member", why))
+                roles[item.id] = Role.LEGEND
+            continue
+        dot_reason = _dot_reason(item, typical_size, ruleset)
+        if dot_reason is not None:
+            decisions.append(Decision(item.id, None, "dot", dot_reason))
+            dots.add(item.id)
+            continue
+        outcome = _decide(item, rules, legend_colors)
+        if isinstance(outcome, Unclassified):
+            unclassified.append(outcome)
+            decisions.append(Decision(item.id, None, "unclassified", outcome.reason))
+        elif outcome is not None:
+            decisions.append(outcome)
+            if outcome.role is not None:
+                roles[item.id] = outcome.role
+    return Classification(
+        roles=roles,
+        decisions=tuple(decisions),
+        unclassified=tuple(unclassified),
+        dots=frozenset(dots),
+        legend_ids=frozenset(legends),
+        typical_size=typical_size if math.isfinite(typical_size) else DEFAULT_TYPICAL_SIZE,
+    )
