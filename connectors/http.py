@@ -1,0 +1,452 @@
+"""Provider-neutral HTTP calls: retries with jittered backoff, 429 handling and rate pacing.
+
+Every provider client sends its requests through :func:`request`, which turns responses into the
+error tree of :mod:`connectors.errors`. Short waits (a 5xx blip, a rate window that resets in a few
+seconds) are slept out in-process; a wait longer than ``RetryPolicy.max_inline_wait`` raises
+:class:`RateLimitedError` so a Celery task can retry with a countdown instead of holding a worker.
+
+Pacing is a :class:`RateBudget` passed in by the composition root: :class:`MemoryRateBudget` for
+one process, :class:`RedisRateBudget` when several workers share one user's quota. Budgets count
+abstract *credits*; the provider client says what each call costs.
+
+Tokens never appear in messages or logs: errors name only the method, the URL path and the status.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import hashlib
+import logging
+import math
+import random
+import time
+from collections.abc import Awaitable, Callable, Collection, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import httpx
+
+from connectors.errors import (
+    AuthError,
+    ForbiddenError,
+    NotFoundError,
+    ProviderError,
+    RateLimitedError,
+    TransientError,
+)
+
+log = logging.getLogger(__name__)
+
+# A reset header below this is "seconds from now", above it a UNIX epoch. Miro documents the
+# epoch form; some proxies send seconds (https://developers.miro.com/docs/rate-limiting).
+_EPOCH_THRESHOLD = 1e9
+_TRANSIENT_STATUSES = frozenset({500, 502, 503, 504, 520, 521, 522, 523, 524})
+
+
+@dataclass(frozen=True, slots=True)
+class Clock:
+    """Wall time (UNIX seconds) and an async sleep; tests pass fakes."""
+
+    time: Callable[[], float] = time.time
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
+
+
+SYSTEM_CLOCK = Clock()
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """Bounds of the in-process retry loop.
+
+    ``max_tries`` counts every attempt of one call (first one included). ``max_total_wait`` bounds
+    the seconds one call may sleep in total (backoff, 429 and pacing waits). A single rate-limit
+    wait longer than ``max_inline_wait`` is not slept: :class:`RateLimitedError` is raised.
+    """
+
+    max_tries: int = 5
+    base_delay: float = 0.5
+    max_delay: float = 8.0
+    max_total_wait: float = 30.0
+    max_inline_wait: float = 20.0
+    timeout: float = 30.0
+
+
+DEFAULT_POLICY = RetryPolicy()
+
+
+@dataclass(frozen=True, slots=True)
+class RateSnapshot:
+    """What one response said about the quota; ``reset_at`` is UNIX seconds."""
+
+    remaining: int | None
+    reset_at: float | None
+    limit: int | None = None
+
+
+class RateBudget(Protocol):
+    """Credits left in the current rate window of one identity (one user token)."""
+
+    async def reserve(self, cost: int, now: float) -> float:
+        """Take ``cost`` credits and return 0.0, or take nothing and return seconds to wait."""
+        ...
+
+    async def observe(self, snapshot: RateSnapshot, now: float) -> None:
+        """Record the quota a response reported (a 429 reports ``remaining=0``)."""
+        ...
+
+
+@dataclass(slots=True)
+class _Window:
+    remaining: int | None = None
+    reset_at: float | None = None
+    limit: int | None = None
+
+    def reserve(self, cost: int, now: float) -> float:
+        if self.reset_at is not None and now >= self.reset_at:
+            # A new window started: until a response says otherwise, assume the full limit.
+            self.remaining = self.limit
+            self.reset_at = None
+        if self.remaining is None:
+            return 0.0
+        if self.remaining >= cost:
+            self.remaining -= cost
+            return 0.0
+        if self.reset_at is None:
+            # Exhausted with no known reset: let the call go; the server's answer tells us more.
+            return 0.0
+        return max(self.reset_at - now, 0.0)
+
+    def observe(self, snapshot: RateSnapshot, now: float) -> None:
+        if snapshot.limit is not None:
+            self.limit = snapshot.limit
+        if snapshot.remaining is None:
+            return
+        new_window = snapshot.reset_at is not None and (
+            self.reset_at is None or snapshot.reset_at > self.reset_at + 0.5
+        )
+        if new_window or self.remaining is None:
+            self.remaining = snapshot.remaining
+            self.reset_at = snapshot.reset_at if snapshot.reset_at is not None else self.reset_at
+        else:
+            # Responses of concurrent calls arrive out of order: the smallest figure is the truth.
+            self.remaining = min(self.remaining, snapshot.remaining)
+
+
+class MemoryRateBudget:
+    """A rate budget for callers in one process (CLI, tests, a single worker)."""
+
+    def __init__(self) -> None:
+        self._window = _Window()
+        self._lock = asyncio.Lock()
+
+    async def reserve(self, cost: int, now: float) -> float:
+        async with self._lock:
+            return self._window.reserve(cost, now)
+
+    async def observe(self, snapshot: RateSnapshot, now: float) -> None:
+        async with self._lock:
+            self._window.observe(snapshot, now)
+
+
+class NoRateBudget:
+    """No pacing at all (calls that the provider does not meter, such as its token endpoint)."""
+
+    async def reserve(self, cost: int, now: float) -> float:
+        return 0.0
+
+    async def observe(self, snapshot: RateSnapshot, now: float) -> None:
+        return None
+
+
+# Both scripts keep one hash per identity: remaining, reset_at, limit (empty = unknown).
+# They run atomically in Redis, so every worker sharing the token sees one window.
+_RESERVE_LUA = """
+local key = KEYS[1]
+local cost = tonumber(ARGV[1])
+local now = tonumber(ARGV[2])
+local ttl = tonumber(ARGV[3])
+local remaining = tonumber(redis.call('HGET', key, 'remaining') or '')
+local reset_at = tonumber(redis.call('HGET', key, 'reset_at') or '')
+local limit = tonumber(redis.call('HGET', key, 'limit') or '')
+if reset_at and now >= reset_at then
+  reset_at = nil
+  remaining = limit
+  redis.call('HDEL', key, 'reset_at')
+  if remaining then redis.call('HSET', key, 'remaining', remaining)
+  else redis.call('HDEL', key, 'remaining') end
+end
+if not remaining then return '0' end
+if remaining >= cost then
+  redis.call('HSET', key, 'remaining', remaining - cost)
+  redis.call('EXPIRE', key, ttl)
+  return '0'
+end
+if not reset_at then return '0' end
+return tostring(reset_at - now)
+"""
+
+_OBSERVE_LUA = """
+local key = KEYS[1]
+local seen_remaining = tonumber(ARGV[1])
+local seen_reset = tonumber(ARGV[2])
+local seen_limit = tonumber(ARGV[3])
+local ttl = tonumber(ARGV[4])
+if seen_limit then redis.call('HSET', key, 'limit', seen_limit) end
+if seen_remaining then
+  local remaining = tonumber(redis.call('HGET', key, 'remaining') or '')
+  local reset_at = tonumber(redis.call('HGET', key, 'reset_at') or '')
+  local new_window = seen_reset and ((not reset_at) or seen_reset > reset_at + 0.5)
+  if new_window or not remaining then
+    redis.call('HSET', key, 'remaining', seen_remaining)
+    if seen_reset then redis.call('HSET', key, 'reset_at', seen_reset) end
+  elseif seen_remaining < remaining then
+    redis.call('HSET', key, 'remaining', seen_remaining)
+  end
+end
+redis.call('EXPIRE', key, ttl)
+return 1
+"""
+
+
+class _AsyncRedis(Protocol):
+    """The part of ``redis.asyncio.Redis`` the budget uses."""
+
+    def register_script(self, script: str) -> Any: ...
+
+
+def budget_key(provider: str, identity: str) -> str:
+    """Redis key of one identity's window: a hash, so the raw token or id is never stored."""
+    digest = hashlib.sha256(identity.encode()).hexdigest()
+    return f"vsm:rate:{provider}:{digest}"
+
+
+class RedisRateBudget:
+    """A rate budget shared through Redis by every worker that uses the same identity.
+
+    ``identity`` is the stable connection id where there is one (tokens rotate), else the token;
+    only its SHA-256 reaches Redis. ``ttl`` (seconds) lets idle windows expire.
+    """
+
+    def __init__(self, redis: _AsyncRedis, *, provider: str, identity: str, ttl: int = 180) -> None:
+        self._key = budget_key(provider, identity)
+        self._ttl = ttl
+        self._reserve = redis.register_script(_RESERVE_LUA)
+        self._observe = redis.register_script(_OBSERVE_LUA)
+
+    async def reserve(self, cost: int, now: float) -> float:
+        wait = await self._reserve(keys=[self._key], args=[cost, repr(now), self._ttl])
+        return max(float(str(wait)), 0.0)
+
+    async def observe(self, snapshot: RateSnapshot, now: float) -> None:
+        args = [
+            "" if snapshot.remaining is None else snapshot.remaining,
+            "" if snapshot.reset_at is None else repr(snapshot.reset_at),
+            "" if snapshot.limit is None else snapshot.limit,
+            self._ttl,
+        ]
+        await self._observe(keys=[self._key], args=args)
+
+
+class TokenProvider(Protocol):
+    """Returns the current access token; ``force_refresh=True`` after the provider said 401.
+
+    Implementations refresh shortly before expiry on their own and raise
+    :class:`connectors.errors.AuthError` when a refresh is refused.
+    """
+
+    async def __call__(self, *, force_refresh: bool = False) -> str: ...
+
+
+@dataclass(frozen=True, slots=True)
+class StaticToken:
+    """A token that cannot be refreshed (CLI ``--token``, non-expiring app tokens)."""
+
+    token: str = field(repr=False)
+
+    async def __call__(self, *, force_refresh: bool = False) -> str:
+        if force_refresh:
+            raise AuthError("the access token was refused and cannot be refreshed", status=401)
+        return self.token
+
+
+def _header_float(headers: httpx.Headers, name: str) -> float | None:
+    raw = headers.get(name)
+    if raw is None:
+        return None
+    try:
+        value = float(raw.strip())
+    except ValueError:
+        return None
+    return value if math.isfinite(value) else None
+
+
+def rate_snapshot(headers: httpx.Headers, now: float) -> RateSnapshot:
+    """Read ``X-RateLimit-Limit/Remaining/Reset`` (reset as epoch, or seconds when small)."""
+    remaining = _header_float(headers, "x-ratelimit-remaining")
+    limit = _header_float(headers, "x-ratelimit-limit")
+    reset = _header_float(headers, "x-ratelimit-reset")
+    if reset is not None and reset < _EPOCH_THRESHOLD:
+        reset = now + max(reset, 0.0)
+    return RateSnapshot(
+        remaining=None if remaining is None else max(int(remaining), 0),
+        reset_at=reset,
+        limit=None if limit is None else max(int(limit), 0),
+    )
+
+
+def retry_after_seconds(headers: httpx.Headers, now: float) -> float | None:
+    """Seconds to wait after a 429: ``Retry-After`` (seconds or HTTP date), else the reset."""
+    raw = headers.get("retry-after")
+    if raw is not None:
+        raw = raw.strip()
+        try:
+            seconds = float(raw)
+        except ValueError:
+            try:
+                when = email.utils.parsedate_to_datetime(raw)
+            except (TypeError, ValueError, IndexError):
+                when = None
+            if when is not None:
+                return max(when.timestamp() - now, 0.0)
+        else:
+            if math.isfinite(seconds):
+                return max(seconds, 0.0)
+    reset_at = rate_snapshot(headers, now).reset_at
+    if reset_at is not None:
+        return max(reset_at - now, 0.0)
+    return None
+
+
+def backoff_delay(attempt: int, policy: RetryPolicy, rand: Callable[[], float]) -> float:
+    """Full-jitter exponential backoff: uniform in [0, min(max_delay, base * 2**attempt)]."""
+    ceiling = min(policy.max_delay, policy.base_delay * 2.0 ** min(attempt, 30))
+    return rand() * ceiling
+
+
+def _describe(method: str, url: httpx.URL) -> str:
+    # The path only: query strings may carry codes or tokens on some provider endpoints.
+    return f"{method} {url.path}"
+
+
+def _error_for(status: int, what: str) -> ProviderError:
+    if status == 401:
+        return AuthError(f"{what}: the access token was refused (401)", status=status)
+    if status == 403:
+        return ForbiddenError(f"{what}: access forbidden (403)", status=status)
+    if status in (404, 410):
+        return NotFoundError(f"{what}: not found ({status})", status=status)
+    if status in _TRANSIENT_STATUSES or status >= 500:
+        return TransientError(f"{what}: server error ({status})", status=status)
+    return ProviderError(f"{what}: unexpected status {status}", status=status)
+
+
+async def request(
+    http: httpx.AsyncClient,
+    method: str,
+    url: str,
+    *,
+    headers: Mapping[str, str] | None = None,
+    params: Mapping[str, str | int] | None = None,
+    json: Any = None,
+    data: Mapping[str, str] | None = None,
+    budget: RateBudget | None = None,
+    cost: int = 1,
+    policy: RetryPolicy = DEFAULT_POLICY,
+    clock: Clock = SYSTEM_CLOCK,
+    rand: Callable[[], float] = random.random,
+    idempotent: bool = True,
+    accept: Collection[int] = (),
+) -> httpx.Response:
+    """Send one call and return its 2xx response (or one whose status is in ``accept``).
+
+    Raises :class:`TransientError` after ``policy.max_tries`` failed attempts (5xx, timeout,
+    reset) or when the waits would pass ``policy.max_total_wait``; :class:`RateLimitedError`
+    (``retry_after`` in seconds) when a rate-limit wait is too long to sleep here;
+    :class:`AuthError` on 401, :class:`ForbiddenError` on 403, :class:`NotFoundError` on
+    404/410 and :class:`ProviderError` on any other status. A non-``idempotent`` call (a token
+    exchange) is retried only where the provider surely did not act on it: connection failures
+    and 429.
+    """
+    pacing: RateBudget = budget if budget is not None else NoRateBudget()
+    what = _describe(method, httpx.URL(url))
+    waited = 0.0
+    attempt = 0
+
+    async def pause(seconds: float, error: ProviderError) -> None:
+        nonlocal waited
+        if waited + seconds > policy.max_total_wait:
+            raise error
+        waited += seconds
+        await clock.sleep(seconds)
+
+    while True:
+        wait = await pacing.reserve(cost, clock.time())
+        if wait > 0:
+            limited = RateLimitedError(f"{what}: rate budget exhausted", retry_after=wait)
+            if wait > policy.max_inline_wait:
+                raise limited
+            await pause(wait, limited)
+            continue
+
+        attempt += 1
+        try:
+            response = await http.request(
+                method,
+                url,
+                headers=headers,
+                params=params,
+                json=json,
+                data=data,
+                timeout=policy.timeout,
+            )
+        except (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError) as exc:
+            sure_not_sent = isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout)
+            failure = TransientError(f"{what}: {type(exc).__name__} after {attempt} tries")
+            if attempt >= policy.max_tries or not (idempotent or sure_not_sent):
+                raise failure from None
+            log.info("provider call failed, retrying", extra={"call": what, "try": attempt})
+            await pause(backoff_delay(attempt - 1, policy, rand), failure)
+            continue
+
+        now = clock.time()
+        await pacing.observe(rate_snapshot(response.headers, now), now)
+        status = response.status_code
+
+        if status == 429:
+            delay = retry_after_seconds(response.headers, now)
+            if delay is None:
+                delay = backoff_delay(attempt - 1, policy, rand) + policy.base_delay
+            await pacing.observe(RateSnapshot(remaining=0, reset_at=now + delay), now)
+            limited = RateLimitedError(f"{what}: rate limited (429)", retry_after=delay)
+            if delay > policy.max_inline_wait or attempt >= policy.max_tries:
+                raise limited
+            log.info("rate limited, waiting", extra={"call": what, "seconds": round(delay, 3)})
+            await pause(delay, limited)
+            continue
+
+        if 200 <= status < 300 or status in accept:
+            return response
+
+        error = _error_for(status, what)
+        if isinstance(error, TransientError) and idempotent and attempt < policy.max_tries:
+            log.info("server error, retrying", extra={"call": what, "status": status})
+            await pause(backoff_delay(attempt - 1, policy, rand), error)
+            continue
+        if isinstance(error, TransientError) and attempt > 1:
+            raise TransientError(
+                f"{what}: server error ({status}) after {attempt} tries", status=status
+            )
+        raise error
+
+
+def json_object(response: httpx.Response) -> dict[str, Any]:
+    """The response body as a JSON object, or :class:`ProviderError` naming the call."""
+    what = _describe(response.request.method, response.request.url)
+    try:
+        body = response.json()
+    except ValueError:
+        raise ProviderError(f"{what}: response is not JSON", status=response.status_code) from None
+    if not isinstance(body, dict):
+        raise ProviderError(f"{what}: response is not a JSON object", status=response.status_code)
+    return body
