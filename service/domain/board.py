@@ -106,8 +106,11 @@ class ImportStats:
     items_read: int = 0
     unknown_types: Mapping[str, int] = field(default_factory=dict)
     unknown_fields: int = 0
-    skipped: tuple[tuple[str, str], ...] = ()  # (item id, reason)
+    skipped: tuple[tuple[str, str], ...] = ()  # (item id, reason): items left out
     truncated_texts: int = 0
+    # (item id, what was repaired): items kept with a fix, e.g. a parent frame missing from the
+    # dump or a parent cycle, so their coordinates were taken as absolute.
+    repaired: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
