@@ -1,0 +1,703 @@
+"""One stream of contract v1 -> an SVG value stream map with its timeline ladder and problems.
+
+Layout, left to right: a label column (lane names, ladder legend), one column per distinct step
+``order`` (parallel steps share a column and are stacked), then the ladder totals. Top to bottom:
+title, column numbers, one horizontal band per lane, the timeline ladder (waiting time on the high
+rung, process time on the low rung of each column; of parallel steps the critical one, i.e. the
+longest lead time), the ranked problem list. Problems sit on their steps as numbered circles
+whose number is their rank in the stream's problem list and whose size and colour grow with the
+weight (votes).
+
+Every board text is escaped and capped (see ``textfit``); steps, lanes, problems and markers are
+capped too, with a visible note, so the output is bounded whatever the board. The output is a
+pure function of the input: same stream, same bytes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from service.domain.render.textfit import attr, esc, format_minutes, format_percent, wrap
+
+MAX_STEPS = 500
+MAX_LANES = 40
+MAX_PROBLEMS_LISTED = 200
+MAX_MARKERS_PER_STEP = 4
+MAX_WIDTH_PX = 20_000
+
+MARGIN = 24
+LABEL_W = 136
+COL_W = 184
+BOX_W = 156
+BOX_H = 96
+STACK_GAP = 14
+MARKER_ROOM = 12
+ROW_H = BOX_H + STACK_GAP + MARKER_ROOM
+BAND_PAD = 10
+HEADER_H = 52
+COLUMN_LABEL_H = 22
+LADDER_H = 96
+TOTALS_W = 208
+LIST_COL_W = 430
+LIST_ROW_H = 48
+MIN_WIDTH = 760
+
+FONT_STACK = (
+    "system-ui, 'Segoe UI', Roboto, 'Helvetica Neue', Arial, 'Noto Sans', 'DejaVu Sans', "
+    "'Liberation Sans', sans-serif, 'Apple Color Emoji', 'Segoe UI Emoji', 'Noto Color Emoji'"
+)
+INK = "#1f2933"
+MUTED = "#52606d"
+VA_FILL = "#fff6bf"
+VA_STROKE = "#b08900"
+NVA_STROKE = "#6b7280"
+LADDER_WAIT = "#c0392b"
+LADDER_PROCESS = "#1e7b34"
+
+STATE_LABELS = {"current": "Current state", "target": "Target state", "unspecified": ""}
+
+
+@dataclass(frozen=True, slots=True)
+class _Step:
+    index: int  # position in the stream's step list, for stable ordering
+    raw: Mapping[str, Any]
+    column: int
+    band: int
+
+
+@dataclass(frozen=True, slots=True)
+class _Marker:
+    rank: int
+    weight: float
+    problem: Mapping[str, Any]
+
+
+@dataclass(slots=True)
+class _Layout:
+    columns: list[list[_Step]] = field(default_factory=list)
+    bands: list[str | None] = field(default_factory=list)  # None: the band without a lane
+    band_rows: list[int] = field(default_factory=list)
+    band_tops: list[float] = field(default_factory=list)
+    placed: dict[int, tuple[float, float]] = field(default_factory=dict)  # step index -> x, y
+
+
+def _n(value: float) -> str:
+    """A coordinate with at most one decimal, so output is stable and short."""
+    text = f"{value:.1f}"
+    return text[:-2] if text.endswith(".0") else text
+
+
+def _number(value: object) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    as_float = float(value)
+    return as_float if math.isfinite(as_float) else None
+
+
+def _list(value: object) -> list[Any]:
+    return list(value) if isinstance(value, list | tuple) else []
+
+
+def _dict(value: object) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
+
+
+def _id_prefix(stream: Mapping[str, Any]) -> str:
+    """Element ids must be unique when several maps are inlined in one page."""
+    digest = hashlib.sha256(str(stream.get("id", "")).encode("utf-8", "replace")).hexdigest()
+    return f"vsm-{digest[:12]}"
+
+
+def _text(
+    x: float,
+    y: float,
+    lines: Sequence[str],
+    *,
+    size: float,
+    line_h: float | None = None,
+    anchor: str = "start",
+    weight: str = "normal",
+    fill: str = INK,
+    cls: str = "",
+) -> str:
+    line_h = line_h or size * 1.25
+    spans = "".join(
+        f'<tspan x="{_n(x)}" dy="{_n(0 if i == 0 else line_h)}">{esc(line)}</tspan>'
+        for i, line in enumerate(lines)
+    )
+    cls_attr = f' class="{cls}"' if cls else ""
+    weight_attr = f' font-weight="{weight}"' if weight != "normal" else ""
+    return (
+        f'<text{cls_attr} x="{_n(x)}" y="{_n(y)}" font-size="{_n(size)}"{weight_attr} '
+        f'fill="{fill}" text-anchor="{anchor}">{spans}</text>'
+    )
+
+
+def _fit(text: object, width_px: float, size: float, lines: int) -> list[str]:
+    return wrap(text, width_px / size, lines)
+
+
+def _sorted_steps(steps: list[Any]) -> list[tuple[int, Mapping[str, Any]]]:
+    valid = [(i, s) for i, s in enumerate(steps) if isinstance(s, Mapping)]
+
+    def key(item: tuple[int, Mapping[str, Any]]) -> tuple[int, float, int]:
+        order = _number(item[1].get("order"))
+        return (0, order, item[0]) if order is not None else (1, 0.0, item[0])
+
+    return sorted(valid, key=key)
+
+
+def _layout(stream: Mapping[str, Any], steps: list[tuple[int, Mapping[str, Any]]]) -> _Layout:
+    layout = _Layout()
+    declared: list[str] = []
+    for lane in _list(stream.get("lanes")):
+        name = str(lane)
+        if name not in declared and len(declared) < MAX_LANES:
+            declared.append(name)
+    bands: list[str | None] = list(declared)
+    overflow_band = False
+    needs_unlaned = False
+    for _, step in steps:
+        lane = step.get("lane")
+        if lane is None or lane == "":
+            needs_unlaned = True
+        elif str(lane) not in bands:
+            if len(bands) < MAX_LANES:
+                bands.append(str(lane))
+            else:
+                overflow_band = True
+    if needs_unlaned or overflow_band or not bands:
+        bands.append(None)
+    layout.bands = bands
+    band_of = {name: i for i, name in enumerate(bands) if name is not None}
+    fallback = len(bands) - 1
+
+    last_key: object = object()
+    for index, step in steps:
+        order = _number(step.get("order"))
+        key: object = order if order is not None else ("unordered", index)
+        if key != last_key or not layout.columns:
+            layout.columns.append([])
+            last_key = key
+        lane = step.get("lane")
+        band = band_of.get(str(lane), fallback) if lane not in (None, "") else fallback
+        layout.columns[-1].append(_Step(index, step, len(layout.columns) - 1, band))
+
+    rows = [1] * len(bands)
+    for column in layout.columns:
+        per_band: dict[int, int] = {}
+        for placed in column:
+            per_band[placed.band] = per_band.get(placed.band, 0) + 1
+        for band, count in per_band.items():
+            rows[band] = max(rows[band], count)
+    layout.band_rows = rows
+    return layout
+
+
+def _critical(column: list[_Step]) -> _Step:
+    """The step of a parallel group that counts on the timeline: longest lead time, then
+    longest process time, then the first."""
+
+    def key(placed: _Step) -> tuple[float, float, int]:
+        lead = _number(placed.raw.get("lead_time_min"))
+        process = _number(placed.raw.get("process_time_min"))
+        return (
+            lead if lead is not None else -math.inf,
+            process if process is not None else -math.inf,
+            -placed.index,
+        )
+
+    return max(column, key=key)
+
+
+def _wait_minutes(step: Mapping[str, Any]) -> float | None:
+    """Stated wait time, else lead minus process time; a non-value-adding step without a
+    process time waits for its whole lead time."""
+    wait = _number(step.get("wait_time_min"))
+    if wait is not None:
+        return wait
+    lead = _number(step.get("lead_time_min"))
+    process = _number(step.get("process_time_min"))
+    if lead is not None and process is not None:
+        return max(0.0, lead - process)
+    if lead is not None and step.get("value_adding") is False:
+        return lead
+    return None
+
+
+def ratio_percent(value: object) -> float | None:
+    """Contract ratios (0..1) -> percent (0..100); None when unknown."""
+    number = _number(value)
+    return None if number is None else number * 100.0
+
+
+def _marker_style(weight: float, max_weight: float) -> tuple[float, str, str]:
+    """Radius, fill and text colour: bigger and redder with more votes."""
+    share = weight / max_weight if max_weight > 0 else 0.0
+    radius = 8.0 + 5.0 * math.sqrt(max(0.0, min(1.0, share)))
+    if weight <= 0:
+        return radius, "#9aa5b1", "#ffffff"
+    if share >= 0.67:
+        return radius, "#b71c1c", "#ffffff"
+    if share >= 0.34:
+        return radius, "#e65100", "#ffffff"
+    return radius, "#f9c74f", INK
+
+
+def _votes(weight: float) -> str:
+    text = _n(weight)
+    return f"{text} vote" if text == "1" else f"{text} votes"
+
+
+def _marker(
+    marker: _Marker, cx: float, cy: float, max_weight: float, *, on_step: str | None
+) -> str:
+    radius, fill, ink = _marker_style(marker.weight, max_weight)
+    size = 11.0 if marker.rank < 100 else 8.5
+    problem_id = attr(marker.problem.get("id", ""), 200)
+    tooltip = f"Problem {marker.rank} ({_votes(marker.weight)}): {marker.problem.get('text', '')}"
+    cls = "problem-marker" if on_step is not None else "problem-list-marker"
+    step_attr = f' data-step-id="{attr(on_step, 200)}"' if on_step is not None else ""
+    return (
+        f'<g class="{cls}" data-problem-id="{problem_id}" data-rank="{marker.rank}" '
+        f'data-weight="{_n(marker.weight)}"{step_attr}>'
+        f"<title>{esc(tooltip, 400)}</title>"
+        f'<circle cx="{_n(cx)}" cy="{_n(cy)}" r="{_n(radius)}" fill="{fill}" '
+        f'stroke="#ffffff" stroke-width="1.5"/>'
+        f'<text x="{_n(cx)}" y="{_n(cy + size * 0.36)}" font-size="{_n(size)}" '
+        f'font-weight="bold" fill="{ink}" text-anchor="middle">{marker.rank}</text></g>'
+    )
+
+
+def _step_box(
+    placed: _Step,
+    x: float,
+    y: float,
+    markers: list[_Marker],
+    max_weight: float,
+    pfx: str,
+    critical: bool,
+) -> str:
+    step = placed.raw
+    step_id = str(step.get("id", ""))
+    value_adding = step.get("value_adding") is not False
+    title = str(step.get("title") or "")
+    process = format_minutes(_number(step.get("process_time_min")))
+    lead = format_minutes(_number(step.get("lead_time_min")))
+    quality = _number(step.get("complete_accurate_pct"))
+    label = f"{title or 'Untitled step'}; {'value-adding' if value_adding else 'not value-adding'}"
+    label += f"; process time {process}; lead time {lead}"
+    if markers:
+        label += f"; {len(markers)} problem{'s' if len(markers) != 1 else ''}"
+    crit_attr = ' data-critical="true"' if critical else ""
+    out = [
+        f'<g class="step" data-step-id="{attr(step_id, 200)}" '
+        f'data-order="{attr(step.get("order"), 40)}" '
+        f'data-value-adding="{"true" if value_adding else "false"}"{crit_attr} '
+        f'role="group" aria-label="{attr(label, 400)}">'
+    ]
+    if value_adding:
+        out.append(
+            f'<rect class="step-box" x="{_n(x)}" y="{_n(y)}" width="{BOX_W}" height="{BOX_H}" '
+            f'rx="4" fill="{VA_FILL}" stroke="{VA_STROKE}" stroke-width="1.5"/>'
+        )
+    else:
+        out.append(
+            f'<rect class="step-box nva" x="{_n(x)}" y="{_n(y)}" width="{BOX_W}" '
+            f'height="{BOX_H}" rx="4" fill="url(#{pfx}-hatch)" stroke="{NVA_STROKE}" '
+            f'stroke-width="1.5" stroke-dasharray="6 4"/>'
+        )
+    title_lines = _fit(title or "(untitled)", BOX_W - 16, 12.5, 3)
+    out.append(_text(x + 8, y + 27, title_lines, size=12.5, weight="bold", cls="step-title"))
+    times = f"PT {process} \u00b7 LT {lead}"
+    if quality is not None:
+        times_2 = f"C&A {format_percent(quality, digits=0)}"
+        out.append(_text(x + 8, y + BOX_H - 22, [times, times_2], size=10.5, fill=MUTED))
+    else:
+        out.append(_text(x + 8, y + BOX_H - 9, [times], size=10.5, fill=MUTED))
+    if not value_adding:
+        out.append(
+            f'<g class="nva-badge"><rect x="{_n(x + 6)}" y="{_n(y - 8)}" width="34" height="16" '
+            f'rx="3" fill="{NVA_STROKE}"/><text x="{_n(x + 23)}" y="{_n(y + 4)}" '
+            f'font-size="10" font-weight="bold" fill="#ffffff" text-anchor="middle">NVA</text></g>'
+        )
+    for k, marker in enumerate(markers[:MAX_MARKERS_PER_STEP]):
+        out.append(_marker(marker, x + BOX_W - 13 - k * 28, y, max_weight, on_step=step_id))
+    hidden = len(markers) - MAX_MARKERS_PER_STEP
+    if hidden > 0:
+        cx = x + BOX_W - 13 - MAX_MARKERS_PER_STEP * 28 + 4
+        out.append(
+            f'<text class="problem-more" x="{_n(cx)}" y="{_n(y + 4)}" font-size="10" '
+            f'font-weight="bold" fill="{LADDER_WAIT}" text-anchor="middle">+{hidden}</text>'
+        )
+    out.append("</g>")
+    return "".join(out)
+
+
+def _flow(ax: float, ay: float, bx: float, by: float, pfx: str) -> str:
+    x1, y1 = ax + BOX_W, ay + BOX_H / 2
+    x2, y2 = bx - 2, by + BOX_H / 2
+    bend = (x2 - x1) / 2
+    return (
+        f'<path class="flow" d="M{_n(x1)} {_n(y1)} C{_n(x1 + bend)} {_n(y1)} '
+        f'{_n(x2 - bend)} {_n(y2)} {_n(x2)} {_n(y2)}" fill="none" stroke="#7b8794" '
+        f'stroke-width="1.3" marker-end="url(#{pfx}-arrow)"/>'
+    )
+
+
+def render_stream_svg(stream: Mapping[str, Any], *, title: str | None = None) -> str:
+    """Render one contract-v1 stream dict as a standalone SVG document (UTF-8 text).
+
+    ``title`` replaces the stream's name as the heading. Unknown times show as ``?``. Missing or
+    malformed fields are tolerated (a step without an order goes to the end); the output is
+    always well-formed XML. Raises ``TypeError`` only when ``stream`` is not a mapping.
+    """
+    if not isinstance(stream, Mapping):
+        raise TypeError(f"stream must be a mapping, not {type(stream).__name__}")
+    pfx = _id_prefix(stream)
+    all_steps = _sorted_steps(_list(stream.get("steps")))
+    shown_steps = all_steps[:MAX_STEPS]
+    layout = _layout(stream, shown_steps)
+    metrics = _dict(stream.get("metrics"))
+    name = str(stream.get("name") or "Value stream")
+    heading = title if title is not None else name
+
+    problems = [p for p in _list(stream.get("problems")) if isinstance(p, Mapping)]
+    listed = problems[:MAX_PROBLEMS_LISTED]
+    weights = [_number(p.get("weight")) or 0.0 for p in listed]
+    max_weight = max(weights, default=0.0)
+    shown_ids = {str(s.get("id")) for _, s in shown_steps}
+    titles = {str(s.get("id")): str(s.get("title") or "") for _, s in shown_steps}
+    markers_by_step: dict[str, list[_Marker]] = {}
+    for rank, (problem, weight) in enumerate(zip(listed, weights, strict=True), start=1):
+        step_id = problem.get("step_id")
+        if step_id is not None and str(step_id) in shown_ids:
+            markers_by_step.setdefault(str(step_id), []).append(_Marker(rank, weight, problem))
+
+    ncols = len(layout.columns)
+    grid_left = MARGIN + LABEL_W
+    grid_right = grid_left + ncols * COL_W
+    width = max(MIN_WIDTH, grid_right + 16 + TOTALS_W + MARGIN)
+
+    bands_top = MARGIN + HEADER_H + COLUMN_LABEL_H
+    y = float(bands_top)
+    for rows in layout.band_rows:
+        layout.band_tops.append(y)
+        y += BAND_PAD * 2 + rows * ROW_H - STACK_GAP
+    bands_bottom = y
+    for column in layout.columns:
+        used: dict[int, int] = {}
+        for placed in column:
+            row = used.get(placed.band, 0)
+            used[placed.band] = row + 1
+            bx = grid_left + placed.column * COL_W + (COL_W - BOX_W) / 2
+            by = layout.band_tops[placed.band] + BAND_PAD + MARKER_ROOM + row * ROW_H
+            layout.placed[placed.index] = (bx, by)
+
+    ladder_top = bands_bottom + 18
+    list_top = ladder_top + LADDER_H + 10
+    list_cols = max(1, min(4, int((width - 2 * MARGIN) // LIST_COL_W)))
+    list_rows = math.ceil(len(listed) / list_cols) if listed else 1
+    notes_top = list_top + 28 + list_rows * LIST_ROW_H + 8
+    height = notes_top + 44 + MARGIN
+
+    lanes_named = [b for b in layout.bands if b is not None]
+    lead_total = format_minutes(_number(metrics.get("total_lead_time_min")))
+    process_total = format_minutes(_number(metrics.get("total_process_time_min")))
+    ratio = format_percent(ratio_percent(metrics.get("activity_ratio")))
+    desc = (
+        f"{len(all_steps)} steps in {ncols} columns"
+        + (f" and {len(lanes_named)} lanes" if lanes_named else "")
+        + f"; lead time {lead_total}, process time {process_total}, activity ratio {ratio}; "
+        + f"{len(problems)} problems."
+    )
+    state = STATE_LABELS.get(str(stream.get("state")), "")
+    scale_w = min(width, MAX_WIDTH_PX)
+    scale_h = height * scale_w / width
+
+    out: list[str] = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" xml:lang="en" class="vsm-map" '
+        f'width="{_n(scale_w)}" height="{_n(scale_h)}" viewBox="0 0 {_n(width)} {_n(height)}" '
+        f'role="img" aria-labelledby="{pfx}-title {pfx}-desc" '
+        f'data-stream-id="{attr(stream.get("id", ""), 200)}" font-family="{attr(FONT_STACK)}">',
+        f'<title id="{pfx}-title">Value stream map: {esc(heading, 300)}</title>',
+        f'<desc id="{pfx}-desc">{esc(desc)}</desc>',
+        "<defs>",
+        f'<pattern id="{pfx}-hatch" width="8" height="8" patternUnits="userSpaceOnUse" '
+        f'patternTransform="rotate(45)"><rect width="8" height="8" fill="#eceff1"/>'
+        f'<line x1="0" y1="0" x2="0" y2="8" stroke="#c5ccd3" stroke-width="3"/></pattern>',
+        f'<marker id="{pfx}-arrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" '
+        f'markerHeight="7" orient="auto-start-reverse"><path d="M0 0 L10 5 L0 10 z" '
+        f'fill="#7b8794"/></marker>',
+        "</defs>",
+        f'<rect x="0" y="0" width="{_n(width)}" height="{_n(height)}" fill="#ffffff"/>',
+        _text(
+            MARGIN,
+            MARGIN + 20,
+            _fit(heading, width - 2 * MARGIN, 20, 1),
+            size=20,
+            weight="bold",
+            cls="map-title",
+        ),
+    ]
+    subtitle = " \u00b7 ".join(
+        part
+        for part in (
+            state,
+            f"Persona: {stream.get('persona')}" if stream.get("persona") else "",
+            f"{len(all_steps)} steps",
+            f"{len(problems)} problems",
+        )
+        if part
+    )
+    out.append(
+        _text(MARGIN, MARGIN + 42, _fit(subtitle, width - 2 * MARGIN, 12, 1), size=12, fill=MUTED)
+    )
+
+    # column numbers
+    for c, column in enumerate(layout.columns):
+        order = column[0].raw.get("order")
+        label = str(order) if _number(order) is not None else "?"
+        out.append(
+            _text(
+                grid_left + c * COL_W + COL_W / 2,
+                bands_top - 7,
+                [label],
+                size=11,
+                anchor="middle",
+                fill=MUTED,
+                cls="column-label",
+            )
+        )
+
+    # lane bands
+    for b, band in enumerate(layout.bands):
+        top = layout.band_tops[b]
+        band_h = BAND_PAD * 2 + layout.band_rows[b] * ROW_H - STACK_GAP
+        fill = "#f4f6f9" if b % 2 == 0 else "#ffffff"
+        if band is None and len(layout.bands) == 1:
+            out.append(
+                f'<rect class="band" x="{MARGIN}" y="{_n(top)}" '
+                f'width="{_n(LABEL_W + ncols * COL_W)}" height="{_n(band_h)}" fill="{fill}" '
+                f'stroke="#d9dee4"/>'
+            )
+            continue
+        name_text = band if band is not None else "(no lane)"
+        cls = "lane" if band is not None else "lane lane-none"
+        lines = _fit(name_text, LABEL_W - 16, 12, max(1, min(5, int(band_h // 16))))
+        text_y = top + band_h / 2 - (len(lines) - 1) * 7.5 + 4
+        out.append(
+            f'<g class="{cls}" data-lane="{attr(name_text, 200)}" role="group" '
+            f'aria-label="{attr("Lane: " + name_text, 300)}">'
+            f'<rect x="{MARGIN}" y="{_n(top)}" width="{_n(LABEL_W + ncols * COL_W)}" '
+            f'height="{_n(band_h)}" fill="{fill}" stroke="#d9dee4"/>'
+            f'<rect x="{MARGIN}" y="{_n(top)}" width="{LABEL_W}" height="{_n(band_h)}" '
+            f'fill="#e4e9f0" stroke="#d9dee4"/>'
+            + _text(
+                MARGIN + 8,
+                text_y,
+                lines,
+                size=12,
+                line_h=15,
+                weight="bold",
+                fill=INK,
+                cls="lane-label",
+            )
+            + "</g>"
+        )
+
+    # flow arrows between neighbouring columns; all pairs for small forks, else critical path
+    for c in range(ncols - 1):
+        sources, targets = layout.columns[c], layout.columns[c + 1]
+        if len(sources) * len(targets) > 12:
+            sources, targets = [_critical(sources)], [_critical(targets)]
+        for src in sources:
+            for dst in targets:
+                ax, ay = layout.placed[src.index]
+                bx, by = layout.placed[dst.index]
+                out.append(_flow(ax, ay, bx, by, pfx))
+
+    # step boxes
+    criticals = {_critical(col).index for col in layout.columns if len(col) > 1}
+    for column in layout.columns:
+        for placed in column:
+            x, y_box = layout.placed[placed.index]
+            step_id = str(placed.raw.get("id", ""))
+            out.append(
+                _step_box(
+                    placed,
+                    x,
+                    y_box,
+                    markers_by_step.get(step_id, []),
+                    max_weight,
+                    pfx,
+                    placed.index in criticals,
+                )
+            )
+
+    if not layout.columns:
+        out.append(
+            _text(
+                grid_left + 12,
+                bands_top + 40,
+                ["No steps were found in this stream."],
+                size=13,
+                fill=MUTED,
+                cls="empty-note",
+            )
+        )
+
+    out.append(_ladder(layout, ladder_top, grid_left, grid_right, metrics))
+    out.append(_problem_list(listed, weights, max_weight, titles, list_top, list_cols, list_rows))
+
+    notes = ["Times: min, h, d (1 d = 8 working hours); ? = not stated on the board."]
+    if len(all_steps) > MAX_STEPS:
+        notes.append(f"Showing the first {MAX_STEPS} of {len(all_steps)} steps.")
+    if len(problems) > MAX_PROBLEMS_LISTED:
+        notes.append(f"Showing the first {MAX_PROBLEMS_LISTED} of {len(problems)} problems.")
+    out.append(
+        _text(
+            MARGIN,
+            notes_top + 14,
+            notes,
+            size=11,
+            line_h=14,
+            fill=MUTED,
+            cls="map-notes" + (" truncated" if len(notes) > 1 else ""),
+        )
+    )
+    out.append("</svg>")
+    return "".join(out)
+
+
+def _ladder(
+    layout: _Layout,
+    top: float,
+    grid_left: float,
+    grid_right: float,
+    metrics: Mapping[str, Any],
+) -> str:
+    high = top + 24
+    low = top + 58
+    out = [
+        '<g class="ladder" role="group" aria-label="Timeline: waiting and process time">',
+        _text(MARGIN + 8, high + 4, ["Waiting"], size=11, fill=LADDER_WAIT, weight="bold"),
+        _text(MARGIN + 8, low + 4, ["Process"], size=11, fill=LADDER_PROCESS, weight="bold"),
+    ]
+    half = COL_W / 2
+    for c, column in enumerate(layout.columns):
+        step = _critical(column).raw
+        x0 = grid_left + c * COL_W
+        wait = format_minutes(_wait_minutes(step))
+        process = format_minutes(_number(step.get("process_time_min")))
+        out.append(
+            f'<g class="rung-pair" data-column="{c + 1}" '
+            f'data-step-id="{attr(step.get("id", ""), 200)}">'
+            f'<path class="rung rung-wait" d="M{_n(x0)} {_n(high)} H{_n(x0 + half)}" '
+            f'stroke="{LADDER_WAIT}" stroke-width="2.5" fill="none"/>'
+            f'<path class="rung-step" d="M{_n(x0 + half)} {_n(high)} V{_n(low)}" '
+            f'stroke="{MUTED}" stroke-width="1" fill="none"/>'
+            f'<path class="rung rung-process" d="M{_n(x0 + half)} {_n(low)} H{_n(x0 + COL_W)}" '
+            f'stroke="{LADDER_PROCESS}" stroke-width="2.5" fill="none"/>'
+        )
+        if c + 1 < len(layout.columns):
+            out.append(
+                f'<path class="rung-step" d="M{_n(x0 + COL_W)} {_n(low)} V{_n(high)}" '
+                f'stroke="{MUTED}" stroke-width="1" fill="none"/>'
+            )
+        out.append(
+            _text(x0 + half / 2, high - 6, [wait], size=11, anchor="middle", cls="rung-label")
+        )
+        out.append(
+            _text(x0 + half * 1.5, low + 15, [process], size=11, anchor="middle", cls="rung-label")
+        )
+        out.append("</g>")
+
+    lead = _number(metrics.get("total_lead_time_min"))
+    process_total = _number(metrics.get("total_process_time_min"))
+    waiting = lead - process_total if lead is not None and process_total is not None else None
+    ratio = format_percent(ratio_percent(metrics.get("activity_ratio")))
+    tx = grid_right + 16
+    rows = [
+        ("Lead time", format_minutes(lead)),
+        ("Process time", format_minutes(process_total)),
+        ("Waiting", format_minutes(waiting)),
+        ("Activity ratio", ratio),
+    ]
+    out.append(
+        f'<g class="ladder-totals" aria-label="{attr(", ".join(f"{k} {v}" for k, v in rows))}">'
+        f'<rect x="{_n(tx)}" y="{_n(top + 2)}" width="{TOTALS_W}" height="{LADDER_H - 14}" '
+        f'rx="4" fill="#f4f6f9" stroke="#c5ccd3"/>'
+    )
+    for i, (key, value) in enumerate(rows):
+        ry = top + 22 + i * 18
+        bold = "bold" if key in ("Lead time", "Activity ratio") else "normal"
+        out.append(_text(tx + 10, ry, [key], size=12, fill=MUTED))
+        out.append(
+            _text(
+                tx + TOTALS_W - 10,
+                ry,
+                [value],
+                size=12,
+                anchor="end",
+                weight=bold,
+                cls="total-" + key.lower().replace(" ", "-"),
+            )
+        )
+    out.append("</g></g>")
+    return "".join(out)
+
+
+def _problem_list(
+    listed: list[Mapping[str, Any]],
+    weights: list[float],
+    max_weight: float,
+    titles: Mapping[str, str],
+    top: float,
+    cols: int,
+    rows: int,
+) -> str:
+    out = [
+        '<g class="problem-list" role="list" aria-label="Problems, ranked by votes">',
+        _text(MARGIN, top + 16, ["Problems (ranked by votes)"], size=14, weight="bold"),
+    ]
+    if not listed:
+        out.append(_text(MARGIN, top + 40, ["No problems recorded."], size=12, fill=MUTED))
+    for i, (problem, weight) in enumerate(zip(listed, weights, strict=True)):
+        col, row = divmod(i, rows)
+        x = MARGIN + col * LIST_COL_W
+        y = top + 28 + row * LIST_ROW_H
+        step_id = problem.get("step_id")
+        if step_id is None:
+            where = "whole stream"
+        elif str(step_id) in titles:
+            where = titles[str(step_id)] or "(untitled step)"
+        else:
+            where = "step not shown"
+        out.append(
+            f'<g class="problem-item" role="listitem" data-rank="{i + 1}" '
+            f'data-problem-id="{attr(problem.get("id", ""), 200)}">'
+        )
+        out.append(
+            _marker(_Marker(i + 1, weight, problem), x + 13, y + 13, max_weight, on_step=None)
+        )
+        text_w = LIST_COL_W - 44
+        out.append(
+            _text(
+                x + 32,
+                y + 11,
+                _fit(problem.get("text") or "(no text)", text_w, 12, 2),
+                size=12,
+                line_h=14,
+                cls="problem-text",
+            )
+        )
+        meta = f"{_votes(weight)} \u00b7 at: {where}"
+        out.append(_text(x + 32, y + 40, _fit(meta, text_w, 10.5, 1), size=10.5, fill=MUTED))
+        out.append("</g>")
+    out.append("</g>")
+    return "".join(out)
