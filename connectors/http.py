@@ -21,7 +21,7 @@ import logging
 import math
 import random
 import time
-from collections.abc import Awaitable, Callable, Collection, Mapping
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -281,11 +281,16 @@ def _header_float(headers: httpx.Headers, name: str) -> float | None:
     return value if math.isfinite(value) else None
 
 
-def rate_snapshot(headers: httpx.Headers, now: float) -> RateSnapshot:
-    """Read ``X-RateLimit-Limit/Remaining/Reset`` (reset as epoch, or seconds when small)."""
-    remaining = _header_float(headers, "x-ratelimit-remaining")
-    limit = _header_float(headers, "x-ratelimit-limit")
-    reset = _header_float(headers, "x-ratelimit-reset")
+def rate_snapshot(
+    headers: httpx.Headers, now: float, *, prefix: str = "x-ratelimit-"
+) -> RateSnapshot:
+    """Read ``X-RateLimit-Limit/Remaining/Reset`` (reset as epoch, or seconds when small).
+
+    ``prefix`` names another quota's headers (Mural's per-app quota: ``x-ratelimit-app-``).
+    """
+    remaining = _header_float(headers, f"{prefix}remaining")
+    limit = _header_float(headers, f"{prefix}limit")
+    reset = _header_float(headers, f"{prefix}reset")
     if reset is not None and reset < _EPOCH_THRESHOLD:
         reset = now + max(reset, 0.0)
     return RateSnapshot(
@@ -316,6 +321,16 @@ def retry_after_seconds(headers: httpx.Headers, now: float) -> float | None:
     if reset_at is not None:
         return max(reset_at - now, 0.0)
     return None
+
+
+@dataclass(frozen=True, slots=True)
+class Quota:
+    """A further rate budget charged on every call beside ``budget``, which the provider reports
+    under its own header prefix (Mural: ``x-ratelimit-app-*`` for the quota all users of one app
+    share, beside the per-user ``x-ratelimit-*``)."""
+
+    budget: RateBudget
+    prefix: str
 
 
 def backoff_delay(attempt: int, policy: RetryPolicy, rand: Callable[[], float]) -> float:
@@ -357,6 +372,7 @@ async def request(
     rand: Callable[[], float] = random.random,
     idempotent: bool = True,
     accept: Collection[int] = (),
+    quotas: Sequence[Quota] = (),
 ) -> httpx.Response:
     """Send one call and return its 2xx response (or one whose status is in ``accept``).
 
@@ -367,6 +383,10 @@ async def request(
     404/410 and :class:`ProviderError` on any other status. A non-``idempotent`` call (a token
     exchange) is retried only where the provider surely did not act on it: connection failures
     and 429.
+
+    Each of ``quotas`` is reserved after ``budget`` (a credit taken from ``budget`` before a
+    quota says "wait" stays spent: pacing errs on the slow side), observed from its own headers,
+    and after a 429 its reset is waited for when its headers say it is exhausted.
     """
     pacing: RateBudget = budget if budget is not None else NoRateBudget()
     what = _describe(method, httpx.URL(url))
@@ -382,6 +402,10 @@ async def request(
 
     while True:
         wait = await pacing.reserve(cost, clock.time())
+        for quota in quotas:
+            if wait > 0:
+                break
+            wait = await quota.budget.reserve(cost, clock.time())
         if wait > 0:
             limited = RateLimitedError(f"{what}: rate budget exhausted", retry_after=wait)
             if wait > policy.max_inline_wait:
@@ -411,10 +435,18 @@ async def request(
 
         now = clock.time()
         await pacing.observe(rate_snapshot(response.headers, now), now)
+        quota_waits = [0.0]
+        for quota in quotas:
+            seen = rate_snapshot(response.headers, now, prefix=quota.prefix)
+            await quota.budget.observe(seen, now)
+            if seen.remaining == 0 and seen.reset_at is not None:
+                quota_waits.append(seen.reset_at - now)
         status = response.status_code
 
         if status == 429:
             delay = retry_after_seconds(response.headers, now)
+            if max(quota_waits) > 0:
+                delay = max(delay or 0.0, *quota_waits)
             if delay is None:
                 delay = backoff_delay(attempt - 1, policy, rand) + policy.base_delay
             await pacing.observe(RateSnapshot(remaining=0, reset_at=now + delay), now)
