@@ -1,0 +1,248 @@
+"""``vsm import FILE``: digitize a Miro or Mural dump file and print the value streams.
+
+Formats: ``table`` (rich, for people), ``json`` (contract v1), ``markdown`` and ``csv`` (the same
+functions as the REST exports, from ``service.domain.export``). Input errors (missing file,
+invalid JSON, not a dump, bad rules file, unwritable output) end with exit status 2 and one line
+``vsm: error: ...`` on stderr; anything else is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from rich import box
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from connectors.dump import read_dump_file
+from connectors.errors import DumpError
+from service.domain.digitize import digitize
+from service.domain.export import (
+    comparison_rows,
+    contract_to_markdown,
+    format_minutes,
+    format_percent,
+    metric_rows,
+    safe_text,
+    streams_to_csv,
+)
+from service.rules_file import RulesError, load_rules_file
+
+FORMATS = ("table", "json", "markdown", "csv")
+
+# A dump larger than this is refused before parsing: 100,000 stickies take about 60 MB.
+MAX_DUMP_BYTES = 256 * 1024 * 1024
+
+# Width of the table when it does not go to a terminal (file, pipe, test capture).
+_FILE_WIDTH = 120
+
+_MISSING = "\u2013"  # en dash: "unknown"
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "import",
+        help="digitize a Miro or Mural dump file",
+        description=(
+            "Read a Miro or Mural board dump (JSON), classify its items and print the value "
+            "streams: steps, lanes, times, ranked problems, ideas and metrics."
+        ),
+    )
+    parser.add_argument("file", metavar="FILE", type=Path, help="dump file (JSON)")
+    parser.add_argument(
+        "--rules", metavar="FILE", type=Path, help="classification rules (YAML or JSON)"
+    )
+    parser.add_argument(
+        "--format", choices=FORMATS, default="table", help="output format (default: table)"
+    )
+    parser.add_argument(
+        "-o", "--output", metavar="OUT", type=Path, help="write to OUT instead of stdout"
+    )
+    parser.set_defaults(handler=run_import)
+
+
+def _fail(message: str) -> int:
+    """Report an input error as the single line ``vsm: error: ...``; returns exit status 2."""
+    one_line = " ".join(safe_text(message).split())
+    print(f"vsm: error: {one_line}", file=sys.stderr)
+    return 2
+
+
+def _os_message(action: str, path: Path, exc: OSError) -> str:
+    return f"cannot {action} {path}: {exc.strerror or exc}"
+
+
+def run_import(args: argparse.Namespace) -> int:
+    try:
+        ruleset = load_rules_file(args.rules) if args.rules is not None else None
+    except RulesError as exc:
+        return _fail(f"{args.rules}: {exc}")
+    except OSError as exc:
+        return _fail(_os_message("read rules file", args.rules, exc))
+    try:
+        board = read_dump_file(args.file, MAX_DUMP_BYTES)
+    except DumpError as exc:
+        return _fail(f"{args.file}: {exc}")
+    except OSError as exc:
+        return _fail(_os_message("read", args.file, exc))
+
+    doc = digitize(board, ruleset)
+
+    if args.output is None and args.format == "table":
+        render_table(doc, Console(width=None if sys.stdout.isatty() else _FILE_WIDTH))
+        return 0
+    text = render(doc, args.format)
+    if args.output is None:
+        sys.stdout.write(text)
+        return 0
+    try:
+        args.output.write_text(text, encoding="utf-8", newline="")
+    except OSError as exc:
+        return _fail(_os_message("write", args.output, exc))
+    return 0
+
+
+def render(doc: Mapping[str, Any], fmt: str) -> str:
+    """The contract document in one of ``FORMATS`` as text (the table without colours)."""
+    if fmt == "json":
+        return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
+    if fmt == "markdown":
+        return contract_to_markdown(doc)
+    if fmt == "csv":
+        return streams_to_csv(doc.get("streams") or [])
+    if fmt == "table":
+        buffer = io.StringIO()
+        render_table(
+            doc,
+            Console(file=buffer, width=_FILE_WIDTH, color_system=None, force_terminal=False),
+        )
+        return buffer.getvalue()
+    raise ValueError(f"unknown format {fmt!r}")
+
+
+# --------------------------------------------------------------------------- table
+
+
+def _t(value: object, style: str = "") -> Text:
+    """Board text as a rich ``Text``: never parsed as markup, control characters removed."""
+    text = safe_text(value)
+    return Text(text if text else _MISSING, style=style)
+
+
+def _yes_no(value: object) -> Text:
+    if value is None:
+        return _t(None)
+    return Text("yes", style="green") if value else Text("no", style="red")
+
+
+def render_table(doc: Mapping[str, Any], console: Console) -> None:
+    """Print the document for people: per stream its steps, problems, ideas and metrics."""
+    board = doc.get("board") or {}
+    heading = Text(safe_text(board.get("name")) or "(unnamed board)", style="bold")
+    heading.append(
+        f"  {safe_text(board.get('provider'))} board {safe_text(board.get('id'))}", style="dim"
+    )
+    console.print(heading)
+    streams = doc.get("streams") or []
+    if not streams:
+        console.print(Text("No value stream found on this board."))
+    for stream in streams:
+        console.print()
+        _render_stream(stream, console)
+    comparison = doc.get("comparison")
+    if comparison:
+        console.print()
+        table = Table(title=Text("Current vs target state", style="bold"), box=box.SIMPLE_HEAD)
+        table.add_column("")
+        table.add_column("Value")
+        for label, value in comparison_rows(comparison):
+            table.add_row(Text(label), _t(value))
+        console.print(table)
+    unclassified = doc.get("unclassified") or []
+    console.print(
+        Text(
+            f"Unclassified items: {len(unclassified)}"
+            + (" (see --format json or markdown for the list)" if unclassified else ""),
+            style="dim" if not unclassified else "yellow",
+        )
+    )
+
+
+def _render_stream(stream: Mapping[str, Any], console: Console) -> None:
+    title = Text(safe_text(stream.get("name")) or "(unnamed stream)", style="bold cyan")
+    title.append(f"  {safe_text(stream.get('state'))}", style="cyan")
+    console.print(title)
+    if stream.get("persona"):
+        console.print(Text("Persona: ") + _t(stream["persona"]))
+    lanes = [safe_text(lane) for lane in stream.get("lanes") or []]
+    if lanes:
+        console.print(Text("Lanes: " + ", ".join(lanes)))
+
+    steps = stream.get("steps") or []
+    labels = {str(s.get("id")): f"{s.get('order')}. {safe_text(s.get('title'))}" for s in steps}
+    table = Table(box=box.SIMPLE_HEAD, title=Text("Steps"), title_justify="left")
+    for name, justify in (
+        ("#", "right"),
+        ("Step", "left"),
+        ("Lane", "left"),
+        ("VA", "left"),
+        ("PT", "right"),
+        ("LT", "right"),
+        ("WT", "right"),
+        ("%C&A", "right"),
+        ("Problems", "right"),
+    ):
+        table.add_column(name, justify=justify)  # type: ignore[arg-type]
+    for step in steps:
+        table.add_row(
+            Text(str(step.get("order"))),
+            _t(step.get("title")),
+            _t(step.get("lane")),
+            _yes_no(step.get("value_adding")),
+            Text(format_minutes(step.get("process_time_min"))),
+            Text(format_minutes(step.get("lead_time_min"))),
+            Text(format_minutes(step.get("wait_time_min"))),
+            Text(format_percent(step.get("complete_accurate_pct"))),
+            Text(str(len(step.get("problem_ids") or []))),
+        )
+    console.print(table)
+
+    problems = stream.get("problems") or []
+    if problems:
+        table = Table(box=box.SIMPLE_HEAD, title=Text("Problems"), title_justify="left")
+        table.add_column("Votes", justify="right")
+        table.add_column("Problem")
+        table.add_column("Step")
+        for problem in problems:
+            table.add_row(
+                Text(str(problem.get("weight"))),
+                _t(problem.get("text")),
+                _t(labels.get(str(problem.get("step_id")), "whole stream")),
+            )
+        console.print(table)
+
+    ideas = stream.get("ideas") or []
+    if ideas:
+        table = Table(box=box.SIMPLE_HEAD, title=Text("Ideas"), title_justify="left")
+        table.add_column("Idea")
+        table.add_column("Step")
+        for idea in ideas:
+            table.add_row(
+                _t(idea.get("text")),
+                _t(labels.get(str(idea.get("step_id")), "whole stream")),
+            )
+        console.print(table)
+
+    table = Table(box=box.SIMPLE_HEAD, title=Text("Metrics"), title_justify="left")
+    table.add_column("Metric")
+    table.add_column("Value", justify="right")
+    for label, value in metric_rows(stream.get("metrics") or {}):
+        table.add_row(Text(label), Text(value))
+    console.print(table)
