@@ -21,7 +21,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from connectors.dump import read_dump_file
+from connectors.dump import DEFAULT_MAX_BYTES, read_dump_file
 from connectors.errors import DumpError
 from service.domain.digitize import digitize
 from service.domain.export import (
@@ -37,8 +37,8 @@ from service.rules_file import RulesError, load_rules_file
 
 FORMATS = ("table", "json", "markdown", "csv")
 
-# A dump larger than this is refused before parsing: 100,000 stickies take about 60 MB.
-MAX_DUMP_BYTES = 256 * 1024 * 1024
+# A dump larger than this is refused before parsing (100,000 stickies take about 35 MB).
+MAX_DUMP_BYTES = DEFAULT_MAX_BYTES
 
 # Width of the table when it does not go to a terminal (file, pipe, test capture).
 _FILE_WIDTH = 120
@@ -79,17 +79,26 @@ def _os_message(action: str, path: Path, exc: OSError) -> str:
     return f"cannot {action} {path}: {exc.strerror or exc}"
 
 
+def _naming(path: Path, message: str, label: str = "") -> str:
+    """``message`` with the file named once: kept as is when it already names ``path``."""
+    if str(path) in message:
+        return message
+    if label and message.startswith(label + ":"):
+        return f"{label} {path}:{message[len(label) + 1 :]}"
+    return f"{path}: {message}"
+
+
 def run_import(args: argparse.Namespace) -> int:
     try:
         ruleset = load_rules_file(args.rules) if args.rules is not None else None
     except RulesError as exc:
-        return _fail(f"{args.rules}: {exc}")
+        return _fail(_naming(args.rules, str(exc), "rules file"))
     except OSError as exc:
         return _fail(_os_message("read rules file", args.rules, exc))
     try:
         board = read_dump_file(args.file, MAX_DUMP_BYTES)
     except DumpError as exc:
-        return _fail(f"{args.file}: {exc}")
+        return _fail(_naming(args.file, str(exc)))
     except OSError as exc:
         return _fail(_os_message("read", args.file, exc))
 
