@@ -236,7 +236,8 @@ class RedisRateBudget:
 
     async def reserve(self, cost: int, now: float) -> float:
         wait = await self._reserve(keys=[self._key], args=[cost, repr(now), self._ttl])
-        return max(float(str(wait)), 0.0)
+        text = wait.decode() if isinstance(wait, bytes) else str(wait)
+        return max(float(text), 0.0)
 
     async def observe(self, snapshot: RateSnapshot, now: float) -> None:
         args = [
