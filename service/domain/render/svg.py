@@ -106,7 +106,7 @@ def _dict(value: object) -> Mapping[str, Any]:
     return value if isinstance(value, Mapping) else {}
 
 
-def _id_prefix(stream: Mapping[str, Any]) -> str:
+def stream_element_id(stream: Mapping[str, Any]) -> str:
     """Element ids must be unique when several maps are inlined in one page."""
     digest = hashlib.sha256(str(stream.get("id", "")).encode("utf-8", "replace")).hexdigest()
     return f"vsm-{digest[:12]}"
@@ -358,7 +358,7 @@ def render_stream_svg(stream: Mapping[str, Any], *, title: str | None = None) ->
     """
     if not isinstance(stream, Mapping):
         raise TypeError(f"stream must be a mapping, not {type(stream).__name__}")
-    pfx = _id_prefix(stream)
+    pfx = stream_element_id(stream)
     all_steps = _sorted_steps(_list(stream.get("steps")))
     shown_steps = all_steps[:MAX_STEPS]
     layout = _layout(stream, shown_steps)

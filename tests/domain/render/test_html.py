@@ -1,0 +1,220 @@
+"""The report page: self-contained, complete, printable, and inert whatever the board says."""
+
+from __future__ import annotations
+
+import re
+import xml.etree.ElementTree as ET
+from html.parser import HTMLParser
+from typing import Any
+
+import pytest
+
+from service.domain.render.html import CSP_HEADER, MAX_STREAMS, render_report_html
+from tests.domain.render.contracts import abo_stream, document, linear_stream
+
+HOSTILE = '<img src=x onerror="window.pwned=1"><script>window.pwned=1</script>'
+
+COMPARISON = {
+    "current_stream_id": "s1",
+    "target_stream_id": "lin",
+    "kept": ["Zugang freischalten"],
+    "removed": [{"title": "Warten auf Freigabe durch Teamleitung"}],
+    "added": [{"current_title": "Adresse prüfen", "target_title": "Adresse automatisch prüfen"}],
+    "lead_time_change_min": -1500,
+    "lead_time_change_pct": -77.7,
+    "process_time_change_min": 5,
+    "process_time_change_pct": 22.7,
+}
+
+
+class Tags(HTMLParser):
+    """Every start tag with its attributes, and the page's visible text."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.tags: list[tuple[str, dict[str, str | None]]] = []
+        self.text: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.append((tag, dict(attrs)))
+
+    def handle_data(self, data: str) -> None:
+        self.text.append(data)
+
+
+def parse(page: str) -> Tags:
+    parser = Tags()
+    parser.feed(page)
+    parser.close()
+    return parser
+
+
+def two_stream_doc(**changes: Any) -> dict[str, Any]:
+    target = {**linear_stream(6), "state": "target", "name": "Soll-Zustand"}
+    return {**document([abo_stream(), target], comparison=COMPARISON), **changes}
+
+
+def test_the_page_fetches_nothing_and_runs_nothing() -> None:
+    page = render_report_html(two_stream_doc())
+    tags = parse(page).tags
+
+    assert not [t for t, _ in tags if t in ("script", "link", "iframe", "object", "embed", "img")]
+    for _, attrs in tags:
+        for name in ("src", "href", "xlink:href", "action", "srcset"):
+            value = attrs.get(name)
+            assert value is None or value.startswith("#"), (name, value)
+        assert not [k for k in attrs if k.startswith("on")]
+    assert "http://" not in page.replace('xmlns="http://www.w3.org/2000/svg"', "")
+    assert "https://" not in page
+    assert set(re.findall(r"url\((.)", page)) <= {"#"}
+    assert "@import" not in page
+
+
+def test_the_page_contains_every_streams_map() -> None:
+    page = render_report_html(two_stream_doc())
+    svgs = re.findall(r"<svg .*?</svg>", page, flags=re.DOTALL)
+
+    assert [ET.fromstring(svg).get("data-stream-id") for svg in svgs] == ["s1", "lin"]
+
+
+def test_each_stream_has_its_metrics_table() -> None:
+    tags = parse(render_report_html(two_stream_doc()))
+    text = " ".join(tags.text)
+
+    assert sum(1 for t, a in tags.tags if t == "table" and a.get("class") == "metrics") == 2
+    for label in ("Lead time", "Process time", "Activity ratio", "Rolled %C&A", "Handoffs"):
+        assert label in text
+    assert "1.1 %" in text  # activity ratio 0.0114
+    assert "90 %" in text  # rolled %C&A 0.9
+    assert "5 (4 / 1)" in text
+
+
+def test_problems_are_ranked_with_the_steps_they_belong_to() -> None:
+    page = render_report_html(two_stream_doc())
+    problems = page.split('<ol class="problems">')[1].split("</ol>")[0]
+    text = " ".join(parse(problems).text)
+
+    assert text.index("Medienbruch") < text.index("Freigabe dauert Tage") < text.index("Übersicht")
+    assert "5 votes · at: Zahlungsdaten prüfen" in text
+    assert "1 vote · at: whole stream" in text
+
+
+def test_the_comparison_shows_kept_removed_added_and_time_changes() -> None:
+    page = render_report_html(two_stream_doc())
+    section = page.split('<section class="comparison">')[1].split("</section>")[0]
+    text = " ".join(parse(section).text)
+
+    assert "Ist-Zustand → Soll-Zustand" in text
+    assert "Zugang freischalten" in text
+    assert "Warten auf Freigabe durch Teamleitung" in text
+    assert "Adresse prüfen → Adresse automatisch prüfen" in text
+    assert "-3.1 d (-77.7 %)" in text
+    assert "+5 min (+22.7 %)" in text
+
+
+def test_a_board_without_target_state_says_there_is_nothing_to_compare() -> None:
+    page = render_report_html(document([abo_stream()]))
+
+    assert "no pair of current and target state streams" in page
+
+
+def test_unclassified_items_are_listed_with_the_reason() -> None:
+    text = " ".join(parse(render_report_html(two_stream_doc())).text)
+
+    assert "Kaffee holen ☕" in text
+    assert "no rule matched a gray shape" in text
+
+
+def test_the_page_says_when_the_board_was_imported_and_which_revision() -> None:
+    text = " ".join(
+        parse(
+            render_report_html(two_stream_doc(), imported_at="2026-11-27T06:00Z", revision=4)
+        ).text
+    )
+
+    assert "Abo-Workshop" in text
+    assert "Miro board uXjVabc= · imported 2026-11-27T06:00Z · revision 4" in text
+
+
+def test_the_page_prints_on_a4_landscape_with_a_page_per_stream() -> None:
+    page = render_report_html(two_stream_doc())
+
+    assert "@media print" in page
+    assert re.search(r"@page\s*{\s*size:\s*A4 landscape;", page)
+    assert re.search(r"section\.stream\s*{\s*break-before:\s*page;", page)
+
+
+@pytest.mark.parametrize(
+    "place", ["step", "problem", "board", "unclassified", "comparison", "imported_at", "lane"]
+)
+def test_a_hostile_sticky_is_shown_as_text_and_runs_nothing(place: str) -> None:
+    doc = two_stream_doc()
+    imported_at = None
+    stream = doc["streams"][0]
+    if place == "step":
+        stream["steps"][0]["title"] = HOSTILE
+    elif place == "problem":
+        stream["problems"][0]["text"] = HOSTILE
+    elif place == "board":
+        doc["board"] = {**doc["board"], "name": HOSTILE}
+    elif place == "unclassified":
+        doc["unclassified"][0]["text"] = HOSTILE
+    elif place == "comparison":
+        doc["comparison"] = {**COMPARISON, "kept": [HOSTILE]}
+    elif place == "lane":
+        stream["steps"][0]["lane"] = HOSTILE
+    else:
+        imported_at = HOSTILE
+
+    page = render_report_html(doc, imported_at=imported_at)
+    tags = parse(page)
+
+    assert "<script" not in page
+    assert "<img" not in page
+    assert not [k for _, attrs in tags.tags for k in attrs if k.startswith("on")]
+    assert "window.pwned=1" in "".join(tags.text)
+
+
+def test_the_csp_header_allows_no_script_and_no_outside_request() -> None:
+    directives = dict(
+        (part.split()[0], part.split()[1:]) for part in CSP_HEADER.split("; ") if part
+    )
+
+    assert "script-src" not in directives
+    assert directives["default-src"] == ["'none'"]
+    assert directives["img-src"] == ["data:"]
+    assert directives["frame-ancestors"] == ["'none'"]
+
+
+def test_the_page_carries_its_own_csp_for_saved_copies() -> None:
+    tags = parse(render_report_html(two_stream_doc())).tags
+
+    meta = [a for t, a in tags if t == "meta" and a.get("http-equiv") == "Content-Security-Policy"]
+
+    assert len(meta) == 1
+    assert "default-src 'none'" in (meta[0].get("content") or "")
+
+
+def test_the_same_document_renders_to_the_same_page() -> None:
+    assert render_report_html(two_stream_doc()) == render_report_html(two_stream_doc())
+
+
+def test_more_streams_than_the_cap_are_cut_with_a_note() -> None:
+    streams = [linear_stream(2, stream_id=f"s{i}") for i in range(MAX_STREAMS + 3)]
+
+    page = render_report_html(document(streams))
+
+    assert page.count('<section class="stream"') == MAX_STREAMS
+    assert f"Showing {MAX_STREAMS} of {MAX_STREAMS + 3} streams" in page
+
+
+def test_a_board_without_streams_still_renders_a_page() -> None:
+    page = render_report_html({"schema_version": 1, "board": {}, "streams": []})
+
+    assert "No value stream was found" in page
+    assert page.startswith("<!DOCTYPE html>")
+
+
+def test_a_document_that_is_not_a_mapping_is_rejected() -> None:
+    with pytest.raises(TypeError):
+        render_report_html([])  # type: ignore[arg-type]
