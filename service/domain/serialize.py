@@ -1,4 +1,4 @@
-"""Board <-> plain JSON-able dict, so a stored revision can be classified again without a fetch.
+"""Board <-> plain JSON-able dict: revisions store, hash and reclassify the normalized board.
 
 ``board_from_dict(board_to_dict(b)) == b`` for every board. The dict is canonical (fixed key
 order, tuples as lists) so its JSON serves as the content hash input.
@@ -203,3 +203,4 @@ def board_from_dict(data: Mapping[str, Any]) -> Board:
         connectors=tuple(_connector_from_dict(c) for c in _list(data, "connectors")),
         stats=_stats_from_dict(data.get("stats", {})),
     )
+
