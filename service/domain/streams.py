@@ -173,6 +173,22 @@ def title_state(title: str, ruleset: Ruleset) -> StreamState | None:
     return None
 
 
+def title_subject(title: str, ruleset: Ruleset) -> str:
+    """What a stream title is about without its state words, case-folded.
+
+    ``Ist-Zustand: Abo-Abschluss`` and ``Abo-Abschluss (Soll)`` both give ``abo-abschluss``.
+    """
+    words = [
+        " ".join(word.casefold().split())
+        for word in (*ruleset.current_titles, *ruleset.target_titles)
+    ]
+    return " ".join(
+        segment
+        for segment in _title_segments(first_line(title).casefold())
+        if not any(word and _starts_with_word(segment, word) for word in words)
+    )
+
+
 def _typical(classification: Classification) -> float:
     size = classification.typical_size
     return size if math.isfinite(size) and size > 0 else 200.0
@@ -926,9 +942,12 @@ _PLACED_ROLES = frozenset({Role.STEP, Role.WAIT, Role.PROBLEM, Role.IDEA, Role.D
 
 
 def unplaced(
-    board: Board, classification: Classification, streams: Sequence[Stream], ruleset: Ruleset
+    board: Board, classification: Classification, streams: Sequence[Stream]
 ) -> tuple[Unclassified, ...]:
-    """Items that got a stream role but landed in no stream, with the reason (sorted by id)."""
+    """Items that got a stream role but landed in no stream, with the reason (sorted by id).
+
+    Items without a finite position get the reason ``no position``.
+    """
     used = {
         item_id
         for stream in streams
@@ -939,7 +958,7 @@ def unplaced(
         )
         for item_id in sources
     }
-    legends = _frames(board, classification, ruleset).legends
+    legends = classification.legend_ids
     reasons = {
         Role.PROBLEM: "problem outside every value stream and not near a step",
         Role.IDEA: "idea outside every value stream and not near a step",

@@ -277,7 +277,7 @@ def test_a_data_sticky_far_below_every_step_is_reported_unplaced() -> None:
     streams = build_streams(b, c, RULES)
 
     assert streams[0].steps[0].process_time_min is None
-    assert [(u.item_id, u.reason) for u in unplaced(b, c, streams, RULES)] == [
+    assert [(u.item_id, u.reason) for u in unplaced(b, c, streams)] == [
         ("d", "data sticky not under a step")
     ]
 
@@ -343,7 +343,7 @@ def test_a_problem_outside_every_stream_takes_a_near_step_or_is_reported() -> No
     assert [(p.text, p.step_id) for p in streams[0].problems] == [
         ("near the frame edge", streams[0].steps[0].id)
     ]
-    assert [u.item_id for u in unplaced(b, c, streams, RULES)] == ["far"]
+    assert [u.item_id for u in unplaced(b, c, streams)] == ["far"]
 
 
 def test_dots_on_a_problem_and_text_marks_are_its_votes_and_rank_the_problems() -> None:
@@ -445,7 +445,7 @@ def test_items_without_a_position_are_skipped_and_reported() -> None:
     streams = build_streams(b, c, RULES)
 
     assert [s.title for s in streams[0].steps] == ["a"]
-    assert [(u.item_id, u.reason) for u in unplaced(b, c, streams, RULES)] == [
+    assert [(u.item_id, u.reason) for u in unplaced(b, c, streams)] == [
         ("lost", "no position"),
         ("nan", "no position"),
     ]
