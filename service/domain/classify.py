@@ -8,8 +8,8 @@ Which items are considered:
 
 * stickies: by every rule above; one with no rule that fits is unclassified;
 * cards: by tag or marker only (their colour is a theme, not a role), else unclassified;
-* texts, shapes and containers: only when a tag or marker names a role; otherwise they are
-  titles, lanes and frames and get no decision at all;
+* texts, shapes and containers: only when a tag or a leading marker names a role; otherwise
+  they are titles, lanes and frames and get no decision at all;
 * circles (shape circle/ellipse/oval, any kind but a container) smaller than a typical sticky,
   and stickies smaller than ``ruleset.dot_size_ratio`` typical stickies, are vote dots when their
   text is at most one short token (empty, "3", "+1", initials such as "MK"). A tiny sticky with a
@@ -94,15 +94,24 @@ def _position_key(geometry: Geometry | None) -> tuple[int, float, float]:
     return (0, geometry.top, geometry.left)
 
 
+def _measured_size(item: Item) -> float | None:
+    """The item's larger side, or None when it has no usable (finite, positive) size."""
+    geometry = item.geometry
+    if geometry is None:
+        return None
+    width, height = geometry.width, geometry.height
+    if not (math.isfinite(width) and math.isfinite(height)):
+        return None
+    size = max(width, height)
+    return size if size > 0 else None
+
+
 def typical_sticky_size(items: Iterable[Item]) -> float:
-    """Median larger side of the stickies with usable geometry; 200 when there are none."""
+    """Median larger side of the stickies with a usable size; 200 when there are none."""
     sizes = sorted(
-        item.geometry.size
-        for item in items
-        if item.kind is ItemKind.STICKY
-        and item.geometry is not None
-        and item.geometry.is_finite()
-        and item.geometry.size > 0
+        size
+        for size in (_measured_size(item) for item in items if item.kind is ItemKind.STICKY)
+        if size is not None
     )
     if not sizes:
         return DEFAULT_TYPICAL_SIZE
@@ -122,15 +131,15 @@ def _dot_reason(item: Item, typical_size: float, ruleset: Ruleset) -> str | None
     is_circle = item.shape is not None and item.shape.casefold() in CIRCLE_SHAPES
     if not is_circle and item.kind is not ItemKind.STICKY:
         return None
-    geometry = item.geometry if item.geometry is not None and item.geometry.is_finite() else None
+    size = _measured_size(item)
     if is_circle:
-        if geometry is not None and geometry.size >= typical_size:
+        if size is not None and size >= typical_size:
             return None
         reason = "a circle smaller than a sticky: a vote dot"
-    elif geometry is not None and geometry.size < ruleset.dot_size_ratio * typical_size:
+    elif size is not None and size < ruleset.dot_size_ratio * typical_size:
         reason = (
-            f"a sticky far smaller than the typical sticky ({geometry.size:g} vs "
-            f"{typical_size:g}): a vote dot"
+            f"a sticky far smaller than the typical sticky ({size:g} vs {typical_size:g}): "
+            "a vote dot"
         )
     else:
         return None
@@ -220,6 +229,8 @@ class _Rules:
 
 
 def _by_tag(item: Item, rules: _Rules) -> Decision | None:
+    if not item.tags:
+        return None
     named = [
         (tag, rules.tag_roles[tag.strip().casefold()])
         for tag in item.tags
@@ -236,18 +247,21 @@ def _by_tag(item: Item, rules: _Rules) -> Decision | None:
 
 
 def _by_marker(item: Item, rules: _Rules) -> Decision | None:
+    """A leading ``Word:`` marker; for stickies and cards also a standalone word such as NVA.
+
+    Texts, shapes and frames only count a leading marker: free text on a board often explains
+    the words ("NVA = non-value-adding") without being a wait step itself.
+    """
     if rules.leading_marker is not None:
         match = rules.leading_marker.match(item.text)
-        if match is not None:
-            role = rules.markers[match["word"].casefold()]
-            why = f"the text starts with the marker '{match['word']}' which names " + _role_phrase(
-                role
-            )
-            return Decision(item.id, role, "marker", why)
-    if rules.standalone_marker is not None:
+        role = rules.markers.get(match["word"].casefold()) if match is not None else None
+        if match is not None and role is not None:
+            why = f"the text starts with the marker '{match['word']}' which names "
+            return Decision(item.id, role, "marker", why + _role_phrase(role))
+    if rules.standalone_marker is not None and item.kind in (ItemKind.STICKY, ItemKind.CARD):
         match = rules.standalone_marker.search(item.text)
-        if match is not None:
-            role = rules.markers[match.group(0).casefold()]
+        role = rules.markers.get(match.group(0).casefold()) if match is not None else None
+        if match is not None and role is not None:
             why = f"the text contains the word '{match.group(0)}', which marks {_role_phrase(role)}"
             return Decision(item.id, role, "marker", why)
     return None

@@ -518,3 +518,15 @@ def test_a_standalone_marker_can_be_switched_off_by_the_ruleset() -> None:
     result = classify(board(sticky("s1", "Warten (NVA)", "yellow")), rules)
 
     assert result.roles == {"s1": Role.STEP}
+
+
+def test_a_text_explaining_nva_is_not_a_wait_step() -> None:
+    result = classify(
+        board(
+            Item("t1", ItemKind.TEXT, "NVA = non-value-adding"),
+            Item("t2", ItemKind.TEXT, "NVA: Freigabe abwarten"),
+        ),
+        RULES,
+    )
+
+    assert result.roles == {"t2": Role.WAIT}
