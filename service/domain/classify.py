@@ -216,7 +216,11 @@ class _Rules:
     def of(cls, ruleset: Ruleset) -> _Rules:
         markers = {word.strip().casefold(): role for word, role in ruleset.markers.items()}
         standalone = tuple(
-            sorted(w.strip().casefold() for w in ruleset.standalone_markers if w.strip() in markers)
+            sorted(
+                w.strip().casefold()
+                for w in ruleset.standalone_markers
+                if w.strip().casefold() in markers
+            )
         )
         return cls(
             tag_roles={tag.strip().casefold(): role for tag, role in ruleset.tag_roles.items()},
