@@ -159,21 +159,22 @@ def render_table(doc: Mapping[str, Any], console: Console) -> None:
         f"  {safe_text(board.get('provider'))} board {safe_text(board.get('id'))}", style="dim"
     )
     console.print(heading)
+    console.print()
     streams = doc.get("streams") or []
     if not streams:
         console.print(Text("No value stream found on this board."))
-    for stream in streams:
         console.print()
+    for stream in streams:
         _render_stream(stream, console)
     comparison = doc.get("comparison")
     if comparison:
-        console.print()
-        table = Table(title=Text("Current vs target state", style="bold"), box=box.SIMPLE_HEAD)
+        table = _table("Current vs target state", show_header=False)
         table.add_column("")
         table.add_column("Value")
         for label, value in comparison_rows(comparison):
             table.add_row(Text(label), _t(value))
         console.print(table)
+    console.print()
     unclassified = doc.get("unclassified") or []
     console.print(
         Text(
@@ -181,6 +182,16 @@ def render_table(doc: Mapping[str, Any], console: Console) -> None:
             + (" (see --format json or markdown for the list)" if unclassified else ""),
             style="dim" if not unclassified else "yellow",
         )
+    )
+
+
+def _table(title: str, *, show_header: bool = True) -> Table:
+    return Table(
+        title=Text(title, style="bold"),
+        title_justify="left",
+        box=box.SIMPLE_HEAD,
+        show_edge=False,
+        show_header=show_header,
     )
 
 
@@ -196,24 +207,22 @@ def _render_stream(stream: Mapping[str, Any], console: Console) -> None:
 
     steps = stream.get("steps") or []
     labels = {str(s.get("id")): f"{s.get('order')}. {safe_text(s.get('title'))}" for s in steps}
-    table = Table(box=box.SIMPLE_HEAD, title=Text("Steps"), title_justify="left")
-    for name, justify in (
-        ("#", "right"),
-        ("Step", "left"),
-        ("Lane", "left"),
-        ("VA", "left"),
-        ("PT", "right"),
-        ("LT", "right"),
-        ("WT", "right"),
-        ("%C&A", "right"),
-        ("Problems", "right"),
-    ):
-        table.add_column(name, justify=justify)  # type: ignore[arg-type]
+    # a board without swimlanes gets no column of dashes
+    show_lane = any(step.get("lane") for step in steps)
+    table = _table("Steps")
+    table.add_column("#", justify="right")
+    table.add_column("Step")
+    if show_lane:
+        table.add_column("Lane")
+    table.add_column("VA")
+    for name in ("PT", "LT", "WT", "%C&A", "Problems"):
+        table.add_column(name, justify="right")
     for step in steps:
+        lane = [_t(step.get("lane"))] if show_lane else []
         table.add_row(
             Text(str(step.get("order"))),
             _t(step.get("title")),
-            _t(step.get("lane")),
+            *lane,
             _yes_no(step.get("value_adding")),
             Text(format_minutes(step.get("process_time_min"))),
             Text(format_minutes(step.get("lead_time_min"))),
@@ -222,10 +231,11 @@ def _render_stream(stream: Mapping[str, Any], console: Console) -> None:
             Text(str(len(step.get("problem_ids") or []))),
         )
     console.print(table)
+    console.print()
 
     problems = stream.get("problems") or []
     if problems:
-        table = Table(box=box.SIMPLE_HEAD, title=Text("Problems"), title_justify="left")
+        table = _table("Problems (most votes first)")
         table.add_column("Votes", justify="right")
         table.add_column("Problem")
         table.add_column("Step")
@@ -236,10 +246,11 @@ def _render_stream(stream: Mapping[str, Any], console: Console) -> None:
                 _t(labels.get(str(problem.get("step_id")), "whole stream")),
             )
         console.print(table)
+    console.print()
 
     ideas = stream.get("ideas") or []
     if ideas:
-        table = Table(box=box.SIMPLE_HEAD, title=Text("Ideas"), title_justify="left")
+        table = _table("Ideas")
         table.add_column("Idea")
         table.add_column("Step")
         for idea in ideas:
@@ -248,10 +259,12 @@ def _render_stream(stream: Mapping[str, Any], console: Console) -> None:
                 _t(labels.get(str(idea.get("step_id")), "whole stream")),
             )
         console.print(table)
+    console.print()
 
-    table = Table(box=box.SIMPLE_HEAD, title=Text("Metrics"), title_justify="left")
+    table = _table("Metrics", show_header=False)
     table.add_column("Metric")
     table.add_column("Value", justify="right")
     for label, value in metric_rows(stream.get("metrics") or {}):
         table.add_row(Text(label), Text(value))
     console.print(table)
+    console.print()
