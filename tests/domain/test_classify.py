@@ -530,3 +530,11 @@ def test_a_text_explaining_nva_is_not_a_wait_step() -> None:
     )
 
     assert result.roles == {"t2": Role.WAIT}
+
+
+def test_standalone_markers_match_whatever_their_case_in_the_ruleset() -> None:
+    rules = Ruleset(standalone_markers=("NVA",))
+
+    result = classify(board(sticky("s1", "Warten (nva)", "yellow")), rules)
+
+    assert result.roles == {"s1": Role.WAIT}

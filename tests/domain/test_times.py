@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import math
 import time
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from service.domain.ruleset import Ruleset
 from service.domain.times import count_vote_marks, parse_times, strip_marks
@@ -206,3 +209,19 @@ def test_the_display_title_uses_the_rulesets_markers() -> None:
 
     assert strip_marks("Blocker: VPN down", rules) == "VPN down"
     assert strip_marks("Problem: VPN down", rules) == "Problem: VPN down"
+
+
+@given(
+    st.text(
+        alphabet=st.sampled_from(list("PTLWZBCA%&/:=-\u2013., 0123456789hdmsTw●•()\nbisStdTage")),
+        max_size=80,
+    )
+)
+def test_any_text_gives_finite_non_negative_times(text: str) -> None:
+    times = parse_times(text, RULES)
+
+    for value in (times.process_min, times.lead_min, times.wait_min):
+        assert value is None or (math.isfinite(value) and value >= 0)
+    assert times.complete_accurate_pct is None or 0 <= times.complete_accurate_pct <= 100
+    assert count_vote_marks(text) >= 0
+    assert isinstance(strip_marks(text, RULES), str)
