@@ -27,7 +27,8 @@ MAX_STEPS = 500
 MAX_LANES = 40
 MAX_PROBLEMS_LISTED = 200
 MAX_MARKERS_PER_STEP = 4
-MAX_WIDTH_PX = 20_000
+# Safety net only: MAX_STEPS columns stay below it, so maps keep their natural, legible scale.
+MAX_WIDTH_PX = 100_000
 
 MARGIN = 24
 LABEL_W = 136

@@ -8,7 +8,12 @@ from typing import Any
 
 import pytest
 
-from service.domain.render.svg import MAX_MARKERS_PER_STEP, MAX_STEPS, render_stream_svg
+from service.domain.render.svg import (
+    MAX_MARKERS_PER_STEP,
+    MAX_STEPS,
+    MAX_WIDTH_PX,
+    render_stream_svg,
+)
 from tests.domain.render.contracts import abo_stream, linear_stream, problem, step, stream
 
 NS = "{http://www.w3.org/2000/svg}"
@@ -307,7 +312,7 @@ def test_more_steps_than_the_cap_are_cut_with_a_note() -> None:
     assert len(find_class(root, "step")) == MAX_STEPS
     note = text_of(find_class(root, "map-notes")[0])
     assert f"first {MAX_STEPS} of {MAX_STEPS + 20} steps" in note
-    assert float(root.get("width", "0")) <= 20_000
+    assert float(root.get("width", "0")) <= MAX_WIDTH_PX
 
 
 def test_the_same_stream_renders_to_the_same_bytes() -> None:
