@@ -1,0 +1,242 @@
+"""``vsm import``: every format on the example boards, one clean stderr line for bad input."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from service.cli import main
+from tests.builders import miro_dump, miro_frame, miro_sticky
+
+ROOT = Path(__file__).resolve().parents[2]
+MIRO_EXAMPLE = ROOT / "examples" / "miro-abo-workshop.json"
+MURAL_EXAMPLE = ROOT / "examples" / "mural-app-release.json"
+
+IST_STEPS = [
+    "Artikel entdecken",
+    "Paywall sehen",
+    "Abo-Angebot vergleichen",
+    "Registrieren",
+    "Zahlungsdaten eingeben",
+    "Bestätigungs-E-Mail abwarten",
+    "Konto aktivieren",
+    "Erste Ausgabe lesen",
+]
+
+
+def _run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    status = main(argv)
+    captured = capsys.readouterr()
+    return status, captured.out, captured.err
+
+
+def test_table_shows_steps_problems_metrics_and_comparison(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    status, out, err = _run(["import", str(MIRO_EXAMPLE)], capsys)
+
+    assert status == 0
+    assert err == ""
+    for title in IST_STEPS:
+        assert title in out
+    assert "Bestätigungs-E-Mail landet oft im Spam-Ordner" in out
+    assert "Persona: Lena, 34, liest täglich mobil" in out
+    assert "Total lead time" in out
+    assert "Current vs target state" in out
+    assert "Mit Apple Pay oder Google Pay bezahlen" in out
+    assert "Unclassified items: 0" in out
+
+
+def test_table_shows_lanes_of_a_swimlane_board(capsys: pytest.CaptureFixture[str]) -> None:
+    status, out, _ = _run(["import", str(MURAL_EXAMPLE), "--format", "table"], capsys)
+
+    assert status == 0
+    assert "Lanes: Growth, Design, Development, Test" in out
+    assert "Write UI tests" in out
+
+
+def test_json_is_contract_v1_with_current_and_target_streams(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    status, out, _ = _run(["import", str(MIRO_EXAMPLE), "--format", "json"], capsys)
+
+    doc = json.loads(out)
+    assert status == 0
+    assert doc["schema_version"] == 1
+    assert doc["board"] == {
+        "provider": "miro",
+        "id": "uXjVN4pQ2kE=",
+        "name": "Allied Medien AG – VSM Digital-Abo",  # noqa: RUF001
+    }
+    assert [s["state"] for s in doc["streams"]] == ["current", "target"]
+    assert [s["title"] for s in doc["streams"][0]["steps"]] == IST_STEPS
+    assert doc["comparison"] is not None
+    # umlauts are written as they are, not as \u escapes
+    assert "Bestätigungs-E-Mail" in out
+
+
+def test_markdown_has_a_section_and_a_table_row_per_step(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    status, out, _ = _run(["import", str(MIRO_EXAMPLE), "--format", "markdown"], capsys)
+
+    assert status == 0
+    assert out.startswith("# Allied Medien AG")
+    assert "## Ist-Zustand (current)" in out
+    assert "## Soll-Zustand (target)" in out
+    assert "| 1 | Artikel entdecken |" in out
+    assert "## Current vs target state" in out
+
+
+def test_csv_has_one_row_per_step_of_every_stream(capsys: pytest.CaptureFixture[str]) -> None:
+    status, out, _ = _run(["import", str(MURAL_EXAMPLE), "--format", "csv"], capsys)
+
+    rows = list(csv.DictReader(io.StringIO(out)))
+    assert status == 0
+    assert len(rows) == 9 + 6
+    assert {row["state"] for row in rows} == {"current", "target"}
+    ui_tests = next(row for row in rows if row["step"] == "Write UI tests")
+    assert (ui_tests["lane"], ui_tests["order"], ui_tests["problem_weight"]) == ("Test", "6", "4")
+
+
+@pytest.mark.parametrize("fmt", ["table", "json", "markdown", "csv"])
+def test_output_option_writes_the_file_and_nothing_to_stdout(
+    fmt: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out_file = tmp_path / f"result.{fmt}"
+
+    status, out, err = _run(
+        ["import", str(MIRO_EXAMPLE), "--format", fmt, "-o", str(out_file)], capsys
+    )
+
+    assert (status, out, err) == (0, "", "")
+    written = out_file.read_text(encoding="utf-8")
+    assert "Artikel entdecken" in written
+    assert "\x1b" not in written
+
+
+def test_rules_file_changes_the_classification(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rules = tmp_path / "rules.yaml"
+    rules.write_text("version: 1\ncolors:\n  orange: step\n", encoding="utf-8")
+
+    # the Mural example has no legend, so the colour rules decide its orange sticky
+    status, out, _ = _run(
+        ["import", str(MURAL_EXAMPLE), "--rules", str(rules), "--format", "json"], capsys
+    )
+
+    doc = json.loads(out)
+    wait = next(s for s in doc["streams"][0]["steps"] if s["title"] == "Wait for design review")
+    assert status == 0
+    assert wait["value_adding"] is True
+
+
+def test_table_prints_board_text_literally_without_markup_or_terminal_escapes(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    dump = miro_dump(
+        [
+            miro_frame("1", "Ist", 0, 0),
+            miro_sticky("2", "[bold red]Schritt[/] \x1b[2J", 200, 200, parent="1"),
+        ]
+    )
+    path = tmp_path / "hostile.json"
+    path.write_text(json.dumps(dump), encoding="utf-8")
+
+    status, out, _ = _run(["import", str(path)], capsys)
+
+    assert status == 0
+    assert "[bold red]Schritt[/]" in out
+    assert "\x1b" not in out
+
+
+def _write(tmp_path: Path, name: str, content: str) -> str:
+    path = tmp_path / name
+    path.write_text(content, encoding="utf-8")
+    return str(path)
+
+
+@pytest.mark.parametrize(
+    ("case", "expected"),
+    [
+        ("missing file", "no such file"),
+        ("invalid json", "JSON"),
+        ("not a dump", "not a Miro or Mural dump"),
+        ("json list", "not a Miro or Mural dump"),
+        ("bad rules field", "colors"),
+        ("missing rules file", "rules"),
+        ("unwritable output", "cannot write"),
+    ],
+)
+def test_bad_input_exits_2_with_one_error_line_and_no_traceback(
+    case: str, expected: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = {
+        "missing file": ["import", str(tmp_path / "nope.json")],
+        "invalid json": ["import", _write(tmp_path, "broken.json", '{"provider": "miro",')],
+        "not a dump": ["import", _write(tmp_path, "other.json", '{"hello": "world"}')],
+        "json list": ["import", _write(tmp_path, "list.json", "[1, 2, 3]")],
+        "bad rules field": [
+            "import",
+            str(MIRO_EXAMPLE),
+            "--rules",
+            _write(tmp_path, "rules.yaml", "version: 1\ncolors:\n  orange: banana\n"),
+        ],
+        "missing rules file": ["import", str(MIRO_EXAMPLE), "--rules", str(tmp_path / "r.yaml")],
+        "unwritable output": [
+            "import",
+            str(MIRO_EXAMPLE),
+            "-o",
+            str(tmp_path / "no-such-dir" / "out.txt"),
+        ],
+    }[case]
+
+    status, out, err = _run(argv, capsys)
+
+    assert status == 2
+    assert out == ""
+    lines = err.splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith("vsm: error: ")
+    assert expected in lines[0]
+    assert "Traceback" not in err
+
+
+def _subprocess(*args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    return subprocess.run(
+        [sys.executable, "-m", "service.cli", *args],
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+        cwd=ROOT,
+        env=env,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_python_dash_m_runs_the_same_command_as_a_process() -> None:
+    completed = _subprocess("import", str(MURAL_EXAMPLE), "--format", "json")
+
+    assert completed.returncode == 0, completed.stderr
+    doc = json.loads(completed.stdout)
+    assert [s["name"] for s in doc["streams"]] == ["Current state", "Target state"]
+
+
+def test_a_process_reports_a_missing_file_in_one_line_without_traceback(tmp_path: Path) -> None:
+    completed = _subprocess("import", str(tmp_path / "missing.json"))
+
+    assert completed.returncode == 2
+    assert completed.stdout == ""
+    assert completed.stderr.count("\n") == 1
+    assert completed.stderr.startswith("vsm: error: ")
+    assert "Traceback" not in completed.stderr
