@@ -203,4 +203,3 @@ def board_from_dict(data: Mapping[str, Any]) -> Board:
         connectors=tuple(_connector_from_dict(c) for c in _list(data, "connectors")),
         stats=_stats_from_dict(data.get("stats", {})),
     )
-

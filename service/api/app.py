@@ -1,0 +1,173 @@
+"""FastAPI application factory: the composition root of the REST API."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import structlog
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from sqlalchemy.engine import Engine
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from service.api.middleware import RequestIdMiddleware
+from service.api.problems import (
+    MEDIA_TYPE,
+    PROBLEM_TYPES,
+    ProblemError,
+    ProblemType,
+    problem_body,
+    slug_for_status,
+)
+from service.api.routes import boards, classify, health, imports, streams
+from service.db.engine import create_db_engine, create_session_factory
+from service.db.migrate import upgrade_database
+from service.jobqueue import JobQueue
+from service.logs import configure_logging
+from service.settings import Settings
+
+API_VERSION = "1.0.0"
+
+log = structlog.get_logger(__name__)
+
+
+def build_job_queue(settings: Settings, engine: Engine) -> JobQueue:
+    """The broker publisher when ``VSM_BROKER_URL`` is set, else the in-process worker."""
+    if settings.broker_url:
+        from workers.celery_app import CeleryJobQueue, create_celery
+
+        return CeleryJobQueue(create_celery(settings))
+    from workers.embedded import EmbeddedWorker
+
+    return EmbeddedWorker(create_session_factory(engine), max_retries=settings.import_max_retries)
+
+
+def create_app(
+    settings: Settings,
+    *,
+    engine: Engine | None = None,
+    job_queue: JobQueue | None = None,
+    migrate: bool | None = None,
+    configure_logs: bool = True,
+) -> FastAPI:
+    """The API for ``settings``.
+
+    ``engine`` and ``job_queue`` replace the ones built from the settings (tests, benchmarks).
+    ``migrate`` defaults to "on the embedded default" (no broker): a laptop run needs no extra
+    step, while deployments with a broker migrate once with ``vsm db upgrade``.
+    """
+    if configure_logs:
+        configure_logging(settings.log_level, settings.log_format)
+    engine = engine or create_db_engine(settings.database_url)
+    session_factory = create_session_factory(engine)
+    queue = job_queue or build_job_queue(settings, engine)
+    should_migrate = settings.embedded_worker if migrate is None else migrate
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if should_migrate:
+            upgrade_database(engine)
+        queue.start()
+        log.info("api_started", embedded_worker=settings.embedded_worker)
+        try:
+            yield
+        finally:
+            queue.stop()
+            log.info("api_stopped")
+
+    app = FastAPI(
+        title="Valuestream API",
+        version=API_VERSION,
+        summary="Digitized value streams from Miro and Mural workshop boards.",
+        description=(
+            "Every `/v1` route needs `Authorization: Bearer <API key>`. Errors are "
+            "`application/problem+json` (RFC 9457); lists are paginated with `limit` "
+            f"(default {settings.page_size_default}, at most {settings.page_size_max}) and "
+            "`cursor`."
+        ),
+        docs_url="/docs",
+        openapi_url="/openapi.json",
+        redoc_url=None,
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.engine = engine
+    app.state.session_factory = session_factory
+    app.state.job_queue = queue
+
+    v1 = APIRouter(prefix="/v1")
+    for module in (imports, boards, streams, classify):
+        v1.include_router(module.router)
+    app.include_router(v1)
+    app.include_router(health.router)
+    app.add_middleware(RequestIdMiddleware)
+    _install_problem_handlers(app)
+    return app
+
+
+def _problem_response(
+    request: Request,
+    kind: ProblemType,
+    detail: str | None,
+    *,
+    errors: list[dict[str, str]] | None = None,
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
+    body = problem_body(
+        kind,
+        detail,
+        instance=request.url.path,
+        request_id=getattr(request.state, "request_id", None),
+        errors=errors,
+    )
+    return JSONResponse(body, status_code=kind.status, media_type=MEDIA_TYPE, headers=headers)
+
+
+def _field(loc: tuple[Any, ...] | list[Any]) -> str:
+    return ".".join(str(part) for part in loc)
+
+
+def _install_problem_handlers(app: FastAPI) -> None:
+    @app.exception_handler(ProblemError)
+    async def on_problem(request: Request, exc: ProblemError) -> JSONResponse:
+        return _problem_response(
+            request, exc.kind, exc.detail, errors=exc.errors, headers=exc.headers
+        )
+
+    @app.exception_handler(RequestValidationError)
+    async def on_validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [
+            {"field": _field(e.get("loc", ())), "message": str(e.get("msg", ""))}
+            for e in exc.errors()[:50]
+        ]
+        is_json_error = any(e.get("type") == "json_invalid" for e in exc.errors())
+        if is_json_error:
+            return _problem_response(
+                request, PROBLEM_TYPES["invalid-json"], "The body is not valid JSON."
+            )
+        slug = (
+            "invalid-rules"
+            if request.url.path.endswith("/rules")
+            and any(e["field"].startswith("body") for e in errors)
+            else "validation-error"
+        )
+        fields = ", ".join(e["field"] for e in errors[:5])
+        return _problem_response(request, PROBLEM_TYPES[slug], f"Invalid: {fields}.", errors=errors)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def on_http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        kind = PROBLEM_TYPES[slug_for_status(exc.status_code)]
+        if kind.status != exc.status_code:
+            kind = ProblemType(kind.slug, exc.status_code, kind.title, kind.meaning)
+        detail = exc.detail if isinstance(exc.detail, str) else None
+        return _problem_response(request, kind, detail, headers=dict(exc.headers or {}) or None)
+
+    @app.exception_handler(Exception)
+    async def on_crash(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled_error", path=request.url.path)
+        return _problem_response(
+            request, PROBLEM_TYPES["internal-error"], "An unexpected error occurred."
+        )

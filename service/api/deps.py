@@ -1,0 +1,236 @@
+"""Route dependencies: the request's session, its workspace (bearer key), paging, body reading."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from fastapi import Depends, Query, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlmodel import Session
+from starlette.concurrency import run_in_threadpool
+
+from connectors.errors import DumpError
+from service.api.problems import ProblemError
+from service.db.engine import SessionFactory
+from service.domain.board import Board as BoardModel
+from service.jobqueue import JobQueue
+from service.settings import Settings
+from service.usecases.imports import parse_dump
+from service.usecases.keys import authenticate
+
+# multipart framing (boundaries, part headers) on top of the dump itself
+_MULTIPART_OVERHEAD = 64 * 1024
+
+_bearer = HTTPBearer(
+    auto_error=False,
+    scheme_name="ApiKey",
+    description="`Authorization: Bearer <key>`; create keys with `vsm keys create`.",
+)
+
+
+def get_settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def get_job_queue(request: Request) -> JobQueue:
+    job_queue: JobQueue = request.app.state.job_queue
+    return job_queue
+
+
+def get_session(request: Request) -> Iterator[Session]:
+    """One session per request; the route commits (entry points own transactions)."""
+    factory: SessionFactory = request.app.state.session_factory
+    with factory() as session:
+        yield session
+
+
+SessionDep = Annotated[Session, Depends(get_session)]
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+JobQueueDep = Annotated[JobQueue, Depends(get_job_queue)]
+
+
+def require_workspace(
+    session: SessionDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> int:
+    """The workspace id of the request's API key; 401 problem without a valid key."""
+    challenge = {"WWW-Authenticate": 'Bearer realm="valuestream"'}
+    if credentials is None or credentials.scheme.lower() != "bearer":
+        raise ProblemError(
+            "unauthorized", "Send Authorization: Bearer <API key>.", headers=challenge
+        )
+    workspace_id = authenticate(session, credentials.credentials)
+    if workspace_id is None:
+        raise ProblemError("unauthorized", "The API key is unknown or revoked.", headers=challenge)
+    return workspace_id
+
+
+WorkspaceDep = Annotated[int, Depends(require_workspace)]
+
+
+@dataclass(frozen=True, slots=True)
+class PageParams:
+    limit: int
+    cursor: dict[str, Any] | None
+
+
+def encode_cursor(position: dict[str, Any]) -> str:
+    raw = json.dumps(position, separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def page_params(
+    settings: SettingsDep,
+    limit: Annotated[
+        int | None,
+        Query(ge=1, description="Page size: default 50, at most 200 (`VSM_PAGE_SIZE_MAX`)."),
+    ] = None,
+    cursor: Annotated[
+        str | None, Query(max_length=500, description="`next_cursor` of the previous page.")
+    ] = None,
+) -> PageParams:
+    size = settings.page_size_default if limit is None else limit
+    if size > settings.page_size_max:
+        raise ProblemError(
+            "validation-error",
+            f"limit: at most {settings.page_size_max} items per page",
+            errors=[
+                {
+                    "field": "query.limit",
+                    "message": f"must be at most {settings.page_size_max}",
+                }
+            ],
+        )
+    position = None
+    if cursor is not None:
+        try:
+            padded = cursor + "=" * (-len(cursor) % 4)
+            position = json.loads(base64.urlsafe_b64decode(padded.encode()))
+        except (binascii.Error, ValueError, UnicodeDecodeError):
+            position = None
+        if not isinstance(position, dict):
+            raise ProblemError("invalid-cursor", "Pass the next_cursor of a previous page.")
+    return PageParams(limit=size, cursor=position)
+
+
+PageDep = Annotated[PageParams, Depends(page_params)]
+
+
+def cursor_int(page: PageParams, key: str) -> int | None:
+    """The integer position ``key`` of the cursor; a forged cursor is a 400, not a 500."""
+    if page.cursor is None:
+        return None
+    value = page.cursor.get(key)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ProblemError("invalid-cursor", "Pass the next_cursor of a previous page.")
+    return value
+
+
+async def read_limited_body(request: Request, limit: int) -> bytes:
+    """The request body, refused with 413 as soon as it grows past ``limit`` bytes."""
+    too_large = ProblemError(
+        "payload-too-large", f"The body is larger than the limit of {limit} bytes."
+    )
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise too_large
+    chunks: list[bytes] = []
+    total = 0
+    async for chunk in request.stream():
+        total += len(chunk)
+        if total > limit:
+            raise too_large
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+@dataclass(frozen=True, slots=True)
+class UploadedBody:
+    """A JSON document from the body or from a multipart part, plus the other form fields."""
+
+    raw: bytes
+    fields: dict[str, bytes]
+
+
+async def read_json_upload(request: Request, limit: int, *, file_field: str) -> UploadedBody:
+    """Read a JSON body, or a multipart form whose ``file_field`` part holds the JSON.
+
+    Other multipart parts (files or fields) come back in ``fields``. Raises 413 past ``limit``,
+    415 for other media types, 422 when the form lacks ``file_field``.
+    """
+    media_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if media_type == "application/json" or media_type.endswith("+json"):
+        return UploadedBody(raw=await read_limited_body(request, limit), fields={})
+    if media_type != "multipart/form-data":
+        raise ProblemError(
+            "unsupported-media-type",
+            f"Send application/json or multipart/form-data with a {file_field!r} file.",
+        )
+    raw = await read_limited_body(request, limit + _MULTIPART_OVERHEAD)
+
+    async def replay() -> dict[str, Any]:
+        return {"type": "http.request", "body": raw, "more_body": False}
+
+    form = await Request(request.scope, replay).form(max_files=4, max_fields=8)
+    fields: dict[str, bytes] = {}
+    try:
+        for name, value in form.multi_items():
+            if isinstance(value, str):
+                fields[name] = value.encode()
+            else:
+                fields[name] = await value.read()
+    finally:
+        await form.close()
+    document = fields.pop(file_field, None)
+    if document is None:
+        raise ProblemError(
+            "validation-error",
+            f"The form has no {file_field!r} part.",
+            errors=[{"field": f"body.{file_field}", "message": "field required"}],
+        )
+    if len(document) > limit:
+        raise ProblemError(
+            "payload-too-large", f"The file is larger than the limit of {limit} bytes."
+        )
+    return UploadedBody(raw=document, fields=fields)
+
+
+def parse_json(raw: bytes, what: str = "body") -> Any:
+    """Decoded JSON or a 400 ``invalid-json`` problem saying where it broke."""
+    try:
+        return json.loads(raw.decode("utf-8-sig"))
+    except UnicodeDecodeError as exc:
+        raise ProblemError("invalid-json", f"The {what} is not UTF-8 text.") from exc
+    except json.JSONDecodeError as exc:
+        raise ProblemError(
+            "invalid-json",
+            f"The {what} is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}.",
+        ) from exc
+    except RecursionError as exc:
+        raise ProblemError("invalid-json", f"The {what} is nested too deeply.") from exc
+
+
+def to_board(data: Any) -> BoardModel:
+    """The normalized board of a decoded dump, or a 422 ``invalid-dump`` problem."""
+    try:
+        return parse_dump(data)
+    except DumpError as exc:
+        raise ProblemError("invalid-dump", str(exc)) from exc
+    except RecursionError as exc:
+        raise ProblemError("invalid-dump", "The dump is nested too deeply.") from exc
+
+
+async def decode_dump(raw: bytes) -> tuple[Any, BoardModel]:
+    """Parse and normalize off the event loop: a 25 MB dump takes a moment."""
+    return await run_in_threadpool(_decode_dump_sync, raw)
+
+
+def _decode_dump_sync(raw: bytes) -> tuple[Any, BoardModel]:
+    data = parse_json(raw, "dump")
+    return data, to_board(data)

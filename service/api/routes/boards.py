@@ -1,0 +1,284 @@
+"""``/v1/boards``: boards, their revisions, streams, report and classification rules."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+from sqlmodel import Session, col, select
+
+from service.api.deps import (
+    JobQueueDep,
+    PageDep,
+    SessionDep,
+    WorkspaceDep,
+    cursor_int,
+    encode_cursor,
+)
+from service.api.problems import ProblemError, responses
+from service.api.routes.imports import job_public
+from service.api.schemas import (
+    BoardPublic,
+    ImportJobPublic,
+    Page,
+    RankedProblem,
+    ReportPublic,
+    RevisionPublic,
+    RulesPublic,
+    StreamMetricsPublic,
+    StreamPublic,
+)
+from service.db.tables import Board, Revision, RevisionContent, RevisionStream, Stream
+from service.rules_file import RulesError, RulesetFile, parse_rules
+from service.usecases.errors import ConflictError
+from service.usecases.imports import stream_key, submit_reclassify
+
+router = APIRouter(prefix="/boards", tags=["boards"])
+
+RevisionQuery = Annotated[
+    int | None, Query(ge=1, description="Revision number; default: the latest.")
+]
+
+
+def board_or_404(session: Session, workspace_id: int, board_id: int) -> Board:
+    """The board if it is in the workspace; another workspace's board is simply not found."""
+    board = session.get(Board, board_id)
+    if board is None or board.workspace_id != workspace_id:
+        raise ProblemError("not-found", f"No board {board_id}.")
+    return board
+
+
+def board_public(board: Board) -> BoardPublic:
+    return BoardPublic.model_validate(
+        {
+            **board.model_dump(),
+            "latest_revision": board.latest_revision_number,
+            "has_rules": board.rules is not None,
+        }
+    )
+
+
+def revision_number_or_404(board: Board, revision: int | None) -> int:
+    number = board.latest_revision_number if revision is None else revision
+    if number is None:
+        raise ProblemError("not-found", f"Board {board.id} has no revision yet.")
+    if board.latest_revision_number is None or number > board.latest_revision_number:
+        raise ProblemError("not-found", f"Board {board.id} has no revision {number}.")
+    return number
+
+
+@router.get("", response_model=Page[BoardPublic], responses=responses(400, 401, 422))
+def list_boards(
+    workspace_id: WorkspaceDep, session: SessionDep, page: PageDep
+) -> Page[BoardPublic]:
+    """The workspace's boards, oldest first."""
+    after = cursor_int(page, "after")
+    query = select(Board).where(Board.workspace_id == workspace_id)
+    if after is not None:
+        query = query.where(col(Board.id) > after)
+    boards = session.exec(query.order_by(col(Board.id)).limit(page.limit + 1)).all()
+    more = len(boards) > page.limit
+    boards = boards[: page.limit]
+    return Page(
+        items=[board_public(b) for b in boards],
+        limit=page.limit,
+        next_cursor=encode_cursor({"after": boards[-1].id}) if more and boards else None,
+    )
+
+
+@router.get("/{board_id}", response_model=BoardPublic, responses=responses(401, 404))
+def get_board(board_id: int, workspace_id: WorkspaceDep, session: SessionDep) -> BoardPublic:
+    return board_public(board_or_404(session, workspace_id, board_id))
+
+
+@router.get(
+    "/{board_id}/revisions",
+    response_model=Page[RevisionPublic],
+    responses=responses(400, 401, 404, 422),
+)
+def list_revisions(
+    board_id: int, workspace_id: WorkspaceDep, session: SessionDep, page: PageDep
+) -> Page[RevisionPublic]:
+    """The board's revisions, newest first."""
+    board = board_or_404(session, workspace_id, board_id)
+    before = cursor_int(page, "before")
+    query = select(Revision).where(Revision.board_id == board.id)
+    if before is not None:
+        query = query.where(col(Revision.number) < before)
+    revisions = session.exec(
+        query.order_by(col(Revision.number).desc()).limit(page.limit + 1)
+    ).all()
+    more = len(revisions) > page.limit
+    revisions = revisions[: page.limit]
+    return Page(
+        items=[RevisionPublic.model_validate(r) for r in revisions],
+        limit=page.limit,
+        next_cursor=encode_cursor({"before": revisions[-1].number}) if more and revisions else None,
+    )
+
+
+def stream_public(row: RevisionStream, key: str, board_id: int) -> StreamPublic:
+    return StreamPublic(
+        id=row.stream_id, board_id=board_id, revision=row.revision_number, key=key, stream=row.data
+    )
+
+
+@router.get(
+    "/{board_id}/streams",
+    response_model=Page[StreamPublic],
+    responses=responses(400, 401, 404, 422),
+)
+def list_streams(
+    board_id: int,
+    workspace_id: WorkspaceDep,
+    session: SessionDep,
+    page: PageDep,
+    revision: RevisionQuery = None,
+) -> Page[StreamPublic]:
+    """The streams of the latest revision (or of ``revision``) in board order."""
+    board = board_or_404(session, workspace_id, board_id)
+    number = revision_number_or_404(board, revision)
+    after = cursor_int(page, "after")
+    query = (
+        select(RevisionStream, Stream.key)
+        .join(Stream, col(Stream.id) == col(RevisionStream.stream_id))
+        .where(Stream.board_id == board.id, RevisionStream.revision_number == number)
+    )
+    if after is not None:
+        query = query.where(col(RevisionStream.position) > after)
+    rows = session.exec(query.order_by(col(RevisionStream.position)).limit(page.limit + 1)).all()
+    more = len(rows) > page.limit
+    rows = rows[: page.limit]
+    assert board.id is not None
+    return Page(
+        items=[stream_public(row, key, board.id) for row, key in rows],
+        limit=page.limit,
+        next_cursor=encode_cursor({"after": rows[-1][0].position}) if more and rows else None,
+    )
+
+
+def _ranked_problems(
+    streams: list[dict[str, Any]], stream_ids: dict[str, int]
+) -> list[RankedProblem]:
+    entries: list[tuple[float, int, RankedProblem]] = []
+    order = 0
+    for position, stream in enumerate(streams):
+        key = stream_key(stream.get("id"), position)
+        titles = {step.get("id"): step.get("title") for step in stream.get("steps") or []}
+        for problem in stream.get("problems") or []:
+            weight = problem.get("weight") or 0
+            step_id = problem.get("step_id")
+            entries.append(
+                (
+                    -float(weight),
+                    order,
+                    RankedProblem(
+                        rank=0,
+                        stream_id=stream_ids.get(key, 0),
+                        stream_name=str(stream.get("name") or ""),
+                        step_id=step_id,
+                        step_title=titles.get(step_id) if step_id is not None else None,
+                        id=str(problem.get("id")),
+                        text=str(problem.get("text") or ""),
+                        weight=weight,
+                    ),
+                )
+            )
+            order += 1
+    entries.sort(key=lambda entry: (entry[0], entry[1]))
+    return [
+        problem.model_copy(update={"rank": rank}) for rank, (_, _, problem) in enumerate(entries, 1)
+    ]
+
+
+@router.get(
+    "/{board_id}/report",
+    response_model=ReportPublic,
+    responses=responses(401, 404, 422),
+)
+def get_report(
+    board_id: int, workspace_id: WorkspaceDep, session: SessionDep, revision: RevisionQuery = None
+) -> ReportPublic:
+    """Metrics per stream, every problem ranked by weight (ties in board order), and the
+    current-vs-target comparison of the revision."""
+    board = board_or_404(session, workspace_id, board_id)
+    number = revision_number_or_404(board, revision)
+    row = session.exec(
+        select(Revision, RevisionContent)
+        .join(RevisionContent, col(RevisionContent.revision_id) == col(Revision.id))
+        .where(Revision.board_id == board.id, Revision.number == number)
+    ).first()
+    if row is None:
+        raise ProblemError("not-found", f"Board {board_id} has no revision {number}.")
+    rev, content = row
+    stream_ids = {
+        key: stream_id
+        for key, stream_id in session.exec(
+            select(Stream.key, Stream.id).where(Stream.board_id == board.id)
+        ).all()
+        if stream_id is not None
+    }
+    streams: list[dict[str, Any]] = list(content.result.get("streams") or [])
+    assert board.id is not None
+    return ReportPublic(
+        board_id=board.id,
+        revision=number,
+        created_at=rev.created_at,
+        streams=[
+            StreamMetricsPublic(
+                stream_id=stream_ids.get(stream_key(s.get("id"), i), 0),
+                key=stream_key(s.get("id"), i),
+                name=str(s.get("name") or ""),
+                state=str(s.get("state") or "unspecified"),
+                metrics=dict(s.get("metrics") or {}),
+            )
+            for i, s in enumerate(streams)
+        ],
+        problems=_ranked_problems(streams, stream_ids),
+        comparison=content.result.get("comparison"),
+        unclassified_count=rev.unclassified_count,
+    )
+
+
+@router.get("/{board_id}/rules", response_model=RulesPublic, responses=responses(401, 404))
+def get_rules(board_id: int, workspace_id: WorkspaceDep, session: SessionDep) -> RulesPublic:
+    """The board's rules file (null: the defaults apply)."""
+    board = board_or_404(session, workspace_id, board_id)
+    assert board.id is not None
+    return RulesPublic(board_id=board.id, rules=board.rules)
+
+
+@router.put(
+    "/{board_id}/rules",
+    status_code=202,
+    response_model=ImportJobPublic,
+    responses=responses(401, 404, 409, 422),
+)
+def put_rules(
+    board_id: int,
+    rules: RulesetFile,
+    workspace_id: WorkspaceDep,
+    session: SessionDep,
+    job_queue: JobQueueDep,
+) -> ImportJobPublic:
+    """Replace the board's rules (the rules file format, as JSON) and queue a job that
+    classifies the latest revision's stored board again into a new revision."""
+    board = board_or_404(session, workspace_id, board_id)
+    stored = rules.model_dump(mode="json", exclude_unset=True)
+    validate_rules(stored)
+    try:
+        job = submit_reclassify(session, board, stored)
+    except ConflictError as exc:
+        raise ProblemError("conflict", str(exc)) from exc
+    session.commit()
+    assert job.id is not None
+    job_queue.enqueue(job.id)
+    return job_public(job)
+
+
+def validate_rules(data: dict[str, Any]) -> None:
+    """422 ``invalid-rules`` for what the schema cannot see (unknown colour names, markers)."""
+    try:
+        parse_rules(data)
+    except RulesError as exc:
+        raise ProblemError("invalid-rules", exc.message) from exc

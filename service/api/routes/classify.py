@@ -1,0 +1,106 @@
+"""``POST /v1/classify``: digitize a dump with optional rules and store nothing (a preview)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from pydantic import ValidationError
+from starlette.concurrency import run_in_threadpool
+
+from service.api.deps import SettingsDep, WorkspaceDep, parse_json, read_json_upload, to_board
+from service.api.problems import ProblemError, responses
+from service.domain.digitize import digitize
+from service.rules_file import RulesError, RulesetFile, parse_rules
+
+router = APIRouter(tags=["classify"])
+
+_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {
+                "schema": {
+                    "type": "object",
+                    "required": ["dump"],
+                    "properties": {
+                        "dump": {"type": "object", "description": "A Miro or Mural dump"},
+                        "rules": {"$ref": "#/components/schemas/RulesetFile"},
+                    },
+                }
+            },
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["file"],
+                    "properties": {
+                        "file": {"type": "string", "format": "binary"},
+                        "rules": {
+                            "type": "string",
+                            "format": "binary",
+                            "description": "Rules file as JSON",
+                        },
+                    },
+                }
+            },
+        },
+    }
+}
+
+
+def _rules(data: object) -> Any:
+    if data is None:
+        return None
+    try:
+        RulesetFile.model_validate(data)
+        return parse_rules(data)
+    except ValidationError as exc:
+        raise ProblemError(
+            "invalid-rules",
+            "The rules failed validation.",
+            errors=[
+                {
+                    "field": ".".join(["body", "rules", *(str(p) for p in e["loc"])]),
+                    "message": e["msg"],
+                }
+                for e in exc.errors()[:20]
+            ],
+        ) from exc
+    except RulesError as exc:
+        raise ProblemError("invalid-rules", exc.message) from exc
+
+
+def _preview(raw: bytes, rules_raw: bytes | None, multipart: bool) -> dict[str, Any]:
+    body = parse_json(raw, "dump" if multipart else "body")
+    if multipart:
+        dump, rules = body, parse_json(rules_raw, "rules") if rules_raw else None
+    else:
+        if not isinstance(body, dict) or "dump" not in body:
+            raise ProblemError(
+                "validation-error",
+                "The body must be an object with a 'dump' (and optional 'rules').",
+                errors=[{"field": "body.dump", "message": "field required"}],
+            )
+        dump, rules = body["dump"], body.get("rules")
+    ruleset = _rules(rules)
+    board = to_board(dump)
+    result: dict[str, Any] = digitize(board, ruleset)
+    return result
+
+
+@router.post(
+    "/classify",
+    summary="Preview the digitized streams of a dump",
+    description="Classifies a dump with optional rules and returns contract v1. Stores nothing.",
+    responses=responses(400, 401, 413, 415, 422),
+    openapi_extra=_BODY,
+)
+async def classify(request: Request, settings: SettingsDep, _: WorkspaceDep) -> dict[str, Any]:
+    upload = await read_json_upload(request, settings.max_dump_bytes, file_field="file")
+    multipart = request.headers.get("content-type", "").lower().startswith("multipart/")
+    if not multipart:
+        upload_raw, rules_raw = upload.raw, None
+    else:
+        upload_raw, rules_raw = upload.raw, upload.fields.get("rules")
+    result: dict[str, Any] = await run_in_threadpool(_preview, upload_raw, rules_raw, multipart)
+    return result

@@ -1,0 +1,130 @@
+"""``/v1/imports``: upload a Miro or Mural dump; follow its job."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Request, Response
+from sqlmodel import col, select
+from starlette.concurrency import run_in_threadpool
+
+from service.api.deps import (
+    JobQueueDep,
+    PageDep,
+    SessionDep,
+    SettingsDep,
+    WorkspaceDep,
+    cursor_int,
+    decode_dump,
+    encode_cursor,
+    read_json_upload,
+)
+from service.api.problems import ProblemError, responses
+from service.api.schemas import ImportJobPublic, Page
+from service.db.tables import ImportJob
+from service.usecases.imports import submit_import
+
+router = APIRouter(prefix="/imports", tags=["imports"])
+
+_UPLOAD_BODY = {
+    "requestBody": {
+        "required": True,
+        "description": (
+            "A Miro or Mural dump (see docs/service.md): the JSON document itself, or a "
+            "multipart form with the dump in the `file` part. At most `VSM_MAX_DUMP_BYTES`."
+        ),
+        "content": {
+            "application/json": {"schema": {"type": "object"}},
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["file"],
+                    "properties": {"file": {"type": "string", "format": "binary"}},
+                }
+            },
+        },
+    }
+}
+
+
+def job_public(job: ImportJob) -> ImportJobPublic:
+    return ImportJobPublic.model_validate(
+        {**job.model_dump(), "revision": job.revision_number}, from_attributes=False
+    )
+
+
+@router.post(
+    "",
+    status_code=202,
+    response_model=ImportJobPublic,
+    summary="Import a dump",
+    description=(
+        "Validates the dump, stores it and queues an import job (202). The job normalizes and "
+        "classifies the board into a new revision, or reports `unchanged` when the content and "
+        "rules equal the latest revision. With `Idempotency-Key`, a repeated request returns "
+        "the first job instead of queuing another."
+    ),
+    responses=responses(400, 401, 413, 415, 422),
+    openapi_extra=_UPLOAD_BODY,
+)
+async def create_import(
+    request: Request,
+    response: Response,
+    settings: SettingsDep,
+    workspace_id: WorkspaceDep,
+    session: SessionDep,
+    job_queue: JobQueueDep,
+    idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
+) -> ImportJobPublic:
+    upload = await read_json_upload(request, settings.max_dump_bytes, file_field="file")
+    _, board = await decode_dump(upload.raw)
+
+    def submit() -> tuple[ImportJob, bool]:
+        job, created = submit_import(
+            session, workspace_id, upload.raw, board, idempotency_key=idempotency_key
+        )
+        session.commit()
+        return job, created
+
+    job, created = await run_in_threadpool(submit)
+    if created:
+        assert job.id is not None
+        job_queue.enqueue(job.id)
+    response.headers["Location"] = f"/v1/imports/{job.id}"
+    return job_public(job)
+
+
+@router.get(
+    "",
+    response_model=Page[ImportJobPublic],
+    summary="List import jobs, newest first",
+    responses=responses(400, 401, 422),
+)
+def list_imports(
+    workspace_id: WorkspaceDep, session: SessionDep, page: PageDep
+) -> Page[ImportJobPublic]:
+    before = cursor_int(page, "before")
+    query = select(ImportJob).where(ImportJob.workspace_id == workspace_id)
+    if before is not None:
+        query = query.where(col(ImportJob.id) < before)
+    jobs = session.exec(query.order_by(col(ImportJob.id).desc()).limit(page.limit + 1)).all()
+    more = len(jobs) > page.limit
+    jobs = jobs[: page.limit]
+    return Page(
+        items=[job_public(job) for job in jobs],
+        limit=page.limit,
+        next_cursor=encode_cursor({"before": jobs[-1].id}) if more and jobs else None,
+    )
+
+
+@router.get(
+    "/{job_id}",
+    response_model=ImportJobPublic,
+    summary="Status and progress of an import job",
+    responses=responses(401, 404),
+)
+def get_import(job_id: int, workspace_id: WorkspaceDep, session: SessionDep) -> ImportJobPublic:
+    job = session.get(ImportJob, job_id)
+    if job is None or job.workspace_id != workspace_id:
+        raise ProblemError("not-found", f"No import job {job_id}.")
+    return job_public(job)

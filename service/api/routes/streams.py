@@ -1,0 +1,132 @@
+"""``/v1/streams/{id}``: one value stream (contract v1) with ETags, and its exports."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Header, Query, Response
+from sqlmodel import Session, col, select
+
+from service.api.deps import SessionDep, WorkspaceDep
+from service.api.problems import ProblemError, responses
+from service.api.routes.boards import RevisionQuery
+from service.api.schemas import StreamPublic
+from service.db.tables import Board, RevisionStream, Stream
+from service.domain.export import stream_to_markdown, streams_to_csv
+
+router = APIRouter(prefix="/streams", tags=["streams"])
+
+
+def stream_row_or_404(
+    session: Session, workspace_id: int, stream_id: int, revision: int | None
+) -> tuple[RevisionStream, str, int]:
+    """The stream as of ``revision`` (default: the latest revision containing it), its key and
+    board id; 404 when it is unknown, in another workspace, or absent from that revision."""
+    query = (
+        select(RevisionStream, Stream.key, Stream.board_id)
+        .join(Stream, col(Stream.id) == col(RevisionStream.stream_id))
+        .join(Board, col(Board.id) == col(Stream.board_id))
+        .where(RevisionStream.stream_id == stream_id, Board.workspace_id == workspace_id)
+    )
+    if revision is not None:
+        query = query.where(RevisionStream.revision_number == revision)
+    row = session.exec(query.order_by(col(RevisionStream.revision_number).desc()).limit(1)).first()
+    if row is None:
+        where = f" in revision {revision}" if revision is not None else ""
+        raise ProblemError("not-found", f"No stream {stream_id}{where}.")
+    return row[0], row[1], row[2]
+
+
+def _etag_matches(if_none_match: str | None, etag: str) -> bool:
+    if not if_none_match:
+        return False
+    candidates = [part.strip() for part in if_none_match.split(",")]
+    return "*" in candidates or any(c.removeprefix("W/") == etag for c in candidates)
+
+
+@router.get(
+    "/{stream_id}",
+    response_model=StreamPublic,
+    responses={**responses(401, 404, 422), 304: {"description": "Not modified (If-None-Match)"}},
+)
+def get_stream(
+    stream_id: int,
+    workspace_id: WorkspaceDep,
+    session: SessionDep,
+    revision: RevisionQuery = None,
+    if_none_match: Annotated[str | None, Header()] = None,
+) -> Response:
+    """The stream in the latest revision that contains it (or in ``revision``). Carries an
+    ``ETag``; send it back as ``If-None-Match`` to get 304 while the stream is unchanged."""
+    row, key, board_id = stream_row_or_404(session, workspace_id, stream_id, revision)
+    etag = f'"{row.etag}"'
+    headers = {"ETag": etag, "Cache-Control": "private, no-cache"}
+    if _etag_matches(if_none_match, etag):
+        return Response(status_code=304, headers=headers)
+    body = {
+        "id": row.stream_id,
+        "board_id": board_id,
+        "revision": row.revision_number,
+        "key": key,
+        "schema_version": 1,
+        "stream": row.data,
+    }
+    return Response(
+        content=json.dumps(body, ensure_ascii=False, separators=(",", ":")),
+        media_type="application/json",
+        headers=headers,
+    )
+
+
+@router.get(
+    "/{stream_id}/export",
+    responses={
+        **responses(401, 404, 422),
+        200: {
+            "content": {"text/csv": {}, "text/markdown": {}, "application/json": {}},
+            "description": "The stream as a file",
+        },
+    },
+)
+def export_stream(
+    stream_id: int,
+    workspace_id: WorkspaceDep,
+    session: SessionDep,
+    format: Annotated[Literal["csv", "markdown", "json"], Query()] = "json",
+    revision: RevisionQuery = None,
+) -> Response:
+    """The stream as CSV (one row per step), Markdown (tables) or JSON (contract v1 stream),
+    served as a download."""
+    row, key, board_id = stream_row_or_404(session, workspace_id, stream_id, revision)
+    stem = f"stream-{row.stream_id}-r{row.revision_number}"
+    if format == "csv":
+        content, media, suffix = streams_to_csv([row.data]), "text/csv; charset=utf-8", "csv"
+    elif format == "markdown":
+        content, media, suffix = (
+            stream_to_markdown(row.data),
+            "text/markdown; charset=utf-8",
+            "md",
+        )
+    else:
+        content = json.dumps(
+            {
+                "schema_version": 1,
+                "board_id": board_id,
+                "revision": row.revision_number,
+                "key": key,
+                "stream": row.data,
+            },
+            ensure_ascii=False,
+            indent=2,
+        )
+        media, suffix = "application/json", "json"
+    return Response(
+        content=content,
+        media_type=media,
+        headers={
+            "Content-Disposition": f'attachment; filename="{stem}.{suffix}"',
+            "ETag": f'"{row.etag}-{format}"',
+            "X-Content-Type-Options": "nosniff",
+        },
+    )

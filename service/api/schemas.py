@@ -1,0 +1,138 @@
+"""Request and response bodies of the REST API: `<Thing>Public`, `<Thing>Create`, `Page[T]`."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, Generic, Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, field_serializer
+
+T = TypeVar("T")
+
+ContractStream = dict[str, Any]
+
+
+class _Public(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    @field_serializer("*", when_used="json", check_fields=False)
+    def _utc(self, value: Any) -> Any:
+        # SQLite hands back naive datetimes; every timestamp we store is UTC.
+        if isinstance(value, datetime) and value.tzinfo is None:
+            return value.replace(tzinfo=UTC).isoformat()
+        return value
+
+
+class Page(BaseModel, Generic[T]):
+    """One page of a list. Pass ``next_cursor`` as ``cursor`` for the next page; null = last."""
+
+    items: list[T]
+    limit: int
+    next_cursor: str | None = None
+
+
+class ImportJobPublic(_Public):
+    id: int
+    status: Literal["queued", "running", "succeeded", "unchanged", "failed"]
+    kind: Literal["import", "reclassify"]
+    progress: int = Field(description="0 to 100")
+    trigger: str
+    board_id: int | None = Field(description="Known once the job has run (or for reclassify).")
+    provider: str | None
+    external_id: str | None
+    board_name: str | None
+    revision: int | None = Field(
+        description="The revision the job created, or the unchanged latest one."
+    )
+    error: str | None = Field(description="Why the job failed (status `failed`).")
+    attempts: int
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+
+
+class BoardPublic(_Public):
+    id: int
+    provider: str
+    external_id: str
+    name: str
+    source: str
+    latest_revision: int | None
+    has_rules: bool
+    created_at: datetime
+    updated_at: datetime
+
+
+class RevisionPublic(_Public):
+    number: int
+    board_id: int
+    trigger: str
+    content_hash: str
+    rules_hash: str
+    item_count: int
+    connector_count: int
+    stream_count: int
+    step_count: int
+    problem_count: int
+    unclassified_count: int
+    import_job_id: int | None
+    created_at: datetime
+
+
+class StreamPublic(BaseModel):
+    """One value stream as of one revision. ``stream`` is the contract v1 stream object
+    (schema/contract-v1.json): steps, lanes, problems, ideas, metrics."""
+
+    id: int = Field(description="Stable across revisions: the same stream on a later import.")
+    board_id: int
+    revision: int
+    key: str = Field(description="The stream's id inside the contract document.")
+    schema_version: Literal[1] = 1
+    stream: ContractStream
+
+
+class RankedProblem(BaseModel):
+    rank: int
+    stream_id: int
+    stream_name: str
+    step_id: str | None
+    step_title: str | None
+    id: str
+    text: str
+    weight: float | int
+
+
+class StreamMetricsPublic(BaseModel):
+    stream_id: int
+    key: str
+    name: str
+    state: str
+    metrics: dict[str, Any]
+
+
+class ReportPublic(BaseModel):
+    """Metrics per stream, all problems ranked by weight, and the current-vs-target comparison."""
+
+    board_id: int
+    revision: int
+    created_at: datetime
+    streams: list[StreamMetricsPublic]
+    problems: list[RankedProblem]
+    comparison: dict[str, Any] | None
+    unclassified_count: int
+
+    @field_serializer("created_at", when_used="json")
+    def _utc(self, value: datetime) -> str:
+        return (value if value.tzinfo else value.replace(tzinfo=UTC)).isoformat()
+
+
+class RulesPublic(BaseModel):
+    board_id: int
+    rules: dict[str, Any] | None = Field(description="The rules file in force; null = defaults.")
+
+
+class ClassifyCreate(BaseModel):
+    """A dump to preview, with an optional rules file (the same shape as ``PUT .../rules``)."""
+
+    dump: dict[str, Any]
+    rules: dict[str, Any] | None = None

@@ -1,0 +1,15 @@
+"""Errors the use cases raise on purpose; the shells map them to responses or exit codes."""
+
+from __future__ import annotations
+
+
+class UseCaseError(Exception):
+    """Base class; the message is safe to show to the caller."""
+
+
+class NotFoundError(UseCaseError):
+    """The object does not exist, or belongs to another workspace (callers cannot tell)."""
+
+
+class ConflictError(UseCaseError):
+    """The request is valid but the object's state does not allow it now."""

@@ -1,0 +1,465 @@
+"""Import jobs: submit a dump or a reclassification, and run a job into exactly one revision.
+
+A job runs at least once (Celery redelivers after a crash, the embedded worker re-queues
+unfinished jobs on start). Running it again is harmless: a finished job is left alone, the
+revision is written in one transaction together with the job's final status, and the unique
+constraints on ``revision(board_id, number)`` and ``revision(import_job_id)`` turn a concurrent
+duplicate into a rollback that finds the job finished.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import structlog
+from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlmodel import Session, col, delete, select
+
+from connectors.dump import load_dump
+from connectors.errors import ConnectorError, DumpError, RateLimitedError, TransientError
+from service.db.tables import (
+    Board,
+    BoardSource,
+    ImportJob,
+    ImportPayload,
+    JobKind,
+    JobStatus,
+    Revision,
+    RevisionContent,
+    RevisionStream,
+    Stream,
+    utcnow,
+)
+from service.domain.board import Board as BoardModel
+from service.domain.digitize import digitize
+from service.domain.ruleset import Ruleset
+from service.domain.serialize import BoardFormatError, board_from_dict, board_to_dict
+from service.rules_file import RulesError, parse_rules, ruleset_to_dict
+from service.usecases.errors import ConflictError
+
+log = structlog.get_logger(__name__)
+
+MAX_EXTERNAL_ID = 200
+MAX_NAME = 500
+MAX_ERROR = 2000
+# Conflicting writers (a duplicate delivery, SQLite's single writer) retry the final write.
+_STORE_ATTEMPTS = 5
+
+
+class JobFailure(Exception):
+    """The job cannot succeed as submitted (bad dump, bad stored rules); the reason is shown."""
+
+
+def canonical_json(value: Any) -> bytes:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def sha256_hex(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _check_identity(board: BoardModel) -> None:
+    if not board.id or len(board.id) > MAX_EXTERNAL_ID:
+        raise DumpError(f"the board id must have 1 to {MAX_EXTERNAL_ID} characters")
+
+
+def parse_dump(data: object) -> BoardModel:
+    """Normalize a decoded dump; raises ``DumpError`` when it is not a usable dump."""
+    board = load_dump(data)
+    _check_identity(board)
+    return board
+
+
+def submit_import(
+    session: Session,
+    workspace_id: int,
+    raw: bytes,
+    board: BoardModel,
+    *,
+    trigger: str = "api",
+    idempotency_key: str | None = None,
+) -> tuple[ImportJob, bool]:
+    """Queue an import of the dump ``raw`` (already validated into ``board``).
+
+    Returns ``(job, created)``; with an ``idempotency_key`` seen before in this workspace the
+    earlier job comes back with ``created`` False and nothing is stored. Flushes, never commits:
+    the caller commits, then enqueues the job id.
+    """
+    if idempotency_key is not None:
+        existing = _job_by_idempotency_key(session, workspace_id, idempotency_key)
+        if existing is not None:
+            return existing, False
+    existing_board = session.exec(
+        select(Board).where(
+            Board.workspace_id == workspace_id,
+            Board.provider == board.provider,
+            Board.external_id == board.id,
+        )
+    ).first()
+    job = ImportJob(
+        workspace_id=workspace_id,
+        board_id=existing_board.id if existing_board else None,
+        kind=JobKind.IMPORT,
+        trigger=trigger,
+        provider=board.provider,
+        external_id=board.id,
+        board_name=board.name[:MAX_NAME],
+        idempotency_key=idempotency_key,
+    )
+    try:
+        with session.begin_nested():
+            session.add(job)
+            session.flush()
+            assert job.id is not None
+            session.add(ImportPayload(job_id=job.id, data=raw, size_bytes=len(raw)))
+            session.flush()
+    except IntegrityError:
+        # The same idempotency key raced us; its job is the answer.
+        if idempotency_key is None:
+            raise
+        earlier = _job_by_idempotency_key(session, workspace_id, idempotency_key)
+        if earlier is None:
+            raise
+        return earlier, False
+    return job, True
+
+
+def _job_by_idempotency_key(session: Session, workspace_id: int, key: str) -> ImportJob | None:
+    return session.exec(
+        select(ImportJob).where(
+            ImportJob.workspace_id == workspace_id, ImportJob.idempotency_key == key
+        )
+    ).first()
+
+
+def submit_reclassify(
+    session: Session, board: Board, rules: Mapping[str, Any] | None, *, trigger: str = "rules"
+) -> ImportJob:
+    """Store ``rules`` (already validated) on ``board`` and queue a reclassification of its
+    latest revision. Raises ``ConflictError`` when the board has no revision yet. Flushes only."""
+    if board.latest_revision_number is None:
+        raise ConflictError("the board has no revision to reclassify yet")
+    board.rules = dict(rules) if rules is not None else None
+    board.updated_at = utcnow()
+    session.add(board)
+    job = ImportJob(
+        workspace_id=board.workspace_id,
+        board_id=board.id,
+        kind=JobKind.RECLASSIFY,
+        trigger=trigger,
+        provider=board.provider,
+        external_id=board.external_id,
+        board_name=board.name,
+    )
+    session.add(job)
+    session.flush()
+    return job
+
+
+def ruleset_for(rules: Mapping[str, Any] | None) -> Ruleset:
+    """The ruleset of a board's stored rules file (defaults when it has none)."""
+    if rules is None:
+        return Ruleset()
+    try:
+        return parse_rules(dict(rules))
+    except RulesError as exc:
+        raise JobFailure(f"the board's rules are invalid: {exc}") from exc
+
+
+@dataclass(frozen=True, slots=True)
+class _Outcome:
+    board: BoardModel
+    ruleset: Ruleset
+    result: dict[str, Any]
+
+
+def _load_source(session: Session, job: ImportJob) -> tuple[BoardModel, Board | None]:
+    """The normalized board the job works on, and its board row when that exists already."""
+    if job.kind == JobKind.RECLASSIFY:
+        board_row = session.get(Board, job.board_id) if job.board_id is not None else None
+        if board_row is None or board_row.latest_revision_number is None:
+            raise JobFailure("the board has no revision to reclassify")
+        content = session.exec(
+            select(RevisionContent)
+            .join(Revision, col(Revision.id) == col(RevisionContent.revision_id))
+            .where(
+                Revision.board_id == board_row.id,
+                Revision.number == board_row.latest_revision_number,
+            )
+        ).first()
+        if content is None:
+            raise JobFailure("the latest revision has no stored board")
+        try:
+            return board_from_dict(content.board), board_row
+        except BoardFormatError as exc:
+            raise JobFailure(f"the stored board cannot be read: {exc}") from exc
+    payload = session.get(ImportPayload, job.id)
+    if payload is None:
+        raise JobFailure("the uploaded dump is gone")
+    try:
+        data = json.loads(payload.data.decode("utf-8-sig"))
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        raise JobFailure(f"the dump is not valid JSON: {exc}") from exc
+    board = parse_dump(data)
+    board_row = session.exec(
+        select(Board).where(
+            Board.workspace_id == job.workspace_id,
+            Board.provider == board.provider,
+            Board.external_id == board.id,
+        )
+    ).first()
+    return board, board_row
+
+
+def run_import_job(session: Session, job_id: int) -> ImportJob | None:
+    """Run job ``job_id`` to a final status; None when the job does not exist.
+
+    Commits twice: once to show the job ``running``, once for the result (the revision and the
+    final status together). ``TransientError`` and ``RateLimitedError`` propagate with the job
+    left ``running`` so the caller can retry; every other failure marks the job ``failed`` and
+    leaves the board's revisions untouched.
+    """
+    job = session.get(ImportJob, job_id)
+    if job is None:
+        log.warning("import_job_missing", job_id=job_id)
+        return None
+    if JobStatus(job.status).finished:
+        log.info("import_job_already_finished", job_id=job_id, status=job.status)
+        return job
+    job.status = JobStatus.RUNNING
+    job.attempts += 1
+    job.started_at = job.started_at or utcnow()
+    job.progress = 10
+    session.add(job)
+    session.commit()
+    log.info("import_job_started", job_id=job_id, kind=job.kind, attempt=job.attempts)
+
+    try:
+        board, board_row = _load_source(session, job)
+        ruleset = ruleset_for(board_row.rules if board_row else None)
+        result = digitize(board, ruleset)
+    except (TransientError, RateLimitedError):
+        session.rollback()
+        raise
+    except (JobFailure, ConnectorError) as exc:
+        session.rollback()
+        return fail_import_job(session, job_id, str(exc))
+    except Exception as exc:
+        session.rollback()
+        log.exception("import_job_crashed", job_id=job_id)
+        return fail_import_job(session, job_id, f"internal error ({type(exc).__name__})")
+
+    outcome = _Outcome(board=board, ruleset=ruleset, result=result)
+    for attempt in range(1, _STORE_ATTEMPTS + 1):
+        try:
+            return _store(session, job_id, outcome)
+        except JobFailure as exc:
+            session.rollback()
+            return fail_import_job(session, job_id, str(exc))
+        except (IntegrityError, OperationalError) as exc:
+            session.rollback()
+            log.info("import_job_store_conflict", job_id=job_id, attempt=attempt, error=type(exc))
+            if attempt == _STORE_ATTEMPTS:
+                raise
+    raise AssertionError("unreachable")
+
+
+def fail_import_job(session: Session, job_id: int, reason: str) -> ImportJob | None:
+    """Mark the job failed with ``reason`` (unless it finished meanwhile) and commit."""
+    job = session.exec(select(ImportJob).where(ImportJob.id == job_id).with_for_update()).first()
+    if job is None:
+        return None
+    if not JobStatus(job.status).finished:
+        job.status = JobStatus.FAILED
+        job.error = reason[:MAX_ERROR]
+        job.finished_at = utcnow()
+        session.add(job)
+        session.exec(delete(ImportPayload).where(col(ImportPayload.job_id) == job_id))
+        log.info("import_job_failed", job_id=job_id, reason=job.error)
+    session.commit()
+    return job
+
+
+def _store(session: Session, job_id: int, outcome: _Outcome) -> ImportJob:
+    """Write the revision (or note ``unchanged``) and finish the job, in one transaction."""
+    job = session.exec(select(ImportJob).where(ImportJob.id == job_id).with_for_update()).one()
+    if JobStatus(job.status).finished:
+        # A duplicate delivery finished it while we were classifying.
+        session.rollback()
+        return job
+    board = outcome.board
+    board_row = _lock_or_create_board(session, job, board)
+    assert board_row.id is not None
+
+    board_dict = board_to_dict(board)
+    ruleset_dict = ruleset_to_dict(outcome.ruleset)
+    content_hash = sha256_hex(canonical_json(board_dict))
+    rules_hash = sha256_hex(canonical_json(ruleset_dict))
+    latest = session.exec(
+        select(Revision)
+        .where(Revision.board_id == board_row.id)
+        .order_by(col(Revision.number).desc())
+        .limit(1)
+    ).first()
+
+    job.board_id = board_row.id
+    job.finished_at = utcnow()
+    job.progress = 100
+    if latest and latest.content_hash == content_hash and latest.rules_hash == rules_hash:
+        job.status = JobStatus.UNCHANGED
+        job.revision_number = latest.number
+    else:
+        number = (latest.number if latest else 0) + 1
+        _insert_revision(
+            session,
+            job,
+            board_row,
+            number,
+            outcome,
+            board_dict,
+            ruleset_dict,
+            content_hash,
+            rules_hash,
+        )
+        job.status = JobStatus.SUCCEEDED
+        job.revision_number = number
+        board_row.latest_revision_number = number
+        board_row.name = board.name[:MAX_NAME]
+        board_row.updated_at = utcnow()
+        session.add(board_row)
+    session.add(job)
+    session.exec(delete(ImportPayload).where(col(ImportPayload.job_id) == job_id))
+    session.commit()
+    log.info(
+        "import_job_finished",
+        job_id=job_id,
+        status=job.status,
+        board_id=board_row.id,
+        revision=job.revision_number,
+    )
+    return job
+
+
+def _lock_or_create_board(session: Session, job: ImportJob, board: BoardModel) -> Board:
+    """The job's board row, locked for this transaction (PostgreSQL) so revision numbers are
+    assigned one writer at a time; created on the first import."""
+    query = select(Board).with_for_update()
+    if job.board_id is not None:
+        query = query.where(Board.id == job.board_id)
+    else:
+        query = query.where(
+            Board.workspace_id == job.workspace_id,
+            Board.provider == board.provider,
+            Board.external_id == board.id,
+        )
+    board_row = session.exec(query).first()
+    if board_row is not None:
+        return board_row
+    if job.kind == JobKind.RECLASSIFY:
+        raise JobFailure("the board was deleted")
+    board_row = Board(
+        workspace_id=job.workspace_id,
+        provider=board.provider,
+        external_id=board.id,
+        name=board.name[:MAX_NAME],
+        source=BoardSource.FILE,
+    )
+    session.add(board_row)
+    session.flush()  # IntegrityError here: a concurrent first import created it; retried
+    return board_row
+
+
+def stream_key(contract_id: object, position: int) -> str:
+    """A stream's key within its board: the contract id, hashed when absurdly long."""
+    key = str(contract_id) if contract_id not in (None, "") else f"stream-{position}"
+    return key if len(key) <= 200 else "sha256:" + sha256_hex(key.encode())
+
+
+def _insert_revision(
+    session: Session,
+    job: ImportJob,
+    board_row: Board,
+    number: int,
+    outcome: _Outcome,
+    board_dict: dict[str, Any],
+    ruleset_dict: dict[str, Any],
+    content_hash: str,
+    rules_hash: str,
+) -> Revision:
+    result = outcome.result
+    streams: list[dict[str, Any]] = list(result.get("streams") or [])
+    board_id = board_row.id
+    assert board_id is not None
+    revision = Revision(
+        board_id=board_id,
+        number=number,
+        content_hash=content_hash,
+        rules_hash=rules_hash,
+        trigger=job.trigger,
+        import_job_id=job.id,
+        item_count=len(outcome.board.items),
+        connector_count=len(outcome.board.connectors),
+        stream_count=len(streams),
+        step_count=sum(len(s.get("steps") or []) for s in streams),
+        problem_count=sum(len(s.get("problems") or []) for s in streams),
+        unclassified_count=len(result.get("unclassified") or []),
+    )
+    session.add(revision)
+    session.flush()
+    assert revision.id is not None
+    session.add(
+        RevisionContent(
+            revision_id=revision.id, board=board_dict, ruleset=ruleset_dict, result=result
+        )
+    )
+    keys = [stream_key(s.get("id"), i) for i, s in enumerate(streams)]
+    known = (
+        {
+            row.key: row
+            for row in session.exec(
+                select(Stream).where(Stream.board_id == board_row.id, col(Stream.key).in_(keys))
+            ).all()
+        }
+        if keys
+        else {}
+    )
+    seen: set[str] = set()
+    for position, (key, stream) in enumerate(zip(keys, streams, strict=True)):
+        if key in seen:  # the contract promises unique ids; a duplicate must not break the write
+            continue
+        seen.add(key)
+        stream_row = known.get(key)
+        if stream_row is None:
+            stream_row = Stream(board_id=board_id, key=key)
+            session.add(stream_row)
+            session.flush()
+        assert stream_row.id is not None
+        session.add(
+            RevisionStream(
+                revision_id=revision.id,
+                stream_id=stream_row.id,
+                revision_number=number,
+                position=position,
+                name=str(stream.get("name") or "")[:MAX_NAME],
+                state=str(stream.get("state") or "unspecified")[:16],
+                step_count=len(stream.get("steps") or []),
+                etag=sha256_hex(canonical_json([board_row.id, number, stream])),
+                data=stream,
+            )
+        )
+    session.flush()
+    return revision
+
+
+def unfinished_job_ids(session: Session) -> list[int]:
+    """Ids of jobs not finished yet (queued, or running when a process died), oldest first."""
+    ids = session.exec(
+        select(ImportJob.id)
+        .where(col(ImportJob.status).in_([JobStatus.QUEUED, JobStatus.RUNNING]))
+        .order_by(col(ImportJob.id))
+    ).all()
+    return [job_id for job_id in ids if job_id is not None]

@@ -1,0 +1,66 @@
+"""Celery application factory: the broker, delivery guarantees and the registered tasks."""
+
+from __future__ import annotations
+
+from celery import Celery
+
+from service.db.engine import create_db_engine, create_session_factory
+from service.jobqueue import IMPORT_TASK
+from service.settings import Settings
+from workers.tasks import register_tasks
+
+
+def create_celery(settings: Settings) -> Celery:
+    """A Celery app for ``settings.broker_url`` with its tasks bound to the settings' database.
+
+    Delivery is at least once: a task is acknowledged after it ran (``acks_late``) and put back
+    when its worker dies (``task_reject_on_worker_lost``); Redis redelivers an unacknowledged
+    task after ``broker_visibility_timeout_s``. Tasks are idempotent, so duplicates are harmless.
+    """
+    if not settings.broker_url:
+        raise ValueError("VSM_BROKER_URL is not set: there is no broker to connect to")
+    app = Celery("valuestream", broker=settings.broker_url, set_as_current=False)
+    app.conf.update(
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        worker_prefetch_multiplier=1,
+        task_serializer="json",
+        accept_content=["json"],
+        result_serializer="json",
+        task_ignore_result=True,
+        result_backend=None,
+        broker_connection_retry_on_startup=True,
+        broker_transport_options={"visibility_timeout": settings.broker_visibility_timeout_s},
+        worker_hijack_root_logger=False,
+        worker_redirect_stdouts=False,
+        task_default_queue="valuestream",
+        task_routes={IMPORT_TASK: {"queue": "valuestream"}},
+        enable_utc=True,
+    )
+    engine = create_db_engine(settings.database_url, pool_size=2)
+    register_tasks(app, create_session_factory(engine), max_retries=settings.import_max_retries)
+    return app
+
+
+class CeleryJobQueue:
+    """A ``JobQueue`` that only publishes: ``vsm worker`` processes run the jobs."""
+
+    def __init__(self, app: Celery) -> None:
+        self._app = app
+
+    def enqueue(self, job_id: int) -> None:
+        self._app.send_task(IMPORT_TASK, args=[job_id])
+
+    def ping(self) -> bool:
+        try:
+            with self._app.connection_for_write() as connection:
+                connection.ensure_connection(max_retries=1, timeout=2)
+            return True
+        except Exception:  # any transport error means "not reachable"
+            return False
+
+    def start(self) -> None:
+        """Nothing to start: connections are opened on the first publish."""
+
+    def stop(self) -> None:
+        self._app.close()
