@@ -1,0 +1,225 @@
+"""Miro dump (REST v2 items, connectors, tags) -> normalized ``Board``.
+
+Coordinates: an item's ``position`` is its centre, relative to the board centre, or, with
+``relativeTo: parent_top_left``, to the top-left corner of its parent frame, and frames nest
+(https://developers.miro.com/docs/boards, https://developers.miro.com/docs/frame-1,
+miro-api.md 3.2). The absolute centre is ``parent_abs_centre - parent_size / 2 + child``,
+applied from the outermost frame inwards.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+from connectors.errors import DumpError
+from connectors.miro import wire
+from connectors.miro.wire import MiroConnector, MiroItem
+from connectors.nesting import container_chains, resolve_nesting
+from connectors.normalizing import (
+    MAX_ITEMS,
+    StatsCollector,
+    angle,
+    bounded_label,
+    checked_list,
+    dimension,
+)
+from service.domain.board import Board, Connector, Geometry, Item, ItemKind
+from service.domain.colors import color_name, nearest_color
+from service.domain.text import DEFAULT_MAX_CHARS, html_to_text
+
+_KINDS: Mapping[str, ItemKind] = {
+    "sticky_note": ItemKind.STICKY,
+    "shape": ItemKind.SHAPE,
+    "text": ItemKind.TEXT,
+    "frame": ItemKind.CONTAINER,
+    "card": ItemKind.CARD,
+    "app_card": ItemKind.CARD,
+    "image": ItemKind.IMAGE,
+}
+_CONTENT_TYPES = frozenset({"sticky_note", "shape", "text"})
+
+
+def normalize_miro(dump: Mapping[str, Any], *, max_text_chars: int = DEFAULT_MAX_CHARS) -> Board:
+    """Normalize a Miro dump (``{"provider": "miro", "board", "items", ...}``).
+
+    Raises ``DumpError`` when ``items`` (or ``connectors``/``tags``/``item_tags`` when present)
+    has the wrong JSON type or there are more than ``MAX_ITEMS`` items. Anything wrong inside an
+    item is tolerated and counted in ``Board.stats``.
+    """
+    raw_items = checked_list(dump, "items", required=True)
+    raw_connectors = checked_list(dump, "connectors")
+    raw_tags = checked_list(dump, "tags")
+    raw_item_tags = dump.get("item_tags") or {}
+    if not isinstance(raw_item_tags, Mapping):
+        raise DumpError("not a Miro dump: 'item_tags' must be an object of item id -> tag ids")
+    if len(raw_items) + len(raw_connectors) > MAX_ITEMS:
+        raise DumpError(f"the dump has more than {MAX_ITEMS:,} items; refusing to import it")
+
+    stats = StatsCollector(items_read=len(raw_items) + len(raw_connectors))
+    board = wire.BOARD.validate_python(dump.get("board")) or {}
+
+    items: dict[str, MiroItem] = {}
+    for index, item in enumerate(wire.ITEMS.validate_python(raw_items)):
+        if item is None:
+            stats.skip(f"items[{index}]", "not a JSON object")
+            continue
+        item_id = item.get("id")
+        if not item_id:
+            stats.skip(f"items[{index}]", "item without an id")
+            continue
+        if item_id in items:
+            stats.skip(item_id, "duplicate id; the first item with this id was kept")
+            continue
+        items[item_id] = item
+        stats.unknown_fields += wire_unknown(item)
+
+    parents = {item_id: (item.get("parent") or {}).get("id") for item_id, item in items.items()}
+    nesting = resolve_nesting(parents)
+    for item_id, problem in nesting.problems.items():
+        stats.repair(item_id, problem + "; its coordinates are taken as absolute")
+    chains = container_chains(
+        nesting, {item_id: item.get("type") == "frame" for item_id, item in items.items()}
+    )
+
+    geometries: dict[str, Geometry | None] = {}
+    for item_id in nesting.order:
+        item = items[item_id]
+        geometry = _place(item, nesting.parent[item_id], geometries)
+        geometries[item_id] = geometry
+        if geometry is None and _has_coordinates(item):
+            stats.repair(item_id, "coordinates not usable (not finite, or frame without size)")
+
+    tag_titles = _tag_titles(wire.TAGS.validate_python(raw_tags))
+    normalized: list[Item] = []
+    for item_id, item in items.items():
+        item_type = item.get("type") or ""
+        kind = _KINDS.get(item_type, ItemKind.OTHER)
+        if kind is ItemKind.OTHER and item_type not in wire.KNOWN_ITEM_TYPES:
+            stats.unknown_type(item_type)
+        data = item.get("data") or {}
+        raw_text = (data.get("content") if item_type in _CONTENT_TYPES else data.get("title")) or ""
+        text, truncated = html_to_text(raw_text, max_text_chars)
+        stats.truncated_texts += truncated
+        normalized.append(
+            Item(
+                id=item_id,
+                kind=kind,
+                text=text,
+                color=_color(item, item_type),
+                geometry=geometries[item_id],
+                containers=chains[item_id],
+                tags=_item_tags(raw_item_tags.get(item_id), tag_titles) if tag_titles else (),
+                shape=bounded_label(data.get("shape")),
+                provider_type=item_type[:64],
+            )
+        )
+
+    connectors = _connectors(wire.CONNECTORS.validate_python(raw_connectors), stats, max_text_chars)
+    return Board(
+        provider="miro",
+        id=board.get("id") or "",
+        name=html_to_text(board.get("name") or "", 500)[0],
+        items=tuple(normalized),
+        connectors=connectors,
+        stats=stats.freeze(),
+    )
+
+
+def wire_unknown(item: MiroItem) -> int:
+    """Top-level keys of ``item`` that Miro does not document (and we therefore do not read)."""
+    return sum(
+        1 for key in item if key not in wire.ITEM_FIELDS and key not in wire.DOCUMENTED_ITEM_FIELDS
+    )
+
+
+def _has_coordinates(item: MiroItem) -> bool:
+    position = item.get("position") or {}
+    return position.get("x") is not None and position.get("y") is not None
+
+
+def _place(
+    item: MiroItem, parent: str | None, placed: Mapping[str, Geometry | None]
+) -> Geometry | None:
+    """Absolute geometry of ``item`` given its parent's; None where unknown or not finite."""
+    position = item.get("position") or {}
+    x, y = position.get("x"), position.get("y")
+    geometry = item.get("geometry") or {}
+    width, height = dimension(geometry.get("width")), dimension(geometry.get("height"))
+    if x is None or y is None or width is None or height is None:
+        return None
+    # Frame children are relative to the frame's top-left; an explicit "canvas_center" wins.
+    if parent is not None and position.get("relativeTo") != "canvas_center":
+        frame = placed.get(parent)
+        if frame is None:
+            return None
+        x += frame.left
+        y += frame.top
+    if not (math.isfinite(x) and math.isfinite(y)):
+        return None
+    return Geometry(x, y, width, height, angle(geometry.get("rotation")))
+
+
+def _color(item: MiroItem, item_type: str) -> str | None:
+    style = item.get("style") or {}
+    if item_type == "sticky_note":
+        return color_name(style.get("fillColor"))
+    if item_type in ("shape", "text", "app_card"):
+        fill = style.get("fillColor")
+        if fill is None or style.get("fillOpacity") == 0:
+            return None
+        return nearest_color(fill)
+    if item_type == "card":
+        return nearest_color(style.get("cardTheme") or "#2d9bf0")
+    return None
+
+
+def _tag_titles(tags: list[wire.MiroTag | None]) -> dict[str, str]:
+    titles: dict[str, str] = {}
+    for tag in tags:
+        if tag is not None and tag.get("id") and tag.get("title"):
+            titles.setdefault(str(tag.get("id")), bounded_label(tag.get("title"), 120) or "")
+    return titles
+
+
+def _item_tags(tag_ids: object, titles: Mapping[str, str]) -> tuple[str, ...]:
+    if not isinstance(tag_ids, list):
+        return ()
+    found: dict[str, None] = {}
+    for tag_id in tag_ids[:64]:
+        title = titles.get(tag_id) if isinstance(tag_id, str) else None
+        if title:
+            found[title] = None
+    return tuple(found)
+
+
+def _connectors(
+    raw: list[MiroConnector | None], stats: StatsCollector, max_text_chars: int
+) -> tuple[Connector, ...]:
+    connectors: dict[str, Connector] = {}
+    for index, connector in enumerate(raw):
+        connector_id = connector.get("id") if connector is not None else None
+        if connector is None or not connector_id:
+            stats.skip(f"connectors[{index}]", "connector without an id")
+            continue
+        if connector_id in connectors:
+            stats.skip(connector_id, "duplicate connector id; the first one was kept")
+            continue
+        stats.unknown_fields += sum(
+            1
+            for key in connector
+            if key not in wire.CONNECTOR_FIELDS and key not in wire.DOCUMENTED_CONNECTOR_FIELDS
+        )
+        captions = [
+            html_to_text(caption.get("content") or "", max_text_chars)[0]
+            for caption in (connector.get("captions") or [])[:16]
+            if caption is not None
+        ]
+        connectors[connector_id] = Connector(
+            id=connector_id,
+            start_id=(connector.get("startItem") or {}).get("id") or None,
+            end_id=(connector.get("endItem") or {}).get("id") or None,
+            text=" ".join(caption for caption in captions if caption)[:max_text_chars],
+        )
+    return tuple(connectors.values())

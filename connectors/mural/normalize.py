@@ -1,0 +1,221 @@
+"""Mural dump (mural, widgets, tags) -> normalized ``Board``.
+
+Coordinates: a widget's ``x``/``y`` is its top-left corner, relative to the top-left of the area
+named by ``parentId`` (or of the mural), and areas nest (mural-api.md 3.3-3.4, from
+https://developers.mural.co/public/reference/getmuralwidgets field docs). The absolute centre is
+the sum of the ancestors' ``x``/``y`` plus the widget's own, plus half its size.
+Arrows become connectors (``startRefId``/``endRefId``), not items.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+from connectors.errors import DumpError
+from connectors.mural import wire
+from connectors.mural.wire import MuralWidget
+from connectors.nesting import container_chains, resolve_nesting
+from connectors.normalizing import (
+    MAX_ITEMS,
+    StatsCollector,
+    angle,
+    bounded_label,
+    checked_list,
+    dimension,
+)
+from service.domain.board import Board, Connector, Geometry, Item, ItemKind
+from service.domain.colors import nearest_color
+from service.domain.text import DEFAULT_MAX_CHARS, html_to_text
+
+_KINDS: Mapping[str, ItemKind] = {
+    "sticky note": ItemKind.STICKY,
+    "shape": ItemKind.SHAPE,
+    "text": ItemKind.TEXT,
+    "area": ItemKind.CONTAINER,
+    "image": ItemKind.IMAGE,
+}
+
+Point = tuple[float, float]
+
+
+def normalize_mural(dump: Mapping[str, Any], *, max_text_chars: int = DEFAULT_MAX_CHARS) -> Board:
+    """Normalize a Mural dump (``{"provider": "mural", "mural", "widgets", "tags"}``).
+
+    Raises ``DumpError`` when ``widgets`` (or ``tags`` when present) is not a list or there are
+    more than ``MAX_ITEMS`` widgets. Anything wrong inside a widget is tolerated and counted in
+    ``Board.stats``.
+    """
+    raw_widgets = checked_list(dump, "widgets", required=True)
+    raw_tags = checked_list(dump, "tags")
+    if len(raw_widgets) > MAX_ITEMS:
+        raise DumpError(f"the dump has more than {MAX_ITEMS:,} widgets; refusing to import it")
+
+    stats = StatsCollector(items_read=len(raw_widgets))
+    mural = wire.BOARD.validate_python(dump.get("mural")) or {}
+
+    seen: set[str] = set()
+    widgets: dict[str, MuralWidget] = {}
+    arrows: list[MuralWidget] = []
+    for index, widget in enumerate(wire.WIDGETS.validate_python(raw_widgets)):
+        if widget is None:
+            stats.skip(f"widgets[{index}]", "not a JSON object")
+            continue
+        widget_id = widget.get("id")
+        if not widget_id:
+            stats.skip(f"widgets[{index}]", "widget without an id")
+            continue
+        if widget_id in seen:
+            stats.skip(widget_id, "duplicate id; the first widget with this id was kept")
+            continue
+        seen.add(widget_id)
+        stats.unknown_fields += sum(
+            1
+            for key in widget
+            if key not in wire.WIDGET_FIELDS and key not in wire.DOCUMENTED_WIDGET_FIELDS
+        )
+        if widget.get("type") == "arrow":
+            arrows.append(widget)
+        else:
+            widgets[widget_id] = widget
+
+    nesting = resolve_nesting(
+        {widget_id: widget.get("parentId") for widget_id, widget in widgets.items()}
+    )
+    for widget_id, problem in nesting.problems.items():
+        stats.repair(widget_id, problem + "; its coordinates are taken as absolute")
+    chains = container_chains(
+        nesting, {widget_id: w.get("type") == "area" for widget_id, w in widgets.items()}
+    )
+
+    corners: dict[str, Point | None] = {}
+    for widget_id in nesting.order:
+        widget = widgets[widget_id]
+        corners[widget_id] = _corner(widget, nesting.parent[widget_id], corners)
+        if corners[widget_id] is None and _has_coordinates(widget):
+            stats.repair(widget_id, "position relative to an area without usable geometry")
+
+    tag_texts = _tag_texts(wire.TAGS.validate_python(raw_tags))
+    items: list[Item] = []
+    for widget_id, widget in widgets.items():
+        widget_type = widget.get("type") or ""
+        kind = _KINDS.get(widget_type, ItemKind.OTHER)
+        if kind is ItemKind.OTHER and widget_type not in wire.KNOWN_WIDGET_TYPES:
+            stats.unknown_type(widget_type)
+        text, truncated = _text(widget, widget_type, max_text_chars)
+        stats.truncated_texts += truncated
+        style = widget.get("style") or {}
+        background = style.get("backgroundColor")
+        items.append(
+            Item(
+                id=widget_id,
+                kind=kind,
+                text=text,
+                color=(
+                    None
+                    if background is None or kind in (ItemKind.CONTAINER, ItemKind.IMAGE)
+                    else nearest_color(background)
+                ),
+                geometry=_geometry(widget, corners[widget_id]),
+                containers=chains[widget_id],
+                tags=_widget_tags(widget.get("tags"), tag_texts),
+                shape=bounded_label(widget.get("shape")),
+                provider_type=bounded_label(widget_type) or "",
+            )
+        )
+
+    return Board(
+        provider="mural",
+        id=mural.get("id") or "",
+        name=html_to_text(mural.get("title") or "", 500)[0],
+        items=tuple(items),
+        connectors=tuple(_connector(arrow, max_text_chars) for arrow in arrows),
+        stats=stats.freeze(),
+    )
+
+
+def _has_coordinates(widget: MuralWidget) -> bool:
+    return widget.get("x") is not None and widget.get("y") is not None
+
+
+def _corner(
+    widget: MuralWidget, parent: str | None, corners: Mapping[str, Point | None]
+) -> Point | None:
+    """Absolute top-left corner, or None when it is unknown or not finite."""
+    x, y = widget.get("x"), widget.get("y")
+    if x is None or y is None or not (math.isfinite(x) and math.isfinite(y)):
+        return None
+    if parent is not None:
+        origin = corners.get(parent)
+        if origin is None:
+            return None
+        x += origin[0]
+        y += origin[1]
+        if not (math.isfinite(x) and math.isfinite(y)):
+            return None
+    return x, y
+
+
+def _geometry(widget: MuralWidget, corner: Point | None) -> Geometry | None:
+    width, height = dimension(widget.get("width")), dimension(widget.get("height"))
+    if corner is None or width is None or height is None:
+        return None
+    x, y = corner[0] + width / 2, corner[1] + height / 2
+    if not (math.isfinite(x) and math.isfinite(y)):
+        return None
+    return Geometry(x, y, width, height, angle(widget.get("rotation")))
+
+
+def _text(widget: MuralWidget, widget_type: str, max_chars: int) -> tuple[str, bool]:
+    """Plain text, ``htmlText`` first: UI edits clear ``text`` (mural-api.md 3.10)."""
+    if widget_type == "area":
+        candidates = [widget.get("title")]
+    elif widget_type == "image":
+        candidates = [widget.get("caption"), widget.get("title")]
+    elif widget_type == "comment":
+        candidates = [widget.get("message")]
+    elif widget_type == "table cell":
+        candidates = [(widget.get("textContent") or {}).get("text")]
+    else:
+        candidates = [widget.get("htmlText"), widget.get("text"), widget.get("title")]
+    for candidate in candidates:
+        if candidate:
+            text, truncated = html_to_text(candidate, max_chars)
+            if text:
+                return text, truncated
+    return "", False
+
+
+def _tag_texts(tags: list[wire.MuralTag | None]) -> dict[str, str]:
+    texts: dict[str, str] = {}
+    for tag in tags:
+        if tag is not None and tag.get("id") and tag.get("text"):
+            texts.setdefault(str(tag.get("id")), bounded_label(tag.get("text"), 120) or "")
+    return texts
+
+
+def _widget_tags(tag_refs: list[Any] | None, texts: Mapping[str, str]) -> tuple[str, ...]:
+    found: dict[str, None] = {}
+    for ref in (tag_refs or [])[:64]:
+        # Tag references are ids; some clients see objects with an ``id`` (mural-api.md 3.9).
+        tag_id = ref.get("id") if isinstance(ref, Mapping) else ref
+        text = texts.get(tag_id) if isinstance(tag_id, str) else None
+        if text:
+            found[text] = None
+    return tuple(found)
+
+
+def _connector(arrow: MuralWidget, max_chars: int) -> Connector:
+    labels = (arrow.get("label") or {}).get("labels") or []
+    texts = [
+        html_to_text(label.get("text") or "", max_chars)[0]
+        for label in labels[:16]
+        if label is not None
+    ]
+    return Connector(
+        id=arrow.get("id") or "",
+        start_id=arrow.get("startRefId") or None,
+        end_id=arrow.get("endRefId") or None,
+        text=" ".join(text for text in texts if text)[:max_chars],
+    )
