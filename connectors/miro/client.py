@@ -1,0 +1,494 @@
+"""Miro REST API v2 reader: boards, items, connectors and tags, and the whole board as a dump.
+
+Every call goes through :func:`connectors.http.request` (retries, 429s, error tree) and is
+charged to the injected :class:`connectors.http.RateBudget` in Miro credits: Level 1 calls cost
+50, Level 2 calls 100 (https://developers.miro.com/docs/rate-limiting; reference section 7).
+
+:meth:`MiroClient.fetch_board` shortens the chain of dependent page requests without spending
+more credits than needed: board, connectors, tags and items are listed concurrently; items are
+listed per documented ``type`` at once, and a type with many pages is also listed per frame
+(``parent_item_id`` + ``type``) for the largest frames. Listings stop as soon as the ``total``
+Miro reports for a type has been seen, and a final check against the board-wide ``total`` runs
+the unfiltered listing when anything is missing (items of types the filter does not know).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from collections import Counter
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Coroutine, Iterable, Mapping
+from typing import Any, TypeVar
+
+import httpx
+
+from connectors.errors import AuthError, ConnectorError, ProviderError
+from connectors.http import (
+    DEFAULT_POLICY,
+    SYSTEM_CLOCK,
+    Clock,
+    RateBudget,
+    RetryPolicy,
+    TokenProvider,
+    json_object,
+    request,
+)
+
+Json = dict[str, Any]
+T = TypeVar("T")
+
+DEFAULT_API_URL = "https://api.miro.com"
+
+LEVEL1 = 50
+LEVEL2 = 100
+
+# The documented values of the ``type`` filter of GET /v2/boards/{id}/items (spec ``get-items``).
+ITEM_TYPES: tuple[str, ...] = (
+    "sticky_note",
+    "shape",
+    "text",
+    "frame",
+    "card",
+    "app_card",
+    "image",
+    "document",
+    "embed",
+    "preview",
+    "doc_format",
+    "data_table_format",
+)
+
+PAGE_LIMIT = 50  # the maximum of every listing we use
+MAX_PAGES = 5_000  # 250,000 objects in one listing: far beyond any real board
+MAX_ITEMS = 250_000
+SPLIT_MIN_PAGES = 10  # boards (and types) of fewer pages are listed plainly
+SPLIT_MAX_FRAMES = 24  # more frames than this: per-frame first pages cost more than they save
+
+
+class MiroClient:
+    """Reads one Miro user's boards.
+
+    ``token_provider`` returns the current access token; after a 401 the client asks it once
+    for a forced refresh and repeats the call, so a rotated token pair is used at most once per
+    401 however many calls were in flight. ``budget`` paces all calls made with this user's
+    token. ``max_concurrency`` bounds the requests in flight.
+    """
+
+    def __init__(
+        self,
+        http: httpx.AsyncClient,
+        token_provider: TokenProvider,
+        budget: RateBudget,
+        base_url: str = DEFAULT_API_URL,
+        *,
+        policy: RetryPolicy = DEFAULT_POLICY,
+        clock: Clock = SYSTEM_CLOCK,
+        max_concurrency: int = 10,
+        max_items: int = MAX_ITEMS,
+    ) -> None:
+        self._http = http
+        self._tokens = token_provider
+        self._budget = budget
+        self._base = base_url.rstrip("/")
+        self._policy = policy
+        self._clock = clock
+        self._slots = asyncio.Semaphore(max(1, max_concurrency))
+        self._refresh_lock = asyncio.Lock()
+        self._max_items = max_items
+
+    async def _refreshed_after(self, refused: str) -> str:
+        async with self._refresh_lock:
+            current = await self._tokens()
+            if current != refused:
+                return current  # another call already refreshed
+            return await self._tokens(force_refresh=True)
+
+    async def _get(self, path: str, params: Mapping[str, str | int], cost: int) -> Json:
+        url = f"{self._base}{path}"
+        async with self._slots:
+            token = await self._tokens()
+            for attempt in (1, 2):
+                try:
+                    response = await request(
+                        self._http,
+                        "GET",
+                        url,
+                        headers={"Authorization": f"Bearer {token}", "Accept": "application/json"},
+                        params=params,
+                        budget=self._budget,
+                        cost=cost,
+                        policy=self._policy,
+                        clock=self._clock,
+                    )
+                except AuthError:
+                    if attempt == 2:
+                        raise
+                    token = await self._refreshed_after(token)
+                    continue
+                return json_object(response)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    # -- single objects ---------------------------------------------------------------------
+
+    async def get_board(self, board_id: str) -> Json:
+        """``GET /v2/boards/{id}`` (Level 1): metadata including ``modifiedAt``."""
+        return await self._get(f"/v2/boards/{_segment(board_id)}", {}, LEVEL1)
+
+    async def get_boards_page(
+        self, *, query: str | None = None, offset: int = 0, limit: int = 20
+    ) -> Json:
+        """One page of ``GET /v2/boards`` as Miro sends it (offset paging, for browsing)."""
+        if not 1 <= limit <= PAGE_LIMIT or offset < 0:
+            raise ValueError("limit must be 1..50 and offset >= 0")
+        params: dict[str, str | int] = {"limit": limit, "offset": offset}
+        if query:
+            params["query"] = query[:500]
+        return await self._get("/v2/boards", params, LEVEL1)
+
+    # -- listings ---------------------------------------------------------------------------
+
+    async def _cursor_pages(
+        self, path: str, params: Mapping[str, str | int], cost: int
+    ) -> AsyncGenerator[Json, None]:
+        """Pages of a cursor listing; stops on a missing/empty cursor or an empty page.
+
+        A cursor that comes back a second time (seen in third-party Miro clients) or more than
+        ``MAX_PAGES`` pages raise :class:`ProviderError` rather than loop or return a part.
+        """
+        seen: set[str] = set()
+        cursor: str | None = None
+        for _ in range(MAX_PAGES):
+            query = dict(params, limit=PAGE_LIMIT)
+            if cursor:
+                query["cursor"] = cursor
+            page = await self._get(path, query, cost)
+            data = _page_data(page, path)
+            yield page
+            next_cursor = page.get("cursor")
+            if not data or not isinstance(next_cursor, str) or not next_cursor:
+                return
+            if next_cursor in seen:
+                raise ProviderError(f"GET {path}: the listing repeated a cursor")
+            seen.add(next_cursor)
+            cursor = next_cursor
+        raise ProviderError(f"GET {path}: more than {MAX_PAGES} pages")
+
+    async def _offset_pages(
+        self, path: str, params: Mapping[str, str | int], cost: int
+    ) -> AsyncIterator[Json]:
+        """Pages of an offset listing; stops at ``total``, on an empty or short page."""
+        offset = 0
+        for _ in range(MAX_PAGES):
+            page = await self._get(path, dict(params, limit=PAGE_LIMIT, offset=offset), cost)
+            data = _page_data(page, path)
+            yield page
+            offset += len(data)
+            total = page.get("total")
+            if not data or (isinstance(total, int) and offset >= total):
+                return
+            if not isinstance(total, int) and len(data) < PAGE_LIMIT:
+                return
+        raise ProviderError(f"GET {path}: more than {MAX_PAGES} pages")
+
+    async def iter_items(
+        self, board_id: str, *, type: str | None = None, parent_item_id: str | None = None
+    ) -> AsyncIterator[Json]:
+        """Every item of the board (Level 2 pages of 50), optionally one type or one frame."""
+        params: dict[str, str | int] = {}
+        if type is not None:
+            params["type"] = type
+        if parent_item_id is not None:
+            params["parent_item_id"] = parent_item_id
+        path = f"/v2/boards/{_segment(board_id)}/items"
+        async for page in self._cursor_pages(path, params, LEVEL2):
+            for item in _page_objects(page):
+                yield item
+
+    async def iter_connectors(self, board_id: str) -> AsyncIterator[Json]:
+        """Every connector of the board (Level 2 pages of 50)."""
+        path = f"/v2/boards/{_segment(board_id)}/connectors"
+        async for page in self._cursor_pages(path, {}, LEVEL2):
+            for connector in _page_objects(page):
+                yield connector
+
+    async def iter_tags(self, board_id: str) -> AsyncIterator[Json]:
+        """Every tag of the board (Level 1, offset paging)."""
+        path = f"/v2/boards/{_segment(board_id)}/tags"
+        async for page in self._offset_pages(path, {}, LEVEL1):
+            for tag in _page_objects(page):
+                yield tag
+
+    async def iter_items_by_tag(self, board_id: str, tag_id: str) -> AsyncIterator[Json]:
+        """Every item carrying the tag (``?tag_id=``: Level 1, offset paging)."""
+        path = f"/v2/boards/{_segment(board_id)}/items"
+        async for page in self._offset_pages(path, {"tag_id": tag_id}, LEVEL1):
+            for item in _page_objects(page):
+                yield item
+
+    async def iter_boards(self, query: str | None = None) -> AsyncIterator[Json]:
+        """Every board the user can see, optionally matching ``query`` (Level 1, offset)."""
+        params: dict[str, str | int] = {"query": query[:500]} if query else {}
+        async for page in self._offset_pages("/v2/boards", params, LEVEL1):
+            for board in _page_objects(page):
+                yield board
+
+    # -- the whole board --------------------------------------------------------------------
+
+    async def fetch_board(self, board_id: str) -> Json:
+        """The board as a Miro dump: ``provider, board, items, connectors, tags, item_tags``.
+
+        Items are ordered by id (numeric), tags as Miro lists them. Raises from the error tree
+        if any call fails; nothing partial is returned.
+        """
+        try:
+            async with asyncio.TaskGroup() as tg:
+                board = tg.create_task(self.get_board(board_id))
+                items = tg.create_task(self.fetch_items(board_id))
+                connectors = tg.create_task(
+                    _collect(self.iter_connectors(board_id), self._max_items, "connectors")
+                )
+                tags = tg.create_task(self._fetch_tags(board_id))
+        except BaseExceptionGroup as group:
+            raise _first_error(group) from None
+        tag_list, item_tags = tags.result()
+        return {
+            "provider": "miro",
+            "board": board.result(),
+            "items": items.result(),
+            "connectors": connectors.result(),
+            "tags": tag_list,
+            "item_tags": item_tags,
+        }
+
+    async def fetch_items(self, board_id: str) -> list[Json]:
+        """Every item of the board, deduplicated, ordered by id; see the module docstring."""
+        sweep = _ItemSweep(self, board_id, self._max_items)
+        return await sweep.run()
+
+    async def _fetch_tags(self, board_id: str) -> tuple[list[Json], dict[str, list[str]]]:
+        tags = await _collect(self.iter_tags(board_id), self._max_items, "tags")
+        tag_ids = [t["id"] for t in tags]
+
+        async def tagged(tag_id: str) -> list[str]:
+            items = await _collect(
+                self.iter_items_by_tag(board_id, tag_id), self._max_items, "tagged items"
+            )
+            return [item["id"] for item in items]
+
+        listings = await _all(*(tagged(tag_id) for tag_id in tag_ids))
+        item_tags: dict[str, list[str]] = {}
+        for tag_id, item_ids in zip(tag_ids, listings, strict=True):
+            for item_id in dict.fromkeys(item_ids):
+                item_tags.setdefault(item_id, []).append(tag_id)
+        return tags, item_tags
+
+
+class _ItemSweep:
+    """Concurrent, deduplicated listing of one board's items (see the module docstring)."""
+
+    def __init__(self, client: MiroClient, board_id: str, max_items: int) -> None:
+        self._client = client
+        self._board_id = board_id
+        self._max_items = max_items
+        self._seen: dict[str, Json] = {}
+        self._count: Counter[str] = Counter()
+        self._total: dict[str, int] = {}
+        self._board_total: int | None = None
+        self._unknown_type = False
+        self._frames_listed = asyncio.Event()
+        self._covered: set[str] = set()  # types whose every item sits in a listed frame
+        self._uncovered: set[str] = set()  # types with items outside the frames
+
+    def _add(self, page: Json) -> None:
+        for item in _page_objects(page):
+            if item["id"] in self._seen:
+                continue
+            self._seen[item["id"]] = item
+            kind = item.get("type")
+            self._count[kind if isinstance(kind, str) else ""] += 1
+            if kind not in ITEM_TYPES:
+                self._unknown_type = True
+        if len(self._seen) > self._max_items:
+            raise ProviderError(f"board has more than {self._max_items} items")
+
+    def _complete(self, kind: str) -> bool:
+        total = self._total.get(kind)
+        return total is not None and self._count[kind] >= total
+
+    async def _listing(
+        self,
+        params: Mapping[str, str],
+        stop: Callable[[], bool],
+        on_first: Callable[[Json], None] | None = None,
+    ) -> None:
+        path = f"/v2/boards/{_segment(self._board_id)}/items"
+        first = True
+        async for page in self._client._cursor_pages(path, params, LEVEL2):
+            self._add(page)
+            if first and on_first is not None:
+                on_first(page)
+            first = False
+            if stop():
+                return
+
+    async def _type_listing(self, kind: str, tg: asyncio.TaskGroup) -> None:
+        def learn_total(page: Json) -> None:
+            total = page.get("total")
+            if isinstance(total, int) and total >= 0:
+                self._total[kind] = total
+                if math.ceil(total / PAGE_LIMIT) >= SPLIT_MIN_PAGES and kind != "frame":
+                    tg.create_task(self._split_by_frame(kind, tg))
+
+        try:
+            await self._listing(
+                {"type": kind},
+                lambda: self._complete(kind) or kind in self._covered,
+                learn_total,
+            )
+        finally:
+            if kind == "frame":
+                self._frames_listed.set()
+
+    async def _split_by_frame(self, kind: str, tg: asyncio.TaskGroup) -> None:
+        """List ``kind`` per frame too; whichever of the two ways is needed goes on.
+
+        Once every frame has reported (on its first page) how many items of the type it holds
+        directly: if they add up to the type's total, no such item lies outside a frame and the
+        type-wide listing stops, the frame listings finish the type side by side; otherwise the
+        type-wide listing is needed anyway and the frame listings stop.
+        """
+        await self._frames_listed.wait()
+        frames = [item for item in self._seen.values() if item.get("type") == "frame"]
+        if not frames or len(frames) > SPLIT_MAX_FRAMES or self._complete(kind):
+            return  # with frames left unlisted the type-wide listing is needed anyway
+        framed: list[int] = []
+
+        def learn_framed(page: Json) -> None:
+            total = page.get("total")
+            framed.append(total if isinstance(total, int) and total >= 0 else -1)
+            if len(framed) == len(frames):
+                if -1 not in framed and sum(framed) == self._total.get(kind):
+                    self._covered.add(kind)
+                else:
+                    self._uncovered.add(kind)
+
+        def frame_done() -> bool:
+            return self._complete(kind) or kind in self._uncovered
+
+        for frame in frames:
+            params = {"parent_item_id": frame["id"], "type": kind}
+            tg.create_task(self._listing(params, frame_done, learn_framed))
+
+    def _learn_board_total(self, page: Json) -> None:
+        total = page.get("total")
+        if isinstance(total, int) and total >= 0:
+            self._board_total = total
+
+    async def run(self) -> list[Json]:
+        path = f"/v2/boards/{_segment(self._board_id)}/items"
+        pages = self._client._cursor_pages(path, {}, LEVEL2)
+        try:
+            # The first unfiltered page: small boards end here or keep paging plainly, large
+            # ones learn the board-wide total that proves the split listings complete.
+            first = await anext(pages)
+            self._add(first)
+            self._learn_board_total(first)
+            if self._board_total is None or self._board_total <= SPLIT_MIN_PAGES * PAGE_LIMIT:
+                async for page in pages:
+                    self._add(page)
+                return self._sorted()
+        finally:
+            await pages.aclose()
+        try:
+            async with asyncio.TaskGroup() as tg:
+                for kind in ITEM_TYPES:
+                    tg.create_task(self._type_listing(kind, tg))
+        except BaseExceptionGroup as group:
+            raise _first_error(group) from None
+        if self._unknown_type or len(self._seen) < self._board_total:
+            # Items of types the filter does not know, or a board edited meanwhile.
+            await self._listing({}, lambda: False)
+        return self._sorted()
+
+    def _sorted(self) -> list[Json]:
+        return sorted(self._seen.values(), key=lambda item: (len(item["id"]), item["id"]))
+
+
+def _segment(value: str) -> str:
+    """A path segment: board ids contain ``=``; anything that could change the path is refused."""
+    if not value or any(ch in value for ch in "/?#%\\") or value in (".", ".."):
+        raise ValueError("not a Miro id")
+    return value
+
+
+def _page_data(page: Json, path: str) -> list[Any]:
+    data = page.get("data")
+    if data is None:
+        return []
+    if not isinstance(data, list):
+        raise ProviderError(f"GET {path}: 'data' is not a list")
+    return data
+
+
+def _page_objects(page: Json) -> Iterable[Json]:
+    """The page's objects that have an id; ids are kept as strings (Miro sends strings)."""
+    data = page.get("data")
+    if not isinstance(data, list):
+        return
+    for obj in data:
+        if not isinstance(obj, dict):
+            continue
+        ident = obj.get("id")
+        if isinstance(ident, int) and not isinstance(ident, bool):
+            obj = dict(obj, id=str(ident))
+        elif not isinstance(ident, str) or not ident:
+            continue
+        yield obj
+
+
+def _area(item: Json) -> float:
+    geometry = item.get("geometry")
+    if not isinstance(geometry, dict):
+        return 0.0
+    width, height = geometry.get("width"), geometry.get("height")
+    if not isinstance(width, int | float) or not isinstance(height, int | float):
+        return 0.0
+    area = float(width) * float(height)
+    return area if math.isfinite(area) else 0.0
+
+
+async def _collect(items: AsyncIterator[Json], limit: int, what: str) -> list[Json]:
+    out: list[Json] = []
+    async for item in items:
+        out.append(item)
+        if len(out) > limit:
+            raise ProviderError(f"more than {limit} {what}")
+    return out
+
+
+def _first_error(group: BaseExceptionGroup[BaseException]) -> BaseException:
+    """The error to report from a failed task group: a connector error before anything else."""
+    leaves: list[BaseException] = []
+
+    def walk(exc: BaseException) -> None:
+        if isinstance(exc, BaseExceptionGroup):
+            for inner in exc.exceptions:
+                walk(inner)
+        else:
+            leaves.append(exc)
+
+    walk(group)
+    for leaf in leaves:
+        if isinstance(leaf, ConnectorError):
+            return leaf
+    return leaves[0]
+
+
+async def _all(*coros: Coroutine[Any, Any, T]) -> list[T]:
+    """Run concurrently; on the first failure cancel the rest and raise that failure itself."""
+    try:
+        async with asyncio.TaskGroup() as tg:
+            tasks = [tg.create_task(coro) for coro in coros]
+    except BaseExceptionGroup as group:
+        raise _first_error(group) from None
+    return [task.result() for task in tasks]
