@@ -276,40 +276,45 @@ def _stream_section(stream: Mapping[str, Any]) -> str:
 
 
 def _entry_title(entry: object) -> str:
-    """A kept/removed/added entry: a title, or a dict naming the step (renamed: both titles)."""
+    """A kept/removed/added entry: its title (a renamed kept step shows both titles)."""
     if isinstance(entry, Mapping):
         current = entry.get("current_title")
         target = entry.get("target_title")
         if current and target and current != target:
             return f"{current} \u2192 {target}"
-        return str(entry.get("title") or current or target or entry.get("step_id") or "?")
+        return str(entry.get("title") or current or target or "?")
     return str(entry)
 
 
-def _title_list(entries: object) -> str:
+def _steps_change_table(kind: str, entries: object) -> str:
+    """Kept steps with their time change; removed/added steps with their times."""
     items = _list(entries)
+    heading = {"kept": "Kept", "removed": "Removed", "added": "Added"}[kind]
     if not items:
-        return '<span class="muted">none</span>'
-    shown = "".join(f"<li>{esc(_entry_title(e), 300)}</li>" for e in items[:MAX_LIST_ITEMS])
-    more = len(items) - MAX_LIST_ITEMS
-    return f"<ul>{shown}</ul>" + (f'<p class="note">{more} more.</p>' if more > 0 else "")
-
-
-_COMPARISON_KEYS = frozenset(
-    {
-        "current_stream_id",
-        "target_stream_id",
-        "current_stream_name",
-        "target_stream_name",
-        "kept",
-        "removed",
-        "added",
-        "lead_time_change_min",
-        "lead_time_change_pct",
-        "process_time_change_min",
-        "process_time_change_pct",
-    }
-)
+        return f'<p><strong>{heading}:</strong> <span class="muted">none</span></p>'
+    if kind == "kept":
+        head = "<tr><th>Kept step</th><th>Lead time change</th><th>Process time change</th></tr>"
+    else:
+        head = f"<tr><th>{heading} step</th><th>Lead time</th><th>Process time</th></tr>"
+    rows = []
+    for entry in items[:MAX_TABLE_ROWS]:
+        e = _dict(entry)
+        if kind == "kept":
+            lead = _change(e.get("lead_time_change_min"), e.get("lead_time_change_pct"))
+            process = _change(e.get("process_time_change_min"), e.get("process_time_change_pct"))
+            lead_cls = _change_class(e.get("lead_time_change_min"))
+            process_cls = _change_class(e.get("process_time_change_min"))
+        else:
+            lead = format_minutes(_number(e.get("lead_time_min")))
+            process = format_minutes(_number(e.get("process_time_min")))
+            lead_cls = process_cls = "num"
+        rows.append(
+            f'<tr><td>{esc(_entry_title(entry), 400)}</td><td class="{lead_cls}">{esc(lead)}</td>'
+            f'<td class="{process_cls}">{esc(process)}</td></tr>'
+        )
+    more = len(items) - MAX_TABLE_ROWS
+    note = f'<p class="note">{more} more steps not listed.</p>' if more > 0 else ""
+    return f'<table class="comparison-{kind}">{head}{"".join(rows)}</table>{note}'
 
 
 def _comparison_block(comparison: Mapping[str, Any], names: Mapping[str, str]) -> str:
@@ -319,46 +324,39 @@ def _comparison_block(comparison: Mapping[str, Any], names: Mapping[str, str]) -
     target = comparison.get("target_stream_name") or names.get(
         str(comparison.get("target_stream_id")), "target state"
     )
-    rows = [
-        (
-            "Lead time change",
-            _change(comparison.get("lead_time_change_min"), comparison.get("lead_time_change_pct")),
-            _change_class(comparison.get("lead_time_change_min")),
-        ),
-        (
-            "Process time change",
-            _change(
-                comparison.get("process_time_change_min"),
-                comparison.get("process_time_change_pct"),
-            ),
-            _change_class(comparison.get("process_time_change_min")),
-        ),
-    ]
-    # Figures the comparison carries beyond the ones named above, so none is silently lost.
-    for key in sorted(str(k) for k in comparison if str(k) not in _COMPARISON_KEYS)[:20]:
-        value = comparison.get(key)
-        if isinstance(value, str | int | float) and not isinstance(value, bool):
-            label = key.replace("_", " ").capitalize()
-            rows.append((label, str(value), ""))
     figures = "".join(
-        f'<tr><td>{esc(k)}</td><td class="{v_cls}">{esc(v)}</td></tr>' for k, v, v_cls in rows
+        f'<tr><td>{label}</td><td class="{_change_class(comparison.get(key + "_min"))}">'
+        f"{esc(_change(comparison.get(key + '_min'), comparison.get(key + '_pct')))}</td></tr>"
+        for label, key in (
+            ("Lead time change", "lead_time_change"),
+            ("Process time change", "process_time_change"),
+        )
+    )
+    counts = ", ".join(
+        f"{len(_list(comparison.get(kind)))} {kind}" for kind in ("kept", "removed", "added")
+    )
+    partial = (
+        '<p class="note">These streams are large: only steps with identical titles were '
+        "matched.</p>"
+        if comparison.get("exhaustive") is False
+        else ""
     )
     return (
-        f"<p>{esc(current, 300)} \u2192 {esc(target, 300)}</p>"
+        f'<div class="comparison-pair"><h3>{esc(current, 300)} \u2192 {esc(target, 300)}</h3>'
+        f'<p class="muted">Steps: {esc(counts)}.</p>{partial}'
         f'<table class="comparison-figures">{figures}</table>'
-        '<table class="comparison-steps"><tr><th>Kept</th><th>Removed</th><th>Added</th></tr>'
-        f"<tr><td>{_title_list(comparison.get('kept'))}</td>"
-        f"<td>{_title_list(comparison.get('removed'))}</td>"
-        f"<td>{_title_list(comparison.get('added'))}</td></tr></table>"
+        f"{_steps_change_table('kept', comparison.get('kept'))}"
+        f"{_steps_change_table('removed', comparison.get('removed'))}"
+        f"{_steps_change_table('added', comparison.get('added'))}</div>"
     )
 
 
 def _comparison_section(comparison: object, names: Mapping[str, str]) -> str:
-    blocks: list[Mapping[str, Any]]
+    """The contract's comparison: its first pair, then any ``other_pairs``."""
+    blocks: list[Mapping[str, Any]] = []
     if isinstance(comparison, Mapping):
         blocks = [comparison]
-    else:
-        blocks = [c for c in _list(comparison) if isinstance(c, Mapping)][:10]
+        blocks += [c for c in _list(comparison.get("other_pairs")) if isinstance(c, Mapping)][:9]
     if not blocks:
         body = '<p class="muted">The board has no pair of current and target state streams.</p>'
     else:

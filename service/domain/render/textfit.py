@@ -12,6 +12,8 @@ import re
 import unicodedata
 from xml.sax.saxutils import escape
 
+from service.domain.export import format_minutes as export_minutes
+
 # Longest board text any renderer looks at; the rest is cut off with an ellipsis.
 MAX_TEXT_CHARS = 2_000
 ELLIPSIS = "\u2026"
@@ -141,20 +143,15 @@ def wrap(text: object, max_em: float, max_lines: int) -> list[str]:
 def format_minutes(minutes: float | None, *, day_minutes: float = 480.0) -> str:
     """Minutes -> a short label: ``45 min``, ``2.5 h``, ``3 d`` (d = working day); None -> ``?``.
 
-    A day is ``day_minutes`` long (8 working hours by default, the board's own convention).
+    The units are the CLI's and the exports' (``export.format_minutes``), so the map, the
+    report and ``vsm import`` agree; a day is ``day_minutes`` long (8 working hours).
     """
     if minutes is None or isinstance(minutes, bool):
         return "?"
     value = float(minutes)
     if not math.isfinite(value):
         return "?"
-    sign = "-" if value < 0 else ""
-    value = abs(value)
-    if value < 60:
-        return f"{sign}{_number(value)} min"
-    if value < 2 * day_minutes:
-        return f"{sign}{_number(value / 60)} h"
-    return f"{sign}{_number(value / day_minutes)} d"
+    return export_minutes(value, hours_per_day=day_minutes / 60)
 
 
 def format_percent(value: float | None, *, digits: int = 1) -> str:

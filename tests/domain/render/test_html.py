@@ -16,14 +16,55 @@ HOSTILE = '<img src=x onerror="window.pwned=1"><script>window.pwned=1</script>'
 
 COMPARISON = {
     "current_stream_id": "s1",
+    "current_stream_name": "Ist-Zustand",
     "target_stream_id": "lin",
-    "kept": ["Zugang freischalten"],
-    "removed": [{"title": "Warten auf Freigabe durch Teamleitung"}],
-    "added": [{"current_title": "Adresse prüfen", "target_title": "Adresse automatisch prüfen"}],
+    "target_stream_name": "Soll-Zustand",
+    "kept": [
+        {
+            "current_step_id": "st5",
+            "target_step_id": "lin-6",
+            "current_title": "Zugang freischalten",
+            "target_title": "Zugang freischalten",
+            "similarity": 1.0,
+            "lead_time_change_min": None,
+            "lead_time_change_pct": None,
+            "process_time_change_min": -1,
+            "process_time_change_pct": -50.0,
+        },
+        {
+            "current_step_id": "st3",
+            "target_step_id": "lin-2",
+            "current_title": "Adresse prüfen",
+            "target_title": "Adresse automatisch prüfen",
+            "similarity": 0.8,
+            "lead_time_change_min": -100,
+            "lead_time_change_pct": -83.3,
+            "process_time_change_min": 0,
+            "process_time_change_pct": 0.0,
+        },
+    ],
+    "removed": [
+        {
+            "current_step_id": "st4",
+            "current_title": "Warten auf Freigabe durch Teamleitung",
+            "lead_time_min": 1440,
+            "process_time_min": None,
+        }
+    ],
+    "added": [
+        {
+            "target_step_id": "lin-1",
+            "target_title": "Online-Formular",
+            "lead_time_min": 60,
+            "process_time_min": 10,
+        }
+    ],
     "lead_time_change_min": -1500,
     "lead_time_change_pct": -77.7,
     "process_time_change_min": 5,
     "process_time_change_pct": 22.7,
+    "exhaustive": True,
+    "other_pairs": [],
 }
 
 
@@ -105,11 +146,29 @@ def test_the_comparison_shows_kept_removed_added_and_time_changes() -> None:
     text = " ".join(parse(section).text)
 
     assert "Ist-Zustand → Soll-Zustand" in text
+    assert "Steps: 2 kept, 1 removed, 1 added." in text
     assert "Zugang freischalten" in text
-    assert "Warten auf Freigabe durch Teamleitung" in text
-    assert "Adresse prüfen → Adresse automatisch prüfen" in text
+    assert "Adresse prüfen → Adresse automatisch prüfen -1.7 h (-83.3 %)" in text
+    assert "Warten auf Freigabe durch Teamleitung 3 d" in text
+    assert "Online-Formular 1 h 10 min" in text
     assert "-3.1 d (-77.7 %)" in text
     assert "+5 min (+22.7 %)" in text
+
+
+def test_every_other_current_target_pair_is_shown_too() -> None:
+    second = {**COMPARISON, "current_stream_name": "Ist B", "target_stream_name": "Soll B"}
+    doc = two_stream_doc(comparison={**COMPARISON, "other_pairs": [second]})
+
+    text = " ".join(parse(render_report_html(doc)).text)
+
+    assert "Ist-Zustand → Soll-Zustand" in text
+    assert "Ist B → Soll B" in text
+
+
+def test_a_comparison_of_huge_streams_says_it_matched_identical_titles_only() -> None:
+    page = render_report_html(two_stream_doc(comparison={**COMPARISON, "exhaustive": False}))
+
+    assert "only steps with identical titles were matched" in page
 
 
 def test_a_board_without_target_state_says_there_is_nothing_to_compare() -> None:
@@ -160,7 +219,7 @@ def test_a_hostile_sticky_is_shown_as_text_and_runs_nothing(place: str) -> None:
     elif place == "unclassified":
         doc["unclassified"][0]["text"] = HOSTILE
     elif place == "comparison":
-        doc["comparison"] = {**COMPARISON, "kept": [HOSTILE]}
+        doc["comparison"] = {**COMPARISON, "added": [{"target_title": HOSTILE}]}
     elif place == "lane":
         stream["steps"][0]["lane"] = HOSTILE
     else:
