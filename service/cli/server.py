@@ -1,0 +1,303 @@
+"""``vsm serve``, ``vsm worker``, ``vsm db upgrade``, ``vsm keys``: run and administer the service.
+
+These commands are composition roots: they read ``Settings`` from ``VSM_*`` variables. Input and
+environment errors end with one line ``vsm: error: ...`` on stderr and exit status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shlex
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from pydantic import ValidationError
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import SQLAlchemyError
+from sqlmodel import col, select
+
+from connectors.errors import DumpError
+from service.db.engine import create_db_engine, create_session_factory
+from service.db.migrate import upgrade_database
+from service.settings import Settings
+from service.usecases.errors import UseCaseError
+
+EXAMPLES_DIR = Path(__file__).resolve().parents[2] / "examples"
+DEMO_FILES = ("miro-abo-workshop.json", "mural-app-release.json")
+DEMO_WORKSPACE = "demo"
+
+
+class CommandError(Exception):
+    """A user-facing failure: printed as one line, exit status 2."""
+
+
+def register(subparsers: Any) -> None:
+    serve = subparsers.add_parser(
+        "serve",
+        help="run the REST API (with an in-process worker unless VSM_BROKER_URL is set)",
+        description=(
+            "Run the REST API. Without VSM_BROKER_URL jobs run on a thread of this process and "
+            "the database is migrated on start."
+        ),
+    )
+    serve.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    serve.add_argument(
+        "--workers", type=int, default=1, help="API processes (default 1; see docs/service.md)"
+    )
+    serve.add_argument(
+        "--demo",
+        action="store_true",
+        help="create workspace 'demo' with a new key, import the example boards, print curls",
+    )
+    serve.set_defaults(handler=_guarded(run_serve))
+
+    worker = subparsers.add_parser(
+        "worker",
+        help="run a Celery worker for import jobs (needs VSM_BROKER_URL)",
+        description="Run a Celery worker consuming import jobs from VSM_BROKER_URL.",
+    )
+    worker.add_argument("--concurrency", type=int, default=None, help="worker processes")
+    worker.add_argument(
+        "--pool", choices=("prefork", "solo", "threads"), default="prefork", help="Celery pool"
+    )
+    worker.add_argument("--loglevel", default=None, help="default: VSM_LOG_LEVEL")
+    worker.set_defaults(handler=_guarded(run_worker))
+
+    db = subparsers.add_parser("db", help="database administration")
+    db_commands = db.add_subparsers(dest="db_command", metavar="COMMAND", required=True)
+    upgrade = db_commands.add_parser("upgrade", help="migrate the database to the newest schema")
+    upgrade.set_defaults(handler=_guarded(run_db_upgrade))
+
+    keys = subparsers.add_parser("keys", help="API keys of workspaces")
+    key_commands = keys.add_subparsers(dest="keys_command", metavar="COMMAND", required=True)
+    create = key_commands.add_parser(
+        "create", help="create a key (and the workspace if new); prints the key once"
+    )
+    create.add_argument("--workspace", required=True, help="workspace name")
+    create.add_argument("--label", default="", help="a note to recognise the key by")
+    create.set_defaults(handler=_guarded(run_keys_create))
+    listing = key_commands.add_parser("list", help="list keys (prefix, workspace, state)")
+    listing.add_argument("--json", action="store_true", help="print JSON lines")
+    listing.set_defaults(handler=_guarded(run_keys_list))
+    revoke = key_commands.add_parser("revoke", help="revoke a key by its prefix")
+    revoke.add_argument("prefix", help="the key's prefix, as `vsm keys list` shows it")
+    revoke.set_defaults(handler=_guarded(run_keys_revoke))
+
+
+def _guarded(handler: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
+    """Turn expected failures into one stderr line and exit status 2 (no traceback)."""
+
+    def run(args: argparse.Namespace) -> int:
+        try:
+            return handler(args)
+        except (CommandError, UseCaseError, DumpError, ValueError) as exc:
+            return _fail(str(exc))
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            field = "VSM_" + "__".join(str(p) for p in first["loc"]).upper()
+            return _fail(f"invalid setting {field}: {first['msg']}")
+        except SQLAlchemyError as exc:
+            reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]
+            return _fail(f"database error: {reason}")
+        except OSError as exc:
+            return _fail(f"{exc.strerror or exc}")
+
+    return run
+
+
+def _fail(message: str) -> int:
+    one_line = " ".join(message.split())
+    print(f"vsm: error: {one_line}", file=sys.stderr)
+    return 2
+
+
+def _safe_url(url: str) -> str:
+    return sa.engine.make_url(url).render_as_string(hide_password=True)
+
+
+def _engine(settings: Settings, *, migrate: bool) -> Engine:
+    engine = create_db_engine(settings.database_url, pool_size=2)
+    if migrate:
+        upgrade_database(engine)
+    return engine
+
+
+def run_db_upgrade(args: argparse.Namespace) -> int:
+    settings = Settings()
+    engine = _engine(settings, migrate=True)
+    engine.dispose()
+    print(f"database {_safe_url(settings.database_url)} is at the newest schema")
+    return 0
+
+
+def run_keys_create(args: argparse.Namespace) -> int:
+    from service.usecases.keys import create_api_key
+
+    settings = Settings()
+    engine = _engine(settings, migrate=settings.embedded_worker)
+    with create_session_factory(engine)() as session:
+        new = create_api_key(session, args.workspace, label=args.label)
+        session.commit()
+    engine.dispose()
+    print(new.secret)
+    print(
+        f"created key {new.key.prefix} for workspace {new.workspace.name!r}; "
+        "it is shown only now: store it in a secret manager",
+        file=sys.stderr,
+    )
+    return 0
+
+
+def run_keys_list(args: argparse.Namespace) -> int:
+    from service.usecases.keys import list_api_keys
+
+    settings = Settings()
+    engine = _engine(settings, migrate=settings.embedded_worker)
+    with create_session_factory(engine)() as session:
+        rows = list_api_keys(session)
+    engine.dispose()
+    for key, workspace in rows:
+        state = "revoked" if key.revoked_at else "active"
+        if args.json:
+            print(
+                json.dumps(
+                    {
+                        "prefix": key.prefix,
+                        "workspace": workspace.name,
+                        "label": key.name,
+                        "state": state,
+                        "created_at": key.created_at.isoformat(),
+                    }
+                )
+            )
+        else:
+            print(f"{key.prefix}\t{workspace.name}\t{state}\t{key.name}")
+    return 0
+
+
+def run_keys_revoke(args: argparse.Namespace) -> int:
+    from service.usecases.keys import revoke_api_key
+
+    settings = Settings()
+    engine = _engine(settings, migrate=settings.embedded_worker)
+    with create_session_factory(engine)() as session:
+        key = revoke_api_key(session, args.prefix)
+        session.commit()
+    engine.dispose()
+    print(f"revoked {key.prefix}")
+    return 0
+
+
+def run_worker(args: argparse.Namespace) -> int:
+    from service.logs import configure_logging
+    from workers.celery_app import create_celery
+
+    settings = Settings()
+    if not settings.broker_url:
+        raise CommandError(
+            "VSM_BROKER_URL is not set: without a broker, `vsm serve` runs the jobs itself"
+        )
+    configure_logging(settings.log_level, settings.log_format)
+    app = create_celery(settings)
+    argv = [
+        "worker",
+        f"--loglevel={args.loglevel or settings.log_level}",
+        f"--pool={args.pool}",
+        f"--hostname=vsm-{os.getpid()}@%h",
+        "--queues=valuestream",
+        "--without-gossip",
+        "--without-mingle",
+    ]
+    if args.concurrency:
+        argv.append(f"--concurrency={args.concurrency}")
+    app.worker_main(argv)
+    return 0
+
+
+def _run_demo(settings: Settings, engine: Engine, base_url: str) -> list[str]:
+    """Create the demo workspace with a fresh key and import the example boards right away."""
+    from service.db.tables import Board, RevisionStream, Stream
+    from service.usecases.imports import parse_dump, run_import_job, submit_import
+    from service.usecases.keys import create_api_key
+
+    sessions = create_session_factory(engine)
+    with sessions() as session:
+        new = create_api_key(session, DEMO_WORKSPACE, label="vsm serve --demo")
+        session.commit()
+        workspace_id = new.workspace.id
+    assert workspace_id is not None
+    job_ids: list[int] = []
+    for name in DEMO_FILES:
+        path = EXAMPLES_DIR / name
+        raw = path.read_bytes()
+        board = parse_dump(json.loads(raw))
+        with sessions() as session:
+            job, _ = submit_import(session, workspace_id, raw, board, trigger="demo")
+            session.commit()
+            assert job.id is not None
+            job_ids.append(job.id)
+    for job_id in job_ids:
+        with sessions() as session:
+            finished = run_import_job(session, job_id)
+            if finished is None or finished.status == "failed":
+                reason = finished.error if finished else "the job vanished"
+                raise CommandError(f"the demo import failed: {reason}")
+    with sessions() as session:
+        board_id = session.exec(
+            select(Board.id).where(Board.workspace_id == workspace_id).order_by(col(Board.id))
+        ).first()
+        stream_id = session.exec(
+            select(RevisionStream.stream_id)
+            .join(Stream, col(Stream.id) == col(RevisionStream.stream_id))
+            .where(Stream.board_id == board_id)
+            .order_by(col(RevisionStream.revision_number).desc(), col(RevisionStream.position))
+        ).first()
+    auth = shlex.quote(f"Authorization: Bearer {new.secret}")
+    return [
+        f"API key for workspace 'demo' (shown once): {new.secret}",
+        "",
+        "Try:",
+        f"  curl -s -H {auth} {base_url}/v1/boards",
+        f"  curl -s -H {auth} {base_url}/v1/boards/{board_id}/streams",
+        f"  curl -s -H {auth} {base_url}/v1/streams/{stream_id}",
+        f"  curl -s -H {auth} {base_url}/v1/boards/{board_id}/report",
+        f"  curl -s -H {auth} '{base_url}/v1/streams/{stream_id}/export?format=markdown'",
+        f"  curl -s -H {auth} -H 'Content-Type: application/json' "
+        f"--data-binary @{shlex.quote(str(EXAMPLES_DIR / DEMO_FILES[0]))} {base_url}/v1/imports",
+        f"  API docs: {base_url}/docs",
+    ]
+
+
+def run_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from service.logs import configure_logging
+
+    settings = Settings()
+    configure_logging(settings.log_level, settings.log_format)
+    if args.workers < 1:
+        raise CommandError("--workers must be at least 1")
+    if args.demo or settings.embedded_worker:
+        engine = _engine(settings, migrate=True)
+        if args.demo:
+            host = "127.0.0.1" if args.host in ("0.0.0.0", "::") else args.host  # noqa: S104
+            lines = _run_demo(settings, engine, f"http://{host}:{args.port}")
+            print("\n".join(lines), flush=True)
+        engine.dispose()
+    uvicorn.run(
+        "service.api.main:app_from_env",
+        factory=True,
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        log_config=None,
+        access_log=False,
+        proxy_headers=True,
+    )
+    return 0
