@@ -12,7 +12,7 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from service.domain.render.svg import ratio_percent, render_stream_svg, stream_element_id
+from service.domain.render.svg import ratio_percent, render_stream_map, stream_element_id
 from service.domain.render.textfit import attr, esc, format_minutes, format_percent
 
 # Sent by the API with the page. No script-src: scripts fall back to default-src 'none'.
@@ -29,6 +29,9 @@ CSP_META = (
 MAX_STREAMS = 30
 MAX_TABLE_ROWS = 500
 MAX_LIST_ITEMS = 200
+# Maps up to this wide are shrunk to the page width (at most to 3/4, still legible); wider maps
+# keep their natural size and scroll sideways.
+FIT_MAX_WIDTH = 2000
 
 PROVIDERS = {"miro": "Miro", "mural": "Mural"}
 STATES = {"current": "Current state", "target": "Target state", "unspecified": "Value stream"}
@@ -40,7 +43,7 @@ body { margin: 0; color: var(--ink); background: #ffffff;
   font: 14px/1.45 system-ui, "Segoe UI", Roboto, "Helvetica Neue", Arial, "Noto Sans",
   "DejaVu Sans", "Liberation Sans", sans-serif, "Apple Color Emoji", "Segoe UI Emoji",
   "Noto Color Emoji"; }
-main { max-width: 1400px; margin: 0 auto; padding: 24px 32px 48px; }
+main { max-width: 1600px; margin: 0 auto; padding: 24px 32px 48px; }
 header.report { border-bottom: 2px solid var(--ink); padding-bottom: 12px; margin-bottom: 20px; }
 h1 { font-size: 26px; margin: 0 0 4px; overflow-wrap: anywhere; }
 h2 { font-size: 21px; margin: 0 0 10px; overflow-wrap: anywhere; }
@@ -57,6 +60,7 @@ section { margin: 28px 0; }
 .map { overflow-x: auto; border: 1px solid var(--line); border-radius: 6px; background: #fff;
   padding: 4px; }
 .map svg { display: block; }
+.map.fit svg { max-width: 100%; height: auto; }
 table { border-collapse: collapse; margin: 4px 0 8px; }
 th, td { border: 1px solid var(--line); padding: 4px 10px; text-align: left; vertical-align: top;
   overflow-wrap: anywhere; }
@@ -219,8 +223,11 @@ _NVA = '<span class="nva">NVA</span>'
 def _steps_table(steps: Sequence[Mapping[str, Any]], problem_ranks: Mapping[str, int]) -> str:
     if not steps:
         return '<p class="muted">No steps.</p>'
+    laned = any(step.get("lane") not in (None, "") for step in steps[:MAX_TABLE_ROWS])
     head = (
-        "<tr><th>#</th><th>Step</th><th>Lane</th><th>Value</th><th>Process time</th>"
+        "<tr><th>#</th><th>Step</th>"
+        + ("<th>Lane</th>" if laned else "")
+        + "<th>Value</th><th>Process time</th>"
         "<th>Lead time</th><th>Wait time</th><th>%C&amp;A</th><th>Problems</th></tr>"
     )
     rows = []
@@ -235,8 +242,8 @@ def _steps_table(steps: Sequence[Mapping[str, Any]], problem_ranks: Mapping[str,
             f'<tr data-step-id="{attr(step.get("id", ""), 200)}">'
             f'<td class="num">{esc(_count(step.get("order")))}</td>'
             f"<td>{esc(step.get('title') or '(untitled)', 500)}</td>"
-            f"<td>{esc(step.get('lane') or '', 200)}</td>"
-            f"<td>{'VA' if value_adding else _NVA}</td>"
+            + (f"<td>{esc(step.get('lane') or '', 200)}</td>" if laned else "")
+            + f"<td>{'VA' if value_adding else _NVA}</td>"
             f'<td class="num">{esc(format_minutes(_number(step.get("process_time_min"))))}</td>'
             f'<td class="num">{esc(format_minutes(_number(step.get("lead_time_min"))))}</td>'
             f'<td class="num">{esc(format_minutes(_number(step.get("wait_time_min"))))}</td>'
@@ -257,6 +264,8 @@ def _stream_section(stream: Mapping[str, Any]) -> str:
     ideas = [i for i in _list(stream.get("ideas")) if isinstance(i, Mapping)]
     titles = {str(s.get("id")): str(s.get("title") or "") for s in steps}
     ranks = {str(p.get("id")): rank for rank, p in enumerate(problems, start=1)}
+    rendered = render_stream_map(stream)
+    map_class = "map fit" if rendered.width <= FIT_MAX_WIDTH else "map"
     persona = stream.get("persona")
     persona_html = (
         f'<p class="meta">Persona: {esc(persona, 300)}</p>' if persona not in (None, "") else ""
@@ -266,7 +275,7 @@ def _stream_section(stream: Mapping[str, Any]) -> str:
         f"<h2>{esc(stream.get('name') or 'Value stream', 300)}"
         f'<span class="badge {attr(state, 20)}">{esc(STATES.get(state, state), 40)}</span></h2>'
         f"{persona_html}"
-        f'<div class="map">{render_stream_svg(stream)}</div>'
+        f'<div class="{map_class}">{rendered.svg}</div>'
         f'<div class="grid"><div><h3>Metrics</h3>{_metrics_table(_dict(stream.get("metrics")))}'
         f"</div><div><h3>Problems, ranked by votes</h3>{_problems(problems, titles)}</div></div>"
         f"<h3>Ideas</h3>{_ideas(ideas, titles)}"

@@ -32,6 +32,7 @@ MAX_WIDTH_PX = 100_000
 
 MARGIN = 24
 LABEL_W = 136
+LABEL_W_NO_LANES = 72  # room for the ladder legend only
 COL_W = 184
 BOX_W = 156
 BOX_H = 96
@@ -350,6 +351,15 @@ def _flow(ax: float, ay: float, bx: float, by: float, pfx: str) -> str:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class RenderedMap:
+    """An SVG map and its natural size in CSS pixels (the ``viewBox`` size)."""
+
+    svg: str
+    width: float
+    height: float
+
+
 def render_stream_svg(stream: Mapping[str, Any], *, title: str | None = None) -> str:
     """Render one contract-v1 stream dict as a standalone SVG document (UTF-8 text).
 
@@ -357,6 +367,11 @@ def render_stream_svg(stream: Mapping[str, Any], *, title: str | None = None) ->
     malformed fields are tolerated (a step without an order goes to the end); the output is
     always well-formed XML. Raises ``TypeError`` only when ``stream`` is not a mapping.
     """
+    return render_stream_map(stream, title=title).svg
+
+
+def render_stream_map(stream: Mapping[str, Any], *, title: str | None = None) -> RenderedMap:
+    """``render_stream_svg`` with the map's natural size, for pages that lay maps out."""
     if not isinstance(stream, Mapping):
         raise TypeError(f"stream must be a mapping, not {type(stream).__name__}")
     pfx = stream_element_id(stream)
@@ -380,7 +395,9 @@ def render_stream_svg(stream: Mapping[str, Any], *, title: str | None = None) ->
             markers_by_step.setdefault(str(step_id), []).append(_Marker(rank, weight, problem))
 
     ncols = len(layout.columns)
-    grid_left = MARGIN + LABEL_W
+    laned = any(band is not None for band in layout.bands)
+    label_w = LABEL_W if laned else LABEL_W_NO_LANES
+    grid_left = MARGIN + label_w
     grid_right = grid_left + ncols * COL_W
     width = max(MIN_WIDTH, grid_right + 16 + TOTALS_W + MARGIN)
 
@@ -483,20 +500,20 @@ def render_stream_svg(stream: Mapping[str, Any], *, title: str | None = None) ->
         if band is None and len(layout.bands) == 1:
             out.append(
                 f'<rect class="band" x="{MARGIN}" y="{_n(top)}" '
-                f'width="{_n(LABEL_W + ncols * COL_W)}" height="{_n(band_h)}" fill="{fill}" '
+                f'width="{_n(label_w + ncols * COL_W)}" height="{_n(band_h)}" fill="{fill}" '
                 f'stroke="#d9dee4"/>'
             )
             continue
         name_text = band if band is not None else "(no lane)"
         cls = "lane" if band is not None else "lane lane-none"
-        lines = _fit(name_text, LABEL_W - 16, 12, max(1, min(5, int(band_h // 16))))
+        lines = _fit(name_text, label_w - 16, 12, max(1, min(5, int(band_h // 16))))
         text_y = top + band_h / 2 - (len(lines) - 1) * 7.5 + 4
         out.append(
             f'<g class="{cls}" data-lane="{attr(name_text, 200)}" role="group" '
             f'aria-label="{attr("Lane: " + name_text, 300)}">'
-            f'<rect x="{MARGIN}" y="{_n(top)}" width="{_n(LABEL_W + ncols * COL_W)}" '
+            f'<rect x="{MARGIN}" y="{_n(top)}" width="{_n(label_w + ncols * COL_W)}" '
             f'height="{_n(band_h)}" fill="{fill}" stroke="#d9dee4"/>'
-            f'<rect x="{MARGIN}" y="{_n(top)}" width="{LABEL_W}" height="{_n(band_h)}" '
+            f'<rect x="{MARGIN}" y="{_n(top)}" width="{label_w}" height="{_n(band_h)}" '
             f'fill="#e4e9f0" stroke="#d9dee4"/>'
             + _text(
                 MARGIN + 8,
@@ -572,7 +589,7 @@ def render_stream_svg(stream: Mapping[str, Any], *, title: str | None = None) ->
         )
     )
     out.append("</svg>")
-    return "".join(out)
+    return RenderedMap("".join(out), width, height)
 
 
 def _ladder(
