@@ -51,8 +51,6 @@ STEP_ROLES = frozenset({Role.STEP, Role.WAIT})
 DATA_REACH = 3.0
 # two unconnected steps whose x-extents overlap by this share of the narrower one are stacked
 STACK_OVERLAP = 0.5
-# items larger than this many grid cells are checked on every query instead of being bucketed
-_BIG_CELLS = 2.0
 # a grid key is clamped so absurd coordinates cannot build absurd integers
 _KEY_LIMIT = 1e15
 # dashes: hyphen with spaces, en dash, em dash
@@ -204,9 +202,15 @@ def _geometry(item: Item) -> Geometry | None:
 
 @dataclass(frozen=True, slots=True)
 class _Grid:
-    """Item indexes bucketed by centre cell; items wider than a couple of cells stay in ``big``."""
+    """Item indexes bucketed by centre cell.
+
+    With ``extents`` a query also offers items whose extent (not only centre) may reach the query
+    area: small items through one extra ring of cells, items larger than a cell (kept in ``big``)
+    on every query.
+    """
 
     cell: float
+    extents: bool
     buckets: Mapping[tuple[int, int], Sequence[int]]
     big: Sequence[int]
 
@@ -215,26 +219,26 @@ def _key(value: float, cell: float) -> int:
     return math.floor(max(-_KEY_LIMIT, min(_KEY_LIMIT, value / cell)))
 
 
-def _grid(geometries: Sequence[Geometry], cell: float) -> _Grid:
+def _grid(geometries: Sequence[Geometry], cell: float, *, extents: bool = False) -> _Grid:
     buckets: dict[tuple[int, int], list[int]] = defaultdict(list)
     big: list[int] = []
     for index, geometry in enumerate(geometries):
-        if geometry.size / 2 > _BIG_CELLS * cell:
+        if extents and geometry.size / 2 > cell:
             big.append(index)
         else:
             buckets[(_key(geometry.x, cell), _key(geometry.y, cell))].append(index)
-    return _Grid(cell, dict(buckets), tuple(big))
+    return _Grid(cell, extents, dict(buckets), tuple(big))
 
 
-def _near(grid: _Grid, x: float, y: float, reach: float) -> Iterator[int]:
-    """Indexes of items whose centre may lie within ``reach`` (plus their own half size).
+def _near(grid: _Grid, left: float, top: float, right: float, bottom: float) -> Iterator[int]:
+    """Indexes of items whose centre may lie in the rectangle (or, with extents, touch it).
 
-    A superset: callers apply the exact test. Small items are found through the cells within
-    ``reach`` plus the small-item margin; big items are always offered.
+    A superset: callers apply the exact test. A rectangle spanning more cells than the grid has
+    buckets walks the buckets instead, so an absurd rectangle costs no more than a full scan.
     """
-    margin = reach + _BIG_CELLS * grid.cell
-    x0, x1 = _key(x - margin, grid.cell), _key(x + margin, grid.cell)
-    y0, y1 = _key(y - margin, grid.cell), _key(y + margin, grid.cell)
+    margin = grid.cell if grid.extents else 0.0
+    x0, x1 = _key(left - margin, grid.cell), _key(right + margin, grid.cell)
+    y0, y1 = _key(top - margin, grid.cell), _key(bottom + margin, grid.cell)
     if (x1 - x0 + 1) * (y1 - y0 + 1) > len(grid.buckets):
         for (kx, ky), indexes in grid.buckets.items():
             if x0 <= kx <= x1 and y0 <= ky <= y1:
@@ -613,6 +617,7 @@ class _Pools:
     steps: _Steps
     keys: frozenset[Key]
     cell: float
+    extents: bool
     grids: dict[tuple[bool, Key], _Grid]
 
     def pool(self, home: Key) -> tuple[bool, Sequence[_Placed], _Grid | None]:
@@ -622,7 +627,9 @@ class _Pools:
             return in_stream, members, None
         slot = (in_stream, home if in_stream else None)
         if slot not in self.grids:
-            self.grids[slot] = _grid([step.geometry for step in members], self.cell)
+            self.grids[slot] = _grid(
+                [step.geometry for step in members], self.cell, extents=self.extents
+            )
         return in_stream, members, self.grids[slot]
 
 
@@ -638,7 +645,7 @@ def _place_notes(
     reach: float,
 ) -> dict[str, tuple[Key, str | None]]:
     """Problem/idea item id -> (stream key, step item id or None); unplaced notes are absent."""
-    pools = _Pools(steps, keys, _cell(reach), {})
+    pools = _Pools(steps, keys, _cell(reach), False, {})
     placed: dict[str, tuple[Key, str | None]] = {}
     for note in notes:
         step = _connected_step(note, steps)
@@ -656,7 +663,8 @@ def _place_notes(
 
 def _nearest(point: Geometry, steps: Sequence[_Placed], grid: _Grid, reach: float) -> str | None:
     best: tuple[float, str] | None = None
-    for index in _near(grid, point.x, point.y, reach):
+    x, y = point.x, point.y
+    for index in _near(grid, x - reach, y - reach, x + reach, y + reach):
         step = steps[index]
         distance = _distance(step.geometry, point)
         if distance < reach and (best is None or (distance, step.item.id) < best):
@@ -673,7 +681,7 @@ def _place_data(
 ) -> dict[str, list[_Placed]]:
     """Step item id -> its data stickies, nearest first."""
     reach = DATA_REACH * typical
-    pools = _Pools(steps, keys, _cell(reach), {})
+    pools = _Pools(steps, keys, _cell(typical), True, {})
     found: dict[str, list[tuple[float, str, _Placed]]] = defaultdict(list)
     for sticky in data:
         step = _connected_step(sticky, steps)
@@ -689,7 +697,7 @@ def _place_data(
 
 def _step_above(point: Geometry, steps: Sequence[_Placed], grid: _Grid, reach: float) -> str | None:
     best: tuple[float, str] | None = None
-    for index in _near(grid, point.x, point.y, reach):
+    for index in _near(grid, point.x, point.y - reach, point.x, point.y):
         step = steps[index].geometry
         gap = point.y - step.y
         if 0 < gap <= reach and step.left <= point.x <= step.right:
@@ -705,14 +713,14 @@ def _votes(
     """Problem item id -> the vote dots whose centre lies on it (each dot counts once)."""
     if not problems or not classification.dots:
         return {}
-    grid = _grid([problem.geometry for problem in problems], typical)
+    grid = _grid([problem.geometry for problem in problems], typical, extents=True)
     votes: dict[str, list[str]] = defaultdict(list)
     for item in board.items:
         dot = _geometry(item) if item.id in classification.dots else None
         if dot is None:
             continue
         best: tuple[float, str] | None = None
-        for index in _near(grid, dot.x, dot.y, typical):
+        for index in _near(grid, dot.x, dot.y, dot.x, dot.y):
             problem = problems[index]
             if problem.geometry.contains_point(dot.x, dot.y):
                 candidate = (_distance(problem.geometry, dot), problem.item.id)
