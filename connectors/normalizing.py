@@ -22,20 +22,20 @@ MAX_RECORDED = 1_000
 MAX_UNKNOWN_TYPE_NAMES = 50
 
 
-def checked_list(dump: Mapping[str, Any], key: str, *, required: bool = False) -> list[Any]:
+def checked_list(
+    dump: Mapping[str, Any], key: str, provider: str, *, required: bool = False
+) -> list[Any]:
     """``dump[key]`` as a list; a missing optional key is an empty list.
 
     Raises ``DumpError`` for a missing required key or a value that is not a JSON array.
     """
     if key not in dump or dump[key] is None:
         if required:
-            raise DumpError(f"not a Miro or Mural dump: missing key {key!r}")
+            raise DumpError(f"not a {provider} dump: missing key {key!r}")
         return []
     value = dump[key]
     if not isinstance(value, list):
-        raise DumpError(
-            f"not a Miro or Mural dump: {key!r} must be a list, not {_json_type(value)}"
-        )
+        raise DumpError(f"not a {provider} dump: {key!r} must be a list, not {_json_type(value)}")
     return value
 
 

@@ -199,9 +199,9 @@ def miro_tag(id: str, title: str, color: str = "red") -> Json:
 
 
 def miro_dump(
-    items: Iterable[Json],
-    connectors: Iterable[Json] = (),
-    tags: Iterable[Json] = (),
+    items: Iterable[Any],
+    connectors: Iterable[Any] = (),
+    tags: Iterable[Any] = (),
     item_tags: Mapping[str, Sequence[str]] | None = None,
     *,
     board_id: str = "uXjVO1a2b3c=",
@@ -412,8 +412,8 @@ def mural_tag(id: str, text: str) -> Json:
 
 
 def mural_dump(
-    widgets: Iterable[Json],
-    tags: Iterable[Json] = (),
+    widgets: Iterable[Any],
+    tags: Iterable[Any] = (),
     *,
     mural_id: str = "acme7380.1754493659737",
     title: str = "Workshop mural",
@@ -571,10 +571,10 @@ def to_mural_dump(elements: Sequence[Element], **kwargs: Any) -> Json:
         y = element.y - element.h / 2 - box[1]
         parent = None if element.parent is None else mural_id(element.parent)
         if isinstance(element, Note):
-            tags = [tag_ids.setdefault(title, f"tag-{len(tag_ids)}") for title in element.tags]
+            refs = [tag_ids.setdefault(title, f"tag-{len(tag_ids)}") for title in element.tags]
             widgets.append(
                 mural_sticky(
-                    id, element.text, x, y, element.color, parent, element.w, element.h, tags=tags
+                    id, element.text, x, y, element.color, parent, element.w, element.h, tags=refs
                 )
             )
         elif isinstance(element, Frame):

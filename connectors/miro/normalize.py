@@ -48,10 +48,11 @@ def normalize_miro(dump: Mapping[str, Any], *, max_text_chars: int = DEFAULT_MAX
     has the wrong JSON type or there are more than ``MAX_ITEMS`` items. Anything wrong inside an
     item is tolerated and counted in ``Board.stats``.
     """
-    raw_items = checked_list(dump, "items", required=True)
-    raw_connectors = checked_list(dump, "connectors")
-    raw_tags = checked_list(dump, "tags")
-    raw_item_tags = dump.get("item_tags") or {}
+    raw_items = checked_list(dump, "items", "Miro", required=True)
+    raw_connectors = checked_list(dump, "connectors", "Miro")
+    raw_tags = checked_list(dump, "tags", "Miro")
+    raw_item_tags = dump.get("item_tags")
+    raw_item_tags = {} if raw_item_tags is None else raw_item_tags
     if not isinstance(raw_item_tags, Mapping):
         raise DumpError("not a Miro dump: 'item_tags' must be an object of item id -> tag ids")
     if len(raw_items) + len(raw_connectors) > MAX_ITEMS:

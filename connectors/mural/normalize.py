@@ -47,8 +47,8 @@ def normalize_mural(dump: Mapping[str, Any], *, max_text_chars: int = DEFAULT_MA
     more than ``MAX_ITEMS`` widgets. Anything wrong inside a widget is tolerated and counted in
     ``Board.stats``.
     """
-    raw_widgets = checked_list(dump, "widgets", required=True)
-    raw_tags = checked_list(dump, "tags")
+    raw_widgets = checked_list(dump, "widgets", "Mural", required=True)
+    raw_tags = checked_list(dump, "tags", "Mural")
     if len(raw_widgets) > MAX_ITEMS:
         raise DumpError(f"the dump has more than {MAX_ITEMS:,} widgets; refusing to import it")
 

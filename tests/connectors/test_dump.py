@@ -1,0 +1,135 @@
+"""load_dump / read_dump_file: dump files in, Board out, one clear DumpError otherwise."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from connectors.dump import load_dump, read_dump_file
+from connectors.errors import DumpError
+from tests.builders import miro_dump, miro_sticky, mural_dump, mural_sticky
+
+
+def test_a_miro_dump_loads_as_a_miro_board() -> None:
+    board = load_dump(miro_dump([miro_sticky("1", "Step", 0, 0)], name="Abo"))
+
+    assert (board.provider, board.name, [item.text for item in board.items]) == (
+        "miro",
+        "Abo",
+        ["Step"],
+    )
+
+
+def test_a_mural_dump_loads_as_a_mural_board() -> None:
+    board = load_dump(mural_dump([mural_sticky("w", "Step", 0, 0)], title="Retro"))
+
+    assert (board.provider, board.name, [item.text for item in board.items]) == (
+        "mural",
+        "Retro",
+        ["Step"],
+    )
+
+
+def test_optional_lists_may_be_missing() -> None:
+    board = load_dump({"provider": "miro", "board": {"id": "b"}, "items": []})
+
+    assert (board.items, board.connectors) == ((), ())
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ([], "not a Miro or Mural dump: the top level must be a JSON object"),
+        ("miro", "not a Miro or Mural dump: the top level must be a JSON object"),
+        ({}, "not a Miro or Mural dump: missing key 'provider'"),
+        ({"provider": "trello"}, "not a Miro or Mural dump: unknown provider 'trello'"),
+        ({"provider": "miro", "board": {}}, "not a Miro dump: missing key 'items'"),
+        ({"provider": "miro", "items": []}, "not a Miro dump: missing key 'board'"),
+        ({"provider": "mural", "mural": {}}, "not a Mural dump: missing key 'widgets'"),
+        (
+            {"provider": "miro", "board": {}, "items": {"a": 1}},
+            "not a Miro dump: 'items' must be a list, not an object",
+        ),
+        (
+            {"provider": "mural", "mural": {}, "widgets": [], "tags": "x"},
+            "not a Mural dump: 'tags' must be a list, not a string",
+        ),
+        (
+            {"provider": "miro", "board": {}, "items": [], "item_tags": []},
+            "not a Miro dump: 'item_tags' must be an object",
+        ),
+    ],
+)
+def test_anything_else_is_refused_with_one_clear_sentence(data: object, message: str) -> None:
+    with pytest.raises(DumpError, match="^" + message.replace("(", r"\(")) as caught:
+        load_dump(data)
+
+    assert "\n" not in str(caught.value)
+
+
+def test_more_than_a_million_items_is_refused_before_any_work() -> None:
+    data = {"provider": "miro", "board": {}, "items": [None] * 1_000_001}
+
+    with pytest.raises(DumpError, match="more than 1,000,000 items"):
+        load_dump(data)
+
+
+def test_a_dump_file_is_read_and_normalized(tmp_path: Path) -> None:
+    path = tmp_path / "board.json"
+    path.write_text(json.dumps(mural_dump([mural_sticky("w", "Prüfen", 0, 0)])), encoding="utf-8")
+
+    board = read_dump_file(path, max_bytes=1_000_000)
+
+    assert [item.text for item in board.items] == ["Prüfen"]
+
+
+def test_a_missing_file_is_a_dump_error(tmp_path: Path) -> None:
+    with pytest.raises(DumpError, match="no such file"):
+        read_dump_file(tmp_path / "nope.json", max_bytes=1_000)
+
+
+def test_a_directory_is_a_dump_error(tmp_path: Path) -> None:
+    with pytest.raises(DumpError, match="not a regular file"):
+        read_dump_file(tmp_path, max_bytes=1_000)
+
+
+def test_a_file_over_the_size_limit_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "big.json"
+    path.write_text(json.dumps(miro_dump([miro_sticky("1", "x" * 2_000, 0, 0)])))
+
+    with pytest.raises(DumpError, match="more than the limit of 1,000"):
+        read_dump_file(path, max_bytes=1_000)
+
+
+def test_invalid_json_names_line_and_column(tmp_path: Path) -> None:
+    path = tmp_path / "broken.json"
+    path.write_text('{"provider": "miro",\n  "items": [1, 2,,]}')
+
+    with pytest.raises(DumpError, match="invalid JSON at line 2, column 18"):
+        read_dump_file(path, max_bytes=1_000)
+
+
+def test_a_file_that_is_not_utf8_is_a_dump_error(tmp_path: Path) -> None:
+    path = tmp_path / "latin1.json"
+    path.write_bytes('{"provider": "miro", "x": "Prüfung"}'.encode("latin-1"))
+
+    with pytest.raises(DumpError, match="not UTF-8"):
+        read_dump_file(path, max_bytes=1_000)
+
+
+def test_absurdly_nested_json_is_a_dump_error(tmp_path: Path) -> None:
+    path = tmp_path / "deep.json"
+    path.write_text("[" * 200_000 + "]" * 200_000)
+
+    with pytest.raises(DumpError):
+        read_dump_file(path, max_bytes=1_000_000)
+
+
+def test_json_that_is_not_a_dump_is_a_dump_error(tmp_path: Path) -> None:
+    path = tmp_path / "other.json"
+    path.write_text('{"hello": "world"}')
+
+    with pytest.raises(DumpError, match="missing key 'provider'"):
+        read_dump_file(path, max_bytes=1_000)

@@ -1,0 +1,254 @@
+"""normalize_mural: Mural widgets and tags become the normalized Board."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from connectors.mural.normalize import normalize_mural
+from service.domain.board import Board, Geometry, Item, ItemKind
+from tests.builders import (
+    mural_area,
+    mural_arrow,
+    mural_dump,
+    mural_shape,
+    mural_sticky,
+    mural_tag,
+    mural_text,
+    mural_widget,
+)
+
+
+def only(board: Board, item_id: str) -> Item:
+    return board.by_id()[item_id]
+
+
+@pytest.mark.parametrize(
+    ("widget", "kind", "text"),
+    [
+        (mural_sticky("w", "Ship it", 0, 0), ItemKind.STICKY, "Ship it"),
+        (mural_shape("w", "Start", 0, 0, "circle"), ItemKind.SHAPE, "Start"),
+        (mural_text("w", "Design", 0, 0), ItemKind.TEXT, "Design"),
+        (mural_area("w", "Current state", 0, 0), ItemKind.CONTAINER, "Current state"),
+        (
+            mural_widget("w", "image", 0, 0, caption="Whiteboard photo"),
+            ItemKind.IMAGE,
+            "Whiteboard photo",
+        ),
+        (mural_widget("w", "comment", 0, 0, message="Check this"), ItemKind.OTHER, "Check this"),
+        (mural_widget("w", "icon", 0, 0, name="940622"), ItemKind.OTHER, ""),
+        (
+            mural_widget("w", "table cell", 0, 0, textContent={"text": "<p>cell</p>"}),
+            ItemKind.OTHER,
+            "cell",
+        ),
+    ],
+)
+def test_each_mural_type_becomes_its_kind_with_its_text(
+    widget: dict[str, Any], kind: ItemKind, text: str
+) -> None:
+    board = normalize_mural(mural_dump([widget]))
+
+    assert (only(board, "w").kind, only(board, "w").text) == (kind, text)
+    assert board.stats.unknown_types == {}
+
+
+def test_unknown_widget_types_are_kept_as_other_and_counted() -> None:
+    board = normalize_mural(mural_dump([mural_widget("w", "sketch", 0, 0)]))
+
+    assert only(board, "w").kind is ItemKind.OTHER
+    assert board.stats.unknown_types == {"sketch": 1}
+
+
+def test_sticky_edited_in_the_ui_is_read_from_html_text() -> None:
+    sticky = mural_sticky(
+        "w",
+        "",
+        0,
+        0,
+        html_text='<html v="1"><div><b>Ship</b> &amp; test</div><div>PT 2 h</div></html>',
+    )
+
+    assert only(normalize_mural(mural_dump([sticky])), "w").text == "Ship & test\nPT 2 h"
+
+
+def test_sticky_without_html_text_falls_back_to_text() -> None:
+    sticky = mural_sticky("w", "Plain\nsecond line", 0, 0, plain=True)
+
+    assert only(normalize_mural(mural_dump([sticky])), "w").text == "Plain\nsecond line"
+
+
+def test_html_text_wins_over_text() -> None:
+    sticky = mural_sticky("w", "", 0, 0, html_text="<div>new</div>")
+    sticky["text"] = "old"
+
+    assert only(normalize_mural(mural_dump([sticky])), "w").text == "new"
+
+
+def test_script_in_html_text_ends_up_as_inert_text() -> None:
+    sticky = mural_sticky("w", "", 0, 0, html_text="<div>Hi<script>alert(1)</script></div>")
+
+    assert only(normalize_mural(mural_dump([sticky])), "w").text == "Hialert(1)"
+
+
+@pytest.mark.parametrize(
+    ("color", "expected"),
+    [
+        ("#FCFE7DFF", {"yellow", "light_yellow"}),
+        ("#FF9D48FF", {"orange"}),
+        ("#FFC2E8FF", {"pink", "light_pink"}),
+        ("#C7FE80FF", {"light_green"}),
+        ("#9BEDFDFF", {"light_blue", "cyan"}),
+        ("#F36DFFFF", {"violet"}),
+        ("#FFFFFF00", {None}),
+        ("not a colour", {None}),
+    ],
+)
+def test_background_colours_map_to_palette_names(color: str, expected: set[str | None]) -> None:
+    board = normalize_mural(mural_dump([mural_sticky("w", "s", 0, 0, color)]))
+
+    assert only(board, "w").color in expected
+
+
+def test_areas_have_no_colour() -> None:
+    assert only(normalize_mural(mural_dump([mural_area("a", "A", 0, 0)])), "a").color is None
+
+
+def test_top_left_coordinates_become_absolute_centres_through_nested_areas() -> None:
+    # outer area top-left (100, 50); inner at (200, 100) in outer -> (300, 150);
+    # sticky at (10, 20) in inner -> top-left (310, 170), 168x168 -> centre (394, 254)
+    widgets = [
+        mural_sticky("s", "step", 10, 20, parent="inner", w=168, h=168),
+        mural_area("inner", "Inner", 200, 100, 800, 600, parent="outer"),
+        mural_area("outer", "Outer", 100, 50, 2000, 1000),
+    ]
+
+    board = normalize_mural(mural_dump(widgets))
+
+    assert only(board, "s").geometry == Geometry(394, 254, 168, 168)
+    assert only(board, "s").containers == ("inner", "outer")
+    assert only(board, "inner").geometry == Geometry(700, 450, 800, 600)
+    assert only(board, "outer").containers == ()
+
+
+def test_empty_parent_id_means_no_parent() -> None:
+    sticky = mural_sticky("s", "x", 10, 20, w=100, h=100)
+    sticky["parentId"] = ""
+
+    board = normalize_mural(mural_dump([sticky]))
+
+    assert only(board, "s").geometry == Geometry(60, 70, 100, 100)
+    assert board.stats.repaired == ()
+
+
+def test_widget_whose_area_is_missing_is_kept_and_reported() -> None:
+    board = normalize_mural(
+        mural_dump([mural_sticky("s", "x", 10, 20, parent="gone", w=100, h=100)])
+    )
+
+    assert only(board, "s").geometry == Geometry(60, 70, 100, 100)
+    assert only(board, "s").containers == ()
+    assert [item_id for item_id, _ in board.stats.repaired] == ["s"]
+
+
+def test_area_cycles_end_at_top_level() -> None:
+    widgets = [mural_area("a", "A", 0, 0, parent="b"), mural_area("b", "B", 0, 0, parent="a")]
+
+    board = normalize_mural(mural_dump(widgets))
+
+    assert only(board, "a").containers == ()
+    assert only(board, "b").containers == ()
+    assert len(board.stats.repaired) == 2
+
+
+def test_table_cells_count_the_areas_around_their_table() -> None:
+    widgets = [
+        mural_area("area", "A", 100, 100, 1000, 1000),
+        mural_widget("table", "table", 10, 10, parent="area", w=400, h=200),
+        mural_widget("cell", "table cell", 1, 1, parent="table", w=50, h=20),
+    ]
+
+    cell = only(normalize_mural(mural_dump(widgets)), "cell")
+
+    assert cell.containers == ("area",)
+    assert cell.geometry == Geometry(136, 121, 50, 20)
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"x": None},
+        {"x": "NaN"},
+        {"y": float("inf")},
+        {"width": float("nan")},
+        {"width": -5},
+        {"x": [1, 2]},
+    ],
+)
+def test_missing_or_non_finite_coordinates_give_no_geometry(changes: dict[str, Any]) -> None:
+    sticky = mural_sticky("s", "x", 10, 20)
+    sticky.update(changes)
+
+    assert only(normalize_mural(mural_dump([sticky])), "s").geometry is None
+
+
+def test_numbers_sent_as_strings_are_read() -> None:
+    sticky = mural_sticky("s", "x", 0, 0)
+    sticky.update(x="10", y="20.5", width="100", height="50", rotation="90")
+
+    assert only(normalize_mural(mural_dump([sticky])), "s").geometry == Geometry(
+        60, 45.5, 100, 50, 90
+    )
+
+
+def test_tags_are_looked_up_by_id_as_strings_or_objects() -> None:
+    sticky = mural_sticky("s", "x", 0, 0, tags=["t1"])
+    sticky["tags"].append({"id": "t2"})
+    sticky["tags"].append("unknown")
+    dump = mural_dump([sticky], tags=[mural_tag("t1", "Problem"), mural_tag("t2", "Idee")])
+
+    assert only(normalize_mural(dump), "s").tags == ("Problem", "Idee")
+
+
+def test_arrows_become_connectors_with_joined_labels_and_missing_ends_kept() -> None:
+    arrow = mural_arrow("a1", "s", "missing", label="yes")
+    arrow["label"]["labels"].append({"text": "<b>later</b>"})
+    dump = mural_dump([mural_sticky("s", "x", 0, 0), arrow, mural_arrow("a2", None, "s")])
+
+    board = normalize_mural(dump)
+
+    assert [item.id for item in board.items] == ["s"]
+    a1, a2 = board.connectors
+    assert (a1.id, a1.start_id, a1.end_id, a1.text) == ("a1", "s", "missing", "yes later")
+    assert (a2.start_id, a2.end_id, a2.text) == (None, "s", "")
+
+
+def test_duplicate_and_broken_widgets_are_skipped_and_reported() -> None:
+    dump = mural_dump(
+        [mural_sticky("s", "first", 0, 0), mural_sticky("s", "again", 0, 0), None, {}]
+    )
+
+    board = normalize_mural(dump)
+
+    assert [item.text for item in board.items] == ["first"]
+    assert [item_id for item_id, _ in board.stats.skipped] == ["s", "widgets[2]", "widgets[3]"]
+
+
+def test_unknown_fields_are_counted_but_documented_ones_are_not() -> None:
+    sticky = mural_sticky("s", "x", 0, 0)
+    sticky.update(hyperlink="", createdOn=1, futureField=True)
+
+    assert normalize_mural(mural_dump([sticky])).stats.unknown_fields == 1
+
+
+def test_mural_without_widgets_is_an_empty_board_with_its_id_and_title() -> None:
+    board = normalize_mural(mural_dump([], mural_id="acme.1", title="Sprint 42"))
+
+    assert (board.provider, board.id, board.name, board.items, board.connectors) == (
+        "mural",
+        "acme.1",
+        "Sprint 42",
+        (),
+        (),
+    )
