@@ -862,39 +862,40 @@ def _stream(
     step_order = {step.item.id: order[i] for i, step in enumerate(members)}
     unattached = len(members) + 1
 
-    problems: list[Problem] = []
+    def rank(step: str | None) -> int:
+        return step_order[step] if step is not None else unattached
+
+    def place(note: _Placed) -> tuple[float, float, str]:
+        return (note.geometry.y, note.geometry.x, note.item.id)
+
+    # ties are broken by position and item id, never by the derived (provider-specific) hash id
+    ranked_problems: list[tuple[tuple[int, int, str, float, float, str], Problem]] = []
     for note, step in problem_notes:
         dots = context.votes.get(note.item.id, ())
         marks = count_vote_marks(note.item.text)
-        problems.append(
-            Problem(
-                id=stable_id("p", board.id, note.item.id),
-                text=_title(note.item.text, ruleset),
-                step_id=step_id[step] if step is not None else None,
-                weight=len(dots) + marks,
-                dot_votes=len(dots),
-                mark_votes=marks,
-                source_item_ids=(note.item.id, *dots),
-            )
+        problem = Problem(
+            id=stable_id("p", board.id, note.item.id),
+            text=_title(note.item.text, ruleset),
+            step_id=step_id[step] if step is not None else None,
+            weight=len(dots) + marks,
+            dot_votes=len(dots),
+            mark_votes=marks,
+            source_item_ids=(note.item.id, *dots),
         )
-    item_of_step = {sid: item for item, sid in step_id.items()}
-
-    def rank(step: str | None) -> int:
-        return step_order[item_of_step[step]] if step is not None else unattached
-
-    problems.sort(key=lambda p: (-p.weight, rank(p.step_id), p.text, p.id))
-    ideas = sorted(
-        (
-            Idea(
-                id=stable_id("i", board.id, note.item.id),
-                text=_title(note.item.text, ruleset),
-                step_id=step_id[step] if step is not None else None,
-                source_item_ids=(note.item.id,),
-            )
-            for note, step in idea_notes
-        ),
-        key=lambda idea: (rank(idea.step_id), idea.text, idea.id),
-    )
+        ranked_problems.append(((-problem.weight, rank(step), problem.text, *place(note)), problem))
+    ranked_problems.sort(key=lambda pair: pair[0])
+    problems = [problem for _, problem in ranked_problems]
+    ranked_ideas: list[tuple[tuple[int, str, float, float, str], Idea]] = []
+    for note, step in idea_notes:
+        idea = Idea(
+            id=stable_id("i", board.id, note.item.id),
+            text=_title(note.item.text, ruleset),
+            step_id=step_id[step] if step is not None else None,
+            source_item_ids=(note.item.id,),
+        )
+        ranked_ideas.append(((rank(step), idea.text, *place(note)), idea))
+    ranked_ideas.sort(key=lambda pair: pair[0])
+    ideas = [idea for _, idea in ranked_ideas]
     problems_of: dict[str, list[str]] = defaultdict(list)
     for problem in problems:
         if problem.step_id is not None:
