@@ -1,0 +1,264 @@
+"""Pictures of a board: a stream's SVG map, the board's HTML report page and signed share links.
+
+The pages are rendered by the pure core (``service.domain.render``) on every request from the
+stored contract v1 result; they carry strict headers (CSP, ``nosniff``) because every text on
+them came from a board. Share links are HMAC-signed tokens (``domain.render.share``); the
+signing key is derived from the newest ``VSM_ENCRYPTION_KEYS`` entry, or is a random key per
+API process when none is configured (links then end with the process).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import time
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+import structlog
+from fastapi import APIRouter, Body, Depends, Header, Request, Response
+from pydantic import BaseModel, Field
+from sqlmodel import Session, col, select
+
+from service.api.deps import SessionDep, SettingsDep, WorkspaceDep
+from service.api.problems import ProblemError, responses
+from service.api.routes.boards import RevisionQuery, board_or_404, revision_number_or_404
+from service.api.routes.streams import stream_row_or_404
+from service.db.tables import Board, Revision, RevisionContent
+from service.domain.render.html import CSP_HEADER, render_report_html
+from service.domain.render.share import (
+    ShareGrant,
+    ShareTokenError,
+    ShareTokenExpired,
+    derive_share_secret,
+    sign_share_token,
+    verify_share_token,
+)
+from service.domain.render.svg import render_stream_svg
+
+router = APIRouter(tags=["maps"])
+log = structlog.get_logger(__name__)
+
+# Bump when the renderers change what they draw, so cached maps and pages are fetched again.
+RENDER_VERSION = "1"
+SHARE_DAYS_DEFAULT = 7
+SHARE_DAYS_MAX = 90
+# An SVG opened on its own is a document that could run script; ours has none, and this
+# header makes sure a browser would not run any either.
+SVG_CSP = "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'"
+
+_SVG_MEDIA = "image/svg+xml"
+_HTML_MEDIA = "text/html; charset=utf-8"
+
+
+class ShareCreate(BaseModel):
+    expires_in_days: int = Field(
+        default=SHARE_DAYS_DEFAULT,
+        ge=1,
+        le=SHARE_DAYS_MAX,
+        description=f"Days the link works (default {SHARE_DAYS_DEFAULT}, at most "
+        f"{SHARE_DAYS_MAX}).",
+    )
+
+
+class SharePublic(BaseModel):
+    url: str = Field(description="The report page; works without an API key until it expires.")
+    expires_at: datetime
+
+
+def share_secret(request: Request) -> bytes:
+    """The share-link signing key of this app (derived once, then kept on ``app.state``)."""
+    cached: bytes | None = getattr(request.app.state, "share_secret", None)
+    if cached is not None:
+        return cached
+    keys = request.app.state.settings.encryption_keys
+    if keys:
+        secret = derive_share_secret(keys[0])
+    else:
+        secret = secrets.token_bytes(32)
+        log.warning(
+            "share_links_ephemeral",
+            reason="VSM_ENCRYPTION_KEYS is not set; share links end when this process stops",
+        )
+    request.app.state.share_secret = secret
+    return secret
+
+
+ShareSecretDep = Annotated[bytes, Depends(share_secret)]
+
+_SHARED_PATH_IN_LOGS = "/v1/shared/{token}/report.html"
+
+
+def keep_token_out_of_logs(request: Request) -> None:
+    """The token is a credential, and access logs (ours and uvicorn's) print the request's
+    ``scope["path"]`` when the response is done; once the route has matched, the path is no
+    longer needed for routing, so it is replaced by the route template."""
+    request.scope["path"] = _SHARED_PATH_IN_LOGS
+    request.scope["raw_path"] = _SHARED_PATH_IN_LOGS.encode()
+
+
+def _etag_matches(if_none_match: str | None, etag: str) -> bool:
+    if not if_none_match:
+        return False
+    candidates = [part.strip() for part in if_none_match.split(",")]
+    return "*" in candidates or any(c.removeprefix("W/") == etag for c in candidates)
+
+
+def _page_headers(etag: str | None, *, cache: str) -> dict[str, str]:
+    headers = {
+        "Content-Security-Policy": CSP_HEADER,
+        "X-Content-Type-Options": "nosniff",
+        "Referrer-Policy": "no-referrer",
+        "Cache-Control": cache,
+    }
+    if etag is not None:
+        headers["ETag"] = etag
+    return headers
+
+
+def _utc_text(moment: datetime) -> str:
+    # SQLite hands back naive datetimes; every stored timestamp is UTC.
+    aware = moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+    return aware.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _report_page(session: Session, board: Board, revision: int | None) -> tuple[str, str]:
+    """The report page of ``board`` at ``revision`` (default latest) and its ETag."""
+    number = revision_number_or_404(board, revision)
+    row = session.exec(
+        select(Revision, RevisionContent)
+        .join(RevisionContent, col(RevisionContent.revision_id) == col(Revision.id))
+        .where(Revision.board_id == board.id, Revision.number == number)
+    ).first()
+    if row is None:
+        raise ProblemError("not-found", f"Board {board.id} has no revision {number}.")
+    rev, content = row
+    digest = hashlib.sha256(
+        f"{board.id}:{number}:{rev.content_hash}:{rev.rules_hash}:{RENDER_VERSION}".encode()
+    ).hexdigest()[:32]
+    doc: dict[str, Any] = content.result
+    page = render_report_html(doc, imported_at=_utc_text(rev.created_at), revision=number)
+    return page, f'"{digest}"'
+
+
+@router.get(
+    "/streams/{stream_id}/map.svg",
+    summary="A stream's value stream map as SVG",
+    response_class=Response,
+    responses={
+        **responses(401, 404, 422),
+        200: {"content": {_SVG_MEDIA: {}}, "description": "The map (image/svg+xml)"},
+        304: {"description": "Not modified (If-None-Match)"},
+    },
+)
+def get_stream_map(
+    stream_id: int,
+    workspace_id: WorkspaceDep,
+    session: SessionDep,
+    revision: RevisionQuery = None,
+    if_none_match: Annotated[str | None, Header()] = None,
+) -> Response:
+    """Steps as boxes in flow order, lanes as bands, the timeline ladder and numbered problem
+    markers (see docs/maps.md). Carries an ``ETag``; 304 to a matching ``If-None-Match``."""
+    row, _, _ = stream_row_or_404(session, workspace_id, stream_id, revision)
+    etag = f'"{row.etag[:48]}-svg{RENDER_VERSION}"'
+    headers = {
+        "ETag": etag,
+        "Cache-Control": "private, no-cache",
+        "X-Content-Type-Options": "nosniff",
+        "Content-Security-Policy": SVG_CSP,
+        "Content-Disposition": (
+            f'inline; filename="stream-{row.stream_id}-r{row.revision_number}.svg"'
+        ),
+    }
+    if _etag_matches(if_none_match, etag):
+        return Response(status_code=304, headers=headers)
+    return Response(render_stream_svg(row.data), media_type=_SVG_MEDIA, headers=headers)
+
+
+@router.get(
+    "/boards/{board_id}/report.html",
+    summary="The board's report page (self-contained HTML)",
+    response_class=Response,
+    responses={
+        **responses(401, 404, 422),
+        200: {"content": {"text/html": {}}, "description": "One self-contained HTML page"},
+        304: {"description": "Not modified (If-None-Match)"},
+    },
+)
+def get_report_page(
+    board_id: int,
+    workspace_id: WorkspaceDep,
+    session: SessionDep,
+    revision: RevisionQuery = None,
+    if_none_match: Annotated[str | None, Header()] = None,
+) -> Response:
+    """Every stream's map, metrics, ranked problems, ideas and steps, the current-vs-target
+    comparison and the unclassified items, printable on A4 landscape. No scripts, no outside
+    requests; served with a strict Content-Security-Policy."""
+    board = board_or_404(session, workspace_id, board_id)
+    page, etag = _report_page(session, board, revision)
+    headers = _page_headers(etag, cache="private, no-cache")
+    if _etag_matches(if_none_match, etag):
+        return Response(status_code=304, headers=headers)
+    return Response(page, media_type=_HTML_MEDIA, headers=headers)
+
+
+@router.post(
+    "/boards/{board_id}/share",
+    summary="Create a share link to the board's report page",
+    status_code=201,
+    response_model=SharePublic,
+    responses=responses(401, 404, 422),
+)
+def share_board(
+    board_id: int,
+    workspace_id: WorkspaceDep,
+    session: SessionDep,
+    settings: SettingsDep,
+    secret: ShareSecretDep,
+    body: Annotated[ShareCreate | None, Body()] = None,
+) -> SharePublic:
+    """A signed link to the latest report page that works without an API key until it
+    expires (default 7 days). Anyone holding the link can read the page; links cannot be
+    revoked one by one (rotating ``VSM_ENCRYPTION_KEYS`` ends all of them)."""
+    board = board_or_404(session, workspace_id, board_id)
+    revision_number_or_404(board, None)
+    days = (body or ShareCreate()).expires_in_days
+    expires_at = int(time.time()) + days * 86_400
+    assert board.id is not None
+    token = sign_share_token(secret, ShareGrant(workspace_id, board.id, expires_at))
+    base = settings.public_base_url.rstrip("/")
+    log.info("share_link_created", board_id=board.id, expires_at=expires_at)
+    return SharePublic(
+        url=f"{base}/v1/shared/{token}/report.html",
+        expires_at=datetime.fromtimestamp(expires_at, tz=UTC),
+    )
+
+
+@router.get(
+    "/shared/{token}/report.html",
+    summary="A shared report page (no API key; the link is the credential)",
+    response_class=Response,
+    dependencies=[Depends(keep_token_out_of_logs)],
+    responses={
+        **responses(404),
+        200: {"content": {"text/html": {}}, "description": "One self-contained HTML page"},
+    },
+)
+def get_shared_report_page(token: str, session: SessionDep, secret: ShareSecretDep) -> Response:
+    """The report page of a share link's board, latest revision. A tampered, unknown or
+    expired link is a 404 problem (the detail says which of expired or invalid)."""
+    try:
+        grant = verify_share_token(secret, token, now=int(time.time()))
+    except ShareTokenExpired as exc:
+        raise ProblemError("not-found", "This share link has expired; ask for a new one.") from exc
+    except ShareTokenError as exc:
+        raise ProblemError("not-found", "No such shared report.") from exc
+    board = session.get(Board, grant.board_id)
+    if board is None or board.workspace_id != grant.workspace_id:
+        raise ProblemError("not-found", "No such shared report.")
+    page, etag = _report_page(session, board, None)
+    headers = _page_headers(etag, cache="private, no-store")
+    headers["X-Robots-Tag"] = "noindex, nofollow"
+    return Response(page, media_type=_HTML_MEDIA, headers=headers)
