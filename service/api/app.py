@@ -22,7 +22,7 @@ from service.api.problems import (
     problem_body,
     slug_for_status,
 )
-from service.api.routes import boards, classify, health, imports, streams
+from service.api.routes import boards, classify, health, imports, render, streams
 from service.db.engine import create_db_engine, create_session_factory
 from service.db.migrate import upgrade_database
 from service.jobqueue import JobQueue
@@ -99,7 +99,7 @@ def create_app(
     app.state.job_queue = queue
 
     v1 = APIRouter(prefix="/v1")
-    for module in (imports, boards, streams, classify):
+    for module in (imports, boards, streams, classify, render):
         v1.include_router(module.router)
     app.include_router(v1)
     app.include_router(health.router)
