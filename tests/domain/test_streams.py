@@ -461,3 +461,45 @@ def test_absurd_coordinates_do_not_break_the_grid() -> None:
     (stream,) = streams_of(b, {**steps_of("a"), "p": Role.PROBLEM}, typical=1e-300)
 
     assert len(stream.problems) == 1
+
+
+def test_a_data_sticky_joined_to_a_step_by_a_connector_belongs_to_that_step() -> None:
+    b = board(
+        note("a", 0, 0, "a"),
+        note("b", 300, 0, "b"),
+        note("d", 0, 130, "LT 1 h"),
+        connectors=[link("d", "b")],
+    )
+
+    (stream,) = streams_of(b, {**steps_of("a", "b"), "d": Role.DATA})
+
+    assert [(s.title, s.lead_time_min) for s in stream.steps] == [("a", None), ("b", 60)]
+
+
+def test_a_persona_in_a_frame_without_steps_belongs_to_every_stream() -> None:
+    b = board(
+        frame("ist", "Ist", 0, 0, 1000, 500),
+        frame("notes", "Parkplatz", 3000, 0, 1000, 500),
+        note("a", 200, 250, "a", inside=["ist"]),
+        note("p", 3200, 250, "Persona: Lena", inside=["notes"]),
+    )
+
+    (stream,) = streams_of(b, {**steps_of("a"), "p": Role.PERSONA})
+
+    assert stream.persona == "Lena"
+
+
+def test_other_frames_holding_steps_are_unspecified_streams_after_the_state_streams() -> None:
+    b = board(
+        frame("misc", "Onboarding", 0, 0, 1000, 500),
+        frame("ist", "Ist", 0, 1000, 1000, 500),
+        note("a", 200, 250, "a", inside=["misc"]),
+        note("b", 200, 1250, "b", inside=["ist"]),
+    )
+
+    streams = streams_of(b, steps_of("a", "b"))
+
+    assert [(s.name, s.state) for s in streams] == [
+        ("Ist", StreamState.CURRENT),
+        ("Onboarding", StreamState.UNSPECIFIED),
+    ]
