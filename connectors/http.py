@@ -122,15 +122,24 @@ class _Window:
             self.limit = snapshot.limit
         if snapshot.remaining is None:
             return
-        new_window = snapshot.reset_at is not None and (
-            self.reset_at is None or snapshot.reset_at > self.reset_at + 0.5
+        if snapshot.reset_at is not None and snapshot.reset_at <= now:
+            # A late answer from a window that has ended: taking its figures would bring back
+            # that window and, once it "resets" again, the full limit a second time.
+            return
+        # A window later than the one we track replaces it. With no reset known we are in a
+        # window ``reserve`` opened on its own (its credits already handed out), so the
+        # figure only lowers ``remaining``, as for out-of-order answers of concurrent calls.
+        new_window = (
+            snapshot.reset_at is not None
+            and self.reset_at is not None
+            and snapshot.reset_at > self.reset_at + 0.5
         )
         if new_window or self.remaining is None:
             self.remaining = snapshot.remaining
-            self.reset_at = snapshot.reset_at if snapshot.reset_at is not None else self.reset_at
         else:
-            # Responses of concurrent calls arrive out of order: the smallest figure is the truth.
             self.remaining = min(self.remaining, snapshot.remaining)
+        if snapshot.reset_at is not None and (new_window or self.reset_at is None):
+            self.reset_at = snapshot.reset_at
 
 
 class MemoryRateBudget:
@@ -192,16 +201,20 @@ local seen_remaining = tonumber(ARGV[1])
 local seen_reset = tonumber(ARGV[2])
 local seen_limit = tonumber(ARGV[3])
 local ttl = tonumber(ARGV[4])
+local now = tonumber(ARGV[5])
 if seen_limit then redis.call('HSET', key, 'limit', seen_limit) end
+if seen_reset and now and seen_reset <= now then seen_remaining = nil end
 if seen_remaining then
   local remaining = tonumber(redis.call('HGET', key, 'remaining') or '')
   local reset_at = tonumber(redis.call('HGET', key, 'reset_at') or '')
-  local new_window = seen_reset and ((not reset_at) or seen_reset > reset_at + 0.5)
+  local new_window = seen_reset and reset_at and seen_reset > reset_at + 0.5
   if new_window or not remaining then
     redis.call('HSET', key, 'remaining', seen_remaining)
-    if seen_reset then redis.call('HSET', key, 'reset_at', seen_reset) end
   elseif seen_remaining < remaining then
     redis.call('HSET', key, 'remaining', seen_remaining)
+  end
+  if seen_reset and (new_window or not reset_at) then
+    redis.call('HSET', key, 'reset_at', seen_reset)
   end
 end
 redis.call('EXPIRE', key, ttl)
@@ -245,6 +258,7 @@ class RedisRateBudget:
             "" if snapshot.reset_at is None else repr(snapshot.reset_at),
             "" if snapshot.limit is None else snapshot.limit,
             self._ttl,
+            repr(now),
         ]
         await self._observe(keys=[self._key], args=args)
 
