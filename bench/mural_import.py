@@ -1,0 +1,213 @@
+"""Benchmark: import a 10,000-widget mural from the Mural stand-in over a real socket.
+
+The stand-in adds 50 ms to every API request and enforces Mural's two limits with fixed windows:
+25 requests per second per user and an app-wide limit shared by every user (x-ratelimit-* and
+x-ratelimit-app-* headers, reset in epoch seconds, 429 past the limit). Three runs:
+
+1. one import: wall time against the floor the 25 req/s limit sets (requests / 25 per second)
+   and against the floor the chain of dependent widget pages sets (pages x 50 ms);
+2. five concurrent imports for five users of one app, Mural's real app limit (10,000 / 60 s);
+3. the same five imports with the app limit scaled so that it binds (50 per 1 s window: demand
+   is about 100 req/s): app-wide pacing must hold (no 429) and share fairly (completion times).
+
+Budgets live in Redis (``redis_budgets``: per Mural user and per app client id) when
+VSM_TEST_REDIS_URL or redis://127.0.0.1:6379/15 answers, else in memory (said in the output).
+
+    .venv/bin/python bench/mural_import.py
+    .venv/bin/python bench/mural_import.py --widgets 2000 --latency 0.02
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+import time
+import uuid
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+import httpx  # noqa: E402
+
+from connectors.http import MemoryRateBudget, RateBudget, StaticToken  # noqa: E402
+from connectors.mural.client import MuralClient, redis_budgets  # noqa: E402
+from tests.builders import mural_area, mural_dump, mural_sticky  # noqa: E402
+from tests.standins.mural_server import MuralStandIn, serve  # noqa: E402
+
+USERS = 5
+
+
+def build_mural(widgets: int, mural_id: str) -> dict[str, Any]:
+    """``widgets`` widgets: 20 areas, the rest stickies with htmlText only, inside the areas."""
+    areas = [
+        mural_area(f"area-{a}", f"Stream {a}", a * 4000.0, 0.0, 3800.0, 3000.0) for a in range(20)
+    ]
+    stickies = [
+        mural_sticky(
+            f"s-{i}",
+            f"Step {i}\nPT 5 min",
+            (i % 20) * 180.0,
+            (i // 400) * 180.0,
+            parent=f"area-{i % 20}",
+        )
+        for i in range(widgets - len(areas))
+    ]
+    return mural_dump([*areas, *stickies], mural_id=mural_id, title="Benchmark mural")
+
+
+@dataclass
+class Run:
+    user: str
+    seconds: float
+    widgets: int
+
+
+async def import_as(
+    base_url: str,
+    stand_in: MuralStandIn,
+    user: str,
+    mural_id: str,
+    budgets: tuple[RateBudget, RateBudget],
+) -> Run:
+    token = stand_in.issue_token(user, ttl=3600)
+    limits = httpx.Limits(max_connections=8, max_keepalive_connections=8)
+    async with httpx.AsyncClient(limits=limits) as http:
+        client = MuralClient(http, StaticToken(token), budgets[0], budgets[1], base_url)
+        started = time.perf_counter()
+        dump = await client.fetch_mural(mural_id)
+        return Run(user, time.perf_counter() - started, len(dump["widgets"]))
+
+
+async def budgets_for(
+    redis: Any, client_id: str, user: str, app: RateBudget | None
+) -> tuple[RateBudget, RateBudget]:
+    if redis is None:
+        assert app is not None
+        return MemoryRateBudget(), app
+    return redis_budgets(redis, client_id=client_id, user_id=user)
+
+
+async def scenario(
+    name: str,
+    *,
+    widgets: int,
+    latency: float,
+    users: int,
+    app_rate: int,
+    app_window_s: int,
+    redis: Any,
+) -> None:
+    run_id = uuid.uuid4().hex[:8]
+    stand_in = MuralStandIn(
+        latency=latency,
+        user_rate=25,
+        app_rate=app_rate,
+        app_window_s=app_window_s,
+        client_id=f"bench-{run_id}",
+    )
+    mural_ids = []
+    for u in range(users):
+        mural_id = f"bench{run_id}.{1754493659737 + u}"
+        stand_in.add_dump(build_mural(widgets, mural_id))
+        mural_ids.append(mural_id)
+    shared_app = MemoryRateBudget() if redis is None else None
+    with serve(stand_in.app()) as url:
+        base = url + stand_in.prefix
+        names = [f"user{u}-{run_id}" for u in range(users)]
+        budgets = [await budgets_for(redis, stand_in.client_id, n, shared_app) for n in names]
+        started = time.perf_counter()
+        runs = await asyncio.gather(
+            *(
+                import_as(base, stand_in, n, m, b)
+                for n, m, b in zip(names, mural_ids, budgets, strict=True)
+            )
+        )
+        wall = time.perf_counter() - started
+    calls = stand_in.api_calls()
+    limited = sum(c.status == 429 for c in calls)
+    per_user_window = Counter((c.user_id, int(c.at)) for c in calls if c.status != 429)
+    per_app_window = Counter(int(c.at // app_window_s) for c in calls if c.status != 429)
+    admitted = len(calls) - limited
+    print(f"\n== {name}")
+    print(
+        f"   {users} import(s) of {widgets:,} widgets, {latency * 1000:.0f} ms per request, "
+        f"25 req/s per user, app limit {app_rate:,} per {app_window_s} s"
+    )
+    for r in sorted(runs, key=lambda r: r.user):
+        print(f"   {r.user.split('-')[0]}: {r.widgets:,} widgets in {r.seconds:6.2f} s")
+    print(f"   wall time: {wall:.2f} s; requests: {admitted} answered, {limited} answered 429")
+    print(
+        f"   busiest 1 s window of one user: {max(per_user_window.values())} requests (limit 25); "
+        f"busiest app window: {max(per_app_window.values())} (limit {app_rate:,})"
+    )
+    per_import = admitted / users
+    pages = -(-widgets // 100)
+    user_floor = per_import / 25
+    app_floor = admitted / app_rate * app_window_s
+    chain_floor = pages * latency
+    floor = max(user_floor, app_floor, chain_floor)
+    print(
+        f"   floors: 25 req/s per user -> {user_floor:.2f} s; app limit -> {app_floor:.2f} s; "
+        f"{pages} dependent widget pages x {latency * 1000:.0f} ms -> {chain_floor:.2f} s"
+    )
+    print(
+        f"   wall / rate floor = {wall / max(user_floor, app_floor):.2f}; "
+        f"wall / highest floor = {wall / floor:.2f}"
+    )
+    if users > 1:
+        times = [r.seconds for r in runs]
+        print(
+            f"   fair share: completion times {min(times):.2f}..{max(times):.2f} s "
+            f"(spread {100 * (max(times) - min(times)) / max(times):.1f}% of the slowest)"
+        )
+
+
+async def connect_redis() -> Any:
+    url = os.environ.get("VSM_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+    try:
+        import redis.asyncio as aioredis
+
+        client = aioredis.Redis.from_url(url)
+        await client.ping()
+    except Exception as exc:
+        print(f"Redis at {url} not reachable ({type(exc).__name__}): budgets in memory")
+        return None
+    print(f"budgets in Redis at {url}")
+    return client
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--widgets", type=int, default=10_000)
+    parser.add_argument("--latency", type=float, default=0.05)
+    args = parser.parse_args()
+    redis = await connect_redis()
+    common = {"widgets": args.widgets, "latency": args.latency, "redis": redis}
+    await scenario("one import", users=1, app_rate=10_000, app_window_s=60, **common)
+    await scenario(
+        "five users at once, Mural's app limit",
+        users=USERS,
+        app_rate=10_000,
+        app_window_s=60,
+        **common,
+    )
+    await scenario(
+        "five users at once, app limit scaled to bind (50 per 1 s)",
+        users=USERS,
+        app_rate=50,
+        app_window_s=1,
+        **common,
+    )
+    if redis is not None:
+        await redis.aclose()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
