@@ -719,3 +719,25 @@ def _problem_list(
         out.append("</g>")
     out.append("</g>")
     return "".join(out)
+
+
+def select_stream(doc: Mapping[str, Any], key: str | None = None) -> Mapping[str, Any]:
+    """The stream of a contract document named by ``key``: its id, its name, or its 1-based
+    position; the first stream when ``key`` is None.
+
+    Raises ``LookupError`` with a message listing the streams when none matches.
+    """
+    streams = [s for s in _list(doc.get("streams")) if isinstance(s, Mapping)]
+    if not streams:
+        raise LookupError("the board has no value stream to draw")
+    if key is None:
+        return streams[0]
+    for stream in streams:
+        if key in (str(stream.get("id")), str(stream.get("name"))):
+            return stream
+    if key.isdigit() and 1 <= int(key) <= len(streams):
+        return streams[int(key) - 1]
+    names = ", ".join(
+        f"{i}: {str(s.get('name') or s.get('id'))[:60]}" for i, s in enumerate(streams[:20], 1)
+    )
+    raise LookupError(f"no stream {key[:100]!r}; the board has {names}")

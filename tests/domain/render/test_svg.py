@@ -13,6 +13,7 @@ from service.domain.render.svg import (
     MAX_STEPS,
     MAX_WIDTH_PX,
     render_stream_svg,
+    select_stream,
 )
 from tests.domain.render.contracts import abo_stream, linear_stream, problem, step, stream
 
@@ -372,3 +373,20 @@ def test_an_empty_stream_says_it_has_no_steps() -> None:
 def test_a_stream_that_is_not_a_mapping_is_rejected() -> None:
     with pytest.raises(TypeError):
         render_stream_svg(["not", "a", "stream"])  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("key", "expected"), [(None, "s1"), ("lin", "lin"), ("2", "lin"), ("Ist-Zustand", "s1")]
+)
+def test_a_stream_is_picked_by_id_name_or_position(key: str | None, expected: str) -> None:
+    doc = {"streams": [abo_stream(), linear_stream(3)]}
+
+    assert select_stream(doc, key)["id"] == expected
+
+
+@pytest.mark.parametrize(
+    ("doc", "key"), [({"streams": []}, None), ({"streams": [abo_stream()]}, "7")]
+)
+def test_picking_a_missing_stream_says_which_exist(doc: dict[str, Any], key: str | None) -> None:
+    with pytest.raises(LookupError, match="stream"):
+        select_stream(doc, key)
