@@ -33,9 +33,11 @@ from service.domain.export import (
     safe_text,
     streams_to_csv,
 )
+from service.domain.render.html import render_report_html
+from service.domain.render.svg import render_stream_svg, select_stream
 from service.rules_file import RulesError, load_rules_file
 
-FORMATS = ("table", "json", "markdown", "csv")
+FORMATS = ("table", "json", "markdown", "csv", "svg", "html")
 
 # A dump larger than this is refused before parsing (100,000 stickies take about 35 MB).
 MAX_DUMP_BYTES = DEFAULT_MAX_BYTES
@@ -64,6 +66,11 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument(
         "-o", "--output", metavar="OUT", type=Path, help="write to OUT instead of stdout"
+    )
+    parser.add_argument(
+        "--stream",
+        metavar="ID|NAME|N",
+        help="with --format svg: the stream to draw (default: the first)",
     )
     parser.set_defaults(handler=run_import)
 
@@ -107,7 +114,10 @@ def run_import(args: argparse.Namespace) -> int:
     if args.output is None and args.format == "table":
         render_table(doc, Console(width=None if sys.stdout.isatty() else _FILE_WIDTH))
         return 0
-    text = render(doc, args.format)
+    try:
+        text = render(doc, args.format, stream=args.stream)
+    except LookupError as exc:
+        return _fail(str(exc))
     if args.output is None:
         sys.stdout.write(text)
         return 0
@@ -118,8 +128,16 @@ def run_import(args: argparse.Namespace) -> int:
     return 0
 
 
-def render(doc: Mapping[str, Any], fmt: str) -> str:
-    """The contract document in one of ``FORMATS`` as text (the table without colours)."""
+def render(doc: Mapping[str, Any], fmt: str, *, stream: str | None = None) -> str:
+    """The contract document in one of ``FORMATS`` as text (the table without colours).
+
+    ``svg`` draws one stream (``stream``: id, name or 1-based position; default the first) and
+    raises ``LookupError`` when there is no such stream; ``html`` is the whole report page.
+    """
+    if fmt == "svg":
+        return render_stream_svg(select_stream(doc, stream))
+    if fmt == "html":
+        return render_report_html(doc)
     if fmt == "json":
         return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
     if fmt == "markdown":
