@@ -28,7 +28,7 @@ def load_dump(data: object) -> Board:
     if not isinstance(data, Mapping):
         raise DumpError("not a Miro or Mural dump: the top level must be a JSON object")
     provider = data.get("provider")
-    if provider not in _REQUIRED:
+    if not isinstance(provider, str) or provider not in _REQUIRED:
         if provider is None:
             raise DumpError("not a Miro or Mural dump: missing key 'provider'")
         shown = repr(provider)[:40]

@@ -29,8 +29,3 @@ LooseStr = Annotated[str | None, NONE_ON_ERROR]
 
 WIRE_CONFIG = ConfigDict(extra="allow", coerce_numbers_to_str=True)
 """Config of every wire ``TypedDict``: unknown keys are kept (and counted), never fatal."""
-
-
-def unknown_keys(obj: dict[str, Any], declared: frozenset[str], documented: frozenset[str]) -> int:
-    """How many keys of ``obj`` are neither read by us nor documented by the provider."""
-    return sum(1 for key in obj if key not in declared and key not in documented)

@@ -39,6 +39,9 @@ _KINDS: Mapping[str, ItemKind] = {
     "image": ItemKind.IMAGE,
 }
 _CONTENT_TYPES = frozenset({"sticky_note", "shape", "text"})
+# Keys that are not unknown: the ones we read plus the ones Miro documents.
+_ITEM_KEYS = wire.ITEM_FIELDS | wire.DOCUMENTED_ITEM_FIELDS
+_CONNECTOR_KEYS = wire.CONNECTOR_FIELDS | wire.DOCUMENTED_CONNECTOR_FIELDS
 
 
 def normalize_miro(dump: Mapping[str, Any], *, max_text_chars: int = DEFAULT_MAX_CHARS) -> Board:
@@ -74,7 +77,7 @@ def normalize_miro(dump: Mapping[str, Any], *, max_text_chars: int = DEFAULT_MAX
             stats.skip(item_id, "duplicate id; the first item with this id was kept")
             continue
         items[item_id] = item
-        stats.unknown_fields += wire_unknown(item)
+        stats.unknown_fields += len(item.keys() - _ITEM_KEYS)
 
     parents = {item_id: (item.get("parent") or {}).get("id") for item_id, item in items.items()}
     nesting = resolve_nesting(parents)
@@ -125,13 +128,6 @@ def normalize_miro(dump: Mapping[str, Any], *, max_text_chars: int = DEFAULT_MAX
         items=tuple(normalized),
         connectors=connectors,
         stats=stats.freeze(),
-    )
-
-
-def wire_unknown(item: MiroItem) -> int:
-    """Top-level keys of ``item`` that Miro does not document (and we therefore do not read)."""
-    return sum(
-        1 for key in item if key not in wire.ITEM_FIELDS and key not in wire.DOCUMENTED_ITEM_FIELDS
     )
 
 
@@ -207,11 +203,7 @@ def _connectors(
         if connector_id in connectors:
             stats.skip(connector_id, "duplicate connector id; the first one was kept")
             continue
-        stats.unknown_fields += sum(
-            1
-            for key in connector
-            if key not in wire.CONNECTOR_FIELDS and key not in wire.DOCUMENTED_CONNECTOR_FIELDS
-        )
+        stats.unknown_fields += len(connector.keys() - _CONNECTOR_KEYS)
         captions = [
             html_to_text(caption.get("content") or "", max_text_chars)[0]
             for caption in (connector.get("captions") or [])[:16]

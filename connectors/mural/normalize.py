@@ -36,6 +36,8 @@ _KINDS: Mapping[str, ItemKind] = {
     "area": ItemKind.CONTAINER,
     "image": ItemKind.IMAGE,
 }
+# Keys that are not unknown: the ones we read plus the ones Mural documents.
+_WIDGET_KEYS = wire.WIDGET_FIELDS | wire.DOCUMENTED_WIDGET_FIELDS
 
 Point = tuple[float, float]
 
@@ -70,11 +72,7 @@ def normalize_mural(dump: Mapping[str, Any], *, max_text_chars: int = DEFAULT_MA
             stats.skip(widget_id, "duplicate id; the first widget with this id was kept")
             continue
         seen.add(widget_id)
-        stats.unknown_fields += sum(
-            1
-            for key in widget
-            if key not in wire.WIDGET_FIELDS and key not in wire.DOCUMENTED_WIDGET_FIELDS
-        )
+        stats.unknown_fields += len(widget.keys() - _WIDGET_KEYS)
         if widget.get("type") == "arrow":
             arrows.append(widget)
         else:
