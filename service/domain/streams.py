@@ -15,7 +15,8 @@ Placement rules (the facilitator-facing table lives in docs/streams.md):
   by at least half the narrower step). Groups and columns follow one another left to right by
   their left-most step, each continuing the numbering where the previous one stopped.
 * **Lanes.** Text items and shapes without a role, left of the stream's left-most step and
-  vertically inside the stream, name lanes top to bottom; each lane's band runs to the midpoints
+  vertically inside the stream (not above its top-most step: that is a heading), name lanes
+  top to bottom; each lane's band runs to the midpoints
   between neighbouring labels; a step is in the lane whose band holds its centre.
 * **Data.** A data sticky belongs to the step connected to it, else to the nearest step above it
   (same stream) whose x-extent holds its centre, at most ``DATA_REACH`` typical sizes higher.
@@ -738,14 +739,20 @@ def _lane_labels(
     typical: float,
     ruleset: Ruleset,
 ) -> list[tuple[float, str]]:
-    """(centre y, name) of the lane labels: left of the first step, vertically in the stream."""
+    """(centre y, name) of the lane labels.
+
+    A label lies left of the stream's left-most step (its right edge at most half a sticky into
+    the steps), inside the frame, and not above the top-most step by more than one sticky size:
+    a text up there is the frame's heading, not a lane. Without a frame, labels are looked for
+    within 5 sticky sizes left of the steps and one sticky size above or below them.
+    """
     if not members:
         return []
     leftmost = min(step.geometry.left for step in members)
+    highest = min(step.geometry.top for step in members) - typical
     if frame is not None:
-        top, bottom, left = frame.top, frame.bottom, frame.left
+        bottom, left = frame.bottom, frame.left
     else:
-        top = min(step.geometry.top for step in members) - typical
         bottom = max(step.geometry.bottom for step in members) + typical
         left = leftmost - 5 * typical
     labels: list[tuple[float, str]] = []
@@ -753,8 +760,9 @@ def _lane_labels(
         geometry = candidate.geometry
         name = first_line(candidate.item.text)
         if (
-            left <= geometry.x < leftmost
-            and top <= geometry.y <= bottom
+            left <= geometry.x
+            and geometry.right <= leftmost + typical / 2
+            and highest <= geometry.y <= bottom
             and title_state(name, ruleset) is None
         ):
             labels.append((geometry.y, name))

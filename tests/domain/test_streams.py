@@ -215,14 +215,15 @@ def test_a_long_cycle_does_not_hang_or_recurse_too_deep() -> None:
 
 def test_lane_labels_at_the_left_edge_name_the_lanes_of_the_steps() -> None:
     b = board(
-        frame("ist", "Ist", 0, 0, 2000, 900),
-        label("l1", 100, 150, "Growth", inside=["ist"]),
-        label("l2", 100, 450, "Design", inside=["ist"]),
-        label("l3", 100, 750, "Development\nteam B", inside=["ist"]),
-        note("a", 400, 140, "idea", inside=["ist"]),
-        note("b", 700, 380, "wireframe", inside=["ist"]),
-        note("c", 1000, 820, "build", inside=["ist"]),
-        label("heading", 1000, 40, "Sprint 12", inside=["ist"]),
+        frame("ist", "Ist", 0, 0, 2000, 1200),
+        label("heading", 100, 30, "Abo journey", inside=["ist"]),
+        label("sprint", 1000, 30, "Sprint 12", inside=["ist"]),
+        label("l1", 100, 450, "Growth", inside=["ist"]),
+        label("l2", 100, 750, "Design", inside=["ist"]),
+        label("l3", 100, 1050, "Development\nteam B", inside=["ist"]),
+        note("a", 400, 440, "idea", inside=["ist"]),
+        note("b", 700, 680, "wireframe", inside=["ist"]),
+        note("c", 1000, 1120, "build", inside=["ist"]),
     )
 
     (stream,) = streams_of(b, steps_of("a", "b", "c"))
