@@ -1,0 +1,355 @@
+"""Benchmark: normalize and digitize generated Miro boards of 10,000 and 100,000 stickies.
+
+Each board has 20 frames (alternating "Ist-Zustand" / "Soll-Zustand"), four lane labels per
+frame, and per step a data sticky under it, a problem sticky above it with two vote dots, and an
+idea sticky; connectors chain the steps of a frame, with a skip edge every tenth step. The dump
+is written to a temporary file first; each size then runs in a fresh Python process, so one
+size's heap cannot flatter or spoil the next.
+
+Prints, per size: time to normalize (``load_dump``), time to classify and build the streams
+(``digitize``), peak RSS of the process (``resource.getrusage``, includes the parsed JSON) and
+the tracemalloc peak of normalize + digitize (a second, traced run). Then the growth ratio
+t(100k)/t(10k) next to 10·log(100k)/log(10k), the ratio an n log n cost would give.
+
+    .venv/bin/python bench/digitize.py            # both sizes
+    .venv/bin/python bench/digitize.py 10000      # one size
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import math
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+import tracemalloc
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+FRAMES = 20
+PER_ROW = 25  # steps per row inside a frame
+STEP_DX, ROW_DY = 300.0, 1000.0
+STICKIES_PER_STEP = 4  # step, data, problem, idea
+DOTS_PER_PROBLEM = 2
+LANES = ("Kundin", "Vertrieb", "IT", "Service")
+TARGETS = {10_000: 0.5, 100_000: 6.0}  # seconds for normalize + digitize
+MEMORY_TARGET_MB = 500.0
+
+Json = dict[str, Any]
+
+
+def _position(x: float, y: float) -> Json:
+    return {"x": x, "y": y, "origin": "center", "relativeTo": "parent_top_left"}
+
+
+def _item(item_id: int, type_: str, x: float, y: float, w: float, h: float, parent: int) -> Json:
+    return {
+        "id": str(item_id),
+        "type": type_,
+        "position": _position(x, y),
+        "geometry": {"width": w, "height": h},
+        "parent": {"id": str(parent)},
+        "createdAt": "2026-11-12T09:00:00Z",
+        "createdBy": {"id": "3458764599214370001", "type": "user"},
+        "modifiedAt": "2026-11-12T09:30:00Z",
+        "modifiedBy": {"id": "3458764599214370001", "type": "user"},
+    }
+
+
+def _sticky(item_id: int, text: str, x: float, y: float, color: str, parent: int) -> Json:
+    item = _item(item_id, "sticky_note", x, y, 199.0, 228.0, parent)
+    item["data"] = {"content": text, "shape": "square"}
+    item["style"] = {"fillColor": color, "textAlign": "center", "textAlignVertical": "top"}
+    return item
+
+
+def generate(stickies: int) -> Json:
+    """A Miro dump with ``stickies`` sticky notes (rounded down to whole steps per frame)."""
+    steps_per_frame = stickies // (FRAMES * STICKIES_PER_STEP)
+    rows = math.ceil(steps_per_frame / PER_ROW)
+    frame_w = 400.0 + PER_ROW * STEP_DX
+    frame_h = 200.0 + rows * ROW_DY
+    items: list[Json] = []
+    connectors: list[Json] = []
+    next_id = 3458764612904331000
+
+    def new_id() -> int:
+        nonlocal next_id
+        next_id += 1
+        return next_id
+
+    for f in range(FRAMES):
+        frame_id = new_id()
+        title = f"{'Ist-Zustand' if f % 2 == 0 else 'Soll-Zustand'}: Team {f // 2 + 1}"
+        items.append(
+            {
+                "id": str(frame_id),
+                "type": "frame",
+                "data": {"title": title, "format": "custom", "type": "freeform"},
+                "style": {"fillColor": "#ffffffff"},
+                "position": {
+                    "x": (f % 4) * (frame_w + 500.0),
+                    "y": (f // 4) * (frame_h + 500.0),
+                    "origin": "center",
+                    "relativeTo": "canvas_center",
+                },
+                "geometry": {"width": frame_w, "height": frame_h},
+            }
+        )
+        for lane_index, lane in enumerate(LANES):
+            label = _item(new_id(), "text", 100.0, 0.0, 160.0, 50.0, frame_id)
+            label["position"] = _position(100.0, (lane_index + 0.5) * frame_h / len(LANES))
+            label["data"] = {"content": f"<p>{lane}</p>"}
+            label["style"] = {"fontSize": "24", "textAlign": "left"}
+            items.append(label)
+        previous: list[int] = []
+        for s in range(steps_per_frame):
+            x = 400.0 + (s % PER_ROW) * STEP_DX
+            y = 450.0 + (s // PER_ROW) * ROW_DY
+            step = new_id()
+            items.append(_sticky(step, f"<p>Schritt {f}.{s}</p>", x, y, "yellow", frame_id))
+            items.append(
+                _sticky(
+                    new_id(),
+                    f"<p>BZ: {5 + s % 40} min</p><p>DLZ: {1 + s % 3} T</p><p>%C&amp;A: 90</p>",
+                    x,
+                    y + 250.0,
+                    "light_blue",
+                    frame_id,
+                )
+            )
+            problem_y = y - 250.0
+            items.append(
+                _sticky(new_id(), f"<p>Problem {f}.{s}</p>", x, problem_y, "red", frame_id)
+            )
+            for d in range(DOTS_PER_PROBLEM):
+                dot = _item(
+                    new_id(), "shape", x - 30.0 + 40.0 * d, problem_y + 70.0, 28.0, 28.0, frame_id
+                )
+                dot["data"] = {"content": "", "shape": "circle"}
+                dot["style"] = {"fillColor": "#4262ff", "fillOpacity": "1.0"}
+                items.append(dot)
+            items.append(
+                _sticky(
+                    new_id(),
+                    f"<p>Idee {f}.{s}</p>",
+                    x + 100.0,
+                    problem_y - 120.0,
+                    "green",
+                    frame_id,
+                )
+            )
+            if previous:
+                connectors.append(_connector(new_id(), previous[-1], step))
+            if len(previous) >= 2 and s % 10 == 0:
+                connectors.append(_connector(new_id(), previous[-2], step))
+            previous = [*previous[-1:], step]
+    return {
+        "provider": "miro",
+        "board": {"id": "uXjVBench000=", "type": "board", "name": f"Bench {stickies}"},
+        "items": items,
+        "connectors": connectors,
+        "tags": [],
+        "item_tags": {},
+    }
+
+
+def _connector(connector_id: int, start: int, end: int) -> Json:
+    return {
+        "id": str(connector_id),
+        "type": "connector",
+        "shape": "elbowed",
+        "isSupported": True,
+        "startItem": {"id": str(start), "position": {"x": "100%", "y": "50%"}},
+        "endItem": {"id": str(end), "position": {"x": "0%", "y": "50%"}},
+        "style": {"endStrokeCap": "stealth", "strokeWidth": "2.0"},
+    }
+
+
+def _rss_mb() -> float:
+    """Peak resident set size of this process so far (``ru_maxrss`` is KiB on Linux)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def measure(path: Path) -> Json:
+    """Run in the child process: time the pipeline on one dump file, then trace its memory.
+
+    Pass 1 times ``load_dump`` and ``digitize`` (the figures the targets are about); pass 2
+    times digitize's stages one by one (to show where the time goes); pass 3 runs under
+    tracemalloc, which slows Python down, so it is not timed.
+    """
+    from connectors.dump import load_dump
+    from service.domain.classify import classify
+    from service.domain.compare import compare_board
+    from service.domain.contract import to_contract
+    from service.domain.digitize import digitize
+    from service.domain.ruleset import Ruleset
+    from service.domain.streams import build_streams
+
+    started = time.perf_counter()
+    data = json.loads(path.read_bytes())
+    parse_s = time.perf_counter() - started
+    rss_parsed_mb = _rss_mb()
+
+    gc.collect()
+    started = time.perf_counter()
+    board = load_dump(data)
+    normalize_s = time.perf_counter() - started
+    started = time.perf_counter()
+    doc = digitize(board)
+    digitize_s = time.perf_counter() - started
+    peak_rss_mb = _rss_mb()
+    steps = sum(len(stream["steps"]) for stream in doc["streams"])
+    streams = len(doc["streams"])
+    del doc
+    gc.collect()
+
+    rules = Ruleset()
+    stages: dict[str, float] = {}
+    started = time.perf_counter()
+    classification = classify(board, rules)
+    stages["classify"] = time.perf_counter() - started
+    started = time.perf_counter()
+    built = build_streams(board, classification, rules)
+    stages["build_streams"] = time.perf_counter() - started
+    started = time.perf_counter()
+    comparison = compare_board(built, rules)
+    stages["compare_board"] = time.perf_counter() - started
+    started = time.perf_counter()
+    to_contract(board, classification, built, comparison)
+    stages["to_contract"] = time.perf_counter() - started
+
+    del board, classification, built, comparison
+    gc.collect()
+    tracemalloc.start()
+    digitize(load_dump(data))
+    _, traced_peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+
+    return {
+        "stickies": sum(1 for item in data["items"] if item["type"] == "sticky_note"),
+        "items": len(data["items"]),
+        "connectors": len(data["connectors"]),
+        "streams": streams,
+        "steps": steps,
+        "parse_s": parse_s,
+        "normalize_s": normalize_s,
+        "digitize_s": digitize_s,
+        "stages": stages,
+        "rss_parsed_mb": rss_parsed_mb,
+        "peak_rss_mb": peak_rss_mb,
+        "traced_peak_mb": traced_peak / 2**20,
+    }
+
+
+def _run_size(stickies: int, workdir: Path) -> Json:
+    path = workdir / f"bench-{stickies}.json"
+    path.write_text(json.dumps(generate(stickies)), encoding="utf-8")
+    size_mb = path.stat().st_size / 2**20
+    completed = subprocess.run(
+        [sys.executable, str(Path(__file__).resolve()), "--child", str(path)],
+        check=True,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
+    result: Json = json.loads(completed.stdout)
+    result["file_mb"] = size_mb
+    return result
+
+
+def _verdict(ok: bool) -> str:
+    return "ok" if ok else "MISSED"
+
+
+def _report(results: dict[int, Json]) -> None:
+    sizes = sorted(results)
+    width = 12
+
+    def row(label: str, values: list[str], note: str = "") -> None:
+        cells = "".join(v.rjust(width) for v in values)
+        print(f"{label:<28}{cells}  {note}".rstrip())
+
+    def seconds(key: str, note: str = "", *, stage: bool = False) -> None:
+        picked = [r["stages"][key] if stage else r[key] for r in (results[n] for n in sizes)]
+        growth = f"x{picked[-1] / picked[0]:.1f}" if len(sizes) > 1 and picked[0] > 0 else ""
+        label = f"  {key}" if stage else key
+        row(label, [f"{v:.3f} s" for v in picked] + ([growth] if growth else []), note)
+
+    print()
+    row("", [f"{n:,}" for n in sizes] + (["growth"] if len(sizes) > 1 else []))
+    row("items (stickies+dots+labels)", [f"{results[n]['items']:,}" for n in sizes])
+    row("connectors", [f"{results[n]['connectors']:,}" for n in sizes])
+    row("JSON file", [f"{results[n]['file_mb']:.1f} MB" for n in sizes])
+    row("streams / steps", [f"{results[n]['streams']}/{results[n]['steps']:,}" for n in sizes])
+    print()
+    seconds("parse_s", "json.loads, not part of the target")
+    seconds("normalize_s", "load_dump")
+    seconds("digitize_s", "classify + build + compare + contract")
+    for stage in ("classify", "build_streams", "compare_board", "to_contract"):
+        seconds(stage, stage=True)
+    totals = [results[n]["normalize_s"] + results[n]["digitize_s"] for n in sizes]
+    verdicts = [
+        f"{n:,}: < {TARGETS[n]} s {_verdict(t < TARGETS[n])}"
+        for n, t in zip(sizes, totals, strict=True)
+        if n in TARGETS
+    ]
+    growth = [f"x{totals[-1] / totals[0]:.1f}"] if len(sizes) > 1 else []
+    row("normalize + digitize", [f"{t:.3f} s" for t in totals] + growth, "; ".join(verdicts))
+    print()
+    row("RSS after json.loads", [f"{results[n]['rss_parsed_mb']:.0f} MB" for n in sizes])
+    peaks = [results[n]["peak_rss_mb"] for n in sizes]
+    row(
+        "peak RSS",
+        [f"{p:.0f} MB" for p in peaks],
+        f"target < {MEMORY_TARGET_MB:.0f} MB: "
+        + ", ".join(_verdict(p < MEMORY_TARGET_MB) for p in peaks),
+    )
+    row(
+        "tracemalloc peak",
+        [f"{results[n]['traced_peak_mb']:.0f} MB" for n in sizes],
+        "allocated by normalize + digitize",
+    )
+    if len(sizes) > 1:
+        small, large = sizes[0], sizes[-1]
+        n = large / small
+        nlogn = n * math.log(large) / math.log(small)
+        print(
+            f"\ngrowth reference for {large:,}/{small:,} stickies: linear x{n:.1f}, "
+            f"n log n x{nlogn:.1f} (= {n:g}·log({large})/log({small}))"
+        )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("sizes", nargs="*", type=int, default=sorted(TARGETS))
+    parser.add_argument("--child", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.child is not None:
+        print(json.dumps(measure(args.child)))
+        return 0
+
+    print(
+        f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs, one fresh process per size, "
+        "wall-clock seconds"
+    )
+    results: dict[int, Json] = {}
+    with tempfile.TemporaryDirectory(prefix="vsm-bench-") as tmp:
+        for stickies in args.sizes:
+            print(f"running {stickies:,} stickies ...", flush=True)
+            results[stickies] = _run_size(stickies, Path(tmp))
+    _report(results)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
