@@ -139,8 +139,14 @@ def _text(
     )
 
 
-def _fit(text: object, width_px: float, size: float, lines: int) -> list[str]:
-    return wrap(text, width_px / size, lines)
+# Bold glyphs are wider; wrapping bold text as if it were this much larger keeps it in its box.
+BOLD_WIDTH = 1.1
+
+
+def _fit(
+    text: object, width_px: float, size: float, lines: int, *, bold: bool = False
+) -> list[str]:
+    return wrap(text, width_px / (size * (BOLD_WIDTH if bold else 1.0)), lines)
 
 
 def _sorted_steps(steps: list[Any]) -> list[tuple[int, Mapping[str, Any]]]:
@@ -313,7 +319,7 @@ def _step_box(
             f'height="{BOX_H}" rx="4" fill="url(#{pfx}-hatch)" stroke="{NVA_STROKE}" '
             f'stroke-width="1.5" stroke-dasharray="6 4"/>'
         )
-    title_lines = _fit(title or "(untitled)", BOX_W - 16, 12.5, 3)
+    title_lines = _fit(title or "(untitled)", BOX_W - 16, 12.5, 3, bold=True)
     out.append(_text(x + 8, y + 27, title_lines, size=12.5, weight="bold", cls="step-title"))
     times = f"PT {process} \u00b7 LT {lead}"
     if quality is not None:
@@ -456,7 +462,7 @@ def render_stream_map(stream: Mapping[str, Any], *, title: str | None = None) ->
         _text(
             MARGIN,
             MARGIN + 20,
-            _fit(heading, width - 2 * MARGIN, 20, 1),
+            _fit(heading, width - 2 * MARGIN, 20, 1, bold=True),
             size=20,
             weight="bold",
             cls="map-title",
@@ -506,7 +512,7 @@ def render_stream_map(stream: Mapping[str, Any], *, title: str | None = None) ->
             continue
         name_text = band if band is not None else "(no lane)"
         cls = "lane" if band is not None else "lane lane-none"
-        lines = _fit(name_text, label_w - 16, 12, max(1, min(5, int(band_h // 16))))
+        lines = _fit(name_text, label_w - 16, 12, max(1, min(5, int(band_h // 16))), bold=True)
         text_y = top + band_h / 2 - (len(lines) - 1) * 7.5 + 4
         out.append(
             f'<g class="{cls}" data-lane="{attr(name_text, 200)}" role="group" '

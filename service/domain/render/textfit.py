@@ -57,8 +57,8 @@ def char_width_em(char: str) -> float:
     if char in _WIDE:
         return 0.85
     if char.isupper() or char.isdigit():
-        return 0.64
-    return 0.55
+        return 0.68
+    return 0.58
 
 
 def text_width_em(text: str) -> float:
