@@ -38,7 +38,7 @@ import hashlib
 import math
 from bisect import bisect_right
 from collections import defaultdict, deque
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import pairwise
 
@@ -644,9 +644,10 @@ def _place_notes(
     homes: Mapping[str, Key],
     keys: frozenset[Key],
     reach: float,
+    typical: float,
 ) -> dict[str, tuple[Key, str | None]]:
     """Problem/idea item id -> (stream key, step item id or None); unplaced notes are absent."""
-    pools = _Pools(steps, keys, _cell(reach), False, {})
+    pools = _Pools(steps, keys, _cell(typical), False, {})
     placed: dict[str, tuple[Key, str | None]] = {}
     for note in notes:
         step = _connected_step(note, steps)
@@ -662,14 +663,48 @@ def _place_notes(
     return placed
 
 
+def _ring(cx: int, cy: int, ring: int) -> Iterator[tuple[int, int]]:
+    """The cells at Chebyshev distance ``ring`` from (cx, cy)."""
+    if ring == 0:
+        yield (cx, cy)
+        return
+    for dx in range(-ring, ring + 1):
+        yield (cx + dx, cy - ring)
+        yield (cx + dx, cy + ring)
+    for dy in range(-ring + 1, ring):
+        yield (cx - ring, cy + dy)
+        yield (cx + ring, cy + dy)
+
+
 def _nearest(point: Geometry, steps: Sequence[_Placed], grid: _Grid, reach: float) -> str | None:
+    """The step whose centre is nearest to the point and closer than ``reach`` (ties: item id).
+
+    Searches rings of cells outward and stops once no unseen cell can hold a nearer step; when
+    the search area would hold more cells than the grid has buckets, it scans the buckets.
+    """
     best: tuple[float, str] | None = None
-    x, y = point.x, point.y
-    for index in _near(grid, x - reach, y - reach, x + reach, y + reach):
-        step = steps[index]
-        distance = _distance(step.geometry, point)
-        if distance < reach and (best is None or (distance, step.item.id) < best):
-            best = (distance, step.item.id)
+
+    def consider(indexes: Iterable[int]) -> None:
+        nonlocal best
+        for index in indexes:
+            step = steps[index]
+            distance = _distance(step.geometry, point)
+            if distance < reach and (best is None or (distance, step.item.id) < best):
+                best = (distance, step.item.id)
+
+    cell = grid.cell
+    rings = math.ceil(min(reach / cell, _KEY_LIMIT)) + 1
+    if (2 * rings + 1) ** 2 > 4 * len(grid.buckets):
+        for indexes in grid.buckets.values():
+            consider(indexes)
+        return best[1] if best else None
+    cx, cy = _key(point.x, cell), _key(point.y, cell)
+    for ring in range(rings + 1):
+        # every point of ring r lies at least (r - 1) cells away from the query point
+        if best is not None and (ring - 1) * cell > best[0]:
+            break
+        for key in _ring(cx, cy, ring):
+            consider(grid.buckets.get(key, ()))
     return best[1] if best else None
 
 
@@ -788,9 +823,9 @@ def build_streams(
     reach = typical * ruleset.attach_distance
     problems = placed.by_role.get(Role.PROBLEM, ())
     notes = {
-        Role.PROBLEM: _place_notes(problems, steps, placed.homes, keys, reach),
+        Role.PROBLEM: _place_notes(problems, steps, placed.homes, keys, reach, typical),
         Role.IDEA: _place_notes(
-            placed.by_role.get(Role.IDEA, ()), steps, placed.homes, keys, reach
+            placed.by_role.get(Role.IDEA, ()), steps, placed.homes, keys, reach, typical
         ),
     }
     data = _place_data(placed.by_role.get(Role.DATA, ()), steps, placed.homes, keys, typical)

@@ -6,6 +6,8 @@ import math
 import random
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from service.domain.board import Geometry, Item, ItemKind
 from service.domain.ruleset import Role, Ruleset, StreamState
@@ -504,3 +506,37 @@ def test_other_frames_holding_steps_are_unspecified_streams_after_the_state_stre
         ("Ist", StreamState.CURRENT),
         ("Onboarding", StreamState.UNSPECIFIED),
     ]
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.lists(st.tuples(st.integers(-40, 40), st.integers(-40, 40)), min_size=1, max_size=30),
+    st.lists(st.tuples(st.integers(-40, 40), st.integers(-40, 40)), min_size=1, max_size=10),
+)
+def test_problems_hang_on_exactly_the_nearest_step_within_reach(
+    step_points: list[tuple[int, int]], problem_points: list[tuple[int, int]]
+) -> None:
+    steps = [note(f"s{i:02}", x * 25, y * 25) for i, (x, y) in enumerate(step_points)]
+    problems = [note(f"p{i:02}", x * 25, y * 25) for i, (x, y) in enumerate(problem_points)]
+    roles = {
+        **steps_of(*(s.id for s in steps)),
+        **dict.fromkeys((p.id for p in problems), Role.PROBLEM),
+    }
+    reach = RULES.attach_distance * 100
+
+    (stream,) = streams_of(board(*steps, *problems), roles)
+
+    step_ids = {step.source_item_ids[0]: step.id for step in stream.steps}
+    attached = {p.source_item_ids[0]: p.step_id for p in stream.problems}
+    for problem in problems:
+        assert problem.geometry is not None
+        distances = sorted(
+            (
+                math.dist((s.geometry.x, s.geometry.y), (problem.geometry.x, problem.geometry.y)),
+                s.id,
+            )
+            for s in steps
+            if s.geometry is not None
+        )
+        expected = step_ids[distances[0][1]] if distances[0][0] < reach else None
+        assert attached[problem.id] == expected
