@@ -66,18 +66,27 @@ def text_width_em(text: str) -> float:
 
 
 def _split_long_word(word: str, max_em: float) -> list[str]:
+    """Pieces of a word that each fit ``max_em``: broken after a hyphen or slash when one is
+    close enough (``Bestätigungs-E-`` / ``Mail``), else wherever the line is full."""
     parts: list[str] = []
-    current = ""
-    width = 0.0
-    for char in word:
-        w = char_width_em(char)
-        if current and width + w > max_em:
-            parts.append(current)
-            current, width = "", 0.0
-        current += char
-        width += w
-    if current:
-        parts.append(current)
+    rest = word
+    while rest:
+        if text_width_em(rest) <= max_em:
+            parts.append(rest)
+            break
+        width = 0.0
+        cut = 0
+        soft_cut = 0
+        for index, char in enumerate(rest):
+            width += char_width_em(char)
+            if width > max_em:
+                break
+            cut = index + 1
+            if char in "-/" and index + 1 < len(rest):
+                soft_cut = index + 1
+        cut = soft_cut if soft_cut > cut // 3 else max(cut, 1)
+        parts.append(rest[:cut])
+        rest = rest[cut:]
     return parts
 
 

@@ -97,3 +97,7 @@ def test_text_is_escaped_for_content_and_attributes(
 
 def test_escaped_text_is_capped() -> None:
     assert len(esc("a" * (MAX_TEXT_CHARS * 10))) == MAX_TEXT_CHARS + 1
+
+
+def test_a_long_compound_breaks_after_a_hyphen() -> None:
+    assert wrap("Bestätigungs-E-Mail abwarten", 10, 3) == ["Bestätigungs-E-", "Mail abwarten"]
