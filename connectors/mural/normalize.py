@@ -175,6 +175,9 @@ def _text(widget: MuralWidget, widget_type: str, max_chars: int) -> tuple[str, b
         candidates = [widget.get("message")]
     elif widget_type == "table cell":
         candidates = [(widget.get("textContent") or {}).get("text")]
+    elif widget_type in ("sticky note", "shape", "text"):
+        # Not ``title``: on these it is the outline title, not what the board shows.
+        candidates = [widget.get("htmlText"), widget.get("text")]
     else:
         candidates = [widget.get("htmlText"), widget.get("text"), widget.get("title")]
     for candidate in candidates:

@@ -86,6 +86,13 @@ def test_html_text_wins_over_text() -> None:
     assert only(normalize_mural(mural_dump([sticky])), "w").text == "new"
 
 
+def test_the_outline_title_of_a_sticky_is_not_its_text() -> None:
+    sticky = mural_sticky("w", "", 0, 0, html_text="")
+    sticky["title"] = "Outline entry 3"
+
+    assert only(normalize_mural(mural_dump([sticky])), "w").text == ""
+
+
 def test_script_in_html_text_ends_up_as_inert_text() -> None:
     sticky = mural_sticky("w", "", 0, 0, html_text="<div>Hi<script>alert(1)</script></div>")
 
