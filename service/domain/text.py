@@ -69,6 +69,9 @@ def html_to_text(s: str, max_chars: int = DEFAULT_MAX_CHARS) -> tuple[str, bool]
     Runs of whitespace collapse to one space and every line is stripped. In markup, source
     newlines are plain whitespace (HTML rules); in text without any tag they are line breaks.
     """
+    if "<" not in s and "&" not in s and "\n" not in s and "\r" not in s:
+        text = " ".join(s.split())  # one plain line, the common case for titles and names
+        return (text[:max_chars].rstrip(), True) if len(text) > max_chars else (text, False)
     markup = False
     if "<" in s:
         if _BREAK in s or _BLOCK in s:
