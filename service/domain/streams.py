@@ -524,21 +524,31 @@ def _place_items(board: Board, classification: Classification, frames: _Frames) 
     by_role: dict[Role, list[_Placed]] = defaultdict(list)
     labels: dict[Key, list[_Placed]] = defaultdict(list)
     homes: dict[str, Key] = {}
+    # many items share one container chain: resolve each chain once
+    chains: dict[tuple[str, ...], tuple[bool, Key]] = {}
     for item in board.items:
+        role = classification.roles.get(item.id)
+        label = (
+            role is None
+            and item.kind in (ItemKind.TEXT, ItemKind.SHAPE)
+            and item.id not in classification.dots
+        )
+        if (role is None and not label) or item.kind is ItemKind.CONTAINER:
+            continue
         geometry = _geometry(item)
-        if geometry is None or _in_legend(item, frames) or item.kind is ItemKind.CONTAINER:
+        if geometry is None or (label and not first_line(item.text)):
+            continue
+        chain = chains.get(item.containers)
+        if chain is None:
+            chain = chains[item.containers] = (_in_legend(item, frames), _home(item, frames))
+        in_legend, home = chain
+        if in_legend:
             continue
         placed = _Placed(item, geometry)
-        home = _home(item, frames)
         homes[item.id] = home
-        role = classification.roles.get(item.id)
         if role is not None:
             by_role[role].append(placed)
-        elif (
-            item.kind in (ItemKind.TEXT, ItemKind.SHAPE)
-            and item.id not in classification.dots
-            and first_line(item.text)
-        ):
+        else:
             labels[home].append(placed)
     for items in (*by_role.values(), *labels.values()):
         items.sort(key=_position_key)
