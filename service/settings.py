@@ -28,6 +28,12 @@ class Settings(BaseSettings):
         default=None,
         description="Celery broker (redis://...). Unset: jobs run on a thread inside the API.",
     )
+    broker_queue: str = Field(
+        default="valuestream",
+        min_length=1,
+        max_length=100,
+        description="Celery queue the API publishes import jobs to and `vsm worker` consumes.",
+    )
     broker_visibility_timeout_s: int = Field(
         default=3600,
         ge=1,

@@ -33,8 +33,8 @@ def create_celery(settings: Settings) -> Celery:
         broker_transport_options={"visibility_timeout": settings.broker_visibility_timeout_s},
         worker_hijack_root_logger=False,
         worker_redirect_stdouts=False,
-        task_default_queue="valuestream",
-        task_routes={IMPORT_TASK: {"queue": "valuestream"}},
+        task_default_queue=settings.broker_queue,
+        task_routes={IMPORT_TASK: {"queue": settings.broker_queue}},
         enable_utc=True,
     )
     engine = create_db_engine(settings.database_url, pool_size=2)

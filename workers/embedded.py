@@ -12,6 +12,7 @@ import threading
 import time
 
 import structlog
+from sqlalchemy.exc import SQLAlchemyError
 
 from connectors.errors import RateLimitedError, TransientError
 from service.db.engine import SessionFactory
@@ -51,9 +52,13 @@ class EmbeddedWorker:
         if self._thread is not None:
             return
         self._stopping.clear()
-        with self._sessions() as session:
-            for job_id in unfinished_job_ids(session):
-                self._queue.put(job_id)
+        try:
+            with self._sessions() as session:
+                for job_id in unfinished_job_ids(session):
+                    self._queue.put(job_id)
+        except SQLAlchemyError as exc:
+            # Serve anyway: /readyz reports the database, and new jobs are queued as they come.
+            log.warning("embedded_recovery_skipped", error=type(exc).__name__)
         self._thread = threading.Thread(target=self._run, name="vsm-embedded-worker", daemon=True)
         self._thread.start()
 

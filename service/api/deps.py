@@ -66,6 +66,9 @@ def require_workspace(
             "unauthorized", "Send Authorization: Bearer <API key>.", headers=challenge
         )
     workspace_id = authenticate(session, credentials.credentials)
+    # End the read transaction: SQLite refuses to turn a read transaction that is older than
+    # another writer's commit into a write transaction ("database is locked").
+    session.rollback()
     if workspace_id is None:
         raise ProblemError("unauthorized", "The API key is unknown or revoked.", headers=challenge)
     return workspace_id

@@ -12,15 +12,18 @@ T = TypeVar("T")
 ContractStream = dict[str, Any]
 
 
+def utc_text(value: datetime) -> str:
+    """ISO 8601 in UTC with ``Z``. SQLite hands back naive datetimes; all we store is UTC."""
+    aware = value if value.tzinfo else value.replace(tzinfo=UTC)
+    return aware.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
 class _Public(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
     @field_serializer("*", when_used="json", check_fields=False)
     def _utc(self, value: Any) -> Any:
-        # SQLite hands back naive datetimes; every timestamp we store is UTC.
-        if isinstance(value, datetime) and value.tzinfo is None:
-            return value.replace(tzinfo=UTC).isoformat()
-        return value
+        return utc_text(value) if isinstance(value, datetime) else value
 
 
 class Page(BaseModel, Generic[T]):
@@ -123,7 +126,7 @@ class ReportPublic(BaseModel):
 
     @field_serializer("created_at", when_used="json")
     def _utc(self, value: datetime) -> str:
-        return (value if value.tzinfo else value.replace(tzinfo=UTC)).isoformat()
+        return utc_text(value)
 
 
 class RulesPublic(BaseModel):

@@ -210,7 +210,7 @@ def run_worker(args: argparse.Namespace) -> int:
         f"--loglevel={args.loglevel or settings.log_level}",
         f"--pool={args.pool}",
         f"--hostname=vsm-{os.getpid()}@%h",
-        "--queues=valuestream",
+        f"--queues={settings.broker_queue}",
         "--without-gossip",
         "--without-mingle",
     ]

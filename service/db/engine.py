@@ -13,7 +13,10 @@ from sqlmodel import Session
 SessionFactory = sessionmaker[Session]
 
 
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
+    # The sqlite3 module's own transaction handling breaks SAVEPOINT and transactional DDL;
+    # SQLAlchemy's documented fix: let the driver autocommit and emit BEGIN ourselves.
+    dbapi_connection.isolation_level = None
     # WAL lets the API read while the in-process worker writes; busy_timeout makes writers queue
     # instead of failing with "database is locked"; SQLite enforces foreign keys only when asked.
     cursor = dbapi_connection.cursor()
@@ -22,6 +25,10 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
+
+
+def _sqlite_begin(connection: Any) -> None:
+    connection.exec_driver_sql("BEGIN")
 
 
 def create_db_engine(url: str, *, pool_size: int = 10) -> Engine:
@@ -37,7 +44,8 @@ def create_db_engine(url: str, *, pool_size: int = 10) -> Engine:
             pool_size=pool_size,
             max_overflow=2 * pool_size,
         )
-        sa.event.listen(engine, "connect", _sqlite_pragmas)
+        sa.event.listen(engine, "connect", _sqlite_connect)
+        sa.event.listen(engine, "begin", _sqlite_begin)
         return engine
     return sa.create_engine(url, pool_pre_ping=True, pool_size=pool_size, max_overflow=pool_size)
 
