@@ -1,0 +1,156 @@
+"""Cross-cutting behaviour: authentication, problem details, request ids, OpenAPI, health."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy.engine import Engine
+
+from service.api.app import create_app
+from service.api.problems import PROBLEM_TYPES
+from service.db.engine import create_db_engine, create_session_factory
+from service.settings import Settings
+from service.usecases.keys import revoke_api_key
+from tests.api.conftest import Workspace
+from tests.conftest import TestDatabase
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {},
+        {"Authorization": "Bearer vsk_00000000_not-a-real-key"},
+        {"Authorization": "Basic dXNlcjpwYXNz"},
+        {"Authorization": "Bearer "},
+    ],
+    ids=["missing", "unknown", "other-scheme", "empty"],
+)
+@pytest.mark.parametrize("path", ["/v1/boards", "/v1/imports/1", "/v1/streams/1"])
+def test_a_v1_route_without_a_valid_key_is_401(
+    client: TestClient, headers: dict, path: str
+) -> None:
+    response = client.get(path, headers=headers)
+
+    assert response.status_code == 401
+    assert response.headers["www-authenticate"].startswith("Bearer")
+    assert response.json()["type"] == "https://valuestream.dev/problems/unauthorized"
+
+
+def test_a_revoked_key_stops_working(client: TestClient, alice: Workspace, engine: Engine) -> None:
+    assert client.get("/v1/boards", headers=alice.headers).status_code == 200
+    with create_session_factory(engine)() as session:
+        revoke_api_key(session, "_".join(alice.key.split("_")[:2]))
+        session.commit()
+
+    assert client.get("/v1/boards", headers=alice.headers).status_code == 401
+
+
+def test_an_unknown_route_is_a_not_found_problem(client: TestClient) -> None:
+    response = client.get("/v2/nothing")
+
+    assert response.status_code == 404
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["type"] == PROBLEM_TYPES["not-found"].uri
+
+
+def test_a_wrong_method_is_a_problem(client: TestClient, alice: Workspace) -> None:
+    response = client.delete("/v1/boards", headers=alice.headers)
+
+    assert response.status_code == 405
+    assert response.json()["type"].endswith("/method-not-allowed")
+
+
+def test_a_path_id_that_is_not_a_number_names_the_field(
+    client: TestClient, alice: Workspace
+) -> None:
+    response = client.get("/v1/boards/abc", headers=alice.headers)
+
+    assert response.status_code == 422
+    assert [e["field"] for e in response.json()["errors"]] == ["path.board_id"]
+
+
+def test_a_request_id_is_echoed_or_created(client: TestClient) -> None:
+    sent = client.get("/healthz", headers={"X-Request-ID": "abc-123"})
+    made = client.get("/healthz")
+    forged = client.get("/healthz", headers={"X-Request-ID": "x\nlevel=error"})
+
+    assert sent.headers["x-request-id"] == "abc-123"
+    assert len(made.headers["x-request-id"]) == 32
+    assert forged.headers["x-request-id"] != "x\nlevel=error"
+
+
+def test_a_problem_carries_the_request_id(client: TestClient) -> None:
+    response = client.get("/v1/boards", headers={"X-Request-ID": "req-7"})
+
+    assert response.json()["request_id"] == "req-7"
+
+
+def test_logs_never_contain_the_api_key(
+    client: TestClient, alice: Workspace, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.DEBUG):
+        client.get("/v1/boards", headers=alice.headers)
+        client.get("/v1/boards", headers={"Authorization": "Bearer vsk_bad_secret-value"})
+
+    assert caplog.records
+    assert alice.key not in caplog.text
+    assert "secret-value" not in caplog.text
+
+
+def test_the_openapi_document_lists_every_v1_route_and_the_docs_page_is_served(
+    client: TestClient,
+) -> None:
+    spec = client.get("/openapi.json").json()
+
+    assert {
+        "/v1/imports",
+        "/v1/imports/{job_id}",
+        "/v1/boards",
+        "/v1/boards/{board_id}",
+        "/v1/boards/{board_id}/revisions",
+        "/v1/boards/{board_id}/streams",
+        "/v1/boards/{board_id}/report",
+        "/v1/boards/{board_id}/rules",
+        "/v1/streams/{stream_id}",
+        "/v1/streams/{stream_id}/export",
+        "/v1/classify",
+    } <= set(spec["paths"])
+    assert "ApiKey" in spec["components"]["securitySchemes"]
+    assert {"BoardPublic", "StreamPublic", "ImportJobPublic", "Problem"} <= set(
+        spec["components"]["schemas"]
+    )
+    assert client.get("/docs").status_code == 200
+
+
+def test_health_and_readiness_answer_ok(client: TestClient) -> None:
+    assert client.get("/healthz").json() == {"status": "ok"}
+    ready = client.get("/readyz").json()
+    assert ready["checks"] == {"database": "ok", "broker": "ok"}
+
+
+def test_readiness_is_503_when_the_broker_is_unreachable(database: TestDatabase) -> None:
+    settings = Settings(
+        database_url=database.url, broker_url="redis://127.0.0.1:1/0", log_format="console"
+    )
+    app = create_app(settings, engine=database.engine, migrate=False, configure_logs=False)
+
+    with TestClient(app) as client:
+        response = client.get("/readyz")
+
+    assert response.status_code == 503
+    assert response.json()["type"] == PROBLEM_TYPES["not-ready"].uri
+    assert "broker" in response.json()["detail"]
+
+
+def test_readiness_is_503_when_the_database_is_unreachable(tmp_path) -> None:
+    engine = create_db_engine("postgresql+psycopg://nobody@127.0.0.1:1/none")
+    settings = Settings(database_url="sqlite:///unused.db", log_format="console")
+    app = create_app(settings, engine=engine, migrate=False, configure_logs=False)
+
+    with TestClient(app) as client:
+        response = client.get("/readyz")
+
+    assert response.status_code == 503
+    assert "database" in response.json()["detail"]

@@ -1,0 +1,184 @@
+"""POST /v1/imports and GET /v1/imports/{id}: dumps become revisions through the worker."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import sqlalchemy as sa
+from fastapi.testclient import TestClient
+from sqlalchemy.engine import Engine
+
+from tests.api.conftest import MakeClient, Workspace, import_dump, wait_for_job
+from tests.service_dumps import stream_dump
+
+
+def count(engine: Engine, table: str) -> int:
+    with engine.connect() as connection:
+        return int(connection.execute(sa.text(f"SELECT count(*) FROM {table}")).scalar_one())
+
+
+@pytest.mark.parametrize("provider", ["miro", "mural"])
+def test_a_posted_dump_becomes_a_board_whose_streams_are_served(
+    client: TestClient, alice: Workspace, provider: str
+) -> None:
+    job = import_dump(client, alice, stream_dump(4, provider=provider))
+
+    assert job["status"] == "succeeded"
+    assert job["revision"] == 1
+    assert job["progress"] == 100
+    streams = client.get(f"/v1/boards/{job['board_id']}/streams", headers=alice.headers).json()
+    assert [s["stream"]["name"] for s in streams["items"]] == ["Ist-Zustand"]
+    steps = streams["items"][0]["stream"]["steps"]
+    assert [step["title"] for step in steps] == [f"Schritt {n}" for n in range(1, 5)]
+
+
+def test_a_dump_uploaded_as_a_file_is_imported_like_a_json_body(
+    client: TestClient, alice: Workspace
+) -> None:
+    raw = json.dumps(stream_dump(2)).encode()
+
+    response = client.post(
+        "/v1/imports",
+        files={"file": ("board.json", raw, "application/json")},
+        headers=alice.headers,
+    )
+
+    assert response.status_code == 202
+    assert response.headers["location"] == f"/v1/imports/{response.json()['id']}"
+    assert wait_for_job(client, alice, response.json()["id"])["status"] == "succeeded"
+
+
+def test_the_same_content_again_reports_unchanged_and_adds_no_revision(
+    client: TestClient, alice: Workspace
+) -> None:
+    first = import_dump(client, alice, stream_dump(3))
+
+    again = import_dump(client, alice, stream_dump(3))
+
+    assert again["status"] == "unchanged"
+    assert again["revision"] == 1
+    revisions = client.get(f"/v1/boards/{first['board_id']}/revisions", headers=alice.headers)
+    assert [r["number"] for r in revisions.json()["items"]] == [1]
+
+
+def test_changed_content_adds_a_revision_and_the_stream_keeps_its_id(
+    client: TestClient, alice: Workspace
+) -> None:
+    first = import_dump(client, alice, stream_dump(3))
+    board_id = first["board_id"]
+    stream_id = client.get(f"/v1/boards/{board_id}/streams", headers=alice.headers).json()["items"][
+        0
+    ]["id"]
+
+    second = import_dump(client, alice, stream_dump(5))
+
+    assert (second["status"], second["revision"], second["board_id"]) == ("succeeded", 2, board_id)
+    latest = client.get(f"/v1/streams/{stream_id}", headers=alice.headers).json()
+    assert (latest["revision"], len(latest["stream"]["steps"])) == (2, 5)
+    older = client.get(f"/v1/streams/{stream_id}?revision=1", headers=alice.headers).json()
+    assert (older["revision"], len(older["stream"]["steps"])) == (1, 3)
+    revisions = client.get(f"/v1/boards/{board_id}/revisions", headers=alice.headers).json()
+    assert [r["number"] for r in revisions["items"]] == [2, 1]
+    assert revisions["items"][0]["step_count"] == 5
+
+
+def test_an_idempotency_key_sent_twice_queues_one_job(
+    client: TestClient, alice: Workspace, engine: Engine
+) -> None:
+    headers = {**alice.headers, "Idempotency-Key": "upload-42"}
+
+    first = client.post("/v1/imports", json=stream_dump(2), headers=headers)
+    second = client.post("/v1/imports", json=stream_dump(2), headers=headers)
+
+    assert first.json()["id"] == second.json()["id"]
+    assert count(engine, "import_job") == 1
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type", "status", "problem"),
+    [
+        (b'{"provider": "miro", "board": ', "application/json", 400, "invalid-json"),
+        (b"\xff\xfe not text", "application/json", 400, "invalid-json"),
+        (b'{"provider": "trello"}', "application/json", 422, "invalid-dump"),
+        (b"[1, 2, 3]", "application/json", 422, "invalid-dump"),
+        (b'{"provider": "miro"}', "application/json", 422, "invalid-dump"),
+        (b"provider: miro", "text/yaml", 415, "unsupported-media-type"),
+    ],
+)
+def test_a_body_that_is_not_a_dump_is_refused_and_nothing_is_stored(
+    client: TestClient,
+    alice: Workspace,
+    engine: Engine,
+    body: bytes,
+    content_type: str,
+    status: int,
+    problem: str,
+) -> None:
+    response = client.post(
+        "/v1/imports", content=body, headers={**alice.headers, "Content-Type": content_type}
+    )
+
+    assert response.status_code == status
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["type"] == f"https://valuestream.dev/problems/{problem}"
+    assert response.json()["detail"]
+    assert count(engine, "import_job") == count(engine, "import_payload") == 0
+
+
+def test_a_form_without_the_file_part_names_the_missing_field(
+    client: TestClient, alice: Workspace
+) -> None:
+    response = client.post(
+        "/v1/imports", data={"other": "x"}, files={"x": ("a", b"{}")}, headers=alice.headers
+    )
+
+    assert response.status_code == 422
+    assert response.json()["errors"] == [{"field": "body.file", "message": "field required"}]
+
+
+@pytest.mark.parametrize("declared", [True, False], ids=["content-length", "chunked"])
+def test_a_dump_over_the_size_limit_is_refused_with_413_and_nothing_is_stored(
+    make_client: MakeClient, alice: Workspace, engine: Engine, declared: bool
+) -> None:
+    raw = json.dumps(stream_dump(40)).encode()
+    assert len(raw) > 4096
+
+    def chunks():  # no Content-Length: the limit must hold while reading
+        for start in range(0, len(raw), 1000):
+            yield raw[start : start + 1000]
+
+    with make_client(max_dump_bytes=4096) as client:
+        response = client.post(
+            "/v1/imports",
+            content=raw if declared else chunks(),
+            headers={**alice.headers, "Content-Type": "application/json"},
+        )
+
+    assert response.status_code == 413
+    assert response.json()["type"] == "https://valuestream.dev/problems/payload-too-large"
+    assert count(engine, "import_job") == 0
+
+
+def test_an_uploaded_file_over_the_size_limit_is_refused_with_413(
+    make_client: MakeClient, alice: Workspace
+) -> None:
+    raw = json.dumps(stream_dump(40)).encode()
+
+    with make_client(max_dump_bytes=4096) as client:
+        response = client.post(
+            "/v1/imports",
+            files={"file": ("b.json", raw, "application/json")},
+            headers=alice.headers,
+        )
+
+    assert response.status_code == 413
+
+
+def test_import_jobs_are_listed_newest_first(client: TestClient, alice: Workspace) -> None:
+    first = import_dump(client, alice, stream_dump(2))
+    second = import_dump(client, alice, stream_dump(3))
+
+    listed = client.get("/v1/imports", headers=alice.headers).json()
+
+    assert [job["id"] for job in listed["items"]] == [second["id"], first["id"]]

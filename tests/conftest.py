@@ -1,0 +1,143 @@
+"""Database fixtures: migrated SQLite and PostgreSQL databases, clean per test, and the rule for
+servers that are absent (skip locally, fail in CI).
+
+``database`` is parametrized over both backends; every test using ``engine`` or ``db_session``
+runs once on SQLite and once on PostgreSQL. The schema is built by running the migrations once
+per backend and session; PostgreSQL gets a schema of its own per session, dropped at the end.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from urllib.parse import quote
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, SQLModel
+
+from service.db.engine import create_db_engine
+from service.db.migrate import upgrade_database
+
+POSTGRES_URL = os.environ.get(
+    "VSM_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
+REDIS_URL = os.environ.get("VSM_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+
+
+def require_service(name: str, reason: str) -> None:
+    """A server the test needs is unreachable: skip locally, fail in CI (``CI=true``)."""
+    message = f"{name} unreachable ({reason})"
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(f"{message}; CI must provide it", pytrace=False)
+    pytest.skip(f"{message}; set the VSM_TEST_* URL or start it to run this test")
+
+
+def with_search_path(url: str, schema: str) -> str:
+    separator = "&" if "?" in url else "?"
+    return f"{url}{separator}options={quote(f'-csearch_path={schema}')}"
+
+
+@dataclass(frozen=True)
+class TestDatabase:
+    __test__ = False  # a fixture value, not a test class
+
+    backend: str
+    url: str  # what a subprocess needs in VSM_DATABASE_URL to see the same tables
+    engine: Engine
+
+
+def _postgres_database() -> Iterator[TestDatabase]:
+    admin = create_db_engine(POSTGRES_URL, pool_size=1)
+    try:
+        with admin.connect() as connection:
+            connection.execute(sa.text("SELECT 1"))
+    except sa.exc.OperationalError as exc:
+        admin.dispose()
+        require_service("PostgreSQL", str(exc.orig).splitlines()[0] if exc.orig else str(exc))
+    schema = f"vsm_test_{uuid.uuid4().hex[:12]}"
+    with admin.begin() as connection:
+        connection.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+    url = with_search_path(POSTGRES_URL, schema)
+    engine = create_db_engine(url)
+    try:
+        upgrade_database(engine)
+        yield TestDatabase("postgresql", url, engine)
+    finally:
+        engine.dispose()
+        with admin.begin() as connection:
+            connection.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+@pytest.fixture(
+    scope="session",
+    params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)],
+)
+def database(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[TestDatabase]:
+    """A migrated database per backend, shared by the session's tests."""
+    if request.param == "postgresql":
+        yield from _postgres_database()
+        return
+    path = tmp_path_factory.mktemp("db") / "valuestream.db"
+    url = f"sqlite:///{path}"
+    engine = create_db_engine(url)
+    upgrade_database(engine)
+    try:
+        yield TestDatabase("sqlite", url, engine)
+    finally:
+        engine.dispose()
+
+
+def clear_tables(engine: Engine) -> None:
+    tables = [t.name for t in SQLModel.metadata.sorted_tables]
+    with engine.begin() as connection:
+        if engine.dialect.name == "postgresql":
+            names = ", ".join(f'"{name}"' for name in tables)
+            connection.execute(sa.text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+        else:
+            for name in reversed(tables):
+                connection.execute(sa.text(f'DELETE FROM "{name}"'))
+
+
+@pytest.fixture
+def engine(database: TestDatabase) -> Iterator[Engine]:
+    """The backend's engine; every table is emptied after the test (for tests whose code
+    commits from several threads or processes, where one rolled-back transaction cannot work)."""
+    yield database.engine
+    clear_tables(database.engine)
+
+
+@pytest.fixture
+def db_session(database: TestDatabase) -> Iterator[Session]:
+    """A session inside a transaction that is rolled back after the test; the code under test
+    may commit (its commits become savepoints)."""
+    connection = database.engine.connect()
+    transaction = connection.begin()
+    session = Session(bind=connection, join_transaction_mode="create_savepoint")
+    try:
+        yield session
+    finally:
+        session.close()
+        transaction.rollback()
+        connection.close()
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    """The test Redis (``VSM_TEST_REDIS_URL``), checked once per session."""
+    import redis
+
+    client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2)
+    try:
+        client.ping()
+    except redis.RedisError as exc:
+        require_service("Redis", str(exc))
+    finally:
+        client.close()
+    return REDIS_URL

@@ -1,0 +1,146 @@
+"""Import use cases called directly: revisions, idempotent re-runs, failures, reclassification."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from sqlmodel import Session, col, func, select
+
+from connectors.dump import load_dump
+from service.db.tables import (
+    Board,
+    ImportJob,
+    ImportPayload,
+    JobStatus,
+    Revision,
+    RevisionContent,
+    RevisionStream,
+    Workspace,
+)
+from service.domain.serialize import board_from_dict
+from service.usecases.errors import ConflictError
+from service.usecases.imports import run_import_job, submit_import, submit_reclassify
+from tests.service_dumps import stream_dump
+
+
+@pytest.fixture
+def workspace_id(db_session: Session) -> int:
+    workspace = Workspace(name="usecases")
+    db_session.add(workspace)
+    db_session.commit()
+    assert workspace.id is not None
+    return workspace.id
+
+
+def submit(session: Session, workspace_id: int, dump: Any, raw: bytes | None = None) -> int:
+    data = raw if raw is not None else json.dumps(dump).encode()
+    job, _ = submit_import(session, workspace_id, data, load_dump(dump))
+    session.commit()
+    assert job.id is not None
+    return job.id
+
+
+def revisions(session: Session) -> list[int]:
+    return list(session.exec(select(Revision.number).order_by(col(Revision.number))).all())
+
+
+def test_a_job_stores_one_revision_with_the_normalized_board(
+    db_session: Session, workspace_id: int
+) -> None:
+    dump = stream_dump(3)
+    job = run_import_job(db_session, submit(db_session, workspace_id, dump))
+
+    assert job is not None
+    assert job.status == JobStatus.SUCCEEDED
+    content = db_session.exec(select(RevisionContent)).one()
+    assert board_from_dict(content.board) == load_dump(dump)
+    assert content.result["schema_version"] == 1
+    assert db_session.exec(select(func.count()).select_from(ImportPayload)).one() == 0
+
+
+def test_running_a_finished_job_again_does_nothing(db_session: Session, workspace_id: int) -> None:
+    job_id = submit(db_session, workspace_id, stream_dump(3))
+    run_import_job(db_session, job_id)
+
+    again = run_import_job(db_session, job_id)
+
+    assert again is not None
+    assert again.attempts == 1
+    assert revisions(db_session) == [1]
+
+
+def test_a_job_left_running_by_a_crash_runs_again_into_exactly_one_revision(
+    db_session: Session, workspace_id: int
+) -> None:
+    job_id = submit(db_session, workspace_id, stream_dump(3))
+    crashed = db_session.get(ImportJob, job_id)
+    assert crashed is not None
+    crashed.status = JobStatus.RUNNING  # the worker died after marking it running
+    crashed.attempts = 1
+    db_session.commit()
+
+    job = run_import_job(db_session, job_id)
+
+    assert job is not None
+    assert (job.status, job.attempts) == (JobStatus.SUCCEEDED, 2)
+    assert revisions(db_session) == [1]
+
+
+def test_the_same_board_content_again_is_unchanged(db_session: Session, workspace_id: int) -> None:
+    run_import_job(db_session, submit(db_session, workspace_id, stream_dump(3)))
+
+    job = run_import_job(db_session, submit(db_session, workspace_id, stream_dump(3)))
+
+    assert job is not None
+    assert (job.status, job.revision_number) == (JobStatus.UNCHANGED, 1)
+    assert revisions(db_session) == [1]
+
+
+def test_a_failed_import_keeps_the_previous_revision_and_says_why(
+    db_session: Session, workspace_id: int
+) -> None:
+    run_import_job(db_session, submit(db_session, workspace_id, stream_dump(3)))
+    broken = submit(db_session, workspace_id, stream_dump(4), raw=b'{"provider": "miro"')
+
+    job = run_import_job(db_session, broken)
+
+    assert job is not None
+    assert job.status == JobStatus.FAILED
+    assert "not valid JSON" in (job.error or "")
+    assert revisions(db_session) == [1]
+    board = db_session.exec(select(Board)).one()
+    assert board.latest_revision_number == 1
+    streams = db_session.exec(select(RevisionStream)).all()
+    assert [s.step_count for s in streams] == [3]
+
+
+def test_a_reclassification_reuses_the_stored_board(db_session: Session, workspace_id: int) -> None:
+    run_import_job(db_session, submit(db_session, workspace_id, stream_dump(3, title="Ablauf")))
+    board = db_session.exec(select(Board)).one()
+
+    job = submit_reclassify(db_session, board, {"streams": {"target": ["ablauf"]}})
+    db_session.commit()
+    assert job.id is not None
+    done = run_import_job(db_session, job.id)
+
+    assert done is not None
+    assert (done.status, done.revision_number) == (JobStatus.SUCCEEDED, 2)
+    latest = db_session.exec(select(RevisionStream).where(RevisionStream.revision_number == 2))
+    assert [s.state for s in latest] == ["target"]
+
+
+def test_a_board_without_a_revision_cannot_be_reclassified(
+    db_session: Session, workspace_id: int
+) -> None:
+    board = Board(workspace_id=workspace_id, provider="miro", external_id="x", name="x")
+    db_session.add(board)
+    db_session.commit()
+
+    with pytest.raises(ConflictError):
+        submit_reclassify(db_session, board, None)
+
+
+def test_a_missing_job_is_ignored(db_session: Session) -> None:
+    assert run_import_job(db_session, 424242) is None
