@@ -12,7 +12,12 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from service.domain.render.svg import ratio_percent, render_stream_map, stream_element_id
+from service.domain.render.svg import (
+    MAX_STEPS,
+    ratio_percent,
+    render_stream_map,
+    stream_element_id,
+)
 from service.domain.render.textfit import attr, esc, format_minutes, format_percent
 
 # Sent by the API with the page. No script-src: scripts fall back to default-src 'none'.
@@ -29,6 +34,9 @@ CSP_META = (
 MAX_STREAMS = 30
 MAX_TABLE_ROWS = 500
 MAX_LIST_ITEMS = 200
+# Step boxes drawn on one page; streams past this budget get their tables but no map, so a
+# board of 100,000 stickies still gives a page a browser opens.
+MAX_PAGE_MAP_STEPS = 2_000
 # Maps up to this wide are shrunk to the page width (at most to 3/4, still legible); wider maps
 # keep their natural size and scroll sideways.
 FIT_MAX_WIDTH = 2000
@@ -256,7 +264,7 @@ def _steps_table(steps: Sequence[Mapping[str, Any]], problem_ranks: Mapping[str,
     return f'<table class="steps">{head}{"".join(rows)}</table>{note}'
 
 
-def _stream_section(stream: Mapping[str, Any]) -> str:
+def _stream_section(stream: Mapping[str, Any], *, draw_map: bool) -> str:
     anchor = stream_element_id(stream)
     state = str(stream.get("state") or "unspecified")
     steps = [s for s in _list(stream.get("steps")) if isinstance(s, Mapping)]
@@ -264,8 +272,17 @@ def _stream_section(stream: Mapping[str, Any]) -> str:
     ideas = [i for i in _list(stream.get("ideas")) if isinstance(i, Mapping)]
     titles = {str(s.get("id")): str(s.get("title") or "") for s in steps}
     ranks = {str(p.get("id")): rank for rank, p in enumerate(problems, start=1)}
-    rendered = render_stream_map(stream)
-    map_class = "map fit" if rendered.width <= FIT_MAX_WIDTH else "map"
+    if draw_map:
+        rendered = render_stream_map(stream)
+        map_class = "map fit" if rendered.width <= FIT_MAX_WIDTH else "map"
+        map_html = f'<div class="{map_class}">{rendered.svg}</div>'
+    else:
+        map_html = (
+            '<p class="note map-left-out">The map of this stream is left out: the page already '
+            f"draws {MAX_PAGE_MAP_STEPS:,} steps. Fetch it on its own as SVG "
+            "(<code>GET /v1/streams/{id}/map.svg</code> or "
+            "<code>vsm import FILE --format svg --stream ...</code>).</p>"
+        )
     persona = stream.get("persona")
     persona_html = (
         f'<p class="meta">Persona: {esc(persona, 300)}</p>' if persona not in (None, "") else ""
@@ -275,7 +292,7 @@ def _stream_section(stream: Mapping[str, Any]) -> str:
         f"<h2>{esc(stream.get('name') or 'Value stream', 300)}"
         f'<span class="badge {attr(state, 20)}">{esc(STATES.get(state, state), 40)}</span></h2>'
         f"{persona_html}"
-        f'<div class="{map_class}">{rendered.svg}</div>'
+        f"{map_html}"
         f'<div class="grid"><div><h3>Metrics</h3>{_metrics_table(_dict(stream.get("metrics")))}'
         f"</div><div><h3>Problems, ranked by votes</h3>{_problems(problems, titles)}</div></div>"
         f"<h3>Ideas</h3>{_ideas(ideas, titles)}"
@@ -429,9 +446,14 @@ def render_report_html(
         if len(streams) > MAX_STREAMS
         else ""
     )
-    sections = "".join(_stream_section(s) for s in shown) or (
-        '<p class="muted">No value stream was found on this board.</p>'
-    )
+    drawn = 0
+    parts = []
+    for stream in shown:
+        steps = min(len(_list(stream.get("steps"))), MAX_STEPS)
+        draw_map = drawn + steps <= MAX_PAGE_MAP_STEPS
+        drawn += steps if draw_map else 0
+        parts.append(_stream_section(stream, draw_map=draw_map))
+    sections = "".join(parts) or ('<p class="muted">No value stream was found on this board.</p>')
     return (
         "<!DOCTYPE html>\n"
         '<html lang="en"><head><meta charset="utf-8">'

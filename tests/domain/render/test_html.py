@@ -9,7 +9,12 @@ from typing import Any
 
 import pytest
 
-from service.domain.render.html import CSP_HEADER, MAX_STREAMS, render_report_html
+from service.domain.render.html import (
+    CSP_HEADER,
+    MAX_PAGE_MAP_STEPS,
+    MAX_STREAMS,
+    render_report_html,
+)
 from tests.domain.render.contracts import abo_stream, document, linear_stream
 
 HOSTILE = '<img src=x onerror="window.pwned=1"><script>window.pwned=1</script>'
@@ -277,3 +282,14 @@ def test_a_board_without_streams_still_renders_a_page() -> None:
 def test_a_document_that_is_not_a_mapping_is_rejected() -> None:
     with pytest.raises(TypeError):
         render_report_html([])  # type: ignore[arg-type]
+
+
+def test_a_page_of_huge_streams_draws_maps_up_to_its_budget_and_says_where_the_rest_are() -> None:
+    streams = [linear_stream(500, stream_id=f"big{i}") for i in range(6)]
+
+    page = render_report_html(document(streams))
+
+    drawn = MAX_PAGE_MAP_STEPS // 500
+    assert page.count('<svg xmlns="http://www.w3.org/2000/svg"') == drawn
+    assert page.count('class="note map-left-out"') == 6 - drawn
+    assert page.count('<section class="stream"') == 6
