@@ -15,6 +15,9 @@ the unfiltered listing when anything is missing (items of types the filter does 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import heapq
+import itertools
 import math
 from collections import Counter
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Coroutine, Iterable, Mapping
@@ -65,6 +68,46 @@ SPLIT_MIN_PAGES = 10  # boards (and types) of fewer pages are listed plainly
 SPLIT_MAX_FRAMES = 24  # more frames than this: per-frame first pages cost more than they save
 
 
+class _Slots:
+    """A semaphore that hands free slots to the waiter with the lowest priority number.
+
+    Listings pass the negated count of pages they still have to read, so the longest chain of
+    dependent requests (the one that decides the import's wall time) never queues behind short
+    ones; first pages, which reveal the lengths, go before everything.
+    """
+
+    def __init__(self, size: int) -> None:
+        self._free = size
+        self._waiters: list[tuple[float, int, asyncio.Future[None]]] = []
+        self._order = itertools.count()
+
+    @contextlib.asynccontextmanager
+    async def hold(self, priority: float) -> AsyncIterator[None]:
+        if self._free > 0 and not self._waiters:
+            self._free -= 1
+        else:
+            waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            heapq.heappush(self._waiters, (priority, next(self._order), waiter))
+            try:
+                await waiter
+            except asyncio.CancelledError:
+                if waiter.done() and not waiter.cancelled():
+                    self._release()  # the slot was handed over just as we were cancelled
+                raise
+        try:
+            yield
+        finally:
+            self._release()
+
+    def _release(self) -> None:
+        while self._waiters:
+            _, _, waiter = heapq.heappop(self._waiters)
+            if not waiter.done():
+                waiter.set_result(None)
+                return
+        self._free += 1
+
+
 class MiroClient:
     """Reads one Miro user's boards.
 
@@ -92,7 +135,7 @@ class MiroClient:
         self._base = base_url.rstrip("/")
         self._policy = policy
         self._clock = clock
-        self._slots = asyncio.Semaphore(max(1, max_concurrency))
+        self._slots = _Slots(max(1, max_concurrency))
         self._refresh_lock = asyncio.Lock()
         self._max_items = max_items
 
@@ -103,9 +146,11 @@ class MiroClient:
                 return current  # another call already refreshed
             return await self._tokens(force_refresh=True)
 
-    async def _get(self, path: str, params: Mapping[str, str | int], cost: int) -> Json:
+    async def _get(
+        self, path: str, params: Mapping[str, str | int], cost: int, priority: float = 0.0
+    ) -> Json:
         url = f"{self._base}{path}"
-        async with self._slots:
+        async with self._slots.hold(priority):
             token = await self._tokens()
             for attempt in (1, 2):
                 try:
@@ -157,12 +202,15 @@ class MiroClient:
         """
         seen: set[str] = set()
         cursor: str | None = None
-        for _ in range(MAX_PAGES):
+        page_total: int | None = None
+        for done in range(MAX_PAGES):
             query = dict(params, limit=PAGE_LIMIT)
             if cursor:
                 query["cursor"] = cursor
-            page = await self._get(path, query, cost)
+            page = await self._get(path, query, cost, _priority(page_total, done))
             data = _page_data(page, path)
+            total = page.get("total")
+            page_total = total if isinstance(total, int) else None
             yield page
             next_cursor = page.get("cursor")
             if not data or not isinstance(next_cursor, str) or not next_cursor:
@@ -178,8 +226,12 @@ class MiroClient:
     ) -> AsyncIterator[Json]:
         """Pages of an offset listing; stops at ``total``, on an empty or short page."""
         offset = 0
-        for _ in range(MAX_PAGES):
-            page = await self._get(path, dict(params, limit=PAGE_LIMIT, offset=offset), cost)
+        total: object = None
+        for done in range(MAX_PAGES):
+            priority = _priority(total if isinstance(total, int) else None, done)
+            page = await self._get(
+                path, dict(params, limit=PAGE_LIMIT, offset=offset), cost, priority
+            )
             data = _page_data(page, path)
             yield page
             offset += len(data)
@@ -336,7 +388,11 @@ class _ItemSweep:
             total = page.get("total")
             if isinstance(total, int) and total >= 0:
                 self._total[kind] = total
-                if math.ceil(total / PAGE_LIMIT) >= SPLIT_MIN_PAGES and kind != "frame":
+                # An item outside any frame on the first page means the type-wide listing must
+                # run to its end anyway: listing the type per frame as well would only re-read.
+                loose = any(not isinstance(i.get("parent"), dict) for i in _page_objects(page))
+                long = math.ceil(total / PAGE_LIMIT) >= SPLIT_MIN_PAGES
+                if long and not loose and kind != "frame":
                     tg.create_task(self._split_by_frame(kind, tg))
 
         try:
@@ -412,6 +468,13 @@ class _ItemSweep:
 
     def _sorted(self) -> list[Json]:
         return sorted(self._seen.values(), key=lambda item: (len(item["id"]), item["id"]))
+
+
+def _priority(total: int | None, pages_done: int) -> float:
+    """Slot priority of a listing's next page: minus the pages it still has, first pages first."""
+    if total is None:
+        return -math.inf if pages_done == 0 else 0.0
+    return -float(max(math.ceil(total / PAGE_LIMIT) - pages_done, 0))
 
 
 def _segment(value: str) -> str:

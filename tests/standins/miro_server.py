@@ -8,11 +8,13 @@ rotating refresh; ``invalid_grant`` on reuse), ``/v2/oauth/revoke``, ``/v1/oauth
 ``/oauth/authorize`` that consents at once and redirects back with a code.
 
 Rate limiting follows Miro's credit model: each token gets ``credits`` per ``window`` seconds
-(windows aligned to multiples of ``window`` on the wall clock), Level 1 calls cost 50 and Level 2
+(windows aligned to multiples of ``window`` on the wall clock, or opened by a token's first
+call when ``aligned_windows`` is off), Level 1 calls cost 50 and Level 2
 calls 100; every response carries ``X-RateLimit-Limit/Remaining/Reset`` (reset = epoch seconds)
 and an exhausted budget answers 429 (``Retry-After`` only when ``send_retry_after``). ``latency``
 adds seconds to every request; ``fail_next(n)`` answers the next ``n`` API calls with 503.
 
+``/_standin/stats`` (no auth) reports the requests, 429s and credits spent so far.
 ``serve(stand_in.app())`` runs it on a real socket (uvicorn in a thread, 127.0.0.1, random port).
 """
 
@@ -94,6 +96,7 @@ class MiroStandIn:
     credits: int = 100_000
     window: float = 60.0
     send_retry_after: bool = False
+    aligned_windows: bool = True
     expiring_tokens: bool = True
     team_id_as_number: bool = True
     user_id: str = "3458764500000001"
@@ -132,6 +135,11 @@ class MiroStandIn:
         """A valid (access, refresh) pair, as if a user had connected."""
         with self._lock:
             return self._new_pair(expires_in if self.expiring_tokens else None)
+
+    def add_token(self, access_token: str) -> None:
+        """Accept a token chosen by the caller (non-expiring; benchmarks in another process)."""
+        with self._lock:
+            self._tokens[access_token] = _Token(self.user_id, self.team_id, self.scopes, None, None)
 
     def expire_token(self, access_token: str) -> None:
         with self._lock:
@@ -174,7 +182,10 @@ class MiroStandIn:
         with self._lock:
             window = self._windows.get(token)
             if window is None or now >= window.reset_at:
-                start = math.floor(now / self.window) * self.window
+                if self.aligned_windows:
+                    start = math.floor(now / self.window) * self.window
+                else:  # the window opens with the token's first call (on a whole second)
+                    start = float(math.floor(now))
                 window = _Window(reset_at=start + self.window, remaining=self.credits)
                 self._windows[token] = window
             allowed = window.remaining >= cost
@@ -262,7 +273,7 @@ class MiroStandIn:
             return _offset_page(boards, offset, limit)
 
         async def get_board(request: Request) -> Json:
-            return copy.deepcopy(self._board(request.path_params["board_id"])["board"])
+            return dict(self._board(request.path_params["board_id"])["board"])
 
         async def list_items(request: Request) -> Json:
             board = self._board(request.path_params["board_id"])
@@ -379,6 +390,16 @@ class MiroStandIn:
                 query["state"] = params["state"]
             return RedirectResponse(f"{self.redirect_uri}?{urlencode(query)}", status_code=302)
 
+        async def stats(request: Request) -> Response:
+            with self._lock:
+                return JSONResponse(
+                    {
+                        "requests": len(self.requests),
+                        "rate_limited": self.rate_limited,
+                        "credits_spent": self.credits_spent,
+                    }
+                )
+
         board_path = "/v2/boards/{board_id}"
         return Starlette(
             routes=[
@@ -391,6 +412,7 @@ class MiroStandIn:
                 Route("/v1/oauth/token", oauth_token, methods=["POST"]),
                 Route("/v2/oauth/revoke", revoke, methods=["POST"]),
                 Route("/oauth/authorize", authorize),
+                Route("/_standin/stats", stats),
             ]
         )
 
@@ -432,7 +454,8 @@ def _cursor_page(objects: list[Json], request: Request) -> Json:
             start = int(base64.urlsafe_b64decode(cursor.encode()).decode().removesuffix("~"))
         except ValueError:
             raise BadRequest("Invalid cursor") from None
-    page = copy.deepcopy(objects[start : start + limit])
+    # No copies: the JSON response is rendered before anyone can change the board again.
+    page = objects[start : start + limit]
     body: Json = {"data": page, "total": len(objects), "size": len(page), "limit": limit}
     if start + limit < len(objects):
         body["cursor"] = base64.urlsafe_b64encode(f"{start + limit}~".encode()).decode()
@@ -441,7 +464,7 @@ def _cursor_page(objects: list[Json], request: Request) -> Json:
 
 
 def _offset_page(objects: list[Json], offset: int, limit: int) -> Json:
-    page = copy.deepcopy(objects[offset : offset + limit])
+    page = objects[offset : offset + limit]
     return {
         "data": page,
         "total": len(objects),
