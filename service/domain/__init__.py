@@ -1,1 +1,4 @@
-"""The pure domain core: normalized board, classification, value streams, metrics. Imports no framework."""
+"""The pure domain core: board model, classification, value streams, metrics.
+
+It imports no framework, database or HTTP client (an import-linter contract checks this).
+"""

@@ -152,14 +152,16 @@ def test_times_and_percentage_on_one_sticky_are_all_read() -> None:
         "LT 3 " + " " * 90_000 + "T",
     ],
 )
-def test_hostile_text_is_scanned_quickly(text: str) -> None:
+def test_hostile_text_does_not_hang_the_parser(text: str) -> None:
+    # A guard against catastrophic regex backtracking (which would take minutes), not a speed
+    # target: the figures live in bench/digitize.py.
     started = time.perf_counter()
 
     parse_times(text, RULES)
     count_vote_marks(text)
     strip_marks(text, RULES)
 
-    assert time.perf_counter() - started < 1.0
+    assert time.perf_counter() - started < 10.0
 
 
 @pytest.mark.parametrize(
