@@ -186,24 +186,30 @@ def stream_to_markdown(stream: Mapping[str, Any], *, level: int = 2) -> str:
     steps = stream.get("steps") or ()
     lines += [f"{sub} Steps", ""]
     if steps:
-        lines += _table(
-            ("#", "Step", "Lane", "Value-adding", "PT", "LT", "WT", "%C&A", "Problems"),
-            "rllrrrrrr",
-            (
-                (
-                    str(step.get("order")),
-                    markdown_text(step.get("title")),
-                    markdown_text(step.get("lane")) or _MISSING,
-                    _yes_no(step.get("value_adding")),
-                    format_minutes(step.get("process_time_min")),
-                    format_minutes(step.get("lead_time_min")),
-                    format_minutes(step.get("wait_time_min")),
-                    format_percent(step.get("complete_accurate_pct")),
-                    str(len(step.get("problem_ids") or ())),
-                )
-                for step in steps
-            ),
-        )
+        # a board without swimlanes gets no column of dashes
+        show_lane = any(step.get("lane") for step in steps)
+        header = ["#", "Step", "Lane", "Value-adding", "PT", "LT", "WT", "%C&A", "Problems"]
+        align = "rlllrrrrr"
+        if not show_lane:
+            del header[2]
+            align = align[:2] + align[3:]
+        rows = []
+        for step in steps:
+            row = [
+                str(step.get("order")),
+                markdown_text(step.get("title")),
+                markdown_text(step.get("lane")) or _MISSING,
+                _yes_no(step.get("value_adding")),
+                format_minutes(step.get("process_time_min")),
+                format_minutes(step.get("lead_time_min")),
+                format_minutes(step.get("wait_time_min")),
+                format_percent(step.get("complete_accurate_pct")),
+                str(len(step.get("problem_ids") or ())),
+            ]
+            if not show_lane:
+                del row[2]
+            rows.append(row)
+        lines += _table(header, align, rows)
     else:
         lines.append("No steps.")
     lines.append("")

@@ -271,3 +271,12 @@ def test_csv_cell_keeps_numbers_as_numbers() -> None:
     assert csv_cell(2.5) == 2.5
     assert csv_cell(None) == ""
     assert csv_cell(math.inf) == ""
+
+
+def test_stream_markdown_leaves_out_the_lane_column_on_a_board_without_lanes() -> None:
+    stream = _stream(steps=[{**_step("Registrieren"), "lane": None}], problems=[], ideas=[])
+
+    markdown = stream_to_markdown(stream)
+
+    assert "| # | Step | Value-adding | PT |" in markdown
+    assert "| 1 | Registrieren | yes | 8 min |" in markdown
