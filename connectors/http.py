@@ -101,13 +101,18 @@ class _Window:
     remaining: int | None = None
     reset_at: float | None = None
     limit: int | None = None
+    uncounted: int = 0  # credits let through while no figure was known ...
+    blind: int = 0  # ... by this many calls
 
     def reserve(self, cost: int, now: float) -> float:
         if self.reset_at is not None and now >= self.reset_at:
             # A new window started: until a response says otherwise, assume the full limit.
             self.remaining = self.limit
             self.reset_at = None
+            self.uncounted = self.blind = 0
         if self.remaining is None:
+            self.uncounted += cost
+            self.blind += 1
             return 0.0
         if self.remaining >= cost:
             self.remaining -= cost
@@ -135,7 +140,11 @@ class _Window:
             and snapshot.reset_at > self.reset_at + 0.5
         )
         if new_window or self.remaining is None:
-            self.remaining = snapshot.remaining
+            # The figure counts the answered call but not the other calls let through blind
+            # that are still in flight (taken to cost the same on average).
+            in_flight = self.uncounted * (self.blind - 1) // self.blind if self.blind else 0
+            self.remaining = max(snapshot.remaining - in_flight, 0)
+            self.uncounted = self.blind = 0
         else:
             self.remaining = min(self.remaining, snapshot.remaining)
         if snapshot.reset_at is not None and (new_window or self.reset_at is None):
@@ -168,7 +177,8 @@ class NoRateBudget:
         return None
 
 
-# Both scripts keep one hash per identity: remaining, reset_at, limit (empty = unknown).
+# Both scripts keep one hash per identity: remaining, reset_at, limit (empty = unknown) and
+# uncounted/blind (credits and calls let through while remaining was unknown).
 # They run atomically in Redis, so every worker sharing the token sees one window.
 _RESERVE_LUA = """
 local key = KEYS[1]
@@ -181,11 +191,16 @@ local limit = tonumber(redis.call('HGET', key, 'limit') or '')
 if reset_at and now >= reset_at then
   reset_at = nil
   remaining = limit
-  redis.call('HDEL', key, 'reset_at')
+  redis.call('HDEL', key, 'reset_at', 'uncounted', 'blind')
   if remaining then redis.call('HSET', key, 'remaining', remaining)
   else redis.call('HDEL', key, 'remaining') end
 end
-if not remaining then return '0' end
+if not remaining then
+  redis.call('HINCRBY', key, 'uncounted', cost)
+  redis.call('HINCRBY', key, 'blind', 1)
+  redis.call('EXPIRE', key, ttl)
+  return '0'
+end
 if remaining >= cost then
   redis.call('HSET', key, 'remaining', remaining - cost)
   redis.call('EXPIRE', key, ttl)
@@ -209,7 +224,12 @@ if seen_remaining then
   local reset_at = tonumber(redis.call('HGET', key, 'reset_at') or '')
   local new_window = seen_reset and reset_at and seen_reset > reset_at + 0.5
   if new_window or not remaining then
-    redis.call('HSET', key, 'remaining', seen_remaining)
+    local uncounted = tonumber(redis.call('HGET', key, 'uncounted') or '') or 0
+    local blind = tonumber(redis.call('HGET', key, 'blind') or '') or 0
+    local in_flight = 0
+    if blind > 0 then in_flight = math.floor(uncounted * (blind - 1) / blind) end
+    redis.call('HSET', key, 'remaining', math.max(seen_remaining - in_flight, 0))
+    redis.call('HDEL', key, 'uncounted', 'blind')
   elseif seen_remaining < remaining then
     redis.call('HSET', key, 'remaining', seen_remaining)
   end

@@ -1,5 +1,5 @@
-"""Pacing on Mural's one-second user window: concurrent calls around a window reset must not
-be handed more credits than the window holds (in memory and in Redis)."""
+"""Pacing on Mural's one-second windows: concurrent calls around a window reset or before the
+first figure must not be handed more credits than the window holds (in memory and in Redis)."""
 
 from __future__ import annotations
 
@@ -41,9 +41,21 @@ async def late_answer_from_an_ended_window_takes_no_credit_from_the_new_one(
     assert waits == [0.0, 0.0, pytest.approx(0.94)]
 
 
+async def calls_let_through_blind_are_taken_off_the_first_figure(budget: RateBudget) -> None:
+    blind = [await budget.reserve(1, T0) for _ in range(5)]
+
+    # The first answer was counted before the other four calls reached the server.
+    await budget.observe(RateSnapshot(remaining=9, reset_at=T0 + 1, limit=10), T0 + 0.05)
+
+    waits = [await budget.reserve(1, T0 + 0.06) for _ in range(6)]
+    assert blind == [0.0] * 5
+    assert waits == [0.0] * 5 + [pytest.approx(0.94)]
+
+
 BEHAVIOURS: list[Callable[[RateBudget], Awaitable[None]]] = [
     first_answer_of_a_locally_opened_window_gives_no_credit_back,
     late_answer_from_an_ended_window_takes_no_credit_from_the_new_one,
+    calls_let_through_blind_are_taken_off_the_first_figure,
 ]
 
 
