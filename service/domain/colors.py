@@ -115,7 +115,6 @@ def _references() -> tuple[tuple[Lab, str], ...]:
 _REFERENCES = _references()
 
 
-@lru_cache(maxsize=4096)
 def _nearest(rgb: tuple[int, int, int]) -> str:
     lab = _lab(rgb)
     best_name = ""
@@ -129,17 +128,22 @@ def _nearest(rgb: tuple[int, int, int]) -> str:
 
 def nearest_color(value: str) -> str | None:
     """The palette name perceptually nearest to a hex colour; None if invalid or transparent."""
-    if len(value) > 16:
-        return None
-    rgb = parse_hex(value)
-    return None if rgb is None else _nearest(rgb)
+    return None if len(value) > 16 else _nearest_cached(value)
 
 
 def color_name(value: str | None) -> str | None:
     """A palette name as-is (any case), a hex colour mapped to its nearest name, else None."""
-    if value is None:
-        return None
+    return None if value is None or len(value) > 32 else _name_cached(value)
+
+
+# Boards use a handful of distinct colour strings: cache them (short strings only, see above).
+@lru_cache(maxsize=1024)
+def _nearest_cached(value: str) -> str | None:
+    rgb = parse_hex(value)
+    return None if rgb is None else _nearest(rgb)
+
+
+@lru_cache(maxsize=1024)
+def _name_cached(value: str) -> str | None:
     key = value.strip().lower()
-    if key in PALETTE:
-        return key
-    return nearest_color(key)
+    return key if key in PALETTE else nearest_color(key)
