@@ -85,6 +85,22 @@ async def import_as(
         return Run(user, time.perf_counter() - started, len(dump["widgets"]))
 
 
+async def plain_widget_loop(base_url: str, stand_in: MuralStandIn, mural_id: str) -> float:
+    """The widget pages alone, fetched by a bare httpx loop (no pacing, no retries): what the
+    stand-in plus the network chain cost without our client."""
+    token = stand_in.issue_token("baseline", ttl=3600)
+    url = f"{base_url}/murals/{mural_id}/widgets"
+    async with httpx.AsyncClient(headers={"Authorization": f"Bearer {token}"}) as http:
+        started = time.perf_counter()
+        params: dict[str, str | int] = {"limit": 100}
+        for _ in range(10_000):
+            body = (await http.get(url, params=params)).raise_for_status().json()
+            if "next" not in body:
+                break
+            params = {"limit": 100, "next": body["next"]}
+        return time.perf_counter() - started
+
+
 async def budgets_for(
     redis: Any, client_id: str, user: str, app: RateBudget | None
 ) -> tuple[RateBudget, RateBudget]:
@@ -130,7 +146,8 @@ async def scenario(
             )
         )
         wall = time.perf_counter() - started
-    calls = stand_in.api_calls()
+        calls = stand_in.api_calls()
+        plain = await plain_widget_loop(base, stand_in, mural_ids[0]) if users == 1 else None
     limited = sum(c.status == 429 for c in calls)
     per_user_window = Counter((c.user_id, int(c.at)) for c in calls if c.status != 429)
     per_app_window = Counter(int(c.at // app_window_s) for c in calls if c.status != 429)
@@ -161,6 +178,8 @@ async def scenario(
         f"   wall / rate floor = {wall / max(user_floor, app_floor):.2f}; "
         f"wall / highest floor = {wall / floor:.2f}"
     )
+    if plain is not None:
+        print(f"   the same widget pages by a bare httpx loop (no pacing): {plain:.2f} s")
     if users > 1:
         times = [r.seconds for r in runs]
         print(
