@@ -39,7 +39,7 @@ def board(steps: int) -> dict[str, Any]:
                 "problem_ids": [],
             }
         )
-    problems = [
+    problems: list[dict[str, Any]] = [
         {
             "id": f"p{j}",
             "text": f"Medienbruch Nr. {j}: Daten werden doppelt erfasst, Rückfragen dauern Tage",
@@ -52,7 +52,7 @@ def board(steps: int) -> dict[str, Any]:
     problems.sort(key=lambda p: -p["weight"])
     for p in problems:
         step_list[int(p["step_id"][2:])]["problem_ids"].append(p["id"])
-    stream = {
+    stream: dict[str, Any] = {
         "id": "bench",
         "name": "Ist-Zustand (Benchmark)",
         "state": "current",
