@@ -14,7 +14,6 @@ from pathlib import Path
 from connectors.errors import DumpError
 from connectors.miro.normalize import normalize_miro
 from connectors.mural.normalize import normalize_mural
-from connectors.normalizing import paused_gc
 from service.domain.board import Board
 
 DEFAULT_MAX_BYTES = 200 * 1024 * 1024
@@ -38,10 +37,9 @@ def load_dump(data: object) -> Board:
     for key in _REQUIRED[provider]:
         if key not in data:
             raise DumpError(f"not a {provider.title()} dump: missing key {key!r}")
-    with paused_gc():
-        if provider == "miro":
-            return normalize_miro(data)
-        return normalize_mural(data)
+    if provider == "miro":
+        return normalize_miro(data)
+    return normalize_mural(data)
 
 
 def read_dump_file(path: Path, max_bytes: int = DEFAULT_MAX_BYTES) -> Board:

@@ -24,6 +24,7 @@ from connectors.normalizing import (
     bounded_label,
     checked_list,
     dimension,
+    paused_gc,
 )
 from service.domain.board import Board, Connector, Geometry, Item, ItemKind
 from service.domain.colors import color_name, nearest_color
@@ -51,6 +52,11 @@ def normalize_miro(dump: Mapping[str, Any], *, max_text_chars: int = DEFAULT_MAX
     has the wrong JSON type or there are more than ``MAX_ITEMS`` items. Anything wrong inside an
     item is tolerated and counted in ``Board.stats``.
     """
+    with paused_gc():
+        return _normalize_miro(dump, max_text_chars)
+
+
+def _normalize_miro(dump: Mapping[str, Any], max_text_chars: int) -> Board:
     raw_items = checked_list(dump, "items", "Miro", required=True)
     raw_connectors = checked_list(dump, "connectors", "Miro")
     raw_tags = checked_list(dump, "tags", "Miro")

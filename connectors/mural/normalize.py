@@ -24,6 +24,7 @@ from connectors.normalizing import (
     bounded_label,
     checked_list,
     dimension,
+    paused_gc,
 )
 from service.domain.board import Board, Connector, Geometry, Item, ItemKind
 from service.domain.colors import nearest_color
@@ -49,6 +50,11 @@ def normalize_mural(dump: Mapping[str, Any], *, max_text_chars: int = DEFAULT_MA
     more than ``MAX_ITEMS`` widgets. Anything wrong inside a widget is tolerated and counted in
     ``Board.stats``.
     """
+    with paused_gc():
+        return _normalize_mural(dump, max_text_chars)
+
+
+def _normalize_mural(dump: Mapping[str, Any], max_text_chars: int) -> Board:
     raw_widgets = checked_list(dump, "widgets", "Mural", required=True)
     raw_tags = checked_list(dump, "tags", "Mural")
     if len(raw_widgets) > MAX_ITEMS:
