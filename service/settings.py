@@ -5,10 +5,30 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, field_validator
+from pydantic import BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEFAULT_SQLITE_PATH = Path("var") / "valuestream.db"
+
+
+class MiroSettings(BaseModel):
+    """The Miro OAuth app and polling (``VSM_MIRO__*``); empty ``client_id`` = Miro disabled."""
+
+    client_id: str = ""
+    client_secret: SecretStr = SecretStr("")
+    redirect_uri: str = "http://127.0.0.1:8000/v1/oauth/miro/callback"
+    api_url: str = "https://api.miro.com"
+    auth_url: str = "https://miro.com/oauth/authorize"
+    poll_interval_s: float = Field(
+        default=300.0, ge=1.0, description="Seconds between modifiedAt checks of one board."
+    )
+    poll_jitter: float = Field(
+        default=0.2, ge=0.0, le=1.0, description="Each interval is stretched by up to +-this."
+    )
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.client_id and self.client_secret.get_secret_value())
 
 
 class Settings(BaseSettings):
@@ -49,6 +69,7 @@ class Settings(BaseSettings):
         description="Comma-separated Fernet keys, newest first (tokens at rest; key rotation).",
     )
     public_base_url: str = "http://127.0.0.1:8000"
+    miro: MiroSettings = Field(default_factory=MiroSettings)
     import_max_retries: int = Field(default=5, ge=0)
 
     @field_validator("encryption_keys", mode="before")
