@@ -192,7 +192,7 @@ def render_table(doc: Mapping[str, Any], console: Console) -> None:
         for label, value in comparison_rows(comparison):
             table.add_row(Text(label), _t(value))
         console.print(table)
-    console.print()
+        console.print()
     unclassified = doc.get("unclassified") or []
     console.print(
         Text(
@@ -264,7 +264,7 @@ def _render_stream(stream: Mapping[str, Any], console: Console) -> None:
                 _t(labels.get(str(problem.get("step_id")), "whole stream")),
             )
         console.print(table)
-    console.print()
+        console.print()
 
     ideas = stream.get("ideas") or []
     if ideas:
@@ -277,7 +277,7 @@ def _render_stream(stream: Mapping[str, Any], console: Console) -> None:
                 _t(labels.get(str(idea.get("step_id")), "whole stream")),
             )
         console.print(table)
-    console.print()
+        console.print()
 
     table = _table("Metrics", show_header=False)
     table.add_column("Metric")

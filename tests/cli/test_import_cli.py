@@ -52,6 +52,8 @@ def test_table_shows_steps_problems_metrics_and_comparison(
     assert "Current vs target state" in out
     assert "Mit Apple Pay oder Google Pay bezahlen" in out
     assert "Unclassified items: 0" in out
+    # sections are separated by one blank line, also where a stream has no problems or ideas
+    assert "\n\n\n" not in out.replace(" ", "")
 
 
 def test_table_shows_lanes_of_a_swimlane_board(capsys: pytest.CaptureFixture[str]) -> None:
