@@ -1,0 +1,1 @@
+"""Webhooks: signed inbound triggers, outbound notifications, egress guard and delivery logs."""
