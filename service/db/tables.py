@@ -193,3 +193,74 @@ class RevisionStream(SQLModel, table=True):
     step_count: int = 0
     etag: str = Field(max_length=64)
     data: dict[str, Any] = Field(sa_type=sa.JSON)
+
+
+class ConnectionStatus(StrEnum):
+    ACTIVE = "active"
+    NEEDS_REAUTH = "needs_reauth"  # the provider refused the token or its refresh
+
+
+class Connection(SQLModel, table=True):
+    """An OAuth grant of one provider account to a workspace; tokens are Fernet-encrypted.
+
+    A refresh rotates both tokens: the pair is replaced in one transaction under a row lock.
+    """
+
+    __tablename__ = "connection"
+    __table_args__ = (sa.UniqueConstraint("workspace_id", "provider", "account_id", "user_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    workspace_id: int = Field(foreign_key="workspace.id", ondelete="CASCADE", index=True)
+    provider: str = Field(max_length=16)
+    account_id: str = Field(default="", max_length=100)  # Miro team, Mural workspace
+    account_name: str = Field(default="", max_length=200)
+    user_id: str = Field(default="", max_length=100)
+    user_name: str = Field(default="", max_length=200)
+    scopes: str = Field(default="", max_length=1000)  # space-separated
+    access_token: bytes = Field(sa_type=sa.LargeBinary)
+    refresh_token: bytes | None = Field(default=None, sa_type=sa.LargeBinary)
+    expires_at: datetime | None = Field(default=None, sa_type=sa.DateTime(timezone=True))
+    status: str = Field(default=ConnectionStatus.ACTIVE, max_length=16)
+    status_reason: str | None = Field(default=None, max_length=500)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=sa.DateTime(timezone=True))
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=sa.DateTime(timezone=True))
+
+
+class OAuthState(SQLModel, table=True):
+    """An authorization request in flight: consumed (deleted) by its callback, single use."""
+
+    __tablename__ = "oauth_state"
+
+    nonce: str = Field(primary_key=True, max_length=64)
+    workspace_id: int = Field(foreign_key="workspace.id", ondelete="CASCADE")
+    provider: str = Field(max_length=16)
+    code_verifier: str | None = Field(default=None, max_length=128)  # PKCE providers (Mural)
+    expires_at: datetime = Field(sa_type=sa.DateTime(timezone=True))
+
+
+class BoardSyncStatus(StrEnum):
+    PENDING = "pending"  # an import from the provider is queued
+    OK = "ok"
+    FAILED = "failed"  # the last fetch failed; ``error`` says why
+    NEEDS_REAUTH = "needs_reauth"  # its connection must be authorized again
+    FORBIDDEN = "forbidden"
+    NOT_FOUND = "not_found"
+
+
+class BoardSync(SQLModel, table=True):
+    """How a live board follows its provider: the connection, the last seen change, when next."""
+
+    __tablename__ = "board_sync"
+
+    board_id: int = Field(foreign_key="board.id", ondelete="CASCADE", primary_key=True)
+    connection_id: int | None = Field(
+        default=None, foreign_key="connection.id", ondelete="SET NULL", index=True
+    )
+    status: str = Field(default=BoardSyncStatus.PENDING, max_length=16)
+    error: str | None = Field(default=None, max_length=2000)
+    remote_modified_at: str | None = Field(default=None, max_length=64)
+    last_checked_at: datetime | None = Field(default=None, sa_type=sa.DateTime(timezone=True))
+    next_check_at: datetime | None = Field(
+        default=None, sa_type=sa.DateTime(timezone=True), index=True
+    )
+    last_import_job_id: int | None = Field(default=None)
