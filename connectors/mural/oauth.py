@@ -17,15 +17,15 @@ import json
 import math
 import re
 import secrets
-import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode
 
 import httpx
 
-from connectors.errors import AuthError, ProviderError, RateLimitedError, TransientError
+from connectors.errors import AuthError, ProviderError
+from connectors.http import SYSTEM_CLOCK, Clock, RetryPolicy, json_object, request
 
 DEFAULT_SCOPES = ("workspaces:read", "rooms:read", "murals:read", "identity:read")
 
@@ -33,32 +33,28 @@ DEFAULT_SCOPES = ("workspaces:read", "rooms:read", "murals:read", "identity:read
 _MAX_TOKEN_CHARS = 16_384
 # Lifetimes beyond this are treated as nonsense from the provider, not as "never expires".
 _MAX_LIFETIME_S = 10 * 365 * 24 * 3600.0
-# 429 on the token endpoint without a usable reset header: wait this long.
-_DEFAULT_RETRY_AFTER_S = 1.0
+# A code or refresh token is single use: never re-send one whose fate is unknown.
+_TOKEN_POLICY = RetryPolicy(max_tries=3, max_total_wait=10.0, timeout=20.0)
 _ERROR_CODE = re.compile(r"[A-Za-z0-9_.\-]{1,64}")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class MuralTokens:
-    """A Mural token pair. Times are epoch seconds; ``None`` means unknown.
+    """A Mural token pair; the same fields as ``MiroTokens`` where they mean the same.
 
-    ``repr`` hides both tokens so a logged instance leaks nothing.
+    Times are UNIX seconds, ``None`` when unknown (an unknown lifetime is handled by refreshing
+    on the first 401). ``repr`` hides both tokens so a logged instance leaks nothing.
     """
 
     access_token: str = field(repr=False)
     refresh_token: str | None = field(repr=False)
     expires_at: float | None
-    refresh_expires_at: float | None = None
     scopes: tuple[str, ...] = ()
-    token_type: str = "Bearer"  # noqa: S105 (a scheme name, not a secret)
+    refresh_expires_at: float | None = None
 
-    def expires_within(self, seconds: float, *, now: float | None = None) -> bool:
-        """True when the access token expires less than ``seconds`` from ``now`` (or is unknown:
-        False, since an unknown lifetime is handled by refreshing on the first 401)."""
-        if self.expires_at is None:
-            return False
-        current = time.time() if now is None else now
-        return self.expires_at - current < seconds
+    def expires_within(self, seconds: float, now: float) -> bool:
+        """True when the access token expires less than ``seconds`` after ``now``."""
+        return self.expires_at is not None and self.expires_at - now < seconds
 
 
 def new_pkce() -> tuple[str, str]:
@@ -110,13 +106,13 @@ async def exchange_code(
     redirect_uri: str,
     code_verifier: str,
     *,
-    now: Callable[[], float] = time.time,
+    clock: Clock = SYSTEM_CLOCK,
 ) -> MuralTokens:
     """Trade an authorization code for tokens.
 
     Raises ``AuthError`` when Mural refuses (bad/used code, wrong verifier, bad client),
-    ``RateLimitedError`` on 429, ``TransientError`` on 5xx or a network failure. Not retried:
-    a code is single use, so a second attempt after a lost response would fail anyway.
+    ``RateLimitedError``/``TransientError`` as :func:`connectors.http.request` does. Repeated
+    only when Mural surely did not receive it: a code is single use.
     """
     form = {
         "grant_type": "authorization_code",
@@ -126,8 +122,7 @@ async def exchange_code(
         "client_secret": client_secret,
         "code_verifier": code_verifier,
     }
-    payload = await _post_token_form(http, token_url, form)
-    return tokens_from_response(payload, issued_at=now())
+    return await _token_call(http, token_url, form, clock)
 
 
 async def refresh(
@@ -137,20 +132,19 @@ async def refresh(
     client_secret: str,
     refresh_token: str,
     *,
-    now: Callable[[], float] = time.time,
+    clock: Clock = SYSTEM_CLOCK,
 ) -> MuralTokens:
     """Use a refresh token once and get a new pair (Mural rotates the refresh token).
 
     The caller must persist the returned pair before using it and must serialise refreshes per
     connection: the old refresh token is dead once this returns. Raises ``AuthError`` when the
     refresh is refused (``invalid_grant``, revoked, reused token: the user must re-consent),
-    ``RateLimitedError`` on 429, ``TransientError`` on 5xx or a network failure.
+    ``RateLimitedError``/``TransientError`` as :func:`connectors.http.request` does.
     """
     form = {"grant_type": "refresh_token", "refresh_token": refresh_token}
-    payload = await _post_token_form(
-        http, refresh_url, form, basic=_basic_credentials(client_id, client_secret)
+    tokens = await _token_call(
+        http, refresh_url, form, clock, basic=_basic_credentials(client_id, client_secret)
     )
-    tokens = tokens_from_response(payload, issued_at=now())
     if tokens.refresh_token is None:
         # Mural always rotates; should a response ever omit the new token, the old one is the
         # only refresh token there is and dropping it would force a re-consent.
@@ -160,7 +154,6 @@ async def refresh(
             expires_at=tokens.expires_at,
             refresh_expires_at=_jwt_exp(refresh_token),
             scopes=tokens.scopes,
-            token_type=tokens.token_type,
         )
     return tokens
 
@@ -179,49 +172,46 @@ def tokens_from_response(payload: Mapping[str, Any], *, issued_at: float) -> Mur
     expires_at = _lifetime_end(payload.get("expires_in"), issued_at)
     if expires_at is None:
         expires_at = _jwt_exp(access)
-    token_type = payload.get("token_type")
     return MuralTokens(
         access_token=access,
         refresh_token=refresh_token,
         expires_at=expires_at,
         refresh_expires_at=None if refresh_token is None else _jwt_exp(refresh_token),
         scopes=_scopes(payload, access),
-        token_type=token_type if isinstance(token_type, str) and token_type else "Bearer",
     )
 
 
-async def _post_token_form(
+async def _token_call(
     http: httpx.AsyncClient,
     url: str,
     form: Mapping[str, str],
+    clock: Clock,
     *,
     basic: str | None = None,
-) -> Mapping[str, Any]:
+) -> MuralTokens:
     headers = {"Accept": "application/json"}
     if basic is not None:
         headers["Authorization"] = basic
-    try:
-        response = await http.post(url, data=dict(form), headers=headers)
-    except httpx.TransportError as exc:
-        raise TransientError(f"Mural token endpoint unreachable ({type(exc).__name__})") from None
-    status = response.status_code
-    if status == 429:
-        raise RateLimitedError(
-            "Mural token endpoint rate limited", retry_after=_reset_wait(response)
-        )
-    if status >= 500:
-        raise TransientError(f"Mural token endpoint answered {status}", status=status)
-    body = _json_object(response)
-    if status >= 400:
+    response = await request(
+        http,
+        "POST",
+        url,
+        data=form,
+        headers=headers,
+        policy=_TOKEN_POLICY,
+        clock=clock,
+        idempotent=False,
+        accept=(400, 401, 403),
+    )
+    if response.status_code >= 400:
         # Refused grant, bad client, wrong verifier, reused or revoked refresh token: every one
         # of them needs the user to connect again. Only the OAuth error code goes into the
         # message; the description is provider text we do not echo.
-        code = body.get("error") if body is not None else None
-        detail = code if isinstance(code, str) and _ERROR_CODE.fullmatch(code) else "refused"
-        raise AuthError(f"Mural refused the token request: {detail}", status=status)
-    if body is None:
-        raise ProviderError("Mural token response is not a JSON object", status=status)
-    return body
+        raise AuthError(
+            f"Mural refused the {form['grant_type']} grant ({_error_code(response)})",
+            status=response.status_code,
+        )
+    return tokens_from_response(json_object(response), issued_at=clock.time())
 
 
 def _basic_credentials(client_id: str, client_secret: str) -> str:
@@ -230,24 +220,13 @@ def _basic_credentials(client_id: str, client_secret: str) -> str:
     return "Basic " + base64.b64encode(raw).decode("ascii")
 
 
-def _json_object(response: httpx.Response) -> dict[str, Any] | None:
+def _error_code(response: httpx.Response) -> str:
     try:
         body = response.json()
-    except (ValueError, UnicodeDecodeError):
-        return None
-    return body if isinstance(body, dict) else None
-
-
-def _reset_wait(response: httpx.Response) -> float:
-    """Seconds until ``x-ratelimit-reset`` (epoch seconds; Mural sends no Retry-After)."""
-    raw = response.headers.get("x-ratelimit-reset")
-    try:
-        reset = float(raw) if raw is not None else math.nan
     except ValueError:
-        reset = math.nan
-    if not math.isfinite(reset):
-        return _DEFAULT_RETRY_AFTER_S
-    return min(max(reset - time.time(), 0.0), 3600.0)
+        return "no error code"
+    code = body.get("error") if isinstance(body, dict) else None
+    return code if isinstance(code, str) and _ERROR_CODE.fullmatch(code) else "no error code"
 
 
 def _lifetime_end(expires_in: object, issued_at: float) -> float | None:

@@ -13,6 +13,7 @@ import pytest
 import respx
 
 from connectors.errors import AuthError, RateLimitedError, TransientError
+from connectors.http import Clock
 from connectors.mural.oauth import (
     DEFAULT_SCOPES,
     MuralTokens,
@@ -76,7 +77,14 @@ async def test_code_exchange_sends_the_verifier_and_reads_the_lifetime_from_expi
 
     async with httpx.AsyncClient() as http:
         tokens = await exchange_code(
-            http, TOKEN, "client-1", "s3cret", "code-9", REDIRECT, "verifier-7", now=lambda: 1000.0
+            http,
+            TOKEN,
+            "client-1",
+            "s3cret",
+            "code-9",
+            REDIRECT,
+            "verifier-7",
+            clock=Clock(time=lambda: 1000.0),
         )
 
     assert _form(route.calls.last.request) == {
@@ -116,7 +124,9 @@ async def test_refresh_sends_basic_client_auth_and_returns_the_rotated_pair() ->
     )
 
     async with httpx.AsyncClient() as http:
-        tokens = await refresh(http, REFRESH, "client-1", "s3cret", "ref-1", now=lambda: 0.0)
+        tokens = await refresh(
+            http, REFRESH, "client-1", "s3cret", "ref-1", clock=Clock(time=lambda: 0.0)
+        )
 
     request = route.calls.last.request
     expected = "Basic " + base64.b64encode(b"client-1:s3cret").decode()
@@ -169,11 +179,26 @@ async def test_a_rate_limited_token_call_says_how_long_to_wait_from_the_reset_he
 )
 @respx.mock
 async def test_server_errors_and_network_failures_are_transient(side_effect: object) -> None:
-    respx.post(TOKEN).mock(side_effect=[side_effect])
+    route = respx.post(TOKEN).mock(side_effect=lambda request: _raise_or_return(side_effect))
+
+    async def no_sleep(seconds: float) -> None:
+        return None
 
     async with httpx.AsyncClient() as http:
         with pytest.raises(TransientError):
-            await exchange_code(http, TOKEN, "c", "s", "code", REDIRECT, "v")
+            await exchange_code(
+                http, TOKEN, "c", "s", "code", REDIRECT, "v", clock=Clock(sleep=no_sleep)
+            )
+
+    # A code is single use: only a connection that never reached Mural is tried again.
+    assert route.call_count == (3 if isinstance(side_effect, httpx.ConnectError) else 1)
+
+
+def _raise_or_return(outcome: object) -> httpx.Response:
+    if isinstance(outcome, Exception):
+        raise outcome
+    assert isinstance(outcome, httpx.Response)
+    return outcome
 
 
 def test_token_repr_shows_no_token() -> None:
