@@ -3,20 +3,25 @@ an expired next token, voting results, and the dump normalized by load_dump."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
 
 from connectors.dump import load_dump
-from connectors.http import MemoryRateBudget
+from connectors.http import MemoryRateBudget, StaticToken
 from connectors.mural.client import MuralClient
 from connectors.mural.oauth import MuralTokens, authorize_url, exchange_code, new_pkce, refresh
 from service.domain.board import ItemKind
+from service.domain.digitize import digitize
 from tests.builders import mural_area, mural_arrow, mural_dump, mural_sticky, mural_tag
 from tests.standins.mural_server import MuralStandIn
 
 pytestmark = pytest.mark.anyio
+
+ROOT = Path(__file__).resolve().parents[3]
 
 
 class RefreshingTokens:
@@ -104,3 +109,24 @@ async def test_a_mural_imports_over_a_socket_through_refresh_restart_and_three_p
     assert items["s1"].kind is ItemKind.STICKY
     assert items["s1"].tags == ("Process",)
     assert [(c.start_id, c.end_id, c.text) for c in board.connectors] == [("s1", "s2", "handoff")]
+
+
+async def test_the_example_mural_fetched_live_digitizes_like_its_dump_file(
+    mural: MuralStandIn, mural_url: str
+) -> None:
+    example = json.loads((ROOT / "examples" / "mural-app-release.json").read_text())
+    mural_id = mural.add_dump(example)
+
+    async with httpx.AsyncClient() as http:
+        client = MuralClient(
+            http,
+            StaticToken(mural.issue_token()),
+            MemoryRateBudget(),
+            MemoryRateBudget(),
+            mural_url + mural.prefix,
+            page_limit=30,
+        )
+        live = await client.fetch_mural(mural_id)
+
+    assert len(mural.api_calls("/widgets")) == 3
+    assert digitize(load_dump(live)) == digitize(load_dump(example))
