@@ -330,6 +330,17 @@ class MuralClient:
         return dump
 
 
+def change_marker(mural: Mapping[str, Any]) -> str | None:
+    """The mural's ``updatedOn`` (epoch ms) as text: the cheap "did it change" check of the
+    poller, stored and compared as is; ``None`` when Mural sent no usable value."""
+    value = mural.get("updatedOn")
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    if not math.isfinite(value) or value < 0:
+        return None
+    return str(int(value))
+
+
 def redis_budgets(
     redis: Any, *, client_id: str, user_id: str
 ) -> tuple[RedisRateBudget, RedisRateBudget]:

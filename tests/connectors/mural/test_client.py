@@ -18,7 +18,7 @@ from connectors.errors import (
     TransientError,
 )
 from connectors.http import Clock, MemoryRateBudget, RetryPolicy
-from connectors.mural.client import MuralClient
+from connectors.mural.client import MuralClient, change_marker
 
 API = "https://app.mural.co/api/public/v1"
 MURAL = "acme7380.1754493659737"
@@ -375,3 +375,19 @@ async def test_a_mural_with_more_widgets_than_the_cap_fails_instead_of_growing()
     async with httpx.AsyncClient() as http:
         with pytest.raises(ProviderError, match="more than 7"):
             await _ids(_client(http, FakeClock(), max_widgets=7))
+
+
+@pytest.mark.parametrize(
+    ("mural", "marker"),
+    [
+        ({"updatedOn": 1754500000000}, "1754500000000"),
+        ({"updatedOn": 1754500000000.0}, "1754500000000"),
+        ({"updatedOn": "yesterday"}, None),
+        ({"updatedOn": True}, None),
+        ({}, None),
+    ],
+)
+def test_the_change_marker_is_updated_on_as_text_or_none(
+    mural: dict[str, Any], marker: str | None
+) -> None:
+    assert change_marker(mural) == marker
