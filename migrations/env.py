@@ -10,6 +10,7 @@ from sqlmodel import SQLModel
 
 import service.db.tables  # noqa: F401  (registers the tables on SQLModel.metadata)
 from service.db.engine import create_db_engine
+from service.webhooks import tables as _webhook_tables  # noqa: F401  (same metadata)
 
 config = context.config
 target_metadata = SQLModel.metadata
