@@ -112,6 +112,8 @@ class MiroStandIn:
     _codes: dict[str, float] = field(default_factory=dict)  # code -> expiry
     _windows: dict[str, _Window] = field(default_factory=dict)
     _fail: int = 0
+    _refreshes: int = 0
+    _revoked: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     # -- arranging --------------------------------------------------------------------------
@@ -146,6 +148,27 @@ class MiroStandIn:
             record = self._tokens.get(access_token)
             if record is not None:
                 record.expires_at = time.time() - 1
+
+    def expire_all_tokens(self) -> None:
+        """Every access token expires now (refresh tokens stay valid)."""
+        with self._lock:
+            for record in self._tokens.values():
+                record.expires_at = time.time() - 1
+
+    def drop_refresh_tokens(self) -> None:
+        """Every refresh token becomes invalid (``invalid_grant``), as after a revocation."""
+        with self._lock:
+            self._refresh.clear()
+
+    def revoked(self) -> int:
+        """Tokens revoked through ``/v2/oauth/revoke`` so far."""
+        with self._lock:
+            return self._revoked
+
+    def refreshes(self) -> int:
+        """Refresh grants answered so far (successful ones)."""
+        with self._lock:
+            return self._refreshes
 
     def issue_code(self) -> str:
         with self._lock:
@@ -343,6 +366,7 @@ class MiroStandIn:
                         return JSONResponse({"error": "invalid_grant"}, status_code=400)
                     # Rotation: the old pair dies with the refresh.
                     self._tokens.pop(old_access, None)
+                    self._refreshes += 1
                 else:
                     return JSONResponse({"error": "unsupported_grant_type"}, status_code=400)
                 access, refresh = self._new_pair(3599.0 if self.expiring_tokens else None)
@@ -371,6 +395,7 @@ class MiroStandIn:
                     return _error(400, "invalidParameters", "Invalid token")
                 if record.refresh_token is not None:
                     self._refresh.pop(record.refresh_token, None)
+                self._revoked += 1
             return Response(status_code=204)
 
         async def authorize(request: Request) -> Response:

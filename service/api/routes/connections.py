@@ -1,0 +1,469 @@
+"""Live Miro routes: OAuth connect, connections, remote-board browsing and connecting a board.
+
+``install_live_miro(app, settings)`` is the composition step: it builds the live use cases'
+dependencies from the settings and adds these routes under ``/v1``. The OAuth callback is the
+one ``/v1`` route without an API key: Miro's redirect carries no key, so the signed, single-use,
+workspace-bound ``state`` is what ties it to a workspace.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from datetime import datetime
+from typing import Annotated, Any, Protocol
+
+import httpx
+import structlog
+from fastapi import APIRouter, FastAPI, Query, Request, Response
+from fastapi.responses import RedirectResponse
+from pydantic import BaseModel, Field
+from sqlmodel import col, select
+
+from connectors.errors import AuthError, ProviderError, RateLimitedError
+from connectors.http import MemoryRateBudget, RateBudget, RedisRateBudget
+from connectors.miro.oauth import MiroApp, authorize_url
+from service.api.deps import SessionDep, WorkspaceDep
+from service.api.problems import PROBLEM_TYPES, ProblemError, ProblemType, responses
+from service.db.tables import Board, BoardSync, Connection
+from service.settings import Settings
+from service.usecases.connections import (
+    MIRO,
+    EncryptionKeyError,
+    HttpFactory,
+    StateError,
+    TokenCipher,
+    begin_authorization,
+    complete_miro_authorization,
+    connect_board,
+    connection_in_workspace,
+    connection_summary,
+    delete_connection,
+)
+from service.usecases.errors import ConflictError
+from service.usecases.live_sync import MiroLive
+
+log = structlog.get_logger(__name__)
+
+router = APIRouter(tags=["connections"])
+
+_PROBLEMS = (
+    ProblemType(
+        "invalid-oauth-state",
+        400,
+        "Invalid authorization state",
+        "The OAuth `state` is missing, forged, already used or expired: start the connection "
+        "again. Nothing was stored.",
+    ),
+    ProblemType(
+        "oauth-refused",
+        400,
+        "Authorization refused",
+        "The provider refused the authorization (denied by the user, or a bad or used code).",
+    ),
+    ProblemType(
+        "connection-needs-reauth",
+        409,
+        "Connection needs re-authorization",
+        "The provider refused this connection's tokens; connect the account again.",
+    ),
+    ProblemType(
+        "provider-forbidden",
+        403,
+        "Provider refused access",
+        "The connected account may not read this object at the provider.",
+    ),
+    ProblemType(
+        "provider-unavailable",
+        502,
+        "Provider unavailable",
+        "The provider failed, timed out or rate-limited us; try again (see `Retry-After`).",
+    ),
+    ProblemType(
+        "provider-not-configured",
+        503,
+        "Provider not configured",
+        "The operator has not set the provider's OAuth app (`VSM_MIRO__*`) or "
+        "`VSM_ENCRYPTION_KEYS`.",
+    ),
+)
+
+
+class FetchPort(Protocol):
+    """Where a connected board's fetch goes: the embedded thread or a Celery worker."""
+
+    def request_fetch(self, board_id: int, trigger: str) -> None: ...
+
+
+class ConnectionPublic(BaseModel):
+    id: int
+    provider: str
+    account_id: str
+    account_name: str
+    user_id: str
+    user_name: str
+    scopes: list[str]
+    status: str = Field(description="`active` or `needs_reauth`")
+    status_reason: str | None
+    expires_at: datetime | None = Field(description="Access token expiry; null = non-expiring.")
+    created_at: datetime
+    updated_at: datetime
+
+
+class AuthorizePublic(BaseModel):
+    authorize_url: str
+    expires_in: int = Field(description="Seconds the authorization request stays valid.")
+
+
+class ConnectBoard(BaseModel):
+    connection_id: int
+    external_id: str = Field(min_length=1, max_length=200, description="The Miro board id.")
+
+
+class BoardSyncPublic(BaseModel):
+    board_id: int
+    provider: str
+    external_id: str
+    connection_id: int | None
+    status: str = Field(
+        description="`pending`, `ok`, `failed`, `needs_reauth`, `forbidden` or `not_found`"
+    )
+    error: str | None
+    remote_modified_at: str | None
+    last_checked_at: datetime | None
+    next_check_at: datetime | None
+    last_import_job_id: int | None
+
+
+def _live(request: Request) -> MiroLive:
+    live: MiroLive | None = request.app.state.miro_live
+    if live is None:
+        raise ProblemError("provider-not-configured", request.app.state.miro_disabled_reason)
+    return live
+
+
+def _connection_or_404(session: SessionDep, workspace_id: int, connection_id: int) -> Connection:
+    row = connection_in_workspace(session, workspace_id, connection_id)
+    if row is None:
+        raise ProblemError("not-found", f"No connection {connection_id} in this workspace.")
+    return row
+
+
+def _provider_problem(exc: ProviderError) -> ProblemError:
+    if isinstance(exc, AuthError):
+        return ProblemError("connection-needs-reauth", str(exc))
+    if isinstance(exc, RateLimitedError):
+        retry = str(max(1, round(exc.retry_after)))
+        return ProblemError("provider-unavailable", str(exc), headers={"Retry-After": retry})
+    if exc.status == 403:
+        return ProblemError("provider-forbidden", str(exc))
+    if exc.status == 404:
+        return ProblemError("not-found", str(exc))
+    return ProblemError("provider-unavailable", str(exc))
+
+
+def _sync_public(board: Board, sync: BoardSync) -> BoardSyncPublic:
+    assert board.id is not None
+    return BoardSyncPublic(
+        board_id=board.id,
+        provider=board.provider,
+        external_id=board.external_id,
+        connection_id=sync.connection_id,
+        status=sync.status,
+        error=sync.error,
+        remote_modified_at=sync.remote_modified_at,
+        last_checked_at=sync.last_checked_at,
+        next_check_at=sync.next_check_at,
+        last_import_job_id=sync.last_import_job_id,
+    )
+
+
+@router.get(
+    "/connections/miro/authorize",
+    response_model=AuthorizePublic,
+    summary="Start connecting a Miro account",
+    description=(
+        "Answers with Miro's authorization URL (valid 10 minutes, single use, bound to your "
+        "workspace); a browser asking for HTML is redirected there (302)."
+    ),
+    responses=responses(401, 503),
+)
+def authorize_miro(
+    request: Request, workspace_id: WorkspaceDep, session: SessionDep
+) -> AuthorizePublic | RedirectResponse:
+    live = _live(request)
+    state = begin_authorization(session, live.cipher, workspace_id, MIRO)
+    session.commit()
+    url = authorize_url(live.app, state)
+    if "text/html" in request.headers.get("accept", ""):
+        return RedirectResponse(url, status_code=302)
+    return AuthorizePublic(authorize_url=url, expires_in=600)
+
+
+@router.get(
+    "/oauth/miro/callback",
+    response_model=ConnectionPublic,
+    summary="Miro's redirect back: store the connection",
+    description="Needs no API key; the `state` issued by the authorize route identifies you.",
+    responses=responses(400, 502, 503),
+)
+def miro_callback(
+    request: Request,
+    session: SessionDep,
+    code: Annotated[str | None, Query(max_length=2000)] = None,
+    state: Annotated[str | None, Query(max_length=300)] = None,
+    error: Annotated[str | None, Query(max_length=200)] = None,
+) -> ConnectionPublic:
+    live = _live(request)
+    if error is not None:
+        session.rollback()
+        raise ProblemError("oauth-refused", "Miro reports that the authorization was refused.")
+    try:
+        row = complete_miro_authorization(
+            session, live.cipher, live.app, live.http_factory, code=code, state=state
+        )
+    except StateError as exc:
+        session.rollback()
+        raise ProblemError("invalid-oauth-state", str(exc)) from None
+    except AuthError as exc:
+        session.rollback()
+        raise ProblemError("oauth-refused", str(exc)) from None
+    except ProviderError as exc:
+        session.rollback()
+        raise _provider_problem(exc) from None
+    session.commit()
+    return ConnectionPublic(**connection_summary(row))
+
+
+@router.get("/connections", response_model=list[ConnectionPublic], responses=responses(401))
+def list_connections(workspace_id: WorkspaceDep, session: SessionDep) -> list[ConnectionPublic]:
+    rows = session.exec(
+        select(Connection)
+        .where(Connection.workspace_id == workspace_id)
+        .order_by(col(Connection.id))
+        .limit(500)
+    ).all()
+    return [ConnectionPublic(**connection_summary(row)) for row in rows]
+
+
+@router.get(
+    "/connections/{connection_id}",
+    response_model=ConnectionPublic,
+    responses=responses(401, 404),
+)
+def get_connection(
+    connection_id: int, workspace_id: WorkspaceDep, session: SessionDep
+) -> ConnectionPublic:
+    return ConnectionPublic(
+        **connection_summary(_connection_or_404(session, workspace_id, connection_id))
+    )
+
+
+@router.delete(
+    "/connections/{connection_id}",
+    status_code=204,
+    summary="Revoke the token at Miro and delete the connection",
+    responses=responses(401, 404, 502, 503),
+)
+def remove_connection(
+    request: Request, connection_id: int, workspace_id: WorkspaceDep, session: SessionDep
+) -> Response:
+    live = _live(request)
+    row = _connection_or_404(session, workspace_id, connection_id)
+    try:
+        delete_connection(session, live.cipher, live.app, live.http_factory, row)
+    except ProviderError as exc:
+        session.rollback()
+        raise _provider_problem(exc) from None
+    session.commit()
+    return Response(status_code=204)
+
+
+@router.get(
+    "/connections/{connection_id}/remote-boards",
+    summary="Browse the connected account's Miro boards",
+    description="Miro's own offset paging, passed through (`offset`, `limit` 1..50, `total`).",
+    responses=responses(401, 404, 409, 502, 503),
+)
+def remote_boards(
+    request: Request,
+    connection_id: int,
+    workspace_id: WorkspaceDep,
+    session: SessionDep,
+    query: Annotated[str | None, Query(max_length=500)] = None,
+    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+    limit: Annotated[int, Query(ge=1, le=50)] = 20,
+) -> dict[str, Any]:
+    live = _live(request)
+    row = _connection_or_404(session, workspace_id, connection_id)
+    session.rollback()  # no transaction held while Miro answers
+    assert row.id is not None
+    connection = row.id
+
+    async def fetch() -> dict[str, Any]:
+        async with live.http_factory() as http:
+            client = live.client(http, connection)
+            return await client.get_boards_page(query=query, offset=offset, limit=limit)
+
+    try:
+        page = asyncio.run(fetch())
+    except ProviderError as exc:
+        raise _provider_problem(exc) from None
+    raw = page.get("data")
+    data: list[Any] = raw if isinstance(raw, list) else []
+    boards = [
+        {
+            key: board.get(key)
+            for key in ("id", "name", "description", "viewLink", "createdAt", "modifiedAt")
+        }
+        for board in data
+        if isinstance(board, dict)
+    ]
+    return {
+        "data": boards,
+        "total": page.get("total") if isinstance(page.get("total"), int) else None,
+        "offset": offset,
+        "limit": limit,
+    }
+
+
+@router.post(
+    "/boards",
+    status_code=202,
+    response_model=BoardSyncPublic,
+    summary="Connect a Miro board and queue its first import",
+    responses=responses(401, 404, 409, 422, 503),
+)
+def create_live_board(
+    request: Request, body: ConnectBoard, workspace_id: WorkspaceDep, session: SessionDep
+) -> BoardSyncPublic:
+    _live(request)
+    connection = _connection_or_404(session, workspace_id, body.connection_id)
+    try:
+        board, sync = connect_board(session, workspace_id, connection, body.external_id)
+    except ValueError as exc:
+        session.rollback()
+        raise ProblemError(
+            "validation-error",
+            str(exc),
+            errors=[{"field": "body.external_id", "message": str(exc)}],
+        ) from None
+    except ConflictError as exc:
+        session.rollback()
+        raise ProblemError("connection-needs-reauth", str(exc)) from None
+    session.commit()
+    assert board.id is not None
+    fetch_port: FetchPort = request.app.state.miro_fetch
+    fetch_port.request_fetch(board.id, "connect")
+    return _sync_public(board, sync)
+
+
+@router.get(
+    "/boards/{board_id}/sync",
+    response_model=BoardSyncPublic,
+    summary="How a live board follows Miro: status, last change seen, next check",
+    responses=responses(401, 404),
+)
+def get_board_sync(
+    board_id: int, workspace_id: WorkspaceDep, session: SessionDep
+) -> BoardSyncPublic:
+    board = session.get(Board, board_id)
+    sync = session.get(BoardSync, board_id)
+    if board is None or board.workspace_id != workspace_id or sync is None:
+        raise ProblemError("not-found", f"No live board {board_id} in this workspace.")
+    return _sync_public(board, sync)
+
+
+def _budgets(settings: Settings) -> Callable[[int], RateBudget]:
+    """Per-connection budgets: shared through Redis when there is a Redis broker, else per
+    process (the embedded default runs every call in this process)."""
+    broker = settings.broker_url or ""
+    if broker.startswith(("redis://", "rediss://")):
+        import redis.asyncio
+
+        def redis_budget(connection_id: int) -> RateBudget:
+            # A client per event loop: redis.asyncio connections belong to the loop they open in.
+            client = redis.asyncio.from_url(broker)
+            return RedisRateBudget(client, provider=MIRO, identity=f"connection:{connection_id}")
+
+        return redis_budget
+    budgets: dict[int, MemoryRateBudget] = {}
+
+    def memory_budget(connection_id: int) -> RateBudget:
+        return budgets.setdefault(connection_id, MemoryRateBudget())
+
+    return memory_budget
+
+
+def _default_http() -> httpx.AsyncClient:
+    return httpx.AsyncClient(follow_redirects=False)
+
+
+def build_miro_live(
+    settings: Settings,
+    app: FastAPI,
+    *,
+    http_factory: HttpFactory = _default_http,
+) -> tuple[MiroLive | None, str]:
+    """The live Miro dependencies from ``settings``, or None and the reason it is off."""
+    if not settings.miro.enabled:
+        return None, "Miro is not configured: set VSM_MIRO__CLIENT_ID and VSM_MIRO__CLIENT_SECRET."
+    try:
+        cipher = TokenCipher(settings.encryption_keys)
+    except EncryptionKeyError as exc:
+        return None, str(exc)
+    miro = settings.miro
+    live = MiroLive(
+        session_factory=app.state.session_factory,
+        cipher=cipher,
+        app=MiroApp(
+            client_id=miro.client_id,
+            client_secret=miro.client_secret.get_secret_value(),
+            redirect_uri=miro.redirect_uri,
+            api_url=miro.api_url,
+            auth_url=miro.auth_url,
+        ),
+        http_factory=http_factory,
+        budget_for=_budgets(settings),
+        job_queue=app.state.job_queue,
+        poll_interval_s=miro.poll_interval_s,
+        poll_jitter=miro.poll_jitter,
+    )
+    return live, ""
+
+
+def install_live_miro(
+    app: FastAPI,
+    settings: Settings,
+    *,
+    http_factory: HttpFactory = _default_http,
+    fetch_port: FetchPort | None = None,
+    tick_s: float = 5.0,
+) -> Any:
+    """Add the live Miro routes to ``app`` and wire their dependencies.
+
+    Returns the embedded sync runner (``start()``/``stop()`` it with the app; it checks for due
+    polls every ``tick_s`` seconds) when no broker is configured and no ``fetch_port`` is given,
+    else None (Celery workers run fetch and poll).
+    """
+    for kind in _PROBLEMS:
+        PROBLEM_TYPES.setdefault(kind.slug, kind)
+    live, reason = build_miro_live(settings, app, http_factory=http_factory)
+    app.state.miro_live = live
+    app.state.miro_disabled_reason = reason
+    runner = None
+    if fetch_port is None and live is not None:
+        if settings.broker_url:
+            from workers.celery_app import create_celery
+            from workers.live import CeleryLiveFetch
+
+            fetch_port = CeleryLiveFetch(create_celery(settings))
+        else:
+            from workers.live import EmbeddedLiveSync
+
+            runner = EmbeddedLiveSync(live, tick_s=tick_s)
+            fetch_port = runner
+    app.state.miro_fetch = fetch_port
+    app.include_router(router, prefix="/v1")
+    log.info("live_miro_installed", enabled=live is not None)
+    return runner

@@ -1,0 +1,449 @@
+"""Live Miro connections: OAuth state, encrypted tokens, refresh under a row lock, revocation.
+
+Tokens are stored Fernet-encrypted (``VSM_ENCRYPTION_KEYS``, newest key first; MultiFernet
+decrypts with any listed key, so keys rotate without re-consent). An authorization ``state`` is
+``<workspace>.<nonce>.<hmac>``: signed with a key derived from the newest encryption key, bound
+to the workspace, stored until its callback consumes it (deleted: single use) and valid for ten
+minutes. Refreshing rotates both tokens; :class:`StoredTokens` locks the connection row (and, for
+SQLite's sake, an in-process lock), re-reads it and refreshes only when the stored token is still
+the one that expired or was refused, so two workers never spend one refresh token twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import hmac
+import secrets
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import structlog
+from cryptography.fernet import Fernet, InvalidToken, MultiFernet
+from sqlmodel import Session, col, delete, select
+
+from connectors.errors import AuthError
+from connectors.miro import oauth
+from connectors.miro.oauth import MiroApp, MiroTokens
+from service.db.engine import SessionFactory
+from service.db.tables import (
+    Board,
+    BoardSync,
+    BoardSyncStatus,
+    Connection,
+    ConnectionStatus,
+    OAuthState,
+    utcnow,
+)
+from service.usecases.errors import ConflictError
+
+log = structlog.get_logger(__name__)
+
+MIRO = "miro"
+STATE_TTL = timedelta(minutes=10)
+REFRESH_MARGIN_S = 120.0  # refresh this long before expiry, as Miro's own clients do
+MAX_REASON = 500
+
+HttpFactory = Callable[[], httpx.AsyncClient]
+
+
+class StateError(Exception):
+    """The authorization state is missing, forged, reused or expired."""
+
+
+class EncryptionKeyError(Exception):
+    """``VSM_ENCRYPTION_KEYS`` is missing or holds something that is not a Fernet key."""
+
+
+class TokenCipher:
+    """Encrypts tokens at rest and signs authorization states (keys newest first)."""
+
+    def __init__(self, keys: Sequence[str]) -> None:
+        if not keys:
+            raise EncryptionKeyError(
+                "VSM_ENCRYPTION_KEYS is empty: set one or more Fernet keys "
+                "(python -c 'from cryptography.fernet import Fernet; "
+                "print(Fernet.generate_key().decode())')"
+            )
+        try:
+            fernets = [Fernet(key.encode()) for key in keys]
+        except (ValueError, TypeError) as exc:
+            raise EncryptionKeyError(
+                "VSM_ENCRYPTION_KEYS holds a key that is not a Fernet key"
+            ) from exc
+        self._fernet = MultiFernet(fernets)
+        raw = base64.urlsafe_b64decode(keys[0].encode())
+        self._state_key = hashlib.sha256(b"valuestream oauth state\0" + raw).digest()
+
+    def encrypt(self, text: str) -> bytes:
+        return self._fernet.encrypt(text.encode())
+
+    def decrypt(self, blob: bytes) -> str:
+        """The stored token; :class:`AuthError` when no configured key opens it."""
+        try:
+            return self._fernet.decrypt(blob).decode()
+        except InvalidToken:
+            raise AuthError(
+                "the stored token cannot be decrypted (was its key removed from "
+                "VSM_ENCRYPTION_KEYS?): connect again"
+            ) from None
+
+    def sign(self, message: str) -> str:
+        digest = hmac.new(self._state_key, message.encode(), hashlib.sha256).digest()
+        return base64.urlsafe_b64encode(digest).decode().rstrip("=")
+
+
+def begin_authorization(
+    session: Session,
+    cipher: TokenCipher,
+    workspace_id: int,
+    provider: str,
+    *,
+    code_verifier: str | None = None,
+    now: datetime | None = None,
+) -> str:
+    """Store a fresh single-use state for ``workspace_id`` and return it. Flushes only."""
+    current = now or utcnow()
+    # Expired states of anyone are garbage now; keep the table small.
+    session.exec(delete(OAuthState).where(col(OAuthState.expires_at) < current))
+    nonce = secrets.token_urlsafe(24)
+    session.add(
+        OAuthState(
+            nonce=nonce,
+            workspace_id=workspace_id,
+            provider=provider,
+            code_verifier=code_verifier,
+            expires_at=current + STATE_TTL,
+        )
+    )
+    session.flush()
+    body = f"{workspace_id}.{nonce}"
+    return f"{body}.{cipher.sign(f'{provider}.{body}')}"
+
+
+def consume_state(
+    session: Session,
+    cipher: TokenCipher,
+    provider: str,
+    state: str | None,
+    *,
+    now: datetime | None = None,
+) -> OAuthState:
+    """Check and use up ``state``; raises :class:`StateError`. Flushes the deletion only."""
+    if not state or len(state) > 300 or state.count(".") != 2:
+        raise StateError("the authorization state is missing or malformed")
+    workspace, nonce, signature = state.split(".")
+    expected = cipher.sign(f"{provider}.{workspace}.{nonce}")
+    if not hmac.compare_digest(signature.encode(), expected.encode()):
+        raise StateError("the authorization state is not ours")
+    row = session.get(OAuthState, nonce)
+    # Deleting by key is the single-use guarantee: of two callbacks racing, one deletes the row.
+    deleted = session.exec(delete(OAuthState).where(col(OAuthState.nonce) == nonce))
+    session.flush()
+    if row is None or deleted.rowcount != 1:
+        raise StateError("the authorization state was already used or never issued")
+    if str(row.workspace_id) != workspace or row.provider != provider:
+        raise StateError("the authorization state belongs to another request")
+    if _aware(row.expires_at) < (now or utcnow()):
+        raise StateError("the authorization state expired: start again")
+    return row
+
+
+def _aware(value: datetime) -> datetime:
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+def _expiry(tokens: MiroTokens) -> datetime | None:
+    if tokens.expires_at is None:
+        return None
+    return datetime.fromtimestamp(tokens.expires_at, UTC)
+
+
+async def _exchange(
+    http_factory: HttpFactory, app: MiroApp, code: str
+) -> tuple[MiroTokens, oauth.MiroTokenInfo]:
+    async with http_factory() as http:
+        tokens = await oauth.exchange_code(http, app, code)
+        info = await oauth.get_token_info(http, app.api_url, tokens.access_token)
+    return tokens, info
+
+
+def complete_miro_authorization(
+    session: Session,
+    cipher: TokenCipher,
+    app: MiroApp,
+    http_factory: HttpFactory,
+    *,
+    code: str | None,
+    state: str | None,
+) -> Connection:
+    """The callback: consume ``state``, trade ``code`` for tokens, store the connection.
+
+    Raises :class:`StateError` (nothing stored), :class:`AuthError` when Miro refuses the code,
+    ``TransientError``/``RateLimitedError`` when Miro fails. The state is used up either way.
+    Flushes; the caller commits.
+    """
+    granted = consume_state(session, cipher, MIRO, state)
+    if not code or len(code) > 2000:
+        raise AuthError("the callback carries no authorization code")
+    tokens, info = asyncio.run(_exchange(http_factory, app, code))
+    account = (info.team_id or tokens.team_id or "")[:100]
+    user = (info.user_id or tokens.user_id or "")[:100]
+    row = session.exec(
+        select(Connection).where(
+            Connection.workspace_id == granted.workspace_id,
+            Connection.provider == MIRO,
+            Connection.account_id == account,
+            Connection.user_id == user,
+        )
+    ).first()
+    if row is None:
+        row = Connection(
+            workspace_id=granted.workspace_id,
+            provider=MIRO,
+            account_id=account,
+            user_id=user,
+            access_token=b"",
+        )
+    row.account_name = (info.team_name or "")[:200]
+    row.user_name = (info.user_name or "")[:200]
+    row.scopes = " ".join(info.scopes or tokens.scopes)[:1000]
+    _store_tokens(row, cipher, tokens, previous_refresh=None)
+    row.status = ConnectionStatus.ACTIVE
+    row.status_reason = None
+    session.add(row)
+    session.flush()
+    _set_boards_status(session, row, BoardSyncStatus.OK, None, only_if=BoardSyncStatus.NEEDS_REAUTH)
+    log.info("connection_stored", connection_id=row.id, provider=MIRO)
+    return row
+
+
+def _store_tokens(
+    row: Connection, cipher: TokenCipher, tokens: MiroTokens, previous_refresh: bytes | None
+) -> None:
+    row.access_token = cipher.encrypt(tokens.access_token)
+    # A refresh response without a new refresh token leaves the old one the only one there is.
+    row.refresh_token = (
+        cipher.encrypt(tokens.refresh_token) if tokens.refresh_token else previous_refresh
+    )
+    row.expires_at = _expiry(tokens)
+    row.updated_at = utcnow()
+
+
+def _set_boards_status(
+    session: Session,
+    connection: Connection,
+    status: BoardSyncStatus,
+    reason: str | None,
+    *,
+    only_if: BoardSyncStatus | None = None,
+) -> None:
+    query = select(BoardSync).where(BoardSync.connection_id == connection.id)
+    if only_if is not None:
+        query = query.where(BoardSync.status == only_if)
+    for sync in session.exec(query).all():
+        sync.status = status
+        sync.error = reason
+        session.add(sync)
+
+
+def mark_needs_reauth(session: Session, connection: Connection, reason: str) -> None:
+    """The provider refused this connection's tokens: say so on it and on its boards."""
+    text = reason[:MAX_REASON]
+    connection.status = ConnectionStatus.NEEDS_REAUTH
+    connection.status_reason = text
+    connection.updated_at = utcnow()
+    session.add(connection)
+    _set_boards_status(
+        session,
+        connection,
+        BoardSyncStatus.NEEDS_REAUTH,
+        f"the Miro connection needs re-authorization: {text}",
+    )
+    log.info("connection_needs_reauth", connection_id=connection.id)
+
+
+_PROCESS_LOCKS: dict[int, threading.Lock] = {}
+_PROCESS_LOCKS_GUARD = threading.Lock()
+
+
+def _process_lock(connection_id: int) -> threading.Lock:
+    # SQLite ignores SELECT ... FOR UPDATE; within one process this lock does its job.
+    with _PROCESS_LOCKS_GUARD:
+        return _PROCESS_LOCKS.setdefault(connection_id, threading.Lock())
+
+
+@dataclass
+class StoredTokens:
+    """The :class:`connectors.http.TokenProvider` of one stored connection (thread-safe).
+
+    Returns the stored access token, refreshing it first when it expires within
+    ``REFRESH_MARGIN_S`` or when ``force_refresh`` reports that the token it handed out was
+    refused. ``invalid_grant`` marks the connection ``needs_reauth`` and raises ``AuthError``.
+    """
+
+    session_factory: SessionFactory
+    connection_id: int
+    cipher: TokenCipher
+    app: MiroApp
+    http_factory: HttpFactory
+    clock: Callable[[], float] = time.time
+    _handed_out: str | None = field(default=None, repr=False)
+
+    async def __call__(self, *, force_refresh: bool = False) -> str:
+        return await asyncio.to_thread(self._current, force_refresh)
+
+    def _current(self, force_refresh: bool) -> str:
+        with _process_lock(self.connection_id), self.session_factory() as session:
+            row = session.exec(
+                select(Connection).where(Connection.id == self.connection_id).with_for_update()
+            ).first()
+            if row is None:
+                raise AuthError("the connection was deleted")
+            if row.status != ConnectionStatus.ACTIVE:
+                raise AuthError(f"the connection needs re-authorization: {row.status_reason}")
+            access = self.cipher.decrypt(row.access_token)
+            expires = _aware(row.expires_at).timestamp() if row.expires_at else None
+            expiring = expires is not None and expires - self.clock() < REFRESH_MARGIN_S
+            refused = force_refresh and access == self._handed_out
+            if not expiring and not refused:
+                session.rollback()
+                self._handed_out = access
+                return access
+            if row.refresh_token is None:
+                reason = "the access token was refused and there is no refresh token"
+                mark_needs_reauth(session, row, reason)
+                session.commit()
+                raise AuthError(reason)
+            refresh_token = self.cipher.decrypt(row.refresh_token)
+            try:
+                tokens = asyncio.run(self._refresh(refresh_token))
+            except AuthError as exc:
+                mark_needs_reauth(session, row, str(exc))
+                session.commit()
+                raise
+            except BaseException:
+                session.rollback()
+                raise
+            _store_tokens(row, self.cipher, tokens, previous_refresh=row.refresh_token)
+            session.add(row)
+            session.commit()
+            log.info("connection_refreshed", connection_id=self.connection_id)
+            self._handed_out = tokens.access_token
+            return tokens.access_token
+
+    async def _refresh(self, refresh_token: str) -> MiroTokens:
+        async with self.http_factory() as http:
+            return await oauth.refresh(http, self.app, refresh_token)
+
+
+def connection_in_workspace(
+    session: Session, workspace_id: int, connection_id: int
+) -> Connection | None:
+    row = session.get(Connection, connection_id)
+    if row is None or row.workspace_id != workspace_id:
+        return None
+    return row
+
+
+def delete_connection(
+    session: Session,
+    cipher: TokenCipher,
+    app: MiroApp,
+    http_factory: HttpFactory,
+    connection: Connection,
+) -> bool:
+    """Revoke the token at Miro, then delete the connection; its boards stop syncing.
+
+    Returns whether Miro revoked it (False: Miro already considered it invalid). A token that
+    cannot be decrypted any more is deleted without a revocation. ``TransientError`` leaves
+    everything as it was. Flushes; the caller commits.
+    """
+    revoked = False
+    try:
+        access = cipher.decrypt(connection.access_token)
+    except AuthError:
+        access = None
+    if access is not None:
+
+        async def call() -> bool:
+            async with http_factory() as http:
+                return await oauth.revoke(http, app, access)
+
+        try:
+            revoked = asyncio.run(call())
+        except AuthError:
+            revoked = False
+    _set_boards_status(
+        session, connection, BoardSyncStatus.NEEDS_REAUTH, "the Miro connection was deleted"
+    )
+    for board in session.exec(select(Board).where(Board.connection_id == connection.id)).all():
+        board.connection_id = None
+        session.add(board)
+    session.delete(connection)
+    session.flush()
+    log.info("connection_deleted", connection_id=connection.id, revoked=revoked)
+    return revoked
+
+
+_ID_FORBIDDEN = set("/?#%\\ \t\r\n")
+
+
+def connect_board(
+    session: Session, workspace_id: int, connection: Connection, external_id: str
+) -> tuple[Board, BoardSync]:
+    """Register the Miro board ``external_id`` under ``connection`` (or re-attach it).
+
+    Raises ``ValueError`` for an id that cannot be a Miro board id and ``ConflictError`` when
+    the connection needs re-authorization. Flushes; the caller commits, then queues the fetch.
+    """
+    if not external_id or len(external_id) > 200 or any(c in _ID_FORBIDDEN for c in external_id):
+        raise ValueError("external_id is not a Miro board id")
+    if connection.status != ConnectionStatus.ACTIVE:
+        raise ConflictError("the connection needs re-authorization first")
+    board = session.exec(
+        select(Board).where(
+            Board.workspace_id == workspace_id,
+            Board.provider == MIRO,
+            Board.external_id == external_id,
+        )
+    ).first()
+    if board is None:
+        board = Board(workspace_id=workspace_id, provider=MIRO, external_id=external_id)
+    board.source = MIRO
+    board.connection_id = connection.id
+    board.updated_at = utcnow()
+    session.add(board)
+    session.flush()
+    assert board.id is not None
+    sync = session.get(BoardSync, board.id) or BoardSync(board_id=board.id)
+    sync.connection_id = connection.id
+    sync.status = BoardSyncStatus.PENDING
+    sync.error = None
+    session.add(sync)
+    session.flush()
+    return board, sync
+
+
+def connection_summary(row: Connection) -> dict[str, Any]:
+    """What the API shows of a connection: never a token."""
+    return {
+        "id": row.id,
+        "provider": row.provider,
+        "account_id": row.account_id,
+        "account_name": row.account_name,
+        "user_id": row.user_id,
+        "user_name": row.user_name,
+        "scopes": row.scopes.split(),
+        "status": row.status,
+        "status_reason": row.status_reason,
+        "expires_at": row.expires_at,
+        "created_at": row.created_at,
+        "updated_at": row.updated_at,
+    }

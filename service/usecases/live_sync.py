@@ -1,0 +1,273 @@
+"""Live Miro boards: fetch a connected board into an import job, and poll boards for changes.
+
+Miro retired its REST webhooks on 2025-12-05, so a board stays current by polling: each board's
+``modifiedAt`` (one Level 1 call, charged to the connection's rate budget) is read every
+``poll_interval_s`` (jittered so boards spread out), and a change queues a fetch. A fetch reads
+the whole board through :class:`connectors.miro.client.MiroClient`; only a complete dump becomes
+an import job (the same job an uploaded dump makes), so a fetch failing half-way stores nothing.
+Provider refusals become board states: ``needs_reauth`` (401 after refresh, ``invalid_grant``),
+``forbidden`` (403), ``not_found`` (404); transient failures and rate limits propagate for the
+caller's retry.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import httpx
+import structlog
+from sqlmodel import Session, col, select
+
+from connectors.errors import (
+    AuthError,
+    DumpError,
+    ForbiddenError,
+    NotFoundError,
+    ProviderError,
+    RateLimitedError,
+    TransientError,
+)
+from connectors.http import DEFAULT_POLICY, RateBudget, RetryPolicy
+from connectors.miro.client import MiroClient
+from connectors.miro.oauth import MiroApp
+from service.db.engine import SessionFactory
+from service.db.tables import (
+    Board,
+    BoardSync,
+    BoardSyncStatus,
+    Connection,
+    ConnectionStatus,
+    utcnow,
+)
+from service.jobqueue import JobQueue
+from service.usecases.connections import (
+    HttpFactory,
+    StoredTokens,
+    TokenCipher,
+    mark_needs_reauth,
+)
+from service.usecases.imports import parse_dump, submit_import
+
+log = structlog.get_logger(__name__)
+
+MAX_ERROR = 2000
+_POLLED = (BoardSyncStatus.OK, BoardSyncStatus.FAILED)
+
+
+@dataclass(frozen=True)
+class MiroLive:
+    """What the live Miro use cases need; built by a composition root."""
+
+    session_factory: SessionFactory
+    cipher: TokenCipher
+    app: MiroApp
+    http_factory: HttpFactory
+    budget_for: Callable[[int], RateBudget]  # connection id -> its shared rate budget
+    job_queue: JobQueue
+    poll_interval_s: float = 300.0
+    poll_jitter: float = 0.2
+    policy: RetryPolicy = DEFAULT_POLICY
+    rand: Callable[[], float] = random.random
+
+    def client(self, http: httpx.AsyncClient, connection_id: int) -> MiroClient:
+        tokens = StoredTokens(
+            self.session_factory, connection_id, self.cipher, self.app, self.http_factory
+        )
+        return MiroClient(
+            http,
+            tokens,
+            self.budget_for(connection_id),
+            self.app.api_url,
+            policy=self.policy,
+        )
+
+    def next_check(self, now: datetime) -> datetime:
+        spread = 1.0 + self.poll_jitter * (2.0 * self.rand() - 1.0)
+        return now + timedelta(seconds=self.poll_interval_s * spread)
+
+
+@dataclass(frozen=True, slots=True)
+class _Target:
+    workspace_id: int
+    external_id: str
+    connection_id: int
+
+
+def _target(session: Session, board_id: int) -> tuple[_Target | None, BoardSync | None]:
+    board = session.get(Board, board_id)
+    sync = session.get(BoardSync, board_id)
+    if board is None or sync is None:
+        return None, sync
+    if sync.connection_id is None:
+        _set(sync, BoardSyncStatus.NEEDS_REAUTH, "the board has no Miro connection any more")
+        session.add(sync)
+        return None, sync
+    connection = session.get(Connection, sync.connection_id)
+    if connection is None or connection.status != ConnectionStatus.ACTIVE:
+        reason = connection.status_reason if connection is not None else "connection deleted"
+        _set(
+            sync,
+            BoardSyncStatus.NEEDS_REAUTH,
+            f"the Miro connection needs re-authorization: {reason}",
+        )
+        session.add(sync)
+        return None, sync
+    return _Target(board.workspace_id, board.external_id, sync.connection_id), sync
+
+
+def _set(sync: BoardSync, status: BoardSyncStatus, error: str | None) -> None:
+    sync.status = status
+    sync.error = None if error is None else error[:MAX_ERROR]
+
+
+def _record_refusal(session: Session, sync: BoardSync, exc: ProviderError) -> None:
+    """A refusal by Miro as the board's (and for 401 the connection's) state."""
+    if isinstance(exc, AuthError):
+        connection = session.get(Connection, sync.connection_id) if sync.connection_id else None
+        if connection is not None and connection.status == ConnectionStatus.ACTIVE:
+            mark_needs_reauth(session, connection, str(exc))
+        _set(
+            sync, BoardSyncStatus.NEEDS_REAUTH, f"the Miro connection needs re-authorization: {exc}"
+        )
+    elif isinstance(exc, ForbiddenError):
+        _set(
+            sync, BoardSyncStatus.FORBIDDEN, f"Miro does not let this account read the board: {exc}"
+        )
+    elif isinstance(exc, NotFoundError):
+        _set(sync, BoardSyncStatus.NOT_FOUND, f"the board is gone from Miro: {exc}")
+    else:
+        _set(sync, BoardSyncStatus.FAILED, str(exc))
+    session.add(sync)
+
+
+def fetch_and_import(live: MiroLive, board_id: int, *, trigger: str = "miro") -> int | None:
+    """Fetch board ``board_id`` from Miro and queue its import; returns the job id.
+
+    None when the board cannot be fetched now for a reason shown in its sync state (refused,
+    forbidden, gone, not a usable board). ``TransientError`` and ``RateLimitedError`` are raised
+    after noting them on the board, for the caller to retry (a Celery countdown, or later).
+    """
+    with live.session_factory() as session:
+        target, _ = _target(session, board_id)
+        session.commit()
+    if target is None:
+        return None
+
+    async def fetch() -> dict[str, object]:
+        async with live.http_factory() as http:
+            return await live.client(http, target.connection_id).fetch_board(target.external_id)
+
+    try:
+        dump = asyncio.run(fetch())
+    except (TransientError, RateLimitedError) as exc:
+        with live.session_factory() as session:
+            sync = session.get(BoardSync, board_id)
+            if sync is not None:
+                sync.error = f"Miro did not answer in time, retrying: {exc}"[:MAX_ERROR]
+                session.add(sync)
+                session.commit()
+        raise
+    except ProviderError as exc:
+        with live.session_factory() as session:
+            sync = session.get(BoardSync, board_id)
+            if sync is not None:
+                _record_refusal(session, sync, exc)
+                session.commit()
+        log.info("live_fetch_refused", board_id=board_id, error=str(exc))
+        return None
+
+    raw = json.dumps(dump, ensure_ascii=False, separators=(",", ":")).encode()
+    with live.session_factory() as session:
+        sync = session.get(BoardSync, board_id)
+        if sync is None:
+            return None  # the board was deleted while we fetched
+        try:
+            model = parse_dump(dump)
+            if model.id != target.external_id:
+                raise DumpError(f"Miro answered for board {model.id[:80]!r}")
+        except DumpError as exc:
+            _set(sync, BoardSyncStatus.FAILED, f"the board could not be read: {exc}")
+            session.add(sync)
+            session.commit()
+            return None
+        job, _ = submit_import(session, target.workspace_id, raw, model, trigger=trigger)
+        now = utcnow()
+        meta = dump.get("board")
+        modified = meta.get("modifiedAt") if isinstance(meta, dict) else None
+        sync.remote_modified_at = modified[:64] if isinstance(modified, str) else None
+        sync.last_import_job_id = job.id
+        sync.last_checked_at = now
+        sync.next_check_at = live.next_check(now)
+        _set(sync, BoardSyncStatus.OK, None)
+        session.add(sync)
+        session.commit()
+    assert job.id is not None
+    live.job_queue.enqueue(job.id)
+    log.info("live_fetch_queued", board_id=board_id, job_id=job.id, trigger=trigger)
+    return job.id
+
+
+def poll_due_boards(live: MiroLive, *, now: datetime | None = None, limit: int = 100) -> list[int]:
+    """Check the ``modifiedAt`` of boards whose next check is due; returns the changed ones.
+
+    Changed boards are left ``pending`` (not polled again) until the caller's fetch runs. Each
+    check is one Level 1 call on the board's connection budget. A refusal becomes the board's
+    state; a transient failure or rate limit moves the check to its next interval.
+    """
+    current = now or utcnow()
+    with live.session_factory() as session:
+        due = session.exec(
+            select(BoardSync, Board)
+            .join(Board, col(Board.id) == col(BoardSync.board_id))
+            .where(
+                col(BoardSync.next_check_at) <= current,
+                col(BoardSync.status).in_(list(_POLLED)),
+                col(BoardSync.connection_id).is_not(None),
+            )
+            .order_by(col(BoardSync.next_check_at))
+            .limit(limit)
+        ).all()
+        checks = [(sync.board_id, sync.connection_id, board.external_id) for sync, board in due]
+        session.rollback()
+    if not checks:
+        return []
+
+    async def check_all() -> list[object]:
+        async with live.http_factory() as http:
+            results: list[object] = []
+            for _, connection_id, external_id in checks:
+                assert connection_id is not None
+                try:
+                    board = await live.client(http, connection_id).get_board(external_id)
+                except ProviderError as exc:
+                    results.append(exc)
+                else:
+                    results.append(board.get("modifiedAt"))
+            return results
+
+    outcomes = asyncio.run(check_all())
+    changed: list[int] = []
+    with live.session_factory() as session:
+        for (board_id, _, _), outcome in zip(checks, outcomes, strict=True):
+            sync = session.get(BoardSync, board_id)
+            if sync is None:
+                continue
+            sync.last_checked_at = current
+            sync.next_check_at = live.next_check(current)
+            if isinstance(outcome, TransientError | RateLimitedError):
+                log.info("live_poll_deferred", board_id=board_id, error=str(outcome))
+            elif isinstance(outcome, ProviderError):
+                _record_refusal(session, sync, outcome)
+            elif outcome != sync.remote_modified_at:
+                _set(sync, BoardSyncStatus.PENDING, None)
+                changed.append(board_id)
+            session.add(sync)
+        session.commit()
+    if changed:
+        log.info("live_poll_changed", boards=changed)
+    return changed

@@ -1,0 +1,377 @@
+"""Live Miro end to end against the stand-in Miro on a real socket: authorize, callback,
+connect, import, poll, re-import after a change; state misuse, refresh, re-auth, revocation."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+import pytest
+from cryptography.fernet import Fernet
+from fastapi.testclient import TestClient
+from sqlalchemy.engine import Engine
+from sqlmodel import select
+
+from service.api.app import create_app
+from service.api.routes.connections import install_live_miro
+from service.db.engine import create_session_factory
+from service.db.tables import Connection, OAuthState
+from service.settings import MiroSettings, Settings
+from service.usecases.connections import StoredTokens
+from tests.api.conftest import Workspace, wait_for_job
+from tests.builders import Frame, Link, Note, to_miro_dump
+from tests.conftest import TestDatabase
+from tests.standins.miro_server import MiroStandIn, serve
+
+BOARD = "uXjVO1a2b3c="
+CALLBACK = "http://testserver/v1/oauth/miro/callback"
+
+
+def workshop(step_two: str = "Credit check\nLT 2 d") -> dict[str, Any]:
+    return to_miro_dump(
+        [
+            Frame("Current state", 0, 0, 3000, 1600),
+            Note("Order entry\nPT 5 min", -700, 0, parent=0, tags=("step",)),
+            Note(step_two, 0, 0, parent=0, tags=("step",)),
+            Note("Ship\nPT 1 h", 700, 0, parent=0, tags=("step",)),
+            Link(1, 2),
+            Link(2, 3),
+        ]
+    )
+
+
+@pytest.fixture
+def miro() -> MiroStandIn:
+    stand_in = MiroStandIn(redirect_uri=CALLBACK)
+    stand_in.add_board(workshop(), modified_at="2026-03-02T15:20:11Z")
+    return stand_in
+
+
+@pytest.fixture
+def miro_url(miro: MiroStandIn) -> Iterator[str]:
+    with serve(miro.app()) as url:
+        yield url
+
+
+@pytest.fixture
+def live_client(
+    database: TestDatabase, engine: Engine, miro: MiroStandIn, miro_url: str
+) -> Iterator[TestClient]:
+    settings = Settings(
+        database_url=database.url,
+        log_format="console",
+        encryption_keys=[Fernet.generate_key().decode()],
+        miro=MiroSettings(
+            client_id=miro.client_id,
+            client_secret=miro.client_secret,  # type: ignore[arg-type]
+            redirect_uri=CALLBACK,
+            api_url=miro_url,
+            auth_url=f"{miro_url}/oauth/authorize",
+            poll_interval_s=1.0,
+            poll_jitter=0.0,
+        ),
+    )
+    app = create_app(settings, engine=engine, migrate=False, configure_logs=False)
+    runner = install_live_miro(app, settings, tick_s=0.1)
+    with TestClient(app) as client:
+        runner.start()
+        try:
+            yield client
+        finally:
+            runner.stop()
+
+
+def authorize(client: TestClient, who: Workspace) -> dict[str, str]:
+    """Ask for the Miro link, "consent" at the stand-in; returns the callback's query."""
+    response = client.get("/v1/connections/miro/authorize", headers=who.headers)
+    assert response.status_code == 200, response.text
+    redirect = httpx.get(response.json()["authorize_url"], follow_redirects=False)
+    assert redirect.status_code == 302
+    location = redirect.headers["location"]
+    assert location.startswith(CALLBACK)
+    return {k: v[0] for k, v in parse_qs(urlsplit(location).query).items()}
+
+
+def connect(client: TestClient, who: Workspace) -> dict[str, Any]:
+    response = client.get("/v1/oauth/miro/callback", params=authorize(client, who))
+    assert response.status_code == 200, response.text
+    return dict(response.json())
+
+
+def until(check: Callable[[], Any], timeout: float = 30.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        time.sleep(0.05)
+
+
+def sync_of(client: TestClient, who: Workspace, board_id: int) -> dict[str, Any]:
+    response = client.get(f"/v1/boards/{board_id}/sync", headers=who.headers)
+    assert response.status_code == 200, response.text
+    return dict(response.json())
+
+
+def connect_board(client: TestClient, who: Workspace, connection_id: int) -> int:
+    response = client.post(
+        "/v1/boards",
+        json={"connection_id": connection_id, "external_id": BOARD},
+        headers=who.headers,
+    )
+    assert response.status_code == 202, response.text
+    return int(response.json()["board_id"])
+
+
+def imported_job(client: TestClient, who: Workspace, board_id: int, after: int | None) -> Any:
+    job_id = until(
+        lambda: (j := sync_of(client, who, board_id)["last_import_job_id"]) != after and j
+    )
+    return wait_for_job(client, who, job_id)
+
+
+def test_a_board_is_connected_imported_polled_and_reimported_after_a_change(
+    live_client: TestClient, alice: Workspace, miro: MiroStandIn
+) -> None:
+    connection = connect(live_client, alice)
+    assert connection["status"] == "active"
+    assert connection["account_id"] == miro.team_id  # a JSON number at Miro, text here
+    assert connection["scopes"] == ["boards:read"]
+    assert "token" not in str(connection).replace("expires_at", "")
+
+    remote = live_client.get(
+        f"/v1/connections/{connection['id']}/remote-boards",
+        params={"query": "workshop"},
+        headers=alice.headers,
+    )
+    assert remote.status_code == 200, remote.text
+    assert [b["id"] for b in remote.json()["data"]] == [BOARD]
+
+    board_id = connect_board(live_client, alice, connection["id"])
+    first = imported_job(live_client, alice, board_id, None)
+    assert first["status"] == "succeeded"
+    board = live_client.get(f"/v1/boards/{board_id}", headers=alice.headers).json()
+    assert (board["latest_revision"], board["source"]) == (1, "miro")
+
+    # Polls without a change queue nothing.
+    checked = sync_of(live_client, alice, board_id)["last_checked_at"]
+    until(lambda: sync_of(live_client, alice, board_id)["last_checked_at"] != checked)
+    assert sync_of(live_client, alice, board_id)["last_import_job_id"] == first["id"]
+
+    miro.boards[BOARD]["items"] = workshop("Credit check\nLT 3 d")["items"]
+    miro.touch(BOARD, "2026-03-03T08:00:00Z")
+    second = imported_job(live_client, alice, board_id, first["id"])
+
+    assert second["status"] == "succeeded"
+    assert second["trigger"] == "poll"
+    board = live_client.get(f"/v1/boards/{board_id}", headers=alice.headers).json()
+    assert board["latest_revision"] == 2
+    assert sync_of(live_client, alice, board_id)["remote_modified_at"] == "2026-03-03T08:00:00Z"
+
+
+def test_the_api_never_shows_or_stores_tokens_in_clear(
+    live_client: TestClient, alice: Workspace, engine: Engine
+) -> None:
+    connect(live_client, alice)
+
+    with create_session_factory(engine)() as session:
+        row = session.exec(select(Connection)).one()
+    listed = live_client.get("/v1/connections", headers=alice.headers).text
+    assert b"at-" not in row.access_token
+    assert row.refresh_token is not None
+    assert b"rt-" not in row.refresh_token
+    assert "at-" not in listed
+    assert "rt-" not in listed
+
+
+@pytest.mark.parametrize(
+    "spoil",
+    [
+        lambda q: {k: v for k, v in q.items() if k != "state"},  # missing
+        lambda q: {**q, "state": q["state"][:-4] + "AAAA"},  # forged signature
+        lambda q: {
+            **q,
+            "state": "{}.{}".format(int(q["state"].split(".")[0]) + 1, q["state"].split(".", 1)[1]),
+        },
+        lambda q: {**q, "state": "garbage"},
+    ],
+    ids=["missing", "forged", "other-workspace", "garbage"],
+)
+def test_a_bad_state_is_refused_and_nothing_is_stored(
+    live_client: TestClient, alice: Workspace, engine: Engine, spoil: Callable[..., Any]
+) -> None:
+    query = authorize(live_client, alice)
+
+    response = live_client.get("/v1/oauth/miro/callback", params=spoil(query))
+
+    assert response.status_code == 400
+    assert response.json()["type"].endswith("/invalid-oauth-state")
+    assert live_client.get("/v1/connections", headers=alice.headers).json() == []
+
+
+def test_a_state_is_single_use(live_client: TestClient, alice: Workspace) -> None:
+    query = authorize(live_client, alice)
+    assert live_client.get("/v1/oauth/miro/callback", params=query).status_code == 200
+
+    again = live_client.get("/v1/oauth/miro/callback", params=query)
+
+    assert again.status_code == 400
+    assert len(live_client.get("/v1/connections", headers=alice.headers).json()) == 1
+
+
+def test_an_expired_state_is_refused(
+    live_client: TestClient, alice: Workspace, engine: Engine
+) -> None:
+    query = authorize(live_client, alice)
+    with create_session_factory(engine)() as session:
+        for row in session.exec(select(OAuthState)).all():
+            row.expires_at = row.expires_at.replace(year=2000)
+            session.add(row)
+        session.commit()
+
+    response = live_client.get("/v1/oauth/miro/callback", params=query)
+
+    assert response.status_code == 400
+    assert "expired" in response.json()["detail"]
+    assert live_client.get("/v1/connections", headers=alice.headers).json() == []
+
+
+def test_an_expired_token_is_refreshed_with_rotation_and_the_import_goes_on(
+    live_client: TestClient, alice: Workspace, miro: MiroStandIn, engine: Engine
+) -> None:
+    connection = connect(live_client, alice)
+    with create_session_factory(engine)() as session:
+        before = session.exec(select(Connection)).one().refresh_token
+    miro.expire_all_tokens()  # Miro now answers 401 although our expiry lies ahead
+
+    board_id = connect_board(live_client, alice, connection["id"])
+    job = imported_job(live_client, alice, board_id, None)
+
+    assert job["status"] == "succeeded"
+    assert miro.refreshes() == 1
+    with create_session_factory(engine)() as session:
+        assert session.exec(select(Connection)).one().refresh_token != before
+
+
+def test_a_refused_refresh_marks_the_connection_and_its_boards_for_reauthorization(
+    live_client: TestClient, alice: Workspace, miro: MiroStandIn
+) -> None:
+    connection = connect(live_client, alice)
+    miro.expire_all_tokens()
+    miro.drop_refresh_tokens()
+
+    board_id = connect_board(live_client, alice, connection["id"])
+    sync = until(
+        lambda: (s := sync_of(live_client, alice, board_id))["status"] == "needs_reauth" and s
+    )
+
+    assert "invalid_grant" in sync["error"]
+    shown = live_client.get(f"/v1/connections/{connection['id']}", headers=alice.headers).json()
+    assert shown["status"] == "needs_reauth"
+    refused = live_client.post(
+        "/v1/boards",
+        json={"connection_id": connection["id"], "external_id": BOARD},
+        headers=alice.headers,
+    )
+    assert refused.status_code == 409
+
+    connect(live_client, alice)  # consenting again repairs the connection and its boards
+    shown = live_client.get(f"/v1/connections/{connection['id']}", headers=alice.headers).json()
+    assert shown["status"] == "active"
+    assert sync_of(live_client, alice, board_id)["status"] == "ok"
+
+
+def test_deleting_a_connection_revokes_the_token_at_miro(
+    live_client: TestClient, alice: Workspace, miro: MiroStandIn
+) -> None:
+    connection = connect(live_client, alice)
+    board_id = connect_board(live_client, alice, connection["id"])
+    imported_job(live_client, alice, board_id, None)
+
+    response = live_client.delete(f"/v1/connections/{connection['id']}", headers=alice.headers)
+
+    assert response.status_code == 204
+    assert miro.revoked() == 1
+    assert live_client.get("/v1/connections", headers=alice.headers).json() == []
+    assert sync_of(live_client, alice, board_id)["status"] == "needs_reauth"
+
+
+def test_connections_and_live_boards_are_private_to_their_workspace(
+    live_client: TestClient, alice: Workspace, bob: Workspace
+) -> None:
+    connection = connect(live_client, alice)
+
+    assert (
+        live_client.get(f"/v1/connections/{connection['id']}", headers=bob.headers).status_code
+        == 404
+    )
+    response = live_client.post(
+        "/v1/boards",
+        json={"connection_id": connection["id"], "external_id": BOARD},
+        headers=bob.headers,
+    )
+    assert response.status_code == 404
+
+
+def test_a_forbidden_board_says_so(
+    live_client: TestClient, alice: Workspace, miro: MiroStandIn
+) -> None:
+    miro.forbidden_boards.add(BOARD)
+    connection = connect(live_client, alice)
+
+    board_id = connect_board(live_client, alice, connection["id"])
+
+    sync = until(lambda: (s := sync_of(live_client, alice, board_id))["status"] != "pending" and s)
+    assert sync["status"] == "forbidden"
+
+
+def test_two_workers_refreshing_at_once_spend_the_refresh_token_once(
+    live_client: TestClient, alice: Workspace, miro: MiroStandIn, engine: Engine
+) -> None:
+    connect(live_client, alice)
+    live = live_client.app.state.miro_live  # type: ignore[attr-defined]
+    with create_session_factory(engine)() as session:
+        connection_id = session.exec(select(Connection)).one().id
+    with create_session_factory(engine)() as session:
+        row = session.exec(select(Connection)).one()
+        row.expires_at = row.expires_at.replace(year=2000)  # due for refresh
+        session.add(row)
+        session.commit()
+    providers = [
+        StoredTokens(live.session_factory, connection_id, live.cipher, live.app, live.http_factory)
+        for _ in range(2)
+    ]
+    results: list[str] = []
+    errors: list[BaseException] = []
+
+    def run(provider: StoredTokens) -> None:
+        try:
+            results.append(provider._current(False))
+        except BaseException as exc:
+            errors.append(exc)
+
+    with _threads(run, providers):
+        pass
+
+    assert errors == []
+    assert miro.refreshes() == 1
+    assert len(set(results)) == 1
+
+
+@contextmanager
+def _threads(target: Callable[[Any], None], args: list[Any]) -> Iterator[None]:
+    threads = [threading.Thread(target=target, args=(arg,)) for arg in args]
+    for thread in threads:
+        thread.start()
+    try:
+        yield
+    finally:
+        for thread in threads:
+            thread.join(timeout=30)
