@@ -16,11 +16,18 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import httpx
 import structlog
 from celery import Celery, Task
 
 from connectors.errors import RateLimitedError, TransientError
+from connectors.http import MemoryRateBudget, RateBudget, RedisRateBudget
+from connectors.miro.oauth import MiroApp
+from service.db.engine import SessionFactory
 from service.db.tables import BoardSync, BoardSyncStatus
+from service.jobqueue import JobQueue
+from service.settings import Settings
+from service.usecases.connections import MIRO, EncryptionKeyError, HttpFactory, TokenCipher
 from service.usecases.live_sync import MiroLive, fetch_and_import, poll_due_boards
 
 log = structlog.get_logger(__name__)
@@ -28,6 +35,66 @@ log = structlog.get_logger(__name__)
 FETCH_TASK = "boards.fetch"
 POLL_TASK = "boards.poll"
 _STOP = (-1, "")
+
+
+def _budgets(settings: Settings) -> Callable[[int], RateBudget]:
+    """Per-connection budgets: shared through Redis when the broker is Redis (every worker
+    using one connection sees one window), else per process (the embedded default)."""
+    broker = settings.broker_url or ""
+    if broker.startswith(("redis://", "rediss://")):
+        import redis.asyncio
+
+        def redis_budget(connection_id: int) -> RateBudget:
+            # A client per call: redis.asyncio connections belong to the event loop they open in.
+            client = redis.asyncio.from_url(broker)
+            return RedisRateBudget(client, provider=MIRO, identity=f"connection:{connection_id}")
+
+        return redis_budget
+    budgets: dict[int, MemoryRateBudget] = {}
+
+    def memory_budget(connection_id: int) -> RateBudget:
+        return budgets.setdefault(connection_id, MemoryRateBudget())
+
+    return memory_budget
+
+
+def _default_http() -> httpx.AsyncClient:
+    return httpx.AsyncClient(follow_redirects=False)
+
+
+def build_miro_live(
+    settings: Settings,
+    session_factory: SessionFactory,
+    job_queue: JobQueue,
+    *,
+    http_factory: HttpFactory = _default_http,
+) -> tuple[MiroLive | None, str]:
+    """The live Miro dependencies from ``settings`` (passed by a composition root), or None and
+    the reason Miro is off (no OAuth app, no encryption key)."""
+    if not settings.miro.enabled:
+        return None, "Miro is not configured: set VSM_MIRO__CLIENT_ID and VSM_MIRO__CLIENT_SECRET."
+    try:
+        cipher = TokenCipher(settings.encryption_keys)
+    except EncryptionKeyError as exc:
+        return None, str(exc)
+    miro = settings.miro
+    live = MiroLive(
+        session_factory=session_factory,
+        cipher=cipher,
+        app=MiroApp(
+            client_id=miro.client_id,
+            client_secret=miro.client_secret.get_secret_value(),
+            redirect_uri=miro.redirect_uri,
+            api_url=miro.api_url,
+            auth_url=miro.auth_url,
+        ),
+        http_factory=http_factory,
+        budget_for=_budgets(settings),
+        job_queue=job_queue,
+        poll_interval_s=miro.poll_interval_s,
+        poll_jitter=miro.poll_jitter,
+    )
+    return live, ""
 
 
 def _give_up(live: MiroLive, board_id: int, exc: Exception) -> None:
@@ -134,15 +201,20 @@ class EmbeddedLiveSync:
 
 
 def register_live_tasks(
-    app: Celery, live_factory: Callable[[], MiroLive], *, max_retries: int, poll_every_s: float
+    app: Celery,
+    live_factory: Callable[[], MiroLive | None],
+    *,
+    max_retries: int,
+    poll_every_s: float = 30.0,
 ) -> None:
     """Register ``boards.fetch`` and ``boards.poll`` on ``app`` and schedule the poll (beat).
 
-    ``live_factory`` builds the use cases' dependencies once per worker process, lazily.
+    ``live_factory`` builds the use cases' dependencies once per worker process, lazily; None
+    (Miro not configured) turns both tasks into no-ops.
     """
-    cache: dict[str, MiroLive] = {}
+    cache: dict[str, MiroLive | None] = {}
 
-    def live() -> MiroLive:
+    def live() -> MiroLive | None:
         if "live" not in cache:
             cache["live"] = live_factory()
         return cache["live"]
@@ -157,23 +229,29 @@ def register_live_tasks(
     def fetch_board(self: Task, board_id: int, trigger: str = "miro") -> None:
         """Fetch a connected board and queue its import (idempotent: a rerun queues the same
         content, which the import reports as ``unchanged``)."""
+        deps = live()
+        if deps is None:
+            return
         try:
-            fetch_and_import(live(), board_id, trigger=trigger)
+            fetch_and_import(deps, board_id, trigger=trigger)
         except RateLimitedError as exc:
             if self.request.retries >= max_retries:
-                _give_up(live(), board_id, exc)
+                _give_up(deps, board_id, exc)
                 return
             raise self.retry(exc=exc, countdown=max(1.0, exc.retry_after)) from exc
         except TransientError as exc:
             if self.request.retries >= max_retries:
-                _give_up(live(), board_id, exc)
+                _give_up(deps, board_id, exc)
                 return
             raise self.retry(exc=exc, countdown=min(600.0, 2.0 * 2**self.request.retries)) from exc
 
     @app.task(name=POLL_TASK, acks_late=True)  # type: ignore[untyped-decorator]
     def poll_boards() -> None:
         """Check due boards' ``modifiedAt``; queue a fetch for each changed one."""
-        for board_id in poll_due_boards(live()):
+        deps = live()
+        if deps is None:
+            return
+        for board_id in poll_due_boards(deps):
             app.send_task(FETCH_TASK, args=[board_id, "poll"])
 
     schedule: dict[str, Any] = dict(app.conf.beat_schedule or {})

@@ -77,13 +77,9 @@ def live_client(
         ),
     )
     app = create_app(settings, engine=engine, migrate=False, configure_logs=False)
-    runner = install_live_miro(app, settings, tick_s=0.1)
-    with TestClient(app) as client:
-        runner.start()
-        try:
-            yield client
-        finally:
-            runner.stop()
+    install_live_miro(app, settings, tick_s=0.1)
+    with TestClient(app) as client:  # the lifespan starts and stops the live runner
+        yield client
 
 
 def authorize(client: TestClient, who: Workspace) -> dict[str, str]:

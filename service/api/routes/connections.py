@@ -9,11 +9,11 @@ workspace-bound ``state`` is what ties it to a workspace.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+import contextlib
+from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Annotated, Any, Protocol
 
-import httpx
 import structlog
 from fastapi import APIRouter, FastAPI, Query, Request, Response
 from fastapi.responses import RedirectResponse
@@ -21,18 +21,15 @@ from pydantic import BaseModel, Field
 from sqlmodel import col, select
 
 from connectors.errors import AuthError, ProviderError, RateLimitedError
-from connectors.http import MemoryRateBudget, RateBudget, RedisRateBudget
-from connectors.miro.oauth import MiroApp, authorize_url
+from connectors.miro.oauth import authorize_url
 from service.api.deps import SessionDep, WorkspaceDep
 from service.api.problems import PROBLEM_TYPES, ProblemError, ProblemType, responses
 from service.db.tables import Board, BoardSync, Connection
 from service.settings import Settings
 from service.usecases.connections import (
     MIRO,
-    EncryptionKeyError,
     HttpFactory,
     StateError,
-    TokenCipher,
     begin_authorization,
     complete_miro_authorization,
     connect_board,
@@ -374,84 +371,33 @@ def get_board_sync(
     return _sync_public(board, sync)
 
 
-def _budgets(settings: Settings) -> Callable[[int], RateBudget]:
-    """Per-connection budgets: shared through Redis when there is a Redis broker, else per
-    process (the embedded default runs every call in this process)."""
-    broker = settings.broker_url or ""
-    if broker.startswith(("redis://", "rediss://")):
-        import redis.asyncio
-
-        def redis_budget(connection_id: int) -> RateBudget:
-            # A client per event loop: redis.asyncio connections belong to the loop they open in.
-            client = redis.asyncio.from_url(broker)
-            return RedisRateBudget(client, provider=MIRO, identity=f"connection:{connection_id}")
-
-        return redis_budget
-    budgets: dict[int, MemoryRateBudget] = {}
-
-    def memory_budget(connection_id: int) -> RateBudget:
-        return budgets.setdefault(connection_id, MemoryRateBudget())
-
-    return memory_budget
-
-
-def _default_http() -> httpx.AsyncClient:
-    return httpx.AsyncClient(follow_redirects=False)
-
-
-def build_miro_live(
-    settings: Settings,
-    app: FastAPI,
-    *,
-    http_factory: HttpFactory = _default_http,
-) -> tuple[MiroLive | None, str]:
-    """The live Miro dependencies from ``settings``, or None and the reason it is off."""
-    if not settings.miro.enabled:
-        return None, "Miro is not configured: set VSM_MIRO__CLIENT_ID and VSM_MIRO__CLIENT_SECRET."
-    try:
-        cipher = TokenCipher(settings.encryption_keys)
-    except EncryptionKeyError as exc:
-        return None, str(exc)
-    miro = settings.miro
-    live = MiroLive(
-        session_factory=app.state.session_factory,
-        cipher=cipher,
-        app=MiroApp(
-            client_id=miro.client_id,
-            client_secret=miro.client_secret.get_secret_value(),
-            redirect_uri=miro.redirect_uri,
-            api_url=miro.api_url,
-            auth_url=miro.auth_url,
-        ),
-        http_factory=http_factory,
-        budget_for=_budgets(settings),
-        job_queue=app.state.job_queue,
-        poll_interval_s=miro.poll_interval_s,
-        poll_jitter=miro.poll_jitter,
-    )
-    return live, ""
-
-
 def install_live_miro(
     app: FastAPI,
     settings: Settings,
     *,
-    http_factory: HttpFactory = _default_http,
+    http_factory: HttpFactory | None = None,
     fetch_port: FetchPort | None = None,
     tick_s: float = 5.0,
-) -> Any:
-    """Add the live Miro routes to ``app`` and wire their dependencies.
+) -> None:
+    """Add the live Miro routes to ``app`` and wire their dependencies (call from the factory).
 
-    Returns the embedded sync runner (``start()``/``stop()`` it with the app; it checks for due
-    polls every ``tick_s`` seconds) when no broker is configured and no ``fetch_port`` is given,
-    else None (Celery workers run fetch and poll).
+    Without a broker an embedded runner (fetches, and due polls checked every ``tick_s``
+    seconds) starts and stops with the app's lifespan; with one, fetches go to Celery workers
+    (``boards.fetch``) and polling is Celery beat's ``boards.poll``.
     """
+    from workers.live import EmbeddedLiveSync, build_miro_live
+
     for kind in _PROBLEMS:
         PROBLEM_TYPES.setdefault(kind.slug, kind)
-    live, reason = build_miro_live(settings, app, http_factory=http_factory)
+    live, reason = build_miro_live(
+        settings,
+        app.state.session_factory,
+        app.state.job_queue,
+        **({"http_factory": http_factory} if http_factory is not None else {}),
+    )
     app.state.miro_live = live
     app.state.miro_disabled_reason = reason
-    runner = None
+    runner: EmbeddedLiveSync | None = None
     if fetch_port is None and live is not None:
         if settings.broker_url:
             from workers.celery_app import create_celery
@@ -459,11 +405,26 @@ def install_live_miro(
 
             fetch_port = CeleryLiveFetch(create_celery(settings))
         else:
-            from workers.live import EmbeddedLiveSync
-
             runner = EmbeddedLiveSync(live, tick_s=tick_s)
             fetch_port = runner
     app.state.miro_fetch = fetch_port
     app.include_router(router, prefix="/v1")
+    if runner is not None:
+        _run_with_app(app, runner)
     log.info("live_miro_installed", enabled=live is not None)
-    return runner
+
+
+def _run_with_app(app: FastAPI, runner: Any) -> None:
+    """Start ``runner`` after the app's own start-up and stop it before its shutdown."""
+    inner = app.router.lifespan_context
+
+    @contextlib.asynccontextmanager
+    async def lifespan(application: FastAPI) -> AsyncIterator[Any]:
+        async with inner(application) as state:
+            runner.start()
+            try:
+                yield state
+            finally:
+                await asyncio.to_thread(runner.stop)
+
+    app.router.lifespan_context = lifespan
