@@ -371,3 +371,16 @@ def _threads(target: Callable[[Any], None], args: list[Any]) -> Iterator[None]:
     finally:
         for thread in threads:
             thread.join(timeout=30)
+
+
+def test_a_non_expiring_token_connects_and_imports(
+    live_client: TestClient, alice: Workspace, miro: MiroStandIn
+) -> None:
+    miro.expiring_tokens = False
+    connection = connect(live_client, alice)
+    assert connection["expires_at"] is None
+
+    board_id = connect_board(live_client, alice, connection["id"])
+
+    assert imported_job(live_client, alice, board_id, None)["status"] == "succeeded"
+    assert miro.refreshes() == 0
