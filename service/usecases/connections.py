@@ -396,12 +396,18 @@ _ID_FORBIDDEN = set("/?#%\\ \t\r\n")
 
 
 def connect_board(
-    session: Session, workspace_id: int, connection: Connection, external_id: str
+    session: Session,
+    workspace_id: int,
+    connection: Connection,
+    external_id: str,
+    *,
+    recheck_after: timedelta = timedelta(minutes=5),
 ) -> tuple[Board, BoardSync]:
     """Register the Miro board ``external_id`` under ``connection`` (or re-attach it).
 
     Raises ``ValueError`` for an id that cannot be a Miro board id and ``ConflictError`` when
     the connection needs re-authorization. Flushes; the caller commits, then queues the fetch.
+    The board is due for a check ``recheck_after`` from now (one poll interval).
     """
     if not external_id or len(external_id) > 200 or any(c in _ID_FORBIDDEN for c in external_id):
         raise ValueError("external_id is not a Miro board id")
@@ -426,6 +432,8 @@ def connect_board(
     sync.connection_id = connection.id
     sync.status = BoardSyncStatus.PENDING
     sync.error = None
+    # Should the first fetch get lost, the poll finds the board due and asks again.
+    sync.next_check_at = utcnow() + recheck_after
     session.add(sync)
     session.flush()
     return board, sync

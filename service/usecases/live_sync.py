@@ -56,7 +56,9 @@ from service.usecases.imports import parse_dump, submit_import
 log = structlog.get_logger(__name__)
 
 MAX_ERROR = 2000
-_POLLED = (BoardSyncStatus.OK, BoardSyncStatus.FAILED)
+# A board left ``pending`` past its next check had its fetch lost or delayed (a worker died, a
+# long rate-limit wait): polling it again re-requests the fetch, which is harmless if it ran.
+_POLLED = (BoardSyncStatus.OK, BoardSyncStatus.FAILED, BoardSyncStatus.PENDING)
 
 
 @dataclass(frozen=True)
@@ -215,7 +217,8 @@ def fetch_and_import(live: MiroLive, board_id: int, *, trigger: str = "miro") ->
 def poll_due_boards(live: MiroLive, *, now: datetime | None = None, limit: int = 100) -> list[int]:
     """Check the ``modifiedAt`` of boards whose next check is due; returns the changed ones.
 
-    Changed boards are left ``pending`` (not polled again) until the caller's fetch runs. Each
+    Changed boards are left ``pending`` until the caller's fetch runs (and are checked again
+    one interval later, should that fetch be lost). Each
     check is one Level 1 call on the board's connection budget. A refusal becomes the board's
     state; a transient failure or rate limit moves the check to its next interval.
     """

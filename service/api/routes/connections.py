@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Annotated, Any, Protocol
 
 import structlog
@@ -334,10 +334,16 @@ def remote_boards(
 def create_live_board(
     request: Request, body: ConnectBoard, workspace_id: WorkspaceDep, session: SessionDep
 ) -> BoardSyncPublic:
-    _live(request)
+    live = _live(request)
     connection = _connection_or_404(session, workspace_id, body.connection_id)
     try:
-        board, sync = connect_board(session, workspace_id, connection, body.external_id)
+        board, sync = connect_board(
+            session,
+            workspace_id,
+            connection,
+            body.external_id,
+            recheck_after=timedelta(seconds=live.poll_interval_s),
+        )
     except ValueError as exc:
         session.rollback()
         raise ProblemError(
