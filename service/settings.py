@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from service.mural_config import MuralSettings
 from service.webhooks.config import WebhookSettings
 
 DEFAULT_SQLITE_PATH = Path("var") / "valuestream.db"
@@ -72,6 +73,7 @@ class Settings(BaseSettings):
     )
     public_base_url: str = "http://127.0.0.1:8000"
     miro: MiroSettings = Field(default_factory=MiroSettings)
+    mural: MuralSettings = Field(default_factory=MuralSettings)
     import_max_retries: int = Field(default=5, ge=0)
     webhooks: WebhookSettings = Field(default_factory=WebhookSettings)
 
