@@ -28,6 +28,7 @@ from service.db.migrate import upgrade_database
 from service.jobqueue import JobQueue
 from service.logs import configure_logging
 from service.settings import Settings
+from service.webhooks.api import install as install_webhooks
 
 API_VERSION = "1.0.0"
 
@@ -102,6 +103,7 @@ def create_app(
     for module in (imports, boards, streams, classify, render):
         v1.include_router(module.router)
     app.include_router(v1)
+    install_webhooks(app, settings)
     app.include_router(health.router)
     app.add_middleware(RequestIdMiddleware)
     _install_problem_handlers(app)

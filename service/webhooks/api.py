@@ -1,0 +1,628 @@
+"""Webhook routes: the signed board trigger, secrets, trigger log, revision diff, subscriptions.
+
+``install(app, settings)`` is the one call the app factory makes: it builds the webhook runtime
+(Celery publisher with a broker, embedded timers without), starts and stops it with the app,
+and adds the routes under ``/v1``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, FastAPI, Query, Request, Response
+from pydantic import BaseModel, Field
+from sqlmodel import Session, col, select
+from starlette.concurrency import run_in_threadpool
+
+from service.api.deps import (
+    PageDep,
+    SessionDep,
+    WorkspaceDep,
+    cursor_int,
+    encode_cursor,
+    read_limited_body,
+)
+from service.api.problems import ProblemError, responses
+from service.api.routes.boards import board_or_404, revision_number_or_404
+from service.api.schemas import Page, _Public
+from service.db.tables import Revision, RevisionContent
+from service.domain.diff import DEFAULT_LIMIT, diff_revisions
+from service.domain.serialize import BoardFormatError, board_from_dict
+from service.settings import Settings
+from service.webhooks import signing, triggers
+from service.webhooks.config import SecretBox
+from service.webhooks.notify import EVENT_TYPES, SubscriptionError, create_subscription
+from service.webhooks.runtime import HookRuntime
+from service.webhooks.tables import (
+    BoardWebhook,
+    DeliveryAttempt,
+    HookTrigger,
+    Subscription,
+    SubscriptionDelivery,
+)
+
+hooks_router = APIRouter(prefix="/hooks", tags=["webhooks"])
+router = APIRouter(tags=["webhooks"])
+
+EventType = Literal["revision.created", "import.failed"]
+_MAX_ATTEMPTS_SHOWN = 50
+
+
+def install(app: FastAPI, settings: Settings) -> None:
+    """Add the webhook runtime and routes to ``app`` (built by ``create_app``)."""
+    from workers.webhooks import (
+        CeleryHookScheduler,
+        EmbeddedHookScheduler,
+        build_runtime,
+        celery_publisher,
+    )
+
+    embedded: EmbeddedHookScheduler | None = None
+    if settings.broker_url:
+        publisher = celery_publisher(settings)
+        runtime = build_runtime(
+            settings,
+            app.state.session_factory,
+            CeleryHookScheduler(publisher, settings.broker_queue),
+        )
+    else:
+        embedded = EmbeddedHookScheduler()
+        runtime = build_runtime(settings, app.state.session_factory, embedded)
+        embedded.bind(runtime)
+    app.state.hook_runtime = runtime
+
+    inner = app.router.lifespan_context
+
+    @asynccontextmanager
+    async def lifespan(application: FastAPI) -> AsyncIterator[Any]:
+        async with inner(application) as state:
+            if embedded is not None:
+                embedded.start()
+            try:
+                yield state
+            finally:
+                if embedded is not None:
+                    embedded.stop()
+                runtime.client.close()
+
+    app.router.lifespan_context = lifespan
+    v1 = APIRouter(prefix="/v1")
+    v1.include_router(hooks_router)
+    v1.include_router(router)
+    app.include_router(v1)
+
+
+def _runtime(request: Request) -> HookRuntime:
+    runtime: HookRuntime = request.app.state.hook_runtime
+    return runtime
+
+
+def _box(runtime: HookRuntime) -> SecretBox:
+    if runtime.box is None:
+        raise ProblemError(
+            "conflict",
+            "Webhook secrets are stored encrypted: the operator must set VSM_ENCRYPTION_KEYS.",
+        )
+    return runtime.box
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+# --------------------------------------------------------------------------- inbound trigger
+
+
+class TriggerAccepted(BaseModel):
+    board_id: int
+    delivery_id: str
+    outcome: Literal["accepted", "coalesced"] = Field(
+        description="`accepted`: an import starts after the debounce window; `coalesced`: "
+        "joined an import already pending, or the one queued after the running import."
+    )
+    detail: str
+
+
+_PROBLEM_SLUGS = {401: "unauthorized", 409: "conflict", 413: "payload-too-large"}
+
+
+def _problem(rejected: triggers.TriggerRejected) -> ProblemError:
+    detail = f"{rejected.detail} ({rejected.reason})"
+    if rejected.status == 400:
+        return ProblemError(
+            "validation-error",
+            detail,
+            errors=[{"field": f"header.{signing.DELIVERY_HEADER}", "message": rejected.detail}],
+        )
+    return ProblemError(_PROBLEM_SLUGS.get(rejected.status, "unauthorized"), detail)
+
+
+def _log_rejection(
+    runtime: HookRuntime,
+    board_id: int,
+    delivery_id: str | None,
+    rejected: triggers.TriggerRejected,
+    body_bytes: int,
+) -> None:
+    with runtime.sessions() as session:
+        if session.get(BoardWebhook, board_id) is None:
+            raise ProblemError("not-found", f"Board {board_id} has no webhook.")
+        triggers.log_rejection(
+            session, board_id, delivery_id, rejected, now=_now(), body_bytes=body_bytes
+        )
+        session.commit()
+
+
+def _accept(
+    runtime: HookRuntime,
+    board_id: int,
+    header: str | None,
+    body: bytes,
+    delivery_id: str,
+    received: float,
+) -> triggers.TriggerResult:
+    hooks = runtime.settings
+    with runtime.sessions() as session:
+        row = session.get(BoardWebhook, board_id)
+        if row is None:
+            raise ProblemError("not-found", f"Board {board_id} has no webhook.")
+        box = _box(runtime)
+        now = datetime.fromtimestamp(received, UTC)
+        try:
+            secrets = triggers.verifying_secrets(row, box, now)
+            triggers.verify_trigger(secrets, header, body, delivery_id, received, hooks.tolerance_s)
+            result = triggers.accept_trigger(
+                session,
+                board_id,
+                delivery_id,
+                now=now,
+                debounce_s=hooks.debounce_s,
+                body_bytes=len(body),
+            )
+            session.commit()
+        except triggers.TriggerRejected as rejected:
+            session.rollback()
+            triggers.log_rejection(
+                session, board_id, delivery_id, rejected, now=now, body_bytes=len(body)
+            )
+            session.commit()
+            raise _problem(rejected) from None
+    if result.fire_in_s is not None:
+        runtime.scheduler.fire(board_id, result.fire_in_s)
+    return result
+
+
+@hooks_router.post(
+    "/boards/{board_id}",
+    status_code=202,
+    response_model=TriggerAccepted,
+    responses=responses(401, 404, 409, 413, 422),
+    openapi_extra={"security": []},
+)
+async def trigger_board(board_id: int, request: Request) -> TriggerAccepted:
+    """Re-import the board: signed with its webhook secret (see docs/webhooks.md), no API key.
+
+    Answers 202 at once and only schedules the import: triggers within the debounce window
+    make one import, and one arriving during an import makes exactly one more after it.
+    """
+    received = time.time()
+    runtime = _runtime(request)
+    hooks = runtime.settings
+    header = request.headers.get(signing.SIGNATURE_HEADER)
+    raw_delivery = request.headers.get(signing.DELIVERY_HEADER)
+    try:
+        body = await read_limited_body(request, hooks.max_body_bytes)
+    except ProblemError:
+        rejected = triggers.TriggerRejected(
+            "body_too_large", f"the body is larger than {hooks.max_body_bytes} bytes", 413
+        )
+        await run_in_threadpool(_log_rejection, runtime, board_id, raw_delivery, rejected, 0)
+        raise
+    try:
+        delivery_id = triggers.check_delivery_id(raw_delivery)
+        triggers.precheck(header, received, hooks.tolerance_s)
+    except triggers.TriggerRejected as rejected:
+        await run_in_threadpool(
+            _log_rejection, runtime, board_id, raw_delivery, rejected, len(body)
+        )
+        raise _problem(rejected) from None
+    result = await run_in_threadpool(
+        _accept, runtime, board_id, header, body, delivery_id, received
+    )
+    return TriggerAccepted(
+        board_id=board_id, delivery_id=delivery_id, outcome=result.outcome, detail=result.detail
+    )
+
+
+# --------------------------------------------------------------------------- secrets
+
+
+class WebhookSecretCreated(BaseModel):
+    board_id: int
+    secret: str = Field(description="Shown once. Sign triggers with it (docs/webhooks.md).")
+    trigger_url: str
+    previous_secret_valid_until: datetime | None = Field(
+        description="The replaced secret keeps verifying until then (null: first secret)."
+    )
+
+
+class WebhookPublic(_Public):
+    board_id: int
+    trigger_url: str
+    rotated_at: datetime
+    previous_secret_valid_until: datetime | None
+    state: Literal["idle", "pending", "running"]
+    due_at: datetime | None = Field(description="When a pending import starts.")
+    follow_up_queued: bool = Field(description="One more import runs after the running one.")
+
+
+@router.post(
+    "/boards/{board_id}/webhook-secret",
+    status_code=201,
+    response_model=WebhookSecretCreated,
+    responses=responses(401, 404, 409),
+)
+def create_webhook_secret(
+    board_id: int, workspace_id: WorkspaceDep, session: SessionDep, request: Request
+) -> WebhookSecretCreated:
+    """Create the board's webhook secret, or rotate it: the new secret is shown once, the
+    previous one keeps verifying for the overlap period (`VSM_WEBHOOKS__SECRET_OVERLAP_S`)."""
+    runtime = _runtime(request)
+    board_or_404(session, workspace_id, board_id)
+    secret, until = triggers.rotate_secret(
+        session,
+        board_id,
+        _box(runtime),
+        overlap_s=runtime.settings.secret_overlap_s,
+        now=_now(),
+    )
+    session.commit()
+    return WebhookSecretCreated(
+        board_id=board_id,
+        secret=secret,
+        trigger_url=f"{runtime.base_url}/v1/hooks/boards/{board_id}",
+        previous_secret_valid_until=until,
+    )
+
+
+@router.get(
+    "/boards/{board_id}/webhook", response_model=WebhookPublic, responses=responses(401, 404)
+)
+def get_webhook(
+    board_id: int, workspace_id: WorkspaceDep, session: SessionDep, request: Request
+) -> WebhookPublic:
+    """The board's trigger: when its secret changed and whether an import is pending."""
+    board_or_404(session, workspace_id, board_id)
+    row = session.get(BoardWebhook, board_id)
+    if row is None:
+        raise ProblemError("not-found", f"Board {board_id} has no webhook.")
+    return WebhookPublic(
+        board_id=board_id,
+        trigger_url=f"{_runtime(request).base_url}/v1/hooks/boards/{board_id}",
+        rotated_at=row.rotated_at,
+        previous_secret_valid_until=row.previous_valid_until
+        if row.previous_secret is not None
+        else None,
+        state=row.state,
+        due_at=row.due_at,
+        follow_up_queued=row.dirty,
+    )
+
+
+@router.delete("/boards/{board_id}/webhook-secret", status_code=204, responses=responses(401, 404))
+def delete_webhook_secret(
+    board_id: int, workspace_id: WorkspaceDep, session: SessionDep
+) -> Response:
+    """Turn the board's trigger off: every signature stops verifying at once."""
+    board_or_404(session, workspace_id, board_id)
+    row = session.get(BoardWebhook, board_id)
+    if row is None:
+        raise ProblemError("not-found", f"Board {board_id} has no webhook.")
+    session.delete(row)
+    session.commit()
+    return Response(status_code=204)
+
+
+# --------------------------------------------------------------------------- trigger log
+
+
+class HookTriggerPublic(_Public):
+    id: int
+    delivery_id: str | None
+    received_at: datetime
+    outcome: Literal["accepted", "coalesced", "rejected"]
+    reason: str | None = Field(description="Why a trigger was rejected (a stable code).")
+    detail: str | None
+    body_bytes: int
+
+
+@router.get(
+    "/boards/{board_id}/hooks/deliveries",
+    response_model=Page[HookTriggerPublic],
+    responses=responses(400, 401, 404, 422),
+)
+def list_hook_deliveries(
+    board_id: int, workspace_id: WorkspaceDep, session: SessionDep, page: PageDep
+) -> Page[HookTriggerPublic]:
+    """Inbound triggers of the board and their outcome, newest first (kept
+    `VSM_WEBHOOKS__LOG_RETENTION_DAYS`, default 14 days)."""
+    board_or_404(session, workspace_id, board_id)
+    before = cursor_int(page, "before")
+    query = select(HookTrigger).where(HookTrigger.board_id == board_id)
+    if before is not None:
+        query = query.where(col(HookTrigger.id) < before)
+    rows = session.exec(query.order_by(col(HookTrigger.id).desc()).limit(page.limit + 1)).all()
+    more = len(rows) > page.limit
+    rows = rows[: page.limit]
+    return Page(
+        items=[HookTriggerPublic.model_validate(row) for row in rows],
+        limit=page.limit,
+        next_cursor=encode_cursor({"before": rows[-1].id}) if more and rows else None,
+    )
+
+
+# --------------------------------------------------------------------------- diff
+
+
+class DiffPublic(BaseModel):
+    """What changed between two revisions (the same document ``vsm diff`` prints as JSON)."""
+
+    board_id: int
+    from_revision: int
+    to_revision: int
+    items: dict[str, Any]
+    steps: dict[str, Any]
+    problems: dict[str, Any]
+    metrics: list[dict[str, Any]]
+    counts: dict[str, Any]
+    limit: int
+
+
+def _content(session: Session, board_id: int, number: int) -> RevisionContent:
+    content = session.exec(
+        select(RevisionContent)
+        .join(Revision, col(Revision.id) == col(RevisionContent.revision_id))
+        .where(Revision.board_id == board_id, Revision.number == number)
+    ).first()
+    if content is None:
+        raise ProblemError("not-found", f"Board {board_id} has no revision {number}.")
+    return content
+
+
+@router.get(
+    "/boards/{board_id}/diff", response_model=DiffPublic, responses=responses(401, 404, 422)
+)
+def board_diff(
+    board_id: int,
+    workspace_id: WorkspaceDep,
+    session: SessionDep,
+    from_revision: Annotated[
+        int | None, Query(alias="from", ge=1, description="Default: the one before `to`.")
+    ] = None,
+    to_revision: Annotated[
+        int | None, Query(alias="to", ge=1, description="Default: the latest revision.")
+    ] = None,
+    limit: Annotated[
+        int, Query(ge=0, le=5000, description="Entries per list at most; `counts` are complete.")
+    ] = DEFAULT_LIMIT,
+) -> DiffPublic:
+    """Items added, removed and changed; steps added, removed and moved; problems added,
+    removed and re-weighted; metric deltas per stream."""
+    board = board_or_404(session, workspace_id, board_id)
+    new = revision_number_or_404(board, to_revision)
+    old = from_revision if from_revision is not None else new - 1
+    if old < 1:
+        raise ProblemError("not-found", f"Board {board_id} has only one revision to compare.")
+    revision_number_or_404(board, old)
+    old_content, new_content = _content(session, board_id, old), _content(session, board_id, new)
+    try:
+        old_board, new_board = (
+            board_from_dict(old_content.board),
+            board_from_dict(new_content.board),
+        )
+    except BoardFormatError as exc:
+        raise ProblemError("conflict", f"A stored revision cannot be read: {exc}") from exc
+    result = diff_revisions(
+        old_board, new_board, old_content.result, new_content.result, limit=limit
+    )
+    return DiffPublic(board_id=board_id, from_revision=old, to_revision=new, **result)
+
+
+# --------------------------------------------------------------------------- subscriptions
+
+
+class SubscriptionCreate(BaseModel):
+    url: str = Field(max_length=2000, description="http(s) URL that receives the events.")
+    events: list[EventType] = Field(min_length=1, max_length=len(EVENT_TYPES))
+    description: str = Field(default="", max_length=200)
+
+
+class SubscriptionPublic(_Public):
+    id: int
+    url: str
+    events: list[str]
+    description: str
+    created_at: datetime
+
+
+class SubscriptionCreated(SubscriptionPublic):
+    secret: str = Field(description="Shown once: verify the Valuestream-Signature with it.")
+
+
+class AttemptPublic(_Public):
+    number: int
+    attempted_at: datetime
+    status_code: int | None
+    error: str | None
+    duration_ms: int
+
+
+class DeliveryPublic(_Public):
+    id: int
+    event_id: str = Field(description="Sent as Valuestream-Delivery; the same on every retry.")
+    event_type: str
+    status: Literal["pending", "delivered", "failed"]
+    attempts: int
+    next_attempt_at: datetime | None = Field(description="The next retry (status `pending`).")
+    last_status_code: int | None
+    last_error: str | None
+    created_at: datetime
+    finished_at: datetime | None
+    attempt_log: list[AttemptPublic] = Field(description="The latest attempts, newest first.")
+
+
+def _subscription_or_404(session: Session, workspace_id: int, subscription_id: int) -> Subscription:
+    row = session.get(Subscription, subscription_id)
+    if row is None or row.workspace_id != workspace_id:
+        raise ProblemError("not-found", f"No subscription {subscription_id}.")
+    return row
+
+
+def _subscription_public(row: Subscription) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "url": row.url,
+        "events": row.events,
+        "description": row.description,
+        "created_at": row.created_at,
+    }
+
+
+@router.post(
+    "/subscriptions",
+    status_code=201,
+    response_model=SubscriptionCreated,
+    responses=responses(401, 422),
+    tags=["subscriptions"],
+)
+def create_subscription_route(
+    body: SubscriptionCreate, workspace_id: WorkspaceDep, session: SessionDep, request: Request
+) -> SubscriptionCreated:
+    """Subscribe a URL to events of this workspace; the signing secret is shown once.
+
+    URLs resolving to loopback, private, link-local or metadata addresses are refused unless
+    the operator allows them (`VSM_WEBHOOKS__ALLOW_PRIVATE_TARGETS`)."""
+    runtime = _runtime(request)
+    try:
+        row, secret = create_subscription(
+            session,
+            workspace_id,
+            body.url,
+            body.events,
+            _box(runtime),
+            runtime.policy,
+            description=body.description,
+        )
+    except SubscriptionError as exc:
+        raise ProblemError(
+            "validation-error", str(exc), errors=[{"field": "body.url", "message": str(exc)}]
+        ) from None
+    session.commit()
+    return SubscriptionCreated(**_subscription_public(row), secret=secret)
+
+
+@router.get(
+    "/subscriptions",
+    response_model=Page[SubscriptionPublic],
+    responses=responses(400, 401, 422),
+    tags=["subscriptions"],
+)
+def list_subscriptions(
+    workspace_id: WorkspaceDep, session: SessionDep, page: PageDep
+) -> Page[SubscriptionPublic]:
+    after = cursor_int(page, "after")
+    query = select(Subscription).where(Subscription.workspace_id == workspace_id)
+    if after is not None:
+        query = query.where(col(Subscription.id) > after)
+    rows = session.exec(query.order_by(col(Subscription.id)).limit(page.limit + 1)).all()
+    more = len(rows) > page.limit
+    rows = rows[: page.limit]
+    return Page(
+        items=[SubscriptionPublic.model_validate(_subscription_public(r)) for r in rows],
+        limit=page.limit,
+        next_cursor=encode_cursor({"after": rows[-1].id}) if more and rows else None,
+    )
+
+
+@router.get(
+    "/subscriptions/{subscription_id}",
+    response_model=SubscriptionPublic,
+    responses=responses(401, 404),
+    tags=["subscriptions"],
+)
+def get_subscription(
+    subscription_id: int, workspace_id: WorkspaceDep, session: SessionDep
+) -> SubscriptionPublic:
+    row = _subscription_or_404(session, workspace_id, subscription_id)
+    return SubscriptionPublic.model_validate(_subscription_public(row))
+
+
+@router.delete(
+    "/subscriptions/{subscription_id}",
+    status_code=204,
+    responses=responses(401, 404),
+    tags=["subscriptions"],
+)
+def delete_subscription(
+    subscription_id: int, workspace_id: WorkspaceDep, session: SessionDep
+) -> Response:
+    """Stop deliveries at once; pending retries are dropped with the delivery log."""
+    row = _subscription_or_404(session, workspace_id, subscription_id)
+    session.delete(row)
+    session.commit()
+    return Response(status_code=204)
+
+
+@router.get(
+    "/subscriptions/{subscription_id}/deliveries",
+    response_model=Page[DeliveryPublic],
+    responses=responses(400, 401, 404, 422),
+    tags=["subscriptions"],
+)
+def list_deliveries(
+    subscription_id: int, workspace_id: WorkspaceDep, session: SessionDep, page: PageDep
+) -> Page[DeliveryPublic]:
+    """The subscription's deliveries, newest first, each with its attempts."""
+    _subscription_or_404(session, workspace_id, subscription_id)
+    before = cursor_int(page, "before")
+    query = select(SubscriptionDelivery).where(
+        SubscriptionDelivery.subscription_id == subscription_id
+    )
+    if before is not None:
+        query = query.where(col(SubscriptionDelivery.id) < before)
+    rows = session.exec(
+        query.order_by(col(SubscriptionDelivery.id).desc()).limit(page.limit + 1)
+    ).all()
+    more = len(rows) > page.limit
+    rows = rows[: page.limit]
+    attempts: dict[int, list[DeliveryAttempt]] = {}
+    ids = [row.id for row in rows if row.id is not None]
+    if ids:
+        for attempt in session.exec(
+            select(DeliveryAttempt)
+            .where(col(DeliveryAttempt.delivery_id).in_(ids))
+            .order_by(col(DeliveryAttempt.number).desc())
+        ).all():
+            shown = attempts.setdefault(attempt.delivery_id, [])
+            if len(shown) < _MAX_ATTEMPTS_SHOWN:
+                shown.append(attempt)
+    items = [
+        DeliveryPublic.model_validate(
+            {
+                **row.model_dump(exclude={"payload", "subscription_id"}),
+                "attempt_log": [
+                    AttemptPublic.model_validate(a) for a in attempts.get(row.id or 0, [])
+                ],
+            }
+        )
+        for row in rows
+    ]
+    return Page(
+        items=items,
+        limit=page.limit,
+        next_cursor=encode_cursor({"before": rows[-1].id}) if more and rows else None,
+    )

@@ -1,0 +1,366 @@
+"""Outbound notifications: subscriptions, events of finished imports, signed delivery attempts.
+
+An event is written once per subscription (``subscription_delivery``, unique per event id), so
+emitting the events of a job again (a redelivered task, the embedded poller) adds nothing. A
+delivery is attempted by exactly one worker per attempt number: the attempt is claimed with a
+conditional UPDATE before the HTTP call. Retries back off exponentially (``backoff_s``) until
+``delivery_window_s`` after the event; then the delivery is ``failed``.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, delete, select
+
+from service.db.tables import Board, ImportJob, JobStatus, Revision
+from service.webhooks import signing
+from service.webhooks.config import SecretBox
+from service.webhooks.egress import EgressPolicy, EgressRefused, post, vet_url
+from service.webhooks.tables import (
+    DeliveryAttempt,
+    DeliveryStatus,
+    Subscription,
+    SubscriptionDelivery,
+)
+from service.webhooks.triggers import as_utc
+
+EVENT_TYPES = ("revision.created", "import.failed")
+MAX_SUBSCRIPTIONS = 50  # per workspace
+USER_AGENT = "Valuestream-Webhooks/1"
+_ERROR_CHARS = 500
+# Namespace of the deterministic event ids (uuid5), so every emitter names an event the same.
+_EVENT_NAMESPACE = uuid.UUID("6f1d7c3e-8a52-4c55-9a55-0b7c1f9e2d10")
+
+
+def utc_text(value: datetime) -> str:
+    return as_utc(value).astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def backoff_s(attempt: int) -> float:
+    """Seconds before attempt ``attempt + 1``: 30 s, 1 min, 2 min ... at most one hour."""
+    return float(min(3600, 30 * 2 ** max(0, attempt - 1)))
+
+
+class SubscriptionError(ValueError):
+    """The subscription cannot be created as asked; the message says why."""
+
+
+# --------------------------------------------------------------------------- subscriptions
+
+
+def create_subscription(
+    session: Session,
+    workspace_id: int,
+    url: str,
+    events: Sequence[str],
+    box: SecretBox,
+    policy: EgressPolicy,
+    *,
+    description: str = "",
+) -> tuple[Subscription, str]:
+    """Store a subscription; returns it and its signing secret (shown once). Flushes only.
+
+    The URL is vetted now (scheme, host, resolved addresses) so a refused target is reported
+    to the client at once; every delivery checks it again.
+    """
+    unknown = sorted(set(events) - set(EVENT_TYPES))
+    if unknown or not events:
+        raise SubscriptionError(
+            f"events must be a non-empty subset of {', '.join(EVENT_TYPES)}"
+            + (f"; unknown: {', '.join(unknown)[:200]}" if unknown else "")
+        )
+    try:
+        vet_url(url, policy)
+    except EgressRefused as exc:
+        raise SubscriptionError(f"the URL cannot be called: {exc}") from None
+    count = session.exec(
+        select(sa.func.count())
+        .select_from(Subscription)
+        .where(Subscription.workspace_id == workspace_id)
+    ).one()
+    if count >= MAX_SUBSCRIPTIONS:
+        raise SubscriptionError(f"a workspace has at most {MAX_SUBSCRIPTIONS} subscriptions")
+    secret = signing.new_secret()
+    subscription = Subscription(
+        workspace_id=workspace_id,
+        url=url,
+        events=sorted(set(events)),
+        secret=box.seal(secret),
+        description=description,
+    )
+    session.add(subscription)
+    session.flush()
+    return subscription, secret
+
+
+# --------------------------------------------------------------------------- events
+
+
+def event_id(subscription_id: int, key: str) -> str:
+    """The delivery id a subscription sees for the event ``key``: stable across re-emission."""
+    return str(uuid.uuid5(_EVENT_NAMESPACE, f"{subscription_id}:{key}"))
+
+
+def job_event(
+    session: Session, job: ImportJob, *, base_url: str
+) -> tuple[str, str, dict[str, Any]] | None:
+    """``(type, key, data)`` of the event a finished job causes, or None (unchanged, running)."""
+    board = session.get(Board, job.board_id) if job.board_id is not None else None
+    board_json = (
+        {
+            "id": board.id,
+            "provider": board.provider,
+            "external_id": board.external_id,
+            "name": board.name,
+        }
+        if board is not None
+        else None
+    )
+    if job.status == JobStatus.SUCCEEDED and board is not None and job.revision_number:
+        revision = session.exec(
+            select(Revision).where(
+                Revision.board_id == board.id, Revision.number == job.revision_number
+            )
+        ).first()
+        if revision is None:
+            return None
+        number = revision.number
+        previous = number - 1 if number > 1 else None
+        links = {"revision": f"{base_url}/v1/boards/{board.id}/streams?revision={number}"}
+        if previous is not None:
+            links["diff"] = f"{base_url}/v1/boards/{board.id}/diff?from={previous}&to={number}"
+        data = {
+            "board": board_json,
+            "revision": {
+                "number": number,
+                "previous": previous,
+                "trigger": revision.trigger,
+                "created_at": utc_text(revision.created_at),
+                "item_count": revision.item_count,
+                "stream_count": revision.stream_count,
+                "step_count": revision.step_count,
+                "problem_count": revision.problem_count,
+                "unclassified_count": revision.unclassified_count,
+            },
+            "import_job_id": job.id,
+            "links": links,
+        }
+        return "revision.created", f"revision:{board.id}:{number}", data
+    if job.status == JobStatus.FAILED:
+        data = {
+            "board": board_json,
+            "import_job": {
+                "id": job.id,
+                "trigger": job.trigger,
+                "provider": job.provider,
+                "external_id": job.external_id,
+                "error": job.error,
+                "attempts": job.attempts,
+            },
+            "links": {"import_job": f"{base_url}/v1/imports/{job.id}"},
+        }
+        return "import.failed", f"job-failed:{job.id}", data
+    return None
+
+
+def emit_job_events(session: Session, job_id: int, *, base_url: str, now: datetime) -> list[int]:
+    """Write the finished job's event for every subscription of its workspace that wants it.
+
+    Returns the ids of the deliveries created now (to schedule after the commit); an event
+    emitted before is skipped. Commits.
+    """
+    job = session.get(ImportJob, job_id, populate_existing=True)
+    if job is None or job.finished_at is None:
+        session.rollback()
+        return []
+    subscriptions = session.exec(
+        select(Subscription).where(Subscription.workspace_id == job.workspace_id)
+    ).all()
+    event = job_event(session, job, base_url=base_url) if subscriptions else None
+    if event is None:
+        session.rollback()
+        return []
+    event_type, key, data = event
+    created: list[int] = []
+    for subscription in subscriptions:
+        if event_type not in subscription.events:
+            continue
+        assert subscription.id is not None
+        delivery_key = event_id(subscription.id, key)
+        payload = {
+            "id": delivery_key,
+            "type": event_type,
+            "created_at": utc_text(now),
+            "data": data,
+        }
+        delivery = SubscriptionDelivery(
+            subscription_id=subscription.id,
+            event_id=delivery_key,
+            event_type=event_type,
+            payload=payload,
+            next_attempt_at=now,
+            created_at=now,
+        )
+        try:
+            with session.begin_nested():
+                session.add(delivery)
+                session.flush()
+        except IntegrityError:
+            continue  # emitted before
+        assert delivery.id is not None
+        created.append(delivery.id)
+    session.commit()
+    return created
+
+
+# --------------------------------------------------------------------------- delivery
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptResult:
+    """``retry_in_s`` is set when another attempt must be scheduled (after the commit)."""
+
+    status: DeliveryStatus | None  # None: nothing was attempted (claimed elsewhere, or gone)
+    status_code: int | None = None
+    retry_in_s: float | None = None
+
+
+def _claim(session: Session, delivery_id: int, attempt: int) -> bool:
+    table = SubscriptionDelivery.__table__  # type: ignore[attr-defined]
+    result = session.connection().execute(
+        sa.update(table)
+        .where(
+            table.c.id == delivery_id,
+            table.c.status == DeliveryStatus.PENDING,
+            table.c.attempts == attempt - 1,
+        )
+        .values(attempts=attempt)
+    )
+    return bool(result.rowcount)
+
+
+def attempt_delivery(
+    session: Session,
+    delivery_id: int,
+    attempt: int,
+    *,
+    client: httpx.Client,
+    policy: EgressPolicy,
+    box: SecretBox,
+    window_s: int,
+    now: Callable[[], datetime],
+) -> AttemptResult:
+    """Make attempt ``attempt`` (1-based) of a delivery, record it, and say what comes next.
+
+    Runs at most once per (delivery, attempt): the attempt is claimed and committed before the
+    call, so a duplicate task finds it taken. Answers 2xx deliver; anything else, a network
+    error or an unresolvable host is retried until ``window_s`` after the event; a URL the
+    egress guard refuses fails at once.
+    """
+    if not _claim(session, delivery_id, attempt):
+        session.rollback()
+        return AttemptResult(None)
+    delivery = session.get(SubscriptionDelivery, delivery_id, populate_existing=True)
+    subscription = session.get(Subscription, delivery.subscription_id) if delivery else None
+    if delivery is None or subscription is None:
+        session.rollback()
+        return AttemptResult(None)
+    session.commit()
+
+    body = json.dumps(delivery.payload, separators=(",", ":"), ensure_ascii=False).encode()
+    sent_at = now()
+    headers = {
+        "Content-Type": "application/json",
+        "User-Agent": USER_AGENT,
+        signing.SIGNATURE_HEADER: signing.sign(
+            box.open(subscription.secret), body, int(sent_at.timestamp())
+        ),
+        signing.DELIVERY_HEADER: delivery.event_id,
+        signing.EVENT_HEADER: delivery.event_type,
+    }
+    status_code: int | None = None
+    error: str | None = None
+    refused = False
+    started = time.perf_counter()
+    try:
+        response = post(client, subscription.url, content=body, headers=headers, policy=policy)
+        status_code = response.status_code
+        if not 200 <= status_code < 300:
+            error = f"HTTP {status_code}"
+    except EgressRefused as exc:
+        error = f"refused: {exc}"
+        refused = exc.reason != "dns_failure"
+    except httpx.HTTPError as exc:
+        error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    duration_ms = int((time.perf_counter() - started) * 1000)
+
+    finished = now()
+    delivery = session.get(SubscriptionDelivery, delivery_id, populate_existing=True)
+    if delivery is None:  # the subscription was deleted meanwhile
+        session.rollback()
+        return AttemptResult(None, status_code)
+    session.add(
+        DeliveryAttempt(
+            delivery_id=delivery_id,
+            number=attempt,
+            attempted_at=sent_at,
+            status_code=status_code,
+            error=error[:_ERROR_CHARS] if error else None,
+            duration_ms=duration_ms,
+        )
+    )
+    delivery.last_status_code = status_code
+    delivery.last_error = error[:_ERROR_CHARS] if error else None
+    retry_in: float | None = None
+    if error is None:
+        delivery.status = DeliveryStatus.DELIVERED
+        delivery.finished_at = finished
+        delivery.next_attempt_at = None
+    else:
+        delay = backoff_s(attempt)
+        deadline = as_utc(delivery.created_at) + timedelta(seconds=window_s)
+        if refused or finished + timedelta(seconds=delay) > deadline:
+            delivery.status = DeliveryStatus.FAILED
+            delivery.finished_at = finished
+            delivery.next_attempt_at = None
+        else:
+            retry_in = delay
+            delivery.next_attempt_at = finished + timedelta(seconds=delay)
+    session.add(delivery)
+    session.commit()
+    return AttemptResult(DeliveryStatus(delivery.status), status_code, retry_in)
+
+
+def due_deliveries(session: Session, *, now: datetime, limit: int = 100) -> list[tuple[int, int]]:
+    """``(delivery id, next attempt number)`` of pending deliveries due by ``now`` (recovery)."""
+    rows = session.exec(
+        select(SubscriptionDelivery.id, SubscriptionDelivery.attempts)
+        .where(
+            SubscriptionDelivery.status == DeliveryStatus.PENDING,
+            col(SubscriptionDelivery.next_attempt_at) <= now,
+        )
+        .order_by(col(SubscriptionDelivery.next_attempt_at))
+        .limit(limit)
+    ).all()
+    return [(delivery_id, attempts + 1) for delivery_id, attempts in rows if delivery_id]
+
+
+def purge_deliveries(session: Session, *, now: datetime, retention: timedelta) -> int:
+    """Delete finished deliveries (and their attempts) older than ``retention``."""
+    result = session.exec(
+        delete(SubscriptionDelivery).where(
+            col(SubscriptionDelivery.status) != DeliveryStatus.PENDING,
+            col(SubscriptionDelivery.finished_at) < now - retention,
+        )
+    )
+    return int(result.rowcount or 0)

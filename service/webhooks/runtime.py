@@ -1,0 +1,233 @@
+"""What the webhook tasks do, whoever runs them: a Celery worker or the in-process scheduler.
+
+``HookRuntime`` holds what the tasks need (built by a composition root) and has one method per
+task: ``fire`` (the debounced import of a board), ``deliver`` (one attempt of an outbound
+delivery), ``after_import`` (the events of a finished import job) and ``purge``. Scheduling goes
+through a ``HookScheduler``: Celery tasks with a countdown, or timers of the embedded scheduler.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Protocol
+
+import httpx
+import structlog
+from sqlmodel import Session, col, select
+
+from service.db.engine import SessionFactory
+from service.db.tables import Board, BoardSource, ImportJob, JobStatus, utcnow
+from service.usecases.errors import ConflictError
+from service.usecases.imports import run_import_job, submit_reclassify
+from service.webhooks import notify, triggers
+from service.webhooks.config import SecretBox, WebhookSettings
+from service.webhooks.egress import EgressPolicy
+from service.webhooks.tables import HookState, Subscription
+
+log = structlog.get_logger(__name__)
+
+FIRE_TASK = "hooks.fire"
+DELIVER_TASK = "subscriptions.deliver"
+PURGE_TASK = "hooks.purge"
+TRIGGER = "webhook"
+_PURGE_EVERY = timedelta(minutes=10)
+
+LiveFetch = Callable[[int], "int | None"]
+"""``board id -> import job id``: fetch a live board from its provider into an import job."""
+
+
+class HookScheduler(Protocol):
+    """Runs a task later; every task tolerates running twice or early."""
+
+    def fire(self, board_id: int, delay_s: float) -> None: ...
+
+    def deliver(self, delivery_id: int, attempt: int, delay_s: float) -> None: ...
+
+
+@dataclass
+class HookRuntime:
+    sessions: SessionFactory
+    settings: WebhookSettings
+    scheduler: HookScheduler
+    box: SecretBox | None
+    policy: EgressPolicy
+    client: httpx.Client
+    base_url: str = "http://127.0.0.1:8000"
+    # Live boards (Miro, Mural) are fetched from the provider when this is given; without it
+    # every trigger re-imports the latest stored board with the board's current rules.
+    live_fetch: LiveFetch | None = None
+    clock: Callable[[], datetime] = utcnow
+    # The first purge waits one period: a process start is no reason to write.
+    _last_purge: datetime = field(default_factory=utcnow, init=False)
+
+    # ----------------------------------------------------------------------- fire
+
+    def fire(self, board_id: int) -> None:
+        """Start the board's import once its debounce ended, run it, then settle and notify."""
+        with self.sessions() as session:
+            claim = triggers.claim_fire(session, board_id, now=self.clock())
+            job_id = claim.job_id
+            live = False
+            if claim.kind == "claimed":
+                job_id, live = self._submit(session, board_id)
+                triggers.set_running_job(session, board_id, job_id)
+            session.commit()
+        if claim.kind == "idle":
+            return
+        if claim.kind == "early":
+            self.scheduler.fire(board_id, claim.wait_s)
+            return
+        if live and self.live_fetch is not None:
+            job_id = self._fetch_live(board_id)
+        if job_id is not None:
+            self._run(job_id)
+        self._settle(board_id, job_id)
+        if job_id is not None:
+            self.after_import(job_id)
+        self.maybe_purge()
+
+    def _submit(self, session: Session, board_id: int) -> tuple[int | None, bool]:
+        board = session.get(Board, board_id)
+        if board is None:
+            return None, False
+        if board.source in (BoardSource.MIRO, BoardSource.MURAL) and self.live_fetch is not None:
+            return None, True
+        try:
+            job = submit_reclassify(session, board, board.rules, trigger=TRIGGER)
+        except ConflictError:
+            log.info("hook_fire_no_revision", board_id=board_id)
+            return None, False
+        return job.id, False
+
+    def _fetch_live(self, board_id: int) -> int | None:
+        assert self.live_fetch is not None
+        try:
+            job_id = self.live_fetch(board_id)
+        except Exception as exc:
+            # The provider's answer is recorded on the board's sync state by the fetch itself.
+            log.warning("hook_live_fetch_failed", board_id=board_id, error=type(exc).__name__)
+            job_id = None
+        with self.sessions() as session:
+            triggers.set_running_job(session, board_id, job_id)
+            session.commit()
+        return job_id
+
+    def _run(self, job_id: int) -> None:
+        try:
+            with self.sessions() as session:
+                run_import_job(session, job_id)
+        except Exception:
+            # The job keeps its state (and is retried by its own queue); the board must not
+            # stay "running" because of it.
+            log.exception("hook_import_crashed", job_id=job_id)
+
+    def _settle(self, board_id: int, job_id: int | None) -> None:
+        with self.sessions() as session:
+            delay = triggers.settle(
+                session, board_id, job_id, now=self.clock(), debounce_s=self.settings.debounce_s
+            )
+            session.commit()
+        if delay is not None:
+            self.scheduler.fire(board_id, delay)
+
+    # ----------------------------------------------------------------------- notify
+
+    def after_import(self, job_id: int) -> None:
+        """Emit the events of finished job ``job_id`` and schedule their first attempts."""
+        with self.sessions() as session:
+            created = notify.emit_job_events(
+                session, job_id, base_url=self.base_url, now=self.clock()
+            )
+        for delivery_id in created:
+            self.scheduler.deliver(delivery_id, 1, 0.0)
+
+    def deliver(self, delivery_id: int, attempt: int) -> None:
+        """Make one attempt; schedule the next one when it failed and time is left."""
+        if self.box is None:
+            log.warning("delivery_without_keys", delivery_id=delivery_id)
+            return
+        with self.sessions() as session:
+            result = notify.attempt_delivery(
+                session,
+                delivery_id,
+                attempt,
+                client=self.client,
+                policy=self.policy,
+                box=self.box,
+                window_s=self.settings.delivery_window_s,
+                now=self.clock,
+            )
+        log.info(
+            "delivery_attempted",
+            delivery_id=delivery_id,
+            attempt=attempt,
+            status=result.status,
+            status_code=result.status_code,
+        )
+        if result.retry_in_s is not None:
+            self.scheduler.deliver(delivery_id, attempt + 1, result.retry_in_s)
+
+    # ----------------------------------------------------------------------- housekeeping
+
+    def purge(self) -> dict[str, int]:
+        now = self.clock()
+        retention = timedelta(days=self.settings.log_retention_days)
+        with self.sessions() as session:
+            counts = triggers.purge(
+                session, now=now, retention=retention, tolerance_s=self.settings.tolerance_s
+            )
+            counts["deliveries"] = notify.purge_deliveries(session, now=now, retention=retention)
+            session.commit()
+        self._last_purge = now
+        return counts
+
+    def maybe_purge(self) -> None:
+        """Purge when the last purge of this process is older than ten minutes."""
+        if self.clock() - self._last_purge > _PURGE_EVERY:
+            try:
+                self.purge()
+            except Exception:
+                log.exception("hook_purge_failed")
+
+    def recover(self) -> None:
+        """Schedule what a stopped process left behind: pending and running boards, due
+        deliveries (the embedded scheduler's timers live in memory only)."""
+        now = self.clock()
+        with self.sessions() as session:
+            boards = triggers.due_boards(session)
+            deliveries = notify.due_deliveries(session, now=now + timedelta(days=2))
+            session.rollback()
+        for board_id, state, due in boards:
+            wait = 0.0
+            if state == HookState.PENDING and due is not None:
+                wait = max(0.0, (triggers.as_utc(due) - now).total_seconds())
+            self.scheduler.fire(board_id, wait)
+        for delivery_id, attempt in deliveries:
+            self.scheduler.deliver(delivery_id, attempt, 0.0)
+
+    def emit_recent(self, since: datetime) -> datetime:
+        """Emit events of jobs finished since ``since`` (imports the embedded worker ran);
+        returns the new watermark. Cheap when nobody subscribed."""
+        with self.sessions() as session:
+            if session.exec(select(Subscription.id).limit(1)).first() is None:
+                session.rollback()
+                return self.clock()
+            rows = session.exec(
+                select(ImportJob.id, ImportJob.finished_at)
+                .where(
+                    col(ImportJob.finished_at) >= since,
+                    col(ImportJob.status).in_([JobStatus.SUCCEEDED, JobStatus.FAILED]),
+                )
+                .order_by(col(ImportJob.finished_at))
+                .limit(500)
+            ).all()
+            session.rollback()
+        watermark = since
+        for job_id, finished_at in rows:
+            if job_id is not None:
+                self.after_import(job_id)
+            if finished_at is not None:
+                watermark = max(watermark, triggers.as_utc(finished_at))
+        return watermark

@@ -1,0 +1,401 @@
+"""Inbound board triggers: secrets, verification, replay guard, coalescing state and the log.
+
+Coalescing, per board (``board_webhook.state``)::
+
+    idle --trigger--> pending (due_at = now + debounce; the ONE trigger that flipped it schedules
+                               a fire after the debounce)
+    pending --trigger--> pending (coalesced: the coming import will read the board anyway)
+    pending --fire at due_at--> running (an import job is created and run)
+    running --trigger--> running + dirty (coalesced: exactly one more import after this one)
+    running --import done--> idle, or pending again when dirty (one follow-up, one schedule)
+
+Every transition is one conditional UPDATE, so concurrent API processes and workers cannot both
+win: on PostgreSQL the second writer re-reads the row after the first commits, on SQLite writers
+are serialized. Functions here flush or execute but never commit: the caller owns the
+transaction and schedules only after its commit.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, delete, select
+
+from service.db.tables import ImportJob
+from service.webhooks import signing
+from service.webhooks.config import SecretBox
+from service.webhooks.tables import (
+    BoardWebhook,
+    HookDeliverySeen,
+    HookState,
+    HookTrigger,
+    TriggerOutcome,
+)
+
+MAX_DELIVERY_ID = 100
+# A pending board whose fire is this late, or an import running this long, gets re-armed by the
+# next trigger: a lost task (a worker gone with its countdown) must not stall the board for good.
+STALE_PENDING = timedelta(seconds=60)
+STALE_RUNNING = timedelta(minutes=30)
+# Delivery ids are kept a little longer than the time a signature stays valid on either side of
+# the server clock, so a replay inside that window is always recognized.
+SEEN_MARGIN = timedelta(minutes=5)
+_DETAIL_CHARS = 500
+
+
+class TriggerRejected(Exception):
+    """The trigger is refused; ``reason`` is the stable code shown in the delivery log."""
+
+    def __init__(self, reason: str, detail: str, status: int) -> None:
+        super().__init__(detail)
+        self.reason = reason
+        self.detail = detail
+        self.status = status
+
+
+@dataclass(frozen=True, slots=True)
+class TriggerResult:
+    """What became of an accepted trigger; ``fire_in_s`` is set when the caller must schedule
+    the board's fire after committing (only the trigger that started the window does)."""
+
+    outcome: TriggerOutcome
+    detail: str
+    fire_in_s: float | None
+
+
+# --------------------------------------------------------------------------- secrets
+
+
+def rotate_secret(
+    session: Session, board_id: int, box: SecretBox, *, overlap_s: int, now: datetime
+) -> tuple[str, datetime | None]:
+    """Create the board's webhook secret, or replace it; returns ``(secret, old_valid_until)``.
+
+    The previous secret keeps verifying for ``overlap_s`` seconds (``old_valid_until``; None on
+    the first secret or with no overlap). The secret is only ever returned here.
+    """
+    secret = signing.new_secret()
+    row = session.get(BoardWebhook, board_id)
+    valid_until = None
+    if row is None:
+        session.add(BoardWebhook(board_id=board_id, secret=box.seal(secret), rotated_at=now))
+    else:
+        if overlap_s > 0:
+            valid_until = now + timedelta(seconds=overlap_s)
+            row.previous_secret, row.previous_valid_until = row.secret, valid_until
+        else:
+            row.previous_secret, row.previous_valid_until = None, None
+        row.secret = box.seal(secret)
+        row.rotated_at = now
+        session.add(row)
+    session.flush()
+    return secret, valid_until
+
+
+def verifying_secrets(row: BoardWebhook, box: SecretBox, now: datetime) -> list[str]:
+    """The secrets that verify now: the current one, and the previous one during its overlap."""
+    found = [box.open(row.secret)]
+    until = row.previous_valid_until
+    if row.previous_secret is not None and until is not None and as_utc(until) > now:
+        found.append(box.open(row.previous_secret))
+    return found
+
+
+def as_utc(value: datetime) -> datetime:
+    # SQLite hands back naive datetimes; everything stored is UTC.
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+# --------------------------------------------------------------------------- verification
+
+
+def check_delivery_id(value: str | None) -> str:
+    """The ``Valuestream-Delivery`` header value, or ``TriggerRejected``."""
+    if value is None or not value.strip():
+        raise TriggerRejected(
+            "delivery_id_missing", f"the {signing.DELIVERY_HEADER} header is missing", 400
+        )
+    value = value.strip()
+    if len(value) > MAX_DELIVERY_ID or not value.isascii() or not value.isprintable():
+        raise TriggerRejected(
+            "delivery_id_malformed",
+            f"the {signing.DELIVERY_HEADER} header must be 1 to {MAX_DELIVERY_ID} printable "
+            "ASCII characters",
+            400,
+        )
+    return value
+
+
+def precheck(header: str | None, now: float, tolerance_s: int) -> None:
+    """The checks that need no database: a well-formed header with a fresh timestamp."""
+    try:
+        timestamp, _ = signing.parse(header)
+    except signing.SignatureError as exc:
+        raise TriggerRejected(exc.reason, str(exc), 401) from None
+    if abs(now - timestamp) > tolerance_s:
+        raise TriggerRejected(
+            signing.ExpiredTimestamp.reason,
+            f"the signature timestamp is more than {tolerance_s} seconds away from the server "
+            "clock",
+            401,
+        )
+
+
+def verify_trigger(
+    secrets: Sequence[str],
+    header: str | None,
+    body: bytes,
+    delivery_id: str,
+    now: float,
+    tolerance_s: int,
+) -> None:
+    """Check the signature; a JSON body naming a ``delivery_id`` must name the header's one.
+
+    The signature covers the timestamp and the body, not the delivery id header; a sender that
+    also puts the id into the body gets it signed, and then it cannot be swapped.
+    """
+    try:
+        signing.verify(secrets, header, body, now, tolerance_s)
+    except signing.SignatureError as exc:
+        raise TriggerRejected(exc.reason, str(exc), 401) from None
+    named = _body_delivery_id(body)
+    if named is not None and named != delivery_id:
+        raise TriggerRejected(
+            "delivery_id_mismatch",
+            f"the body's delivery_id differs from the {signing.DELIVERY_HEADER} header",
+            401,
+        )
+
+
+def _body_delivery_id(body: bytes) -> str | None:
+    if not body.lstrip().startswith(b"{"):
+        return None
+    try:
+        data: Any = json.loads(body)
+    except (ValueError, RecursionError):
+        return None
+    value = data.get("delivery_id") if isinstance(data, dict) else None
+    return value if isinstance(value, str) else None
+
+
+# --------------------------------------------------------------------------- state changes
+
+
+def _update(session: Session, statement: Any) -> int:
+    result = session.connection().execute(statement)
+    return int(result.rowcount or 0)
+
+
+_table = BoardWebhook.__table__  # type: ignore[attr-defined]
+
+
+def accept_trigger(
+    session: Session,
+    board_id: int,
+    delivery_id: str,
+    *,
+    now: datetime,
+    debounce_s: float,
+    body_bytes: int,
+) -> TriggerResult:
+    """Record a verified trigger: replay guard, coalescing transition and the log entry.
+
+    Raises ``TriggerRejected`` (reason ``replay``) when the board saw ``delivery_id`` before;
+    that rejection is logged by the caller like the others.
+    """
+    try:
+        with session.begin_nested():
+            session.add(HookDeliverySeen(board_id=board_id, delivery_id=delivery_id, seen_at=now))
+            session.flush()
+    except IntegrityError:
+        raise TriggerRejected(
+            "replay", "this delivery id was accepted before; the trigger is not repeated", 409
+        ) from None
+
+    due = now + timedelta(seconds=debounce_s)
+    fire_in: float | None = None
+    started = _update(
+        session,
+        sa.update(_table)
+        .where(_table.c.board_id == board_id, _table.c.state == HookState.IDLE)
+        .values(state=HookState.PENDING, due_at=due, dirty=False),
+    )
+    if started:
+        outcome, detail, fire_in = TriggerOutcome.ACCEPTED, "import in debounce window", debounce_s
+    else:
+        marked = _update(
+            session,
+            sa.update(_table)
+            .where(
+                _table.c.board_id == board_id,
+                _table.c.state == HookState.RUNNING,
+                _table.c.dirty == sa.false(),
+            )
+            .values(dirty=True),
+        )
+        outcome = TriggerOutcome.COALESCED
+        detail = "queued after the running import" if marked else "joined the pending import"
+        fire_in = _rearm_delay(session, board_id, now)
+    session.add(
+        HookTrigger(
+            board_id=board_id,
+            delivery_id=delivery_id,
+            received_at=now,
+            outcome=outcome,
+            detail=detail,
+            body_bytes=body_bytes,
+        )
+    )
+    session.flush()
+    return TriggerResult(outcome, detail, fire_in)
+
+
+def _rearm_delay(session: Session, board_id: int, now: datetime) -> float | None:
+    """0 when the board's scheduled fire looks lost (far overdue, or an import running for
+    too long), so this trigger schedules another; fires are idempotent, a spare one is harmless."""
+    row = session.get(BoardWebhook, board_id, populate_existing=True)
+    if row is None:
+        return None
+    if row.state == HookState.PENDING and row.due_at and as_utc(row.due_at) + STALE_PENDING < now:
+        return 0.0
+    if (
+        row.state == HookState.RUNNING
+        and row.running_since
+        and as_utc(row.running_since) + STALE_RUNNING < now
+    ):
+        return 0.0
+    return None
+
+
+def log_rejection(
+    session: Session,
+    board_id: int,
+    delivery_id: str | None,
+    rejected: TriggerRejected,
+    *,
+    now: datetime,
+    body_bytes: int,
+) -> None:
+    """Note a refused trigger in the board's delivery log (flushes only)."""
+    session.add(
+        HookTrigger(
+            board_id=board_id,
+            delivery_id=(delivery_id or None) and delivery_id[:MAX_DELIVERY_ID],
+            received_at=now,
+            outcome=TriggerOutcome.REJECTED,
+            reason=rejected.reason,
+            detail=rejected.detail[:_DETAIL_CHARS],
+            body_bytes=body_bytes,
+        )
+    )
+    session.flush()
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """What ``claim_fire`` found: ``claimed`` (start an import now), ``early`` (fire again in
+    ``wait_s``), ``running`` (``job_id`` runs or ran: finish it), or ``idle`` (nothing to do)."""
+
+    kind: str
+    wait_s: float = 0.0
+    job_id: int | None = None
+
+
+def claim_fire(session: Session, board_id: int, *, now: datetime) -> Claim:
+    """Move a pending board whose debounce ended to ``running`` (one caller wins)."""
+    won = _update(
+        session,
+        sa.update(_table)
+        .where(
+            _table.c.board_id == board_id,
+            _table.c.state == HookState.PENDING,
+            _table.c.due_at <= now,
+        )
+        .values(state=HookState.RUNNING, running_since=now, dirty=False, running_job_id=None),
+    )
+    if won:
+        return Claim("claimed")
+    row = session.get(BoardWebhook, board_id, populate_existing=True)
+    if row is None or row.state == HookState.IDLE:
+        return Claim("idle")
+    if row.state == HookState.PENDING:
+        due = as_utc(row.due_at) if row.due_at else now
+        return Claim("early", wait_s=max(0.0, (due - now).total_seconds()))
+    return Claim("running", job_id=row.running_job_id)
+
+
+def set_running_job(session: Session, board_id: int, job_id: int | None) -> None:
+    _update(
+        session,
+        sa.update(_table)
+        .where(_table.c.board_id == board_id, _table.c.state == HookState.RUNNING)
+        .values(running_job_id=job_id),
+    )
+
+
+def settle(
+    session: Session, board_id: int, job_id: int | None, *, now: datetime, debounce_s: float
+) -> float | None:
+    """The import ``job_id`` of the board is over: back to idle, or to pending when a trigger
+    came during it. Returns the delay of the one follow-up fire to schedule, else None."""
+    dirty = _table.c.dirty
+    _update(
+        session,
+        sa.update(_table)
+        .where(
+            _table.c.board_id == board_id,
+            _table.c.state == HookState.RUNNING,
+            _table.c.running_job_id == job_id
+            if job_id is not None
+            else _table.c.running_job_id.is_(None),
+        )
+        .values(
+            state=sa.case(
+                (dirty == sa.true(), HookState.PENDING.value), else_=HookState.IDLE.value
+            ),
+            due_at=sa.case((dirty == sa.true(), now + timedelta(seconds=debounce_s)), else_=None),
+            dirty=False,
+            running_job_id=None,
+            running_since=None,
+        ),
+    )
+    row = session.get(BoardWebhook, board_id, populate_existing=True)
+    if row is not None and row.state == HookState.PENDING:
+        return debounce_s
+    return None
+
+
+def job_finished(session: Session, job_id: int | None) -> bool:
+    if job_id is None:
+        return True
+    job = session.get(ImportJob, job_id, populate_existing=True)
+    return job is None or job.finished_at is not None
+
+
+# --------------------------------------------------------------------------- housekeeping
+
+
+def purge(
+    session: Session, *, now: datetime, retention: timedelta, tolerance_s: int
+) -> dict[str, int]:
+    """Delete log entries older than ``retention`` and delivery ids no replay can reuse."""
+    seen_cutoff = now - timedelta(seconds=tolerance_s) - SEEN_MARGIN
+    seen = session.exec(delete(HookDeliverySeen).where(col(HookDeliverySeen.seen_at) < seen_cutoff))
+    logged = session.exec(delete(HookTrigger).where(col(HookTrigger.received_at) < now - retention))
+    return {"delivery_ids": int(seen.rowcount or 0), "trigger_log": int(logged.rowcount or 0)}
+
+
+def due_boards(session: Session) -> list[tuple[int, str, datetime | None]]:
+    """``(board id, state, due_at)`` of boards with a pending or running import (recovery)."""
+    rows = session.exec(
+        select(BoardWebhook.board_id, BoardWebhook.state, BoardWebhook.due_at).where(
+            col(BoardWebhook.state).in_([HookState.PENDING, HookState.RUNNING])
+        )
+    ).all()
+    return [(board_id, state, due) for board_id, state, due in rows]
