@@ -1,0 +1,256 @@
+"""Coalescing at the use-case level: one import per window, exactly one follow-up, no lost update.
+
+The runtime runs with a scheduler that only records what it was asked to schedule, so each test
+decides when a fire happens; the database is real (SQLite and PostgreSQL).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+
+import httpx
+import pytest
+from cryptography.fernet import Fernet
+from sqlalchemy.engine import Engine
+from sqlmodel import col, select
+
+from service.db.engine import SessionFactory, create_session_factory
+from service.db.tables import ImportJob, utcnow
+from service.usecases.imports import parse_dump, run_import_job, submit_import
+from service.usecases.keys import create_api_key
+from service.webhooks import triggers
+from service.webhooks.config import SecretBox, WebhookSettings
+from service.webhooks.egress import EgressPolicy
+from service.webhooks.runtime import HookRuntime
+from service.webhooks.tables import BoardWebhook, HookState, TriggerOutcome
+from tests.service_dumps import stream_dump
+
+BOX = SecretBox([Fernet.generate_key().decode()])
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.fires: list[tuple[int, float]] = []
+        self.deliveries: list[tuple[int, int, float]] = []
+        self._lock = threading.Lock()
+
+    def fire(self, board_id: int, delay_s: float) -> None:
+        with self._lock:
+            self.fires.append((board_id, delay_s))
+
+    def deliver(self, delivery_id: int, attempt: int, delay_s: float) -> None:
+        with self._lock:
+            self.deliveries.append((delivery_id, attempt, delay_s))
+
+
+@pytest.fixture
+def sessions(engine: Engine) -> SessionFactory:
+    return create_session_factory(engine)
+
+
+@pytest.fixture
+def board_id(sessions: SessionFactory) -> int:
+    dump = stream_dump(3)
+    with sessions() as session:
+        workspace_id = create_api_key(session, "alice").workspace.id
+        assert workspace_id is not None
+        job, _ = submit_import(session, workspace_id, json.dumps(dump).encode(), parse_dump(dump))
+        session.commit()
+        assert job.id is not None
+        job_id = job.id
+    with sessions() as session:
+        finished = run_import_job(session, job_id)
+        assert finished is not None
+        assert finished.board_id is not None
+        board = finished.board_id
+    with sessions() as session:
+        triggers.rotate_secret(session, board, BOX, overlap_s=0, now=utcnow())
+        session.commit()
+    return board
+
+
+@pytest.fixture
+def runtime(sessions: SessionFactory) -> HookRuntime:
+    return HookRuntime(
+        sessions=sessions,
+        settings=WebhookSettings(debounce_s=0),
+        scheduler=Recorder(),
+        box=BOX,
+        policy=EgressPolicy(),
+        client=httpx.Client(),
+    )
+
+
+def trigger(sessions: SessionFactory, board_id: int, delivery: str) -> triggers.TriggerResult:
+    with sessions() as session:
+        result = triggers.accept_trigger(
+            session, board_id, delivery, now=utcnow(), debounce_s=0, body_bytes=2
+        )
+        session.commit()
+    return result
+
+
+def webhook_jobs(sessions: SessionFactory) -> list[ImportJob]:
+    with sessions() as session:
+        return list(
+            session.exec(
+                select(ImportJob).where(ImportJob.trigger == "webhook").order_by(col(ImportJob.id))
+            ).all()
+        )
+
+
+def state(sessions: SessionFactory, board_id: int) -> BoardWebhook:
+    with sessions() as session:
+        row = session.get(BoardWebhook, board_id)
+        assert row is not None
+        return row
+
+
+def test_only_the_trigger_that_starts_the_window_schedules_a_fire(
+    sessions: SessionFactory, board_id: int
+) -> None:
+    results = [trigger(sessions, board_id, f"d{n}") for n in range(5)]
+
+    assert [r.outcome for r in results] == [TriggerOutcome.ACCEPTED] + [
+        TriggerOutcome.COALESCED
+    ] * 4
+    assert [r.fire_in_s for r in results] == [0, None, None, None, None]
+
+
+def test_concurrent_triggers_start_exactly_one_window(
+    sessions: SessionFactory, board_id: int
+) -> None:
+    with ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(lambda n: trigger(sessions, board_id, f"c{n}"), range(40)))
+
+    assert sum(r.outcome == TriggerOutcome.ACCEPTED for r in results) == 1
+    assert sum(r.fire_in_s is not None for r in results) == 1
+
+
+def test_a_trigger_during_a_running_import_leads_to_exactly_one_follow_up(
+    sessions: SessionFactory, board_id: int, runtime: HookRuntime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    recorder = runtime.scheduler
+    assert isinstance(recorder, Recorder)
+    trigger(sessions, board_id, "first")
+    real_run = runtime._run
+    during: list[triggers.TriggerResult] = []
+
+    def run_with_triggers(job_id: int) -> None:
+        assert state(sessions, board_id).state == HookState.RUNNING
+        during.extend(trigger(sessions, board_id, f"during-{n}") for n in range(3))
+        real_run(job_id)
+
+    monkeypatch.setattr(runtime, "_run", run_with_triggers)
+    runtime.fire(board_id)
+
+    assert [r.detail for r in during] == ["queued after the running import"] + [
+        "joined the pending import"
+    ] * 2
+    assert recorder.fires == [(board_id, 0)]  # the one follow-up
+    assert state(sessions, board_id).state == HookState.PENDING
+
+    monkeypatch.setattr(runtime, "_run", real_run)
+    runtime.fire(board_id)
+
+    assert recorder.fires == [(board_id, 0)]  # nothing after the follow-up
+    assert state(sessions, board_id).state == HookState.IDLE
+    assert len(webhook_jobs(sessions)) == 2
+
+
+def test_a_spare_or_duplicate_fire_runs_no_extra_import(
+    sessions: SessionFactory, board_id: int, runtime: HookRuntime
+) -> None:
+    trigger(sessions, board_id, "one")
+
+    with ThreadPoolExecutor(4) as pool:
+        list(pool.map(lambda _: runtime.fire(board_id), range(4)))
+    runtime.fire(board_id)
+
+    assert len(webhook_jobs(sessions)) == 1
+    assert state(sessions, board_id).state == HookState.IDLE
+
+
+def test_an_early_fire_waits_for_the_rest_of_the_window(
+    sessions: SessionFactory, board_id: int, runtime: HookRuntime
+) -> None:
+    with sessions() as session:
+        triggers.accept_trigger(
+            session, board_id, "slow", now=utcnow(), debounce_s=60, body_bytes=0
+        )
+        session.commit()
+
+    runtime.fire(board_id)
+
+    assert webhook_jobs(sessions) == []
+    ((fired_board, wait),) = runtime.scheduler.fires  # type: ignore[attr-defined]
+    assert fired_board == board_id
+    assert 50 < wait <= 60
+
+
+def test_a_trigger_after_the_import_settled_is_never_lost(
+    sessions: SessionFactory, board_id: int, runtime: HookRuntime
+) -> None:
+    trigger(sessions, board_id, "a")
+    runtime.fire(board_id)
+
+    later = trigger(sessions, board_id, "b")
+
+    assert later.outcome == TriggerOutcome.ACCEPTED
+    assert later.fire_in_s == 0
+
+
+def test_a_lost_fire_is_re_armed_by_the_next_trigger(
+    sessions: SessionFactory, board_id: int
+) -> None:
+    long_ago = utcnow() - timedelta(minutes=10)
+    with sessions() as session:
+        triggers.accept_trigger(session, board_id, "old", now=long_ago, debounce_s=1, body_bytes=0)
+        session.commit()
+
+    result = trigger(sessions, board_id, "new")
+
+    assert result.outcome == TriggerOutcome.COALESCED
+    assert result.fire_in_s == 0
+
+
+def test_a_running_state_left_by_a_crash_is_finished_by_the_next_fire(
+    sessions: SessionFactory, board_id: int, runtime: HookRuntime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    trigger(sessions, board_id, "crash")
+
+    def crash(job_id: int) -> None:
+        raise SystemExit("worker killed")
+
+    monkeypatch.setattr(runtime, "_run", crash)
+    with pytest.raises(SystemExit):
+        runtime.fire(board_id)
+    assert state(sessions, board_id).state == HookState.RUNNING
+
+    monkeypatch.undo()
+    runtime.fire(board_id)  # the redelivered task
+
+    (job,) = webhook_jobs(sessions)
+    assert job.status == "unchanged"
+    assert state(sessions, board_id).state == HookState.IDLE
+
+
+def test_purge_drops_old_log_entries_and_stale_delivery_ids(
+    sessions: SessionFactory, board_id: int
+) -> None:
+    old = utcnow() - timedelta(days=15)
+    with sessions() as session:
+        triggers.accept_trigger(session, board_id, "ancient", now=old, debounce_s=0, body_bytes=0)
+        session.commit()
+    trigger(sessions, board_id, "recent")
+
+    with sessions() as session:
+        counts = triggers.purge(
+            session, now=utcnow(), retention=timedelta(days=14), tolerance_s=300
+        )
+        session.commit()
+
+    assert counts == {"delivery_ids": 1, "trigger_log": 1}

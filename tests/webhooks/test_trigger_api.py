@@ -1,0 +1,244 @@
+"""POST /v1/hooks/boards/{id}: signed triggers re-import a board once; bad ones are refused."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+
+import pytest
+from fastapi.testclient import TestClient
+
+from service.webhooks.signing import DELIVERY_HEADER, SIGNATURE_HEADER, sign
+from tests.api.conftest import MakeClient, Workspace, import_dump
+from tests.service_dumps import stream_dump
+from tests.webhooks.conftest import DEBOUNCE_S, KEY, HookedBoard, wait_until
+
+
+def finished(board: HookedBoard) -> list[dict]:
+    return [j for j in board.jobs() if j["status"] not in ("queued", "running")]
+
+
+def test_a_signed_trigger_is_acknowledged_and_re_imports_the_board_after_the_debounce(
+    hooked: HookedBoard,
+) -> None:
+    response = hooked.post()
+
+    assert response.status_code == 202
+    assert response.json()["outcome"] == "accepted"
+    wait_until(lambda: len(finished(hooked)) == 1)
+    (job,) = hooked.jobs()
+    assert (job["kind"], job["status"], job["board_id"]) == (
+        "reclassify",
+        "unchanged",
+        hooked.board_id,
+    )
+    (entry,) = hooked.log()
+    assert (entry["outcome"], entry["delivery_id"]) == ("accepted", response.json()["delivery_id"])
+
+
+def test_a_tampered_body_is_rejected_and_logged(hooked: HookedBoard) -> None:
+    body = b'{"reason": "x"}'
+    t = int(time.time())
+    response = hooked.client.post(
+        hooked.url,
+        content=body + b" ",
+        headers={SIGNATURE_HEADER: sign(hooked.secret, body, t), DELIVERY_HEADER: "d-1"},
+    )
+
+    assert response.status_code == 401
+    assert response.headers["content-type"].startswith("application/problem+json")
+    assert "signature_mismatch" in response.json()["detail"]
+    (entry,) = hooked.log()
+    assert (entry["outcome"], entry["reason"]) == ("rejected", "signature_mismatch")
+    time.sleep(DEBOUNCE_S * 2)
+    assert hooked.jobs() == []
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "status", "reason"),
+    [
+        ({"timestamp": int(time.time()) - 301}, 401, "timestamp_out_of_tolerance"),
+        ({"timestamp": int(time.time()) + 3600}, 401, "timestamp_out_of_tolerance"),
+        ({"secret": "whsec_wrong"}, 401, "signature_mismatch"),
+        ({"headers": {SIGNATURE_HEADER: ""}}, 401, "signature_missing"),
+        ({"headers": {SIGNATURE_HEADER: "t=1,v1=zz"}}, 401, "signature_malformed"),
+        ({"headers": {DELIVERY_HEADER: ""}}, 422, "delivery_id_missing"),
+        ({"headers": {DELIVERY_HEADER: "x" * 101}}, 422, "delivery_id_malformed"),
+        ({"body": b'{"delivery_id": "someone-else"}'}, 401, "delivery_id_mismatch"),
+        ({"body": b"x" * (64 * 1024 + 1)}, 413, "body_too_large"),
+    ],
+)
+def test_bad_triggers_are_refused_before_any_work(
+    hooked: HookedBoard, kwargs: dict, status: int, reason: str
+) -> None:
+    response = hooked.post(**kwargs)
+
+    assert response.status_code == status, response.text
+    (entry,) = hooked.log()
+    assert (entry["outcome"], entry["reason"]) == ("rejected", reason)
+    time.sleep(DEBOUNCE_S * 2)
+    assert hooked.jobs() == []
+
+
+def test_a_missing_signature_header_is_refused(hooked: HookedBoard) -> None:
+    response = hooked.client.post(hooked.url, content=b"{}", headers={DELIVERY_HEADER: "d-2"})
+
+    assert response.status_code == 401
+    assert hooked.log()[0]["reason"] == "signature_missing"
+
+
+def test_a_replayed_delivery_is_rejected_and_queues_no_second_import(
+    hooked: HookedBoard,
+) -> None:
+    first = hooked.post(delivery_id="delivery-1")
+    wait_until(lambda: len(finished(hooked)) == 1)
+
+    replay = hooked.post(delivery_id="delivery-1")
+
+    assert (first.status_code, replay.status_code) == (202, 409)
+    assert "replay" in replay.json()["detail"]
+    time.sleep(DEBOUNCE_S * 2)
+    assert len(hooked.jobs()) == 1
+    assert [e["reason"] for e in hooked.log()] == ["replay", None]
+
+
+def test_the_same_request_sent_twice_at_once_queues_one_import(hooked: HookedBoard) -> None:
+    body = json.dumps({"delivery_id": "twice"}).encode()
+    headers = {
+        SIGNATURE_HEADER: sign(hooked.secret, body, int(time.time())),
+        DELIVERY_HEADER: "twice",
+    }
+
+    statuses = [
+        hooked.client.post(hooked.url, content=body, headers=headers).status_code for _ in range(2)
+    ]
+
+    assert sorted(statuses) == [202, 409]
+    wait_until(lambda: len(finished(hooked)) == 1)
+    time.sleep(DEBOUNCE_S * 2)
+    assert len(hooked.jobs()) == 1
+
+
+def test_many_triggers_within_the_debounce_window_make_one_import(hooked: HookedBoard) -> None:
+    outcomes = [hooked.post().json()["outcome"] for _ in range(30)]
+
+    assert outcomes[0] == "accepted"
+    assert set(outcomes[1:]) == {"coalesced"}
+    wait_until(lambda: len(finished(hooked)) == 1)
+    time.sleep(DEBOUNCE_S * 3)
+    assert len(hooked.jobs()) == 1
+
+
+def test_a_trigger_after_the_import_starts_a_new_window(hooked: HookedBoard) -> None:
+    hooked.post()
+    wait_until(lambda: len(finished(hooked)) == 1)
+
+    again = hooked.post()
+
+    assert again.json()["outcome"] == "accepted"
+    wait_until(lambda: len(finished(hooked)) == 2)
+
+
+def test_rotation_keeps_the_old_secret_valid_during_the_overlap(hooked: HookedBoard) -> None:
+    old = hooked.secret
+
+    rotated = hooked.rotate()
+
+    assert rotated["secret"] != old
+    assert rotated["previous_secret_valid_until"] is not None
+    assert hooked.post(secret=old).status_code == 202
+    assert hooked.post(secret=rotated["secret"]).status_code == 202
+
+
+def test_after_the_overlap_only_the_new_secret_verifies(
+    make_client: MakeClient, alice: Workspace
+) -> None:
+    with make_client(encryption_keys=[KEY], webhooks={"secret_overlap_s": 0}) as client:
+        job = import_dump(client, alice, stream_dump(2))
+        board = HookedBoard(client, alice, job["board_id"], "")
+        old = board.rotate()["secret"]
+        board.secret = board.rotate()["secret"]
+
+        refused = board.post(secret=old)
+        accepted = board.post()
+
+    assert (refused.status_code, accepted.status_code) == (401, 202)
+
+
+def test_a_board_without_a_webhook_is_not_found(hooked: HookedBoard) -> None:
+    response = hooked.client.post(
+        f"/v1/hooks/boards/{hooked.board_id + 1000}",
+        content=b"{}",
+        headers={SIGNATURE_HEADER: sign("whsec_x", b"{}", int(time.time())), DELIVERY_HEADER: "x"},
+    )
+
+    assert response.status_code == 404
+
+
+def test_a_deleted_secret_turns_the_trigger_off(hooked: HookedBoard) -> None:
+    deleted = hooked.client.delete(
+        f"/v1/boards/{hooked.board_id}/webhook-secret", headers=hooked.owner.headers
+    )
+
+    assert deleted.status_code == 204
+    assert hooked.post().status_code == 404
+
+
+def test_secrets_and_logs_belong_to_the_boards_workspace(
+    hooked: HookedBoard, bob: Workspace
+) -> None:
+    for method, path in [
+        ("post", f"/v1/boards/{hooked.board_id}/webhook-secret"),
+        ("get", f"/v1/boards/{hooked.board_id}/webhook"),
+        ("get", f"/v1/boards/{hooked.board_id}/hooks/deliveries"),
+        ("delete", f"/v1/boards/{hooked.board_id}/webhook-secret"),
+    ]:
+        response = hooked.client.request(method, path, headers=bob.headers)
+        assert response.status_code == 404, path
+    assert hooked.post().status_code == 202
+
+
+def test_secret_routes_need_an_api_key(hooked: HookedBoard) -> None:
+    response = hooked.client.post(f"/v1/boards/{hooked.board_id}/webhook-secret")
+
+    assert response.status_code == 401
+
+
+def test_without_encryption_keys_secrets_cannot_be_created(
+    client: TestClient, alice: Workspace
+) -> None:
+    job = import_dump(client, alice, stream_dump(2))
+
+    response = client.post(f"/v1/boards/{job['board_id']}/webhook-secret", headers=alice.headers)
+
+    assert response.status_code == 409
+    assert "VSM_ENCRYPTION_KEYS" in response.json()["detail"]
+
+
+def test_the_secret_is_shown_once_and_never_in_the_webhook_status(hooked: HookedBoard) -> None:
+    status = hooked.client.get(
+        f"/v1/boards/{hooked.board_id}/webhook", headers=hooked.owner.headers
+    )
+
+    assert status.status_code == 200
+    assert hooked.secret not in status.text
+    assert status.json()["state"] in ("idle", "pending", "running")
+
+
+def test_the_trigger_log_is_paginated_newest_first(hooked: HookedBoard) -> None:
+    ids = [str(uuid.uuid4()) for _ in range(5)]
+    for delivery in ids:
+        hooked.post(delivery_id=delivery)
+
+    first = hooked.client.get(
+        f"/v1/boards/{hooked.board_id}/hooks/deliveries?limit=3", headers=hooked.owner.headers
+    ).json()
+    second = hooked.client.get(
+        f"/v1/boards/{hooked.board_id}/hooks/deliveries?limit=3&cursor={first['next_cursor']}",
+        headers=hooked.owner.headers,
+    ).json()
+
+    shown = [e["delivery_id"] for e in first["items"] + second["items"]]
+    assert shown == list(reversed(ids))
+    assert second["next_cursor"] is None
