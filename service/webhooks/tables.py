@@ -125,9 +125,7 @@ class DeliveryAttempt(SQLModel, table=True):
     __table_args__ = (sa.UniqueConstraint("delivery_id", "number"),)
 
     id: int | None = Field(default=None, primary_key=True)
-    delivery_id: int = Field(
-        foreign_key="subscription_delivery.id", ondelete="CASCADE", index=True
-    )
+    delivery_id: int = Field(foreign_key="subscription_delivery.id", ondelete="CASCADE", index=True)
     number: int
     attempted_at: datetime = Field(default_factory=utcnow, sa_type=TIMESTAMP)
     status_code: int | None = None
