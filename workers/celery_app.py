@@ -8,6 +8,7 @@ from service.db.engine import create_db_engine, create_session_factory
 from service.jobqueue import IMPORT_TASK
 from service.settings import Settings
 from workers.tasks import register_tasks
+from workers.webhooks import register_webhook_tasks
 
 
 def create_celery(settings: Settings) -> Celery:
@@ -39,6 +40,7 @@ def create_celery(settings: Settings) -> Celery:
     )
     engine = create_db_engine(settings.database_url, pool_size=2)
     register_tasks(app, create_session_factory(engine), max_retries=settings.import_max_retries)
+    register_webhook_tasks(app, settings, create_session_factory(engine))
     return app
 
 
