@@ -58,8 +58,15 @@ def _default_role_words() -> dict[str, Role]:
     words: dict[str, Role] = {}
     for role, names in {
         Role.STEP: ["step", "process step", "prozessschritt", "schritt", "aktivität", "activity"],
-        Role.WAIT: ["nva", "wait", "waiting", "wartezeit", "warten", "non-value-adding",
-                    "nicht wertschöpfend"],
+        Role.WAIT: [
+            "nva",
+            "wait",
+            "waiting",
+            "wartezeit",
+            "warten",
+            "non-value-adding",
+            "nicht wertschöpfend",
+        ],
         Role.PROBLEM: ["problem", "issue", "pain point", "schmerzpunkt"],
         Role.IDEA: ["idea", "idee", "improvement", "verbesserung", "kaizen", "lösung"],
         Role.DATA: ["data", "daten", "kennzahlen", "metrics", "zeiten", "times"],
@@ -99,11 +106,26 @@ class Ruleset:
     legend_words: Mapping[str, Role] = field(default_factory=_default_role_words)
     legend_titles: tuple[str, ...] = ("legend", "legende", "key")
     current_titles: tuple[str, ...] = (
-        "ist", "ist-zustand", "ist zustand", "current", "current state", "as-is", "as is",
+        "ist",
+        "ist-zustand",
+        "ist zustand",
+        "current",
+        "current state",
+        "as-is",
+        "as is",
     )
     target_titles: tuple[str, ...] = (
-        "soll", "soll-zustand", "soll zustand", "ziel", "zielbild", "target", "target state",
-        "future state", "future", "to-be", "to be",
+        "soll",
+        "soll-zustand",
+        "soll zustand",
+        "ziel",
+        "zielbild",
+        "target",
+        "target state",
+        "future state",
+        "future",
+        "to-be",
+        "to be",
     )
     # time units
     hours_per_day: float = 8.0
