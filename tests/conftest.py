@@ -50,7 +50,8 @@ class TestDatabase:
     engine: Engine
 
 
-def _postgres_database() -> Iterator[TestDatabase]:
+def postgres_database() -> Iterator[TestDatabase]:
+    """A migrated PostgreSQL schema of its own (generator: dropped when resumed)."""
     admin = create_db_engine(POSTGRES_URL, pool_size=1)
     try:
         with admin.connect() as connection:
@@ -82,7 +83,7 @@ def database(
 ) -> Iterator[TestDatabase]:
     """A migrated database per backend, shared by the session's tests."""
     if request.param == "postgresql":
-        yield from _postgres_database()
+        yield from postgres_database()
         return
     path = tmp_path_factory.mktemp("db") / "valuestream.db"
     url = f"sqlite:///{path}"

@@ -31,7 +31,13 @@ def create_celery(settings: Settings) -> Celery:
         task_ignore_result=True,
         result_backend=None,
         broker_connection_retry_on_startup=True,
-        broker_transport_options={"visibility_timeout": settings.broker_visibility_timeout_s},
+        broker_transport_options={
+            "visibility_timeout": settings.broker_visibility_timeout_s,
+            # Sweep for abandoned deliveries every few seconds: kombu's default sweep runs
+            # every 10 s x 10 throttle, which would delay a crash's redelivery by minutes.
+            "unacked_restore_interval": max(1, min(10, settings.broker_visibility_timeout_s // 4)),
+            "unacked_restore_throttle": 1,
+        },
         worker_hijack_root_logger=False,
         worker_redirect_stdouts=False,
         task_default_queue=settings.broker_queue,

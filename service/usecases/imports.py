@@ -347,7 +347,9 @@ def _store(session: Session, job_id: int, outcome: _Outcome) -> ImportJob:
 def _lock_or_create_board(session: Session, job: ImportJob, board: BoardModel) -> Board:
     """The job's board row, locked for this transaction (PostgreSQL) so revision numbers are
     assigned one writer at a time; created on the first import."""
-    query = select(Board).with_for_update()
+    # NO KEY UPDATE: serializes revision writers without blocking inserts that reference the
+    # board (new import jobs take a KEY SHARE lock for their foreign key).
+    query = select(Board).with_for_update(key_share=True)
     if job.board_id is not None:
         query = query.where(Board.id == job.board_id)
     else:
