@@ -10,6 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import jsonschema
 import pytest
 
 from service.cli import main
@@ -18,6 +19,7 @@ from tests.builders import miro_dump, miro_frame, miro_sticky
 ROOT = Path(__file__).resolve().parents[2]
 MIRO_EXAMPLE = ROOT / "examples" / "miro-abo-workshop.json"
 MURAL_EXAMPLE = ROOT / "examples" / "mural-app-release.json"
+SCHEMA = json.loads((ROOT / "schema" / "contract-v1.json").read_text(encoding="utf-8"))
 
 IST_STEPS = [
     "Artikel entdecken",
@@ -62,6 +64,16 @@ def test_table_shows_lanes_of_a_swimlane_board(capsys: pytest.CaptureFixture[str
     assert status == 0
     assert "Lanes: Growth, Design, Development, Test" in out
     assert "Write UI tests" in out
+
+
+@pytest.mark.parametrize("example", [MIRO_EXAMPLE, MURAL_EXAMPLE], ids=["miro", "mural"])
+def test_json_output_validates_against_the_published_schema(
+    example: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    status, out, _ = _run(["import", str(example), "--format", "json"], capsys)
+
+    assert status == 0
+    jsonschema.Draft202012Validator(SCHEMA).validate(json.loads(out))
 
 
 def test_json_is_contract_v1_with_current_and_target_streams(
