@@ -151,6 +151,7 @@ def _log_rejection(
     with runtime.sessions() as session:
         if session.get(BoardWebhook, board_id) is None:
             raise ProblemError("not-found", f"Board {board_id} has no webhook.")
+        session.rollback()  # SQLite: write in a transaction that has read nothing yet
         triggers.log_rejection(
             session, board_id, delivery_id, rejected, now=_now(), body_bytes=body_bytes
         )
@@ -166,14 +167,17 @@ def _accept(
     received: float,
 ) -> triggers.TriggerResult:
     hooks = runtime.settings
+    now = datetime.fromtimestamp(received, UTC)
     with runtime.sessions() as session:
         row = session.get(BoardWebhook, board_id)
         if row is None:
             raise ProblemError("not-found", f"Board {board_id} has no webhook.")
-        box = _box(runtime)
-        now = datetime.fromtimestamp(received, UTC)
+        _box(runtime)
+        secrets = triggers.verifying_secrets(row, runtime.open_secret, now)
+        # End the read before writing: on SQLite a transaction that read before another
+        # writer's commit cannot become a write transaction ("database is locked").
+        session.rollback()
         try:
-            secrets = triggers.verifying_secrets(row, box, now)
             triggers.verify_trigger(secrets, header, body, delivery_id, received, hooks.tolerance_s)
             result = triggers.accept_trigger(
                 session,

@@ -191,12 +191,12 @@ def emit_job_events(session: Session, job_id: int, *, base_url: str, now: dateti
         session.rollback()
         return []
     event_type, key, data = event
+    wanted = [s.id for s in subscriptions if s.id is not None and event_type in s.events]
+    # End the read before writing (SQLite cannot upgrade a stale read transaction).
+    session.rollback()
     created: list[int] = []
-    for subscription in subscriptions:
-        if event_type not in subscription.events:
-            continue
-        assert subscription.id is not None
-        delivery_key = event_id(subscription.id, key)
+    for subscription_id in wanted:
+        delivery_key = event_id(subscription_id, key)
         payload = {
             "id": delivery_key,
             "type": event_type,
@@ -204,7 +204,7 @@ def emit_job_events(session: Session, job_id: int, *, base_url: str, now: dateti
             "data": data,
         }
         delivery = SubscriptionDelivery(
-            subscription_id=subscription.id,
+            subscription_id=subscription_id,
             event_id=delivery_key,
             event_type=event_type,
             payload=payload,
@@ -275,6 +275,7 @@ def attempt_delivery(
     if delivery is None or subscription is None:
         session.rollback()
         return AttemptResult(None)
+    created_at = delivery.created_at
     session.commit()
 
     body = json.dumps(delivery.payload, separators=(",", ":"), ensure_ascii=False).encode()
@@ -298,47 +299,50 @@ def attempt_delivery(
         if not 200 <= status_code < 300:
             error = f"HTTP {status_code}"
     except EgressRefused as exc:
-        error = f"refused: {exc}"
+        error = f"refused: {exc}"[:_ERROR_CHARS]
         refused = exc.reason != "dns_failure"
     except httpx.HTTPError as exc:
-        error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+        error = (f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__)[:_ERROR_CHARS]
     duration_ms = int((time.perf_counter() - started) * 1000)
 
     finished = now()
-    delivery = session.get(SubscriptionDelivery, delivery_id, populate_existing=True)
-    if delivery is None:  # the subscription was deleted meanwhile
+    table = SubscriptionDelivery.__table__  # type: ignore[attr-defined]
+    values: dict[str, Any] = {"last_status_code": status_code, "last_error": error}
+    retry_in: float | None = None
+    if error is None:
+        status = DeliveryStatus.DELIVERED
+    else:
+        delay = backoff_s(attempt)
+        deadline = as_utc(created_at) + timedelta(seconds=window_s)
+        if refused or finished + timedelta(seconds=delay) > deadline:
+            status = DeliveryStatus.FAILED
+        else:
+            status, retry_in = DeliveryStatus.PENDING, delay
+            values["next_attempt_at"] = finished + timedelta(seconds=delay)
+    if status != DeliveryStatus.PENDING:
+        values.update(finished_at=finished, next_attempt_at=None)
+    values["status"] = status.value
+    # The write comes first in this transaction (SQLite: no stale read to upgrade).
+    updated = session.connection().execute(
+        sa.update(table)
+        .where(table.c.id == delivery_id, table.c.attempts == attempt)
+        .values(**values)
+    )
+    if not updated.rowcount:  # the subscription was deleted meanwhile
         session.rollback()
         return AttemptResult(None, status_code)
-    session.add(
-        DeliveryAttempt(
+    session.connection().execute(
+        sa.insert(DeliveryAttempt.__table__).values(  # type: ignore[attr-defined]
             delivery_id=delivery_id,
             number=attempt,
             attempted_at=sent_at,
             status_code=status_code,
-            error=error[:_ERROR_CHARS] if error else None,
+            error=error,
             duration_ms=duration_ms,
         )
     )
-    delivery.last_status_code = status_code
-    delivery.last_error = error[:_ERROR_CHARS] if error else None
-    retry_in: float | None = None
-    if error is None:
-        delivery.status = DeliveryStatus.DELIVERED
-        delivery.finished_at = finished
-        delivery.next_attempt_at = None
-    else:
-        delay = backoff_s(attempt)
-        deadline = as_utc(delivery.created_at) + timedelta(seconds=window_s)
-        if refused or finished + timedelta(seconds=delay) > deadline:
-            delivery.status = DeliveryStatus.FAILED
-            delivery.finished_at = finished
-            delivery.next_attempt_at = None
-        else:
-            retry_in = delay
-            delivery.next_attempt_at = finished + timedelta(seconds=delay)
-    session.add(delivery)
     session.commit()
-    return AttemptResult(DeliveryStatus(delivery.status), status_code, retry_in)
+    return AttemptResult(status, status_code, retry_in)
 
 
 def due_deliveries(session: Session, *, now: datetime, limit: int = 100) -> list[tuple[int, int]]:

@@ -22,7 +22,7 @@ from service.db.tables import Board, BoardSource, ImportJob, JobStatus, utcnow
 from service.usecases.errors import ConflictError
 from service.usecases.imports import run_import_job, submit_reclassify
 from service.webhooks import notify, triggers
-from service.webhooks.config import SecretBox, WebhookSettings
+from service.webhooks.config import SecretBox, SecretBoxError, WebhookSettings
 from service.webhooks.egress import EgressPolicy
 from service.webhooks.tables import HookState, Subscription
 
@@ -33,6 +33,7 @@ DELIVER_TASK = "subscriptions.deliver"
 PURGE_TASK = "hooks.purge"
 TRIGGER = "webhook"
 _PURGE_EVERY = timedelta(minutes=10)
+_SECRET_CACHE = 512
 
 LiveFetch = Callable[[int], "int | None"]
 """``board id -> import job id``: fetch a live board from its provider into an import job."""
@@ -61,6 +62,20 @@ class HookRuntime:
     clock: Callable[[], datetime] = utcnow
     # The first purge waits one period: a process start is no reason to write.
     _last_purge: datetime = field(default_factory=utcnow, init=False)
+    _opened: dict[bytes, str] = field(default_factory=dict, init=False, repr=False)
+
+    def open_secret(self, blob: bytes) -> str:
+        """Decrypt a stored secret, remembering the last few hundred: every trigger needs its
+        board's secret, and Fernet costs more than the rest of the signature check."""
+        secret = self._opened.get(blob)
+        if secret is None:
+            if self.box is None:
+                raise SecretBoxError("VSM_ENCRYPTION_KEYS is not set")
+            secret = self.box.open(blob)
+            if len(self._opened) >= _SECRET_CACHE:
+                self._opened.clear()
+            self._opened[blob] = secret
+        return secret
 
     # ----------------------------------------------------------------------- fire
 

@@ -18,7 +18,7 @@ transaction and schedules only after its commit.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -98,12 +98,17 @@ def rotate_secret(
     return secret, valid_until
 
 
-def verifying_secrets(row: BoardWebhook, box: SecretBox, now: datetime) -> list[str]:
-    """The secrets that verify now: the current one, and the previous one during its overlap."""
-    found = [box.open(row.secret)]
+def verifying_secrets(
+    row: BoardWebhook, opener: SecretBox | Callable[[bytes], str], now: datetime
+) -> list[str]:
+    """The secrets that verify now: the current one, and the previous one during its overlap.
+
+    ``opener`` decrypts a stored secret (a ``SecretBox``, or a cache in front of one)."""
+    open_secret = opener.open if isinstance(opener, SecretBox) else opener
+    found = [open_secret(row.secret)]
     until = row.previous_valid_until
     if row.previous_secret is not None and until is not None and as_utc(until) > now:
-        found.append(box.open(row.previous_secret))
+        found.append(open_secret(row.previous_secret))
     return found
 
 
@@ -193,6 +198,8 @@ def _update(session: Session, statement: Any) -> int:
 
 
 _table = BoardWebhook.__table__  # type: ignore[attr-defined]
+_seen = HookDeliverySeen.__table__  # type: ignore[attr-defined]
+_log = HookTrigger.__table__  # type: ignore[attr-defined]
 
 
 def accept_trigger(
@@ -206,14 +213,18 @@ def accept_trigger(
 ) -> TriggerResult:
     """Record a verified trigger: replay guard, coalescing transition and the log entry.
 
-    Raises ``TriggerRejected`` (reason ``replay``) when the board saw ``delivery_id`` before;
-    that rejection is logged by the caller like the others.
+    Raises ``TriggerRejected`` (reason ``replay``, the transaction rolled back) when the board
+    saw ``delivery_id`` before. The first statement writes, so on SQLite the transaction takes
+    the write lock before it reads anything (no stale read snapshot to upgrade). Core
+    statements, not the ORM: this runs for every trigger.
     """
+    connection = session.connection()
     try:
-        with session.begin_nested():
-            session.add(HookDeliverySeen(board_id=board_id, delivery_id=delivery_id, seen_at=now))
-            session.flush()
+        connection.execute(
+            sa.insert(_seen).values(board_id=board_id, delivery_id=delivery_id, seen_at=now)
+        )
     except IntegrityError:
+        session.rollback()
         raise TriggerRejected(
             "replay", "this delivery id was accepted before; the trigger is not repeated", 409
         ) from None
@@ -242,33 +253,37 @@ def accept_trigger(
         outcome = TriggerOutcome.COALESCED
         detail = "queued after the running import" if marked else "joined the pending import"
         fire_in = _rearm_delay(session, board_id, now)
-    session.add(
-        HookTrigger(
+    connection.execute(
+        sa.insert(_log).values(
             board_id=board_id,
             delivery_id=delivery_id,
             received_at=now,
-            outcome=outcome,
+            outcome=outcome.value,
             detail=detail,
             body_bytes=body_bytes,
         )
     )
-    session.flush()
     return TriggerResult(outcome, detail, fire_in)
 
 
 def _rearm_delay(session: Session, board_id: int, now: datetime) -> float | None:
     """0 when the board's scheduled fire looks lost (far overdue, or an import running for
     too long), so this trigger schedules another; fires are idempotent, a spare one is harmless."""
-    row = session.get(BoardWebhook, board_id, populate_existing=True)
+    row = (
+        session.connection()
+        .execute(
+            sa.select(_table.c.state, _table.c.due_at, _table.c.running_since).where(
+                _table.c.board_id == board_id
+            )
+        )
+        .first()
+    )
     if row is None:
         return None
-    if row.state == HookState.PENDING and row.due_at and as_utc(row.due_at) + STALE_PENDING < now:
+    state, due_at, running_since = row
+    if state == HookState.PENDING and due_at and as_utc(due_at) + STALE_PENDING < now:
         return 0.0
-    if (
-        row.state == HookState.RUNNING
-        and row.running_since
-        and as_utc(row.running_since) + STALE_RUNNING < now
-    ):
+    if state == HookState.RUNNING and running_since and as_utc(running_since) + STALE_RUNNING < now:
         return 0.0
     return None
 
