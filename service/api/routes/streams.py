@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from typing import Annotated, Literal
 
+import sqlalchemy as sa
 from fastapi import APIRouter, Header, Query, Response
 from sqlmodel import Session, col, select
 
@@ -18,11 +20,52 @@ from service.domain.export import stream_to_markdown, streams_to_csv
 router = APIRouter(prefix="/streams", tags=["streams"])
 
 
+@dataclass(frozen=True, slots=True)
+class StreamRow:
+    """A stream as stored for one revision; ``document`` is its contract JSON, unparsed."""
+
+    stream_id: int
+    board_id: int
+    revision: int
+    key: str
+    etag: str
+    document: str
+
+
+def stream_document_or_404(
+    session: Session, workspace_id: int, stream_id: int, revision: int | None
+) -> StreamRow:
+    """The stream as of ``revision`` (default: the latest revision containing it); 404 when it
+    is unknown, in another workspace, or absent from that revision.
+
+    The document is read as text: serving it needs no JSON parse and no re-serialization.
+    """
+    query = (
+        select(  # type: ignore[call-overload]
+            RevisionStream.revision_number,
+            RevisionStream.etag,
+            sa.cast(RevisionStream.data, sa.Text),
+            Stream.key,
+            Stream.board_id,
+        )
+        .join(Stream, col(Stream.id) == col(RevisionStream.stream_id))
+        .join(Board, col(Board.id) == col(Stream.board_id))
+        .where(RevisionStream.stream_id == stream_id, Board.workspace_id == workspace_id)
+    )
+    if revision is not None:
+        query = query.where(RevisionStream.revision_number == revision)
+    row = session.exec(query.order_by(col(RevisionStream.revision_number).desc()).limit(1)).first()
+    if row is None:
+        where = f" in revision {revision}" if revision is not None else ""
+        raise ProblemError("not-found", f"No stream {stream_id}{where}.")
+    number, etag, document, key, board_id = row
+    return StreamRow(stream_id, board_id, number, key, etag, document)
+
+
 def stream_row_or_404(
     session: Session, workspace_id: int, stream_id: int, revision: int | None
 ) -> tuple[RevisionStream, str, int]:
-    """The stream as of ``revision`` (default: the latest revision containing it), its key and
-    board id; 404 when it is unknown, in another workspace, or absent from that revision."""
+    """Like ``stream_document_or_404``, with the stored row (document parsed), key, board id."""
     query = (
         select(RevisionStream, Stream.key, Stream.board_id)
         .join(Stream, col(Stream.id) == col(RevisionStream.stream_id))
@@ -59,24 +102,17 @@ def get_stream(
 ) -> Response:
     """The stream in the latest revision that contains it (or in ``revision``). Carries an
     ``ETag``; send it back as ``If-None-Match`` to get 304 while the stream is unchanged."""
-    row, key, board_id = stream_row_or_404(session, workspace_id, stream_id, revision)
+    row = stream_document_or_404(session, workspace_id, stream_id, revision)
     etag = f'"{row.etag}"'
     headers = {"ETag": etag, "Cache-Control": "private, no-cache"}
     if _etag_matches(if_none_match, etag):
         return Response(status_code=304, headers=headers)
-    body = {
-        "id": row.stream_id,
-        "board_id": board_id,
-        "revision": row.revision_number,
-        "key": key,
-        "schema_version": 1,
-        "stream": row.data,
-    }
-    return Response(
-        content=json.dumps(body, ensure_ascii=False, separators=(",", ":")),
-        media_type="application/json",
-        headers=headers,
+    # StreamPublic, assembled around the stored document (valid JSON, written by the worker).
+    body = (
+        f'{{"id":{row.stream_id},"board_id":{row.board_id},"revision":{row.revision},'
+        f'"key":{json.dumps(row.key)},"schema_version":1,"stream":{row.document}}}'
     )
+    return Response(content=body, media_type="application/json", headers=headers)
 
 
 @router.get(
@@ -98,13 +134,14 @@ def export_stream(
 ) -> Response:
     """The stream as CSV (one row per step), Markdown (tables) or JSON (contract v1 stream),
     served as a download."""
-    row, key, board_id = stream_row_or_404(session, workspace_id, stream_id, revision)
-    stem = f"stream-{row.stream_id}-r{row.revision_number}"
+    row = stream_document_or_404(session, workspace_id, stream_id, revision)
+    stream = json.loads(row.document)
+    stem = f"stream-{row.stream_id}-r{row.revision}"
     if format == "csv":
-        content, media, suffix = streams_to_csv([row.data]), "text/csv; charset=utf-8", "csv"
+        content, media, suffix = streams_to_csv([stream]), "text/csv; charset=utf-8", "csv"
     elif format == "markdown":
         content, media, suffix = (
-            stream_to_markdown(row.data),
+            stream_to_markdown(stream),
             "text/markdown; charset=utf-8",
             "md",
         )
@@ -112,10 +149,10 @@ def export_stream(
         content = json.dumps(
             {
                 "schema_version": 1,
-                "board_id": board_id,
-                "revision": row.revision_number,
-                "key": key,
-                "stream": row.data,
+                "board_id": row.board_id,
+                "revision": row.revision,
+                "key": row.key,
+                "stream": stream,
             },
             ensure_ascii=False,
             indent=2,
