@@ -28,7 +28,7 @@ from service.db.tables import BoardSync, BoardSyncStatus
 from service.jobqueue import JobQueue
 from service.settings import Settings
 from service.usecases.connections import MIRO, EncryptionKeyError, HttpFactory, TokenCipher
-from service.usecases.live_sync import MiroLive, fetch_and_import, poll_due_boards
+from service.usecases.live_sync import LiveSync, MiroLive, fetch_and_import, poll_due_boards
 
 log = structlog.get_logger(__name__)
 
@@ -97,7 +97,7 @@ def build_miro_live(
     return live, ""
 
 
-def _give_up(live: MiroLive, board_id: int, exc: Exception) -> None:
+def _give_up(live: LiveSync, board_id: int, exc: Exception) -> None:
     with live.session_factory() as session:
         sync = session.get(BoardSync, board_id)
         if sync is not None:
@@ -115,7 +115,7 @@ class EmbeddedLiveSync:
 
     def __init__(
         self,
-        live: MiroLive,
+        live: LiveSync,
         *,
         tick_s: float = 5.0,
         max_retries: int = 5,
@@ -202,25 +202,28 @@ class EmbeddedLiveSync:
 
 def register_live_tasks(
     app: Celery,
-    live_factory: Callable[[], MiroLive | None],
+    live_factory: Callable[[], LiveSync | None],
     *,
     max_retries: int,
     poll_every_s: float = 30.0,
+    fetch_task: str = FETCH_TASK,
+    poll_task: str = POLL_TASK,
 ) -> None:
-    """Register ``boards.fetch`` and ``boards.poll`` on ``app`` and schedule the poll (beat).
+    """Register ``fetch_task`` and ``poll_task`` (``boards.fetch`` and ``boards.poll`` for Miro)
+    on ``app`` and schedule the poll (beat).
 
     ``live_factory`` builds the use cases' dependencies once per worker process, lazily; None
-    (Miro not configured) turns both tasks into no-ops.
+    (the provider not configured) turns both tasks into no-ops.
     """
-    cache: dict[str, MiroLive | None] = {}
+    cache: dict[str, LiveSync | None] = {}
 
-    def live() -> MiroLive | None:
+    def live() -> LiveSync | None:
         if "live" not in cache:
             cache["live"] = live_factory()
         return cache["live"]
 
     @app.task(  # type: ignore[untyped-decorator]
-        name=FETCH_TASK,
+        name=fetch_task,
         bind=True,
         acks_late=True,
         reject_on_worker_lost=True,
@@ -245,17 +248,17 @@ def register_live_tasks(
                 return
             raise self.retry(exc=exc, countdown=min(600.0, 2.0 * 2**self.request.retries)) from exc
 
-    @app.task(name=POLL_TASK, acks_late=True)  # type: ignore[untyped-decorator]
+    @app.task(name=poll_task, acks_late=True)  # type: ignore[untyped-decorator]
     def poll_boards() -> None:
         """Check due boards' ``modifiedAt``; queue a fetch for each changed one."""
         deps = live()
         if deps is None:
             return
         for board_id in poll_due_boards(deps):
-            app.send_task(FETCH_TASK, args=[board_id, "poll"])
+            app.send_task(fetch_task, args=[board_id, "poll"])
 
     schedule: dict[str, Any] = dict(app.conf.beat_schedule or {})
-    schedule[POLL_TASK] = {"task": POLL_TASK, "schedule": poll_every_s}
+    schedule[poll_task] = {"task": poll_task, "schedule": poll_every_s}
     app.conf.beat_schedule = schedule
     _ = (fetch_board, poll_boards)
 
@@ -263,8 +266,9 @@ def register_live_tasks(
 class CeleryLiveFetch:
     """The API's fetch port at scale: publish ``boards.fetch`` for a worker."""
 
-    def __init__(self, app: Celery) -> None:
+    def __init__(self, app: Celery, task: str = FETCH_TASK) -> None:
         self._app = app
+        self._task = task
 
     def request_fetch(self, board_id: int, trigger: str) -> None:
-        self._app.send_task(FETCH_TASK, args=[board_id, trigger])
+        self._app.send_task(self._task, args=[board_id, trigger])

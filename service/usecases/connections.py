@@ -18,10 +18,10 @@ import hmac
 import secrets
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 import structlog
@@ -51,6 +51,20 @@ REFRESH_MARGIN_S = 120.0  # refresh this long before expiry, as Miro's own clien
 MAX_REASON = 500
 
 HttpFactory = Callable[[], httpx.AsyncClient]
+
+
+class TokenPair(Protocol):
+    """What is stored of a provider's token answer (``MiroTokens``, ``MuralTokens``)."""
+
+    @property
+    def access_token(self) -> str: ...
+    @property
+    def refresh_token(self) -> str | None: ...
+    @property
+    def expires_at(self) -> float | None: ...
+
+
+Refresher = Callable[[httpx.AsyncClient, str], Awaitable[TokenPair]]
 
 
 class StateError(Exception):
@@ -159,7 +173,7 @@ def _aware(value: datetime) -> datetime:
     return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
-def _expiry(tokens: MiroTokens) -> datetime | None:
+def _expiry(tokens: TokenPair) -> datetime | None:
     if tokens.expires_at is None:
         return None
     return datetime.fromtimestamp(tokens.expires_at, UTC)
@@ -214,19 +228,20 @@ def complete_miro_authorization(
     row.account_name = (info.team_name or "")[:200]
     row.user_name = (info.user_name or "")[:200]
     row.scopes = " ".join(info.scopes or tokens.scopes)[:1000]
-    _store_tokens(row, cipher, tokens, previous_refresh=None)
+    store_tokens(row, cipher, tokens, previous_refresh=None)
     row.status = ConnectionStatus.ACTIVE
     row.status_reason = None
     session.add(row)
     session.flush()
-    _set_boards_status(session, row, BoardSyncStatus.OK, None, only_if=BoardSyncStatus.NEEDS_REAUTH)
+    set_boards_status(session, row, BoardSyncStatus.OK, None, only_if=BoardSyncStatus.NEEDS_REAUTH)
     log.info("connection_stored", connection_id=row.id, provider=MIRO)
     return row
 
 
-def _store_tokens(
-    row: Connection, cipher: TokenCipher, tokens: MiroTokens, previous_refresh: bytes | None
+def store_tokens(
+    row: Connection, cipher: TokenCipher, tokens: TokenPair, previous_refresh: bytes | None
 ) -> None:
+    """Encrypt a new token pair into ``row`` (the caller adds and commits)."""
     row.access_token = cipher.encrypt(tokens.access_token)
     # A refresh response without a new refresh token leaves the old one the only one there is.
     row.refresh_token = (
@@ -236,7 +251,7 @@ def _store_tokens(
     row.updated_at = utcnow()
 
 
-def _set_boards_status(
+def set_boards_status(
     session: Session,
     connection: Connection,
     status: BoardSyncStatus,
@@ -253,6 +268,11 @@ def _set_boards_status(
         session.add(sync)
 
 
+def provider_label(provider: str) -> str:
+    """``"miro"`` -> ``"Miro"``, ``"mural"`` -> ``"Mural"``: for messages."""
+    return provider.capitalize()
+
+
 def mark_needs_reauth(session: Session, connection: Connection, reason: str) -> None:
     """The provider refused this connection's tokens: say so on it and on its boards."""
     text = reason[:MAX_REASON]
@@ -260,11 +280,11 @@ def mark_needs_reauth(session: Session, connection: Connection, reason: str) -> 
     connection.status_reason = text
     connection.updated_at = utcnow()
     session.add(connection)
-    _set_boards_status(
+    set_boards_status(
         session,
         connection,
         BoardSyncStatus.NEEDS_REAUTH,
-        f"the Miro connection needs re-authorization: {text}",
+        f"the {provider_label(connection.provider)} connection needs re-authorization: {text}",
     )
     log.info("connection_needs_reauth", connection_id=connection.id)
 
@@ -286,14 +306,16 @@ class StoredTokens:
     Returns the stored access token, refreshing it first when it expires within
     ``REFRESH_MARGIN_S`` or when ``force_refresh`` reports that the token it handed out was
     refused. ``invalid_grant`` marks the connection ``needs_reauth`` and raises ``AuthError``.
+    ``refresher`` refreshes for another provider than Miro (then ``app`` may be None).
     """
 
     session_factory: SessionFactory
     connection_id: int
     cipher: TokenCipher
-    app: MiroApp
+    app: MiroApp | None
     http_factory: HttpFactory
     clock: Callable[[], float] = time.time
+    refresher: Refresher | None = None
     _handed_out: str | None = field(default=None, repr=False)
 
     async def __call__(self, *, force_refresh: bool = False) -> str:
@@ -331,15 +353,18 @@ class StoredTokens:
             except BaseException:
                 session.rollback()
                 raise
-            _store_tokens(row, self.cipher, tokens, previous_refresh=row.refresh_token)
+            store_tokens(row, self.cipher, tokens, previous_refresh=row.refresh_token)
             session.add(row)
             session.commit()
             log.info("connection_refreshed", connection_id=self.connection_id)
             self._handed_out = tokens.access_token
             return tokens.access_token
 
-    async def _refresh(self, refresh_token: str) -> MiroTokens:
+    async def _refresh(self, refresh_token: str) -> TokenPair:
         async with self.http_factory() as http:
+            if self.refresher is not None:
+                return await self.refresher(http, refresh_token)
+            assert self.app is not None, "a Miro StoredTokens needs its MiroApp"
             return await oauth.refresh(http, self.app, refresh_token)
 
 
@@ -380,7 +405,7 @@ def delete_connection(
             revoked = asyncio.run(call())
         except AuthError:
             revoked = False
-    _set_boards_status(
+    set_boards_status(
         session, connection, BoardSyncStatus.NEEDS_REAUTH, "the Miro connection was deleted"
     )
     for board in session.exec(select(Board).where(Board.connection_id == connection.id)).all():
@@ -402,27 +427,33 @@ def connect_board(
     external_id: str,
     *,
     recheck_after: timedelta = timedelta(minutes=5),
+    check_id: Callable[[str], None] | None = None,
 ) -> tuple[Board, BoardSync]:
-    """Register the Miro board ``external_id`` under ``connection`` (or re-attach it).
+    """Register the board ``external_id`` of the connection's provider under ``connection``
+    (or re-attach it).
 
-    Raises ``ValueError`` for an id that cannot be a Miro board id and ``ConflictError`` when
-    the connection needs re-authorization. Flushes; the caller commits, then queues the fetch.
-    The board is due for a check ``recheck_after`` from now (one poll interval).
+    Raises ``ValueError`` for an id that cannot be a board id (``check_id`` checks it for
+    providers other than Miro) and ``ConflictError`` when the connection needs
+    re-authorization. Flushes; the caller commits, then queues the fetch. The board is due for a
+    check ``recheck_after`` from now (one poll interval).
     """
+    provider = connection.provider
     if not external_id or len(external_id) > 200 or any(c in _ID_FORBIDDEN for c in external_id):
-        raise ValueError("external_id is not a Miro board id")
+        raise ValueError(f"external_id is not a {provider_label(provider)} board id")
+    if check_id is not None:
+        check_id(external_id)
     if connection.status != ConnectionStatus.ACTIVE:
         raise ConflictError("the connection needs re-authorization first")
     board = session.exec(
         select(Board).where(
             Board.workspace_id == workspace_id,
-            Board.provider == MIRO,
+            Board.provider == provider,
             Board.external_id == external_id,
         )
     ).first()
     if board is None:
-        board = Board(workspace_id=workspace_id, provider=MIRO, external_id=external_id)
-    board.source = MIRO
+        board = Board(workspace_id=workspace_id, provider=provider, external_id=external_id)
+    board.source = provider
     board.connection_id = connection.id
     board.updated_at = utcnow()
     session.add(board)

@@ -1,4 +1,8 @@
-"""Live Miro boards: fetch a connected board into an import job, and poll boards for changes.
+"""Live boards: fetch a connected board into an import job, and poll boards for changes.
+
+The provider side is a :class:`LiveSync` (:class:`MiroLive` here, ``MuralLive`` in
+:mod:`service.usecases.mural_live`): how to fetch a dump, read the cheap change marker and find
+that marker in a dump. The rest is the same for every provider.
 
 Miro retired its REST webhooks on 2025-12-05, so a board stays current by polling: each board's
 ``modifiedAt`` (one Level 1 call, charged to the connection's rate budget) is read every
@@ -18,6 +22,7 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any, Protocol
 
 import httpx
 import structlog
@@ -46,6 +51,7 @@ from service.db.tables import (
 )
 from service.jobqueue import JobQueue
 from service.usecases.connections import (
+    MIRO,
     HttpFactory,
     StoredTokens,
     TokenCipher,
@@ -59,6 +65,33 @@ MAX_ERROR = 2000
 # A board left ``pending`` past its next check had its fetch lost or delayed (a worker died, a
 # long rate-limit wait): polling it again re-requests the fetch, which is harmless if it ran.
 _POLLED = (BoardSyncStatus.OK, BoardSyncStatus.FAILED, BoardSyncStatus.PENDING)
+
+
+class LiveSync(Protocol):
+    """One provider's side of live sync; ``provider`` is the ``Board.provider`` it serves."""
+
+    @property
+    def provider(self) -> str: ...
+    @property
+    def label(self) -> str: ...
+    @property
+    def session_factory(self) -> SessionFactory: ...
+    @property
+    def job_queue(self) -> JobQueue: ...
+    @property
+    def http_factory(self) -> HttpFactory: ...
+
+    async def fetch_dump(
+        self, http: httpx.AsyncClient, connection_id: int, external_id: str
+    ) -> dict[str, Any]: ...
+
+    async def change_marker(
+        self, http: httpx.AsyncClient, connection_id: int, external_id: str
+    ) -> str | None: ...
+
+    def marker_of(self, dump: dict[str, Any]) -> str | None: ...
+
+    def next_check(self, now: datetime) -> datetime: ...
 
 
 @dataclass(frozen=True)
@@ -75,6 +108,26 @@ class MiroLive:
     poll_jitter: float = 0.2
     policy: RetryPolicy = DEFAULT_POLICY
     rand: Callable[[], float] = random.random
+
+    provider = MIRO
+    label = "Miro"
+
+    async def fetch_dump(
+        self, http: httpx.AsyncClient, connection_id: int, external_id: str
+    ) -> dict[str, Any]:
+        return await self.client(http, connection_id).fetch_board(external_id)
+
+    async def change_marker(
+        self, http: httpx.AsyncClient, connection_id: int, external_id: str
+    ) -> str | None:
+        board = await self.client(http, connection_id).get_board(external_id)
+        modified = board.get("modifiedAt")
+        return modified[:64] if isinstance(modified, str) else None
+
+    def marker_of(self, dump: dict[str, Any]) -> str | None:
+        meta = dump.get("board")
+        modified = meta.get("modifiedAt") if isinstance(meta, dict) else None
+        return modified[:64] if isinstance(modified, str) else None
 
     def client(self, http: httpx.AsyncClient, connection_id: int) -> MiroClient:
         tokens = StoredTokens(
@@ -100,13 +153,13 @@ class _Target:
     connection_id: int
 
 
-def _target(session: Session, board_id: int) -> tuple[_Target | None, BoardSync | None]:
+def _target(session: Session, board_id: int, label: str) -> tuple[_Target | None, BoardSync | None]:
     board = session.get(Board, board_id)
     sync = session.get(BoardSync, board_id)
     if board is None or sync is None:
         return None, sync
     if sync.connection_id is None:
-        _set(sync, BoardSyncStatus.NEEDS_REAUTH, "the board has no Miro connection any more")
+        _set(sync, BoardSyncStatus.NEEDS_REAUTH, f"the board has no {label} connection any more")
         session.add(sync)
         return None, sync
     connection = session.get(Connection, sync.connection_id)
@@ -115,7 +168,7 @@ def _target(session: Session, board_id: int) -> tuple[_Target | None, BoardSync 
         _set(
             sync,
             BoardSyncStatus.NEEDS_REAUTH,
-            f"the Miro connection needs re-authorization: {reason}",
+            f"the {label} connection needs re-authorization: {reason}",
         )
         session.add(sync)
         return None, sync
@@ -127,42 +180,46 @@ def _set(sync: BoardSync, status: BoardSyncStatus, error: str | None) -> None:
     sync.error = None if error is None else error[:MAX_ERROR]
 
 
-def _record_refusal(session: Session, sync: BoardSync, exc: ProviderError) -> None:
-    """A refusal by Miro as the board's (and for 401 the connection's) state."""
+def _record_refusal(session: Session, sync: BoardSync, exc: ProviderError, label: str) -> None:
+    """A refusal by the provider as the board's (and for 401 the connection's) state."""
     if isinstance(exc, AuthError):
         connection = session.get(Connection, sync.connection_id) if sync.connection_id else None
         if connection is not None and connection.status == ConnectionStatus.ACTIVE:
             mark_needs_reauth(session, connection, str(exc))
         _set(
-            sync, BoardSyncStatus.NEEDS_REAUTH, f"the Miro connection needs re-authorization: {exc}"
+            sync,
+            BoardSyncStatus.NEEDS_REAUTH,
+            f"the {label} connection needs re-authorization: {exc}",
         )
     elif isinstance(exc, ForbiddenError):
         _set(
-            sync, BoardSyncStatus.FORBIDDEN, f"Miro does not let this account read the board: {exc}"
+            sync,
+            BoardSyncStatus.FORBIDDEN,
+            f"{label} does not let this account read the board: {exc}",
         )
     elif isinstance(exc, NotFoundError):
-        _set(sync, BoardSyncStatus.NOT_FOUND, f"the board is gone from Miro: {exc}")
+        _set(sync, BoardSyncStatus.NOT_FOUND, f"the board is gone from {label}: {exc}")
     else:
         _set(sync, BoardSyncStatus.FAILED, str(exc))
     session.add(sync)
 
 
-def fetch_and_import(live: MiroLive, board_id: int, *, trigger: str = "miro") -> int | None:
-    """Fetch board ``board_id`` from Miro and queue its import; returns the job id.
+def fetch_and_import(live: LiveSync, board_id: int, *, trigger: str = "miro") -> int | None:
+    """Fetch board ``board_id`` from its provider and queue its import; returns the job id.
 
     None when the board cannot be fetched now for a reason shown in its sync state (refused,
     forbidden, gone, not a usable board). ``TransientError`` and ``RateLimitedError`` are raised
     after noting them on the board, for the caller to retry (a Celery countdown, or later).
     """
     with live.session_factory() as session:
-        target, _ = _target(session, board_id)
+        target, _ = _target(session, board_id, live.label)
         session.commit()
     if target is None:
         return None
 
     async def fetch() -> dict[str, object]:
         async with live.http_factory() as http:
-            return await live.client(http, target.connection_id).fetch_board(target.external_id)
+            return await live.fetch_dump(http, target.connection_id, target.external_id)
 
     try:
         dump = asyncio.run(fetch())
@@ -170,7 +227,7 @@ def fetch_and_import(live: MiroLive, board_id: int, *, trigger: str = "miro") ->
         with live.session_factory() as session:
             sync = session.get(BoardSync, board_id)
             if sync is not None:
-                sync.error = f"Miro did not answer in time, retrying: {exc}"[:MAX_ERROR]
+                sync.error = f"{live.label} did not answer in time, retrying: {exc}"[:MAX_ERROR]
                 session.add(sync)
                 session.commit()
         raise
@@ -178,7 +235,7 @@ def fetch_and_import(live: MiroLive, board_id: int, *, trigger: str = "miro") ->
         with live.session_factory() as session:
             sync = session.get(BoardSync, board_id)
             if sync is not None:
-                _record_refusal(session, sync, exc)
+                _record_refusal(session, sync, exc, live.label)
                 session.commit()
         log.info("live_fetch_refused", board_id=board_id, error=str(exc))
         return None
@@ -191,7 +248,7 @@ def fetch_and_import(live: MiroLive, board_id: int, *, trigger: str = "miro") ->
         try:
             model = parse_dump(dump)
             if model.id != target.external_id:
-                raise DumpError(f"Miro answered for board {model.id[:80]!r}")
+                raise DumpError(f"{live.label} answered for board {model.id[:80]!r}")
         except DumpError as exc:
             _set(sync, BoardSyncStatus.FAILED, f"the board could not be read: {exc}")
             session.add(sync)
@@ -199,9 +256,7 @@ def fetch_and_import(live: MiroLive, board_id: int, *, trigger: str = "miro") ->
             return None
         job, _ = submit_import(session, target.workspace_id, raw, model, trigger=trigger)
         now = utcnow()
-        meta = dump.get("board")
-        modified = meta.get("modifiedAt") if isinstance(meta, dict) else None
-        sync.remote_modified_at = modified[:64] if isinstance(modified, str) else None
+        sync.remote_modified_at = live.marker_of(dump)
         sync.last_import_job_id = job.id
         sync.last_checked_at = now
         sync.next_check_at = live.next_check(now)
@@ -214,8 +269,9 @@ def fetch_and_import(live: MiroLive, board_id: int, *, trigger: str = "miro") ->
     return job.id
 
 
-def poll_due_boards(live: MiroLive, *, now: datetime | None = None, limit: int = 100) -> list[int]:
-    """Check the ``modifiedAt`` of boards whose next check is due; returns the changed ones.
+def poll_due_boards(live: LiveSync, *, now: datetime | None = None, limit: int = 100) -> list[int]:
+    """Check the change marker (Miro ``modifiedAt``, Mural ``updatedOn``) of ``live``'s
+    provider's boards whose next check is due; returns the changed ones.
 
     Changed boards are left ``pending`` until the caller's fetch runs (and are checked again
     one interval later, should that fetch be lost). Each
@@ -231,6 +287,7 @@ def poll_due_boards(live: MiroLive, *, now: datetime | None = None, limit: int =
                 col(BoardSync.next_check_at) <= current,
                 col(BoardSync.status).in_(list(_POLLED)),
                 col(BoardSync.connection_id).is_not(None),
+                col(Board.provider) == live.provider,
             )
             .order_by(col(BoardSync.next_check_at))
             .limit(limit)
@@ -246,11 +303,11 @@ def poll_due_boards(live: MiroLive, *, now: datetime | None = None, limit: int =
             for _, connection_id, external_id in checks:
                 assert connection_id is not None
                 try:
-                    board = await live.client(http, connection_id).get_board(external_id)
+                    marker = await live.change_marker(http, connection_id, external_id)
                 except ProviderError as exc:
                     results.append(exc)
                 else:
-                    results.append(board.get("modifiedAt"))
+                    results.append(marker)
             return results
 
     outcomes = asyncio.run(check_all())
@@ -265,7 +322,7 @@ def poll_due_boards(live: MiroLive, *, now: datetime | None = None, limit: int =
             if isinstance(outcome, TransientError | RateLimitedError):
                 log.info("live_poll_deferred", board_id=board_id, error=str(outcome))
             elif isinstance(outcome, ProviderError):
-                _record_refusal(session, sync, outcome)
+                _record_refusal(session, sync, outcome, live.label)
             elif outcome != sync.remote_modified_at:
                 _set(sync, BoardSyncStatus.PENDING, None)
                 changed.append(board_id)

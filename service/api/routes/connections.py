@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import datetime, timedelta
 from typing import Annotated, Any, Protocol
 
@@ -18,7 +18,7 @@ import structlog
 from fastapi import APIRouter, FastAPI, Query, Request, Response
 from fastapi.responses import RedirectResponse
 from pydantic import BaseModel, Field
-from sqlmodel import col, select
+from sqlmodel import Session, col, select
 
 from connectors.errors import AuthError, ProviderError, RateLimitedError
 from connectors.miro.oauth import authorize_url
@@ -38,7 +38,7 @@ from service.usecases.connections import (
     delete_connection,
 )
 from service.usecases.errors import ConflictError
-from service.usecases.live_sync import MiroLive
+from service.usecases.live_sync import LiveSync, MiroLive
 
 log = structlog.get_logger(__name__)
 
@@ -136,6 +136,17 @@ def _live(request: Request) -> MiroLive:
     live: MiroLive | None = request.app.state.miro_live
     if live is None:
         raise ProblemError("provider-not-configured", request.app.state.miro_disabled_reason)
+    return live
+
+
+def _live_for(request: Request, provider: str) -> LiveSync:
+    """The live sync of ``provider``, installed as ``app.state.<provider>_live``."""
+    live: LiveSync | None = getattr(request.app.state, f"{provider}_live", None)
+    if live is None:
+        reason = getattr(
+            request.app.state, f"{provider}_disabled_reason", f"{provider} is not configured"
+        )
+        raise ProblemError("provider-not-configured", reason)
     return live
 
 
@@ -259,14 +270,25 @@ def get_connection(
 @router.delete(
     "/connections/{connection_id}",
     status_code=204,
-    summary="Revoke the token at Miro and delete the connection",
+    summary="Revoke the token at the provider (Miro) and delete the connection",
+    description="Mural has no revocation call: its tokens are deleted here only.",
     responses=responses(401, 404, 502, 503),
 )
 def remove_connection(
     request: Request, connection_id: int, workspace_id: WorkspaceDep, session: SessionDep
 ) -> Response:
-    live = _live(request)
     row = _connection_or_404(session, workspace_id, connection_id)
+    if row.provider != MIRO:
+        forgetters: dict[str, Callable[[Session, Connection], None]] = getattr(
+            request.app.state, "forget_connection", {}
+        )
+        forget = forgetters.get(row.provider)
+        if forget is None:
+            raise ProblemError("provider-not-configured", f"{row.provider} is not configured")
+        forget(session, row)
+        session.commit()
+        return Response(status_code=204)
+    live = _live(request)
     try:
         delete_connection(session, live.cipher, live.app, live.http_factory, row)
     except ProviderError as exc:
@@ -328,21 +350,24 @@ def remote_boards(
     "/boards",
     status_code=202,
     response_model=BoardSyncPublic,
-    summary="Connect a Miro board and queue its first import",
+    summary="Connect a Miro board or a mural and queue its first import",
+    description="`external_id` is a Miro board id or a Mural mural id, after the connection's "
+    "provider.",
     responses=responses(401, 404, 409, 422, 503),
 )
 def create_live_board(
     request: Request, body: ConnectBoard, workspace_id: WorkspaceDep, session: SessionDep
 ) -> BoardSyncPublic:
-    live = _live(request)
     connection = _connection_or_404(session, workspace_id, body.connection_id)
+    live = _live_for(request, connection.provider)
     try:
         board, sync = connect_board(
             session,
             workspace_id,
             connection,
             body.external_id,
-            recheck_after=timedelta(seconds=live.poll_interval_s),
+            recheck_after=timedelta(seconds=getattr(live, "poll_interval_s", 300.0)),
+            check_id=getattr(live, "check_external_id", None),
         )
     except ValueError as exc:
         session.rollback()
@@ -356,7 +381,7 @@ def create_live_board(
         raise ProblemError("connection-needs-reauth", str(exc)) from None
     session.commit()
     assert board.id is not None
-    fetch_port: FetchPort = request.app.state.miro_fetch
+    fetch_port: FetchPort = getattr(request.app.state, f"{connection.provider}_fetch")
     fetch_port.request_fetch(board.id, "connect")
     return _sync_public(board, sync)
 
@@ -403,6 +428,8 @@ def install_live_miro(
     )
     app.state.miro_live = live
     app.state.miro_disabled_reason = reason
+    if not hasattr(app.state, "forget_connection"):
+        app.state.forget_connection = {}
     runner: EmbeddedLiveSync | None = None
     if fetch_port is None and live is not None:
         if settings.broker_url:
