@@ -1,0 +1,205 @@
+"""Live Mural routes: OAuth connect with PKCE, and browsing a connection's workspaces, rooms and
+murals. Connecting a mural (``POST /v1/boards``), listing and deleting connections and board sync
+states are the shared routes of :mod:`service.api.routes.connections`.
+
+``install_live_mural(app, settings)`` is the composition step, the Mural twin of
+``install_live_miro``: it builds the dependencies, adds these routes under ``/v1`` and runs the
+shared live-sync runner (embedded thread, or Celery tasks ``murals.fetch``/``murals.poll``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Annotated, Any, Literal
+
+import structlog
+from fastapi import APIRouter, FastAPI, Query, Request
+from fastapi.responses import RedirectResponse
+
+from connectors.errors import AuthError, ProviderError
+from service.api.deps import SessionDep, WorkspaceDep
+from service.api.problems import PROBLEM_TYPES, ProblemError, responses
+from service.api.routes.connections import (
+    _PROBLEMS,
+    AuthorizePublic,
+    ConnectionPublic,
+    FetchPort,
+    _connection_or_404,
+    _live_for,
+    _provider_problem,
+    _run_with_app,
+)
+from service.settings import Settings
+from service.usecases.connections import HttpFactory, StateError, connection_summary
+from service.usecases.mural_live import (
+    MURAL,
+    MuralLive,
+    begin_mural_authorization,
+    complete_mural_authorization,
+    delete_mural_connection,
+)
+
+log = structlog.get_logger(__name__)
+
+router = APIRouter(tags=["connections"])
+
+# What a browsing screen needs of each listed object (Mural's list entries carry more).
+_FIELDS = {
+    "workspaces": ("id", "name"),
+    "rooms": ("id", "name", "type", "workspaceId"),
+    "murals": ("id", "title", "workspaceId", "roomId", "status", "updatedOn"),
+}
+
+
+def _mural(request: Request) -> MuralLive:
+    live = _live_for(request, MURAL)
+    assert isinstance(live, MuralLive)
+    return live
+
+
+@router.get(
+    "/connections/mural/authorize",
+    response_model=AuthorizePublic,
+    summary="Start connecting a Mural account",
+    description=(
+        "Answers with Mural's authorization URL (PKCE S256; valid 10 minutes, single use, bound "
+        "to your workspace); a browser asking for HTML is redirected there (302)."
+    ),
+    responses=responses(401, 503),
+)
+def authorize_mural(
+    request: Request, workspace_id: WorkspaceDep, session: SessionDep
+) -> AuthorizePublic | RedirectResponse:
+    live = _mural(request)
+    url = begin_mural_authorization(session, live, workspace_id)
+    session.commit()
+    if "text/html" in request.headers.get("accept", ""):
+        return RedirectResponse(url, status_code=302)
+    return AuthorizePublic(authorize_url=url, expires_in=600)
+
+
+@router.get(
+    "/oauth/mural/callback",
+    response_model=ConnectionPublic,
+    summary="Mural's redirect back: store the connection",
+    description="Needs no API key; the `state` issued by the authorize route identifies you.",
+    responses=responses(400, 502, 503),
+)
+def mural_callback(
+    request: Request,
+    session: SessionDep,
+    code: Annotated[str | None, Query(max_length=2000)] = None,
+    state: Annotated[str | None, Query(max_length=300)] = None,
+    error: Annotated[str | None, Query(max_length=200)] = None,
+) -> ConnectionPublic:
+    live = _mural(request)
+    if error is not None:
+        session.rollback()
+        raise ProblemError("oauth-refused", "Mural reports that the authorization was refused.")
+    try:
+        row = complete_mural_authorization(session, live, code=code, state=state)
+    except StateError as exc:
+        session.rollback()
+        raise ProblemError("invalid-oauth-state", str(exc)) from None
+    except AuthError as exc:
+        session.rollback()
+        raise ProblemError("oauth-refused", str(exc)) from None
+    except ProviderError as exc:
+        session.rollback()
+        raise _provider_problem(exc) from None
+    session.commit()
+    return ConnectionPublic(**connection_summary(row))
+
+
+@router.get(
+    "/connections/{connection_id}/remote-murals",
+    summary="Browse the connected Mural account: workspaces, rooms, murals",
+    description=(
+        "`kind=workspaces`, `kind=rooms&workspace_id=...`, or `kind=murals` with `workspace_id` "
+        "or `room_id`. Mural's own paging passed through: give back `next` for the next page."
+    ),
+    responses=responses(401, 404, 409, 422, 502, 503),
+)
+def remote_murals(
+    request: Request,
+    connection_id: int,
+    workspace_id: WorkspaceDep,
+    session: SessionDep,
+    kind: Literal["workspaces", "rooms", "murals"] = "workspaces",
+    mural_workspace: Annotated[str | None, Query(alias="workspace_id", max_length=200)] = None,
+    room_id: Annotated[str | None, Query(max_length=200)] = None,
+    next_token: Annotated[str | None, Query(alias="next", max_length=2048)] = None,
+) -> dict[str, Any]:
+    live = _mural(request)
+    row = _connection_or_404(session, workspace_id, connection_id)
+    if row.provider != MURAL:
+        raise ProblemError("not-found", f"Connection {connection_id} is not a Mural connection.")
+    session.rollback()  # no transaction held while Mural answers
+    assert row.id is not None
+    connection = row.id
+
+    async def fetch() -> dict[str, Any]:
+        async with live.http_factory() as http:
+            return await live.client(http, connection).get_page(
+                kind, workspace_id=mural_workspace, room_id=room_id, next_token=next_token
+            )
+
+    try:
+        page = asyncio.run(fetch())
+    except ValueError as exc:
+        raise ProblemError(
+            "validation-error", str(exc), errors=[{"field": "query.kind", "message": str(exc)}]
+        ) from None
+    except ProviderError as exc:
+        raise _provider_problem(exc) from None
+    raw = page.get("value")
+    entries = raw if isinstance(raw, list) else []
+    keys = _FIELDS[kind]
+    following = page.get("next")
+    return {
+        "data": [{k: e.get(k) for k in keys} for e in entries if isinstance(e, dict)],
+        "next": following if isinstance(following, str) and following else None,
+    }
+
+
+def install_live_mural(
+    app: FastAPI,
+    settings: Settings,
+    *,
+    http_factory: HttpFactory | None = None,
+    fetch_port: FetchPort | None = None,
+    tick_s: float = 5.0,
+) -> None:
+    """Add the live Mural routes to ``app`` and wire their dependencies (call from the factory,
+    after ``install_live_miro`` when both run: the shared routes come with that one)."""
+    from workers.live import CeleryLiveFetch, EmbeddedLiveSync
+    from workers.mural_live import FETCH_TASK, build_mural_live
+
+    for kind in _PROBLEMS:
+        PROBLEM_TYPES.setdefault(kind.slug, kind)
+    live, reason = build_mural_live(
+        settings,
+        app.state.session_factory,
+        app.state.job_queue,
+        **({"http_factory": http_factory} if http_factory is not None else {}),
+    )
+    app.state.mural_live = live
+    app.state.mural_disabled_reason = reason
+    forgetters = getattr(app.state, "forget_connection", None)
+    if forgetters is None:
+        forgetters = app.state.forget_connection = {}
+    forgetters[MURAL] = delete_mural_connection
+    runner: EmbeddedLiveSync | None = None
+    if fetch_port is None and live is not None:
+        if settings.broker_url:
+            from workers.celery_app import create_celery
+
+            fetch_port = CeleryLiveFetch(create_celery(settings), FETCH_TASK)
+        else:
+            runner = EmbeddedLiveSync(live, tick_s=tick_s)
+            fetch_port = runner
+    app.state.mural_fetch = fetch_port
+    app.include_router(router, prefix="/v1")
+    if runner is not None:
+        _run_with_app(app, runner)
+    log.info("live_mural_installed", enabled=live is not None)

@@ -1,0 +1,315 @@
+"""Live Mural end to end against the stand-in Mural on a real socket: authorize (PKCE),
+callback, browse, connect, import, poll, re-import after a change; refresh with rotation,
+refused refresh, missing scope, vanished mural, deletion."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+import pytest
+from cryptography.fernet import Fernet
+from fastapi.testclient import TestClient
+from sqlalchemy.engine import Engine
+from sqlmodel import select
+
+from service.api.app import create_app
+from service.api.routes.connections import install_live_miro
+from service.api.routes.mural_connections import install_live_mural
+from service.db.engine import create_session_factory
+from service.db.tables import Connection, OAuthState
+from service.mural_config import MuralSettings
+from service.settings import Settings
+from tests.api.conftest import Workspace, wait_for_job
+from tests.builders import Frame, Link, Note, to_mural_dump
+from tests.conftest import TestDatabase
+from tests.standins.mural_server import MuralStandIn, serve
+
+MURAL = "acme7380.1754493659737"
+CALLBACK = "http://testserver/v1/oauth/mural/callback"
+
+
+def workshop(step_two: str = "Credit check\nLT 2 d") -> dict[str, Any]:
+    return to_mural_dump(
+        [
+            Frame("Current state", 0, 0, 3000, 1600),
+            Note("Order entry\nPT 5 min", -700, 0, parent=0, tags=("step",)),
+            Note(step_two, 0, 0, parent=0, tags=("step",)),
+            Note("Ship\nPT 1 h", 700, 0, parent=0, tags=("step",)),
+            Link(1, 2),
+            Link(2, 3),
+        ],
+        mural_id=MURAL,
+        title="Order to cash",
+    )
+
+
+@pytest.fixture
+def mural() -> MuralStandIn:
+    stand_in = MuralStandIn(redirect_uris=(CALLBACK,))
+    stand_in.add_user("u1", "Ana", "Lee")
+    stand_in.add_dump(workshop())
+    return stand_in
+
+
+@pytest.fixture
+def mural_url(mural: MuralStandIn) -> Iterator[str]:
+    with serve(mural.app()) as url:
+        yield url
+
+
+@pytest.fixture
+def live_client(
+    database: TestDatabase, engine: Engine, mural: MuralStandIn, mural_url: str
+) -> Iterator[TestClient]:
+    api = mural_url + mural.prefix
+    settings = Settings(
+        database_url=database.url,
+        log_format="console",
+        encryption_keys=[Fernet.generate_key().decode()],
+        mural=MuralSettings(
+            client_id=mural.client_id,
+            client_secret=mural.client_secret,  # type: ignore[arg-type]
+            redirect_uri=CALLBACK,
+            api_url=api,
+            auth_url=f"{api}/authorization/oauth2/",
+            poll_interval_s=1.0,
+            poll_jitter=0.0,
+        ),
+    )
+    app = create_app(settings, engine=engine, migrate=False, configure_logs=False)
+    install_live_miro(app, settings, tick_s=0.1)  # the shared routes; Miro itself stays off
+    install_live_mural(app, settings, tick_s=0.1)
+    with TestClient(app) as client:
+        yield client
+
+
+def authorize(client: TestClient, who: Workspace) -> dict[str, str]:
+    """Ask for the Mural link, "consent" at the stand-in; returns the callback's query."""
+    response = client.get("/v1/connections/mural/authorize", headers=who.headers)
+    assert response.status_code == 200, response.text
+    redirect = httpx.get(response.json()["authorize_url"], follow_redirects=False)
+    assert redirect.status_code == 302
+    location = redirect.headers["location"]
+    assert location.startswith(CALLBACK), location
+    return {k: v[0] for k, v in parse_qs(urlsplit(location).query).items()}
+
+
+def connect(client: TestClient, who: Workspace) -> dict[str, Any]:
+    response = client.get("/v1/oauth/mural/callback", params=authorize(client, who))
+    assert response.status_code == 200, response.text
+    return dict(response.json())
+
+
+def until(check: Callable[[], Any], timeout: float = 30.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        time.sleep(0.05)
+
+
+def sync_of(client: TestClient, who: Workspace, board_id: int) -> dict[str, Any]:
+    response = client.get(f"/v1/boards/{board_id}/sync", headers=who.headers)
+    assert response.status_code == 200, response.text
+    return dict(response.json())
+
+
+def connect_mural(
+    client: TestClient, who: Workspace, connection_id: int, mural_id: str = MURAL
+) -> int:
+    response = client.post(
+        "/v1/boards",
+        json={"connection_id": connection_id, "external_id": mural_id},
+        headers=who.headers,
+    )
+    assert response.status_code == 202, response.text
+    return int(response.json()["board_id"])
+
+
+def imported_job(client: TestClient, who: Workspace, board_id: int, after: int | None) -> Any:
+    job_id = until(
+        lambda: (j := sync_of(client, who, board_id)["last_import_job_id"]) != after and j
+    )
+    return wait_for_job(client, who, job_id)
+
+
+def test_a_mural_is_connected_imported_polled_and_reimported_after_a_change(
+    live_client: TestClient, alice: Workspace, mural: MuralStandIn
+) -> None:
+    connection = connect(live_client, alice)
+    assert (connection["provider"], connection["status"]) == ("mural", "active")
+    assert (connection["user_id"], connection["user_name"]) == ("u1", "Ana Lee")
+    assert set(connection["scopes"]) == {
+        "workspaces:read",
+        "rooms:read",
+        "murals:read",
+        "identity:read",
+    }
+
+    workspaces = live_client.get(
+        f"/v1/connections/{connection['id']}/remote-murals", headers=alice.headers
+    )
+    murals = live_client.get(
+        f"/v1/connections/{connection['id']}/remote-murals",
+        params={"kind": "murals", "workspace_id": "acme7380"},
+        headers=alice.headers,
+    )
+    assert workspaces.status_code == 200, workspaces.text
+    assert [w["id"] for w in workspaces.json()["data"]] == ["acme7380"]
+    assert [(m["id"], m["title"]) for m in murals.json()["data"]] == [(MURAL, "Order to cash")]
+
+    board_id = connect_mural(live_client, alice, connection["id"])
+    first = imported_job(live_client, alice, board_id, None)
+    assert first["status"] == "succeeded"
+    board = live_client.get(f"/v1/boards/{board_id}", headers=alice.headers).json()
+    assert (board["latest_revision"], board["source"], board["provider"]) == (1, "mural", "mural")
+    streams = live_client.get(f"/v1/boards/{board_id}/streams", headers=alice.headers).json()
+    assert "Credit check" in str(streams)
+
+    # A poll that finds updatedOn unchanged queues nothing.
+    checked = sync_of(live_client, alice, board_id)["last_checked_at"]
+    until(lambda: sync_of(live_client, alice, board_id)["last_checked_at"] != checked)
+    assert sync_of(live_client, alice, board_id)["last_import_job_id"] == first["id"]
+    widget_listings = len(mural.api_calls("/widgets"))
+
+    mural.widgets[MURAL] = workshop("Credit check\nLT 3 d")["widgets"]
+    mural.touch(MURAL)
+    second = imported_job(live_client, alice, board_id, first["id"])
+
+    assert second["status"] == "succeeded"
+    assert second["trigger"] == "poll"
+    board = live_client.get(f"/v1/boards/{board_id}", headers=alice.headers).json()
+    assert board["latest_revision"] == 2
+    assert sync_of(live_client, alice, board_id)["remote_modified_at"] == str(
+        mural.murals[MURAL]["updatedOn"]
+    )
+    assert len(mural.api_calls("/widgets")) == widget_listings + 1  # listed only on the change
+
+
+def test_the_authorize_link_carries_an_s256_challenge_whose_verifier_stays_server_side(
+    live_client: TestClient, alice: Workspace, engine: Engine
+) -> None:
+    response = live_client.get("/v1/connections/mural/authorize", headers=alice.headers)
+
+    query = parse_qs(urlsplit(response.json()["authorize_url"]).query)
+    with create_session_factory(engine)() as session:
+        (state,) = session.exec(select(OAuthState)).all()
+    assert query["code_challenge_method"] == ["S256"]
+    assert len(query["code_challenge"][0]) == 43
+    assert state.provider == "mural"
+    assert state.code_verifier is not None
+    assert state.code_verifier not in response.text
+
+
+def test_a_state_is_single_use(live_client: TestClient, alice: Workspace) -> None:
+    query = authorize(live_client, alice)
+    assert live_client.get("/v1/oauth/mural/callback", params=query).status_code == 200
+
+    again = live_client.get("/v1/oauth/mural/callback", params=query)
+
+    assert again.status_code == 400
+    assert again.json()["type"].endswith("/invalid-oauth-state")
+    assert len(live_client.get("/v1/connections", headers=alice.headers).json()) == 1
+
+
+def test_an_expired_token_is_refreshed_with_basic_auth_and_rotation(
+    live_client: TestClient, alice: Workspace, mural: MuralStandIn, engine: Engine
+) -> None:
+    connection = connect(live_client, alice)
+    with create_session_factory(engine)() as session:
+        before = session.exec(select(Connection)).one().refresh_token
+    for grant in mural.access_tokens.values():
+        grant.expires_at = 0  # Mural answers 401 TOKEN_EXPIRED although our expiry lies ahead
+
+    board_id = connect_mural(live_client, alice, connection["id"])
+    job = imported_job(live_client, alice, board_id, None)
+
+    refreshes = [r for r in mural.requests if r.path.endswith("/oauth2/refresh")]
+    assert job["status"] == "succeeded"
+    assert [r.status for r in refreshes] == [200]  # Basic auth accepted, new pair issued
+    with create_session_factory(engine)() as session:
+        assert session.exec(select(Connection)).one().refresh_token != before
+
+
+def test_a_refused_refresh_marks_the_connection_and_its_mural_for_reauthorization(
+    live_client: TestClient, alice: Workspace, mural: MuralStandIn
+) -> None:
+    connection = connect(live_client, alice)
+    for grant in mural.access_tokens.values():
+        grant.expires_at = 0
+    mural.refresh_tokens.clear()  # revoked at app.mural.co/account/api
+
+    board_id = connect_mural(live_client, alice, connection["id"])
+    sync = until(
+        lambda: (s := sync_of(live_client, alice, board_id))["status"] == "needs_reauth" and s
+    )
+
+    assert "Mural connection needs re-authorization" in sync["error"]
+    listed = live_client.get(f"/v1/connections/{connection['id']}", headers=alice.headers)
+    assert listed.json()["status"] == "needs_reauth"
+
+
+@pytest.mark.parametrize(
+    ("spoil", "status"),
+    [
+        (
+            lambda m: [
+                setattr(g, "scopes", frozenset({"identity:read"})) for g in m.access_tokens.values()
+            ],
+            "forbidden",
+        ),
+        (lambda m: m.murals.pop(MURAL), "not_found"),
+    ],
+    ids=["missing-scope", "mural-deleted"],
+)
+def test_provider_refusals_become_the_murals_sync_state(
+    live_client: TestClient,
+    alice: Workspace,
+    mural: MuralStandIn,
+    spoil: Callable[[MuralStandIn], object],
+    status: str,
+) -> None:
+    connection = connect(live_client, alice)
+    spoil(mural)
+
+    board_id = connect_mural(live_client, alice, connection["id"])
+    sync = until(lambda: (s := sync_of(live_client, alice, board_id))["status"] == status and s)
+
+    assert sync["last_import_job_id"] is None
+    listed = live_client.get(f"/v1/connections/{connection['id']}", headers=alice.headers)
+    assert listed.json()["status"] == "active"
+
+
+def test_an_id_that_is_not_a_mural_id_is_refused(live_client: TestClient, alice: Workspace) -> None:
+    connection = connect(live_client, alice)
+
+    response = live_client.post(
+        "/v1/boards",
+        json={"connection_id": connection["id"], "external_id": "uXjVO1a2b3c="},
+        headers=alice.headers,
+    )
+
+    assert response.status_code == 422
+    assert "Mural" in response.text
+
+
+def test_deleting_a_mural_connection_forgets_its_tokens_and_stops_its_murals(
+    live_client: TestClient, alice: Workspace, mural: MuralStandIn, engine: Engine
+) -> None:
+    connection = connect(live_client, alice)
+    board_id = connect_mural(live_client, alice, connection["id"])
+    imported_job(live_client, alice, board_id, None)
+
+    response = live_client.delete(f"/v1/connections/{connection['id']}", headers=alice.headers)
+
+    assert response.status_code == 204
+    with create_session_factory(engine)() as session:
+        assert session.exec(select(Connection)).all() == []
+    assert sync_of(live_client, alice, board_id)["status"] == "needs_reauth"
