@@ -13,6 +13,7 @@ import httpx
 import pytest
 from cryptography.fernet import Fernet
 from fastapi.testclient import TestClient
+from pydantic import SecretStr
 from sqlalchemy.engine import Engine
 from sqlmodel import select
 
@@ -72,7 +73,7 @@ def live_client(
         encryption_keys=[Fernet.generate_key().decode()],
         mural=MuralSettings(
             client_id=mural.client_id,
-            client_secret=mural.client_secret,  # type: ignore[arg-type]
+            client_secret=SecretStr(mural.client_secret),
             redirect_uri=CALLBACK,
             api_url=api,
             auth_url=f"{api}/authorization/oauth2/",
@@ -256,24 +257,25 @@ def test_a_refused_refresh_marks_the_connection_and_its_mural_for_reauthorizatio
     assert listed.json()["status"] == "needs_reauth"
 
 
+def lose_the_murals_scope(stand_in: MuralStandIn) -> None:
+    for grant in stand_in.access_tokens.values():
+        grant.scopes = frozenset({"identity:read"})  # Mural then answers 403 INVALID_SCOPE
+
+
+def delete_the_mural(stand_in: MuralStandIn) -> None:
+    del stand_in.murals[MURAL]  # Mural then answers 404 MURAL_NOT_FOUND
+
+
 @pytest.mark.parametrize(
     ("spoil", "status"),
-    [
-        (
-            lambda m: [
-                setattr(g, "scopes", frozenset({"identity:read"})) for g in m.access_tokens.values()
-            ],
-            "forbidden",
-        ),
-        (lambda m: m.murals.pop(MURAL), "not_found"),
-    ],
+    [(lose_the_murals_scope, "forbidden"), (delete_the_mural, "not_found")],
     ids=["missing-scope", "mural-deleted"],
 )
 def test_provider_refusals_become_the_murals_sync_state(
     live_client: TestClient,
     alice: Workspace,
     mural: MuralStandIn,
-    spoil: Callable[[MuralStandIn], object],
+    spoil: Callable[[MuralStandIn], None],
     status: str,
 ) -> None:
     connection = connect(live_client, alice)

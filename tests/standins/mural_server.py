@@ -309,6 +309,7 @@ class MuralStandIn:
         if grant.expires_at <= self.clock():
             return _error(401, "TOKEN_EXPIRED", "Your token has expired."), grant.user_id
         admitted, headers = self._admit(grant)
+        response: Response
         if not admitted:
             response = _error(429, "RATE_LIMIT_EXCEEDED", "Too many requests")
         elif scope not in grant.scopes:
