@@ -372,16 +372,26 @@ class _ItemSweep:
         params: Mapping[str, str],
         stop: Callable[[], bool],
         on_first: Callable[[Json], None] | None = None,
+        *,
+        optional: bool = True,
     ) -> None:
+        """One listing into the sweep. An ``optional`` (filtered) listing that Miro refuses
+        with 400 (a ``type`` value this API version does not know) is dropped; the unfiltered
+        listing at the end then reads what it would have brought."""
         path = f"/v2/boards/{_segment(self._board_id)}/items"
         first = True
-        async for page in self._client._cursor_pages(path, params, LEVEL2):
-            self._add(page)
-            if first and on_first is not None:
-                on_first(page)
-            first = False
-            if stop():
-                return
+        try:
+            async for page in self._client._cursor_pages(path, params, LEVEL2):
+                self._add(page)
+                if first and on_first is not None:
+                    on_first(page)
+                first = False
+                if stop():
+                    return
+        except ProviderError as exc:
+            if not optional or exc.status != 400:
+                raise
+            self._unknown_type = True
 
     async def _type_listing(self, kind: str, tg: asyncio.TaskGroup) -> None:
         def learn_total(page: Json) -> None:
@@ -463,7 +473,7 @@ class _ItemSweep:
             raise _first_error(group) from None
         if self._unknown_type or len(self._seen) < self._board_total:
             # Items of types the filter does not know, or a board edited meanwhile.
-            await self._listing({}, lambda: False)
+            await self._listing({}, lambda: False, optional=False)
         return self._sorted()
 
     def _sorted(self) -> list[Json]:

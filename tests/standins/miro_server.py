@@ -104,6 +104,7 @@ class MiroStandIn:
     scopes: tuple[str, ...] = ("boards:read",)
     boards: dict[str, Json] = field(default_factory=dict)
     forbidden_boards: set[str] = field(default_factory=set)
+    rejected_types: set[str] = field(default_factory=set)  # ``type`` values answered with 400
     requests: list[tuple[str, str, dict[str, str]]] = field(default_factory=list)
     rate_limited: int = 0
     credits_spent: int = 0
@@ -312,7 +313,7 @@ class MiroStandIn:
             items: list[Json] = board["items"]
             kind = params.get("type")
             if kind is not None:
-                if kind not in ITEM_TYPES:
+                if kind not in ITEM_TYPES or kind in self.rejected_types:
                     raise BadRequest(f"Invalid type {kind!r}")
                 items = [i for i in items if i.get("type") == kind]
             parent = params.get("parent_item_id")

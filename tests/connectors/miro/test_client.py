@@ -379,6 +379,22 @@ async def test_items_of_types_the_filter_does_not_know_are_still_imported(
     assert [i["id"] for i in items] == ["1", "2", "3"]
 
 
+async def test_a_type_filter_miro_refuses_falls_back_to_the_unfiltered_listing(
+    miro: MiroStandIn, miro_http: httpx.AsyncClient
+) -> None:
+    dump = big_board(frames=2, per_frame=300, loose=10)
+    dump["items"].append(miro_item("77", "data_table_format", 0, 0))
+    miro.add_board(dump)
+    miro.rejected_types.add("data_table_format")  # an API version without that type value
+    miro.latency = 0.001
+    token, _ = miro.issue_token()
+
+    items = await client(miro_http, StaticToken(token), "http://miro.test").fetch_items(BOARD)
+
+    assert len(items) == len(dump["items"])
+    assert "77" in {i["id"] for i in items}
+
+
 async def test_a_listing_that_keeps_failing_fails_the_whole_fetch(
     miro: MiroStandIn, miro_http: httpx.AsyncClient
 ) -> None:
