@@ -270,19 +270,25 @@ class MuralClient:
         """Total votes per widget id over all of the mural's voting sessions.
 
         ``GET /murals/{id}/voting-sessions`` then ``.../{session}/results`` (``widgetId``,
-        ``totalVotes``). A mural whose voting sessions cannot be listed (404/403: the feature is
-        not available to this user) has no votes rather than failing the import.
+        ``totalVotes``). Voting results are an extra: when Mural refuses them outright (404,
+        403, another 4xx: the feature is not available to this user) the mural has no votes
+        rather than a failed import; refused tokens, rate limits and 5xx still propagate.
         """
+        try:
+            return await self._votes(mural_id)
+        except ProviderError as exc:
+            if type(exc) in (ProviderError, NotFoundError, ForbiddenError):
+                return {}
+            raise
+
+    async def _votes(self, mural_id: str) -> dict[str, int]:
         base = f"/murals/{_segment(mural_id)}/voting-sessions"
         votes: dict[str, int] = {}
-        try:
-            sessions = [
-                s["id"]
-                async for s in self._listing(base, max_objects=MAX_VOTING_SESSIONS)
-                if isinstance(s.get("id"), str | int) and not isinstance(s.get("id"), bool)
-            ]
-        except (NotFoundError, ForbiddenError):
-            return votes
+        sessions = [
+            s["id"]
+            async for s in self._listing(base, max_objects=MAX_VOTING_SESSIONS)
+            if isinstance(s.get("id"), str | int) and not isinstance(s.get("id"), bool)
+        ]
         for session in sessions:
             results = f"{base}/{_segment(str(session))}/results"
             async for result in self._listing(results, max_objects=self._max_widgets):

@@ -338,12 +338,15 @@ async def test_fetch_mural_writes_the_dump_with_votes_summed_over_voting_session
     assert dump["votes"] == {"a": 4, "b": 2}
 
 
+@pytest.mark.parametrize("status", [404, 403, 400])
 @respx.mock
-async def test_a_mural_without_voting_sessions_has_no_votes_key() -> None:
+async def test_a_mural_whose_voting_results_are_refused_has_no_votes_key(status: int) -> None:
     respx.get(f"{API}/murals/{MURAL}").respond(json={"value": {"id": MURAL}})
     respx.get(f"{API}/murals/{MURAL}/widgets").respond(json={"value": []})
     respx.get(f"{API}/murals/{MURAL}/tags").respond(json={"value": []})
-    respx.get(f"{API}/murals/{MURAL}/voting-sessions").mock(return_value=_error(404, "NOT_FOUND"))
+    respx.get(f"{API}/murals/{MURAL}/voting-sessions").mock(
+        return_value=_error(status, "NOT_AVAILABLE")
+    )
 
     async with httpx.AsyncClient() as http:
         dump = await _client(http, FakeClock()).fetch_mural(MURAL)
