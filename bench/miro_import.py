@@ -57,9 +57,10 @@ BOARD_ID = "uXjVObench0="
 FRAMES = 20
 
 
-def build_board(seed: int = 7) -> dict[str, Any]:
+def build_board(seed: int = 7, *, loose: bool = False) -> dict[str, Any]:
     """10,000 items (20 frames; stickies, shapes, texts, cards; some shapes, texts and all
-    images outside frames), 2,000 connectors between stickies, 20 tags on 100 stickies each."""
+    images outside frames), 2,000 connectors between stickies, 20 tags on 100 stickies each.
+    ``loose``: the same items with none inside a frame (the worst case for the split)."""
     rng = random.Random(seed)
     items: list[dict[str, Any]] = []
     next_id = iter(range(3458764517000000000, 3458764518000000000))
@@ -71,8 +72,9 @@ def build_board(seed: int = 7) -> dict[str, Any]:
             miro_frame(frame_id, f"Stream {f}", (f % 5) * 6000.0, (f // 5) * 4000.0, 5600, 3600)
         )
 
-    def place() -> tuple[float, float, str]:
-        return rng.uniform(100, 5500), rng.uniform(100, 3500), rng.choice(frame_ids)
+    def place() -> tuple[float, float, str | None]:
+        frame = rng.choice(frame_ids)
+        return rng.uniform(100, 5500), rng.uniform(100, 3500), None if loose else frame
 
     stickies = []
     for n in range(7000):
@@ -128,7 +130,7 @@ def serve_forever(args: argparse.Namespace) -> None:
         window=args.window,
         aligned_windows=False,
     )
-    stand_in.add_board(build_board())
+    stand_in.add_board(build_board(loose=args.loose))
     for token in args.tokens.split(","):
         stand_in.add_token(token)
     uvicorn.run(stand_in.app(), host="127.0.0.1", port=args.port, log_level="warning")
@@ -137,7 +139,9 @@ def serve_forever(args: argparse.Namespace) -> None:
 class StandIn:
     """A stand-in Miro in a child process."""
 
-    def __init__(self, latency: float, credits: int, window: float, tokens: list[str]) -> None:
+    def __init__(
+        self, latency: float, credits: int, window: float, tokens: list[str], loose: bool
+    ) -> None:
         with socket.socket() as probe:
             probe.bind(("127.0.0.1", 0))
             port = probe.getsockname()[1]
@@ -151,6 +155,7 @@ class StandIn:
             f"--credits={credits}",
             f"--window={window}",
             f"--tokens={','.join(tokens)}",
+            *(["--loose"] if loose else []),
         ]
         self.process = subprocess.Popen(command)
         deadline = time.monotonic() + 60
@@ -204,6 +209,9 @@ def main() -> None:
     parser.add_argument("--tight-credits", type=int, default=2_000)
     parser.add_argument("--tight-window", type=float, default=2.0)
     parser.add_argument("--with-default-limit", action="store_true")
+    parser.add_argument(
+        "--loose", action="store_true", help="no item inside a frame (worst case for the split)"
+    )
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--credits", type=int, help=argparse.SUPPRESS)
@@ -217,7 +225,7 @@ def main() -> None:
     python = os.environ.get("VSM_BENCH_MIRO_API_PYTHON", str(ROOT / "var/venv-bench/bin/python"))
     if not Path(python).exists():
         sys.exit(f"no miro_api interpreter at {python}: see the module docstring")
-    board = build_board()
+    board = build_board(loose=args.loose)
     n_items, n_conn = len(board["items"]), len(board["connectors"])
     print(
         f"board: {n_items} items, {n_conn} connectors, {len(board['tags'])} tags; "
@@ -225,7 +233,7 @@ def main() -> None:
     )
 
     print("\n[1] Miro's budget: 100,000 credits per minute per token")
-    server = StandIn(args.latency, 100_000, 60.0, ["t-ours", "t-client", "t-client10"])
+    server = StandIn(args.latency, 100_000, 60.0, ["t-ours", "t-client", "t-client10"], args.loose)
     try:
         ours_s, dump = asyncio.run(ours(server.url, "t-ours", items_only=False))
         assert len(dump["items"]) == n_items
@@ -252,7 +260,9 @@ def main() -> None:
         f"\n[2] a binding budget: {args.tight_credits} credits per {args.tight_window:g} s "
         f"= {allowed:.0f} items/s allowed (Level 2 pages of 50)"
     )
-    server = StandIn(args.latency, args.tight_credits, args.tight_window, ["t-items", "t-full"])
+    server = StandIn(
+        args.latency, args.tight_credits, args.tight_window, ["t-items", "t-full"], args.loose
+    )
     try:
         items_s, dump = asyncio.run(ours(server.url, "t-items", items_only=True))
         assert len(dump["items"]) == n_items
