@@ -20,6 +20,9 @@ def register_tasks(app: Celery, session_factory: SessionFactory, *, max_retries:
 
     @app.task(  # type: ignore[untyped-decorator]
         name=IMPORT_TASK,
+        # Not shared: a shared task would be copied into every later app of the process, bound
+        # to the first app's database.
+        shared=False,
         bind=True,
         acks_late=True,
         reject_on_worker_lost=True,
