@@ -20,31 +20,29 @@ FETCH_TASK = "murals.fetch"
 POLL_TASK = "murals.poll"
 
 
-def _budgets(settings: Settings) -> tuple[Callable[[int], RateBudget], Callable[[], RateBudget]]:
-    """(per-connection user budget, the app budget). With a Redis broker both live in Redis:
-    the app bucket (10,000 requests/min) is shared by every worker and every tenant."""
+def _budgets(settings: Settings) -> tuple[Callable[[str], RateBudget], Callable[[], RateBudget]]:
+    """(user budget by user key, the app budget). With a Redis broker both live in Redis: the
+    app bucket (10,000 requests/min) is shared by every worker and every tenant."""
     broker = settings.broker_url or ""
     client_id = settings.mural.client_id
     if broker.startswith(("redis://", "rediss://")):
         import redis.asyncio
 
         # A client per call: redis.asyncio connections belong to the event loop they open in.
-        def redis_user(connection_id: int) -> RateBudget:
+        def redis_user(key: str) -> RateBudget:
             client = redis.asyncio.from_url(broker)
-            return RedisRateBudget(
-                client, provider="mural-user", identity=f"connection:{connection_id}", ttl=60
-            )
+            return RedisRateBudget(client, provider="mural-user", identity=key, ttl=60)
 
         def redis_app() -> RateBudget:
             client = redis.asyncio.from_url(broker)
             return RedisRateBudget(client, provider="mural-app", identity=client_id)
 
         return redis_user, redis_app
-    users: dict[int, MemoryRateBudget] = {}
+    users: dict[str, MemoryRateBudget] = {}
     shared = MemoryRateBudget()
 
-    def memory_user(connection_id: int) -> RateBudget:
-        return users.setdefault(connection_id, MemoryRateBudget())
+    def memory_user(key: str) -> RateBudget:
+        return users.setdefault(key, MemoryRateBudget())
 
     return memory_user, lambda: shared
 

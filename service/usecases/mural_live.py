@@ -77,15 +77,17 @@ class MuralApp:
 class MuralLive:
     """What the live Mural use cases need; built by a composition root.
 
-    ``user_budget_for`` maps a connection id to its user's rate budget, ``app_budget`` returns
-    the budget every Mural call of this app shares.
+    ``user_budget_for`` maps a user key to that user's rate budget (``user:<Mural user id>``:
+    Mural counts a user's requests across apps, so all connections of one user share it;
+    ``connection:<id>`` while the user is unknown), ``app_budget`` returns the budget every
+    Mural call of this app shares.
     """
 
     session_factory: SessionFactory
     cipher: TokenCipher
     app: MuralApp
     http_factory: HttpFactory
-    user_budget_for: Callable[[int], RateBudget]
+    user_budget_for: Callable[[str], RateBudget]
     app_budget: Callable[[], RateBudget]
     job_queue: JobQueue
     poll_interval_s: float = 300.0
@@ -115,11 +117,21 @@ class MuralLive:
             refresher=refresh,
         )
 
-    def client(self, http: httpx.AsyncClient, connection_id: int) -> MuralClient:
+    def user_key(self, connection_id: int) -> str:
+        """The rate-budget key of the connection's Mural user (one small read)."""
+        with self.session_factory() as session:
+            row = session.get(Connection, connection_id)
+            user = row.user_id if row is not None else ""
+            session.rollback()
+        return f"user:{user}" if user else f"connection:{connection_id}"
+
+    async def client(self, http: httpx.AsyncClient, connection_id: int) -> MuralClient:
+        """A client for the connection: its stored tokens, its user's and the app's budgets."""
+        key = await asyncio.to_thread(self.user_key, connection_id)
         return MuralClient(
             http,
             self.tokens(connection_id),
-            self.user_budget_for(connection_id),
+            self.user_budget_for(key),
             self.app_budget(),
             self.app.api_url,
             policy=self.policy,
@@ -128,13 +140,14 @@ class MuralLive:
     async def fetch_dump(
         self, http: httpx.AsyncClient, connection_id: int, external_id: str
     ) -> dict[str, Any]:
-        return await self.client(http, connection_id).fetch_mural(external_id)
+        return await (await self.client(http, connection_id)).fetch_mural(external_id)
 
     async def change_marker(
         self, http: httpx.AsyncClient, connection_id: int, external_id: str
     ) -> str | None:
         """The cheap check: one ``GET /murals/{id}`` for its ``updatedOn``."""
-        return change_marker(await self.client(http, connection_id).get_mural(external_id))
+        client = await self.client(http, connection_id)
+        return change_marker(await client.get_mural(external_id))
 
     def marker_of(self, dump: dict[str, Any]) -> str | None:
         mural = dump.get("mural")

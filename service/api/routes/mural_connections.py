@@ -140,7 +140,8 @@ def remote_murals(
 
     async def fetch() -> dict[str, Any]:
         async with live.http_factory() as http:
-            return await live.client(http, connection).get_page(
+            client = await live.client(http, connection)
+            return await client.get_page(
                 kind, workspace_id=mural_workspace, room_id=room_id, next_token=next_token
             )
 
