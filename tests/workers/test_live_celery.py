@@ -1,0 +1,105 @@
+"""Live Miro at scale, once: a real Celery worker on Redis fetches, imports and re-imports a
+board connected through the API (PostgreSQL, the stand-in Miro on a real socket)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+import pytest
+from celery.contrib.testing.worker import start_worker
+from cryptography.fernet import Fernet
+from fastapi.testclient import TestClient
+
+from service.api.app import create_app
+from service.api.routes.connections import install_live_miro
+from service.db.engine import create_session_factory
+from service.settings import MiroSettings, Settings
+from tests.api.conftest import make_workspace, wait_for_job
+from tests.api.test_connections import BOARD, CALLBACK, until, workshop
+from tests.conftest import TestDatabase
+from tests.standins.miro_server import MiroStandIn, serve
+from workers.celery_app import CeleryJobQueue, create_celery
+from workers.live import POLL_TASK, CeleryLiveFetch, build_miro_live, register_live_tasks
+
+pytestmark = [pytest.mark.slow, pytest.mark.redis, pytest.mark.postgres]
+
+
+@pytest.fixture
+def miro() -> MiroStandIn:
+    stand_in = MiroStandIn(redirect_uri=CALLBACK)
+    stand_in.add_board(workshop(), modified_at="2026-03-02T15:20:11Z")
+    return stand_in
+
+
+@pytest.fixture
+def settings(broker_env: dict[str, str], miro: MiroStandIn) -> Iterator[Settings]:
+    with serve(miro.app()) as url:
+        yield Settings(
+            database_url=broker_env["VSM_DATABASE_URL"],
+            broker_url=broker_env["VSM_BROKER_URL"],
+            broker_queue=broker_env["VSM_BROKER_QUEUE"],
+            log_format="console",
+            import_max_retries=2,
+            encryption_keys=[Fernet.generate_key().decode()],
+            miro=MiroSettings(
+                client_id=miro.client_id,
+                client_secret=miro.client_secret,  # type: ignore[arg-type]
+                redirect_uri=CALLBACK,
+                api_url=url,
+                auth_url=f"{url}/oauth/authorize",
+                poll_interval_s=1.0,
+                poll_jitter=0.0,
+            ),
+        )
+
+
+def test_a_celery_worker_fetches_imports_and_reimports_a_connected_board(
+    settings: Settings, postgres: TestDatabase, miro: MiroStandIn
+) -> None:
+    worker_app = create_celery(settings)
+    sessions = create_session_factory(postgres.engine)
+    register_live_tasks(
+        worker_app,
+        lambda: build_miro_live(settings, sessions, CeleryJobQueue(worker_app))[0],
+        max_retries=2,
+    )
+    api = create_app(settings, engine=postgres.engine, migrate=False, configure_logs=False)
+    install_live_miro(api, settings, fetch_port=CeleryLiveFetch(worker_app))
+    who = make_workspace(postgres.engine, "live-celery")
+
+    with (
+        start_worker(worker_app, pool="solo", perform_ping_check=False, shutdown_timeout=30),
+        TestClient(api) as client,
+    ):
+        link = client.get("/v1/connections/miro/authorize", headers=who.headers).json()
+        consent = httpx.get(link["authorize_url"], follow_redirects=False)
+        query = {k: v[0] for k, v in parse_qs(urlsplit(consent.headers["location"]).query).items()}
+        connection = client.get("/v1/oauth/miro/callback", params=query).json()
+        board = client.post(
+            "/v1/boards",
+            json={"connection_id": connection["id"], "external_id": BOARD},
+            headers=who.headers,
+        ).json()
+
+        def sync() -> dict[str, object]:
+            return dict(
+                client.get(f"/v1/boards/{board['board_id']}/sync", headers=who.headers).json()
+            )
+
+        first_id = until(lambda: sync()["last_import_job_id"], timeout=60)
+        first = wait_for_job(client, who, int(first_id), timeout=60)  # type: ignore[arg-type]
+        assert first["status"] == "succeeded"
+
+        miro.boards[BOARD]["items"] = workshop("Credit check\nLT 3 d")["items"]
+        miro.touch(BOARD, "2026-03-03T08:00:00Z")
+        until(lambda: sync()["next_check_at"] and sync()["status"] == "ok", timeout=30)
+        time.sleep(1.1)  # the board's next check is due
+        worker_app.send_task(POLL_TASK)  # what Celery beat sends every 30 s
+        second_id = until(lambda: (j := sync()["last_import_job_id"]) != first_id and j, timeout=60)
+        second = wait_for_job(client, who, int(second_id), timeout=60)  # type: ignore[arg-type]
+
+    assert second["status"] == "succeeded"
+    assert second["trigger"] == "poll"
