@@ -23,10 +23,11 @@ from service.api.routes.mural_connections import install_live_mural
 from service.db.engine import create_session_factory
 from service.db.tables import Connection, OAuthState
 from service.mural_config import MuralSettings
-from service.settings import Settings
+from service.settings import MiroSettings, Settings
 from tests.api.conftest import Workspace, wait_for_job
-from tests.builders import Frame, Link, Note, to_mural_dump
+from tests.builders import Frame, Link, Note, to_miro_dump, to_mural_dump
 from tests.conftest import TestDatabase
+from tests.standins.miro_server import MiroStandIn
 from tests.standins.mural_server import MuralStandIn, serve
 
 MURAL = "acme7380.1754493659737"
@@ -134,6 +135,11 @@ def connect_mural(
     return int(response.json()["board_id"])
 
 
+def wait_for_a_poll(client: TestClient, who: Workspace, board_id: int) -> None:
+    checked = sync_of(client, who, board_id)["last_checked_at"]
+    until(lambda: sync_of(client, who, board_id)["last_checked_at"] != checked)
+
+
 def imported_job(client: TestClient, who: Workspace, board_id: int, after: int | None) -> Any:
     job_id = until(
         lambda: (j := sync_of(client, who, board_id)["last_import_job_id"]) != after and j
@@ -175,8 +181,7 @@ def test_a_mural_is_connected_imported_polled_and_reimported_after_a_change(
     assert "Credit check" in str(streams)
 
     # A poll that finds updatedOn unchanged queues nothing.
-    checked = sync_of(live_client, alice, board_id)["last_checked_at"]
-    until(lambda: sync_of(live_client, alice, board_id)["last_checked_at"] != checked)
+    wait_for_a_poll(live_client, alice, board_id)
     assert sync_of(live_client, alice, board_id)["last_import_job_id"] == first["id"]
     widget_listings = len(mural.api_calls("/widgets"))
 
@@ -315,3 +320,70 @@ def test_deleting_a_mural_connection_forgets_its_tokens_and_stops_its_murals(
     with create_session_factory(engine)() as session:
         assert session.exec(select(Connection)).all() == []
     assert sync_of(live_client, alice, board_id)["status"] == "needs_reauth"
+
+
+MIRO_BOARD = "uXjVO1a2b3c="
+MIRO_CALLBACK = "http://testserver/v1/oauth/miro/callback"
+
+
+def test_miro_and_mural_live_side_by_side_each_poll_only_their_own_boards(
+    database: TestDatabase, engine: Engine, mural: MuralStandIn, mural_url: str, alice: Workspace
+) -> None:
+    miro = MiroStandIn(redirect_uri=MIRO_CALLBACK)
+    miro.add_board(
+        to_miro_dump(
+            [Frame("Current state", 0, 0, 3000, 1600), Note("Order entry", 0, 0, parent=0)]
+        )
+    )
+    api = mural_url + mural.prefix
+    with serve(miro.app()) as miro_url:
+        settings = Settings(
+            database_url=database.url,
+            log_format="console",
+            encryption_keys=[Fernet.generate_key().decode()],
+            miro=MiroSettings(
+                client_id=miro.client_id,
+                client_secret=SecretStr(miro.client_secret),
+                redirect_uri=MIRO_CALLBACK,
+                api_url=miro_url,
+                auth_url=f"{miro_url}/oauth/authorize",
+                poll_interval_s=1.0,
+                poll_jitter=0.0,
+            ),
+            mural=MuralSettings(
+                client_id=mural.client_id,
+                client_secret=SecretStr(mural.client_secret),
+                redirect_uri=CALLBACK,
+                api_url=api,
+                auth_url=f"{api}/authorization/oauth2/",
+                poll_interval_s=1.0,
+                poll_jitter=0.0,
+            ),
+        )
+        app = create_app(settings, engine=engine, migrate=False, configure_logs=False)
+        install_live_miro(app, settings, tick_s=0.1)
+        install_live_mural(app, settings, tick_s=0.1)
+        with TestClient(app) as client:
+            start = client.get("/v1/connections/miro/authorize", headers=alice.headers).json()
+            consent = httpx.get(start["authorize_url"], follow_redirects=False)
+            query = {
+                k: v[0] for k, v in parse_qs(urlsplit(consent.headers["location"]).query).items()
+            }
+            miro_connection = client.get("/v1/oauth/miro/callback", params=query).json()
+            mural_connection = connect(client, alice)
+            miro_board = client.post(
+                "/v1/boards",
+                json={"connection_id": miro_connection["id"], "external_id": MIRO_BOARD},
+                headers=alice.headers,
+            ).json()["board_id"]
+            mural_board = connect_mural(client, alice, mural_connection["id"])
+            imported_job(client, alice, miro_board, None)
+            imported_job(client, alice, mural_board, None)
+            for board_id in (miro_board, mural_board):  # one poll of each after the import
+                wait_for_a_poll(client, alice, board_id)
+
+            syncs = [sync_of(client, alice, b)["status"] for b in (miro_board, mural_board)]
+
+    assert syncs == ["ok", "ok"]
+    assert not [r for r in mural.requests if MIRO_BOARD in r.path]
+    assert not [c for c in miro.calls() if MURAL in c[1]]
