@@ -8,8 +8,10 @@ value (negative = the target is faster); None when a side is unknown or the curr
 
 from __future__ import annotations
 
+import heapq
 import math
 import re
+from collections import defaultdict, deque
 from dataclasses import dataclass
 from difflib import SequenceMatcher
 
@@ -17,8 +19,9 @@ from service.domain.metrics import stream_metrics
 from service.domain.ruleset import Ruleset, StreamState
 from service.domain.streams import Step, Stream, title_subject
 
-# fuzzy matching compares every remaining current step with every remaining target step; above
-# this many pairs only identical titles match (a workshop map has 5-30 steps, not thousands)
+# fuzzy matching may compare every remaining current step with every remaining target step; one
+# board may spend this many pairs in all, beyond that only identical titles match (a workshop map
+# has 5-60 steps per stream, so a real board never gets near it)
 MAX_FUZZY_PAIRS = 40_000
 # titles are compared on their first characters only, so one huge sticky cannot stall matching
 _TITLE_LIMIT = 200
@@ -83,56 +86,123 @@ def change(current: float | None, target: float | None) -> tuple[float | None, f
     return delta, (delta / current * 100 if current > 0 else None)
 
 
-def _similarity(a: str, b: str) -> float:
-    return 1.0 if a == b else SequenceMatcher(None, a, b, autojunk=False).ratio()
-
-
 def match_titles(
-    current: list[str], target: list[str], threshold: float
+    current: list[str], target: list[str], threshold: float, max_pairs: int = MAX_FUZZY_PAIRS
 ) -> tuple[dict[int, tuple[int, float]], bool]:
     """Current index -> (target index, similarity), one to one; and whether fuzzy ran.
 
     Identical titles pair first (in order); then the remaining pairs at or above ``threshold``
-    pair greedily, most similar first, ties by current then target position.
+    pair greedily, most similar first, ties by current then target position. Fuzzy matching
+    runs only when the remaining pairs are at most ``max_pairs``.
     """
+    matched, exhaustive, _ = _match(current, target, threshold, max_pairs)
+    return matched, exhaustive
+
+
+def _match(
+    current: list[str], target: list[str], threshold: float, max_pairs: int
+) -> tuple[dict[int, tuple[int, float]], bool, int]:
+    """``match_titles`` plus the number of pairs fuzzy matching was allowed to consider."""
     matched: dict[int, tuple[int, float]] = {}
-    waiting: dict[str, list[int]] = {}
+    waiting: dict[str, deque[int]] = {}
     for index, title in enumerate(target):
-        waiting.setdefault(title, []).append(index)
+        waiting.setdefault(title, deque()).append(index)
     for index, title in enumerate(current):
         if waiting.get(title):
-            matched[index] = (waiting[title].pop(0), 1.0)
+            matched[index] = (waiting[title].popleft(), 1.0)
     taken = {pair[0] for pair in matched.values()}
     rest_current = [i for i in range(len(current)) if i not in matched]
     rest_target = [j for j in range(len(target)) if j not in taken]
-    if len(rest_current) * len(rest_target) > MAX_FUZZY_PAIRS:
-        return matched, False
-    candidates: list[tuple[float, int, int]] = []
+    pairs = len(rest_current) * len(rest_target)
+    if pairs > max_pairs:
+        return matched, False, 0
+    if pairs:
+        _match_fuzzy(current, target, threshold, rest_current, rest_target, matched)
+    return matched, True, pairs
+
+
+def _bound(a: int, b: int, common: int) -> float:
+    """``SequenceMatcher``'s ratio formula: 2 * common characters / both lengths."""
+    return 2.0 * common / (a + b) if a + b else 1.0
+
+
+def _match_fuzzy(
+    current: list[str],
+    target: list[str],
+    threshold: float,
+    rest_current: list[int],
+    rest_target: list[int],
+    matched: dict[int, tuple[int, float]],
+) -> None:
+    """Greedy best-first matching of the remaining titles, into ``matched``.
+
+    Gives exactly the pairs of "compute every ratio, sort, take greedily", but lazily: a heap
+    holds upper bounds (from the lengths, then ``quick_ratio``) and refines an entry only when
+    it reaches the top, so pairs that can no longer win are never given the costly ``ratio``.
+    At one value, bounds sort before exact ratios, so an exact entry leaves the heap only when
+    no unrefined pair can beat or tie it; exact entries tie-break by (current, target) index.
+    """
+    by_length: dict[int, list[int]] = defaultdict(list)
+    for j in rest_target:
+        by_length[len(target[j])].append(j)
+    # entries: (-value, level, current index, target length or index); level 0 = length bound,
+    # 1 = quick_ratio bound, 2 = exact ratio
+    heap: list[tuple[float, int, int, int]] = []
     for i in rest_current:
-        matcher = SequenceMatcher(None, autojunk=False)
-        matcher.set_seq2(current[i])
-        for j in rest_target:
-            matcher.set_seq1(target[j])
-            if matcher.real_quick_ratio() < threshold or matcher.quick_ratio() < threshold:
-                continue
+        size = len(current[i])
+        for length in by_length:
+            bound = _bound(size, length, min(size, length))
+            if bound >= threshold:
+                heap.append((-bound, 0, i, length))
+    heapq.heapify(heap)
+    matchers: dict[int, SequenceMatcher[str]] = {}
+    used: set[int] = set()
+    while heap:
+        negative, level, i, other = heapq.heappop(heap)
+        if i in matched:
+            continue
+        if level == 2:
+            if other not in used:
+                matched[i] = (other, -negative)
+                used.add(other)
+            continue
+        matcher = matchers.get(i)
+        if matcher is None:
+            matcher = matchers[i] = SequenceMatcher(None, autojunk=False)
+            matcher.set_seq2(current[i])
+        if level == 0:
+            for j in by_length[other]:
+                if j not in used:
+                    matcher.set_seq1(target[j])
+                    quick = matcher.quick_ratio()
+                    if quick >= threshold:
+                        heapq.heappush(heap, (-quick, 1, i, j))
+        elif other not in used:
+            matcher.set_seq1(target[other])
             ratio = matcher.ratio()
             if ratio >= threshold:
-                candidates.append((-ratio, i, j))
-    candidates.sort()
-    used_target: set[int] = set()
-    for negative, i, j in candidates:
-        if i not in matched and j not in used_target:
-            matched[i] = (j, -negative)
-            used_target.add(j)
-    return matched, True
+                heapq.heappush(heap, (-ratio, 2, i, other))
 
 
-def compare_streams(current: Stream, target: Stream, ruleset: Ruleset) -> Comparison:
-    """Compare a current-state stream with a target-state stream step by step."""
-    matched, exhaustive = match_titles(
+def compare_streams(
+    current: Stream, target: Stream, ruleset: Ruleset, max_pairs: int = MAX_FUZZY_PAIRS
+) -> Comparison:
+    """Compare a current-state stream with a target-state stream step by step.
+
+    Fuzzy title matching may consider at most ``max_pairs`` step pairs (see ``match_titles``).
+    """
+    return _compare(current, target, ruleset, max_pairs)[0]
+
+
+def _compare(
+    current: Stream, target: Stream, ruleset: Ruleset, max_pairs: int
+) -> tuple[Comparison, int]:
+    """``compare_streams`` plus the number of step pairs fuzzy matching considered."""
+    matched, exhaustive, pairs = _match(
         [normalized_title(step.title) for step in current.steps],
         [normalized_title(step.title) for step in target.steps],
         ruleset.match_similarity,
+        max_pairs,
     )
     kept: list[KeptStep] = []
     for i, (j, similarity) in sorted(matched.items()):
@@ -160,7 +230,7 @@ def compare_streams(current: Stream, target: Stream, ruleset: Ruleset) -> Compar
     process_min, process_pct = change(
         before_metrics.total_process_time_min, after_metrics.total_process_time_min
     )
-    return Comparison(
+    comparison = Comparison(
         current_stream_id=current.id,
         current_stream_name=current.name,
         target_stream_id=target.id,
@@ -174,6 +244,7 @@ def compare_streams(current: Stream, target: Stream, ruleset: Ruleset) -> Compar
         process_time_change_pct=process_pct,
         exhaustive=exhaustive,
     )
+    return comparison, pairs
 
 
 def _only(step: Step) -> OnlyStep:
@@ -186,7 +257,9 @@ def compare_board(streams: tuple[Stream, ...], ruleset: Ruleset) -> tuple[Compar
     One current and one target stream: compare them. Several: pair current with target streams
     by the similarity of their titles without the state words (``Ist: Abo`` with ``Soll: Abo``),
     best first, one to one, at least ``ruleset.match_similarity``; unpaired streams are not
-    compared. No current or no target stream: nothing to compare.
+    compared. No current or no target stream: nothing to compare. The board's comparisons share
+    one budget of ``MAX_FUZZY_PAIRS`` step pairs for fuzzy matching, spent in that order; a
+    comparison that no longer fits matches identical titles only (``exhaustive`` False).
     """
     currents = [s for s in streams if s.state is StreamState.CURRENT]
     targets = [s for s in streams if s.state is StreamState.TARGET]
@@ -199,6 +272,10 @@ def compare_board(streams: tuple[Stream, ...], ruleset: Ruleset) -> tuple[Compar
         [title_subject(s.name, ruleset) for s in targets],
         ruleset.match_similarity,
     )
-    return tuple(
-        compare_streams(currents[i], targets[j], ruleset) for i, (j, _) in sorted(matched.items())
-    )
+    budget = MAX_FUZZY_PAIRS
+    comparisons: list[Comparison] = []
+    for i, (j, _) in sorted(matched.items()):
+        comparison, spent = _compare(currents[i], targets[j], ruleset, budget)
+        budget -= spent
+        comparisons.append(comparison)
+    return tuple(comparisons)
