@@ -254,6 +254,27 @@ def budget_key(provider: str, identity: str) -> str:
     return f"vsm:rate:{provider}:{digest}"
 
 
+class SyncRedisScripts:
+    """A synchronous ``redis.Redis`` behind the async ``register_script`` the budget calls.
+
+    One sync client (one connection pool) serves a whole process, whichever event loop calls:
+    ``redis.asyncio`` connections belong to the loop that opened them, and workers run each job
+    in a fresh ``asyncio.run``, which would leave a client per job behind. Scripts run in a
+    worker thread.
+    """
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+
+    def register_script(self, script: str) -> Callable[..., Awaitable[Any]]:
+        sync_script = self._client.register_script(script)
+
+        async def run(*, keys: list[str], args: list[Any]) -> Any:
+            return await asyncio.to_thread(sync_script, keys=keys, args=args)
+
+        return run
+
+
 class RedisRateBudget:
     """A rate budget shared through Redis by every worker that uses the same identity.
 

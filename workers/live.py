@@ -21,7 +21,7 @@ import structlog
 from celery import Celery, Task
 
 from connectors.errors import RateLimitedError, TransientError
-from connectors.http import MemoryRateBudget, RateBudget, RedisRateBudget
+from connectors.http import MemoryRateBudget, RateBudget, RedisRateBudget, SyncRedisScripts
 from connectors.miro.oauth import MiroApp
 from service.db.engine import SessionFactory
 from service.db.tables import BoardSync, BoardSyncStatus
@@ -42,12 +42,12 @@ def _budgets(settings: Settings) -> Callable[[int], RateBudget]:
     using one connection sees one window), else per process (the embedded default)."""
     broker = settings.broker_url or ""
     if broker.startswith(("redis://", "rediss://")):
-        import redis.asyncio
+        import redis
+
+        scripts = SyncRedisScripts(redis.Redis.from_url(broker))
 
         def redis_budget(connection_id: int) -> RateBudget:
-            # A client per call: redis.asyncio connections belong to the event loop they open in.
-            client = redis.asyncio.from_url(broker)
-            return RedisRateBudget(client, provider=MIRO, identity=f"connection:{connection_id}")
+            return RedisRateBudget(scripts, provider=MIRO, identity=f"connection:{connection_id}")
 
         return redis_budget
     budgets: dict[int, MemoryRateBudget] = {}
@@ -222,8 +222,11 @@ def register_live_tasks(
             cache["live"] = live_factory()
         return cache["live"]
 
+    # shared=False: a shared task joins every Celery app created later in the process, bound to
+    # this app's dependencies (tests build several apps in one process).
     @app.task(  # type: ignore[untyped-decorator]
         name=fetch_task,
+        shared=False,
         bind=True,
         acks_late=True,
         reject_on_worker_lost=True,
@@ -248,7 +251,7 @@ def register_live_tasks(
                 return
             raise self.retry(exc=exc, countdown=min(600.0, 2.0 * 2**self.request.retries)) from exc
 
-    @app.task(name=poll_task, acks_late=True)  # type: ignore[untyped-decorator]
+    @app.task(name=poll_task, shared=False, acks_late=True)  # type: ignore[untyped-decorator]
     def poll_boards() -> None:
         """Check due boards' ``modifiedAt``; queue a fetch for each changed one."""
         deps = live()

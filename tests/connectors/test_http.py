@@ -26,6 +26,7 @@ from connectors.http import (
     RedisRateBudget,
     RetryPolicy,
     StaticToken,
+    SyncRedisScripts,
     budget_key,
     request,
 )
@@ -320,3 +321,21 @@ async def test_the_smallest_remaining_seen_in_a_window_wins_in_redis(redis_clien
 
     assert await budget.reserve(100, T0 + 1) == 0.0
     assert await budget.reserve(100, T0 + 1) == pytest.approx(29.0)
+
+
+@pytest.mark.redis
+async def test_a_sync_redis_client_serves_the_budget_from_any_event_loop(
+    redis_client: object,
+) -> None:
+    import redis
+
+    url = os.environ["VSM_TEST_REDIS_URL"]
+    sync_client = redis.Redis.from_url(url)
+    identity = secrets.token_hex(6)
+    budget = RedisRateBudget(SyncRedisScripts(sync_client), provider="miro", identity=identity)
+    await budget.observe(RateSnapshot(remaining=100, reset_at=T0 + 30), T0)
+
+    assert await budget.reserve(100, T0 + 1) == 0.0
+    assert await budget.reserve(100, T0 + 1) == pytest.approx(29.0)
+    sync_client.delete(budget_key("miro", identity))
+    sync_client.close()
