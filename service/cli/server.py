@@ -13,19 +13,16 @@ import shlex
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
-
-import sqlalchemy as sa
-from pydantic import ValidationError
-from sqlalchemy.engine import Engine
-from sqlalchemy.exc import SQLAlchemyError
-from sqlmodel import col, select
+from typing import TYPE_CHECKING, Any
 
 from connectors.errors import DumpError
-from service.db.engine import create_db_engine, create_session_factory
-from service.db.migrate import upgrade_database
-from service.settings import Settings
-from service.usecases.errors import UseCaseError
+
+# the database, settings and pydantic stack load in the handlers: every `vsm` command registers
+# these subcommands, and `vsm import` should not pay for SQLAlchemy
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
+
+    from service.settings import Settings
 
 EXAMPLES_DIR = Path(__file__).resolve().parents[2] / "examples"
 DEMO_FILES = ("miro-abo-workshop.json", "mural-app-release.json")
@@ -94,6 +91,11 @@ def _guarded(handler: Callable[[argparse.Namespace], int]) -> Callable[[argparse
     """Turn expected failures into one stderr line and exit status 2 (no traceback)."""
 
     def run(args: argparse.Namespace) -> int:
+        from pydantic import ValidationError
+        from sqlalchemy.exc import SQLAlchemyError
+
+        from service.usecases.errors import UseCaseError
+
         try:
             return handler(args)
         except (CommandError, UseCaseError, DumpError, ValueError) as exc:
@@ -118,10 +120,15 @@ def _fail(message: str) -> int:
 
 
 def _safe_url(url: str) -> str:
+    import sqlalchemy as sa
+
     return sa.engine.make_url(url).render_as_string(hide_password=True)
 
 
 def _engine(settings: Settings, *, migrate: bool) -> Engine:
+    from service.db.engine import create_db_engine
+    from service.db.migrate import upgrade_database
+
     engine = create_db_engine(settings.database_url, pool_size=2)
     if migrate:
         upgrade_database(engine)
@@ -129,6 +136,8 @@ def _engine(settings: Settings, *, migrate: bool) -> Engine:
 
 
 def run_db_upgrade(args: argparse.Namespace) -> int:
+    from service.settings import Settings
+
     settings = Settings()
     engine = _engine(settings, migrate=True)
     engine.dispose()
@@ -137,6 +146,8 @@ def run_db_upgrade(args: argparse.Namespace) -> int:
 
 
 def run_keys_create(args: argparse.Namespace) -> int:
+    from service.db.engine import create_session_factory
+    from service.settings import Settings
     from service.usecases.keys import create_api_key
 
     settings = Settings()
@@ -155,6 +166,8 @@ def run_keys_create(args: argparse.Namespace) -> int:
 
 
 def run_keys_list(args: argparse.Namespace) -> int:
+    from service.db.engine import create_session_factory
+    from service.settings import Settings
     from service.usecases.keys import list_api_keys
 
     settings = Settings()
@@ -182,6 +195,8 @@ def run_keys_list(args: argparse.Namespace) -> int:
 
 
 def run_keys_revoke(args: argparse.Namespace) -> int:
+    from service.db.engine import create_session_factory
+    from service.settings import Settings
     from service.usecases.keys import revoke_api_key
 
     settings = Settings()
@@ -196,6 +211,7 @@ def run_keys_revoke(args: argparse.Namespace) -> int:
 
 def run_worker(args: argparse.Namespace) -> int:
     from service.logs import configure_logging
+    from service.settings import Settings
     from workers.celery_app import create_celery
 
     settings = Settings()
@@ -222,6 +238,9 @@ def run_worker(args: argparse.Namespace) -> int:
 
 def _run_demo(settings: Settings, engine: Engine, base_url: str) -> list[str]:
     """Create the demo workspace with a fresh key and import the example boards right away."""
+    from sqlmodel import col, select
+
+    from service.db.engine import create_session_factory
     from service.db.tables import Board, RevisionStream, Stream
     from service.usecases.imports import parse_dump, run_import_job, submit_import
     from service.usecases.keys import create_api_key
@@ -278,6 +297,7 @@ def run_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from service.logs import configure_logging
+    from service.settings import Settings
 
     settings = Settings()
     configure_logging(settings.log_level, settings.log_format)
