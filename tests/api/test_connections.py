@@ -17,6 +17,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
 from sqlmodel import select
 
+import service.usecases.connections as connections_module
 from service.api.app import create_app
 from service.api.routes.connections import install_live_miro
 from service.db.engine import create_session_factory
@@ -328,18 +329,17 @@ def test_a_forbidden_board_says_so(
     assert sync["status"] == "forbidden"
 
 
-def test_two_workers_refreshing_at_once_spend_the_refresh_token_once(
-    live_client: TestClient, alice: Workspace, miro: MiroStandIn, engine: Engine
-) -> None:
-    connect(live_client, alice)
-    live = live_client.app.state.miro_live  # type: ignore[attr-defined]
-    with create_session_factory(engine)() as session:
-        connection_id = session.exec(select(Connection)).one().id
+def refresh_from_two_threads(
+    client: TestClient, engine: Engine
+) -> tuple[list[str], list[BaseException]]:
+    """Make the stored token due for refresh, then ask two providers for it at once."""
+    live = client.app.state.miro_live  # type: ignore[attr-defined]
     with create_session_factory(engine)() as session:
         row = session.exec(select(Connection)).one()
         row.expires_at = row.expires_at.replace(year=2000)  # due for refresh
         session.add(row)
         session.commit()
+        connection_id = row.id
     providers = [
         StoredTokens(live.session_factory, connection_id, live.cipher, live.app, live.http_factory)
         for _ in range(2)
@@ -355,6 +355,36 @@ def test_two_workers_refreshing_at_once_spend_the_refresh_token_once(
 
     with _threads(run, providers):
         pass
+    return results, errors
+
+
+def test_two_workers_refreshing_at_once_spend_the_refresh_token_once(
+    live_client: TestClient, alice: Workspace, miro: MiroStandIn, engine: Engine
+) -> None:
+    connect(live_client, alice)
+
+    results, errors = refresh_from_two_threads(live_client, engine)
+
+    assert errors == []
+    assert miro.refreshes() == 1
+    assert len(set(results)) == 1
+
+
+def test_the_row_lock_alone_keeps_two_processes_from_refreshing_twice(
+    live_client: TestClient,
+    alice: Workspace,
+    miro: MiroStandIn,
+    engine: Engine,
+    database: TestDatabase,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    if database.backend != "postgresql":
+        pytest.skip("SQLite has no row locks: one API process and its own lock serialize refreshes")
+    connect(live_client, alice)
+    # Two processes share no in-process lock: only SELECT ... FOR UPDATE stands between them.
+    monkeypatch.setattr(connections_module, "_process_lock", lambda _id: threading.Lock())
+
+    results, errors = refresh_from_two_threads(live_client, engine)
 
     assert errors == []
     assert miro.refreshes() == 1
