@@ -27,8 +27,29 @@ def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+_WRITE_OPTION = "vsm_begin_write"
+
+
 def _sqlite_begin(connection: Any) -> None:
-    connection.exec_driver_sql("BEGIN")
+    # A deferred transaction that read first cannot become a writer once another connection has
+    # committed ("database is locked" at once, busy_timeout does not apply); writers therefore
+    # take the write lock up front.
+    immediate = connection.get_execution_options().get(_WRITE_OPTION)
+    connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+def begin_write(session: Session) -> None:
+    """Start the session's next transaction as a writer.
+
+    On SQLite this is ``BEGIN IMMEDIATE`` (writers queue on the busy timeout instead of failing
+    when their transaction read before writing); on PostgreSQL it changes nothing. Call it before
+    the first statement of a transaction that will write. Does nothing when the transaction
+    has begun already, or when the session is bound to a connection its owner manages (tests
+    that roll back an outer transaction).
+    """
+    if session.in_transaction() or not isinstance(session.get_bind(), Engine):
+        return
+    session.connection(execution_options={_WRITE_OPTION: True})
 
 
 def create_db_engine(url: str, *, pool_size: int = 10) -> Engine:

@@ -21,6 +21,7 @@ from sqlmodel import Session, col, delete, select
 
 from connectors.dump import load_dump
 from connectors.errors import ConnectorError, DumpError, RateLimitedError, TransientError
+from service.db.engine import begin_write
 from service.db.tables import (
     Board,
     BoardSource,
@@ -223,6 +224,7 @@ def run_import_job(session: Session, job_id: int) -> ImportJob | None:
     left ``running`` so the caller can retry; every other failure marks the job ``failed`` and
     leaves the board's revisions untouched.
     """
+    begin_write(session)
     job = session.get(ImportJob, job_id)
     if job is None:
         log.warning("import_job_missing", job_id=job_id)
@@ -253,6 +255,7 @@ def run_import_job(session: Session, job_id: int) -> ImportJob | None:
         log.exception("import_job_crashed", job_id=job_id)
         return fail_import_job(session, job_id, f"internal error ({type(exc).__name__})")
 
+    session.commit()  # ends the read transaction (nothing to write) so the store starts fresh
     outcome = _Outcome(board=board, ruleset=ruleset, result=result)
     for attempt in range(1, _STORE_ATTEMPTS + 1):
         try:
@@ -261,7 +264,7 @@ def run_import_job(session: Session, job_id: int) -> ImportJob | None:
             session.rollback()
             return fail_import_job(session, job_id, str(exc))
         except (IntegrityError, OperationalError) as exc:
-            session.rollback()
+            session.rollback()  # also ends the transaction, so the next attempt begins a writer
             log.info("import_job_store_conflict", job_id=job_id, attempt=attempt, error=type(exc))
             if attempt == _STORE_ATTEMPTS:
                 raise
@@ -270,6 +273,7 @@ def run_import_job(session: Session, job_id: int) -> ImportJob | None:
 
 def fail_import_job(session: Session, job_id: int, reason: str) -> ImportJob | None:
     """Mark the job failed with ``reason`` (unless it finished meanwhile) and commit."""
+    begin_write(session)
     job = session.exec(select(ImportJob).where(ImportJob.id == job_id).with_for_update()).first()
     if job is None:
         return None
@@ -286,6 +290,7 @@ def fail_import_job(session: Session, job_id: int, reason: str) -> ImportJob | N
 
 def _store(session: Session, job_id: int, outcome: _Outcome) -> ImportJob:
     """Write the revision (or note ``unchanged``) and finish the job, in one transaction."""
+    begin_write(session)
     job = session.exec(select(ImportJob).where(ImportJob.id == job_id).with_for_update()).one()
     if JobStatus(job.status).finished:
         # A duplicate delivery finished it while we were classifying.

@@ -28,6 +28,7 @@ from service.api.schemas import (
     StreamMetricsPublic,
     StreamPublic,
 )
+from service.db.engine import begin_write
 from service.db.tables import Board, Revision, RevisionContent, RevisionStream, Stream
 from service.rules_file import RulesError, RulesetFile, parse_rules
 from service.usecases.errors import ConflictError
@@ -263,6 +264,7 @@ def put_rules(
 ) -> ImportJobPublic:
     """Replace the board's rules (the rules file format, as JSON) and queue a job that
     classifies the latest revision's stored board again into a new revision."""
+    begin_write(session)
     board = board_or_404(session, workspace_id, board_id)
     stored = rules.model_dump(mode="json", exclude_unset=True)
     validate_rules(stored)

@@ -21,6 +21,7 @@ from service.api.deps import (
 )
 from service.api.problems import ProblemError, responses
 from service.api.schemas import ImportJobPublic, Page
+from service.db.engine import begin_write
 from service.db.tables import ImportJob
 from service.usecases.imports import submit_import
 
@@ -80,6 +81,7 @@ async def create_import(
     _, board = await decode_dump(upload.raw)
 
     def submit() -> tuple[ImportJob, bool]:
+        begin_write(session)
         job, created = submit_import(
             session, workspace_id, upload.raw, board, idempotency_key=idempotency_key
         )
