@@ -24,7 +24,7 @@ from celery.signals import task_postrun
 
 from service.db.engine import SessionFactory
 from service.db.tables import utcnow
-from service.jobqueue import IMPORT_TASK
+from service.jobqueue import IMPORT_TASK, JobQueue
 from service.settings import Settings
 from service.webhooks.config import SecretBox, SecretBoxError
 from service.webhooks.egress import EgressPolicy, guarded_client
@@ -46,6 +46,7 @@ def build_runtime(
     scheduler: HookScheduler,
     *,
     live_fetch: LiveFetch | None = None,
+    job_queue: JobQueue | None = None,
 ) -> HookRuntime:
     """The runtime for ``settings`` (composition roots only)."""
     hooks = settings.webhooks
@@ -65,6 +66,7 @@ def build_runtime(
         client=guarded_client(policy, timeout=hooks.delivery_timeout_s),
         base_url=settings.public_base_url.rstrip("/"),
         live_fetch=live_fetch,
+        job_queue=job_queue,
     )
 
 
@@ -87,6 +89,26 @@ class CeleryHookScheduler:
         )
 
 
+class _ImportPublisher:
+    """Hands an import job to the ``imports.run`` task (when a fire could not run it)."""
+
+    def __init__(self, app: Celery, queue: str) -> None:
+        self._app = app
+        self._queue = queue
+
+    def enqueue(self, job_id: int) -> None:
+        self._app.send_task(IMPORT_TASK, args=[job_id], queue=self._queue)
+
+    def ping(self) -> bool:
+        return True
+
+    def start(self) -> None:
+        """Nothing to start: the app connects on the first publish."""
+
+    def stop(self) -> None:
+        """Nothing to stop: the worker owns the app."""
+
+
 def celery_publisher(settings: Settings) -> Celery:
     """A Celery app that only publishes webhook tasks (the API process with a broker)."""
     app = Celery("valuestream-hooks", broker=settings.broker_url, set_as_current=False)
@@ -107,6 +129,7 @@ def register_webhook_tasks(
         session_factory,
         CeleryHookScheduler(app, settings.broker_queue),
         live_fetch=live_fetch,
+        job_queue=_ImportPublisher(app, settings.broker_queue),
     )
     options: dict[str, Any] = {"bind": True, "acks_late": True, "reject_on_worker_lost": True}
 

@@ -8,17 +8,22 @@ through a ``HookScheduler``: Celery tasks with a countdown, or timers of the emb
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Protocol
 
 import httpx
 import structlog
+from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, col, select
 
 from service.db.engine import SessionFactory
 from service.db.tables import Board, BoardSource, ImportJob, JobStatus, utcnow
+from service.jobqueue import JobQueue
 from service.usecases.errors import ConflictError
 from service.usecases.imports import run_import_job, submit_reclassify
 from service.webhooks import notify, triggers
@@ -34,6 +39,7 @@ PURGE_TASK = "hooks.purge"
 TRIGGER = "webhook"
 _PURGE_EVERY = timedelta(minutes=10)
 _SECRET_CACHE = 512
+_RUN_ATTEMPTS = 5
 
 LiveFetch = Callable[[int], "int | None"]
 """``board id -> import job id``: fetch a live board from its provider into an import job."""
@@ -59,10 +65,25 @@ class HookRuntime:
     # Live boards (Miro, Mural) are fetched from the provider when this is given; without it
     # every trigger re-imports the latest stored board with the board's current rules.
     live_fetch: LiveFetch | None = None
+    # Where an import goes when it cannot run inline (see ``_run``).
+    job_queue: JobQueue | None = None
     clock: Callable[[], datetime] = utcnow
     # The first purge waits one period: a process start is no reason to write.
     _last_purge: datetime = field(default_factory=utcnow, init=False)
     _opened: dict[bytes, str] = field(default_factory=dict, init=False, repr=False)
+    _write_lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
+
+    def writing(self) -> AbstractContextManager[object]:
+        """Hold while writing a trigger on SQLite: one writer at a time inside this process.
+
+        SQLite has one writer; contending threads fall into its busy handler, which sleeps in
+        steps of up to 100 ms, and a burst of triggers then stalls for seconds. Waiting on a
+        lock instead costs microseconds. PostgreSQL needs no such lock.
+        """
+        bind = self.sessions.kw.get("bind")
+        if bind is not None and bind.dialect.name == "sqlite":
+            return self._write_lock
+        return nullcontext()
 
     def open_secret(self, blob: bytes) -> str:
         """Decrypt a stored secret, remembering the last few hundred: every trigger needs its
@@ -130,13 +151,25 @@ class HookRuntime:
         return job_id
 
     def _run(self, job_id: int) -> None:
-        try:
-            with self.sessions() as session:
-                run_import_job(session, job_id)
-        except Exception:
-            # The job keeps its state (and is retried by its own queue); the board must not
-            # stay "running" because of it.
-            log.exception("hook_import_crashed", job_id=job_id)
+        """Run the import here; a job that cannot run now goes to the import queue instead.
+
+        SQLite may refuse a write for a moment ("database is locked") while other triggers
+        commit; that is retried briefly. Whatever still fails is handed to ``job_queue`` (the
+        jobs' own retries apply there) so the board never waits on a job nobody runs.
+        """
+        for attempt in range(_RUN_ATTEMPTS):
+            try:
+                with self.sessions() as session:
+                    run_import_job(session, job_id)
+                return
+            except OperationalError:
+                time.sleep(0.05 * 2**attempt)
+            except Exception:
+                log.exception("hook_import_crashed", job_id=job_id)
+                break
+        log.warning("hook_import_handed_over", job_id=job_id)
+        if self.job_queue is not None:
+            self.job_queue.enqueue(job_id)
 
     def _settle(self, board_id: int, job_id: int | None) -> None:
         with self.sessions() as session:

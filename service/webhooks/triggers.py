@@ -98,6 +98,27 @@ def rotate_secret(
     return secret, valid_until
 
 
+_SECRETS = sa.select(
+    BoardWebhook.__table__.c.secret,  # type: ignore[attr-defined]
+    BoardWebhook.__table__.c.previous_secret,  # type: ignore[attr-defined]
+    BoardWebhook.__table__.c.previous_valid_until,  # type: ignore[attr-defined]
+).where(BoardWebhook.__table__.c.board_id == sa.bindparam("board"))  # type: ignore[attr-defined]
+
+
+def board_secrets(
+    session: Session, board_id: int, opener: Callable[[bytes], str], now: datetime
+) -> list[str] | None:
+    """The secrets that verify the board's triggers now, or None when it has no webhook."""
+    row = session.connection().execute(_SECRETS, {"board": board_id}).first()
+    if row is None:
+        return None
+    secret, previous, until = row
+    found = [opener(secret)]
+    if previous is not None and until is not None and as_utc(until) > now:
+        found.append(opener(previous))
+    return found
+
+
 def verifying_secrets(
     row: BoardWebhook, opener: SecretBox | Callable[[bytes], str], now: datetime
 ) -> list[str]:
@@ -202,6 +223,27 @@ _seen = HookDeliverySeen.__table__  # type: ignore[attr-defined]
 _log = HookTrigger.__table__  # type: ignore[attr-defined]
 
 
+_due = sa.bindparam("due", type_=sa.DateTime(timezone=True))
+# One statement moves the board along and tells where it stands. SET expressions read the old
+# row (SQL standard, also SQLite), so an idle board becomes pending with this trigger's due_at,
+# a running board becomes dirty, a pending one stays as it is.
+_TRANSITION = (
+    sa.update(_table)
+    .where(_table.c.board_id == sa.bindparam("board"))
+    .values(
+        state=sa.case(
+            (_table.c.state == HookState.IDLE.value, HookState.PENDING.value),
+            else_=_table.c.state,
+        ),
+        due_at=sa.case((_table.c.state == HookState.IDLE.value, _due), else_=_table.c.due_at),
+        dirty=sa.case((_table.c.state == HookState.RUNNING.value, sa.true()), else_=_table.c.dirty),
+    )
+    .returning(_table.c.state, _table.c.due_at, _table.c.running_since)
+)
+_REMEMBER = sa.insert(_seen)
+_LOG = sa.insert(_log)
+
+
 def accept_trigger(
     session: Session,
     board_id: int,
@@ -214,14 +256,14 @@ def accept_trigger(
     """Record a verified trigger: replay guard, coalescing transition and the log entry.
 
     Raises ``TriggerRejected`` (reason ``replay``, the transaction rolled back) when the board
-    saw ``delivery_id`` before. The first statement writes, so on SQLite the transaction takes
-    the write lock before it reads anything (no stale read snapshot to upgrade). Core
-    statements, not the ORM: this runs for every trigger.
+    saw ``delivery_id`` before. Three prepared Core statements, the first a write, so on SQLite
+    the transaction holds the write lock before it reads anything (no stale snapshot to
+    upgrade). This runs for every trigger, hence no ORM here.
     """
     connection = session.connection()
     try:
         connection.execute(
-            sa.insert(_seen).values(board_id=board_id, delivery_id=delivery_id, seen_at=now)
+            _REMEMBER, {"board_id": board_id, "delivery_id": delivery_id, "seen_at": now}
         )
     except IntegrityError:
         session.rollback()
@@ -230,62 +272,38 @@ def accept_trigger(
         ) from None
 
     due = now + timedelta(seconds=debounce_s)
+    row = connection.execute(_TRANSITION, {"board": board_id, "due": due}).first()
+    if row is None:
+        session.rollback()
+        raise TriggerRejected("no_webhook", "the board's webhook was deleted", 404)
+    state, due_at, running_since = row
     fire_in: float | None = None
-    started = _update(
-        session,
-        sa.update(_table)
-        .where(_table.c.board_id == board_id, _table.c.state == HookState.IDLE)
-        .values(state=HookState.PENDING, due_at=due, dirty=False),
-    )
-    if started:
+    if state == HookState.PENDING and due_at is not None and as_utc(due_at) == due:
         outcome, detail, fire_in = TriggerOutcome.ACCEPTED, "import in debounce window", debounce_s
     else:
-        marked = _update(
-            session,
-            sa.update(_table)
-            .where(
-                _table.c.board_id == board_id,
-                _table.c.state == HookState.RUNNING,
-                _table.c.dirty == sa.false(),
-            )
-            .values(dirty=True),
-        )
         outcome = TriggerOutcome.COALESCED
-        detail = "queued after the running import" if marked else "joined the pending import"
-        fire_in = _rearm_delay(session, board_id, now)
+        if state == HookState.RUNNING:
+            detail = "queued after the running import"
+            stale = running_since is not None and as_utc(running_since) + STALE_RUNNING < now
+        else:
+            detail = "joined the pending import"
+            stale = due_at is not None and as_utc(due_at) + STALE_PENDING < now
+        # A fire far overdue, or an import running far too long, was probably lost with its
+        # worker: this trigger schedules another (fires are idempotent, a spare is harmless).
+        fire_in = 0.0 if stale else None
     connection.execute(
-        sa.insert(_log).values(
-            board_id=board_id,
-            delivery_id=delivery_id,
-            received_at=now,
-            outcome=outcome.value,
-            detail=detail,
-            body_bytes=body_bytes,
-        )
+        _LOG,
+        {
+            "board_id": board_id,
+            "delivery_id": delivery_id,
+            "received_at": now,
+            "outcome": outcome.value,
+            "reason": None,
+            "detail": detail,
+            "body_bytes": body_bytes,
+        },
     )
     return TriggerResult(outcome, detail, fire_in)
-
-
-def _rearm_delay(session: Session, board_id: int, now: datetime) -> float | None:
-    """0 when the board's scheduled fire looks lost (far overdue, or an import running for
-    too long), so this trigger schedules another; fires are idempotent, a spare one is harmless."""
-    row = (
-        session.connection()
-        .execute(
-            sa.select(_table.c.state, _table.c.due_at, _table.c.running_since).where(
-                _table.c.board_id == board_id
-            )
-        )
-        .first()
-    )
-    if row is None:
-        return None
-    state, due_at, running_since = row
-    if state == HookState.PENDING and due_at and as_utc(due_at) + STALE_PENDING < now:
-        return 0.0
-    if state == HookState.RUNNING and running_since and as_utc(running_since) + STALE_RUNNING < now:
-        return 0.0
-    return None
 
 
 def log_rejection(

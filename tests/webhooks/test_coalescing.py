@@ -147,9 +147,7 @@ def test_a_trigger_during_a_running_import_leads_to_exactly_one_follow_up(
     monkeypatch.setattr(runtime, "_run", run_with_triggers)
     runtime.fire(board_id)
 
-    assert [r.detail for r in during] == ["queued after the running import"] + [
-        "joined the pending import"
-    ] * 2
+    assert [r.detail for r in during] == ["queued after the running import"] * 3
     assert recorder.fires == [(board_id, 0)]  # the one follow-up
     assert state(sessions, board_id).state == HookState.PENDING
 

@@ -1,0 +1,251 @@
+"""Benchmark: how fast the inbound webhook answers, and how many imports a burst causes.
+
+Starts the API with uvicorn on 127.0.0.1 (embedded default: SQLite file, in-process worker,
+one process) with one imported board and its webhook secret. Then, with a small asyncio
+HTTP/1.1 load generator (64 keep-alive connections, request i planned at start + i/rate):
+
+1. ``--rate`` signed triggers per second for ``--seconds``, each with its own delivery id and
+   signature (signed just before the run): acknowledgement latency p50/p90/p99/max, measured
+   from the planned send time, so a stalled server cannot hide queued requests;
+2. after the board settled, a burst of ``--burst`` triggers spread over 10 seconds: the number
+   of imports it caused (expected 1 or 2 with the default 10 s debounce).
+
+    .venv/bin/python bench/webhook_ack.py                 # 500 req/s for 20 s, 1,000 burst
+    .venv/bin/python bench/webhook_ack.py --rate 1000 --seconds 10
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+import httpx  # noqa: E402
+from cryptography.fernet import Fernet  # noqa: E402
+
+from service.webhooks.signing import DELIVERY_HEADER, SIGNATURE_HEADER, sign  # noqa: E402
+from tests.service_dumps import stream_dump  # noqa: E402
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def percentile(values: list[float], share: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
+
+
+def prepare(env: dict[str, str]) -> tuple[str, int, str]:
+    """A workspace key, one imported board and its webhook secret (before the server starts)."""
+    os.environ.update(env)
+    from service.db.engine import create_db_engine, create_session_factory
+    from service.db.migrate import upgrade_database
+    from service.db.tables import utcnow
+    from service.usecases.imports import parse_dump, run_import_job, submit_import
+    from service.usecases.keys import create_api_key
+    from service.webhooks.config import SecretBox
+    from service.webhooks.triggers import rotate_secret
+
+    engine = create_db_engine(env["VSM_DATABASE_URL"])
+    upgrade_database(engine)
+    sessions = create_session_factory(engine)
+    dump = stream_dump(12)
+    with sessions() as session:
+        key = create_api_key(session, "bench")
+        workspace_id = key.workspace.id
+        assert workspace_id is not None
+        job, _ = submit_import(session, workspace_id, json.dumps(dump).encode(), parse_dump(dump))
+        session.commit()
+        assert job.id is not None
+        job_id = job.id
+    with sessions() as session:
+        finished = run_import_job(session, job_id)
+        assert finished is not None
+        assert finished.board_id is not None
+        board_id = finished.board_id
+    with sessions() as session:
+        secret, _ = rotate_secret(
+            session, board_id, SecretBox([env["VSM_ENCRYPTION_KEYS"]]), overlap_s=0, now=utcnow()
+        )
+        session.commit()
+    engine.dispose()
+    return key.secret, board_id, secret
+
+
+def signed_requests(host: str, path: str, secret: str, count: int) -> list[bytes]:
+    """``count`` raw HTTP/1.1 requests, each signed now with its own delivery id."""
+    requests = []
+    for _ in range(count):
+        delivery = str(uuid.uuid4())
+        body = json.dumps({"delivery_id": delivery, "source": "bench"}).encode()
+        head = (
+            f"POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(body)}\r\n"
+            f"{SIGNATURE_HEADER}: {sign(secret, body, int(time.time()))}\r\n"
+            f"{DELIVERY_HEADER}: {delivery}\r\n\r\n"
+        )
+        requests.append(head.encode() + body)
+    return requests
+
+
+async def send_at_rate(
+    port: int, requests: list[bytes], rate: float, connections: int = 64
+) -> tuple[list[float], dict[str, int]]:
+    """Send ``requests`` at ``rate`` per second over keep-alive connections; latencies in ms.
+
+    A small HTTP/1.1 client instead of httpx: at 500 req/s httpx's own CPU cost would be
+    measured rather than the server's. Request i goes out at start + i/rate on connection
+    i % connections; when that connection is still busy it goes out later, and the wait counts
+    (latency runs from the planned time, so a slow server cannot hide queued requests).
+    """
+    latencies: list[float] = []
+    outcomes: dict[str, int] = {}
+    start = time.perf_counter() + 0.5
+
+    async def connection(lane: int) -> None:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        try:
+            for n in range(lane, len(requests), connections):
+                planned = start + n / rate
+                delay = planned - time.perf_counter()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                writer.write(requests[n])
+                status_line = await reader.readline()
+                length = 0
+                while (line := await reader.readline()) not in (b"\r\n", b""):
+                    name, _, value = line.partition(b":")
+                    if name.strip().lower() == b"content-length":
+                        length = int(value)
+                body = await reader.readexactly(length)
+                latencies.append((time.perf_counter() - planned) * 1000)
+                status = status_line.split()[1].decode() if status_line else "closed"
+                key = status
+                if status == "202":
+                    key = json.loads(body)["outcome"]
+                outcomes[key] = outcomes.get(key, 0) + 1
+        finally:
+            writer.close()
+
+    await asyncio.gather(*(connection(lane) for lane in range(connections)))
+    return latencies, outcomes
+
+
+def webhook_imports(base: str, api_key: str) -> list[dict[str, Any]]:
+    jobs = httpx.get(
+        f"{base}/v1/imports?limit=200", headers={"Authorization": f"Bearer {api_key}"}
+    ).json()["items"]
+    return [job for job in jobs if job["trigger"] == "webhook"]
+
+
+def wait_idle(base: str, api_key: str, board_id: int, timeout: float = 120.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        state = httpx.get(
+            f"{base}/v1/boards/{board_id}/webhook", headers={"Authorization": f"Bearer {api_key}"}
+        ).json()["state"]
+        if state == "idle":
+            return
+        time.sleep(0.25)
+    raise SystemExit("the board did not settle")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rate", type=float, default=500.0, help="requests per second")
+    parser.add_argument("--seconds", type=float, default=20.0, help="length of the rate phase")
+    parser.add_argument("--burst", type=int, default=1000, help="triggers in the burst phase")
+    args = parser.parse_args()
+
+    workdir = Path(tempfile.mkdtemp(prefix="vsm-bench-hooks-"))
+    env = {
+        "VSM_DATABASE_URL": f"sqlite:///{workdir / 'valuestream.db'}",
+        "VSM_ENCRYPTION_KEYS": Fernet.generate_key().decode(),
+        "VSM_LOG_LEVEL": "WARNING",
+        "VSM_LOG_FORMAT": "json",
+    }
+    api_key, board_id, secret = prepare(env)
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "--factory",
+            "service.api.main:app_from_env",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+            "--no-access-log",
+        ],
+        cwd=ROOT,
+        env={**os.environ, **env},
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.get(f"{base}/healthz").status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                raise SystemExit("the server did not start")
+            time.sleep(0.1)
+        path = f"/v1/hooks/boards/{board_id}"
+        host = f"127.0.0.1:{port}"
+        count = int(args.rate * args.seconds)
+        warmup = signed_requests(host, path, secret, 200)
+        requests = signed_requests(host, path, secret, count)
+        asyncio.run(send_at_rate(port, warmup, 100))
+        latencies, outcomes = asyncio.run(send_at_rate(port, requests, args.rate))
+        print(
+            f"inbound trigger ack at {args.rate:g} req/s for {args.seconds:g} s "
+            f"({count} requests, uvicorn 1 process, SQLite, embedded worker):"
+        )
+        print(
+            f"  p50 {percentile(latencies, 0.50):.1f} ms  p90 {percentile(latencies, 0.90):.1f}"
+            f" ms  p99 {percentile(latencies, 0.99):.1f} ms  max {max(latencies):.1f} ms"
+        )
+        print(f"  answers: {dict(sorted(outcomes.items()))}")
+        wait_idle(base, api_key, board_id)
+        before = len(webhook_imports(base, api_key))
+        print(f"  imports caused by the {count + len(warmup)} triggers: {before}")
+
+        burst = signed_requests(host, path, secret, args.burst)
+        _, answers = asyncio.run(send_at_rate(port, burst, args.burst / 10.0))
+        time.sleep(1)
+        wait_idle(base, api_key, board_id)
+        burst_imports = len(webhook_imports(base, api_key)) - before
+        print(
+            f"burst of {args.burst} triggers over 10 s: answers {dict(sorted(answers.items()))}, "
+            f"imports {burst_imports}"
+        )
+    finally:
+        server.terminate()
+        server.wait(20)
+
+
+if __name__ == "__main__":
+    main()
