@@ -166,10 +166,3 @@ def _install_problem_handlers(app: FastAPI) -> None:
             kind = ProblemType(kind.slug, exc.status_code, kind.title, kind.meaning)
         detail = exc.detail if isinstance(exc.detail, str) else None
         return _problem_response(request, kind, detail, headers=dict(exc.headers or {}) or None)
-
-    @app.exception_handler(Exception)
-    async def on_crash(request: Request, exc: Exception) -> JSONResponse:
-        log.exception("unhandled_error", path=request.url.path)
-        return _problem_response(
-            request, PROBLEM_TYPES["internal-error"], "An unexpected error occurred."
-        )

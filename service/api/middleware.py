@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import re
 import time
 import uuid
 
 import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from service.api.problems import MEDIA_TYPE, PROBLEM_TYPES, problem_body
 
 REQUEST_ID_HEADER = "x-request-id"
 # A client-sent id is kept only when it is short and plain, so it cannot forge log content.
@@ -36,11 +39,13 @@ class RequestIdMiddleware:
         structlog.contextvars.bind_contextvars(request_id=request_id)
         started = time.perf_counter()
         status = 500
+        response_started = False
 
         async def send_with_id(message: Message) -> None:
-            nonlocal status
+            nonlocal status, response_started
             if message["type"] == "http.response.start":
                 status = message["status"]
+                response_started = True
                 headers = list(message.get("headers", []))
                 headers.append((b"x-request-id", request_id.encode("latin-1")))
                 message = {**message, "headers": headers}
@@ -48,6 +53,30 @@ class RequestIdMiddleware:
 
         try:
             await self.app(scope, receive, send_with_id)
+        except Exception:
+            # A bug: answer with the 500 problem ourselves, so it carries the request id too.
+            if response_started:
+                raise
+            log.exception("unhandled_error", path=scope.get("path"))
+            body = json.dumps(
+                problem_body(
+                    PROBLEM_TYPES["internal-error"],
+                    "An unexpected error occurred.",
+                    instance=scope.get("path"),
+                    request_id=request_id,
+                )
+            ).encode()
+            await send_with_id(
+                {
+                    "type": "http.response.start",
+                    "status": 500,
+                    "headers": [
+                        (b"content-type", MEDIA_TYPE.encode()),
+                        (b"content-length", str(len(body)).encode()),
+                    ],
+                }
+            )
+            await send_with_id({"type": "http.response.body", "body": body})
         finally:
             log.info(
                 "request",

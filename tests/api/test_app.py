@@ -88,15 +88,20 @@ def test_a_problem_carries_the_request_id(client: TestClient) -> None:
 
 
 def test_logs_never_contain_the_api_key(
-    client: TestClient, alice: Workspace, caplog: pytest.LogCaptureFixture
+    client: TestClient,
+    alice: Workspace,
+    caplog: pytest.LogCaptureFixture,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     with caplog.at_level(logging.DEBUG):
         client.get("/v1/boards", headers=alice.headers)
         client.get("/v1/boards", headers={"Authorization": "Bearer vsk_bad_secret-value"})
+    captured = capsys.readouterr()
+    logs = caplog.text + captured.out + captured.err
 
-    assert caplog.records
-    assert alice.key not in caplog.text
-    assert "secret-value" not in caplog.text
+    assert "/v1/boards" in logs  # the access lines were written
+    assert alice.key not in logs
+    assert "secret-value" not in logs
 
 
 def test_the_openapi_document_lists_every_v1_route_and_the_docs_page_is_served(
@@ -154,3 +159,25 @@ def test_readiness_is_503_when_the_database_is_unreachable(tmp_path) -> None:
 
     assert response.status_code == 503
     assert "database" in response.json()["detail"]
+
+
+def test_a_crash_is_a_500_problem_with_the_request_id_and_no_details(
+    make_client, caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with make_client() as client:
+
+        def explode() -> None:
+            raise RuntimeError("secret internals")
+
+        client.app.add_api_route("/v1/explode", explode)
+        with caplog.at_level(logging.ERROR):
+            response = client.get("/v1/explode", headers={"X-Request-ID": "crash-1"})
+
+    assert response.status_code == 500
+    assert response.headers["x-request-id"] == "crash-1"
+    assert response.json()["type"] == PROBLEM_TYPES["internal-error"].uri
+    assert response.json()["request_id"] == "crash-1"
+    assert "secret internals" not in response.text
+    captured = capsys.readouterr()
+    # the traceback is in the log, not in the answer
+    assert "secret internals" in caplog.text + captured.out + captured.err
