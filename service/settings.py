@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field, SecretStr, field_validator
+from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from service.mural_config import MuralSettings
@@ -89,17 +89,13 @@ class Settings(BaseSettings):
     def _upper_level(cls, value: object) -> object:
         return value.upper() if isinstance(value, str) else value
 
+    @model_validator(mode="after")
+    def _page_sizes(self) -> Settings:
+        if self.page_size_default > self.page_size_max:
+            raise ValueError("page_size_default must not exceed page_size_max")
+        return self
+
     @property
     def embedded_worker(self) -> bool:
         """True when no broker is configured: the API process runs the jobs itself."""
         return not self.broker_url
-
-    def sqlite_path(self) -> Path | None:
-        """The database file of a ``sqlite:///`` URL (None for other databases or memory)."""
-        prefix = "sqlite:///"
-        if not self.database_url.startswith(prefix):
-            return None
-        rest = self.database_url[len(prefix) :].split("?", 1)[0]
-        if not rest or rest == ":memory:":
-            return None
-        return Path(rest)
