@@ -8,11 +8,15 @@ Dump shapes (helper-brief / issue 2 section 2):
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from connectors.errors import DumpError
+from connectors.miro import wire as miro_wire
 from connectors.miro.normalize import normalize_miro
+from connectors.mural import wire as mural_wire
 from connectors.mural.normalize import normalize_mural
 from service.domain.board import Board
 
@@ -21,9 +25,43 @@ DEFAULT_MAX_BYTES = 200 * 1024 * 1024
 
 _REQUIRED = {"miro": ("board", "items"), "mural": ("mural", "widgets")}
 
+# The big top-level arrays, the fields the normalizers read from their elements, and the fields
+# they read from nested objects. A file's elements keep only these values; other top-level keys
+# stay with the value null, so the normalizers see the same keys (and count the same unknown
+# fields) while 150,000 raw items never sit in memory with everything the providers add to them
+# (authors, timestamps, text alignment).
+_Slim = tuple[frozenset[str], Mapping[str, frozenset[str]]]
+_MIRO_REF = frozenset(miro_wire.MiroRef.__annotations__)
+_SLIM_FIELDS: Mapping[str, _Slim] = {
+    "items": (
+        miro_wire.ITEM_FIELDS,
+        {
+            "data": frozenset(miro_wire.MiroItemData.__annotations__),
+            "style": frozenset(miro_wire.MiroItemStyle.__annotations__),
+            "position": frozenset(miro_wire.MiroPosition.__annotations__),
+            "geometry": frozenset(miro_wire.MiroGeometry.__annotations__),
+            "parent": _MIRO_REF,
+        },
+    ),
+    "connectors": (miro_wire.CONNECTOR_FIELDS, {"startItem": _MIRO_REF, "endItem": _MIRO_REF}),
+    "widgets": (
+        mural_wire.WIDGET_FIELDS,
+        {
+            "style": frozenset(mural_wire.MuralStyle.__annotations__),
+            "textContent": frozenset(mural_wire.MuralTextContent.__annotations__),
+        },
+    ),
+}
+_WHITESPACE = re.compile(r"[ \t\n\r]*")  # JSON's whitespace, as the json module skips it
+
 
 def load_dump(data: object) -> Board:
     """Normalize parsed dump JSON; raises ``DumpError`` with one sentence if it is not a dump."""
+    return _load(data, consume=False)
+
+
+def _load(data: object, *, consume: bool) -> Board:
+    """``load_dump``; with ``consume`` the big lists of ``data`` are emptied while read."""
     if not isinstance(data, Mapping):
         raise DumpError("not a Miro or Mural dump: the top level must be a JSON object")
     provider = data.get("provider")
@@ -38,8 +76,8 @@ def load_dump(data: object) -> Board:
         if key not in data:
             raise DumpError(f"not a {provider.title()} dump: missing key {key!r}")
     if provider == "miro":
-        return normalize_miro(data)
-    return normalize_mural(data)
+        return normalize_miro(data, consume=consume)
+    return normalize_mural(data, consume=consume)
 
 
 def read_dump_file(path: Path, max_bytes: int = DEFAULT_MAX_BYTES) -> Board:
@@ -71,12 +109,102 @@ def read_dump_file(path: Path, max_bytes: int = DEFAULT_MAX_BYTES) -> Board:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise DumpError(f"{path}: not UTF-8 text (bad byte at offset {exc.start})") from None
+    del raw
     try:
-        data = json.loads(text)
+        data = _parse_slim(text)
     except json.JSONDecodeError as exc:
         raise DumpError(
             f"{path}: invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}"
         ) from None
     except RecursionError:
         raise DumpError(f"{path}: invalid JSON: nested too deeply") from None
-    return load_dump(data)
+    del text
+    return _load(data, consume=True)
+
+
+def _parse_slim(text: str) -> object:
+    """``json.loads(text)``, with the elements of the big arrays slimmed as they are parsed.
+
+    Reads the top-level object key by key and the big arrays element by element with the json
+    module's own decoder, so values, duplicate keys (the last wins) and number handling are the
+    same as ``json.loads``. Anything unusual (not an object, a syntax error) falls back to
+    ``json.loads`` on the whole text, which raises exactly the error it always raised.
+    """
+    try:
+        return _scan_object(text, json.JSONDecoder())
+    except (ValueError, IndexError, RecursionError):
+        return json.loads(text)
+
+
+def _skip(text: str, position: int) -> int:
+    """The position of the first non-whitespace character at or after ``position``."""
+    match = _WHITESPACE.match(text, position)
+    return match.end() if match else position
+
+
+def _scan_object(text: str, decoder: json.JSONDecoder) -> dict[str, Any]:
+    position = _skip(text, 0)
+    if text[position] != "{":
+        raise ValueError("not an object")
+    result: dict[str, Any] = {}
+    position = _skip(text, position + 1)
+    if text[position] == "}":
+        position += 1
+    else:
+        while True:
+            if text[position] != '"':
+                raise ValueError("expected a key")
+            key, position = decoder.raw_decode(text, position)
+            position = _skip(text, position)
+            if text[position] != ":":
+                raise ValueError("expected a colon")
+            position = _skip(text, position + 1)
+            fields = _SLIM_FIELDS.get(key)
+            if fields is not None and text[position] == "[":
+                result[key], position = _scan_array(text, position, *fields, decoder)
+            else:
+                result[key], position = decoder.raw_decode(text, position)
+            position = _skip(text, position)
+            if text[position] == "}":
+                position += 1
+                break
+            if text[position] != ",":
+                raise ValueError("expected a comma")
+            position = _skip(text, position + 1)
+    if _skip(text, position) != len(text):
+        raise ValueError("extra data")
+    return result
+
+
+def _scan_array(
+    text: str,
+    position: int,
+    fields: frozenset[str],
+    nested: Mapping[str, frozenset[str]],
+    decoder: json.JSONDecoder,
+) -> tuple[list[Any], int]:
+    """The array starting at ``text[position]`` (a ``[``), objects slimmed (``_SLIM_FIELDS``)."""
+    elements: list[Any] = []
+    position = _skip(text, position + 1)
+    if text[position] == "]":
+        return elements, position + 1
+    while True:
+        element, position = decoder.raw_decode(text, position)
+        if type(element) is dict:
+            element = {
+                key: _slim(value, nested.get(key)) if key in fields else None
+                for key, value in element.items()
+            }
+        elements.append(element)
+        position = _skip(text, position)
+        if text[position] == "]":
+            return elements, position + 1
+        if text[position] != ",":
+            raise ValueError("expected a comma")
+        position = _skip(text, position + 1)
+
+
+def _slim(value: object, fields: frozenset[str] | None) -> object:
+    if fields is None or type(value) is not dict:
+        return value
+    return {key: inner for key, inner in value.items() if key in fields}

@@ -8,7 +8,9 @@ from collections import Counter
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
+
+from pydantic import TypeAdapter
 
 from connectors.errors import DumpError
 from service.domain.board import ImportStats
@@ -20,6 +22,24 @@ MAX_RECORDED = 1_000
 """At most this many skipped/repaired entries are listed; the rest are summed up in one line."""
 
 MAX_UNKNOWN_TYPE_NAMES = 50
+
+VALIDATION_BATCH = 2_048
+"""Raw elements are validated this many at a time (pydantic-core is fastest on whole lists)."""
+
+T = TypeVar("T")
+
+
+def validated(adapter: TypeAdapter[list[T]], raw: list[Any], *, consume: bool) -> Iterator[T]:
+    """``adapter.validate_python(raw)`` element by element, validated in batches.
+
+    With ``consume`` the caller hands ``raw`` over: each batch is replaced by None in ``raw`` once
+    it is validated, so a big dump's raw and validated elements never all exist at once.
+    """
+    for start in range(0, len(raw), VALIDATION_BATCH):
+        batch = raw[start : start + VALIDATION_BATCH]
+        if consume:
+            raw[start : start + VALIDATION_BATCH] = [None] * len(batch)
+        yield from adapter.validate_python(batch)
 
 
 def checked_list(

@@ -10,7 +10,7 @@ applied from the outermost frame inwards.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from connectors.errors import DumpError
@@ -25,6 +25,7 @@ from connectors.normalizing import (
     checked_list,
     dimension,
     paused_gc,
+    validated,
 )
 from service.domain.board import Board, Connector, Geometry, Item, ItemKind
 from service.domain.colors import color_name, nearest_color
@@ -45,18 +46,23 @@ _ITEM_KEYS = wire.ITEM_FIELDS | wire.DOCUMENTED_ITEM_FIELDS
 _CONNECTOR_KEYS = wire.CONNECTOR_FIELDS | wire.DOCUMENTED_CONNECTOR_FIELDS
 
 
-def normalize_miro(dump: Mapping[str, Any], *, max_text_chars: int = DEFAULT_MAX_CHARS) -> Board:
+def normalize_miro(
+    dump: Mapping[str, Any], *, max_text_chars: int = DEFAULT_MAX_CHARS, consume: bool = False
+) -> Board:
     """Normalize a Miro dump (``{"provider": "miro", "board", "items", ...}``).
+
+    With ``consume`` the caller hands the dump over and its ``items`` and ``connectors`` lists
+    are emptied (elements replaced by None) while they are read, which halves the peak memory.
 
     Raises ``DumpError`` when ``items`` (or ``connectors``/``tags``/``item_tags`` when present)
     has the wrong JSON type or there are more than ``MAX_ITEMS`` items. Anything wrong inside an
     item is tolerated and counted in ``Board.stats``.
     """
     with paused_gc():
-        return _normalize_miro(dump, max_text_chars)
+        return _normalize_miro(dump, max_text_chars, consume)
 
 
-def _normalize_miro(dump: Mapping[str, Any], max_text_chars: int) -> Board:
+def _normalize_miro(dump: Mapping[str, Any], max_text_chars: int, consume: bool) -> Board:
     raw_items = checked_list(dump, "items", "Miro", required=True)
     raw_connectors = checked_list(dump, "connectors", "Miro")
     raw_tags = checked_list(dump, "tags", "Miro")
@@ -71,7 +77,7 @@ def _normalize_miro(dump: Mapping[str, Any], max_text_chars: int) -> Board:
     board = wire.BOARD.validate_python(dump.get("board")) or {}
 
     items: dict[str, MiroItem] = {}
-    for index, item in enumerate(wire.ITEMS.validate_python(raw_items)):
+    for index, item in enumerate(validated(wire.ITEMS, raw_items, consume=consume)):
         if item is None:
             stats.skip(f"items[{index}]", "not a JSON object")
             continue
@@ -103,7 +109,9 @@ def _normalize_miro(dump: Mapping[str, Any], max_text_chars: int) -> Board:
 
     tag_titles = _tag_titles(wire.TAGS.validate_python(raw_tags))
     normalized: list[Item] = []
-    for item_id, item in items.items():
+    # each wire item is dropped once its Item is built: wire items and Items never all coexist
+    for item_id in list(items):
+        item = items.pop(item_id)
         item_type = item.get("type") or ""
         kind = _KINDS.get(item_type, ItemKind.OTHER)
         if kind is ItemKind.OTHER and item_type not in wire.KNOWN_ITEM_TYPES:
@@ -126,7 +134,9 @@ def _normalize_miro(dump: Mapping[str, Any], max_text_chars: int) -> Board:
             )
         )
 
-    connectors = _connectors(wire.CONNECTORS.validate_python(raw_connectors), stats, max_text_chars)
+    connectors = _connectors(
+        validated(wire.CONNECTORS, raw_connectors, consume=consume), stats, max_text_chars
+    )
     return Board(
         provider="miro",
         id=board.get("id") or "",
@@ -198,7 +208,7 @@ def _item_tags(tag_ids: object, titles: Mapping[str, str]) -> tuple[str, ...]:
 
 
 def _connectors(
-    raw: list[MiroConnector | None], stats: StatsCollector, max_text_chars: int
+    raw: Iterable[MiroConnector | None], stats: StatsCollector, max_text_chars: int
 ) -> tuple[Connector, ...]:
     connectors: dict[str, Connector] = {}
     for index, connector in enumerate(raw):

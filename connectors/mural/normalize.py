@@ -25,6 +25,7 @@ from connectors.normalizing import (
     checked_list,
     dimension,
     paused_gc,
+    validated,
 )
 from service.domain.board import Board, Connector, Geometry, Item, ItemKind
 from service.domain.colors import nearest_color
@@ -43,18 +44,23 @@ _WIDGET_KEYS = wire.WIDGET_FIELDS | wire.DOCUMENTED_WIDGET_FIELDS
 Point = tuple[float, float]
 
 
-def normalize_mural(dump: Mapping[str, Any], *, max_text_chars: int = DEFAULT_MAX_CHARS) -> Board:
+def normalize_mural(
+    dump: Mapping[str, Any], *, max_text_chars: int = DEFAULT_MAX_CHARS, consume: bool = False
+) -> Board:
     """Normalize a Mural dump (``{"provider": "mural", "mural", "widgets", "tags"}``).
+
+    With ``consume`` the caller hands the dump over and its ``widgets`` list is emptied
+    (elements replaced by None) while it is read, which halves the peak memory.
 
     Raises ``DumpError`` when ``widgets`` (or ``tags`` when present) is not a list or there are
     more than ``MAX_ITEMS`` widgets. Anything wrong inside a widget is tolerated and counted in
     ``Board.stats``.
     """
     with paused_gc():
-        return _normalize_mural(dump, max_text_chars)
+        return _normalize_mural(dump, max_text_chars, consume)
 
 
-def _normalize_mural(dump: Mapping[str, Any], max_text_chars: int) -> Board:
+def _normalize_mural(dump: Mapping[str, Any], max_text_chars: int, consume: bool) -> Board:
     raw_widgets = checked_list(dump, "widgets", "Mural", required=True)
     raw_tags = checked_list(dump, "tags", "Mural")
     if len(raw_widgets) > MAX_ITEMS:
@@ -66,7 +72,7 @@ def _normalize_mural(dump: Mapping[str, Any], max_text_chars: int) -> Board:
     seen: set[str] = set()
     widgets: dict[str, MuralWidget] = {}
     arrows: list[MuralWidget] = []
-    for index, widget in enumerate(wire.WIDGETS.validate_python(raw_widgets)):
+    for index, widget in enumerate(validated(wire.WIDGETS, raw_widgets, consume=consume)):
         if widget is None:
             stats.skip(f"widgets[{index}]", "not a JSON object")
             continue
@@ -102,7 +108,9 @@ def _normalize_mural(dump: Mapping[str, Any], max_text_chars: int) -> Board:
 
     tag_texts = _tag_texts(wire.TAGS.validate_python(raw_tags))
     items: list[Item] = []
-    for widget_id, widget in widgets.items():
+    # each wire widget is dropped once its Item is built: widgets and Items never all coexist
+    for widget_id in list(widgets):
+        widget = widgets.pop(widget_id)
         widget_type = widget.get("type") or ""
         kind = _KINDS.get(widget_type, ItemKind.OTHER)
         if kind is ItemKind.OTHER and widget_type not in wire.KNOWN_WIDGET_TYPES:
