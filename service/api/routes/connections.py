@@ -418,6 +418,9 @@ def install_live_miro(
     """
     from workers.live import EmbeddedLiveSync, build_miro_live
 
+    if getattr(app.state, "miro_live_installed", False):
+        return  # installed by the app factory already; a second runner would double the polls
+    app.state.miro_live_installed = True
     for kind in _PROBLEMS:
         PROBLEM_TYPES.setdefault(kind.slug, kind)
     live, reason = build_miro_live(
