@@ -216,9 +216,10 @@ def main() -> None:
         path = f"/v1/hooks/boards/{board_id}"
         host = f"127.0.0.1:{port}"
         count = int(args.rate * args.seconds)
-        warmup = signed_requests(host, path, secret, 200)
+        # two seconds at the full rate first: threads, pooled connections and caches warm up
+        warmup = signed_requests(host, path, secret, int(args.rate * 2))
         requests = signed_requests(host, path, secret, count)
-        asyncio.run(send_at_rate(port, warmup, 100))
+        asyncio.run(send_at_rate(port, warmup, args.rate))
         latencies, outcomes = asyncio.run(send_at_rate(port, requests, args.rate))
         print(
             f"inbound trigger ack at {args.rate:g} req/s for {args.seconds:g} s "
