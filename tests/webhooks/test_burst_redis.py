@@ -1,8 +1,9 @@
-"""A burst of 1,000 triggers for one board on the real Redis broker with two real Celery workers.
+"""Webhooks on the real Redis broker with two real Celery workers (``vsm worker`` processes).
 
-The API runs in this process and only publishes; two ``vsm worker`` processes run the debounced
-fire and the import. One or two imports may follow (the second when triggers arrive while the
-first runs), never more, and no trigger gets an error response.
+The API runs in this process and only publishes. A burst of 1,000 triggers for one board: the
+workers run the debounced fire and the import; one or two imports follow (the second when
+triggers arrive while the first runs), never more, and no trigger gets an error response.
+An import run by a worker is announced to subscribers by a worker.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from service.api.app import create_app
 from service.db.engine import create_session_factory
 from service.db.tables import ImportJob
 from service.settings import Settings
-from service.webhooks.signing import DELIVERY_HEADER, SIGNATURE_HEADER, sign
+from service.webhooks.signing import DELIVERY_HEADER, SIGNATURE_HEADER, sign, verify
 from service.webhooks.tables import BoardWebhook
 from tests.api.conftest import make_workspace
 from tests.conftest import TestDatabase
@@ -51,6 +52,7 @@ def broker_env(database: TestDatabase, engine: Engine, redis_url: str) -> Iterat
         "VSM_BROKER_QUEUE": queue,
         "VSM_ENCRYPTION_KEYS": KEY,
         "VSM_WEBHOOKS__DEBOUNCE_S": str(DEBOUNCE_S),
+        "VSM_WEBHOOKS__ALLOW_PRIVATE_TARGETS": "true",
         "VSM_LOG_FORMAT": "console",
     }
     yield env
@@ -175,3 +177,63 @@ def test_a_burst_of_1000_triggers_makes_one_or_two_imports(
     assert all(job.finished_at is not None for job in imports)
     assert sum(outcomes.values()) == TRIGGERS
     assert outcomes["accepted"] in (1, 2)
+
+
+def test_an_import_run_by_a_celery_worker_is_delivered_to_subscribers(
+    broker_env: dict[str, str],
+    database: TestDatabase,
+    engine: Engine,
+    workers: Callable[[], None],
+) -> None:
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+    from threading import Thread
+
+    received: list[tuple[str, bytes]] = []
+
+    class Receiver(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            received.append((self.headers[SIGNATURE_HEADER], body))
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
+    Thread(target=server.serve_forever, daemon=True).start()
+    workers()
+    settings = Settings(
+        database_url=database.url,
+        broker_url=broker_env["VSM_BROKER_URL"],
+        broker_queue=broker_env["VSM_BROKER_QUEUE"],
+        encryption_keys=[KEY],
+        webhooks={"allow_private_targets": True},
+        log_format="console",
+    )
+    alice = make_workspace(engine, "alice")
+    try:
+        with TestClient(
+            create_app(settings, engine=engine, migrate=False, configure_logs=False)
+        ) as client:
+            subscription = client.post(
+                "/v1/subscriptions",
+                json={
+                    "url": f"http://127.0.0.1:{server.server_address[1]}/hook",
+                    "events": ["revision.created"],
+                },
+                headers=alice.headers,
+            ).json()
+            client.post("/v1/imports", json=stream_dump(3), headers=alice.headers)
+            deadline = time.monotonic() + 60
+            while not received:
+                assert time.monotonic() < deadline, "no delivery arrived"
+                time.sleep(0.1)
+            time.sleep(1)
+    finally:
+        server.shutdown()
+        server.server_close()
+
+    ((header, body),) = received
+    verify([subscription["secret"]], header, body, now=time.time())
+    assert json.loads(body)["type"] == "revision.created"
