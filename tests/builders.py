@@ -396,7 +396,9 @@ def mural_arrow(id: str, start: str | None, end: str | None, label: str | None =
     if label is not None:
         fields["label"] = {
             "format": {"fontSize": 24},
-            "labels": [{"x": 0, "y": 0, "width": 80, "height": 30, "text": label}],
+            # The normalizer reads label text as markup (like every Mural text field), so the
+            # builder escapes it the way Mural's editor would.
+            "labels": [{"x": 0, "y": 0, "width": 80, "height": 30, "text": html.escape(label)}],
         }
     return mural_widget(id, "arrow", 0.0, 0.0, w=100.0, h=1.0, **fields)
 
