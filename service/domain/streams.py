@@ -44,6 +44,7 @@ from itertools import pairwise
 
 from service.domain.board import Board, Geometry, Item, ItemKind
 from service.domain.classification import Classification, Times, Unclassified
+from service.domain.garbage import gc_paused
 from service.domain.ruleset import Role, Ruleset, StreamState
 from service.domain.times import count_vote_marks, parse_times, strip_marks
 
@@ -814,6 +815,7 @@ def _lane_labels(
     return labels
 
 
+@gc_paused
 def build_streams(
     board: Board, classification: Classification, ruleset: Ruleset
 ) -> tuple[Stream, ...]:
