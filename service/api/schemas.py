@@ -82,6 +82,14 @@ class RevisionPublic(_Public):
     created_at: datetime
 
 
+class RevisionDetailPublic(RevisionPublic):
+    """A revision with the ruleset that classified it (the full rules file, defaults included)
+    and what normalization tolerated on the way (``import_stats``)."""
+
+    ruleset: dict[str, Any]
+    import_stats: dict[str, Any]
+
+
 class StreamPublic(BaseModel):
     """One value stream as of one revision. ``stream`` is the contract v1 stream object
     (schema/contract-v1.json): steps, lanes, problems, ideas, metrics."""
@@ -136,6 +144,8 @@ class RulesPublic(BaseModel):
 
 class ClassifyCreate(BaseModel):
     """A dump to preview, with an optional rules file (the same shape as ``PUT .../rules``)."""
+
+    model_config = ConfigDict(extra="forbid")
 
     dump: dict[str, Any]
     rules: dict[str, Any] | None = None

@@ -115,6 +115,7 @@ def test_the_openapi_document_lists_every_v1_route_and_the_docs_page_is_served(
         "/v1/boards",
         "/v1/boards/{board_id}",
         "/v1/boards/{board_id}/revisions",
+        "/v1/boards/{board_id}/revisions/{number}",
         "/v1/boards/{board_id}/streams",
         "/v1/boards/{board_id}/report",
         "/v1/boards/{board_id}/rules",

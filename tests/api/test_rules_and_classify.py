@@ -42,6 +42,9 @@ def test_new_rules_reclassify_the_latest_revision_into_a_new_one(
     assert revisions[0]["rules_hash"] != revisions[1]["rules_hash"]
     rules = client.get(f"/v1/boards/{board}/rules", headers=alice.headers).json()
     assert rules["rules"] == {"streams": {"current": ["ablauf"]}}
+    used = client.get(f"/v1/boards/{board}/revisions/2", headers=alice.headers).json()
+    assert "ablauf" in used["ruleset"]["streams"]["current"]
+    assert used["import_stats"]["items_read"] > 0
 
 
 @pytest.mark.parametrize(
@@ -119,6 +122,13 @@ def test_classify_takes_a_file_upload_with_a_rules_file(
 
     assert response.status_code == 200
     assert [s["state"] for s in response.json()["streams"]] == ["current"]
+
+
+def test_classify_names_a_missing_or_unknown_field(client: TestClient, alice: Workspace) -> None:
+    response = client.post("/v1/classify", json={"rulez": {}}, headers=alice.headers)
+
+    assert response.status_code == 422
+    assert {e["field"] for e in response.json()["errors"]} == {"body.dump", "body.rulez"}
 
 
 @pytest.mark.parametrize(

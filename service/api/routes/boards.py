@@ -23,6 +23,7 @@ from service.api.schemas import (
     Page,
     RankedProblem,
     ReportPublic,
+    RevisionDetailPublic,
     RevisionPublic,
     RulesPublic,
     StreamMetricsPublic,
@@ -115,6 +116,33 @@ def list_revisions(
         items=[RevisionPublic.model_validate(r) for r in revisions],
         limit=page.limit,
         next_cursor=encode_cursor({"before": revisions[-1].number}) if more and revisions else None,
+    )
+
+
+@router.get(
+    "/{board_id}/revisions/{number}",
+    response_model=RevisionDetailPublic,
+    responses=responses(401, 404, 422),
+)
+def get_revision(
+    board_id: int, number: int, workspace_id: WorkspaceDep, session: SessionDep
+) -> RevisionDetailPublic:
+    """One revision, with the ruleset used and the normalization warnings."""
+    board = board_or_404(session, workspace_id, board_id)
+    row = session.exec(
+        select(Revision, RevisionContent)
+        .join(RevisionContent, col(RevisionContent.revision_id) == col(Revision.id))
+        .where(Revision.board_id == board.id, Revision.number == number)
+    ).first()
+    if row is None:
+        raise ProblemError("not-found", f"Board {board_id} has no revision {number}.")
+    revision, content = row
+    return RevisionDetailPublic.model_validate(
+        {
+            **RevisionPublic.model_validate(revision).model_dump(),
+            "ruleset": content.ruleset,
+            "import_stats": content.board.get("stats", {}),
+        }
     )
 
 

@@ -10,6 +10,7 @@ from starlette.concurrency import run_in_threadpool
 
 from service.api.deps import SettingsDep, WorkspaceDep, parse_json, read_json_upload, to_board
 from service.api.problems import ProblemError, responses
+from service.api.schemas import ClassifyCreate
 from service.domain.digitize import digitize
 from service.rules_file import RulesError, RulesetFile, parse_rules
 
@@ -75,13 +76,18 @@ def _preview(raw: bytes, rules_raw: bytes | None, multipart: bool) -> dict[str, 
     if multipart:
         dump, rules = body, parse_json(rules_raw, "rules") if rules_raw else None
     else:
-        if not isinstance(body, dict) or "dump" not in body:
+        try:
+            request = ClassifyCreate.model_validate(body)
+        except ValidationError as exc:
             raise ProblemError(
                 "validation-error",
                 "The body must be an object with a 'dump' (and optional 'rules').",
-                errors=[{"field": "body.dump", "message": "field required"}],
-            )
-        dump, rules = body["dump"], body.get("rules")
+                errors=[
+                    {"field": ".".join(["body", *(str(p) for p in e["loc"])]), "message": e["msg"]}
+                    for e in exc.errors()[:20]
+                ],
+            ) from exc
+        dump, rules = request.dump, request.rules
     ruleset = _rules(rules)
     board = to_board(dump)
     result: dict[str, Any] = digitize(board, ruleset)
