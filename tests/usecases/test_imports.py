@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
 from sqlmodel import Session, col, func, select
 
 from connectors.dump import load_dump
+from service.db.engine import create_session_factory
 from service.db.tables import (
     Board,
     ImportJob,
@@ -144,3 +147,32 @@ def test_a_board_without_a_revision_cannot_be_reclassified(
 
 def test_a_missing_job_is_ignored(db_session: Session) -> None:
     assert run_import_job(db_session, 424242) is None
+
+
+def test_two_jobs_for_one_new_board_run_at_once_give_revisions_1_and_2(engine) -> None:
+    sessions = create_session_factory(engine)
+    with sessions() as session:
+        workspace = Workspace(name="race")
+        session.add(workspace)
+        session.commit()
+        assert workspace.id is not None
+        job_ids = [
+            submit(session, workspace.id, stream_dump(3, step_text=f"Schritt {{n}} {variant}"))
+            for variant in ("a", "b")
+        ]
+    barrier = threading.Barrier(2)
+
+    def run(job_id: int) -> str:
+        barrier.wait()
+        with sessions() as session:
+            job = run_import_job(session, job_id)
+            assert job is not None
+            return job.status
+
+    with ThreadPoolExecutor(2) as pool:
+        statuses = list(pool.map(run, job_ids))
+
+    with sessions() as session:
+        assert statuses == [JobStatus.SUCCEEDED, JobStatus.SUCCEEDED]
+        assert revisions(session) == [1, 2]
+        assert len(session.exec(select(Board)).all()) == 1
