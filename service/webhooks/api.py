@@ -29,13 +29,19 @@ from service.api.deps import (
 from service.api.problems import ProblemError, responses
 from service.api.routes.boards import board_or_404, revision_number_or_404
 from service.api.schemas import Page, _Public
+from service.db.engine import begin_write
 from service.db.tables import Revision, RevisionContent
 from service.domain.diff import DEFAULT_LIMIT, diff_revisions
 from service.domain.serialize import BoardFormatError, board_from_dict
 from service.settings import Settings
 from service.webhooks import signing, triggers
 from service.webhooks.config import SecretBox
-from service.webhooks.notify import EVENT_TYPES, SubscriptionError, create_subscription
+from service.webhooks.notify import (
+    EVENT_TYPES,
+    SubscriptionError,
+    create_subscription,
+    validate_subscription,
+)
 from service.webhooks.runtime import HookRuntime
 from service.webhooks.tables import (
     BoardWebhook,
@@ -117,6 +123,12 @@ def _box(runtime: HookRuntime) -> SecretBox:
             "Webhook secrets are stored encrypted: the operator must set VSM_ENCRYPTION_KEYS.",
         )
     return runtime.box
+
+
+def _write_next(session: Session) -> None:
+    """End the checks' read transaction and start a writing one (SQLite: BEGIN IMMEDIATE)."""
+    session.rollback()
+    begin_write(session)
 
 
 def _now() -> datetime:
@@ -288,6 +300,7 @@ def create_webhook_secret(
     previous one keeps verifying for the overlap period (`VSM_WEBHOOKS__SECRET_OVERLAP_S`)."""
     runtime = _runtime(request)
     board_or_404(session, workspace_id, board_id)
+    _write_next(session)
     secret, until = triggers.rotate_secret(
         session,
         board_id,
@@ -334,6 +347,7 @@ def delete_webhook_secret(
 ) -> Response:
     """Turn the board's trigger off: every signature stops verifying at once."""
     board_or_404(session, workspace_id, board_id)
+    _write_next(session)
     row = session.get(BoardWebhook, board_id)
     if row is None:
         raise ProblemError("not-found", f"Board {board_id} has no webhook.")
@@ -522,15 +536,19 @@ def create_subscription_route(
     URLs resolving to loopback, private, link-local or metadata addresses are refused unless
     the operator allows them (`VSM_WEBHOOKS__ALLOW_PRIVATE_TARGETS`)."""
     runtime = _runtime(request)
+    box = _box(runtime)
     try:
+        validate_subscription(body.url, body.events, runtime.policy)
+        _write_next(session)  # after the DNS look-ups: never hold the write lock for them
         row, secret = create_subscription(
             session,
             workspace_id,
             body.url,
             body.events,
-            _box(runtime),
+            box,
             runtime.policy,
             description=body.description,
+            validated=True,
         )
     except SubscriptionError as exc:
         raise ProblemError(
@@ -586,8 +604,9 @@ def delete_subscription(
     subscription_id: int, workspace_id: WorkspaceDep, session: SessionDep
 ) -> Response:
     """Stop deliveries at once; pending retries are dropped with the delivery log."""
-    row = _subscription_or_404(session, workspace_id, subscription_id)
-    session.delete(row)
+    _subscription_or_404(session, workspace_id, subscription_id)
+    _write_next(session)
+    session.delete(_subscription_or_404(session, workspace_id, subscription_id))
     session.commit()
     return Response(status_code=204)
 

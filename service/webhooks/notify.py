@@ -22,6 +22,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, delete, select
 
+from service.db.engine import begin_write
 from service.db.tables import Board, ImportJob, JobStatus, Revision
 from service.webhooks import signing
 from service.webhooks.config import SecretBox
@@ -58,21 +59,8 @@ class SubscriptionError(ValueError):
 # --------------------------------------------------------------------------- subscriptions
 
 
-def create_subscription(
-    session: Session,
-    workspace_id: int,
-    url: str,
-    events: Sequence[str],
-    box: SecretBox,
-    policy: EgressPolicy,
-    *,
-    description: str = "",
-) -> tuple[Subscription, str]:
-    """Store a subscription; returns it and its signing secret (shown once). Flushes only.
-
-    The URL is vetted now (scheme, host, resolved addresses) so a refused target is reported
-    to the client at once; every delivery checks it again.
-    """
+def validate_subscription(url: str, events: Sequence[str], policy: EgressPolicy) -> None:
+    """Refuse unknown events and URLs the egress guard refuses (resolves the host: slow)."""
     unknown = sorted(set(events) - set(EVENT_TYPES))
     if unknown or not events:
         raise SubscriptionError(
@@ -83,6 +71,27 @@ def create_subscription(
         vet_url(url, policy)
     except EgressRefused as exc:
         raise SubscriptionError(f"the URL cannot be called: {exc}") from None
+
+
+def create_subscription(
+    session: Session,
+    workspace_id: int,
+    url: str,
+    events: Sequence[str],
+    box: SecretBox,
+    policy: EgressPolicy,
+    *,
+    description: str = "",
+    validated: bool = False,
+) -> tuple[Subscription, str]:
+    """Store a subscription; returns it and its signing secret (shown once). Flushes only.
+
+    The URL is vetted now (``validate_subscription``; skipped when the caller did it already,
+    outside its write transaction) so a refused target is reported to the client at once;
+    every delivery checks it again.
+    """
+    if not validated:
+        validate_subscription(url, events, policy)
     count = session.exec(
         select(sa.func.count())
         .select_from(Subscription)
@@ -194,6 +203,7 @@ def emit_job_events(session: Session, job_id: int, *, base_url: str, now: dateti
     wanted = [s.id for s in subscriptions if s.id is not None and event_type in s.events]
     # End the read before writing (SQLite cannot upgrade a stale read transaction).
     session.rollback()
+    begin_write(session)
     created: list[int] = []
     for subscription_id in wanted:
         delivery_key = event_id(subscription_id, key)
