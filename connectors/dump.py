@@ -9,15 +9,16 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 from connectors.errors import DumpError
 from connectors.miro import wire as miro_wire
-from connectors.miro.normalize import normalize_miro
+from connectors.miro.normalize import MiroReader, normalize_miro
 from connectors.mural import wire as mural_wire
 from connectors.mural.normalize import normalize_mural
+from connectors.normalizing import VALIDATION_BATCH, Streamed, paused_gc
 from service.domain.board import Board
 
 DEFAULT_MAX_BYTES = 200 * 1024 * 1024
@@ -52,6 +53,7 @@ _SLIM_FIELDS: Mapping[str, _Slim] = {
         },
     ),
 }
+_MIRO_STREAMED = frozenset({"items", "connectors"})
 _WHITESPACE = re.compile(r"[ \t\n\r]*")  # JSON's whitespace, as the json module skips it
 
 
@@ -60,8 +62,11 @@ def load_dump(data: object) -> Board:
     return _load(data, consume=False)
 
 
-def _load(data: object, *, consume: bool) -> Board:
-    """``load_dump``; with ``consume`` the big lists of ``data`` are emptied while read."""
+def _load(data: object, *, consume: bool, reader: MiroReader | None = None) -> Board:
+    """``load_dump``; with ``consume`` the big lists of ``data`` are emptied while read.
+
+    ``reader`` holds the Miro arrays a streaming parse already fed to it (see ``_parse``).
+    """
     if not isinstance(data, Mapping):
         raise DumpError("not a Miro or Mural dump: the top level must be a JSON object")
     provider = data.get("provider")
@@ -76,7 +81,7 @@ def _load(data: object, *, consume: bool) -> Board:
         if key not in data:
             raise DumpError(f"not a {provider.title()} dump: missing key {key!r}")
     if provider == "miro":
-        return normalize_miro(data, consume=consume)
+        return normalize_miro(data, consume=consume, reader=reader)
     return normalize_mural(data, consume=consume)
 
 
@@ -111,7 +116,8 @@ def read_dump_file(path: Path, max_bytes: int = DEFAULT_MAX_BYTES) -> Board:
         raise DumpError(f"{path}: not UTF-8 text (bad byte at offset {exc.start})") from None
     del raw
     try:
-        data = _parse_slim(text)
+        with paused_gc():  # the Miro reader normalizes while the file is parsed
+            data, reader = _parse(text)
     except json.JSONDecodeError as exc:
         raise DumpError(
             f"{path}: invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}"
@@ -119,21 +125,24 @@ def read_dump_file(path: Path, max_bytes: int = DEFAULT_MAX_BYTES) -> Board:
     except RecursionError:
         raise DumpError(f"{path}: invalid JSON: nested too deeply") from None
     del text
-    return _load(data, consume=True)
+    return _load(data, consume=True, reader=reader)
 
 
-def _parse_slim(text: str) -> object:
-    """``json.loads(text)``, with the elements of the big arrays slimmed as they are parsed.
+def _parse(text: str) -> tuple[object, MiroReader | None]:
+    """``json.loads(text)``, parsing the big arrays element by element, and the Miro reader.
 
     Reads the top-level object key by key and the big arrays element by element with the json
     module's own decoder, so values, duplicate keys (the last wins) and number handling are the
-    same as ``json.loads``. Anything unusual (not an object, a syntax error) falls back to
+    same as ``json.loads``. When the dump starts with ``"provider": "miro"`` (as every dump the
+    connectors write does), ``items`` and ``connectors`` go to a ``MiroReader`` batch by batch
+    and stand in the result as ``Streamed``; other big arrays are slimmed (``_SLIM_FIELDS``).
+    Anything unusual (not an object, a syntax error, a big array given twice) falls back to
     ``json.loads`` on the whole text, which raises exactly the error it always raised.
     """
     try:
         return _scan_object(text, json.JSONDecoder())
     except (ValueError, IndexError, RecursionError):
-        return json.loads(text)
+        return json.loads(text), None
 
 
 def _skip(text: str, position: int) -> int:
@@ -142,7 +151,8 @@ def _skip(text: str, position: int) -> int:
     return match.end() if match else position
 
 
-def _scan_object(text: str, decoder: json.JSONDecoder) -> dict[str, Any]:
+def _scan_object(text: str, decoder: json.JSONDecoder) -> tuple[dict[str, Any], MiroReader | None]:
+    reader: MiroReader | None = None
     position = _skip(text, 0)
     if text[position] != "{":
         raise ValueError("not an object")
@@ -160,10 +170,18 @@ def _scan_object(text: str, decoder: json.JSONDecoder) -> dict[str, Any]:
                 raise ValueError("expected a colon")
             position = _skip(text, position + 1)
             fields = _SLIM_FIELDS.get(key)
-            if fields is not None and text[position] == "[":
+            if reader is not None and key in _MIRO_STREAMED and text[position] == "[":
+                if key in result:
+                    raise ValueError("a streamed array given twice")
+                add = reader.add_items if key == "items" else reader.add_connectors
+                count, position = _feed_array(text, position, add, decoder)
+                result[key] = Streamed(count)
+            elif fields is not None and text[position] == "[":
                 result[key], position = _scan_array(text, position, *fields, decoder)
             else:
                 result[key], position = decoder.raw_decode(text, position)
+            if not result.keys() - {"provider"} and result.get("provider") == "miro":
+                reader = MiroReader()
             position = _skip(text, position)
             if text[position] == "}":
                 position += 1
@@ -173,7 +191,35 @@ def _scan_object(text: str, decoder: json.JSONDecoder) -> dict[str, Any]:
             position = _skip(text, position + 1)
     if _skip(text, position) != len(text):
         raise ValueError("extra data")
-    return result
+    return result, reader
+
+
+def _feed_array(
+    text: str, position: int, add: Callable[[list[Any]], None], decoder: json.JSONDecoder
+) -> tuple[int, int]:
+    """Hand the array at ``text[position]`` (a ``[``) to ``add`` in batches: (count, end)."""
+    count = 0
+    batch: list[Any] = []
+    position = _skip(text, position + 1)
+    if text[position] == "]":
+        return count, position + 1
+    while True:
+        element, position = decoder.raw_decode(text, position)
+        batch.append(element)
+        if len(batch) == VALIDATION_BATCH:
+            add(batch)
+            count += len(batch)
+            batch = []
+        position = _skip(text, position)
+        if text[position] == "]":
+            break
+        if text[position] != ",":
+            raise ValueError("expected a comma")
+        position = _skip(text, position + 1)
+    if batch:
+        add(batch)
+        count += len(batch)
+    return count, position + 1
 
 
 def _scan_array(

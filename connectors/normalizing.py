@@ -29,17 +29,33 @@ VALIDATION_BATCH = 2_048
 T = TypeVar("T")
 
 
-def validated(adapter: TypeAdapter[list[T]], raw: list[Any], *, consume: bool) -> Iterator[T]:
-    """``adapter.validate_python(raw)`` element by element, validated in batches.
+def batches(raw: list[Any], *, consume: bool) -> Iterator[list[Any]]:
+    """``raw`` in slices of ``VALIDATION_BATCH`` elements.
 
-    With ``consume`` the caller hands ``raw`` over: each batch is replaced by None in ``raw`` once
-    it is validated, so a big dump's raw and validated elements never all exist at once.
+    With ``consume`` the caller hands ``raw`` over: each slice is replaced by None in ``raw``
+    as it is handed out, so a big dump's raw and validated elements never all exist at once.
     """
     for start in range(0, len(raw), VALIDATION_BATCH):
         batch = raw[start : start + VALIDATION_BATCH]
         if consume:
             raw[start : start + VALIDATION_BATCH] = [None] * len(batch)
+        yield batch
+
+
+def validated(adapter: TypeAdapter[list[T]], raw: list[Any], *, consume: bool) -> Iterator[T]:
+    """``adapter.validate_python(raw)`` element by element, validated in ``batches``."""
+    for batch in batches(raw, consume=consume):
         yield from adapter.validate_python(batch)
+
+
+@dataclass(frozen=True, slots=True)
+class Streamed:
+    """Stands in a parsed dump for a big array a streaming parser fed to a reader instead."""
+
+    count: int
+
+    def __len__(self) -> int:
+        return self.count
 
 
 def checked_list(
@@ -134,6 +150,21 @@ class StatsCollector:
             self.unknown_types[key] += 1
         else:
             self.unknown_types["(other unknown types)"] += 1
+
+    def absorb(self, other: StatsCollector) -> None:
+        """Add ``other``'s tally after this one's, as if its events had come after ours."""
+        self.items_read += other.items_read
+        self.unknown_fields += other.unknown_fields
+        self.truncated_texts += other.truncated_texts
+        for name, count in other.unknown_types.items():
+            known = name in self.unknown_types or len(self.unknown_types) < MAX_UNKNOWN_TYPE_NAMES
+            self.unknown_types[name if known else "(other unknown types)"] += count
+        for item_id, reason in other.skipped:
+            self.skip(item_id, reason)
+        self.skipped_total += other.skipped_total - len(other.skipped)
+        for item_id, reason in other.repaired:
+            self.repair(item_id, reason)
+        self.repaired_total += other.repaired_total - len(other.repaired)
 
     def freeze(self) -> ImportStats:
         skipped = list(self.skipped)

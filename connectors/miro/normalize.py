@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from connectors.errors import DumpError
@@ -20,12 +21,13 @@ from connectors.nesting import container_chains, resolve_nesting
 from connectors.normalizing import (
     MAX_ITEMS,
     StatsCollector,
+    Streamed,
     angle,
+    batches,
     bounded_label,
     checked_list,
     dimension,
     paused_gc,
-    validated,
 )
 from service.domain.board import Board, Connector, Geometry, Item, ItemKind
 from service.domain.colors import color_name, nearest_color
@@ -47,24 +49,36 @@ _CONNECTOR_KEYS = wire.CONNECTOR_FIELDS | wire.DOCUMENTED_CONNECTOR_FIELDS
 
 
 def normalize_miro(
-    dump: Mapping[str, Any], *, max_text_chars: int = DEFAULT_MAX_CHARS, consume: bool = False
+    dump: Mapping[str, Any],
+    *,
+    max_text_chars: int = DEFAULT_MAX_CHARS,
+    consume: bool = False,
+    reader: MiroReader | None = None,
 ) -> Board:
     """Normalize a Miro dump (``{"provider": "miro", "board", "items", ...}``).
 
     With ``consume`` the caller hands the dump over and its ``items`` and ``connectors`` lists
-    are emptied (elements replaced by None) while they are read, which halves the peak memory.
+    are emptied (elements replaced by None) while they are read. ``reader`` holds the arrays a
+    streaming parser already fed to it; in ``dump`` they are ``Streamed`` stand-ins.
 
     Raises ``DumpError`` when ``items`` (or ``connectors``/``tags``/``item_tags`` when present)
     has the wrong JSON type or there are more than ``MAX_ITEMS`` items. Anything wrong inside an
     item is tolerated and counted in ``Board.stats``.
     """
     with paused_gc():
-        return _normalize_miro(dump, max_text_chars, consume)
+        return _normalize_miro(dump, consume, reader or MiroReader(max_text_chars))
 
 
-def _normalize_miro(dump: Mapping[str, Any], max_text_chars: int, consume: bool) -> Board:
-    raw_items = checked_list(dump, "items", "Miro", required=True)
-    raw_connectors = checked_list(dump, "connectors", "Miro")
+def _array(dump: Mapping[str, Any], key: str, *, required: bool = False) -> list[Any] | Streamed:
+    value = dump.get(key)
+    return (
+        value if isinstance(value, Streamed) else checked_list(dump, key, "Miro", required=required)
+    )
+
+
+def _normalize_miro(dump: Mapping[str, Any], consume: bool, reader: MiroReader) -> Board:
+    raw_items = _array(dump, "items", required=True)
+    raw_connectors = _array(dump, "connectors")
     raw_tags = checked_list(dump, "tags", "Miro")
     raw_item_tags = dump.get("item_tags")
     raw_item_tags = {} if raw_item_tags is None else raw_item_tags
@@ -72,79 +86,154 @@ def _normalize_miro(dump: Mapping[str, Any], max_text_chars: int, consume: bool)
         raise DumpError("not a Miro dump: 'item_tags' must be an object of item id -> tag ids")
     if len(raw_items) + len(raw_connectors) > MAX_ITEMS:
         raise DumpError(f"the dump has more than {MAX_ITEMS:,} items; refusing to import it")
+    if not isinstance(raw_items, Streamed):
+        for batch in batches(raw_items, consume=consume):
+            reader.add_items(batch)
+    if not isinstance(raw_connectors, Streamed):
+        for batch in batches(raw_connectors, consume=consume):
+            reader.add_connectors(batch)
+    return reader.board(dump.get("board"), raw_tags, raw_item_tags)
 
-    stats = StatsCollector(items_read=len(raw_items) + len(raw_connectors))
-    board = wire.BOARD.validate_python(dump.get("board")) or {}
 
-    items: dict[str, MiroItem] = {}
-    for index, item in enumerate(validated(wire.ITEMS, raw_items, consume=consume)):
-        if item is None:
-            stats.skip(f"items[{index}]", "not a JSON object")
-            continue
-        item_id = item.get("id")
-        if not item_id:
-            stats.skip(f"items[{index}]", "item without an id")
-            continue
-        if item_id in items:
-            stats.skip(item_id, "duplicate id; the first item with this id was kept")
-            continue
-        items[item_id] = item
-        stats.unknown_fields += len(item.keys() - _ITEM_KEYS)
+@dataclass(frozen=True, slots=True)
+class _Record:
+    """What normalizing needs of one wire item once it has been read."""
 
-    parents = {item_id: (item.get("parent") or {}).get("id") for item_id, item in items.items()}
-    nesting = resolve_nesting(parents)
-    for item_id, problem in nesting.problems.items():
-        stats.repair(item_id, problem + "; its coordinates are taken as absolute")
-    chains = container_chains(
-        nesting, {item_id: item.get("type") == "frame" for item_id, item in items.items()}
-    )
+    kind: ItemKind
+    text: str
+    color: str | None
+    shape: str | None
+    provider_type: str
+    parent: str | None
+    frame: bool
+    placement: MiroItem  # its position and geometry only
 
-    geometries: dict[str, Geometry | None] = {}
-    for item_id in nesting.order:
-        item = items[item_id]
-        geometry = _place(item, nesting.parent[item_id], geometries)
-        geometries[item_id] = geometry
-        if geometry is None and _has_coordinates(item):
-            stats.repair(item_id, "coordinates not usable (not finite, or frame without size)")
 
-    tag_titles = _tag_titles(wire.TAGS.validate_python(raw_tags))
-    normalized: list[Item] = []
-    # each wire item is dropped once its Item is built: wire items and Items never all coexist
-    for item_id in list(items):
-        item = items.pop(item_id)
-        item_type = item.get("type") or ""
-        kind = _KINDS.get(item_type, ItemKind.OTHER)
-        if kind is ItemKind.OTHER and item_type not in wire.KNOWN_ITEM_TYPES:
-            stats.unknown_type(item_type)
-        data = item.get("data") or {}
-        raw_text = (data.get("content") if item_type in _CONTENT_TYPES else data.get("title")) or ""
-        text, truncated = html_to_text(raw_text, max_text_chars)
-        stats.truncated_texts += truncated
-        normalized.append(
-            Item(
-                id=item_id,
+class MiroReader:
+    """Reads Miro items and connectors batch by batch into compact records, then builds the board.
+
+    Each raw element is validated and reduced as soon as its batch arrives, so a streaming parser
+    never has to hold the raw items of a big board at once. Batches must come in dump order
+    (items among themselves, connectors among themselves).
+    """
+
+    def __init__(self, max_text_chars: int = DEFAULT_MAX_CHARS) -> None:
+        self.max_text_chars = max_text_chars
+        self.item_count = 0
+        self.connector_count = 0
+        self._items = StatsCollector()
+        self._connector_stats = StatsCollector()
+        self._records: dict[str, _Record] = {}
+        self._connectors: dict[str, Connector] = {}
+
+    def add_items(self, raw: list[Any]) -> None:
+        """Validate and record one batch of ``items`` elements."""
+        start = self.item_count
+        self.item_count += len(raw)
+        if self.item_count + self.connector_count > MAX_ITEMS:
+            return  # refused when the board is built; no work on an absurd dump
+        stats, records = self._items, self._records
+        for offset, item in enumerate(wire.ITEMS.validate_python(raw)):
+            index = start + offset
+            if item is None:
+                stats.skip(f"items[{index}]", "not a JSON object")
+                continue
+            item_id = item.get("id")
+            if not item_id:
+                stats.skip(f"items[{index}]", "item without an id")
+                continue
+            if item_id in records:
+                stats.skip(item_id, "duplicate id; the first item with this id was kept")
+                continue
+            stats.unknown_fields += len(item.keys() - _ITEM_KEYS)
+            item_type = item.get("type") or ""
+            kind = _KINDS.get(item_type, ItemKind.OTHER)
+            if kind is ItemKind.OTHER and item_type not in wire.KNOWN_ITEM_TYPES:
+                stats.unknown_type(item_type)
+            data = item.get("data") or {}
+            raw_text = (
+                data.get("content") if item_type in _CONTENT_TYPES else data.get("title")
+            ) or ""
+            text, truncated = html_to_text(raw_text, self.max_text_chars)
+            stats.truncated_texts += truncated
+            placement: MiroItem = {}
+            if "position" in item:
+                placement["position"] = item["position"]
+            if "geometry" in item:
+                placement["geometry"] = item["geometry"]
+            records[item_id] = _Record(
                 kind=kind,
                 text=text,
                 color=_color(item, item_type),
+                shape=bounded_label(data.get("shape")),
+                provider_type=item_type[:64],
+                parent=(item.get("parent") or {}).get("id"),
+                frame=item_type == "frame",
+                placement=placement,
+            )
+
+    def add_connectors(self, raw: list[Any]) -> None:
+        """Validate and record one batch of ``connectors`` elements."""
+        start = self.connector_count
+        self.connector_count += len(raw)
+        if self.item_count + self.connector_count > MAX_ITEMS:
+            return
+        _connectors(
+            wire.CONNECTORS.validate_python(raw),
+            self._connector_stats,
+            self.max_text_chars,
+            self._connectors,
+            start,
+        )
+
+    def board(
+        self, raw_board: object, raw_tags: list[Any], raw_item_tags: Mapping[str, Any]
+    ) -> Board:
+        """The normalized board of everything read (call once, after the checks of the dump)."""
+        stats = self._items
+        stats.items_read = self.item_count + self.connector_count
+        board = wire.BOARD.validate_python(raw_board) or {}
+        records = self._records
+
+        nesting = resolve_nesting({item_id: record.parent for item_id, record in records.items()})
+        for item_id, problem in nesting.problems.items():
+            stats.repair(item_id, problem + "; its coordinates are taken as absolute")
+        chains = container_chains(
+            nesting, {item_id: record.frame for item_id, record in records.items()}
+        )
+
+        geometries: dict[str, Geometry | None] = {}
+        for item_id in nesting.order:
+            placement = records[item_id].placement
+            geometry = _place(placement, nesting.parent[item_id], geometries)
+            geometries[item_id] = geometry
+            if geometry is None and _has_coordinates(placement):
+                stats.repair(item_id, "coordinates not usable (not finite, or frame without size)")
+
+        tag_titles = _tag_titles(wire.TAGS.validate_python(raw_tags))
+        normalized = [
+            Item(
+                id=item_id,
+                kind=record.kind,
+                text=record.text,
+                color=record.color,
                 geometry=geometries[item_id],
                 containers=chains[item_id],
                 tags=_item_tags(raw_item_tags.get(item_id), tag_titles) if tag_titles else (),
-                shape=bounded_label(data.get("shape")),
-                provider_type=item_type[:64],
+                shape=record.shape,
+                provider_type=record.provider_type,
             )
+            for item_id, record in records.items()
+        ]
+        stats.absorb(self._connector_stats)
+        return Board(
+            provider="miro",
+            id=board.get("id") or "",
+            name=html_to_text(board.get("name") or "", 500)[0],
+            items=tuple(normalized),
+            connectors=tuple(self._connectors.values()),
+            stats=stats.freeze(),
         )
-
-    connectors = _connectors(
-        validated(wire.CONNECTORS, raw_connectors, consume=consume), stats, max_text_chars
-    )
-    return Board(
-        provider="miro",
-        id=board.get("id") or "",
-        name=html_to_text(board.get("name") or "", 500)[0],
-        items=tuple(normalized),
-        connectors=connectors,
-        stats=stats.freeze(),
-    )
 
 
 def _has_coordinates(item: MiroItem) -> bool:
@@ -208,10 +297,15 @@ def _item_tags(tag_ids: object, titles: Mapping[str, str]) -> tuple[str, ...]:
 
 
 def _connectors(
-    raw: Iterable[MiroConnector | None], stats: StatsCollector, max_text_chars: int
-) -> tuple[Connector, ...]:
-    connectors: dict[str, Connector] = {}
-    for index, connector in enumerate(raw):
+    raw: Iterable[MiroConnector | None],
+    stats: StatsCollector,
+    max_text_chars: int,
+    connectors: dict[str, Connector],
+    start: int,
+) -> None:
+    """Add one batch of connectors (the first at ``connectors[start]``) to ``connectors``."""
+    for offset, connector in enumerate(raw):
+        index = start + offset
         connector_id = connector.get("id") if connector is not None else None
         if connector is None or not connector_id:
             stats.skip(f"connectors[{index}]", "connector without an id")
@@ -231,4 +325,3 @@ def _connectors(
             end_id=(connector.get("endItem") or {}).get("id") or None,
             text=" ".join(caption for caption in captions if caption)[:max_text_chars],
         )
-    return tuple(connectors.values())
