@@ -9,11 +9,12 @@ Embedded: ``EmbeddedHookScheduler`` runs the same runtime methods on timers in t
 from __future__ import annotations
 
 import contextlib
+import functools
 import heapq
 import itertools
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from typing import Any
@@ -32,6 +33,7 @@ from service.webhooks.runtime import (
     DELIVER_TASK,
     FIRE_TASK,
     PURGE_TASK,
+    TRIGGER,
     HookRuntime,
     HookScheduler,
     LiveFetch,
@@ -45,10 +47,14 @@ def build_runtime(
     session_factory: SessionFactory,
     scheduler: HookScheduler,
     *,
-    live_fetch: LiveFetch | None = None,
     job_queue: JobQueue | None = None,
+    live_fetchers: Mapping[str, LiveFetch] | None = None,
 ) -> HookRuntime:
-    """The runtime for ``settings`` (composition roots only)."""
+    """The runtime for ``settings`` (composition roots only).
+
+    Live boards of the providers configured in ``settings`` (Miro, Mural) are fetched again on
+    a trigger, through the same use case the pollers use; ``live_fetchers`` replaces that.
+    """
     hooks = settings.webhooks
     try:
         box: SecretBox | None = SecretBox(settings.encryption_keys)
@@ -65,9 +71,32 @@ def build_runtime(
         policy=policy,
         client=guarded_client(policy, timeout=hooks.delivery_timeout_s),
         base_url=settings.public_base_url.rstrip("/"),
-        live_fetch=live_fetch,
         job_queue=job_queue,
+        live_fetchers=(
+            live_fetchers
+            if live_fetchers is not None
+            else _live_fetchers(settings, session_factory, job_queue)
+        ),
     )
+
+
+def _live_fetchers(
+    settings: Settings, session_factory: SessionFactory, job_queue: JobQueue | None
+) -> dict[str, LiveFetch]:
+    """``fetch_and_import`` bound to each configured provider (none without a job queue)."""
+    if job_queue is None:
+        return {}
+    from service.usecases.live_sync import fetch_and_import
+    from workers.live import build_miro_live
+    from workers.mural_live import build_mural_live
+
+    fetchers: dict[str, LiveFetch] = {}
+    miro, _ = build_miro_live(settings, session_factory, job_queue)
+    mural, _ = build_mural_live(settings, session_factory, job_queue)
+    for source, live in (("miro", miro), ("mural", mural)):
+        if live is not None:
+            fetchers[source] = functools.partial(fetch_and_import, live, trigger=TRIGGER)
+    return fetchers
 
 
 # --------------------------------------------------------------------------- Celery
@@ -121,15 +150,15 @@ def register_webhook_tasks(
     settings: Settings,
     session_factory: SessionFactory,
     *,
-    live_fetch: LiveFetch | None = None,
+    live_fetchers: Mapping[str, LiveFetch] | None = None,
 ) -> HookRuntime:
     """Register the webhook tasks on ``app`` and emit events after every import task."""
     runtime = build_runtime(
         settings,
         session_factory,
         CeleryHookScheduler(app, settings.broker_queue),
-        live_fetch=live_fetch,
         job_queue=_ImportPublisher(app, settings.broker_queue),
+        live_fetchers=live_fetchers,
     )
     options: dict[str, Any] = {"bind": True, "acks_late": True, "reject_on_worker_lost": True}
 

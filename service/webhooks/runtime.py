@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -22,7 +22,7 @@ from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, col, select
 
 from service.db.engine import SessionFactory
-from service.db.tables import Board, BoardSource, ImportJob, JobStatus, utcnow
+from service.db.tables import Board, ImportJob, JobStatus, utcnow
 from service.jobqueue import JobQueue
 from service.usecases.errors import ConflictError
 from service.usecases.imports import run_import_job, submit_reclassify
@@ -42,7 +42,8 @@ _SECRET_CACHE = 512
 _RUN_ATTEMPTS = 5
 
 LiveFetch = Callable[[int], "int | None"]
-"""``board id -> import job id``: fetch a live board from its provider into an import job."""
+"""``board id -> import job id`` (None: not fetched now, the board's sync state says why): fetch
+a live board from its provider into an import job."""
 
 
 class HookScheduler(Protocol):
@@ -62,9 +63,10 @@ class HookRuntime:
     policy: EgressPolicy
     client: httpx.Client
     base_url: str = "http://127.0.0.1:8000"
-    # Live boards (Miro, Mural) are fetched from the provider when this is given; without it
-    # every trigger re-imports the latest stored board with the board's current rules.
-    live_fetch: LiveFetch | None = None
+    # Fetchers per board source ("miro", "mural"): a trigger on a live board of a configured
+    # provider fetches it again; every other board re-imports its latest stored board with the
+    # board's current rules.
+    live_fetchers: Mapping[str, LiveFetch] = field(default_factory=dict)
     # Where an import goes when it cannot run inline (see ``_run``).
     job_queue: JobQueue | None = None
     clock: Callable[[], datetime] = utcnow
@@ -105,7 +107,7 @@ class HookRuntime:
         with self.sessions() as session:
             claim = triggers.claim_fire(session, board_id, now=self.clock())
             job_id = claim.job_id
-            live = False
+            live: str | None = None
             if claim.kind == "claimed":
                 job_id, live = self._submit(session, board_id)
                 triggers.set_running_job(session, board_id, job_id)
@@ -115,8 +117,8 @@ class HookRuntime:
         if claim.kind == "early":
             self.scheduler.fire(board_id, claim.wait_s)
             return
-        if live and self.live_fetch is not None:
-            job_id = self._fetch_live(board_id)
+        if live:
+            job_id = self._fetch_live(board_id, live)
         if job_id is not None:
             self._run(job_id)
         self._settle(board_id, job_id)
@@ -124,23 +126,23 @@ class HookRuntime:
             self.after_import(job_id)
         self.maybe_purge()
 
-    def _submit(self, session: Session, board_id: int) -> tuple[int | None, bool]:
+    def _submit(self, session: Session, board_id: int) -> tuple[int | None, str | None]:
+        """The reclassify job of a stored board, or ``(None, source)`` for a live fetch."""
         board = session.get(Board, board_id)
         if board is None:
-            return None, False
-        if board.source in (BoardSource.MIRO, BoardSource.MURAL) and self.live_fetch is not None:
-            return None, True
+            return None, None
+        if board.source in self.live_fetchers:
+            return None, board.source
         try:
             job = submit_reclassify(session, board, board.rules, trigger=TRIGGER)
         except ConflictError:
             log.info("hook_fire_no_revision", board_id=board_id)
-            return None, False
-        return job.id, False
+            return None, None
+        return job.id, None
 
-    def _fetch_live(self, board_id: int) -> int | None:
-        assert self.live_fetch is not None
+    def _fetch_live(self, board_id: int, source: str) -> int | None:
         try:
-            job_id = self.live_fetch(board_id)
+            job_id = self.live_fetchers[source](board_id)
         except Exception as exc:
             # The provider's answer is recorded on the board's sync state by the fetch itself.
             log.warning("hook_live_fetch_failed", board_id=board_id, error=type(exc).__name__)

@@ -18,7 +18,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import col, select
 
 from service.db.engine import SessionFactory, create_session_factory
-from service.db.tables import ImportJob, utcnow
+from service.db.tables import Board, ImportJob, utcnow
 from service.usecases.imports import parse_dump, run_import_job, submit_import
 from service.usecases.keys import create_api_key
 from service.webhooks import triggers
@@ -252,3 +252,59 @@ def test_purge_drops_old_log_entries_and_stale_delivery_ids(
         session.commit()
 
     assert counts == {"delivery_ids": 1, "trigger_log": 1}
+
+
+def test_a_trigger_on_a_live_board_fetches_it_from_its_provider(
+    sessions: SessionFactory, board_id: int, runtime: HookRuntime
+) -> None:
+    with sessions() as session:
+        board = session.get(Board, board_id)
+        assert board is not None
+        board.source = "miro"
+        session.add(board)
+        session.commit()
+        workspace_id = board.workspace_id
+    fetched: list[int] = []
+
+    def fetch(board: int) -> int | None:
+        """Stands in for fetch_and_import: the provider now has a fourth step."""
+        fetched.append(board)
+        dump = stream_dump(4)
+        with sessions() as session:
+            job, _ = submit_import(
+                session,
+                workspace_id,
+                json.dumps(dump).encode(),
+                parse_dump(dump),
+                trigger="webhook",
+            )
+            session.commit()
+            return job.id
+
+    runtime.live_fetchers = {"miro": fetch}
+    trigger(sessions, board_id, "live")
+
+    runtime.fire(board_id)
+
+    assert fetched == [board_id]
+    (job,) = webhook_jobs(sessions)
+    assert (job.kind, job.status, job.revision_number) == ("import", "succeeded", 2)
+    assert state(sessions, board_id).state == HookState.IDLE
+
+
+def test_a_board_of_an_unconfigured_provider_is_reclassified_from_its_stored_board(
+    sessions: SessionFactory, board_id: int, runtime: HookRuntime
+) -> None:
+    with sessions() as session:
+        board = session.get(Board, board_id)
+        assert board is not None
+        board.source = "mural"
+        session.add(board)
+        session.commit()
+    runtime.live_fetchers = {"miro": lambda board: None}
+    trigger(sessions, board_id, "stored")
+
+    runtime.fire(board_id)
+
+    (job,) = webhook_jobs(sessions)
+    assert (job.kind, job.status) == ("reclassify", "unchanged")
