@@ -228,7 +228,25 @@ def _accept(
     status_code=202,
     response_model=TriggerAccepted,
     responses=responses(401, 404, 409, 413, 422),
-    openapi_extra={"security": []},
+    openapi_extra={
+        "security": [],
+        "parameters": [
+            {
+                "name": signing.SIGNATURE_HEADER,
+                "in": "header",
+                "required": True,
+                "schema": {"type": "string"},
+                "description": "`t=<unix seconds>,v1=<hex HMAC-SHA256(secret, f'{t}.' + body)>`",
+            },
+            {
+                "name": signing.DELIVERY_HEADER,
+                "in": "header",
+                "required": True,
+                "schema": {"type": "string", "maxLength": triggers.MAX_DELIVERY_ID},
+                "description": "A unique id per trigger; a replayed id is refused (409).",
+            },
+        ],
+    },
 )
 async def trigger_board(board_id: int, request: Request) -> TriggerAccepted:
     """Re-import the board: signed with its webhook secret (see docs/webhooks.md), no API key.
