@@ -195,8 +195,14 @@ def _typical(classification: Classification) -> float:
 
 
 def _geometry(item: Item) -> Geometry | None:
+    """The item's geometry when it is finite (``Geometry.is_finite``, spelled out: it is hot)."""
     geometry = item.geometry
-    return geometry if geometry is not None and geometry.is_finite() else None
+    if geometry is None:
+        return None
+    finite = math.isfinite
+    if finite(geometry.x) and finite(geometry.y) and finite(geometry.width):
+        return geometry if finite(geometry.height) else None
+    return None
 
 
 # --- spatial grid --------------------------------------------------------------------------
@@ -658,7 +664,8 @@ def _place_notes(
     typical: float,
 ) -> dict[str, tuple[Key, str | None]]:
     """Problem/idea item id -> (stream key, step item id or None); unplaced notes are absent."""
-    pools = _Pools(steps, keys, _cell(typical), False, {})
+    # cells of one reach: the nearest step within reach lies in the 3 x 3 cells around the note
+    pools = _Pools(steps, keys, _cell(max(reach, typical)), False, {})
     placed: dict[str, tuple[Key, str | None]] = {}
     for note in notes:
         step = _connected_step(note, steps)
@@ -694,28 +701,34 @@ def _nearest(point: Geometry, steps: Sequence[_Placed], grid: _Grid, reach: floa
     the search area would hold more cells than the grid has buckets, it scans the buckets.
     """
     best: tuple[float, str] | None = None
+    x, y = point.x, point.y
+    hypot = math.hypot
 
     def consider(indexes: Iterable[int]) -> None:
         nonlocal best
         for index in indexes:
             step = steps[index]
-            distance = _distance(step.geometry, point)
+            geometry = step.geometry
+            distance = hypot(geometry.x - x, geometry.y - y)
             if distance < reach and (best is None or (distance, step.item.id) < best):
                 best = (distance, step.item.id)
 
     cell = grid.cell
+    buckets = grid.buckets
     rings = math.ceil(min(reach / cell, _KEY_LIMIT)) + 1
-    if (2 * rings + 1) ** 2 > 4 * len(grid.buckets):
-        for indexes in grid.buckets.values():
+    if (2 * rings + 1) ** 2 > 4 * len(buckets):
+        for indexes in buckets.values():
             consider(indexes)
         return best[1] if best else None
-    cx, cy = _key(point.x, cell), _key(point.y, cell)
+    cx, cy = _key(x, cell), _key(y, cell)
     for ring in range(rings + 1):
         # every point of ring r lies at least (r - 1) cells away from the query point
         if best is not None and (ring - 1) * cell > best[0]:
             break
         for key in _ring(cx, cy, ring):
-            consider(grid.buckets.get(key, ()))
+            found = buckets.get(key)
+            if found:
+                consider(found)
     return best[1] if best else None
 
 
