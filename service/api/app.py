@@ -13,7 +13,8 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.engine import Engine
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from service.api.middleware import RequestIdMiddleware
+from service.api.deps import MULTIPART_OVERHEAD
+from service.api.middleware import BodyLimitMiddleware, RequestIdMiddleware
 from service.api.problems import (
     MEDIA_TYPE,
     PROBLEM_TYPES,
@@ -105,6 +106,8 @@ def create_app(
     app.include_router(v1)
     install_webhooks(app, settings)
     app.include_router(health.router)
+    # Outermost last: request ids wrap everything, so even a refused body gets one.
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_dump_bytes + MULTIPART_OVERHEAD)
     app.add_middleware(RequestIdMiddleware)
     _install_problem_handlers(app)
     return app

@@ -24,7 +24,7 @@ from service.usecases.imports import parse_dump
 from service.usecases.keys import authenticate
 
 # multipart framing (boundaries, part headers) on top of the dump itself
-_MULTIPART_OVERHEAD = 64 * 1024
+MULTIPART_OVERHEAD = 64 * 1024
 
 _bearer = HTTPBearer(
     auto_error=False,
@@ -175,7 +175,7 @@ async def read_json_upload(request: Request, limit: int, *, file_field: str) -> 
             "unsupported-media-type",
             f"Send application/json or multipart/form-data with a {file_field!r} file.",
         )
-    raw = await read_limited_body(request, limit + _MULTIPART_OVERHEAD)
+    raw = await read_limited_body(request, limit + MULTIPART_OVERHEAD)
 
     async def replay() -> dict[str, Any]:
         return {"type": "http.request", "body": raw, "more_body": False}

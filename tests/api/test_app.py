@@ -182,3 +182,25 @@ def test_a_crash_is_a_500_problem_with_the_request_id_and_no_details(
     captured = capsys.readouterr()
     # the traceback is in the log, not in the answer
     assert "secret internals" in caplog.text + captured.out + captured.err
+
+
+@pytest.mark.parametrize("declared", [True, False], ids=["content-length", "chunked"])
+def test_any_body_over_the_limit_is_refused_with_413(
+    make_client, alice: Workspace, declared: bool
+) -> None:
+    body = b'{"colors": {}, "x": "' + b"a" * 200_000 + b'"}'
+
+    def chunks():
+        for start in range(0, len(body), 10_000):
+            yield body[start : start + 10_000]
+
+    with make_client(max_dump_bytes=100_000) as client:
+        response = client.put(
+            "/v1/boards/1/rules",
+            content=body if declared else chunks(),
+            headers={**alice.headers, "Content-Type": "application/json", "X-Request-ID": "big"},
+        )
+
+    assert response.status_code == 413
+    assert response.json()["type"] == PROBLEM_TYPES["payload-too-large"].uri
+    assert response.headers["x-request-id"] == "big"
