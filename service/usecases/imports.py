@@ -265,7 +265,12 @@ def run_import_job(session: Session, job_id: int) -> ImportJob | None:
             return fail_import_job(session, job_id, str(exc))
         except (IntegrityError, OperationalError) as exc:
             session.rollback()  # also ends the transaction, so the next attempt begins a writer
-            log.info("import_job_store_conflict", job_id=job_id, attempt=attempt, error=type(exc))
+            log.info(
+                "import_job_store_conflict",
+                job_id=job_id,
+                attempt=attempt,
+                error=type(exc).__name__,
+            )
             if attempt == _STORE_ATTEMPTS:
                 raise
     raise AssertionError("unreachable")
