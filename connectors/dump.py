@@ -105,7 +105,11 @@ def read_dump_file(path: Path, max_bytes: int = DEFAULT_MAX_BYTES) -> Board:
         )
     try:
         with path.open("rb") as handle:
-            raw = handle.read(max_bytes + 1)
+            # read(n) reserves n bytes up front: ask for the stated size (plus one byte to see
+            # growth), then for the rest up to the limit only if the file grew meanwhile
+            raw = handle.read(min(size, max_bytes) + 1)
+            if len(raw) > size:
+                raw += handle.read(max_bytes + 1 - len(raw))
     except OSError as exc:
         raise DumpError(f"{path}: cannot read the file ({exc.strerror or exc})") from None
     if len(raw) > max_bytes:
