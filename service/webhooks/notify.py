@@ -355,10 +355,16 @@ def attempt_delivery(
     return AttemptResult(status, status_code, retry_in)
 
 
-def due_deliveries(session: Session, *, now: datetime, limit: int = 100) -> list[tuple[int, int]]:
-    """``(delivery id, next attempt number)`` of pending deliveries due by ``now`` (recovery)."""
+def due_deliveries(
+    session: Session, *, now: datetime, limit: int = 1000
+) -> list[tuple[int, int, datetime]]:
+    """``(delivery id, next attempt number, when)`` of pending deliveries due by ``now``."""
     rows = session.exec(
-        select(SubscriptionDelivery.id, SubscriptionDelivery.attempts)
+        select(
+            SubscriptionDelivery.id,
+            SubscriptionDelivery.attempts,
+            SubscriptionDelivery.next_attempt_at,
+        )
         .where(
             SubscriptionDelivery.status == DeliveryStatus.PENDING,
             col(SubscriptionDelivery.next_attempt_at) <= now,
@@ -366,7 +372,11 @@ def due_deliveries(session: Session, *, now: datetime, limit: int = 100) -> list
         .order_by(col(SubscriptionDelivery.next_attempt_at))
         .limit(limit)
     ).all()
-    return [(delivery_id, attempts + 1) for delivery_id, attempts in rows if delivery_id]
+    return [
+        (delivery_id, attempts + 1, as_utc(when))
+        for delivery_id, attempts, when in rows
+        if delivery_id is not None and when is not None
+    ]
 
 
 def purge_deliveries(session: Session, *, now: datetime, retention: timedelta) -> int:

@@ -254,8 +254,8 @@ class HookRuntime:
             if state == HookState.PENDING and due is not None:
                 wait = max(0.0, (triggers.as_utc(due) - now).total_seconds())
             self.scheduler.fire(board_id, wait)
-        for delivery_id, attempt in deliveries:
-            self.scheduler.deliver(delivery_id, attempt, 0.0)
+        for delivery_id, attempt, when in deliveries:
+            self.scheduler.deliver(delivery_id, attempt, max(0.0, (when - now).total_seconds()))
 
     def emit_recent(self, since: datetime) -> datetime:
         """Emit events of jobs finished since ``since`` (imports the embedded worker ran);

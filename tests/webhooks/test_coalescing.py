@@ -25,7 +25,13 @@ from service.webhooks import triggers
 from service.webhooks.config import SecretBox, WebhookSettings
 from service.webhooks.egress import EgressPolicy
 from service.webhooks.runtime import HookRuntime
-from service.webhooks.tables import BoardWebhook, HookState, TriggerOutcome
+from service.webhooks.tables import (
+    BoardWebhook,
+    HookState,
+    Subscription,
+    SubscriptionDelivery,
+    TriggerOutcome,
+)
 from tests.service_dumps import stream_dump
 
 BOX = SecretBox([Fernet.generate_key().decode()])
@@ -308,3 +314,44 @@ def test_a_board_of_an_unconfigured_provider_is_reclassified_from_its_stored_boa
 
     (job,) = webhook_jobs(sessions)
     assert (job.kind, job.status) == ("reclassify", "unchanged")
+
+
+def test_a_restarted_process_reschedules_pending_boards_and_deliveries_when_they_are_due(
+    sessions: SessionFactory, board_id: int, runtime: HookRuntime
+) -> None:
+    now = utcnow()
+    with sessions() as session:
+        triggers.accept_trigger(session, board_id, "before", now=now, debounce_s=30, body_bytes=0)
+        board = session.get(Board, board_id)
+        assert board is not None
+        subscription = Subscription(
+            workspace_id=board.workspace_id,
+            url="https://hooks.example.com/x",
+            events=["import.failed"],
+            secret=BOX.seal("whsec_x"),
+        )
+        session.add(subscription)
+        session.flush()
+        assert subscription.id is not None
+        session.add(
+            SubscriptionDelivery(
+                subscription_id=subscription.id,
+                event_id="e1",
+                event_type="import.failed",
+                payload={},
+                attempts=2,
+                next_attempt_at=now + timedelta(minutes=2),
+            )
+        )
+        session.commit()
+
+    runtime.recover()
+
+    recorder = runtime.scheduler
+    assert isinstance(recorder, Recorder)
+    ((fired, fire_in),) = recorder.fires
+    ((_, attempt, deliver_in),) = recorder.deliveries
+    assert fired == board_id
+    assert 25 < fire_in <= 30
+    assert attempt == 3
+    assert 110 < deliver_in <= 120
