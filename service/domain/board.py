@@ -72,6 +72,8 @@ class Item:
     ``color`` is a named palette colour (see ``colors.PALETTE``) or None when the item has none.
     ``geometry`` is None when the provider sent missing or non-finite coordinates.
     ``containers`` lists the ids of the containers holding the item, innermost first.
+    ``votes`` are votes the provider itself recorded for the item (Mural voting sessions), as
+    opposed to vote dots drawn on the board; 0 when there are none.
     """
 
     id: str
@@ -83,6 +85,7 @@ class Item:
     tags: tuple[str, ...] = ()
     shape: str | None = None
     provider_type: str = ""
+    votes: int = 0
 
     @property
     def parent_id(self) -> str | None:

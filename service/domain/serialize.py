@@ -44,7 +44,7 @@ def _geometry_to_dict(geometry: Geometry) -> dict[str, Any]:
 
 
 def _item_to_dict(item: Item) -> dict[str, Any]:
-    return {
+    data: dict[str, Any] = {
         "id": item.id,
         "kind": item.kind.value,
         "text": item.text,
@@ -55,6 +55,11 @@ def _item_to_dict(item: Item) -> dict[str, Any]:
         "shape": item.shape,
         "provider_type": item.provider_type,
     }
+    # Written only when set: boards without provider votes keep the exact dict (and content hash)
+    # they had before the field existed, so adding it makes no spurious new revisions.
+    if item.votes:
+        data["votes"] = item.votes
+    return data
 
 
 def _stats_to_dict(stats: ImportStats) -> dict[str, Any]:
@@ -101,6 +106,13 @@ def _int(data: Mapping[str, Any], key: str) -> int:
     value = data.get(key, 0)
     if isinstance(value, bool) or not isinstance(value, int):
         raise BoardFormatError(f"{key!r} must be an integer")
+    return value
+
+
+def _count(data: Mapping[str, Any], key: str) -> int:
+    value = _int(data, key)
+    if value < 0:
+        raise BoardFormatError(f"{key!r} must not be negative")
     return value
 
 
@@ -153,6 +165,7 @@ def _item_from_dict(value: object) -> Item:
         tags=_strings(data, "tags"),
         shape=_opt_str(data, "shape"),
         provider_type=_str(data, "provider_type"),
+        votes=_count(data, "votes"),
     )
 
 

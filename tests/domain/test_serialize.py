@@ -25,6 +25,7 @@ items = st.builds(
     tags=st.lists(texts, max_size=3).map(tuple),
     shape=st.none() | texts,
     provider_type=texts,
+    votes=st.integers(0, 1_000_000),
 )
 connectors = st.builds(
     Connector, id=texts, start_id=st.none() | texts, end_id=st.none() | texts, text=texts
@@ -70,6 +71,28 @@ def test_the_same_board_always_gives_the_same_json() -> None:
     assert first == again
 
 
+def _voted(votes: int) -> Board:
+    sticky = Item("1", ItemKind.STICKY, "Angebot", "red", Geometry(1, 2, 3, 4), votes=votes)
+    return Board("mural", "m1", "Workshop", (sticky,))
+
+
+def test_a_change_in_provider_votes_changes_the_stored_json_and_so_the_content_hash() -> None:
+    dumped = [json.dumps(board_to_dict(_voted(votes)), sort_keys=True) for votes in (0, 3, 4)]
+
+    assert len(set(dumped)) == 3
+
+
+def test_a_board_stored_before_items_had_votes_loads_with_zero_votes_and_the_same_json() -> None:
+    old = board_to_dict(_voted(0))
+    old["items"][0].pop("votes", None)
+    unchanged = json.dumps(old)
+
+    board = board_from_dict(json.loads(unchanged))
+
+    assert board.items[0].votes == 0
+    assert json.dumps(board_to_dict(board)) == unchanged
+
+
 @pytest.mark.parametrize(
     ("data", "message"),
     [
@@ -78,6 +101,20 @@ def test_the_same_board_always_gives_the_same_json() -> None:
         (
             {"format": 1, "provider": "miro", "id": "b", "name": "n", "items": [{"kind": "?"}]},
             "unknown item kind",
+        ),
+        (
+            {
+                **board_to_dict(_voted(2)),
+                "items": [{**board_to_dict(_voted(2))["items"][0], "votes": -1}],
+            },
+            "'votes' must not be negative",
+        ),
+        (
+            {
+                **board_to_dict(_voted(2)),
+                "items": [{**board_to_dict(_voted(2))["items"][0], "votes": "2"}],
+            },
+            "'votes' must be an integer",
         ),
     ],
 )
