@@ -2,7 +2,8 @@
 
 Dump shapes (helper-brief / issue 2 section 2):
 ``{"provider": "miro", "board", "items", "connectors", "tags", "item_tags"}`` and
-``{"provider": "mural", "mural", "widgets", "tags"}``.
+``{"provider": "mural", "mural", "widgets", "tags"}`` (plus ``"votes"`` when the mural has voting
+results; a small mapping, parsed as it is).
 """
 
 from __future__ import annotations

@@ -419,13 +419,19 @@ def mural_dump(
     *,
     mural_id: str = "acme7380.1754493659737",
     title: str = "Workshop mural",
+    votes: Mapping[str, Any] | None = None,
 ) -> Json:
-    return {
+    """A Mural dump; ``votes`` (widget id -> total votes) is the key the client writes when the
+    mural has voting results."""
+    dump: Json = {
         "provider": "mural",
         "mural": {"id": mural_id, "title": title, "workspaceId": "acme7380", "status": "active"},
         "widgets": list(widgets),
         "tags": list(tags),
     }
+    if votes is not None:
+        dump["votes"] = dict(votes)
+    return dump
 
 
 @dataclass(frozen=True)

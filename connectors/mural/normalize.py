@@ -5,12 +5,15 @@ named by ``parentId`` (or of the mural), and areas nest (mural-api.md 3.3-3.4, f
 https://developers.mural.co/public/reference/getmuralwidgets field docs). The absolute centre is
 the sum of the ancestors' ``x``/``y`` plus the widget's own, plus half its size.
 Arrows become connectors (``startRefId``/``endRefId``), not items.
+The optional ``votes`` (``{widget id: total votes}``, the mural's voting-session results the
+client adds) become ``Item.votes``.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
+from itertools import islice
 from typing import Any
 
 from connectors.errors import DumpError
@@ -43,18 +46,22 @@ _WIDGET_KEYS = wire.WIDGET_FIELDS | wire.DOCUMENTED_WIDGET_FIELDS
 
 Point = tuple[float, float]
 
+MAX_VOTES = 1_000_000
+"""Votes on one widget above this are clamped: no workshop casts more; a bigger number is junk."""
+
 
 def normalize_mural(
     dump: Mapping[str, Any], *, max_text_chars: int = DEFAULT_MAX_CHARS, consume: bool = False
 ) -> Board:
-    """Normalize a Mural dump (``{"provider": "mural", "mural", "widgets", "tags"}``).
+    """Normalize a Mural dump (``{"provider": "mural", "mural", "widgets", "tags"}``, and
+    ``"votes"`` when the mural has voting results).
 
     With ``consume`` the caller hands the dump over and its ``widgets`` list is emptied
     (elements replaced by None) while it is read, which halves the peak memory.
 
     Raises ``DumpError`` when ``widgets`` (or ``tags`` when present) is not a list or there are
-    more than ``MAX_ITEMS`` widgets. Anything wrong inside a widget is tolerated and counted in
-    ``Board.stats``.
+    more than ``MAX_ITEMS`` widgets. Anything wrong inside a widget or in ``votes`` is tolerated
+    and counted in ``Board.stats``.
     """
     with paused_gc():
         return _normalize_mural(dump, max_text_chars, consume)
@@ -107,6 +114,7 @@ def _normalize_mural(dump: Mapping[str, Any], max_text_chars: int, consume: bool
             stats.repair(widget_id, "position relative to an area without usable geometry")
 
     tag_texts = _tag_texts(wire.TAGS.validate_python(raw_tags))
+    votes = _votes(dump.get("votes"), widgets.keys(), len(raw_widgets), stats)
     items: list[Item] = []
     # each wire widget is dropped once its Item is built: widgets and Items never all coexist
     for widget_id in list(widgets):
@@ -134,6 +142,7 @@ def _normalize_mural(dump: Mapping[str, Any], max_text_chars: int, consume: bool
                 tags=_widget_tags(widget.get("tags"), tag_texts),
                 shape=bounded_label(widget.get("shape")),
                 provider_type=bounded_label(widget_type) or "",
+                votes=votes.get(widget_id, 0),
             )
         )
 
@@ -145,6 +154,45 @@ def _normalize_mural(dump: Mapping[str, Any], max_text_chars: int, consume: bool
         connectors=tuple(_connector(arrow, max_text_chars) for arrow in arrows),
         stats=stats.freeze(),
     )
+
+
+def _votes(
+    raw: object, widget_ids: Collection[str], limit: int, stats: StatsCollector
+) -> dict[str, int]:
+    """Votes per widget id from the dump's ``votes``; at most ``limit`` entries are read.
+
+    Every entry that is not ``"<id of a widget in the dump>": <non-negative whole number>`` is
+    left out and counted as an unknown field, and so are the entries beyond ``limit`` (a mural
+    cannot have voting results for more widgets than it has). Totals above ``MAX_VOTES`` are
+    clamped and reported as repaired.
+    """
+    if raw is None:
+        return {}
+    if not isinstance(raw, Mapping):
+        stats.unknown_fields += 1
+        return {}
+    votes: dict[str, int] = {}
+    for widget_id, total in islice(raw.items(), limit):
+        count = _vote_count(total)
+        if not isinstance(widget_id, str) or widget_id not in widget_ids or count is None:
+            stats.unknown_fields += 1
+            continue
+        if count > MAX_VOTES:
+            stats.repair(widget_id, f"more than {MAX_VOTES:,} votes, clamped to {MAX_VOTES:,}")
+            count = MAX_VOTES
+        if count:
+            votes[widget_id] = count
+    stats.unknown_fields += max(0, len(raw) - limit)
+    return votes
+
+
+def _vote_count(value: object) -> int | None:
+    """A non-negative whole number of votes (``3`` or ``3.0``), or None for anything else."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, float) and math.isfinite(value) and value.is_integer():
+        value = int(value)
+    return value if isinstance(value, int) and value >= 0 else None
 
 
 def _has_coordinates(widget: MuralWidget) -> bool:

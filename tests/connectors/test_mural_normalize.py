@@ -259,3 +259,83 @@ def test_mural_without_widgets_is_an_empty_board_with_its_id_and_title() -> None
         (),
         (),
     )
+
+
+def _voted(votes: object) -> Board:
+    dump = mural_dump([mural_sticky("p", "Too many approvals", 0, 0, "red")])
+    dump["votes"] = votes
+    return normalize_mural(dump)
+
+
+def test_voting_results_become_the_votes_of_the_widgets_voted_for() -> None:
+    dump = mural_dump(
+        [mural_sticky("p", "Too many approvals", 0, 0, "red"), mural_sticky("q", "Slow", 300, 0)],
+        votes={"p": 4},
+    )
+
+    board = normalize_mural(dump)
+
+    assert (only(board, "p").votes, only(board, "q").votes) == (4, 0)
+    assert board.stats.unknown_fields == 0
+
+
+@pytest.mark.parametrize("votes", [None, {}, {"p": 0}])
+def test_a_mural_without_voting_results_has_no_votes(votes: object) -> None:
+    board = _voted(votes)
+
+    assert only(board, "p").votes == 0
+    assert board.stats.unknown_fields == 0
+
+
+@pytest.mark.parametrize(
+    "votes",
+    [
+        [["p", 3]],
+        "p=3",
+        {"p": -1},
+        {"p": True},
+        {"p": "3"},
+        {"p": 2.5},
+        {"p": float("nan")},
+        {"p": None},
+        {"elsewhere": 3},
+        {7: 3},
+    ],
+)
+def test_junk_voting_results_are_ignored_and_counted(votes: object) -> None:
+    board = _voted(votes)
+
+    assert only(board, "p").votes == 0
+    assert board.stats.unknown_fields == 1
+
+
+def test_a_whole_number_sent_as_a_float_counts() -> None:
+    assert only(_voted({"p": 3.0}), "p").votes == 3
+
+
+def test_an_absurd_vote_total_is_clamped_and_reported() -> None:
+    board = _voted({"p": 10**30})
+
+    assert only(board, "p").votes == 1_000_000
+    assert [item_id for item_id, _ in board.stats.repaired] == ["p"]
+
+
+def test_votes_on_arrows_are_not_items_and_are_counted_as_unknown() -> None:
+    dump = mural_dump(
+        [mural_sticky("p", "x", 0, 0), mural_sticky("q", "y", 300, 0), mural_arrow("a", "p", "q")],
+        votes={"a": 2, "p": 1},
+    )
+
+    board = normalize_mural(dump)
+
+    assert [(item.id, item.votes) for item in board.items] == [("p", 1), ("q", 0)]
+    assert board.stats.unknown_fields == 1
+
+
+def test_no_more_voting_results_are_read_than_the_mural_has_widgets() -> None:
+    votes = {"p": 2, **{f"ghost-{i}": 1 for i in range(50_000)}}
+
+    board = _voted(votes)
+
+    assert only(board, "p").votes == 2
+    assert board.stats.unknown_fields == 50_000
