@@ -82,9 +82,12 @@ class Step:
 
 @dataclass(frozen=True, slots=True)
 class Problem:
-    """A problem with its votes: ``weight = dot_votes + mark_votes``; ``step_id`` None = stream.
+    """A problem with its votes: ``weight = dot_votes + mark_votes + provider_votes``;
+    ``step_id`` None = stream.
 
-    ``source_item_ids`` holds the problem's own item first, then the vote dots counted for it.
+    ``provider_votes`` are the votes the whiteboard itself recorded for the problem's item
+    (Mural voting results, ``Item.votes``). ``source_item_ids`` holds the problem's own item
+    first, then the vote dots counted for it.
     """
 
     id: str
@@ -94,6 +97,7 @@ class Problem:
     dot_votes: int
     mark_votes: int
     source_item_ids: tuple[str, ...]
+    provider_votes: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -945,10 +949,11 @@ def _stream(
             id=stable_id("p", board.id, note.item.id),
             text=_title(note.item.text, ruleset),
             step_id=step_id[step] if step is not None else None,
-            weight=len(dots) + marks,
+            weight=len(dots) + marks + note.item.votes,
             dot_votes=len(dots),
             mark_votes=marks,
             source_item_ids=(note.item.id, *dots),
+            provider_votes=note.item.votes,
         )
         ranked_problems.append(((-problem.weight, rank(step), problem.text, *place(note)), problem))
     ranked_problems.sort(key=lambda pair: pair[0])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import random
+from dataclasses import replace
 
 import pytest
 from hypothesis import given, settings
@@ -368,6 +369,36 @@ def test_dots_on_a_problem_and_text_marks_are_its_votes_and_rank_the_problems() 
         ("few votes", 1, 0, 1),
     ]
     assert stream.problems[0].source_item_ids == ("p2", "dot1", "dot2")
+
+
+def test_votes_the_whiteboard_recorded_add_to_dots_and_marks_and_rank_the_problems() -> None:
+    b = board(
+        note("a", 0, 0, "a"),
+        note("b", 600, 0, "b"),
+        replace(note("p1", 0, 150, "dotted (2)"), votes=1),
+        replace(note("p2", 600, 150, "voted in Mural"), votes=5),
+        note("dot", 10, 160, "", w=20, h=20, kind=ItemKind.SHAPE),
+    )
+    roles = {**steps_of("a", "b"), "p1": Role.PROBLEM, "p2": Role.PROBLEM}
+
+    (stream,) = streams_of(b, roles, dots=["dot"])
+
+    assert [
+        (p.text, p.dot_votes, p.mark_votes, p.provider_votes, p.weight) for p in stream.problems
+    ] == [("voted in Mural", 0, 0, 5, 5), ("dotted", 1, 2, 1, 4)]
+
+
+def test_votes_the_whiteboard_recorded_on_steps_and_ideas_weigh_nothing() -> None:
+    b = board(
+        replace(note("a", 0, 0, "a"), votes=7),
+        replace(note("i", 0, 150, "an idea"), votes=3),
+        note("p", 300, 150, "a problem"),
+    )
+
+    (stream,) = streams_of(b, {**steps_of("a"), "i": Role.IDEA, "p": Role.PROBLEM})
+
+    assert [(p.text, p.weight) for p in stream.problems] == [("a problem", 0)]
+    assert [idea.text for idea in stream.ideas] == ["an idea"]
 
 
 def test_a_dot_on_two_overlapping_problems_counts_once_for_the_nearer_centre() -> None:
