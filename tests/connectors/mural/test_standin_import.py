@@ -1,5 +1,5 @@
 """The Mural connector over a real socket against the stand-in: OAuth, expired token, paging,
-an expired next token, voting results, and the dump normalized by load_dump."""
+an expired next token, voting results, and the dump normalized by load_dump and digitized."""
 
 from __future__ import annotations
 
@@ -54,6 +54,7 @@ def _workshop() -> dict[str, object]:
             mural_area("inner", "Order to cash", 50, 60, w=1200, h=800, parent="outer"),
             mural_sticky("s1", "Take order", 10, 20, parent="inner", tags=["tag-p"]),
             mural_sticky("s2", "Ship it", 400, 20, parent="inner"),
+            mural_sticky("p1", "Orders typed twice", 10, 220, "red", parent="inner"),
             mural_arrow("a1", "s1", "s2", "handoff"),
             *filler,
         ],
@@ -65,7 +66,8 @@ async def test_a_mural_imports_over_a_socket_through_refresh_restart_and_three_p
     mural: MuralStandIn, mural_url: str
 ) -> None:
     mural_id = mural.add_dump(_workshop())
-    mural.add_votes(mural_id, "s-1", {"s2": 3})
+    mural.add_votes(mural_id, "s-1", {"s2": 3, "p1": 1})
+    mural.add_votes(mural_id, "s-2", {"p1": 2})
     oauth_url = mural_url + mural.prefix + "/authorization/oauth2/"
     verifier, challenge = new_pkce()
 
@@ -95,10 +97,13 @@ async def test_a_mural_imports_over_a_socket_through_refresh_restart_and_three_p
     items = {item.id: item for item in board.items}
     widget_calls = mural.api_calls("/widgets")
     assert tokens.refreshes == 1
-    assert len(dump["widgets"]) == 235
+    assert len(dump["widgets"]) == 236
     assert {call.query["limit"] for call in widget_calls} == {"100"}
     assert sum(call.status == 400 for call in widget_calls) == 1
-    assert dump["votes"] == {"s2": 3}
+    assert dump["votes"] == {"s2": 3, "p1": 3}
+    assert (items["p1"].votes, items["s2"].votes) == (3, 3)
+    problems = [p for s in digitize(board)["streams"] for p in s["problems"]]
+    assert [(p["text"], p["weight"]) for p in problems] == [("Orders typed twice", 3)]
     assert items["s1"].text == "Take order"
     assert items["s1"].containers == ("inner", "outer")
     assert items["s1"].geometry is not None
