@@ -12,6 +12,7 @@ HTTP/1.1 load generator (64 keep-alive connections, request i planned at start +
 
     .venv/bin/python bench/webhook_ack.py                 # 500 req/s for 20 s, 1,000 burst
     .venv/bin/python bench/webhook_ack.py --rate 1000 --seconds 10
+    .venv/bin/python bench/webhook_ack.py --postgres postgresql+psycopg://postgres@127.0.0.1:5432/test
 """
 
 from __future__ import annotations
@@ -45,6 +46,30 @@ def free_port() -> int:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
         return port
+
+
+def postgres_schema(url: str) -> tuple[str, str]:
+    """A new schema in the database at ``url``; returns it and a URL that uses it."""
+    from urllib.parse import quote
+
+    import sqlalchemy as sa
+
+    schema = f"vsm_bench_{uuid.uuid4().hex[:10]}"
+    engine = sa.create_engine(url)
+    with engine.begin() as connection:
+        connection.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+    engine.dispose()
+    separator = "&" if "?" in url else "?"
+    return schema, f"{url}{separator}options={quote(f'-csearch_path={schema}')}"
+
+
+def drop_schema(url: str, schema: str) -> None:
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(url)
+    with engine.begin() as connection:
+        connection.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
+    engine.dispose()
 
 
 def percentile(values: list[float], share: float) -> float:
@@ -172,11 +197,21 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=500.0, help="requests per second")
     parser.add_argument("--seconds", type=float, default=20.0, help="length of the rate phase")
     parser.add_argument("--burst", type=int, default=1000, help="triggers in the burst phase")
+    parser.add_argument(
+        "--postgres",
+        metavar="URL",
+        help="run on PostgreSQL (a fresh schema in this database, dropped afterwards) "
+        "instead of a SQLite file, e.g. postgresql+psycopg://postgres@127.0.0.1:5432/test",
+    )
     args = parser.parse_args()
 
     workdir = Path(tempfile.mkdtemp(prefix="vsm-bench-hooks-"))
+    database_url = f"sqlite:///{workdir / 'valuestream.db'}"
+    schema = None
+    if args.postgres:
+        schema, database_url = postgres_schema(args.postgres)
     env = {
-        "VSM_DATABASE_URL": f"sqlite:///{workdir / 'valuestream.db'}",
+        "VSM_DATABASE_URL": database_url,
         "VSM_ENCRYPTION_KEYS": Fernet.generate_key().decode(),
         "VSM_LOG_LEVEL": "WARNING",
         "VSM_LOG_FORMAT": "json",
@@ -223,7 +258,8 @@ def main() -> None:
         latencies, outcomes = asyncio.run(send_at_rate(port, requests, args.rate))
         print(
             f"inbound trigger ack at {args.rate:g} req/s for {args.seconds:g} s "
-            f"({count} requests, uvicorn 1 process, SQLite, embedded worker):"
+            f"({count} requests, uvicorn 1 process, {'PostgreSQL' if args.postgres else 'SQLite'}"
+            ", embedded worker):"
         )
         print(
             f"  p50 {percentile(latencies, 0.50):.1f} ms  p90 {percentile(latencies, 0.90):.1f}"
@@ -246,6 +282,8 @@ def main() -> None:
     finally:
         server.terminate()
         server.wait(20)
+        if schema is not None:
+            drop_schema(args.postgres, schema)
 
 
 if __name__ == "__main__":

@@ -195,9 +195,10 @@ def _accept(
         secrets = triggers.board_secrets(session, board_id, runtime.open_secret, now)
         if secrets is None:
             raise ProblemError("not-found", f"Board {board_id} has no webhook.")
-        # End the read before writing: on SQLite a transaction that read before another
-        # writer's commit cannot become a write transaction ("database is locked").
-        session.rollback()
+        if runtime.is_sqlite:
+            # End the read before writing: on SQLite a transaction that read before another
+            # writer's commit cannot become a write transaction ("database is locked").
+            session.rollback()
         try:
             triggers.verify_trigger(secrets, header, body, delivery_id, received, hooks.tolerance_s)
             with runtime.writing():

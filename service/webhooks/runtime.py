@@ -82,10 +82,12 @@ class HookRuntime:
         steps of up to 100 ms, and a burst of triggers then stalls for seconds. Waiting on a
         lock instead costs microseconds. PostgreSQL needs no such lock.
         """
+        return self._write_lock if self.is_sqlite else nullcontext()
+
+    @property
+    def is_sqlite(self) -> bool:
         bind = self.sessions.kw.get("bind")
-        if bind is not None and bind.dialect.name == "sqlite":
-            return self._write_lock
-        return nullcontext()
+        return bind is not None and bind.dialect.name == "sqlite"
 
     def open_secret(self, blob: bytes) -> str:
         """Decrypt a stored secret, remembering the last few hundred: every trigger needs its

@@ -224,12 +224,20 @@ _log = HookTrigger.__table__  # type: ignore[attr-defined]
 
 
 _due = sa.bindparam("due", type_=sa.DateTime(timezone=True))
-# One statement moves the board along and tells where it stands. SET expressions read the old
-# row (SQL standard, also SQLite), so an idle board becomes pending with this trigger's due_at,
-# a running board becomes dirty, a pending one stays as it is.
+# One statement moves the board along when a trigger changes something: an idle board becomes
+# pending (this trigger's due_at), a running board without a follow-up gets one. SET expressions
+# read the old row (SQL standard, also SQLite). A board already pending, or running with a
+# follow-up, is not written at all: on PostgreSQL a burst of triggers then takes no row lock,
+# and their commits do not queue behind one another.
 _TRANSITION = (
     sa.update(_table)
-    .where(_table.c.board_id == sa.bindparam("board"))
+    .where(
+        _table.c.board_id == sa.bindparam("board"),
+        sa.or_(
+            _table.c.state == HookState.IDLE.value,
+            sa.and_(_table.c.state == HookState.RUNNING.value, _table.c.dirty == sa.false()),
+        ),
+    )
     .values(
         state=sa.case(
             (_table.c.state == HookState.IDLE.value, HookState.PENDING.value),
@@ -239,6 +247,9 @@ _TRANSITION = (
         dirty=sa.case((_table.c.state == HookState.RUNNING.value, sa.true()), else_=_table.c.dirty),
     )
     .returning(_table.c.state, _table.c.due_at, _table.c.running_since)
+)
+_STATE = sa.select(_table.c.state, _table.c.due_at, _table.c.running_since).where(
+    _table.c.board_id == sa.bindparam("board")
 )
 _REMEMBER = sa.insert(_seen)
 _LOG = sa.insert(_log)
@@ -256,9 +267,9 @@ def accept_trigger(
     """Record a verified trigger: replay guard, coalescing transition and the log entry.
 
     Raises ``TriggerRejected`` (reason ``replay``, the transaction rolled back) when the board
-    saw ``delivery_id`` before. Three prepared Core statements, the first a write, so on SQLite
-    the transaction holds the write lock before it reads anything (no stale snapshot to
-    upgrade). This runs for every trigger, hence no ORM here.
+    saw ``delivery_id`` before. Three or four prepared Core statements, the first a write, so
+    on SQLite the transaction holds the write lock before it reads anything (no stale snapshot
+    to upgrade). This runs for every trigger, hence no ORM here.
     """
     connection = session.connection()
     try:
@@ -273,6 +284,8 @@ def accept_trigger(
 
     due = now + timedelta(seconds=debounce_s)
     row = connection.execute(_TRANSITION, {"board": board_id, "due": due}).first()
+    if row is None:  # nothing to change: say where the board stands
+        row = connection.execute(_STATE, {"board": board_id}).first()
     if row is None:
         session.rollback()
         raise TriggerRejected("no_webhook", "the board's webhook was deleted", 404)
