@@ -7,8 +7,12 @@ from celery import Celery
 from service.db.engine import create_db_engine, create_session_factory
 from service.jobqueue import IMPORT_TASK
 from service.settings import Settings
+from workers.live import build_miro_live, register_live_tasks
+from workers.mural_live import build_mural_live, register_mural_tasks
 from workers.tasks import register_tasks
 from workers.webhooks import register_webhook_tasks
+
+_BEAT_TICK_S = 30.0
 
 
 def create_celery(settings: Settings) -> Celery:
@@ -45,8 +49,23 @@ def create_celery(settings: Settings) -> Celery:
         enable_utc=True,
     )
     engine = create_db_engine(settings.database_url, pool_size=2)
-    register_tasks(app, create_session_factory(engine), max_retries=settings.import_max_retries)
-    register_webhook_tasks(app, settings, create_session_factory(engine))
+    sessions = create_session_factory(engine)
+    register_tasks(app, sessions, max_retries=settings.import_max_retries)
+    register_webhook_tasks(app, settings, sessions)
+    # Built lazily in the worker; a provider that is not configured turns its tasks into no-ops.
+    # Beat looks for due boards every 30 s, or as often as a shorter poll interval needs.
+    register_live_tasks(
+        app,
+        lambda: build_miro_live(settings, sessions, CeleryJobQueue(app))[0],
+        max_retries=settings.import_max_retries,
+        poll_every_s=min(_BEAT_TICK_S, settings.miro.poll_interval_s),
+    )
+    register_mural_tasks(
+        app,
+        lambda: build_mural_live(settings, sessions, CeleryJobQueue(app))[0],
+        max_retries=settings.import_max_retries,
+        poll_every_s=min(_BEAT_TICK_S, settings.mural.poll_interval_s),
+    )
     return app
 
 

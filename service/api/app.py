@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
 from fastapi import APIRouter, FastAPI, Request
@@ -14,6 +15,7 @@ from sqlalchemy.engine import Engine
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from service.api.deps import MULTIPART_OVERHEAD
+from service.api.live import install_live
 from service.api.middleware import BodyLimitMiddleware, RequestIdMiddleware
 from service.api.problems import (
     MEDIA_TYPE,
@@ -29,7 +31,11 @@ from service.db.migrate import upgrade_database
 from service.jobqueue import JobQueue
 from service.logs import configure_logging
 from service.settings import Settings
+from service.usecases.connections import HttpFactory
 from service.webhooks.api import install as install_webhooks
+
+if TYPE_CHECKING:
+    from workers.live import EmbeddedLiveSync
 
 API_VERSION = "1.0.0"
 
@@ -54,12 +60,15 @@ def create_app(
     job_queue: JobQueue | None = None,
     migrate: bool | None = None,
     configure_logs: bool = True,
+    live_http_factory: HttpFactory | None = None,
+    live_tick_s: float = 5.0,
 ) -> FastAPI:
     """The API for ``settings``.
 
     ``engine`` and ``job_queue`` replace the ones built from the settings (tests, benchmarks).
     ``migrate`` defaults to "on the embedded default" (no broker): a laptop run needs no extra
     step, while deployments with a broker migrate once with ``vsm db upgrade``.
+    ``live_http_factory`` and ``live_tick_s`` are passed to :func:`service.api.live.install_live`.
     """
     if configure_logs:
         configure_logging(settings.log_level, settings.log_format)
@@ -67,16 +76,21 @@ def create_app(
     session_factory = create_session_factory(engine)
     queue = job_queue or build_job_queue(settings, engine)
     should_migrate = settings.embedded_worker if migrate is None else migrate
+    live_runners: list[EmbeddedLiveSync] = []
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if should_migrate:
             upgrade_database(engine)
         queue.start()
+        for runner in live_runners:
+            runner.start()
         log.info("api_started", embedded_worker=settings.embedded_worker)
         try:
             yield
         finally:
+            for runner in live_runners:
+                await asyncio.to_thread(runner.stop)
             queue.stop()
             log.info("api_stopped")
 
@@ -104,6 +118,9 @@ def create_app(
     for module in (imports, boards, streams, classify, render):
         v1.include_router(module.router)
     app.include_router(v1)
+    live_runners.extend(
+        install_live(app, settings, http_factory=live_http_factory, tick_s=live_tick_s)
+    )
     install_webhooks(app, settings)
     app.include_router(health.router)
     # Outermost last: request ids wrap everything, so even a refused body gets one.

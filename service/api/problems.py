@@ -81,6 +81,44 @@ PROBLEM_TYPES: dict[str, ProblemType] = {
             "not-ready", 503, "Not ready", "The database or the job broker is unreachable."
         ),
         ProblemType(
+            "invalid-oauth-state",
+            400,
+            "Invalid authorization state",
+            "The OAuth `state` is missing, forged, already used or expired: start the connection "
+            "again. Nothing was stored.",
+        ),
+        ProblemType(
+            "oauth-refused",
+            400,
+            "Authorization refused",
+            "The provider refused the authorization (denied by the user, or a bad or used code).",
+        ),
+        ProblemType(
+            "connection-needs-reauth",
+            409,
+            "Connection needs re-authorization",
+            "The provider refused this connection's tokens; connect the account again.",
+        ),
+        ProblemType(
+            "provider-forbidden",
+            403,
+            "Provider refused access",
+            "The connected account may not read this object at the provider.",
+        ),
+        ProblemType(
+            "provider-unavailable",
+            502,
+            "Provider unavailable",
+            "The provider failed, timed out or rate-limited us; try again (see `Retry-After`).",
+        ),
+        ProblemType(
+            "provider-not-configured",
+            503,
+            "Provider not configured",
+            "The operator has not set the provider's OAuth app (`VSM_MIRO__*`, `VSM_MURAL__*`) or "
+            "`VSM_ENCRYPTION_KEYS`.",
+        ),
+        ProblemType(
             "internal-error", 500, "Internal error", "A bug; the request id helps find it."
         ),
     )

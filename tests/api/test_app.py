@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import logging
+import threading
 
 import pytest
+from cryptography.fernet import Fernet
 from fastapi.testclient import TestClient
+from pydantic import SecretStr
 from sqlalchemy.engine import Engine
 
 from service.api.app import create_app
 from service.api.problems import PROBLEM_TYPES
 from service.db.engine import create_db_engine, create_session_factory
-from service.settings import Settings
+from service.settings import MiroSettings, Settings
 from service.usecases.keys import revoke_api_key
-from tests.api.conftest import Workspace
+from tests.api.conftest import MakeClient, Workspace
 from tests.conftest import TestDatabase
 
 
@@ -204,3 +207,56 @@ def test_any_body_over_the_limit_is_refused_with_413(
     assert response.status_code == 413
     assert response.json()["type"] == PROBLEM_TYPES["payload-too-large"].uri
     assert response.headers["x-request-id"] == "big"
+
+
+@pytest.mark.parametrize(
+    ("path", "setting"),
+    [
+        ("/v1/connections/miro/authorize", "VSM_MIRO__CLIENT_ID"),
+        ("/v1/connections/mural/authorize", "VSM_MURAL__CLIENT_ID"),
+    ],
+    ids=["miro", "mural"],
+)
+def test_an_unconfigured_provider_answers_why_it_is_off(
+    client: TestClient, alice: Workspace, path: str, setting: str
+) -> None:
+    response = client.get(path, headers=alice.headers)
+
+    assert response.status_code == 503
+    assert response.json()["type"] == PROBLEM_TYPES["provider-not-configured"].uri
+    assert setting in response.json()["detail"]
+
+
+def test_a_configured_provider_without_an_encryption_key_says_the_key_is_missing(
+    make_client: MakeClient, alice: Workspace
+) -> None:
+    miro = MiroSettings(client_id="c", client_secret=SecretStr("s"))
+
+    with make_client(miro=miro) as client:
+        response = client.get("/v1/connections/miro/authorize", headers=alice.headers)
+
+    assert response.status_code == 503
+    assert "VSM_ENCRYPTION_KEYS" in response.json()["detail"]
+
+
+@pytest.mark.parametrize(
+    ("broker_url", "runs_live_thread"),
+    [(None, True), ("redis://127.0.0.1:1/0", False)],
+    ids=["embedded", "broker"],
+)
+def test_the_api_runs_the_live_sync_itself_only_without_a_broker(
+    database: TestDatabase, engine: Engine, broker_url: str | None, runs_live_thread: bool
+) -> None:
+    settings = Settings(
+        database_url=database.url,
+        broker_url=broker_url,
+        log_format="console",
+        encryption_keys=[Fernet.generate_key().decode()],
+        miro=MiroSettings(client_id="c", client_secret=SecretStr("s")),
+    )
+    app = create_app(settings, engine=engine, migrate=False, configure_logs=False)
+
+    with TestClient(app):
+        live_threads = [t for t in threading.enumerate() if t.name == "vsm-live-sync"]
+
+    assert bool(live_threads) is runs_live_thread

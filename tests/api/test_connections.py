@@ -19,7 +19,6 @@ from sqlmodel import select
 
 import service.usecases.connections as connections_module
 from service.api.app import create_app
-from service.api.routes.connections import install_live_miro
 from service.db.engine import create_session_factory
 from service.db.tables import Connection, OAuthState
 from service.settings import MiroSettings, Settings
@@ -77,8 +76,7 @@ def live_client(
             poll_jitter=0.0,
         ),
     )
-    app = create_app(settings, engine=engine, migrate=False, configure_logs=False)
-    install_live_miro(app, settings, tick_s=0.1)
+    app = create_app(settings, engine=engine, migrate=False, configure_logs=False, live_tick_s=0.1)
     with TestClient(app) as client:  # the lifespan starts and stops the live runner
         yield client
 

@@ -18,8 +18,6 @@ from sqlalchemy.engine import Engine
 from sqlmodel import select
 
 from service.api.app import create_app
-from service.api.routes.connections import install_live_miro
-from service.api.routes.mural_connections import install_live_mural
 from service.db.engine import create_session_factory
 from service.db.tables import Connection, OAuthState
 from service.mural_config import MuralSettings
@@ -82,9 +80,7 @@ def live_client(
             poll_jitter=0.0,
         ),
     )
-    app = create_app(settings, engine=engine, migrate=False, configure_logs=False)
-    install_live_miro(app, settings, tick_s=0.1)  # the shared routes; Miro itself stays off
-    install_live_mural(app, settings, tick_s=0.1)
+    app = create_app(settings, engine=engine, migrate=False, configure_logs=False, live_tick_s=0.1)
     with TestClient(app) as client:
         yield client
 
@@ -360,9 +356,9 @@ def test_miro_and_mural_live_side_by_side_each_poll_only_their_own_boards(
                 poll_jitter=0.0,
             ),
         )
-        app = create_app(settings, engine=engine, migrate=False, configure_logs=False)
-        install_live_miro(app, settings, tick_s=0.1)
-        install_live_mural(app, settings, tick_s=0.1)
+        app = create_app(
+            settings, engine=engine, migrate=False, configure_logs=False, live_tick_s=0.1
+        )
         with TestClient(app) as client:
             start = client.get("/v1/connections/miro/authorize", headers=alice.headers).json()
             consent = httpx.get(start["authorize_url"], follow_redirects=False)

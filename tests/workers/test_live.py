@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -11,7 +12,11 @@ from celery import Celery
 
 import workers.live as live_module
 from connectors.errors import RateLimitedError, TransientError
+from service.settings import Settings
+from workers.celery_app import create_celery
 from workers.live import FETCH_TASK, POLL_TASK, EmbeddedLiveSync, register_live_tasks
+from workers.mural_live import FETCH_TASK as MURAL_FETCH
+from workers.mural_live import POLL_TASK as MURAL_POLL
 
 
 class Recorder:
@@ -90,3 +95,15 @@ def test_celery_gets_the_fetch_and_poll_tasks_and_a_beat_schedule() -> None:
     # Without Miro settings both tasks do nothing instead of failing.
     assert app.tasks[FETCH_TASK].run(1) is None
     assert app.tasks[POLL_TASK].run() is None
+
+
+def test_the_celery_app_runs_the_live_tasks_of_both_providers_and_schedules_their_polls(
+    tmp_path: Path,
+) -> None:
+    app = create_celery(Settings(broker_url="memory://", database_url=f"sqlite:///{tmp_path}/x.db"))
+
+    assert {FETCH_TASK, POLL_TASK, MURAL_FETCH, MURAL_POLL} <= set(app.tasks)
+    assert {POLL_TASK, MURAL_POLL} <= set(app.conf.beat_schedule)
+    # Neither provider is configured: the tasks do nothing instead of failing.
+    assert app.tasks[FETCH_TASK].run(1) is None
+    assert app.tasks[MURAL_POLL].run() is None

@@ -14,15 +14,13 @@ from cryptography.fernet import Fernet
 from fastapi.testclient import TestClient
 
 from service.api.app import create_app
-from service.api.routes.connections import install_live_miro
-from service.db.engine import create_session_factory
 from service.settings import MiroSettings, Settings
 from tests.api.conftest import make_workspace, wait_for_job
 from tests.api.test_connections import BOARD, CALLBACK, until, workshop
 from tests.conftest import TestDatabase
 from tests.standins.miro_server import MiroStandIn, serve
-from workers.celery_app import CeleryJobQueue, create_celery
-from workers.live import POLL_TASK, CeleryLiveFetch, build_miro_live, register_live_tasks
+from workers.celery_app import create_celery
+from workers.live import POLL_TASK
 
 pytestmark = [pytest.mark.slow, pytest.mark.redis, pytest.mark.postgres]
 
@@ -60,14 +58,7 @@ def test_a_celery_worker_fetches_imports_and_reimports_a_connected_board(
     settings: Settings, postgres: TestDatabase, miro: MiroStandIn
 ) -> None:
     worker_app = create_celery(settings)
-    sessions = create_session_factory(postgres.engine)
-    register_live_tasks(
-        worker_app,
-        lambda: build_miro_live(settings, sessions, CeleryJobQueue(worker_app))[0],
-        max_retries=2,
-    )
     api = create_app(settings, engine=postgres.engine, migrate=False, configure_logs=False)
-    install_live_miro(api, settings, fetch_port=CeleryLiveFetch(worker_app))
     who = make_workspace(postgres.engine, "live-celery")
 
     with (

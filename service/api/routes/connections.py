@@ -1,21 +1,20 @@
 """Live Miro routes: OAuth connect, connections, remote-board browsing and connecting a board.
 
-``install_live_miro(app, settings)`` is the composition step: it builds the live use cases'
-dependencies from the settings and adds these routes under ``/v1``. The OAuth callback is the
-one ``/v1`` route without an API key: Miro's redirect carries no key, so the signed, single-use,
-workspace-bound ``state`` is what ties it to a workspace.
+:func:`service.api.live.install_live` adds these routes and puts their dependencies on
+``app.state``. The OAuth callback is the one ``/v1`` route without an API key: Miro's redirect
+carries no key, so the signed, single-use, workspace-bound ``state`` is what ties it to a
+workspace.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Annotated, Any, Protocol
 
 import structlog
-from fastapi import APIRouter, FastAPI, Query, Request, Response
+from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import RedirectResponse
 from pydantic import BaseModel, Field
 from sqlmodel import Session, col, select
@@ -23,12 +22,10 @@ from sqlmodel import Session, col, select
 from connectors.errors import AuthError, ProviderError, RateLimitedError
 from connectors.miro.oauth import authorize_url
 from service.api.deps import SessionDep, WorkspaceDep
-from service.api.problems import PROBLEM_TYPES, ProblemError, ProblemType, responses
+from service.api.problems import ProblemError, responses
 from service.db.tables import Board, BoardSync, Connection
-from service.settings import Settings
 from service.usecases.connections import (
     MIRO,
-    HttpFactory,
     StateError,
     begin_authorization,
     complete_miro_authorization,
@@ -43,47 +40,6 @@ from service.usecases.live_sync import LiveSync, MiroLive
 log = structlog.get_logger(__name__)
 
 router = APIRouter(tags=["connections"])
-
-_PROBLEMS = (
-    ProblemType(
-        "invalid-oauth-state",
-        400,
-        "Invalid authorization state",
-        "The OAuth `state` is missing, forged, already used or expired: start the connection "
-        "again. Nothing was stored.",
-    ),
-    ProblemType(
-        "oauth-refused",
-        400,
-        "Authorization refused",
-        "The provider refused the authorization (denied by the user, or a bad or used code).",
-    ),
-    ProblemType(
-        "connection-needs-reauth",
-        409,
-        "Connection needs re-authorization",
-        "The provider refused this connection's tokens; connect the account again.",
-    ),
-    ProblemType(
-        "provider-forbidden",
-        403,
-        "Provider refused access",
-        "The connected account may not read this object at the provider.",
-    ),
-    ProblemType(
-        "provider-unavailable",
-        502,
-        "Provider unavailable",
-        "The provider failed, timed out or rate-limited us; try again (see `Retry-After`).",
-    ),
-    ProblemType(
-        "provider-not-configured",
-        503,
-        "Provider not configured",
-        "The operator has not set the provider's OAuth app (`VSM_MIRO__*`) or "
-        "`VSM_ENCRYPTION_KEYS`.",
-    ),
-)
 
 
 class FetchPort(Protocol):
@@ -400,67 +356,3 @@ def get_board_sync(
     if board is None or board.workspace_id != workspace_id or sync is None:
         raise ProblemError("not-found", f"No live board {board_id} in this workspace.")
     return _sync_public(board, sync)
-
-
-def install_live_miro(
-    app: FastAPI,
-    settings: Settings,
-    *,
-    http_factory: HttpFactory | None = None,
-    fetch_port: FetchPort | None = None,
-    tick_s: float = 5.0,
-) -> None:
-    """Add the live Miro routes to ``app`` and wire their dependencies (call from the factory).
-
-    Without a broker an embedded runner (fetches, and due polls checked every ``tick_s``
-    seconds) starts and stops with the app's lifespan; with one, fetches go to Celery workers
-    (``boards.fetch``) and polling is Celery beat's ``boards.poll``.
-    """
-    from workers.live import EmbeddedLiveSync, build_miro_live
-
-    if getattr(app.state, "miro_live_installed", False):
-        return  # installed by the app factory already; a second runner would double the polls
-    app.state.miro_live_installed = True
-    for kind in _PROBLEMS:
-        PROBLEM_TYPES.setdefault(kind.slug, kind)
-    live, reason = build_miro_live(
-        settings,
-        app.state.session_factory,
-        app.state.job_queue,
-        **({"http_factory": http_factory} if http_factory is not None else {}),
-    )
-    app.state.miro_live = live
-    app.state.miro_disabled_reason = reason
-    if not hasattr(app.state, "forget_connection"):
-        app.state.forget_connection = {}
-    runner: EmbeddedLiveSync | None = None
-    if fetch_port is None and live is not None:
-        if settings.broker_url:
-            from workers.celery_app import create_celery
-            from workers.live import CeleryLiveFetch
-
-            fetch_port = CeleryLiveFetch(create_celery(settings))
-        else:
-            runner = EmbeddedLiveSync(live, tick_s=tick_s)
-            fetch_port = runner
-    app.state.miro_fetch = fetch_port
-    app.include_router(router, prefix="/v1")
-    if runner is not None:
-        _run_with_app(app, runner)
-    log.info("live_miro_installed", enabled=live is not None)
-
-
-def _run_with_app(app: FastAPI, runner: Any) -> None:
-    """Start ``runner`` after the app's own start-up and stop it before its shutdown."""
-    inner = app.router.lifespan_context
-
-    @contextlib.asynccontextmanager
-    async def lifespan(application: FastAPI) -> AsyncIterator[Any]:
-        async with inner(application) as state:
-            runner.start()
-            try:
-                yield state
-            finally:
-                await asyncio.to_thread(runner.stop)
-
-    app.router.lifespan_context = lifespan

@@ -2,9 +2,8 @@
 murals. Connecting a mural (``POST /v1/boards``), listing and deleting connections and board sync
 states are the shared routes of :mod:`service.api.routes.connections`.
 
-``install_live_mural(app, settings)`` is the composition step, the Mural twin of
-``install_live_miro``: it builds the dependencies, adds these routes under ``/v1`` and runs the
-shared live-sync runner (embedded thread, or Celery tasks ``murals.fetch``/``murals.poll``).
+:func:`service.api.live.install_live` adds these routes and runs the shared live-sync runner
+(embedded thread, or Celery tasks ``murals.fetch``/``murals.poll``).
 """
 
 from __future__ import annotations
@@ -13,30 +12,25 @@ import asyncio
 from typing import Annotated, Any, Literal
 
 import structlog
-from fastapi import APIRouter, FastAPI, Query, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import RedirectResponse
 
 from connectors.errors import AuthError, ProviderError
 from service.api.deps import SessionDep, WorkspaceDep
-from service.api.problems import PROBLEM_TYPES, ProblemError, responses
+from service.api.problems import ProblemError, responses
 from service.api.routes.connections import (
-    _PROBLEMS,
     AuthorizePublic,
     ConnectionPublic,
-    FetchPort,
     _connection_or_404,
     _live_for,
     _provider_problem,
-    _run_with_app,
 )
-from service.settings import Settings
-from service.usecases.connections import HttpFactory, StateError, connection_summary
+from service.usecases.connections import StateError, connection_summary
 from service.usecases.mural_live import (
     MURAL,
     MuralLive,
     begin_mural_authorization,
     complete_mural_authorization,
-    delete_mural_connection,
 )
 
 log = structlog.get_logger(__name__)
@@ -161,46 +155,3 @@ def remote_murals(
         "data": [{k: e.get(k) for k in keys} for e in entries if isinstance(e, dict)],
         "next": following if isinstance(following, str) and following else None,
     }
-
-
-def install_live_mural(
-    app: FastAPI,
-    settings: Settings,
-    *,
-    http_factory: HttpFactory | None = None,
-    fetch_port: FetchPort | None = None,
-    tick_s: float = 5.0,
-) -> None:
-    """Add the live Mural routes to ``app`` and wire their dependencies (call from the factory,
-    after ``install_live_miro`` when both run: the shared routes come with that one)."""
-    from workers.live import CeleryLiveFetch, EmbeddedLiveSync
-    from workers.mural_live import FETCH_TASK, build_mural_live
-
-    for kind in _PROBLEMS:
-        PROBLEM_TYPES.setdefault(kind.slug, kind)
-    live, reason = build_mural_live(
-        settings,
-        app.state.session_factory,
-        app.state.job_queue,
-        **({"http_factory": http_factory} if http_factory is not None else {}),
-    )
-    app.state.mural_live = live
-    app.state.mural_disabled_reason = reason
-    forgetters = getattr(app.state, "forget_connection", None)
-    if forgetters is None:
-        forgetters = app.state.forget_connection = {}
-    forgetters[MURAL] = delete_mural_connection
-    runner: EmbeddedLiveSync | None = None
-    if fetch_port is None and live is not None:
-        if settings.broker_url:
-            from workers.celery_app import create_celery
-
-            fetch_port = CeleryLiveFetch(create_celery(settings), FETCH_TASK)
-        else:
-            runner = EmbeddedLiveSync(live, tick_s=tick_s)
-            fetch_port = runner
-    app.state.mural_fetch = fetch_port
-    app.include_router(router, prefix="/v1")
-    if runner is not None:
-        _run_with_app(app, runner)
-    log.info("live_mural_installed", enabled=live is not None)
