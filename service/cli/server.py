@@ -1,4 +1,4 @@
-"""``vsm serve``, ``vsm worker``, ``vsm db upgrade``, ``vsm keys``: run and administer the service.
+"""``vsm serve``, ``vsm worker``, ``vsm beat``, ``vsm db upgrade``, ``vsm keys``: run the service.
 
 These commands are composition roots: they read ``Settings`` from ``VSM_*`` variables. Input and
 environment errors end with one line ``vsm: error: ...`` on stderr and exit status 2.
@@ -11,6 +11,7 @@ import json
 import os
 import shlex
 import sys
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -20,6 +21,7 @@ from connectors.errors import DumpError
 # the database, settings and pydantic stack load in the handlers: every `vsm` command registers
 # these subcommands, and `vsm import` should not pay for SQLAlchemy
 if TYPE_CHECKING:
+    from celery import Celery
     from sqlalchemy.engine import Engine
 
     from service.settings import Settings
@@ -27,6 +29,7 @@ if TYPE_CHECKING:
 EXAMPLES_DIR = Path(__file__).resolve().parents[2] / "examples"
 DEMO_FILES = ("miro-abo-workshop.json", "mural-app-release.json")
 DEMO_WORKSPACE = "demo"
+_SCHEDULE_HELP = "beat's file of last run times (default: in the temporary directory)"
 
 
 class CommandError(Exception):
@@ -64,7 +67,24 @@ def register(subparsers: Any) -> None:
         "--pool", choices=("prefork", "solo", "threads"), default="prefork", help="Celery pool"
     )
     worker.add_argument("--loglevel", default=None, help="default: VSM_LOG_LEVEL")
+    worker.add_argument(
+        "--beat",
+        action="store_true",
+        help="also run Celery beat (the live boards' polls): exactly one process of a "
+        "deployment may do this, else every poll runs once per beat",
+    )
+    worker.add_argument("--schedule", default=None, help=_SCHEDULE_HELP)
     worker.set_defaults(handler=_guarded(run_worker))
+
+    beat = subparsers.add_parser(
+        "beat",
+        help="run Celery beat: sends the live boards' periodic polls (needs VSM_BROKER_URL)",
+        description="Run Celery beat, which publishes boards.poll and murals.poll on "
+        "VSM_BROKER_URL for the workers. Run exactly one beat per deployment.",
+    )
+    beat.add_argument("--loglevel", default=None, help="default: VSM_LOG_LEVEL")
+    beat.add_argument("--schedule", default=None, help=_SCHEDULE_HELP)
+    beat.set_defaults(handler=_guarded(run_beat))
 
     db = subparsers.add_parser("db", help="database administration")
     db_commands = db.add_subparsers(dest="db_command", metavar="COMMAND", required=True)
@@ -209,7 +229,7 @@ def run_keys_revoke(args: argparse.Namespace) -> int:
     return 0
 
 
-def run_worker(args: argparse.Namespace) -> int:
+def _celery_for(command: str) -> tuple[Celery, Settings]:
     from service.logs import configure_logging
     from service.settings import Settings
     from workers.celery_app import create_celery
@@ -217,10 +237,33 @@ def run_worker(args: argparse.Namespace) -> int:
     settings = Settings()
     if not settings.broker_url:
         raise CommandError(
-            "VSM_BROKER_URL is not set: without a broker, `vsm serve` runs the jobs itself"
+            f"VSM_BROKER_URL is not set: without a broker, `vsm serve` runs the jobs itself "
+            f"and needs no `vsm {command}`"
         )
     configure_logging(settings.log_level, settings.log_format)
-    app = create_celery(settings)
+    return create_celery(settings), settings
+
+
+def _schedule_file(path: str | None) -> str:
+    """Beat's file of last run times. The polls are plain intervals, so losing it only makes
+    the first polls run at once: a temporary directory is writable by the image's user."""
+    return path or os.path.join(tempfile.gettempdir(), "vsm-celerybeat-schedule")
+
+
+def run_beat(args: argparse.Namespace) -> int:
+    app, settings = _celery_for("beat")
+    app.start(
+        [
+            "beat",
+            f"--loglevel={args.loglevel or settings.log_level}",
+            f"--schedule={_schedule_file(args.schedule)}",
+        ]
+    )
+    return 0
+
+
+def run_worker(args: argparse.Namespace) -> int:
+    app, settings = _celery_for("worker")
     argv = [
         "worker",
         f"--loglevel={args.loglevel or settings.log_level}",
@@ -232,6 +275,8 @@ def run_worker(args: argparse.Namespace) -> int:
     ]
     if args.concurrency:
         argv.append(f"--concurrency={args.concurrency}")
+    if args.beat:
+        argv += ["--beat", f"--schedule={_schedule_file(args.schedule)}"]
     app.worker_main(argv)
     return 0
 

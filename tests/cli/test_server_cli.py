@@ -80,13 +80,15 @@ def test_a_bad_key_command_is_one_line_and_exit_status_2(
     assert err.count("\n") == 1
 
 
-def test_worker_without_a_broker_explains_the_embedded_default(
-    sqlite_env: str, capsys: pytest.CaptureFixture[str]
+@pytest.mark.parametrize("command", ["worker", "beat"])
+def test_worker_and_beat_without_a_broker_explain_the_embedded_default(
+    sqlite_env: str, capsys: pytest.CaptureFixture[str], command: str
 ) -> None:
-    status, _, err = run(capsys, "worker")
+    status, _, err = run(capsys, command)
 
     assert status == 2
     assert "VSM_BROKER_URL is not set" in err
+    assert f"needs no `vsm {command}`" in err
 
 
 def test_an_unreachable_database_is_one_line_without_the_password(
