@@ -48,6 +48,12 @@ PROBLEM_TYPES: dict[str, ProblemType] = {
         ),
         ProblemType("conflict", 409, "Conflict", "The object's state does not allow this now."),
         ProblemType(
+            "link-expired",
+            410,
+            "Link expired",
+            "The share link is genuine but past its expiry; ask its owner for a new one.",
+        ),
+        ProblemType(
             "payload-too-large",
             413,
             "Payload too large",

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+import re
 import threading
+from pathlib import Path
 
 import pytest
 from cryptography.fernet import Fernet
@@ -260,3 +262,10 @@ def test_the_api_runs_the_live_sync_itself_only_without_a_broker(
         live_threads = [t for t in threading.enumerate() if t.name == "vsm-live-sync"]
 
     assert bool(live_threads) is runs_live_thread
+
+
+def test_every_problem_type_is_documented_in_the_service_guide() -> None:
+    guide = (Path(__file__).resolve().parents[2] / "docs" / "service.md").read_text()
+    documented = set(re.findall(r"^\| `([a-z-]+)` \| (\d{3}) \|", guide, flags=re.MULTILINE))
+
+    assert documented == {(p.slug, str(p.status)) for p in PROBLEM_TYPES.values()}

@@ -242,17 +242,19 @@ def share_board(
     response_class=Response,
     dependencies=[Depends(keep_token_out_of_logs)],
     responses={
-        **responses(404),
+        **responses(404, 410),
         200: {"content": {"text/html": {}}, "description": "One self-contained HTML page"},
     },
 )
 def get_shared_report_page(token: str, session: SessionDep, secret: ShareSecretDep) -> Response:
-    """The report page of a share link's board, latest revision. A tampered, unknown or
-    expired link is a 404 problem (the detail says which of expired or invalid)."""
+    """The report page of a share link's board, latest revision. A tampered or unknown link is
+    a 404 problem; a genuine link past its expiry a 410 ``link-expired``."""
     try:
         grant = verify_share_token(secret, token, now=int(time.time()))
     except ShareTokenExpired as exc:
-        raise ProblemError("not-found", "This share link has expired; ask for a new one.") from exc
+        raise ProblemError(
+            "link-expired", "This share link has expired; ask for a new one."
+        ) from exc
     except ShareTokenError as exc:
         raise ProblemError("not-found", "No such shared report.") from exc
     board = session.get(Board, grant.board_id)

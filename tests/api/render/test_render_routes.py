@@ -190,13 +190,15 @@ def test_a_link_for_another_board_cannot_be_made_by_editing_the_token(
     assert client.get(f"/v1/shared/{forged}/report.html").status_code == 404
 
 
-def test_an_expired_share_link_says_so(client: TestClient, seeded: Seeded) -> None:
+def test_an_expired_share_link_is_gone(client: TestClient, seeded: Seeded) -> None:
     grant = ShareGrant(seeded.workspace_id, seeded.board_id, int(time.time()) - 1)
     token = sign_share_token(derive_share_secret(ENCRYPTION_KEY), grant)
 
     response = client.get(f"/v1/shared/{token}/report.html")
 
-    assert response.status_code == 404
+    assert response.status_code == 410
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["type"] == "https://valuestream.dev/problems/link-expired"
     assert "expired" in response.json()["detail"]
 
 
@@ -230,7 +232,7 @@ def test_the_share_token_never_reaches_the_logs(
     )
 
     assert client.get(f"/v1/shared/{token}/report.html").status_code == 200
-    assert client.get(f"/v1/shared/{expired}/report.html").status_code == 404
+    assert client.get(f"/v1/shared/{expired}/report.html").status_code == 410
     assert client.get(f"/v1/shared/{token}x/report.html").status_code == 404
 
     logged = capsys.readouterr()
