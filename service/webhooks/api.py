@@ -173,6 +173,8 @@ def _log_rejection(
         if session.get(BoardWebhook, board_id) is None:
             raise ProblemError("not-found", f"Board {board_id} has no webhook.")
         session.rollback()  # SQLite: write in a transaction that has read nothing yet
+        if not runtime.may_log_rejection(board_id):
+            return
         with runtime.writing():
             triggers.log_rejection(
                 session, board_id, delivery_id, rejected, now=_now(), body_bytes=body_bytes
@@ -213,11 +215,12 @@ def _accept(
                 session.commit()
         except triggers.TriggerRejected as rejected:
             session.rollback()
-            with runtime.writing():
-                triggers.log_rejection(
-                    session, board_id, delivery_id, rejected, now=now, body_bytes=len(body)
-                )
-                session.commit()
+            if runtime.may_log_rejection(board_id):
+                with runtime.writing():
+                    triggers.log_rejection(
+                        session, board_id, delivery_id, rejected, now=now, body_bytes=len(body)
+                    )
+                    session.commit()
             raise _problem(rejected) from None
     if result.fire_in_s is not None:
         runtime.scheduler.fire(board_id, result.fire_in_s)

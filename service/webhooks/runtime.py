@@ -40,6 +40,7 @@ TRIGGER = "webhook"
 _PURGE_EVERY = timedelta(minutes=10)
 _SECRET_CACHE = 512
 _RUN_ATTEMPTS = 5
+REJECTIONS_LOGGED_PER_MINUTE = 120
 
 LiveFetch = Callable[[int], "int | None"]
 """``board id -> import job id`` (None: not fetched now, the board's sync state says why): fetch
@@ -74,6 +75,7 @@ class HookRuntime:
     _last_purge: datetime = field(default_factory=utcnow, init=False)
     _opened: dict[bytes, str] = field(default_factory=dict, init=False, repr=False)
     _write_lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
+    _rejections: dict[int, tuple[int, int]] = field(default_factory=dict, init=False, repr=False)
 
     def writing(self) -> AbstractContextManager[object]:
         """Hold while writing a trigger on SQLite: one writer at a time inside this process.
@@ -83,6 +85,20 @@ class HookRuntime:
         lock instead costs microseconds. PostgreSQL needs no such lock.
         """
         return self._write_lock if self.is_sqlite else nullcontext()
+
+    def may_log_rejection(self, board_id: int) -> bool:
+        """True for the first ``REJECTIONS_LOGGED_PER_MINUTE`` rejected triggers of a board in
+        the current minute (per process): anyone can send rejected triggers, and they must not
+        be able to fill the database through the log. Rejections are answered either way."""
+        minute = int(time.monotonic() // 60)
+        # Unlocked on purpose: two threads racing may log one rejection more, nothing worse.
+        seen_minute, count = self._rejections.get(board_id, (minute, 0))
+        if seen_minute != minute:
+            count = 0
+        if len(self._rejections) > _SECRET_CACHE:
+            self._rejections.clear()
+        self._rejections[board_id] = (minute, count + 1)
+        return count < REJECTIONS_LOGGED_PER_MINUTE
 
     @property
     def is_sqlite(self) -> bool:

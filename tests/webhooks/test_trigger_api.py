@@ -252,3 +252,15 @@ def test_the_trigger_log_is_paginated_newest_first(hooked: HookedBoard) -> None:
     shown = [e["delivery_id"] for e in first["items"] + second["items"]]
     assert shown == list(reversed(ids))
     assert second["next_cursor"] is None
+
+
+def test_a_flood_of_rejected_triggers_is_answered_but_logged_only_up_to_a_limit(
+    hooked: HookedBoard, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("service.webhooks.runtime.REJECTIONS_LOGGED_PER_MINUTE", 5)
+
+    statuses = {hooked.post(secret="whsec_wrong").status_code for _ in range(12)}
+
+    assert statuses == {401}
+    assert len(hooked.log()) <= 6  # 5, or 6 when a minute boundary passed
+    assert hooked.post().status_code == 202  # valid triggers are not limited
