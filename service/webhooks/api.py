@@ -13,6 +13,7 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
+from celery import Celery
 from fastapi import APIRouter, FastAPI, Query, Request, Response
 from pydantic import BaseModel, Field
 from sqlmodel import Session, col, select
@@ -68,6 +69,7 @@ def install(app: FastAPI, settings: Settings) -> None:
     )
 
     embedded: EmbeddedHookScheduler | None = None
+    publisher: Celery | None = None
     if settings.broker_url:
         publisher = celery_publisher(settings)
         runtime = build_runtime(
@@ -97,6 +99,8 @@ def install(app: FastAPI, settings: Settings) -> None:
                 if embedded is not None:
                     embedded.stop()
                 runtime.client.close()
+                if publisher is not None:
+                    publisher.close()
 
     app.router.lifespan_context = lifespan
     v1 = APIRouter(prefix="/v1")
