@@ -113,6 +113,7 @@ def create_app(
     app.state.engine = engine
     app.state.session_factory = session_factory
     app.state.job_queue = queue
+    app.state.share_secret = render.share_signing_key(settings)
 
     v1 = APIRouter(prefix="/v1")
     for module in (imports, boards, streams, classify, render):

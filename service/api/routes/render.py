@@ -35,6 +35,7 @@ from service.domain.render.share import (
     verify_share_token,
 )
 from service.domain.render.svg import render_stream_svg
+from service.settings import Settings
 
 router = APIRouter(tags=["maps"])
 log = structlog.get_logger(__name__)
@@ -66,21 +67,19 @@ class SharePublic(BaseModel):
     expires_at: datetime
 
 
+def share_signing_key(settings: Settings) -> bytes:
+    """The share-link signing key: derived from the newest ``VSM_ENCRYPTION_KEYS`` key, so every
+    API process with the same keys accepts the same links; without keys a random key of this
+    process (links then end with it and work on this process only). Built once by the app
+    factory, so concurrent first requests cannot sign with two different keys."""
+    if settings.encryption_keys:
+        return derive_share_secret(settings.encryption_keys[0])
+    return secrets.token_bytes(32)
+
+
 def share_secret(request: Request) -> bytes:
-    """The share-link signing key of this app (derived once, then kept on ``app.state``)."""
-    cached: bytes | None = getattr(request.app.state, "share_secret", None)
-    if cached is not None:
-        return cached
-    keys = request.app.state.settings.encryption_keys
-    if keys:
-        secret = derive_share_secret(keys[0])
-    else:
-        secret = secrets.token_bytes(32)
-        log.warning(
-            "share_links_ephemeral",
-            reason="VSM_ENCRYPTION_KEYS is not set; share links end when this process stops",
-        )
-    request.app.state.share_secret = secret
+    """The app's share-link signing key (``app.state.share_secret``, set by ``create_app``)."""
+    secret: bytes = request.app.state.share_secret
     return secret
 
 
@@ -230,6 +229,12 @@ def share_board(
     token = sign_share_token(secret, ShareGrant(workspace_id, board.id, expires_at))
     base = settings.public_base_url.rstrip("/")
     log.info("share_link_created", board_id=board.id, expires_at=expires_at)
+    if not settings.encryption_keys:
+        log.warning(
+            "share_links_ephemeral",
+            reason="VSM_ENCRYPTION_KEYS is not set: this link works on this API process only "
+            "and ends when it stops",
+        )
     return SharePublic(
         url=f"{base}/v1/shared/{token}/report.html",
         expires_at=datetime.fromtimestamp(expires_at, tz=UTC),

@@ -222,6 +222,19 @@ def test_share_links_work_on_every_api_process_with_the_same_keys(
         assert rotated.get(f"/v1/shared/{token}/report.html").status_code == 404
 
 
+def test_without_encryption_keys_share_links_work_on_their_own_process_only(
+    engine: Engine, seeded: Seeded, auth: dict[str, str]
+) -> None:
+    with make_client(engine, encryption_keys=[]) as embedded:
+        token = _token(embedded, seeded, auth)
+        opened = embedded.get(f"/v1/shared/{token}/report.html")
+    with make_client(engine, encryption_keys=[]) as another_process:
+        elsewhere = another_process.get(f"/v1/shared/{token}/report.html")
+
+    assert opened.status_code == 200
+    assert elsewhere.status_code == 404
+
+
 def test_the_share_token_never_reaches_the_logs(
     client: TestClient, seeded: Seeded, auth: dict[str, str], capsys: pytest.CaptureFixture[str]
 ) -> None:
