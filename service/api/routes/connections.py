@@ -19,10 +19,17 @@ from fastapi.responses import RedirectResponse
 from pydantic import BaseModel, Field
 from sqlmodel import Session, col, select
 
-from connectors.errors import AuthError, ProviderError, RateLimitedError
+from connectors.errors import AuthError, ProviderError
 from connectors.miro.oauth import authorize_url
 from service.api.deps import SessionDep, WorkspaceDep
 from service.api.problems import ProblemError, responses
+from service.api.routes.live_common import (
+    AuthorizePublic,
+    ConnectionPublic,
+    connection_or_404,
+    live_for,
+    provider_problem,
+)
 from service.db.tables import Board, BoardSync, Connection
 from service.usecases.connections import (
     MIRO,
@@ -30,12 +37,11 @@ from service.usecases.connections import (
     begin_authorization,
     complete_miro_authorization,
     connect_board,
-    connection_in_workspace,
     connection_summary,
     delete_connection,
 )
 from service.usecases.errors import ConflictError
-from service.usecases.live_sync import LiveSync, MiroLive
+from service.usecases.live_sync import MiroLive
 
 log = structlog.get_logger(__name__)
 
@@ -46,26 +52,6 @@ class FetchPort(Protocol):
     """Where a connected board's fetch goes: the embedded thread or a Celery worker."""
 
     def request_fetch(self, board_id: int, trigger: str) -> None: ...
-
-
-class ConnectionPublic(BaseModel):
-    id: int
-    provider: str
-    account_id: str
-    account_name: str
-    user_id: str
-    user_name: str
-    scopes: list[str]
-    status: str = Field(description="`active` or `needs_reauth`")
-    status_reason: str | None
-    expires_at: datetime | None = Field(description="Access token expiry; null = non-expiring.")
-    created_at: datetime
-    updated_at: datetime
-
-
-class AuthorizePublic(BaseModel):
-    authorize_url: str
-    expires_in: int = Field(description="Seconds the authorization request stays valid.")
 
 
 class ConnectBoard(BaseModel):
@@ -88,42 +74,10 @@ class BoardSyncPublic(BaseModel):
     last_import_job_id: int | None
 
 
-def _live(request: Request) -> MiroLive:
-    live: MiroLive | None = request.app.state.miro_live
-    if live is None:
-        raise ProblemError("provider-not-configured", request.app.state.miro_disabled_reason)
+def _miro(request: Request) -> MiroLive:
+    live = live_for(request, MIRO)
+    assert isinstance(live, MiroLive)
     return live
-
-
-def _live_for(request: Request, provider: str) -> LiveSync:
-    """The live sync of ``provider``, installed as ``app.state.<provider>_live``."""
-    live: LiveSync | None = getattr(request.app.state, f"{provider}_live", None)
-    if live is None:
-        reason = getattr(
-            request.app.state, f"{provider}_disabled_reason", f"{provider} is not configured"
-        )
-        raise ProblemError("provider-not-configured", reason)
-    return live
-
-
-def _connection_or_404(session: SessionDep, workspace_id: int, connection_id: int) -> Connection:
-    row = connection_in_workspace(session, workspace_id, connection_id)
-    if row is None:
-        raise ProblemError("not-found", f"No connection {connection_id} in this workspace.")
-    return row
-
-
-def _provider_problem(exc: ProviderError) -> ProblemError:
-    if isinstance(exc, AuthError):
-        return ProblemError("connection-needs-reauth", str(exc))
-    if isinstance(exc, RateLimitedError):
-        retry = str(max(1, round(exc.retry_after)))
-        return ProblemError("provider-unavailable", str(exc), headers={"Retry-After": retry})
-    if exc.status == 403:
-        return ProblemError("provider-forbidden", str(exc))
-    if exc.status == 404:
-        return ProblemError("not-found", str(exc))
-    return ProblemError("provider-unavailable", str(exc))
 
 
 def _sync_public(board: Board, sync: BoardSync) -> BoardSyncPublic:
@@ -155,7 +109,7 @@ def _sync_public(board: Board, sync: BoardSync) -> BoardSyncPublic:
 def authorize_miro(
     request: Request, workspace_id: WorkspaceDep, session: SessionDep
 ) -> AuthorizePublic | RedirectResponse:
-    live = _live(request)
+    live = _miro(request)
     state = begin_authorization(session, live.cipher, workspace_id, MIRO)
     session.commit()
     url = authorize_url(live.app, state)
@@ -178,7 +132,7 @@ def miro_callback(
     state: Annotated[str | None, Query(max_length=300)] = None,
     error: Annotated[str | None, Query(max_length=200)] = None,
 ) -> ConnectionPublic:
-    live = _live(request)
+    live = _miro(request)
     if error is not None:
         session.rollback()
         raise ProblemError("oauth-refused", "Miro reports that the authorization was refused.")
@@ -194,7 +148,7 @@ def miro_callback(
         raise ProblemError("oauth-refused", str(exc)) from None
     except ProviderError as exc:
         session.rollback()
-        raise _provider_problem(exc) from None
+        raise provider_problem(exc) from None
     session.commit()
     return ConnectionPublic(**connection_summary(row))
 
@@ -219,7 +173,7 @@ def get_connection(
     connection_id: int, workspace_id: WorkspaceDep, session: SessionDep
 ) -> ConnectionPublic:
     return ConnectionPublic(
-        **connection_summary(_connection_or_404(session, workspace_id, connection_id))
+        **connection_summary(connection_or_404(session, workspace_id, connection_id))
     )
 
 
@@ -233,7 +187,7 @@ def get_connection(
 def remove_connection(
     request: Request, connection_id: int, workspace_id: WorkspaceDep, session: SessionDep
 ) -> Response:
-    row = _connection_or_404(session, workspace_id, connection_id)
+    row = connection_or_404(session, workspace_id, connection_id)
     if row.provider != MIRO:
         forgetters: dict[str, Callable[[Session, Connection], None]] = getattr(
             request.app.state, "forget_connection", {}
@@ -244,12 +198,12 @@ def remove_connection(
         forget(session, row)
         session.commit()
         return Response(status_code=204)
-    live = _live(request)
+    live = _miro(request)
     try:
         delete_connection(session, live.cipher, live.app, live.http_factory, row)
     except ProviderError as exc:
         session.rollback()
-        raise _provider_problem(exc) from None
+        raise provider_problem(exc) from None
     session.commit()
     return Response(status_code=204)
 
@@ -269,8 +223,8 @@ def remote_boards(
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
     limit: Annotated[int, Query(ge=1, le=50)] = 20,
 ) -> dict[str, Any]:
-    live = _live(request)
-    row = _connection_or_404(session, workspace_id, connection_id)
+    live = _miro(request)
+    row = connection_or_404(session, workspace_id, connection_id)
     session.rollback()  # no transaction held while Miro answers
     assert row.id is not None
     connection = row.id
@@ -283,7 +237,7 @@ def remote_boards(
     try:
         page = asyncio.run(fetch())
     except ProviderError as exc:
-        raise _provider_problem(exc) from None
+        raise provider_problem(exc) from None
     raw = page.get("data")
     data: list[Any] = raw if isinstance(raw, list) else []
     boards = [
@@ -314,8 +268,8 @@ def remote_boards(
 def create_live_board(
     request: Request, body: ConnectBoard, workspace_id: WorkspaceDep, session: SessionDep
 ) -> BoardSyncPublic:
-    connection = _connection_or_404(session, workspace_id, body.connection_id)
-    live = _live_for(request, connection.provider)
+    connection = connection_or_404(session, workspace_id, body.connection_id)
+    live = live_for(request, connection.provider)
     try:
         board, sync = connect_board(
             session,

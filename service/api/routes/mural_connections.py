@@ -18,12 +18,12 @@ from fastapi.responses import RedirectResponse
 from connectors.errors import AuthError, ProviderError
 from service.api.deps import SessionDep, WorkspaceDep
 from service.api.problems import ProblemError, responses
-from service.api.routes.connections import (
+from service.api.routes.live_common import (
     AuthorizePublic,
     ConnectionPublic,
-    _connection_or_404,
-    _live_for,
-    _provider_problem,
+    connection_or_404,
+    live_for,
+    provider_problem,
 )
 from service.usecases.connections import StateError, connection_summary
 from service.usecases.mural_live import (
@@ -46,7 +46,7 @@ _FIELDS = {
 
 
 def _mural(request: Request) -> MuralLive:
-    live = _live_for(request, MURAL)
+    live = live_for(request, MURAL)
     assert isinstance(live, MuralLive)
     return live
 
@@ -100,7 +100,7 @@ def mural_callback(
         raise ProblemError("oauth-refused", str(exc)) from None
     except ProviderError as exc:
         session.rollback()
-        raise _provider_problem(exc) from None
+        raise provider_problem(exc) from None
     session.commit()
     return ConnectionPublic(**connection_summary(row))
 
@@ -125,7 +125,7 @@ def remote_murals(
     next_token: Annotated[str | None, Query(alias="next", max_length=2048)] = None,
 ) -> dict[str, Any]:
     live = _mural(request)
-    row = _connection_or_404(session, workspace_id, connection_id)
+    row = connection_or_404(session, workspace_id, connection_id)
     if row.provider != MURAL:
         raise ProblemError("not-found", f"Connection {connection_id} is not a Mural connection.")
     session.rollback()  # no transaction held while Mural answers
@@ -146,7 +146,7 @@ def remote_murals(
             "validation-error", str(exc), errors=[{"field": "query.kind", "message": str(exc)}]
         ) from None
     except ProviderError as exc:
-        raise _provider_problem(exc) from None
+        raise provider_problem(exc) from None
     raw = page.get("value")
     entries = raw if isinstance(raw, list) else []
     keys = _FIELDS[kind]
