@@ -39,7 +39,8 @@ import httpx  # noqa: E402
 from connectors.http import MemoryRateBudget, RateBudget, StaticToken  # noqa: E402
 from connectors.mural.client import MuralClient, redis_budgets  # noqa: E402
 from tests.builders import mural_area, mural_dump, mural_sticky  # noqa: E402
-from tests.standins.mural_server import MuralStandIn, serve  # noqa: E402
+from tests.standins.mural_server import MuralStandIn  # noqa: E402
+from tests.standins.serving import serve  # noqa: E402
 
 USERS = 5
 

@@ -26,7 +26,8 @@ from service.usecases.connections import StoredTokens
 from tests.api.conftest import Workspace, wait_for_job
 from tests.builders import Frame, Link, Note, to_miro_dump
 from tests.conftest import TestDatabase
-from tests.standins.miro_server import MiroStandIn, serve
+from tests.standins.miro_server import MiroStandIn
+from tests.standins.serving import serve
 
 BOARD = "uXjVO1a2b3c="
 CALLBACK = "http://testserver/v1/oauth/miro/callback"

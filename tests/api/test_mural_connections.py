@@ -26,7 +26,8 @@ from tests.api.conftest import Workspace, wait_for_job
 from tests.builders import Frame, Link, Note, to_miro_dump, to_mural_dump
 from tests.conftest import TestDatabase
 from tests.standins.miro_server import MiroStandIn
-from tests.standins.mural_server import MuralStandIn, serve
+from tests.standins.mural_server import MuralStandIn
+from tests.standins.serving import serve
 
 MURAL = "acme7380.1754493659737"
 CALLBACK = "http://testserver/v1/oauth/mural/callback"

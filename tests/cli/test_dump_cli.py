@@ -11,7 +11,8 @@ import pytest
 from connectors.dump import load_dump
 from service.cli import main
 from tests.builders import Frame, Link, Note, to_miro_dump
-from tests.standins.miro_server import MiroStandIn, serve
+from tests.standins.miro_server import MiroStandIn
+from tests.standins.serving import serve
 
 BOARD = "uXjVO1a2b3c="
 

@@ -11,7 +11,8 @@ import pytest
 from connectors.dump import load_dump
 from service.cli import main
 from tests.builders import Frame, Link, Note, mural_id, to_mural_dump
-from tests.standins.mural_server import MuralStandIn, serve
+from tests.standins.mural_server import MuralStandIn
+from tests.standins.serving import serve
 
 MURAL = "acme7380.1754493659737"
 

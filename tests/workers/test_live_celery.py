@@ -18,7 +18,8 @@ from service.settings import MiroSettings, Settings
 from tests.api.conftest import make_workspace, wait_for_job
 from tests.api.test_connections import BOARD, CALLBACK, until, workshop
 from tests.conftest import TestDatabase
-from tests.standins.miro_server import MiroStandIn, serve
+from tests.standins.miro_server import MiroStandIn
+from tests.standins.serving import serve
 from workers.celery_app import create_celery
 from workers.live import POLL_TASK
 

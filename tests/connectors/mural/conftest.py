@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from tests.standins.mural_server import MuralStandIn, serve
+from tests.standins.mural_server import MuralStandIn
+from tests.standins.serving import serve
 
 
 @pytest.fixture
