@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import os
-from collections.abc import AsyncIterator, Iterator
-from typing import Any
+from collections.abc import Iterator
 
 import pytest
 
@@ -26,25 +24,3 @@ def mural_url(mural: MuralStandIn) -> Iterator[str]:
     """``mural`` served over a real socket; the base URL (scheme, host, port)."""
     with serve(mural.app()) as url:
         yield url
-
-
-@pytest.fixture
-async def redis_client() -> AsyncIterator[Any]:
-    """Redis at VSM_TEST_REDIS_URL; skipped when absent locally, a failure in CI."""
-    url = os.environ.get("VSM_TEST_REDIS_URL")
-    if not url:
-        if os.environ.get("CI"):
-            pytest.fail("VSM_TEST_REDIS_URL must be set in CI")
-        pytest.skip("needs Redis: set VSM_TEST_REDIS_URL (e.g. redis://localhost:6379/15)")
-    import redis.asyncio
-
-    client = redis.asyncio.from_url(url)
-    try:
-        await client.ping()
-    except Exception as exc:
-        await client.aclose()
-        if os.environ.get("CI"):
-            pytest.fail(f"Redis at VSM_TEST_REDIS_URL is unreachable: {exc}")
-        pytest.skip(f"Redis at VSM_TEST_REDIS_URL is unreachable: {exc}")
-    yield client
-    await client.aclose()
