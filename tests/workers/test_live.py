@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ from workers.celery_app import create_celery
 from workers.live import FETCH_TASK, POLL_TASK, EmbeddedLiveSync, register_live_tasks
 from workers.mural_live import FETCH_TASK as MURAL_FETCH
 from workers.mural_live import POLL_TASK as MURAL_POLL
+from workers.mural_live import register_mural_tasks
 
 
 class Recorder:
@@ -107,3 +109,17 @@ def test_the_celery_app_runs_the_live_tasks_of_both_providers_and_schedules_thei
     # Neither provider is configured: the tasks do nothing instead of failing.
     assert app.tasks[FETCH_TASK].run(1) is None
     assert app.tasks[MURAL_POLL].run() is None
+
+
+@pytest.mark.parametrize("register", [register_live_tasks, register_mural_tasks])
+def test_live_tasks_stay_on_the_celery_app_they_were_registered_on(
+    register: Callable[..., None],
+) -> None:
+    first = Celery("first", broker="memory://", set_as_current=False)
+    register(first, lambda: None, max_retries=1)
+    second = Celery("second", broker="memory://", set_as_current=False)
+
+    first_tasks, second_tasks = set(first.tasks), set(second.tasks)
+
+    assert {FETCH_TASK, MURAL_FETCH} & first_tasks
+    assert not {FETCH_TASK, POLL_TASK, MURAL_FETCH, MURAL_POLL} & second_tasks
