@@ -31,7 +31,7 @@ from sqlmodel import Session, col, delete, select
 from connectors.errors import AuthError
 from connectors.miro import oauth
 from connectors.miro.oauth import MiroApp, MiroTokens
-from service.db.engine import SessionFactory
+from service.db.engine import SessionFactory, begin_write
 from service.db.tables import (
     Board,
     BoardSync,
@@ -321,23 +321,37 @@ class StoredTokens:
     async def __call__(self, *, force_refresh: bool = False) -> str:
         return await asyncio.to_thread(self._current, force_refresh)
 
+    def _usable(self, row: Connection | None, force_refresh: bool) -> str | None:
+        """The row's access token when it needs no refresh, else None; raises ``AuthError``
+        for a deleted or refused connection."""
+        if row is None:
+            raise AuthError("the connection was deleted")
+        if row.status != ConnectionStatus.ACTIVE:
+            raise AuthError(f"the connection needs re-authorization: {row.status_reason}")
+        access = self.cipher.decrypt(row.access_token)
+        expires = _aware(row.expires_at).timestamp() if row.expires_at else None
+        expiring = expires is not None and expires - self.clock() < REFRESH_MARGIN_S
+        refused = force_refresh and access == self._handed_out
+        return None if expiring or refused else access
+
     def _current(self, force_refresh: bool) -> str:
+        query = select(Connection).where(Connection.id == self.connection_id)
+        row: Connection | None = None
         with _process_lock(self.connection_id), self.session_factory() as session:
-            row = session.exec(
-                select(Connection).where(Connection.id == self.connection_id).with_for_update()
-            ).first()
-            if row is None:
-                raise AuthError("the connection was deleted")
-            if row.status != ConnectionStatus.ACTIVE:
-                raise AuthError(f"the connection needs re-authorization: {row.status_reason}")
-            access = self.cipher.decrypt(row.access_token)
-            expires = _aware(row.expires_at).timestamp() if row.expires_at else None
-            expiring = expires is not None and expires - self.clock() < REFRESH_MARGIN_S
-            refused = force_refresh and access == self._handed_out
-            if not expiring and not refused:
+            # Most calls find a usable token: read it without taking SQLite's write lock.
+            access = self._usable(session.exec(query).first(), force_refresh)
+            session.rollback()
+            if access is None:
+                # Refresh: a write transaction (SQLite BEGIN IMMEDIATE; PostgreSQL row lock)
+                # re-reads the row, so the refresh token spent is the one stored last.
+                begin_write(session)
+                row = session.exec(query.with_for_update()).first()
+                access = self._usable(row, force_refresh)
+            if access is not None:
                 session.rollback()
                 self._handed_out = access
                 return access
+            assert row is not None
             if row.refresh_token is None:
                 reason = "the access token was refused and there is no refresh token"
                 mark_needs_reauth(session, row, reason)

@@ -40,7 +40,7 @@ from connectors.errors import (
 from connectors.http import DEFAULT_POLICY, RateBudget, RetryPolicy
 from connectors.miro.client import MiroClient
 from connectors.miro.oauth import MiroApp
-from service.db.engine import SessionFactory
+from service.db.engine import SessionFactory, begin_write
 from service.db.tables import (
     Board,
     BoardSync,
@@ -212,6 +212,7 @@ def fetch_and_import(live: LiveSync, board_id: int, *, trigger: str = "miro") ->
     after noting them on the board, for the caller to retry (a Celery countdown, or later).
     """
     with live.session_factory() as session:
+        begin_write(session)  # _target may note a lost connection on the board
         target, _ = _target(session, board_id, live.label)
         session.commit()
     if target is None:
@@ -225,6 +226,7 @@ def fetch_and_import(live: LiveSync, board_id: int, *, trigger: str = "miro") ->
         dump = asyncio.run(fetch())
     except (TransientError, RateLimitedError) as exc:
         with live.session_factory() as session:
+            begin_write(session)
             sync = session.get(BoardSync, board_id)
             if sync is not None:
                 sync.error = f"{live.label} did not answer in time, retrying: {exc}"[:MAX_ERROR]
@@ -233,6 +235,7 @@ def fetch_and_import(live: LiveSync, board_id: int, *, trigger: str = "miro") ->
         raise
     except ProviderError as exc:
         with live.session_factory() as session:
+            begin_write(session)
             sync = session.get(BoardSync, board_id)
             if sync is not None:
                 _record_refusal(session, sync, exc, live.label)
@@ -242,6 +245,7 @@ def fetch_and_import(live: LiveSync, board_id: int, *, trigger: str = "miro") ->
 
     raw = json.dumps(dump, ensure_ascii=False, separators=(",", ":")).encode()
     with live.session_factory() as session:
+        begin_write(session)
         sync = session.get(BoardSync, board_id)
         if sync is None:
             return None  # the board was deleted while we fetched
@@ -313,6 +317,7 @@ def poll_due_boards(live: LiveSync, *, now: datetime | None = None, limit: int =
     outcomes = asyncio.run(check_all())
     changed: list[int] = []
     with live.session_factory() as session:
+        begin_write(session)
         for (board_id, _, _), outcome in zip(checks, outcomes, strict=True):
             sync = session.get(BoardSync, board_id)
             if sync is None:

@@ -30,6 +30,7 @@ from service.api.routes.live_common import (
     live_for,
     provider_problem,
 )
+from service.db.engine import begin_write
 from service.db.tables import Board, BoardSync, Connection
 from service.usecases.connections import (
     MIRO,
@@ -110,6 +111,7 @@ def authorize_miro(
     request: Request, workspace_id: WorkspaceDep, session: SessionDep
 ) -> AuthorizePublic | RedirectResponse:
     live = _miro(request)
+    begin_write(session)
     state = begin_authorization(session, live.cipher, workspace_id, MIRO)
     session.commit()
     url = authorize_url(live.app, state)
@@ -136,6 +138,7 @@ def miro_callback(
     if error is not None:
         session.rollback()
         raise ProblemError("oauth-refused", "Miro reports that the authorization was refused.")
+    begin_write(session)  # the state is read, then used up and the connection stored
     try:
         row = complete_miro_authorization(
             session, live.cipher, live.app, live.http_factory, code=code, state=state
@@ -187,6 +190,7 @@ def get_connection(
 def remove_connection(
     request: Request, connection_id: int, workspace_id: WorkspaceDep, session: SessionDep
 ) -> Response:
+    begin_write(session)
     row = connection_or_404(session, workspace_id, connection_id)
     if row.provider != MIRO:
         forgetters: dict[str, Callable[[Session, Connection], None]] = getattr(
@@ -268,6 +272,7 @@ def remote_boards(
 def create_live_board(
     request: Request, body: ConnectBoard, workspace_id: WorkspaceDep, session: SessionDep
 ) -> BoardSyncPublic:
+    begin_write(session)
     connection = connection_or_404(session, workspace_id, body.connection_id)
     live = live_for(request, connection.provider)
     try:

@@ -25,6 +25,7 @@ from service.api.routes.live_common import (
     live_for,
     provider_problem,
 )
+from service.db.engine import begin_write
 from service.usecases.connections import StateError, connection_summary
 from service.usecases.mural_live import (
     MURAL,
@@ -65,6 +66,7 @@ def authorize_mural(
     request: Request, workspace_id: WorkspaceDep, session: SessionDep
 ) -> AuthorizePublic | RedirectResponse:
     live = _mural(request)
+    begin_write(session)
     url = begin_mural_authorization(session, live, workspace_id)
     session.commit()
     if "text/html" in request.headers.get("accept", ""):
@@ -90,6 +92,7 @@ def mural_callback(
     if error is not None:
         session.rollback()
         raise ProblemError("oauth-refused", "Mural reports that the authorization was refused.")
+    begin_write(session)  # the state is read, then used up and the connection stored
     try:
         row = complete_mural_authorization(session, live, code=code, state=state)
     except StateError as exc:
