@@ -46,6 +46,10 @@ def configure_logging(level: str = "INFO", fmt: str = "json") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
+    # Alembic's plugin set-up and migration steps and SQLAlchemy's notices would bury the first
+    # screen of `vsm serve` (the key and the curl commands); their warnings and errors still show.
+    for name in ("alembic", "sqlalchemy"):
+        logging.getLogger(name).setLevel(max(logging.WARNING, root.level))
     # uvicorn's access log would duplicate ours (and ours carries the request id).
     logging.getLogger("uvicorn.access").disabled = True
     for name in ("uvicorn", "uvicorn.error"):

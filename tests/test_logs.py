@@ -1,0 +1,40 @@
+"""Logging set-up: our events at the configured level, libraries' start-up chatter quieted."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+
+import pytest
+import structlog
+
+from service.logs import configure_logging
+
+
+@pytest.fixture
+def restore_logging() -> Iterator[None]:
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    quieted = {name: logging.getLogger(name).level for name in ("alembic", "sqlalchemy")}
+    yield
+    root.handlers[:], root.level = handlers, level
+    for name, previous in quieted.items():
+        logging.getLogger(name).setLevel(previous)
+    structlog.reset_defaults()
+
+
+def test_alembic_and_sqlalchemy_info_stays_off_the_screen_while_ours_shows(
+    restore_logging: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    configure_logging("INFO", "console")
+
+    logging.getLogger("alembic.runtime.plugins").info("setup plugin alembic.autogenerate.schemas")
+    logging.getLogger("sqlalchemy.engine").info("BEGIN (implicit)")
+    logging.getLogger("alembic.runtime.migration").warning("a migration warning")
+    structlog.get_logger("service.api.app").info("api_started")
+
+    shown = capsys.readouterr().err
+    assert "setup plugin" not in shown
+    assert "BEGIN (implicit)" not in shown
+    assert "a migration warning" in shown
+    assert "api_started" in shown
