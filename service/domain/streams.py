@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import re
 from bisect import bisect_right
 from collections import defaultdict, deque
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -46,7 +47,12 @@ from service.domain.board import Board, Geometry, Item, ItemKind
 from service.domain.classification import Classification, Times, Unclassified
 from service.domain.garbage import gc_paused
 from service.domain.ruleset import Role, Ruleset, StreamState
-from service.domain.times import count_vote_marks, parse_times, strip_marks
+from service.domain.times import (
+    count_vote_marks,
+    leading_marker_pattern,
+    parse_times,
+    strip_marks_with,
+)
 
 STEP_ROLES = frozenset({Role.STEP, Role.WAIT})
 # a data sticky sits at most this many typical sticky sizes below the step it belongs to
@@ -482,9 +488,10 @@ def _completed(times: Times, value_adding: bool) -> Times:
     return Times(process, lead, wait, times.complete_accurate_pct)
 
 
-def _title(text: str, ruleset: Ruleset) -> str:
-    """One-line display text: role marker, vote marks and time lines removed."""
-    return strip_marks(text, ruleset)
+def _title(text: str, marker: re.Pattern[str] | None) -> str:
+    """One-line display text: role marker (``marker``, the ruleset's
+    ``leading_marker_pattern``), vote marks and time lines removed."""
+    return strip_marks_with(text, marker)
 
 
 # --- building ------------------------------------------------------------------------------
@@ -860,12 +867,13 @@ def build_streams(
     data = _place_data(placed.by_role.get(Role.DATA, ()), steps, placed.homes, keys, typical)
     votes = _votes(board, classification, problems, typical)
 
+    marker = leading_marker_pattern(ruleset)
     personas: dict[Key, list[str]] = defaultdict(list)
     everywhere: list[str] = []
     for persona in sorted(
         placed.by_role.get(Role.PERSONA, ()), key=lambda p: (p.geometry.y, p.geometry.x, p.item.id)
     ):
-        text = _title(persona.item.text, ruleset)
+        text = _title(persona.item.text, marker)
         home = placed.homes[persona.item.id]
         target = personas[home] if home in keys else everywhere
         if text and text not in target:
@@ -879,7 +887,7 @@ def build_streams(
             grouped[key].append((by_id[note_id], step))
         notes_by_key[role] = grouped
 
-    context = _Context(board, ruleset, classification.roles, typical, steps, data, votes)
+    context = _Context(board, ruleset, marker, classification.roles, typical, steps, data, votes)
     return tuple(
         _stream(
             context,
@@ -900,6 +908,7 @@ def build_streams(
 class _Context:
     board: Board
     ruleset: Ruleset
+    marker: re.Pattern[str] | None  # the ruleset's leading_marker_pattern
     roles: Mapping[str, Role]
     typical: float
     steps: _Steps
@@ -947,7 +956,7 @@ def _stream(
         marks = count_vote_marks(note.item.text)
         problem = Problem(
             id=stable_id("p", board.id, note.item.id),
-            text=_title(note.item.text, ruleset),
+            text=_title(note.item.text, context.marker),
             step_id=step_id[step] if step is not None else None,
             weight=len(dots) + marks + note.item.votes,
             dot_votes=len(dots),
@@ -962,7 +971,7 @@ def _stream(
     for note, step in idea_notes:
         idea = Idea(
             id=stable_id("i", board.id, note.item.id),
-            text=_title(note.item.text, ruleset),
+            text=_title(note.item.text, context.marker),
             step_id=step_id[step] if step is not None else None,
             source_item_ids=(note.item.id,),
         )
@@ -982,7 +991,7 @@ def _stream(
         built_step = Step(
             id=sid,
             order=order[i],
-            title=_title(member.item.text, ruleset),
+            title=_title(member.item.text, context.marker),
             lane=_lane_of(member.geometry.y, bounds, band_names),
             value_adding=value_adding,
             process_time_min=times.process_min,

@@ -55,21 +55,30 @@ _COMPLETE_ACCURATE = re.compile(
     re.IGNORECASE,
 )
 _BLANKS = re.compile(r"[^\S\n]+")
+# Both patterns need a digit (``_NUM``); most sticky texts have none, and searching for one is
+# much cheaper than trying the patterns at every position.
+_DIGIT = re.compile(r"\d")
+_ALNUM = re.compile(r"[^\W_]")  # the characters str.isalnum() accepts
 
 _VOTE_DOTS = frozenset("●•⬤⚫")
 _MAX_PARENTHESIZED_VOTES = 4  # "(9999)" at most; longer numbers are not vote marks
 
 
+# Minutes per unit where they do not depend on the ruleset; days are marked with None.
+_FIXED_MINUTES: dict[str, float | None] = {
+    **dict.fromkeys(_SECOND_UNITS, 1 / 60),
+    **dict.fromkeys(_MINUTE_UNITS, 1.0),
+    **dict.fromkeys(_HOUR_UNITS, 60.0),
+    **dict.fromkeys(_DAY_UNITS, None),
+}
+
+
 def _unit_minutes(unit: str, ruleset: Ruleset) -> float:
     unit = unit.lower()
-    if unit in _SECOND_UNITS:
-        return 1 / 60
-    if unit in _MINUTE_UNITS:
-        return 1.0
-    if unit in _HOUR_UNITS:
-        return 60.0
-    if unit in _DAY_UNITS:
-        return ruleset.hours_per_day * 60
+    if unit in _FIXED_MINUTES:
+        minutes = _FIXED_MINUTES[unit]
+        return ruleset.hours_per_day * 60 if minutes is None else minutes
+    # weeks, and any case-insensitive match lower() does not map back to a listed unit
     return ruleset.days_per_week * ruleset.hours_per_day * 60
 
 
@@ -90,11 +99,18 @@ def parse_times(text: str, ruleset: Ruleset) -> Times:
     All times are returned in minutes; a day is ``ruleset.hours_per_day`` hours and a week
     ``ruleset.days_per_week`` days.
     """
+    if _DIGIT.search(text) is None:
+        return Times()
     text = _BLANKS.sub(" ", text)
     values: dict[str, float] = {}
     ranges: dict[str, tuple[float, float]] = {}
     for match in _TIME.finditer(text):
-        kind = next(k for k in ("process", "lead", "wait") if match.group(k) is not None)
+        if match["process"] is not None:
+            kind = "process"
+        elif match["lead"] is not None:
+            kind = "lead"
+        else:
+            kind = "wait"
         if kind in values:
             continue
         unit = _unit_minutes(match["u"], ruleset)
@@ -193,6 +209,8 @@ _EDGE_PUNCTUATION = " \t,;|/·" + DASHES
 
 
 def _without_times(line: str) -> str:
+    if _DIGIT.search(line) is None:
+        return line
     line, times_found = _TIME.subn(" ", line)
     line, percentages_found = _COMPLETE_ACCURATE.subn(" ", line)
     if not times_found and not percentages_found:
@@ -207,13 +225,16 @@ def strip_marks(text: str, ruleset: Ruleset) -> str:
     when the sticky also carries a title, its time lines ("PT: 2h", "%C&A 80"). A sticky that
     holds only times keeps them as its title. Lines are joined with single spaces.
     """
-    pattern = leading_marker_pattern(ruleset)
-    if pattern is not None:
-        text = pattern.sub("", text, count=1)
+    return strip_marks_with(text, leading_marker_pattern(ruleset))
+
+
+def strip_marks_with(text: str, marker: re.Pattern[str] | None) -> str:
+    """``strip_marks`` with the ruleset's ``leading_marker_pattern`` looked up once by the caller
+    (building the pattern's key costs more than the rest for a short sticky)."""
+    if marker is not None:
+        text = marker.sub("", text, count=1)
     text = _strip_votes(text)
     lines = [_BLANKS.sub(" ", line).strip() for line in text.splitlines()]
     lines = [line for line in lines if line]
-    titled = [
-        stripped for stripped in map(_without_times, lines) if any(c.isalnum() for c in stripped)
-    ]
+    titled = [stripped for stripped in map(_without_times, lines) if _ALNUM.search(stripped)]
     return " ".join(titled if titled else lines)
