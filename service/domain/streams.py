@@ -39,9 +39,10 @@ import math
 import re
 from bisect import bisect_right
 from collections import defaultdict, deque
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import pairwise
+from typing import NamedTuple
 
 from service.domain.board import Board, Geometry, Item, ItemKind
 from service.domain.classification import Classification, Times, Unclassified
@@ -233,19 +234,28 @@ class _Grid:
     big: Sequence[int]
 
 
-def _key(value: float, cell: float) -> int:
-    return math.floor(max(-_KEY_LIMIT, min(_KEY_LIMIT, value / cell)))
+def _key(value: float, cell: float, floor: Callable[[float], int] = math.floor) -> int:
+    scaled = value / cell
+    if -_KEY_LIMIT <= scaled <= _KEY_LIMIT:  # the hot case, without min() and max() calls
+        return floor(scaled)
+    return floor(max(-_KEY_LIMIT, min(_KEY_LIMIT, scaled)))  # NaN goes to the upper limit
 
 
 def _grid(geometries: Sequence[Geometry], cell: float, *, extents: bool = False) -> _Grid:
-    buckets: dict[tuple[int, int], list[int]] = defaultdict(list)
+    buckets: dict[tuple[int, int], list[int]] = {}
     big: list[int] = []
+    key = _key
     for index, geometry in enumerate(geometries):
-        if extents and geometry.size / 2 > cell:
+        if extents and max(geometry.width, geometry.height) / 2 > cell:  # Geometry.size
             big.append(index)
         else:
-            buckets[(_key(geometry.x, cell), _key(geometry.y, cell))].append(index)
-    return _Grid(cell, extents, dict(buckets), tuple(big))
+            slot = (key(geometry.x, cell), key(geometry.y, cell))
+            bucket = buckets.get(slot)
+            if bucket is None:
+                buckets[slot] = [index]
+            else:
+                bucket.append(index)
+    return _Grid(cell, extents, buckets, tuple(big))
 
 
 def _near(grid: _Grid, left: float, top: float, right: float, bottom: float) -> Iterator[int]:
@@ -254,17 +264,21 @@ def _near(grid: _Grid, left: float, top: float, right: float, bottom: float) -> 
     A superset: callers apply the exact test. A rectangle spanning more cells than the grid has
     buckets walks the buckets instead, so an absurd rectangle costs no more than a full scan.
     """
-    margin = grid.cell if grid.extents else 0.0
-    x0, x1 = _key(left - margin, grid.cell), _key(right + margin, grid.cell)
-    y0, y1 = _key(top - margin, grid.cell), _key(bottom + margin, grid.cell)
-    if (x1 - x0 + 1) * (y1 - y0 + 1) > len(grid.buckets):
-        for (kx, ky), indexes in grid.buckets.items():
+    cell, buckets = grid.cell, grid.buckets
+    margin = cell if grid.extents else 0.0
+    x0, x1 = _key(left - margin, cell), _key(right + margin, cell)
+    y0, y1 = _key(top - margin, cell), _key(bottom + margin, cell)
+    if (x1 - x0 + 1) * (y1 - y0 + 1) > len(buckets):
+        for (kx, ky), indexes in buckets.items():
             if x0 <= kx <= x1 and y0 <= ky <= y1:
                 yield from indexes
     else:
+        get = buckets.get
         for kx in range(x0, x1 + 1):
             for ky in range(y0, y1 + 1):
-                yield from grid.buckets.get((kx, ky), ())
+                found = get((kx, ky))
+                if found is not None:
+                    yield from found
     yield from grid.big
 
 
@@ -499,8 +513,10 @@ def _title(text: str, marker: re.Pattern[str] | None) -> str:
 Key = str | None  # a stream's container id; None is the board-level stream
 
 
-@dataclass(frozen=True, slots=True)
-class _Placed:
+class _Placed(NamedTuple):
+    """An item with its finite geometry (a named tuple: one is built per placed item, and a
+    frozen dataclass costs twice as much to build)."""
+
     item: Item
     geometry: Geometry
 
@@ -544,14 +560,16 @@ def _place_items(board: Board, classification: Classification, frames: _Frames) 
     homes: dict[str, Key] = {}
     # many items share one container chain: resolve each chain once
     chains: dict[tuple[str, ...], tuple[bool, Key]] = {}
+    role_of, dots = classification.roles.get, classification.dots
     for item in board.items:
-        role = classification.roles.get(item.id)
-        label = (
-            role is None
-            and item.kind in (ItemKind.TEXT, ItemKind.SHAPE)
-            and item.id not in classification.dots
-        )
-        if (role is None and not label) or item.kind is ItemKind.CONTAINER:
+        kind = item.kind
+        if kind is ItemKind.CONTAINER:
+            continue
+        role = role_of(item.id)
+        label = role is None
+        if label and (
+            (kind is not ItemKind.TEXT and kind is not ItemKind.SHAPE) or item.id in dots
+        ):
             continue
         geometry = _geometry(item)
         if geometry is None or (label and not first_line(item.text)):
@@ -771,7 +789,8 @@ def _step_above(point: Geometry, steps: Sequence[_Placed], grid: _Grid, reach: f
     for index in _near(grid, point.x, point.y - reach, point.x, point.y):
         step = steps[index].geometry
         gap = point.y - step.y
-        if 0 < gap <= reach and step.left <= point.x <= step.right:
+        # step.left <= point.x <= step.right, spelled out: this runs for every candidate
+        if 0 < gap <= reach and step.x - step.width / 2 <= point.x <= step.x + step.width / 2:
             candidate = (gap, steps[index].item.id)
             if best is None or candidate < best:
                 best = candidate
@@ -791,10 +810,16 @@ def _votes(
         if dot is None:
             continue
         best: tuple[float, str] | None = None
-        for index in _near(grid, dot.x, dot.y, dot.x, dot.y):
+        x, y = dot.x, dot.y
+        for index in _near(grid, x, y, x, y):
             problem = problems[index]
-            if problem.geometry.contains_point(dot.x, dot.y):
-                candidate = (_distance(problem.geometry, dot), problem.item.id)
+            area = problem.geometry
+            # area.contains_point(x, y), spelled out: this runs for every candidate
+            if (
+                area.x - area.width / 2 <= x <= area.x + area.width / 2
+                and area.y - area.height / 2 <= y <= area.y + area.height / 2
+            ):
+                candidate = (_distance(area, dot), problem.item.id)
                 if best is None or candidate < best:
                     best = candidate
         if best is not None:
