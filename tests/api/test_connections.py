@@ -369,18 +369,16 @@ def test_two_workers_refreshing_at_once_spend_the_refresh_token_once(
     assert len(set(results)) == 1
 
 
-def test_the_row_lock_alone_keeps_two_processes_from_refreshing_twice(
+def test_the_database_lock_alone_keeps_two_processes_from_refreshing_twice(
     live_client: TestClient,
     alice: Workspace,
     miro: MiroStandIn,
     engine: Engine,
-    database: TestDatabase,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    if database.backend != "postgresql":
-        pytest.skip("SQLite has no row locks: one API process and its own lock serialize refreshes")
     connect(live_client, alice)
-    # Two processes share no in-process lock: only SELECT ... FOR UPDATE stands between them.
+    # Two processes share no in-process lock: only the write transaction stands between them
+    # (PostgreSQL: SELECT ... FOR UPDATE; SQLite: BEGIN IMMEDIATE).
     monkeypatch.setattr(connections_module, "_process_lock", lambda _id: threading.Lock())
 
     results, errors = refresh_from_two_threads(live_client, engine)
