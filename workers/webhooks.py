@@ -160,7 +160,14 @@ def register_webhook_tasks(
         job_queue=_ImportPublisher(app, settings.broker_queue),
         live_fetchers=live_fetchers,
     )
-    options: dict[str, Any] = {"bind": True, "acks_late": True, "reject_on_worker_lost": True}
+    # Not shared: a shared task joins every Celery app created later in this process, still
+    # bound to this runtime's database.
+    options: dict[str, Any] = {
+        "bind": True,
+        "acks_late": True,
+        "reject_on_worker_lost": True,
+        "shared": False,
+    }
 
     @app.task(name=FIRE_TASK, **options)  # type: ignore[untyped-decorator]
     def fire_board(self: Task, board_id: int) -> None:
