@@ -147,7 +147,8 @@ class MiroReader:
             if item_id in records:
                 stats.skip(item_id, "duplicate id; the first item with this id was kept")
                 continue
-            stats.unknown_fields += len(item.keys() - _ITEM_KEYS)
+            if not _ITEM_KEYS.issuperset(item):  # the set difference only when there is one
+                stats.unknown_fields += len(item.keys() - _ITEM_KEYS)
             item_type = item.get("type") or ""
             kind = _KINDS.get(item_type, ItemKind.OTHER)
             if kind is ItemKind.OTHER and item_type not in wire.KNOWN_ITEM_TYPES:
@@ -249,17 +250,19 @@ def _place(
     """Absolute geometry of ``item`` given its parent's; None where unknown or not finite."""
     position = item.get("position") or {}
     x, y = position.get("x"), position.get("y")
+    if x is None or y is None:
+        return None
     geometry = item.get("geometry") or {}
     width, height = dimension(geometry.get("width")), dimension(geometry.get("height"))
-    if x is None or y is None or width is None or height is None:
+    if width is None or height is None:
         return None
     # Frame children are relative to the frame's top-left; an explicit "canvas_center" wins.
     if parent is not None and position.get("relativeTo") != "canvas_center":
         frame = placed.get(parent)
         if frame is None:
             return None
-        x += frame.left
-        y += frame.top
+        x += frame.x - frame.width / 2  # frame.left and frame.top, spelled out: once per item
+        y += frame.y - frame.height / 2
     if not (math.isfinite(x) and math.isfinite(y)):
         return None
     return Geometry(x, y, width, height, angle(geometry.get("rotation")))

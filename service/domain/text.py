@@ -72,6 +72,31 @@ def html_to_text(s: str, max_chars: int = DEFAULT_MAX_CHARS) -> tuple[str, bool]
     if "<" not in s and "&" not in s and "\n" not in s and "\r" not in s:
         text = " ".join(s.split())  # one plain line, the common case for titles and names
         return (text[:max_chars].rstrip(), True) if len(text) > max_chars else (text, False)
+    paragraphs = _plain_paragraphs(s)
+    if paragraphs is not None:
+        # the same as the general path below, which makes each non-blank paragraph one line
+        lines = (" ".join((html.unescape(p) if "&" in p else p).split()) for p in paragraphs)
+        text = "\n".join(line for line in lines if line)
+        return (text[:max_chars].rstrip(), True) if len(text) > max_chars else (text, False)
+    return _markup_to_text(s, max_chars)
+
+
+def _plain_paragraphs(s: str) -> list[str] | None:
+    """The paragraphs of ``<p>a</p><p>b</p>`` (how Miro stores sticky text), else None.
+
+    Only when nothing else is there: no other tag, no text between paragraphs, and none of the
+    characters the general path treats specially (its line markers, carriage returns).
+    """
+    if not (s.startswith("<p>") and s.endswith("</p>")) or len(s) < 7:
+        return None
+    if _BREAK in s or _BLOCK in s or "\r" in s:
+        return None
+    paragraphs = s[3:-4].split("</p><p>")
+    return None if any("<" in paragraph for paragraph in paragraphs) else paragraphs
+
+
+def _markup_to_text(s: str, max_chars: int) -> tuple[str, bool]:
+    """``html_to_text`` for any text: the general path."""
     markup = False
     if "<" in s:
         if _BREAK in s or _BLOCK in s:
