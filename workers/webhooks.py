@@ -1,8 +1,9 @@
 """Webhook tasks on Celery and on the embedded scheduler, and the runtime they share.
 
 Celery: ``register_webhook_tasks(app, settings, session_factory)`` registers ``hooks.fire``,
-``subscriptions.deliver`` and ``hooks.purge`` (late acks, re-queued when a worker dies; every
-task is idempotent) and listens for finished ``imports.run`` tasks to emit their events.
+``subscriptions.deliver``, ``hooks.purge`` and ``hooks.sweep`` (late acks, re-queued when a
+worker dies; every task is idempotent; the last two on the beat schedule) and listens for
+finished ``imports.run`` tasks to emit their events.
 Embedded: ``EmbeddedHookScheduler`` runs the same runtime methods on timers in this process.
 """
 
@@ -40,6 +41,11 @@ from service.webhooks.runtime import (
 )
 
 log = structlog.get_logger(__name__)
+
+SWEEP_TASK = "hooks.sweep"
+_PURGE_EVERY_S = 600.0
+_SWEEP_EVERY_S = 60.0
+_SWEEP_WINDOW = timedelta(minutes=5)
 
 
 def build_runtime(
@@ -184,6 +190,18 @@ def register_webhook_tasks(
         """Drop trigger log entries and deliveries past their retention."""
         runtime.purge()
 
+    @app.task(name=SWEEP_TASK, **options)  # type: ignore[untyped-decorator]
+    def sweep_events(self: Task) -> None:
+        """Emit the events of imports finished in the last minutes that have none yet (a worker
+        that died between an import's commit and its events); emitting twice adds nothing."""
+        runtime.emit_recent(utcnow() - _SWEEP_WINDOW)
+
+    # Beat (``vsm beat``) runs the housekeeping; without it purging still follows webhook imports.
+    schedule: dict[str, Any] = dict(app.conf.beat_schedule or {})
+    schedule[PURGE_TASK] = {"task": PURGE_TASK, "schedule": _PURGE_EVERY_S}
+    schedule[SWEEP_TASK] = {"task": SWEEP_TASK, "schedule": _SWEEP_EVERY_S}
+    app.conf.beat_schedule = schedule
+
     def on_postrun(sender: Task | None = None, args: Any = None, **_: Any) -> None:
         if sender is None or sender.name != IMPORT_TASK or sender.app is not app or not args:
             return
@@ -193,7 +211,7 @@ def register_webhook_tasks(
             log.exception("import_events_failed", job_id=args[0])
 
     task_postrun.connect(on_postrun, weak=False)
-    _ = (fire_board, deliver_subscription, purge_hooks)
+    _ = (fire_board, deliver_subscription, purge_hooks, sweep_events)
     return runtime
 
 

@@ -355,3 +355,36 @@ def test_a_restarted_process_reschedules_pending_boards_and_deliveries_when_they
     assert 25 < fire_in <= 30
     assert attempt == 3
     assert 110 < deliver_in <= 120
+
+
+def test_the_sweep_emits_events_a_lost_worker_never_sent_and_only_once(
+    sessions: SessionFactory, board_id: int, runtime: HookRuntime
+) -> None:
+    with sessions() as session:
+        board = session.get(Board, board_id)
+        assert board is not None
+        session.add(
+            Subscription(
+                workspace_id=board.workspace_id,
+                url="https://hooks.example.com/x",
+                events=["import.failed"],
+                secret=BOX.seal("whsec_x"),
+            )
+        )
+        session.add(
+            ImportJob(
+                workspace_id=board.workspace_id,
+                board_id=board_id,
+                status="failed",
+                error="gave up",
+                finished_at=utcnow(),
+            )
+        )
+        session.commit()
+
+    runtime.emit_recent(utcnow() - timedelta(minutes=5))
+    runtime.emit_recent(utcnow() - timedelta(minutes=5))
+
+    recorder = runtime.scheduler
+    assert isinstance(recorder, Recorder)
+    assert [(attempt, delay) for _, attempt, delay in recorder.deliveries] == [(1, 0.0)]
