@@ -135,7 +135,8 @@ class MiroReader:
         if self.item_count + self.connector_count > MAX_ITEMS:
             return  # refused when the board is built; no work on an absurd dump
         stats, records = self._items, self._records
-        for offset, item in enumerate(wire.ITEMS.validate_python(raw)):
+        validated = wire.ITEMS.validate_python(raw)
+        for offset, (source, item) in enumerate(zip(raw, validated, strict=True)):
             index = start + offset
             if item is None:
                 stats.skip(f"items[{index}]", "not a JSON object")
@@ -147,8 +148,9 @@ class MiroReader:
             if item_id in records:
                 stats.skip(item_id, "duplicate id; the first item with this id was kept")
                 continue
-            if not _ITEM_KEYS.issuperset(item):  # the set difference only when there is one
-                stats.unknown_fields += len(item.keys() - _ITEM_KEYS)
+            # counted on the raw element: the validated one drops the fields we do not read
+            if not _ITEM_KEYS.issuperset(source):  # the set difference only when there is one
+                stats.unknown_fields += len(source.keys() - _ITEM_KEYS)
             item_type = item.get("type") or ""
             kind = _KINDS.get(item_type, ItemKind.OTHER)
             if kind is ItemKind.OTHER and item_type not in wire.KNOWN_ITEM_TYPES:
