@@ -469,18 +469,26 @@ def _lane_of(y: float, bounds: Sequence[float], band_names: Sequence[str]) -> st
 def _merge(times: Sequence[Times]) -> Times:
     """Field by field, the first stated value wins."""
 
-    def pick(name: str) -> float | None:
-        for candidate in times:
-            value: float | None = getattr(candidate, name)
-            if value is not None and math.isfinite(value):
-                return value
-        return None
-
+    finite = math.isfinite
+    process = lead = wait = complete_accurate = None
+    for candidate in times:
+        value = candidate.process_min
+        if process is None and value is not None and finite(value):
+            process = value
+        value = candidate.lead_min
+        if lead is None and value is not None and finite(value):
+            lead = value
+        value = candidate.wait_min
+        if wait is None and value is not None and finite(value):
+            wait = value
+        value = candidate.complete_accurate_pct
+        if complete_accurate is None and value is not None and finite(value):
+            complete_accurate = value
     return Times(
-        process_min=pick("process_min"),
-        lead_min=pick("lead_min"),
-        wait_min=pick("wait_min"),
-        complete_accurate_pct=pick("complete_accurate_pct"),
+        process_min=process,
+        lead_min=lead,
+        wait_min=wait,
+        complete_accurate_pct=complete_accurate,
     )
 
 
@@ -912,7 +920,9 @@ def build_streams(
             grouped[key].append((by_id[note_id], step))
         notes_by_key[role] = grouped
 
-    context = _Context(board, ruleset, marker, classification.roles, typical, steps, data, votes)
+    context = _Context(
+        board, ruleset, marker, classification.roles, typical, steps, data, votes, {}
+    )
     return tuple(
         _stream(
             context,
@@ -939,13 +949,21 @@ class _Context:
     steps: _Steps
     data: Mapping[str, Sequence[_Placed]]
     votes: Mapping[str, Sequence[str]]
+    parsed_times: dict[str, Times]  # filled while the streams are built
 
 
 def _step_times(context: _Context, step: _Placed, value_adding: bool) -> Times:
-    ruleset = context.ruleset
-    stated = [parse_times(d.item.text, ruleset) for d in context.data.get(step.item.id, ())]
-    stated.append(parse_times(step.item.text, ruleset))
+    stated = [_parsed_times(context, d.item.text) for d in context.data.get(step.item.id, ())]
+    stated.append(_parsed_times(context, step.item.text))
     return _completed(_merge(stated), value_adding)
+
+
+def _parsed_times(context: _Context, text: str) -> Times:
+    """``parse_times`` once per distinct text: data stickies repeat ("BZ: 5 min")."""
+    times = context.parsed_times.get(text)
+    if times is None:
+        times = context.parsed_times[text] = parse_times(text, context.ruleset)
+    return times
 
 
 def _stream(
