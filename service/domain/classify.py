@@ -272,30 +272,52 @@ def _by_marker(item: Item, rules: _Rules) -> Decision | None:
     return None
 
 
+# A colour's outcome in one classify call: (role, rule, why); rule "" means unclassified, with
+# ``why`` as the reason.
+_ColorOutcome = tuple[Role | None, str, str]
+
+
 def _by_color(
-    item: Item, rules: _Rules, legend: Mapping[str, _LegendEntry]
+    item: Item,
+    rules: _Rules,
+    legend: Mapping[str, _LegendEntry],
+    outcomes: dict[str | None, _ColorOutcome],
 ) -> Decision | Unclassified:
-    if item.color is None:
-        return Unclassified(item.id, item.text, "no colour, tag or marker")
-    color = item.color.casefold()
+    """``outcomes`` remembers each colour's outcome: a board has a handful of colours."""
+    outcome = outcomes.get(item.color)
+    if outcome is None:
+        outcome = outcomes[item.color] = _color_outcome(item.color, rules, legend)
+    role, rule, why = outcome
+    if not rule:
+        return Unclassified(item.id, item.text, why)
+    return Decision(item.id, role, rule, why)
+
+
+def _color_outcome(
+    raw: str | None, rules: _Rules, legend: Mapping[str, _LegendEntry]
+) -> _ColorOutcome:
+    if raw is None:
+        return None, "", "no colour, tag or marker"
+    color = raw.casefold()
     entry = legend.get(color)
     if entry is not None:
         why = (
             f"the legend says {color} means {entry.role.value} (sticky "
             f"{_quote(entry.sticky.text)} in {entry.legend_title})"
         )
-        return Decision(item.id, entry.role, "legend", why)
+        return entry.role, "legend", why
     role = rules.colors.get(color)
     if role is None:
-        return Unclassified(item.id, item.text, f"colour '{item.color}' has no role in the ruleset")
+        return None, "", f"colour '{raw}' has no role in the ruleset"
     source = "the default colours" if rules.default_colors.get(color) is role else "the rules"
-    return Decision(item.id, role, "color", f"colour {color} is mapped to {role.value} by {source}")
+    return role, "color", f"colour {color} is mapped to {role.value} by {source}"
 
 
 def _decide(
     item: Item,
     rules: _Rules,
     legend: Mapping[str, _LegendEntry],
+    color_outcomes: dict[str | None, _ColorOutcome],
 ) -> Decision | Unclassified | None:
     """The decision for one item outside every legend; None when the item is not considered."""
     if item.kind in (ItemKind.STICKY, ItemKind.CARD) and not item.text.strip():
@@ -307,7 +329,7 @@ def _decide(
     if decision is not None:
         return decision
     if item.kind is ItemKind.STICKY:
-        return _by_color(item, rules, legend)
+        return _by_color(item, rules, legend, color_outcomes)
     if item.kind is ItemKind.CARD:
         return Unclassified(item.id, item.text, "card without a role tag")
     return None
@@ -338,10 +360,11 @@ def classify(board: Board, ruleset: Ruleset) -> Classification:
     decisions: list[Decision] = []
     unclassified: list[Unclassified] = []
     dots: set[str] = set()
+    color_outcomes: dict[str | None, _ColorOutcome] = {}
     for item in items:
         if item.id in legends:
             continue
-        if any(container in legends for container in item.containers):
+        if legends and any(container in legends for container in item.containers):
             why = legend_whys.get(item.id)
             if why is not None:
                 decisions.append(Decision(item.id, Role.LEGEND, "legend-member", why))
@@ -352,7 +375,7 @@ def classify(board: Board, ruleset: Ruleset) -> Classification:
             decisions.append(Decision(item.id, None, "dot", dot_reason))
             dots.add(item.id)
             continue
-        outcome = _decide(item, rules, legend_colors)
+        outcome = _decide(item, rules, legend_colors, color_outcomes)
         if isinstance(outcome, Unclassified):
             unclassified.append(outcome)
             decisions.append(Decision(item.id, None, "unclassified", outcome.reason))
