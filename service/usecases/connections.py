@@ -188,6 +188,75 @@ async def _exchange(
     return tokens, info
 
 
+def consume_callback(
+    session: Session,
+    cipher: TokenCipher,
+    provider: str,
+    *,
+    code: str | None,
+    state: str | None,
+) -> tuple[OAuthState, str]:
+    """The callback's used-up ``state`` and its authorization ``code``.
+
+    Raises :class:`StateError` for the state, then :class:`AuthError` when there is no usable
+    code (the state is used up either way). Flushes the state's deletion only.
+    """
+    granted = consume_state(session, cipher, provider, state)
+    if not code or len(code) > 2000:
+        raise AuthError("the callback carries no authorization code")
+    return granted, code
+
+
+def store_connection(
+    session: Session,
+    cipher: TokenCipher,
+    granted: OAuthState,
+    tokens: TokenPair,
+    *,
+    account_id: str,
+    account_name: str,
+    user_id: str,
+    user_name: str,
+    scopes: Sequence[str],
+) -> Connection:
+    """Store the connection ``granted`` authorized, active, with ``tokens``; its boards that
+    waited for re-authorization are ``ok`` again.
+
+    One connection per workspace, provider, account and user: connecting again updates it.
+    Ids are cut to 100 characters, names to 200, the scopes to 1000. Flushes; the caller commits.
+    """
+    provider = granted.provider
+    account = account_id[:100]
+    user = user_id[:100]
+    row = session.exec(
+        select(Connection).where(
+            Connection.workspace_id == granted.workspace_id,
+            Connection.provider == provider,
+            Connection.account_id == account,
+            Connection.user_id == user,
+        )
+    ).first()
+    if row is None:
+        row = Connection(
+            workspace_id=granted.workspace_id,
+            provider=provider,
+            account_id=account,
+            user_id=user,
+            access_token=b"",
+        )
+    row.account_name = account_name[:200]
+    row.user_name = user_name[:200]
+    row.scopes = " ".join(scopes)[:1000]
+    store_tokens(row, cipher, tokens, previous_refresh=None)
+    row.status = ConnectionStatus.ACTIVE
+    row.status_reason = None
+    session.add(row)
+    session.flush()
+    set_boards_status(session, row, BoardSyncStatus.OK, None, only_if=BoardSyncStatus.NEEDS_REAUTH)
+    log.info("connection_stored", connection_id=row.id, provider=provider)
+    return row
+
+
 def complete_miro_authorization(
     session: Session,
     cipher: TokenCipher,
@@ -203,39 +272,19 @@ def complete_miro_authorization(
     ``TransientError``/``RateLimitedError`` when Miro fails. The state is used up either way.
     Flushes; the caller commits.
     """
-    granted = consume_state(session, cipher, MIRO, state)
-    if not code or len(code) > 2000:
-        raise AuthError("the callback carries no authorization code")
+    granted, code = consume_callback(session, cipher, MIRO, code=code, state=state)
     tokens, info = asyncio.run(_exchange(http_factory, app, code))
-    account = (info.team_id or tokens.team_id or "")[:100]
-    user = (info.user_id or tokens.user_id or "")[:100]
-    row = session.exec(
-        select(Connection).where(
-            Connection.workspace_id == granted.workspace_id,
-            Connection.provider == MIRO,
-            Connection.account_id == account,
-            Connection.user_id == user,
-        )
-    ).first()
-    if row is None:
-        row = Connection(
-            workspace_id=granted.workspace_id,
-            provider=MIRO,
-            account_id=account,
-            user_id=user,
-            access_token=b"",
-        )
-    row.account_name = (info.team_name or "")[:200]
-    row.user_name = (info.user_name or "")[:200]
-    row.scopes = " ".join(info.scopes or tokens.scopes)[:1000]
-    store_tokens(row, cipher, tokens, previous_refresh=None)
-    row.status = ConnectionStatus.ACTIVE
-    row.status_reason = None
-    session.add(row)
-    session.flush()
-    set_boards_status(session, row, BoardSyncStatus.OK, None, only_if=BoardSyncStatus.NEEDS_REAUTH)
-    log.info("connection_stored", connection_id=row.id, provider=MIRO)
-    return row
+    return store_connection(
+        session,
+        cipher,
+        granted,
+        tokens,
+        account_id=info.team_id or tokens.team_id or "",
+        account_name=info.team_name or "",
+        user_id=info.user_id or tokens.user_id or "",
+        user_name=info.user_name or "",
+        scopes=info.scopes or tokens.scopes,
+    )
 
 
 def store_tokens(
@@ -419,16 +468,27 @@ def delete_connection(
             revoked = asyncio.run(call())
         except AuthError:
             revoked = False
+    forget_connection(session, connection)
+    log.info("connection_deleted", connection_id=connection.id, revoked=revoked)
+    return revoked
+
+
+def forget_connection(session: Session, connection: Connection) -> None:
+    """Delete the connection and its tokens; its boards stay, detached and ``needs_reauth``.
+
+    Revoking the token at the provider first is the caller's part. Flushes; the caller commits.
+    """
     set_boards_status(
-        session, connection, BoardSyncStatus.NEEDS_REAUTH, "the Miro connection was deleted"
+        session,
+        connection,
+        BoardSyncStatus.NEEDS_REAUTH,
+        f"the {provider_label(connection.provider)} connection was deleted",
     )
     for board in session.exec(select(Board).where(Board.connection_id == connection.id)).all():
         board.connection_id = None
         session.add(board)
     session.delete(connection)
     session.flush()
-    log.info("connection_deleted", connection_id=connection.id, revoked=revoked)
-    return revoked
 
 
 _ID_FORBIDDEN = set("/?#%\\ \t\r\n")

@@ -94,6 +94,15 @@ class LiveSync(Protocol):
     def next_check(self, now: datetime) -> datetime: ...
 
 
+def next_poll(
+    now: datetime, interval_s: float, jitter: float, rand: Callable[[], float]
+) -> datetime:
+    """When a board polled at ``now`` is checked next: ``interval_s`` seconds later, spread by
+    up to ``jitter`` (a fraction) either way so boards connected together drift apart."""
+    spread = 1.0 + jitter * (2.0 * rand() - 1.0)
+    return now + timedelta(seconds=interval_s * spread)
+
+
 @dataclass(frozen=True)
 class MiroLive:
     """What the live Miro use cases need; built by a composition root."""
@@ -142,8 +151,7 @@ class MiroLive:
         )
 
     def next_check(self, now: datetime) -> datetime:
-        spread = 1.0 + self.poll_jitter * (2.0 * self.rand() - 1.0)
-        return now + timedelta(seconds=self.poll_interval_s * spread)
+        return next_poll(now, self.poll_interval_s, self.poll_jitter, self.rand)
 
 
 @dataclass(frozen=True, slots=True)

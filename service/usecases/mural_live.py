@@ -22,12 +22,12 @@ import random
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import httpx
 import structlog
-from sqlmodel import Session, select
+from sqlmodel import Session
 
 from connectors.errors import AuthError
 from connectors.http import DEFAULT_POLICY, MemoryRateBudget, RateBudget, RetryPolicy, StaticToken
@@ -35,17 +35,18 @@ from connectors.mural import oauth
 from connectors.mural.client import MuralClient, change_marker
 from connectors.mural.oauth import MuralTokens
 from service.db.engine import SessionFactory
-from service.db.tables import Board, BoardSyncStatus, Connection, ConnectionStatus, utcnow
+from service.db.tables import Connection
 from service.jobqueue import JobQueue
 from service.usecases.connections import (
     HttpFactory,
     StoredTokens,
     TokenCipher,
     begin_authorization,
-    consume_state,
-    set_boards_status,
-    store_tokens,
+    consume_callback,
+    forget_connection,
+    store_connection,
 )
+from service.usecases.live_sync import next_poll
 
 log = structlog.get_logger(__name__)
 
@@ -159,8 +160,7 @@ class MuralLive:
             raise ValueError("external_id is not a Mural id (workspace.number)")
 
     def next_check(self, now: datetime) -> datetime:
-        spread = 1.0 + self.poll_jitter * (2.0 * self.rand() - 1.0)
-        return now + timedelta(seconds=self.poll_interval_s * spread)
+        return next_poll(now, self.poll_interval_s, self.poll_jitter, self.rand)
 
 
 def begin_mural_authorization(session: Session, live: MuralLive, workspace_id: int) -> str:
@@ -206,43 +206,22 @@ def complete_mural_authorization(
     Raises ``StateError`` (nothing stored), ``AuthError`` when Mural refuses the code,
     ``TransientError``/``RateLimitedError`` when Mural fails. Flushes; the caller commits.
     """
-    granted = consume_state(session, live.cipher, MURAL, state)
-    if not code or len(code) > 2000:
-        raise AuthError("the callback carries no authorization code")
+    granted, code = consume_callback(session, live.cipher, MURAL, code=code, state=state)
     if not granted.code_verifier:
         raise AuthError("the authorization request has no PKCE verifier: start again")
     tokens, me = asyncio.run(_exchange(live, code, granted.code_verifier))
-    user = _text(me.get("id"), 100)
-    account = _text(me.get("companyId"), 100)
-    row = session.exec(
-        select(Connection).where(
-            Connection.workspace_id == granted.workspace_id,
-            Connection.provider == MURAL,
-            Connection.account_id == account,
-            Connection.user_id == user,
-        )
-    ).first()
-    if row is None:
-        row = Connection(
-            workspace_id=granted.workspace_id,
-            provider=MURAL,
-            account_id=account,
-            user_id=user,
-            access_token=b"",
-        )
-    row.account_name = _text(me.get("companyName"), 200)
     names = (_text(me.get("firstName"), 100), _text(me.get("lastName"), 100))
-    row.user_name = " ".join(n for n in names if n)[:200]
-    row.scopes = " ".join(tokens.scopes or oauth.DEFAULT_SCOPES)[:1000]
-    store_tokens(row, live.cipher, tokens, previous_refresh=None)
-    row.status = ConnectionStatus.ACTIVE
-    row.status_reason = None
-    row.updated_at = utcnow()
-    session.add(row)
-    session.flush()
-    set_boards_status(session, row, BoardSyncStatus.OK, None, only_if=BoardSyncStatus.NEEDS_REAUTH)
-    log.info("connection_stored", connection_id=row.id, provider=MURAL)
-    return row
+    return store_connection(
+        session,
+        live.cipher,
+        granted,
+        tokens,
+        account_id=_text(me.get("companyId"), 100),
+        account_name=_text(me.get("companyName"), 200),
+        user_id=_text(me.get("id"), 100),
+        user_name=" ".join(n for n in names if n),
+        scopes=tokens.scopes or oauth.DEFAULT_SCOPES,
+    )
 
 
 def delete_mural_connection(session: Session, connection: Connection) -> None:
@@ -250,14 +229,7 @@ def delete_mural_connection(session: Session, connection: Connection) -> None:
 
     Flushes; the caller commits.
     """
-    set_boards_status(
-        session, connection, BoardSyncStatus.NEEDS_REAUTH, "the Mural connection was deleted"
-    )
-    for board in session.exec(select(Board).where(Board.connection_id == connection.id)).all():
-        board.connection_id = None
-        session.add(board)
-    session.delete(connection)
-    session.flush()
+    forget_connection(session, connection)
     log.info("connection_deleted", connection_id=connection.id, provider=MURAL)
 
 
