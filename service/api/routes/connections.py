@@ -19,13 +19,15 @@ from fastapi.responses import RedirectResponse
 from pydantic import BaseModel, Field
 from sqlmodel import Session, col, select
 
-from connectors.errors import AuthError, ProviderError
+from connectors.errors import ProviderError
 from connectors.miro.oauth import authorize_url
 from service.api.deps import SessionDep, WorkspaceDep
 from service.api.problems import ProblemError, responses
 from service.api.routes.live_common import (
     AuthorizePublic,
     ConnectionPublic,
+    authorize_answer,
+    callback_answer,
     connection_or_404,
     live_for,
     provider_problem,
@@ -34,7 +36,6 @@ from service.db.engine import begin_write
 from service.db.tables import Board, BoardSync, Connection
 from service.usecases.connections import (
     MIRO,
-    StateError,
     begin_authorization,
     complete_miro_authorization,
     connect_board,
@@ -111,13 +112,13 @@ def authorize_miro(
     request: Request, workspace_id: WorkspaceDep, session: SessionDep
 ) -> AuthorizePublic | RedirectResponse:
     live = _miro(request)
-    begin_write(session)
-    state = begin_authorization(session, live.cipher, workspace_id, MIRO)
-    session.commit()
-    url = authorize_url(live.app, state)
-    if "text/html" in request.headers.get("accept", ""):
-        return RedirectResponse(url, status_code=302)
-    return AuthorizePublic(authorize_url=url, expires_in=600)
+    return authorize_answer(
+        request,
+        session,
+        lambda: authorize_url(
+            live.app, begin_authorization(session, live.cipher, workspace_id, MIRO)
+        ),
+    )
 
 
 @router.get(
@@ -135,25 +136,14 @@ def miro_callback(
     error: Annotated[str | None, Query(max_length=200)] = None,
 ) -> ConnectionPublic:
     live = _miro(request)
-    if error is not None:
-        session.rollback()
-        raise ProblemError("oauth-refused", "Miro reports that the authorization was refused.")
-    begin_write(session)  # the state is read, then used up and the connection stored
-    try:
-        row = complete_miro_authorization(
+    return callback_answer(
+        session,
+        MIRO,
+        error,
+        lambda: complete_miro_authorization(
             session, live.cipher, live.app, live.http_factory, code=code, state=state
-        )
-    except StateError as exc:
-        session.rollback()
-        raise ProblemError("invalid-oauth-state", str(exc)) from None
-    except AuthError as exc:
-        session.rollback()
-        raise ProblemError("oauth-refused", str(exc)) from None
-    except ProviderError as exc:
-        session.rollback()
-        raise provider_problem(exc) from None
-    session.commit()
-    return ConnectionPublic(**connection_summary(row))
+        ),
+    )
 
 
 @router.get("/connections", response_model=list[ConnectionPublic], responses=responses(401))

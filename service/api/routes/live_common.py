@@ -1,18 +1,27 @@
 """What the Miro and Mural live routes share: connection schemas, the live sync of a provider
-from ``app.state``, a workspace's connection or 404, and provider errors as problems."""
+from ``app.state``, a workspace's connection or 404, provider errors as problems, and the two
+halves of the OAuth dance (authorize answer, callback) around each provider's own calls."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 
 from fastapi import Request
+from fastapi.responses import RedirectResponse
 from pydantic import BaseModel, Field
 
 from connectors.errors import AuthError, ProviderError, RateLimitedError
 from service.api.deps import SessionDep
 from service.api.problems import ProblemError
+from service.db.engine import begin_write
 from service.db.tables import Connection
-from service.usecases.connections import connection_in_workspace
+from service.usecases.connections import (
+    StateError,
+    connection_in_workspace,
+    connection_summary,
+    provider_label,
+)
 from service.usecases.live_sync import LiveSync
 
 
@@ -68,3 +77,44 @@ def provider_problem(exc: ProviderError) -> ProblemError:
     if exc.status == 404:
         return ProblemError("not-found", str(exc))
     return ProblemError("provider-unavailable", str(exc))
+
+
+def authorize_answer(
+    request: Request, session: SessionDep, begin: Callable[[], str]
+) -> AuthorizePublic | RedirectResponse:
+    """Commit the state ``begin`` stores and answer with the authorization URL it returns: a
+    302 to it for a browser asking for HTML, else JSON."""
+    begin_write(session)
+    url = begin()
+    session.commit()
+    if "text/html" in request.headers.get("accept", ""):
+        return RedirectResponse(url, status_code=302)
+    return AuthorizePublic(authorize_url=url, expires_in=600)
+
+
+def callback_answer(
+    session: SessionDep, provider: str, error: str | None, complete: Callable[[], Connection]
+) -> ConnectionPublic:
+    """The OAuth callback: ``complete`` consumes the state and stores the connection, committed
+    here; a refusal (``error``), a bad state or a provider failure becomes a problem and stores
+    nothing."""
+    if error is not None:
+        session.rollback()
+        raise ProblemError(
+            "oauth-refused",
+            f"{provider_label(provider)} reports that the authorization was refused.",
+        )
+    begin_write(session)  # the state is read, then used up and the connection stored
+    try:
+        row = complete()
+    except StateError as exc:
+        session.rollback()
+        raise ProblemError("invalid-oauth-state", str(exc)) from None
+    except AuthError as exc:
+        session.rollback()
+        raise ProblemError("oauth-refused", str(exc)) from None
+    except ProviderError as exc:
+        session.rollback()
+        raise provider_problem(exc) from None
+    session.commit()
+    return ConnectionPublic(**connection_summary(row))

@@ -15,18 +15,18 @@ import structlog
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import RedirectResponse
 
-from connectors.errors import AuthError, ProviderError
+from connectors.errors import ProviderError
 from service.api.deps import SessionDep, WorkspaceDep
 from service.api.problems import ProblemError, responses
 from service.api.routes.live_common import (
     AuthorizePublic,
     ConnectionPublic,
+    authorize_answer,
+    callback_answer,
     connection_or_404,
     live_for,
     provider_problem,
 )
-from service.db.engine import begin_write
-from service.usecases.connections import StateError, connection_summary
 from service.usecases.mural_live import (
     MURAL,
     MuralLive,
@@ -66,12 +66,9 @@ def authorize_mural(
     request: Request, workspace_id: WorkspaceDep, session: SessionDep
 ) -> AuthorizePublic | RedirectResponse:
     live = _mural(request)
-    begin_write(session)
-    url = begin_mural_authorization(session, live, workspace_id)
-    session.commit()
-    if "text/html" in request.headers.get("accept", ""):
-        return RedirectResponse(url, status_code=302)
-    return AuthorizePublic(authorize_url=url, expires_in=600)
+    return authorize_answer(
+        request, session, lambda: begin_mural_authorization(session, live, workspace_id)
+    )
 
 
 @router.get(
@@ -89,23 +86,12 @@ def mural_callback(
     error: Annotated[str | None, Query(max_length=200)] = None,
 ) -> ConnectionPublic:
     live = _mural(request)
-    if error is not None:
-        session.rollback()
-        raise ProblemError("oauth-refused", "Mural reports that the authorization was refused.")
-    begin_write(session)  # the state is read, then used up and the connection stored
-    try:
-        row = complete_mural_authorization(session, live, code=code, state=state)
-    except StateError as exc:
-        session.rollback()
-        raise ProblemError("invalid-oauth-state", str(exc)) from None
-    except AuthError as exc:
-        session.rollback()
-        raise ProblemError("oauth-refused", str(exc)) from None
-    except ProviderError as exc:
-        session.rollback()
-        raise provider_problem(exc) from None
-    session.commit()
-    return ConnectionPublic(**connection_summary(row))
+    return callback_answer(
+        session,
+        MURAL,
+        error,
+        lambda: complete_mural_authorization(session, live, code=code, state=state),
+    )
 
 
 @router.get(
