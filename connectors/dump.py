@@ -134,7 +134,11 @@ def read_dump_file(path: Path, max_bytes: int = DEFAULT_MAX_BYTES) -> Board:
         except RecursionError:
             raise DumpError(f"{path}: invalid JSON: nested too deeply") from None
         del text
-        return _load(data, consume=True, reader=reader)
+        board = _load(data, consume=True, reader=reader)
+        # Drop the parsed dump and the reader's records while paused: the first collection
+        # after the pause walks every object still alive that was allocated during it.
+        del data, reader
+    return board
 
 
 def _parse(text: str) -> tuple[object, MiroReader | None]:
