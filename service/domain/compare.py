@@ -126,6 +126,26 @@ def _bound(a: int, b: int, common: int) -> float:
     return 2.0 * common / (a + b) if a + b else 1.0
 
 
+def _char_counts(text: str) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for char in text:
+        counts[char] = counts.get(char, 0) + 1
+    return counts
+
+
+def _common_chars(a: dict[str, int], b: dict[str, int]) -> int:
+    """Characters two texts share, counted with multiplicity (what ``quick_ratio`` counts)."""
+    if len(b) < len(a):
+        a, b = b, a
+    common = 0
+    get = b.get
+    for char, count in a.items():
+        other = get(char)
+        if other:
+            common += count if count < other else other
+    return common
+
+
 def _match_fuzzy(
     current: list[str],
     target: list[str],
@@ -156,6 +176,9 @@ def _match_fuzzy(
                 heap.append((-bound, 0, i, length))
     heapq.heapify(heap)
     matchers: dict[int, SequenceMatcher[str]] = {}
+    # quick_ratio's bound computed from character counts made once per title (the same number,
+    # for a fraction of the cost: it is computed for nearly every pair)
+    target_counts: dict[int, dict[str, int]] = {}
     used: set[int] = set()
     while heap:
         negative, level, i, other = heapq.heappop(heap)
@@ -166,18 +189,21 @@ def _match_fuzzy(
                 matched[i] = (other, -negative)
                 used.add(other)
             continue
-        matcher = matchers.get(i)
-        if matcher is None:
-            matcher = matchers[i] = SequenceMatcher(None, autojunk=False)
-            matcher.set_seq2(current[i])
         if level == 0:
+            own, size = _char_counts(current[i]), len(current[i])
             for j in by_length[other]:
                 if j not in used:
-                    matcher.set_seq1(target[j])
-                    quick = matcher.quick_ratio()
+                    counts = target_counts.get(j)
+                    if counts is None:
+                        counts = target_counts[j] = _char_counts(target[j])
+                    quick = _bound(size, other, _common_chars(own, counts))
                     if quick >= threshold:
                         heapq.heappush(heap, (-quick, 1, i, j))
         elif other not in used:
+            matcher = matchers.get(i)
+            if matcher is None:
+                matcher = matchers[i] = SequenceMatcher(None, autojunk=False)
+                matcher.set_seq2(current[i])
             matcher.set_seq1(target[other])
             ratio = matcher.ratio()
             if ratio >= threshold:
