@@ -17,6 +17,7 @@ import json
 import os
 import sys
 import tempfile
+from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
@@ -28,8 +29,9 @@ from connectors.miro.client import DEFAULT_API_URL, MiroClient
 
 PROVIDER_MODULES: tuple[str, ...] = ("dump_mural",)
 
-# A CLI run has nobody to hand a long rate-limit wait to: sit out a whole Miro minute window.
-_CLI_POLICY = RetryPolicy(max_inline_wait=65.0, max_total_wait=300.0)
+# A CLI run has nobody to hand a long rate-limit wait to: sit out a whole minute window (Miro's
+# credits, Mural's app bucket).
+CLI_POLICY = RetryPolicy(max_inline_wait=65.0, max_total_wait=300.0)
 
 
 def register(subparsers: Any) -> None:
@@ -39,35 +41,68 @@ def register(subparsers: Any) -> None:
         description="Fetch a board from the provider's REST API and write it as a dump (JSON).",
     )
     providers = parser.add_subparsers(dest="provider", metavar="PROVIDER", required=True)
-    miro = providers.add_parser(
+    add_provider_parser(
+        providers,
         "miro",
         help="dump a Miro board",
         description=(
             "Fetch a Miro board (items, connectors, tags) with an access token that has "
             "boards:read and write the Miro dump."
         ),
+        id_dest="board_id",
+        id_metavar="BOARD_ID",
+        id_help="Miro board id, e.g. uXjVO1a2b3c=",
+        label="Miro",
+        api_name="Miro REST API",
+        default_api_url=DEFAULT_API_URL,
+        handler=run_dump_miro,
     )
-    miro.add_argument("board_id", metavar="BOARD_ID", help="Miro board id, e.g. uXjVO1a2b3c=")
-    miro.add_argument(
-        "--token",
-        metavar="TOKEN",
-        default=os.environ.get("VSM_MIRO_TOKEN"),
-        help="Miro access token (default: $VSM_MIRO_TOKEN)",
-    )
-    miro.add_argument(
-        "-o", "--output", metavar="FILE", type=Path, help="write here instead of stdout"
-    )
-    miro.add_argument(
-        "--api-url",
-        metavar="URL",
-        default=os.environ.get("VSM_MIRO__API_URL", DEFAULT_API_URL),
-        help=f"Miro REST API base URL (default: $VSM_MIRO__API_URL or {DEFAULT_API_URL})",
-    )
-    miro.set_defaults(handler=run_dump_miro)
     for name in PROVIDER_MODULES:
         module_name = f"{__package__}.{name}"
         if importlib.util.find_spec(module_name) is not None:
             importlib.import_module(module_name).register(providers)
+
+
+def add_provider_parser(
+    providers: Any,
+    name: str,
+    *,
+    help: str,
+    description: str,
+    id_dest: str,
+    id_metavar: str,
+    id_help: str,
+    label: str,
+    api_name: str,
+    default_api_url: str,
+    handler: Callable[[argparse.Namespace], int],
+) -> None:
+    """``vsm dump <name> ID --token TOKEN [-o FILE] [--api-url URL]``; the token defaults to
+    ``$VSM_<NAME>_TOKEN``, the URL to ``$VSM_<NAME>__API_URL``, then ``default_api_url``."""
+    token_env = _token_env(name)
+    api_env = f"VSM_{name.upper()}__API_URL"
+    parser = providers.add_parser(name, help=help, description=description)
+    parser.add_argument(id_dest, metavar=id_metavar, help=id_help)
+    parser.add_argument(
+        "--token",
+        metavar="TOKEN",
+        default=os.environ.get(token_env),
+        help=f"{label} access token (default: ${token_env})",
+    )
+    parser.add_argument(
+        "-o", "--output", metavar="FILE", type=Path, help="write here instead of stdout"
+    )
+    parser.add_argument(
+        "--api-url",
+        metavar="URL",
+        default=os.environ.get(api_env, default_api_url),
+        help=f"{api_name} base URL (default: ${api_env} or {default_api_url})",
+    )
+    parser.set_defaults(handler=handler)
+
+
+def _token_env(provider: str) -> str:
+    return f"VSM_{provider.upper()}_TOKEN"
 
 
 def _fail(message: str) -> int:
@@ -80,7 +115,7 @@ async def fetch_miro_dump(board_id: str, token: str, api_url: str) -> dict[str, 
     """The board as a Miro dump, fetched with one static token."""
     async with httpx.AsyncClient(follow_redirects=False) as http:
         client = MiroClient(
-            http, StaticToken(token), MemoryRateBudget(), api_url, policy=_CLI_POLICY
+            http, StaticToken(token), MemoryRateBudget(), api_url, policy=CLI_POLICY
         )
         return await client.fetch_board(board_id)
 
@@ -102,18 +137,33 @@ def write_json(doc: object, output: Path | None) -> None:
         raise
 
 
-def run_dump_miro(args: argparse.Namespace) -> int:
+def run_dump(
+    args: argparse.Namespace,
+    object_id: str,
+    fetch: Callable[[str, str, str], Coroutine[Any, Any, dict[str, Any]]],
+    *,
+    label: str,
+    subject: str,
+    not_an_id: str,
+    summary: Callable[[dict[str, Any]], str],
+) -> int:
+    """Fetch ``object_id`` with ``fetch(object_id, token, api_url)`` and write the dump; exit
+    status 0, or 2 after one ``vsm: error:`` line naming ``subject`` (never the token).
+    ``label`` is the provider's name in messages (``Miro``: token from ``$VSM_MIRO_TOKEN``).
+
+    ``summary`` says what a dump written to a file holds (``"3 items, ..."``), on stderr.
+    """
     if not args.token:
-        return _fail("a Miro access token is needed: --token TOKEN or $VSM_MIRO_TOKEN")
+        return _fail(f"a {label} access token is needed: --token TOKEN or ${_token_env(label)}")
     api_url = str(args.api_url)
     if not api_url.startswith(("https://", "http://")):
         return _fail(f"--api-url must be an http(s) URL, got {api_url[:80]!r}")
     try:
-        dump = asyncio.run(fetch_miro_dump(args.board_id, args.token, api_url))
+        dump = asyncio.run(fetch(object_id, args.token, api_url))
     except ConnectorError as exc:
-        return _fail(f"Miro board {args.board_id[:80]!r}: {exc}")
+        return _fail(f"{subject} {object_id[:80]!r}: {exc}")
     except ValueError:
-        return _fail(f"{args.board_id[:80]!r} is not a Miro board id")
+        return _fail(f"{object_id[:80]!r} is not {not_an_id}")
     except httpx.InvalidURL:
         return _fail(f"--api-url is not a valid URL: {api_url[:80]!r}")
     try:
@@ -121,9 +171,20 @@ def run_dump_miro(args: argparse.Namespace) -> int:
     except OSError as exc:
         return _fail(f"cannot write {args.output}: {exc.strerror or exc}")
     if args.output is not None:
-        print(
-            f"wrote {len(dump['items'])} items, {len(dump['connectors'])} connectors and "
-            f"{len(dump['tags'])} tags to {args.output}",
-            file=sys.stderr,
-        )
+        print(f"wrote {summary(dump)} to {args.output}", file=sys.stderr)
     return 0
+
+
+def run_dump_miro(args: argparse.Namespace) -> int:
+    return run_dump(
+        args,
+        args.board_id,
+        fetch_miro_dump,
+        label="Miro",
+        subject="Miro board",
+        not_an_id="a Miro board id",
+        summary=lambda dump: (
+            f"{len(dump['items'])} items, {len(dump['connectors'])} connectors and "
+            f"{len(dump['tags'])} tags"
+        ),
+    )
