@@ -39,6 +39,12 @@ def resolve_nesting(parents: Mapping[str, str | None]) -> Nesting:
     for start in parents:
         if start in effective:
             continue
+        first = parents[start] or None
+        if first is None or first in effective:
+            # the common case (top level, or the parent is resolved): what the walk would give
+            effective[start] = first
+            order.append(start)
+            continue
         path: list[str] = []
         on_path: set[str] = set()
         node: str | None = start
