@@ -23,7 +23,7 @@ import random
 import time
 from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import httpx
 
@@ -37,6 +37,8 @@ from connectors.errors import (
 )
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 # A reset header below this is "seconds from now", above it a UNIX epoch. Miro documents the
 # epoch form; some proxies send seconds (https://developers.miro.com/docs/rate-limiting).
@@ -324,6 +326,33 @@ class StaticToken:
         if force_refresh:
             raise AuthError("the access token was refused and cannot be refreshed", status=401)
         return self.token
+
+
+class RefreshingToken:
+    """The bearer token one client's calls share: a call the provider refuses (``AuthError``)
+    is repeated once with a refreshed token, and one refresh serves every call in flight that
+    was refused the same token, so a rotated token pair is spent at most once per refusal."""
+
+    def __init__(self, tokens: TokenProvider) -> None:
+        self._tokens = tokens
+        self._lock = asyncio.Lock()
+
+    async def call(self, send: Callable[[str], Awaitable[T]]) -> T:
+        """``send(token)``; after an ``AuthError``, ``send`` again with a refreshed token (a
+        second refusal propagates)."""
+        token = await self._tokens()
+        try:
+            return await send(token)
+        except AuthError:
+            token = await self._refreshed_after(token)
+        return await send(token)
+
+    async def _refreshed_after(self, refused: str) -> str:
+        async with self._lock:
+            current = await self._tokens()
+            if current != refused:
+                return current  # another call already refreshed
+            return await self._tokens(force_refresh=True)
 
 
 def _header_float(headers: httpx.Headers, name: str) -> float | None:

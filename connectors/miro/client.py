@@ -25,12 +25,13 @@ from typing import Any, TypeVar
 
 import httpx
 
-from connectors.errors import AuthError, ConnectorError, ProviderError
+from connectors.errors import ConnectorError, ProviderError
 from connectors.http import (
     DEFAULT_POLICY,
     SYSTEM_CLOCK,
     Clock,
     RateBudget,
+    RefreshingToken,
     RetryPolicy,
     TokenProvider,
     json_object,
@@ -130,48 +131,34 @@ class MiroClient:
         max_items: int = MAX_ITEMS,
     ) -> None:
         self._http = http
-        self._tokens = token_provider
+        self._token = RefreshingToken(token_provider)
         self._budget = budget
         self._base = base_url.rstrip("/")
         self._policy = policy
         self._clock = clock
         self._slots = _Slots(max(1, max_concurrency))
-        self._refresh_lock = asyncio.Lock()
         self._max_items = max_items
-
-    async def _refreshed_after(self, refused: str) -> str:
-        async with self._refresh_lock:
-            current = await self._tokens()
-            if current != refused:
-                return current  # another call already refreshed
-            return await self._tokens(force_refresh=True)
 
     async def _get(
         self, path: str, params: Mapping[str, str | int], cost: int, priority: float = 0.0
     ) -> Json:
         url = f"{self._base}{path}"
+
+        async def send(token: str) -> httpx.Response:
+            return await request(
+                self._http,
+                "GET",
+                url,
+                headers={"Authorization": f"Bearer {token}", "Accept": "application/json"},
+                params=params,
+                budget=self._budget,
+                cost=cost,
+                policy=self._policy,
+                clock=self._clock,
+            )
+
         async with self._slots.hold(priority):
-            token = await self._tokens()
-            for attempt in (1, 2):
-                try:
-                    response = await request(
-                        self._http,
-                        "GET",
-                        url,
-                        headers={"Authorization": f"Bearer {token}", "Accept": "application/json"},
-                        params=params,
-                        budget=self._budget,
-                        cost=cost,
-                        policy=self._policy,
-                        clock=self._clock,
-                    )
-                except AuthError:
-                    if attempt == 2:
-                        raise
-                    token = await self._refreshed_after(token)
-                    continue
-                return json_object(response)
-        raise AssertionError("unreachable")  # pragma: no cover
+            return json_object(await self._token.call(send))
 
     # -- single objects ---------------------------------------------------------------------
 

@@ -38,6 +38,7 @@ from connectors.http import (
     Quota,
     RateBudget,
     RedisRateBudget,
+    RefreshingToken,
     RetryPolicy,
     TokenProvider,
     json_object,
@@ -88,52 +89,40 @@ class MuralClient:
         if not 1 <= page_limit <= 1000:
             raise ValueError("page_limit must be 1..1000")
         self._http = http
-        self._tokens = token_provider
+        self._token = RefreshingToken(token_provider)
         self._budget = budget
         self._quotas = () if app_budget is None else (Quota(app_budget, APP_QUOTA_PREFIX),)
         self._base = base_url.rstrip("/")
         self._policy = policy
         self._clock = clock
         self._slots = asyncio.Semaphore(max(1, max_concurrency))
-        self._refresh_lock = asyncio.Lock()
         self._page_limit = page_limit
         self._max_widgets = max_widgets
         self._max_restarts = max(0, max_restarts)
 
     # -- plumbing ---------------------------------------------------------------------------
 
-    async def _refreshed_after(self, refused: str) -> str:
-        async with self._refresh_lock:
-            current = await self._tokens()
-            if current != refused:
-                return current  # another call already refreshed
-            return await self._tokens(force_refresh=True)
-
     async def _get(self, path: str, params: Mapping[str, str | int] | None = None) -> Json:
         """One GET, unwrapped to its JSON object; one forced refresh after a refused token."""
         url = f"{self._base}{path}"
+
+        async def send(token: str) -> Json:
+            response = await request(
+                self._http,
+                "GET",
+                url,
+                headers={"Authorization": f"Bearer {token}", "Accept": "application/json"},
+                params=params,
+                budget=self._budget,
+                quotas=self._quotas,
+                policy=self._policy,
+                clock=self._clock,
+                accept=(400, 403),
+            )
+            return _checked(response, path)
+
         async with self._slots:
-            token = await self._tokens()
-            for attempt in (1, 2):
-                try:
-                    response = await request(
-                        self._http,
-                        "GET",
-                        url,
-                        headers={"Authorization": f"Bearer {token}", "Accept": "application/json"},
-                        params=params,
-                        budget=self._budget,
-                        quotas=self._quotas,
-                        policy=self._policy,
-                        clock=self._clock,
-                        accept=(400, 403),
-                    )
-                    return _checked(response, path)
-                except AuthError:
-                    if attempt == 2:
-                        raise
-                    token = await self._refreshed_after(token)
-        raise AssertionError("unreachable")  # pragma: no cover
+            return await self._token.call(send)
 
     async def _value(self, path: str) -> Json:
         body = await self._get(path)
