@@ -26,6 +26,7 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
+from operator import attrgetter
 
 from service.domain.board import Board, Geometry, Item, ItemKind
 from service.domain.classification import Classification, Decision, Unclassified
@@ -343,7 +344,7 @@ def classify(board: Board, ruleset: Ruleset) -> Classification:
     """
     items = sorted(
         (item for item in board.items if item.kind is not ItemKind.CONNECTOR),
-        key=lambda item: item.id,
+        key=attrgetter("id"),
     )
     legend_titles = frozenset(title.strip().casefold() for title in ruleset.legend_titles)
     legends = {

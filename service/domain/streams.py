@@ -42,6 +42,7 @@ from collections import defaultdict, deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import pairwise
+from operator import attrgetter
 from typing import NamedTuple
 
 from service.domain.board import Board, Geometry, Item, ItemKind
@@ -529,8 +530,10 @@ class _Placed(NamedTuple):
     geometry: Geometry
 
 
-def _position_key(placed: _Placed) -> tuple[float, float, str]:
-    return (placed.geometry.x, placed.geometry.y, placed.item.id)
+# (x, y, item id) of a _Placed; attrgetter builds the tuple in C, and it runs once per item
+_position_key: Callable[[_Placed], tuple[float, float, str]] = attrgetter(
+    "geometry.x", "geometry.y", "item.id"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -1102,7 +1105,7 @@ def unplaced(
         Role.WAIT: "step outside every value stream",
     }
     found: list[Unclassified] = []
-    for item in sorted(board.items, key=lambda item: item.id):
+    for item in sorted(board.items, key=attrgetter("id")):
         role = classification.roles.get(item.id)
         if role not in _PLACED_ROLES or item.id in used:
             continue
