@@ -27,7 +27,13 @@ from service.db.engine import SessionFactory
 from service.db.tables import BoardSync, BoardSyncStatus
 from service.jobqueue import JobQueue
 from service.settings import Settings
-from service.usecases.connections import MIRO, EncryptionKeyError, HttpFactory, TokenCipher
+from service.usecases.connections import (
+    MIRO,
+    EncryptionKeyError,
+    HttpFactory,
+    TokenCipher,
+    provider_label,
+)
 from service.usecases.live_sync import LiveSync, MiroLive, fetch_and_import, poll_due_boards
 
 log = structlog.get_logger(__name__)
@@ -58,8 +64,26 @@ def _budgets(settings: Settings) -> Callable[[int], RateBudget]:
     return memory_budget
 
 
-def _default_http() -> httpx.AsyncClient:
+def default_http() -> httpx.AsyncClient:
+    """The providers' HTTP client: redirects are not followed (a token must not go elsewhere)."""
     return httpx.AsyncClient(follow_redirects=False)
+
+
+def live_cipher(
+    settings: Settings, provider: str, *, enabled: bool
+) -> tuple[TokenCipher | None, str]:
+    """The token cipher of ``provider``'s live sync, or None and the reason the provider is off
+    (``enabled`` false: no OAuth app configured; no usable encryption key)."""
+    name = provider.upper()
+    if not enabled:
+        return None, (
+            f"{provider_label(provider)} is not configured: "
+            f"set VSM_{name}__CLIENT_ID and VSM_{name}__CLIENT_SECRET."
+        )
+    try:
+        return TokenCipher(settings.encryption_keys), ""
+    except EncryptionKeyError as exc:
+        return None, str(exc)
 
 
 def build_miro_live(
@@ -67,16 +91,13 @@ def build_miro_live(
     session_factory: SessionFactory,
     job_queue: JobQueue,
     *,
-    http_factory: HttpFactory = _default_http,
+    http_factory: HttpFactory = default_http,
 ) -> tuple[MiroLive | None, str]:
     """The live Miro dependencies from ``settings`` (passed by a composition root), or None and
     the reason Miro is off (no OAuth app, no encryption key)."""
-    if not settings.miro.enabled:
-        return None, "Miro is not configured: set VSM_MIRO__CLIENT_ID and VSM_MIRO__CLIENT_SECRET."
-    try:
-        cipher = TokenCipher(settings.encryption_keys)
-    except EncryptionKeyError as exc:
-        return None, str(exc)
+    cipher, reason = live_cipher(settings, MIRO, enabled=settings.miro.enabled)
+    if cipher is None:
+        return None, reason
     miro = settings.miro
     live = MiroLive(
         session_factory=session_factory,

@@ -5,16 +5,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-import httpx
 from celery import Celery
 
 from connectors.http import MemoryRateBudget, RateBudget, RedisRateBudget
 from service.db.engine import SessionFactory
 from service.jobqueue import JobQueue
 from service.settings import Settings
-from service.usecases.connections import EncryptionKeyError, HttpFactory, TokenCipher
-from service.usecases.mural_live import MuralApp, MuralLive
-from workers.live import register_live_tasks
+from service.usecases.connections import HttpFactory
+from service.usecases.mural_live import MURAL, MuralApp, MuralLive
+from workers.live import default_http, live_cipher, register_live_tasks
 
 FETCH_TASK = "murals.fetch"
 POLL_TASK = "murals.poll"
@@ -47,28 +46,19 @@ def _budgets(settings: Settings) -> tuple[Callable[[str], RateBudget], Callable[
     return memory_user, lambda: shared
 
 
-def _default_http() -> httpx.AsyncClient:
-    return httpx.AsyncClient(follow_redirects=False)
-
-
 def build_mural_live(
     settings: Settings,
     session_factory: SessionFactory,
     job_queue: JobQueue,
     *,
-    http_factory: HttpFactory = _default_http,
+    http_factory: HttpFactory = default_http,
 ) -> tuple[MuralLive | None, str]:
     """The live Mural dependencies from ``settings`` (passed by a composition root), or None and
     the reason Mural is off (no OAuth app, no encryption key)."""
     mural = settings.mural
-    if not mural.enabled:
-        return None, (
-            "Mural is not configured: set VSM_MURAL__CLIENT_ID and VSM_MURAL__CLIENT_SECRET."
-        )
-    try:
-        cipher = TokenCipher(settings.encryption_keys)
-    except EncryptionKeyError as exc:
-        return None, str(exc)
+    cipher, reason = live_cipher(settings, MURAL, enabled=mural.enabled)
+    if cipher is None:
+        return None, reason
     user_budget, app_budget = _budgets(settings)
     live = MuralLive(
         session_factory=session_factory,
