@@ -761,7 +761,15 @@ def _nearest(point: Geometry, steps: Sequence[_Placed], grid: _Grid, reach: floa
             consider(indexes)
         return best[1] if best else None
     cx, cy = _key(x, cell), _key(y, cell)
-    for ring in range(rings + 1):
+    # rings 0 and 1, the 3 x 3 block, are always searched (the stop test below cannot hold
+    # before ring 2), and the nearest step is the same in any visiting order
+    get = buckets.get
+    for kx in (cx - 1, cx, cx + 1):
+        for ky in (cy - 1, cy, cy + 1):
+            found = get((kx, ky))
+            if found:
+                consider(found)
+    for ring in range(2, rings + 1):
         # every point of ring r lies at least (r - 1) cells away from the query point
         if best is not None and (ring - 1) * cell > best[0]:
             break
