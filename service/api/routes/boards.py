@@ -69,6 +69,21 @@ def revision_number_or_404(board: Board, revision: int | None) -> int:
     return number
 
 
+def revision_content_or_404(
+    session: Session, board: Board, number: int
+) -> tuple[Revision, RevisionContent]:
+    """Revision ``number`` of ``board`` with its stored content; a ``not-found`` problem when
+    there is none."""
+    row = session.exec(
+        select(Revision, RevisionContent)
+        .join(RevisionContent, col(RevisionContent.revision_id) == col(Revision.id))
+        .where(Revision.board_id == board.id, Revision.number == number)
+    ).first()
+    if row is None:
+        raise ProblemError("not-found", f"Board {board.id} has no revision {number}.")
+    return row
+
+
 @router.get("", response_model=Page[BoardPublic], responses=responses(400, 401, 422))
 def list_boards(
     workspace_id: WorkspaceDep, session: SessionDep, page: PageDep
@@ -129,14 +144,7 @@ def get_revision(
 ) -> RevisionDetailPublic:
     """One revision, with the ruleset used and the normalization warnings."""
     board = board_or_404(session, workspace_id, board_id)
-    row = session.exec(
-        select(Revision, RevisionContent)
-        .join(RevisionContent, col(RevisionContent.revision_id) == col(Revision.id))
-        .where(Revision.board_id == board.id, Revision.number == number)
-    ).first()
-    if row is None:
-        raise ProblemError("not-found", f"Board {board_id} has no revision {number}.")
-    revision, content = row
+    revision, content = revision_content_or_404(session, board, number)
     return RevisionDetailPublic.model_validate(
         {
             **RevisionPublic.model_validate(revision).model_dump(),
@@ -232,14 +240,7 @@ def get_report(
     current-vs-target comparison of the revision."""
     board = board_or_404(session, workspace_id, board_id)
     number = revision_number_or_404(board, revision)
-    row = session.exec(
-        select(Revision, RevisionContent)
-        .join(RevisionContent, col(RevisionContent.revision_id) == col(Revision.id))
-        .where(Revision.board_id == board.id, Revision.number == number)
-    ).first()
-    if row is None:
-        raise ProblemError("not-found", f"Board {board_id} has no revision {number}.")
-    rev, content = row
+    rev, content = revision_content_or_404(session, board, number)
     stream_ids = {
         key: stream_id
         for key, stream_id in session.exec(

@@ -18,13 +18,18 @@ from typing import Annotated, Any
 import structlog
 from fastapi import APIRouter, Body, Depends, Header, Request, Response
 from pydantic import BaseModel, Field
-from sqlmodel import Session, col, select
+from sqlmodel import Session
 
 from service.api.deps import SessionDep, SettingsDep, WorkspaceDep
 from service.api.problems import ProblemError, responses
-from service.api.routes.boards import RevisionQuery, board_or_404, revision_number_or_404
-from service.api.routes.streams import stream_row_or_404
-from service.db.tables import Board, Revision, RevisionContent
+from service.api.routes.boards import (
+    RevisionQuery,
+    board_or_404,
+    revision_content_or_404,
+    revision_number_or_404,
+)
+from service.api.routes.streams import etag_matches, stream_row_or_404
+from service.db.tables import Board
 from service.domain.render.html import CSP_HEADER, render_report_html
 from service.domain.render.share import (
     ShareGrant,
@@ -96,13 +101,6 @@ def keep_token_out_of_logs(request: Request) -> None:
     request.scope["raw_path"] = _SHARED_PATH_IN_LOGS.encode()
 
 
-def _etag_matches(if_none_match: str | None, etag: str) -> bool:
-    if not if_none_match:
-        return False
-    candidates = [part.strip() for part in if_none_match.split(",")]
-    return "*" in candidates or any(c.removeprefix("W/") == etag for c in candidates)
-
-
 def _page_headers(etag: str | None, *, cache: str) -> dict[str, str]:
     headers = {
         "Content-Security-Policy": CSP_HEADER,
@@ -124,14 +122,7 @@ def _utc_text(moment: datetime) -> str:
 def _report_page(session: Session, board: Board, revision: int | None) -> tuple[str, str]:
     """The report page of ``board`` at ``revision`` (default latest) and its ETag."""
     number = revision_number_or_404(board, revision)
-    row = session.exec(
-        select(Revision, RevisionContent)
-        .join(RevisionContent, col(RevisionContent.revision_id) == col(Revision.id))
-        .where(Revision.board_id == board.id, Revision.number == number)
-    ).first()
-    if row is None:
-        raise ProblemError("not-found", f"Board {board.id} has no revision {number}.")
-    rev, content = row
+    rev, content = revision_content_or_404(session, board, number)
     digest = hashlib.sha256(
         f"{board.id}:{number}:{rev.content_hash}:{rev.rules_hash}:{RENDER_VERSION}".encode()
     ).hexdigest()[:32]
@@ -170,7 +161,7 @@ def get_stream_map(
             f'inline; filename="stream-{row.stream_id}-r{row.revision_number}.svg"'
         ),
     }
-    if _etag_matches(if_none_match, etag):
+    if etag_matches(if_none_match, etag):
         return Response(status_code=304, headers=headers)
     return Response(render_stream_svg(row.data), media_type=_SVG_MEDIA, headers=headers)
 
@@ -198,7 +189,7 @@ def get_report_page(
     board = board_or_404(session, workspace_id, board_id)
     page, etag = _report_page(session, board, revision)
     headers = _page_headers(etag, cache="private, no-cache")
-    if _etag_matches(if_none_match, etag):
+    if etag_matches(if_none_match, etag):
         return Response(status_code=304, headers=headers)
     return Response(page, media_type=_HTML_MEDIA, headers=headers)
 

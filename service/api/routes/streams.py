@@ -81,7 +81,8 @@ def stream_row_or_404(
     return row[0], row[1], row[2]
 
 
-def _etag_matches(if_none_match: str | None, etag: str) -> bool:
+def etag_matches(if_none_match: str | None, etag: str) -> bool:
+    """Whether an ``If-None-Match`` header names ``etag`` (or ``*``); weak tags match too."""
     if not if_none_match:
         return False
     candidates = [part.strip() for part in if_none_match.split(",")]
@@ -105,7 +106,7 @@ def get_stream(
     row = stream_document_or_404(session, workspace_id, stream_id, revision)
     etag = f'"{row.etag}"'
     headers = {"ETag": etag, "Cache-Control": "private, no-cache"}
-    if _etag_matches(if_none_match, etag):
+    if etag_matches(if_none_match, etag):
         return Response(status_code=304, headers=headers)
     # StreamPublic, assembled around the stored document (valid JSON, written by the worker).
     body = (
