@@ -166,15 +166,15 @@ class MiroReader:
                 placement["position"] = item["position"]
             if "geometry" in item:
                 placement["geometry"] = item["geometry"]
-            records[item_id] = _Record(
-                kind=kind,
-                text=text,
-                color=_color(item, item_type),
-                shape=bounded_label(data.get("shape")),
-                provider_type=item_type[:64],
-                parent=(item.get("parent") or {}).get("id"),
-                frame=item_type == "frame",
-                placement=placement,
+            records[item_id] = _Record(  # positional: once per item, keywords cost more
+                kind,
+                text,
+                _color(item, item_type),
+                bounded_label(data.get("shape")),
+                item_type[:64],
+                (item.get("parent") or {}).get("id"),
+                item_type == "frame",
+                placement,
             )
 
     def add_connectors(self, raw: list[Any]) -> None:
@@ -216,17 +216,19 @@ class MiroReader:
                 stats.repair(item_id, "coordinates not usable (not finite, or frame without size)")
 
         tag_titles = _tag_titles(wire.TAGS.validate_python(raw_tags))
+        # positional, in the order of Item's fields (id, kind, text, color, geometry,
+        # containers, tags, shape, provider_type): keywords cost a third more per item
         normalized = [
             Item(
-                id=item_id,
-                kind=record.kind,
-                text=record.text,
-                color=record.color,
-                geometry=geometries[item_id],
-                containers=chains[item_id],
-                tags=_item_tags(raw_item_tags.get(item_id), tag_titles) if tag_titles else (),
-                shape=record.shape,
-                provider_type=record.provider_type,
+                item_id,
+                record.kind,
+                record.text,
+                record.color,
+                geometries[item_id],
+                chains[item_id],
+                _item_tags(raw_item_tags.get(item_id), tag_titles) if tag_titles else (),
+                record.shape,
+                record.provider_type,
             )
             for item_id, record in records.items()
         ]
