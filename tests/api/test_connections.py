@@ -4,13 +4,10 @@ connect, import, poll, re-import after a change; state misuse, refresh, re-auth,
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
-import httpx
 import pytest
 from cryptography.fernet import Fernet
 from fastapi.testclient import TestClient
@@ -23,7 +20,9 @@ from service.db.engine import create_session_factory
 from service.db.tables import Connection, OAuthState
 from service.settings import MiroSettings, Settings
 from service.usecases.connections import StoredTokens
-from tests.api.conftest import Workspace, wait_for_job
+from tests.api import live_flow
+from tests.api.conftest import Workspace
+from tests.api.live_flow import imported_job, sync_of, until, wait_for_a_poll
 from tests.builders import Frame, Link, Note, to_miro_dump
 from tests.conftest import TestDatabase
 from tests.standins.miro_server import MiroStandIn
@@ -83,54 +82,15 @@ def live_client(
 
 
 def authorize(client: TestClient, who: Workspace) -> dict[str, str]:
-    """Ask for the Miro link, "consent" at the stand-in; returns the callback's query."""
-    response = client.get("/v1/connections/miro/authorize", headers=who.headers)
-    assert response.status_code == 200, response.text
-    redirect = httpx.get(response.json()["authorize_url"], follow_redirects=False)
-    assert redirect.status_code == 302
-    location = redirect.headers["location"]
-    assert location.startswith(CALLBACK)
-    return {k: v[0] for k, v in parse_qs(urlsplit(location).query).items()}
+    return live_flow.authorize(client, who, "miro", CALLBACK)
 
 
 def connect(client: TestClient, who: Workspace) -> dict[str, Any]:
-    response = client.get("/v1/oauth/miro/callback", params=authorize(client, who))
-    assert response.status_code == 200, response.text
-    return dict(response.json())
-
-
-def until(check: Callable[[], Any], timeout: float = 30.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        time.sleep(0.05)
-
-
-def sync_of(client: TestClient, who: Workspace, board_id: int) -> dict[str, Any]:
-    response = client.get(f"/v1/boards/{board_id}/sync", headers=who.headers)
-    assert response.status_code == 200, response.text
-    return dict(response.json())
+    return live_flow.connect(client, who, "miro", CALLBACK)
 
 
 def connect_board(client: TestClient, who: Workspace, connection_id: int) -> int:
-    response = client.post(
-        "/v1/boards",
-        json={"connection_id": connection_id, "external_id": BOARD},
-        headers=who.headers,
-    )
-    assert response.status_code == 202, response.text
-    return int(response.json()["board_id"])
-
-
-def imported_job(client: TestClient, who: Workspace, board_id: int, after: int | None) -> Any:
-    job_id = until(
-        lambda: (j := sync_of(client, who, board_id)["last_import_job_id"]) != after and j
-    )
-    return wait_for_job(client, who, job_id)
+    return live_flow.connect_board(client, who, connection_id, BOARD)
 
 
 def test_a_board_is_connected_imported_polled_and_reimported_after_a_change(
@@ -157,8 +117,7 @@ def test_a_board_is_connected_imported_polled_and_reimported_after_a_change(
     assert (board["latest_revision"], board["source"]) == (1, "miro")
 
     # Polls without a change queue nothing.
-    checked = sync_of(live_client, alice, board_id)["last_checked_at"]
-    until(lambda: sync_of(live_client, alice, board_id)["last_checked_at"] != checked)
+    wait_for_a_poll(live_client, alice, board_id)
     assert sync_of(live_client, alice, board_id)["last_import_job_id"] == first["id"]
 
     miro.boards[BOARD]["items"] = workshop("Credit check\nLT 3 d")["items"]

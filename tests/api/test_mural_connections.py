@@ -4,12 +4,10 @@ refused refresh, missing scope, vanished mural, deletion."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterator
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-import httpx
 import pytest
 from cryptography.fernet import Fernet
 from fastapi.testclient import TestClient
@@ -22,7 +20,9 @@ from service.db.engine import create_session_factory
 from service.db.tables import Connection, OAuthState
 from service.mural_config import MuralSettings
 from service.settings import MiroSettings, Settings
-from tests.api.conftest import Workspace, wait_for_job
+from tests.api import live_flow
+from tests.api.conftest import Workspace
+from tests.api.live_flow import imported_job, sync_of, until, wait_for_a_poll
 from tests.builders import Frame, Link, Note, to_miro_dump, to_mural_dump
 from tests.conftest import TestDatabase
 from tests.standins.miro_server import MiroStandIn
@@ -87,61 +87,17 @@ def live_client(
 
 
 def authorize(client: TestClient, who: Workspace) -> dict[str, str]:
-    """Ask for the Mural link, "consent" at the stand-in; returns the callback's query."""
-    response = client.get("/v1/connections/mural/authorize", headers=who.headers)
-    assert response.status_code == 200, response.text
-    redirect = httpx.get(response.json()["authorize_url"], follow_redirects=False)
-    assert redirect.status_code == 302
-    location = redirect.headers["location"]
-    assert location.startswith(CALLBACK), location
-    return {k: v[0] for k, v in parse_qs(urlsplit(location).query).items()}
+    return live_flow.authorize(client, who, "mural", CALLBACK)
 
 
 def connect(client: TestClient, who: Workspace) -> dict[str, Any]:
-    response = client.get("/v1/oauth/mural/callback", params=authorize(client, who))
-    assert response.status_code == 200, response.text
-    return dict(response.json())
-
-
-def until(check: Callable[[], Any], timeout: float = 30.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        time.sleep(0.05)
-
-
-def sync_of(client: TestClient, who: Workspace, board_id: int) -> dict[str, Any]:
-    response = client.get(f"/v1/boards/{board_id}/sync", headers=who.headers)
-    assert response.status_code == 200, response.text
-    return dict(response.json())
+    return live_flow.connect(client, who, "mural", CALLBACK)
 
 
 def connect_mural(
     client: TestClient, who: Workspace, connection_id: int, mural_id: str = MURAL
 ) -> int:
-    response = client.post(
-        "/v1/boards",
-        json={"connection_id": connection_id, "external_id": mural_id},
-        headers=who.headers,
-    )
-    assert response.status_code == 202, response.text
-    return int(response.json()["board_id"])
-
-
-def wait_for_a_poll(client: TestClient, who: Workspace, board_id: int) -> None:
-    checked = sync_of(client, who, board_id)["last_checked_at"]
-    until(lambda: sync_of(client, who, board_id)["last_checked_at"] != checked)
-
-
-def imported_job(client: TestClient, who: Workspace, board_id: int, after: int | None) -> Any:
-    job_id = until(
-        lambda: (j := sync_of(client, who, board_id)["last_import_job_id"]) != after and j
-    )
-    return wait_for_job(client, who, job_id)
+    return live_flow.connect_board(client, who, connection_id, mural_id)
 
 
 def test_a_mural_is_connected_imported_polled_and_reimported_after_a_change(
@@ -361,18 +317,9 @@ def test_miro_and_mural_live_side_by_side_each_poll_only_their_own_boards(
             settings, engine=engine, migrate=False, configure_logs=False, live_tick_s=0.1
         )
         with TestClient(app) as client:
-            start = client.get("/v1/connections/miro/authorize", headers=alice.headers).json()
-            consent = httpx.get(start["authorize_url"], follow_redirects=False)
-            query = {
-                k: v[0] for k, v in parse_qs(urlsplit(consent.headers["location"]).query).items()
-            }
-            miro_connection = client.get("/v1/oauth/miro/callback", params=query).json()
+            miro_connection = live_flow.connect(client, alice, "miro", MIRO_CALLBACK)
             mural_connection = connect(client, alice)
-            miro_board = client.post(
-                "/v1/boards",
-                json={"connection_id": miro_connection["id"], "external_id": MIRO_BOARD},
-                headers=alice.headers,
-            ).json()["board_id"]
+            miro_board = live_flow.connect_board(client, alice, miro_connection["id"], MIRO_BOARD)
             mural_board = connect_mural(client, alice, mural_connection["id"])
             imported_job(client, alice, miro_board, None)
             imported_job(client, alice, mural_board, None)

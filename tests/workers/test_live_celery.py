@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from urllib.parse import parse_qs, urlsplit
 
-import httpx
 import pytest
 from celery.contrib.testing.worker import start_worker
 from cryptography.fernet import Fernet
@@ -16,7 +14,8 @@ from fastapi.testclient import TestClient
 from service.api.app import create_app
 from service.settings import MiroSettings, Settings
 from tests.api.conftest import make_workspace, wait_for_job
-from tests.api.test_connections import BOARD, CALLBACK, until, workshop
+from tests.api.live_flow import connect, connect_board, sync_of, until
+from tests.api.test_connections import BOARD, CALLBACK, workshop
 from tests.conftest import TestDatabase
 from tests.standins.miro_server import MiroStandIn
 from tests.standins.serving import serve
@@ -66,20 +65,11 @@ def test_a_celery_worker_fetches_imports_and_reimports_a_connected_board(
         start_worker(worker_app, pool="solo", perform_ping_check=False, shutdown_timeout=30),
         TestClient(api) as client,
     ):
-        link = client.get("/v1/connections/miro/authorize", headers=who.headers).json()
-        consent = httpx.get(link["authorize_url"], follow_redirects=False)
-        query = {k: v[0] for k, v in parse_qs(urlsplit(consent.headers["location"]).query).items()}
-        connection = client.get("/v1/oauth/miro/callback", params=query).json()
-        board = client.post(
-            "/v1/boards",
-            json={"connection_id": connection["id"], "external_id": BOARD},
-            headers=who.headers,
-        ).json()
+        connection = connect(client, who, "miro", CALLBACK)
+        board_id = connect_board(client, who, connection["id"], BOARD)
 
         def sync() -> dict[str, object]:
-            return dict(
-                client.get(f"/v1/boards/{board['board_id']}/sync", headers=who.headers).json()
-            )
+            return sync_of(client, who, board_id)
 
         first_id = until(lambda: sync()["last_import_job_id"], timeout=60)
         first = wait_for_job(client, who, int(first_id), timeout=60)  # type: ignore[arg-type]
