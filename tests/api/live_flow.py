@@ -1,5 +1,6 @@
-"""Steps of the live-provider API tests, the same for Miro and Mural: consent at a stand-in,
-connect a board, wait for its sync state, its next poll or its import."""
+"""Steps of the live-provider API tests, the same for Miro and Mural: the workshop board both
+stand-ins serve, consent at a stand-in, connect a board, wait for its sync state, its next poll
+or its import."""
 
 from __future__ import annotations
 
@@ -12,6 +13,19 @@ import httpx
 from fastapi.testclient import TestClient
 
 from tests.api.conftest import Workspace, wait_for_job
+from tests.builders import Element, Frame, Link, Note
+
+
+def workshop_shapes(step_two: str = "Credit check\nLT 2 d") -> list[Element]:
+    """Three steps in a frame, linked in a row; ``step_two`` is the one a test edits."""
+    return [
+        Frame("Current state", 0, 0, 3000, 1600),
+        Note("Order entry\nPT 5 min", -700, 0, parent=0, tags=("step",)),
+        Note(step_two, 0, 0, parent=0, tags=("step",)),
+        Note("Ship\nPT 1 h", 700, 0, parent=0, tags=("step",)),
+        Link(1, 2),
+        Link(2, 3),
+    ]
 
 
 def until(check: Callable[[], Any], timeout: float = 30.0) -> Any:

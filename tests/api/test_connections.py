@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from cryptography.fernet import Fernet
 from fastapi.testclient import TestClient
+from pydantic import SecretStr
 from sqlalchemy.engine import Engine
 from sqlmodel import select
 
@@ -22,8 +23,8 @@ from service.settings import MiroSettings, Settings
 from service.usecases.connections import StoredTokens
 from tests.api import live_flow
 from tests.api.conftest import Workspace
-from tests.api.live_flow import imported_job, sync_of, until, wait_for_a_poll
-from tests.builders import Frame, Link, Note, to_miro_dump
+from tests.api.live_flow import imported_job, sync_of, until, wait_for_a_poll, workshop_shapes
+from tests.builders import to_miro_dump
 from tests.conftest import TestDatabase
 from tests.standins.miro_server import MiroStandIn
 from tests.standins.serving import serve
@@ -33,15 +34,19 @@ CALLBACK = "http://testserver/v1/oauth/miro/callback"
 
 
 def workshop(step_two: str = "Credit check\nLT 2 d") -> dict[str, Any]:
-    return to_miro_dump(
-        [
-            Frame("Current state", 0, 0, 3000, 1600),
-            Note("Order entry\nPT 5 min", -700, 0, parent=0, tags=("step",)),
-            Note(step_two, 0, 0, parent=0, tags=("step",)),
-            Note("Ship\nPT 1 h", 700, 0, parent=0, tags=("step",)),
-            Link(1, 2),
-            Link(2, 3),
-        ]
+    return to_miro_dump(workshop_shapes(step_two))
+
+
+def miro_settings(miro: MiroStandIn, url: str) -> MiroSettings:
+    """The OAuth app registered at the stand-in on ``url``, polled every second."""
+    return MiroSettings(
+        client_id=miro.client_id,
+        client_secret=SecretStr(miro.client_secret),
+        redirect_uri=CALLBACK,
+        api_url=url,
+        auth_url=f"{url}/oauth/authorize",
+        poll_interval_s=1.0,
+        poll_jitter=0.0,
     )
 
 
@@ -66,15 +71,7 @@ def live_client(
         database_url=database.url,
         log_format="console",
         encryption_keys=[Fernet.generate_key().decode()],
-        miro=MiroSettings(
-            client_id=miro.client_id,
-            client_secret=miro.client_secret,  # type: ignore[arg-type]
-            redirect_uri=CALLBACK,
-            api_url=miro_url,
-            auth_url=f"{miro_url}/oauth/authorize",
-            poll_interval_s=1.0,
-            poll_jitter=0.0,
-        ),
+        miro=miro_settings(miro, miro_url),
     )
     app = create_app(settings, engine=engine, migrate=False, configure_logs=False, live_tick_s=0.1)
     with TestClient(app) as client:  # the lifespan starts and stops the live runner

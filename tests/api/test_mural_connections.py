@@ -19,11 +19,14 @@ from service.api.app import create_app
 from service.db.engine import create_session_factory
 from service.db.tables import Connection, OAuthState
 from service.mural_config import MuralSettings
-from service.settings import MiroSettings, Settings
+from service.settings import Settings
 from tests.api import live_flow
 from tests.api.conftest import Workspace
-from tests.api.live_flow import imported_job, sync_of, until, wait_for_a_poll
-from tests.builders import Frame, Link, Note, to_miro_dump, to_mural_dump
+from tests.api.live_flow import imported_job, sync_of, until, wait_for_a_poll, workshop_shapes
+from tests.api.test_connections import BOARD as MIRO_BOARD
+from tests.api.test_connections import CALLBACK as MIRO_CALLBACK
+from tests.api.test_connections import miro_settings
+from tests.builders import Frame, Note, to_miro_dump, to_mural_dump
 from tests.conftest import TestDatabase
 from tests.standins.miro_server import MiroStandIn
 from tests.standins.mural_server import MuralStandIn
@@ -34,17 +37,20 @@ CALLBACK = "http://testserver/v1/oauth/mural/callback"
 
 
 def workshop(step_two: str = "Credit check\nLT 2 d") -> dict[str, Any]:
-    return to_mural_dump(
-        [
-            Frame("Current state", 0, 0, 3000, 1600),
-            Note("Order entry\nPT 5 min", -700, 0, parent=0, tags=("step",)),
-            Note(step_two, 0, 0, parent=0, tags=("step",)),
-            Note("Ship\nPT 1 h", 700, 0, parent=0, tags=("step",)),
-            Link(1, 2),
-            Link(2, 3),
-        ],
-        mural_id=MURAL,
-        title="Order to cash",
+    return to_mural_dump(workshop_shapes(step_two), mural_id=MURAL, title="Order to cash")
+
+
+def mural_settings(mural: MuralStandIn, url: str) -> MuralSettings:
+    """The OAuth app registered at the stand-in on ``url``, polled every second."""
+    api = url + mural.prefix
+    return MuralSettings(
+        client_id=mural.client_id,
+        client_secret=SecretStr(mural.client_secret),
+        redirect_uri=CALLBACK,
+        api_url=api,
+        auth_url=f"{api}/authorization/oauth2/",
+        poll_interval_s=1.0,
+        poll_jitter=0.0,
     )
 
 
@@ -66,20 +72,11 @@ def mural_url(mural: MuralStandIn) -> Iterator[str]:
 def live_client(
     database: TestDatabase, engine: Engine, mural: MuralStandIn, mural_url: str
 ) -> Iterator[TestClient]:
-    api = mural_url + mural.prefix
     settings = Settings(
         database_url=database.url,
         log_format="console",
         encryption_keys=[Fernet.generate_key().decode()],
-        mural=MuralSettings(
-            client_id=mural.client_id,
-            client_secret=SecretStr(mural.client_secret),
-            redirect_uri=CALLBACK,
-            api_url=api,
-            auth_url=f"{api}/authorization/oauth2/",
-            poll_interval_s=1.0,
-            poll_jitter=0.0,
-        ),
+        mural=mural_settings(mural, mural_url),
     )
     app = create_app(settings, engine=engine, migrate=False, configure_logs=False, live_tick_s=0.1)
     with TestClient(app) as client:
@@ -275,10 +272,6 @@ def test_deleting_a_mural_connection_forgets_its_tokens_and_stops_its_murals(
     assert sync_of(live_client, alice, board_id)["status"] == "needs_reauth"
 
 
-MIRO_BOARD = "uXjVO1a2b3c="
-MIRO_CALLBACK = "http://testserver/v1/oauth/miro/callback"
-
-
 def test_miro_and_mural_live_side_by_side_each_poll_only_their_own_boards(
     database: TestDatabase, engine: Engine, mural: MuralStandIn, mural_url: str, alice: Workspace
 ) -> None:
@@ -288,30 +281,13 @@ def test_miro_and_mural_live_side_by_side_each_poll_only_their_own_boards(
             [Frame("Current state", 0, 0, 3000, 1600), Note("Order entry", 0, 0, parent=0)]
         )
     )
-    api = mural_url + mural.prefix
     with serve(miro.app()) as miro_url:
         settings = Settings(
             database_url=database.url,
             log_format="console",
             encryption_keys=[Fernet.generate_key().decode()],
-            miro=MiroSettings(
-                client_id=miro.client_id,
-                client_secret=SecretStr(miro.client_secret),
-                redirect_uri=MIRO_CALLBACK,
-                api_url=miro_url,
-                auth_url=f"{miro_url}/oauth/authorize",
-                poll_interval_s=1.0,
-                poll_jitter=0.0,
-            ),
-            mural=MuralSettings(
-                client_id=mural.client_id,
-                client_secret=SecretStr(mural.client_secret),
-                redirect_uri=CALLBACK,
-                api_url=api,
-                auth_url=f"{api}/authorization/oauth2/",
-                poll_interval_s=1.0,
-                poll_jitter=0.0,
-            ),
+            miro=miro_settings(miro, miro_url),
+            mural=mural_settings(mural, mural_url),
         )
         app = create_app(
             settings, engine=engine, migrate=False, configure_logs=False, live_tick_s=0.1

@@ -12,10 +12,10 @@ from cryptography.fernet import Fernet
 from fastapi.testclient import TestClient
 
 from service.api.app import create_app
-from service.settings import MiroSettings, Settings
+from service.settings import Settings
 from tests.api.conftest import make_workspace, wait_for_job
 from tests.api.live_flow import connect, connect_board, sync_of, until
-from tests.api.test_connections import BOARD, CALLBACK, workshop
+from tests.api.test_connections import BOARD, CALLBACK, miro_settings, workshop
 from tests.conftest import TestDatabase
 from tests.standins.miro_server import MiroStandIn
 from tests.standins.serving import serve
@@ -42,15 +42,7 @@ def settings(broker_env: dict[str, str], miro: MiroStandIn) -> Iterator[Settings
             log_format="console",
             import_max_retries=2,
             encryption_keys=[Fernet.generate_key().decode()],
-            miro=MiroSettings(
-                client_id=miro.client_id,
-                client_secret=miro.client_secret,  # type: ignore[arg-type]
-                redirect_uri=CALLBACK,
-                api_url=url,
-                auth_url=f"{url}/oauth/authorize",
-                poll_interval_s=1.0,
-                poll_jitter=0.0,
-            ),
+            miro=miro_settings(miro, url),
         )
 
 
