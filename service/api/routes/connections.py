@@ -8,7 +8,6 @@ workspace.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Annotated, Any, Protocol
@@ -25,11 +24,15 @@ from service.api.deps import SessionDep, WorkspaceDep
 from service.api.problems import ProblemError, responses
 from service.api.routes.live_common import (
     AuthorizePublic,
+    CodeQuery,
     ConnectionPublic,
+    ErrorQuery,
+    StateQuery,
     authorize_answer,
     callback_answer,
     connection_or_404,
     live_for,
+    provider_call,
     provider_problem,
 )
 from service.db.engine import begin_write
@@ -131,9 +134,9 @@ def authorize_miro(
 def miro_callback(
     request: Request,
     session: SessionDep,
-    code: Annotated[str | None, Query(max_length=2000)] = None,
-    state: Annotated[str | None, Query(max_length=300)] = None,
-    error: Annotated[str | None, Query(max_length=200)] = None,
+    code: CodeQuery = None,
+    state: StateQuery = None,
+    error: ErrorQuery = None,
 ) -> ConnectionPublic:
     live = _miro(request)
     return callback_answer(
@@ -228,10 +231,7 @@ def remote_boards(
             client = live.client(http, connection)
             return await client.get_boards_page(query=query, offset=offset, limit=limit)
 
-    try:
-        page = asyncio.run(fetch())
-    except ProviderError as exc:
-        raise provider_problem(exc) from None
+    page = provider_call(fetch)
     raw = page.get("data")
     data: list[Any] = raw if isinstance(raw, list) else []
     boards = [

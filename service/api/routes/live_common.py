@@ -4,10 +4,12 @@ halves of the OAuth dance (authorize answer, callback) around each provider's ow
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import asyncio
+from collections.abc import Callable, Coroutine
 from datetime import datetime
+from typing import Annotated, Any, TypeVar
 
-from fastapi import Request
+from fastapi import Query, Request
 from fastapi.responses import RedirectResponse
 from pydantic import BaseModel, Field
 
@@ -23,6 +25,13 @@ from service.usecases.connections import (
     provider_label,
 )
 from service.usecases.live_sync import LiveSync
+
+T = TypeVar("T")
+
+# The OAuth callback's query (bounded: the provider's redirect is as untrusted as any request).
+CodeQuery = Annotated[str | None, Query(max_length=2000)]
+StateQuery = Annotated[str | None, Query(max_length=300)]
+ErrorQuery = Annotated[str | None, Query(max_length=200)]
 
 
 class ConnectionPublic(BaseModel):
@@ -77,6 +86,14 @@ def provider_problem(exc: ProviderError) -> ProblemError:
     if exc.status == 404:
         return ProblemError("not-found", str(exc))
     return ProblemError("provider-unavailable", str(exc))
+
+
+def provider_call(call: Callable[[], Coroutine[Any, Any, T]]) -> T:
+    """Run ``call()`` (a provider read for a browsing route); its failures as problems."""
+    try:
+        return asyncio.run(call())
+    except ProviderError as exc:
+        raise provider_problem(exc) from None
 
 
 def authorize_answer(

@@ -8,24 +8,25 @@ states are the shared routes of :mod:`service.api.routes.connections`.
 
 from __future__ import annotations
 
-import asyncio
 from typing import Annotated, Any, Literal
 
 import structlog
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import RedirectResponse
 
-from connectors.errors import ProviderError
 from service.api.deps import SessionDep, WorkspaceDep
 from service.api.problems import ProblemError, responses
 from service.api.routes.live_common import (
     AuthorizePublic,
+    CodeQuery,
     ConnectionPublic,
+    ErrorQuery,
+    StateQuery,
     authorize_answer,
     callback_answer,
     connection_or_404,
     live_for,
-    provider_problem,
+    provider_call,
 )
 from service.usecases.mural_live import (
     MURAL,
@@ -81,9 +82,9 @@ def authorize_mural(
 def mural_callback(
     request: Request,
     session: SessionDep,
-    code: Annotated[str | None, Query(max_length=2000)] = None,
-    state: Annotated[str | None, Query(max_length=300)] = None,
-    error: Annotated[str | None, Query(max_length=200)] = None,
+    code: CodeQuery = None,
+    state: StateQuery = None,
+    error: ErrorQuery = None,
 ) -> ConnectionPublic:
     live = _mural(request)
     return callback_answer(
@@ -129,13 +130,11 @@ def remote_murals(
             )
 
     try:
-        page = asyncio.run(fetch())
+        page = provider_call(fetch)
     except ValueError as exc:
         raise ProblemError(
             "validation-error", str(exc), errors=[{"field": "query.kind", "message": str(exc)}]
         ) from None
-    except ProviderError as exc:
-        raise provider_problem(exc) from None
     raw = page.get("value")
     entries = raw if isinstance(raw, list) else []
     keys = _FIELDS[kind]
