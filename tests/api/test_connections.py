@@ -50,11 +50,16 @@ def miro_settings(miro: MiroStandIn, url: str) -> MiroSettings:
     )
 
 
-@pytest.fixture
-def miro() -> MiroStandIn:
+def miro_stand_in() -> MiroStandIn:
+    """The stand-in Miro with the workshop board, registered for ``CALLBACK``."""
     stand_in = MiroStandIn(redirect_uri=CALLBACK)
     stand_in.add_board(workshop(), modified_at="2026-03-02T15:20:11Z")
     return stand_in
+
+
+@pytest.fixture
+def miro() -> MiroStandIn:
+    return miro_stand_in()
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ from service.api.app import create_app
 from service.settings import Settings
 from tests.api.conftest import make_workspace, wait_for_job
 from tests.api.live_flow import connect, connect_board, sync_of, until
-from tests.api.test_connections import BOARD, CALLBACK, miro_settings, workshop
+from tests.api.test_connections import BOARD, CALLBACK, miro_settings, miro_stand_in, workshop
 from tests.conftest import TestDatabase
 from tests.standins.miro_server import MiroStandIn
 from tests.standins.serving import serve
@@ -27,9 +27,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.redis, pytest.mark.postgres]
 
 @pytest.fixture
 def miro() -> MiroStandIn:
-    stand_in = MiroStandIn(redirect_uri=CALLBACK)
-    stand_in.add_board(workshop(), modified_at="2026-03-02T15:20:11Z")
-    return stand_in
+    return miro_stand_in()
 
 
 @pytest.fixture
