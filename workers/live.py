@@ -1,4 +1,4 @@
-"""Runners of the live Miro use cases: a thread for the embedded default, Celery tasks at scale.
+"""Celery tasks and the embedded runner that fetch and poll connected Miro and Mural boards.
 
 Both call :func:`service.usecases.live_sync.fetch_and_import` (a connected board into an import
 job) and :func:`service.usecases.live_sync.poll_due_boards` (``modifiedAt`` checks). A rate

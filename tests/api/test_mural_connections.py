@@ -303,7 +303,12 @@ def test_miro_and_mural_live_side_by_side_each_poll_only_their_own_boards(
                 wait_for_a_poll(client, alice, board_id)
 
             syncs = [sync_of(client, alice, b)["status"] for b in (miro_board, mural_board)]
+            crossed = client.get(
+                f"/v1/connections/{mural_connection['id']}/remote-boards", headers=alice.headers
+            )
 
     assert syncs == ["ok", "ok"]
+    assert crossed.status_code == 404  # a Mural token is never sent to Miro's board listing
+    assert not miro.calls("/v2/boards")
     assert not [r for r in mural.requests if MIRO_BOARD in r.path]
     assert not [c for c in miro.calls() if MURAL in c[1]]

@@ -222,6 +222,9 @@ def remote_boards(
 ) -> dict[str, Any]:
     live = _miro(request)
     row = connection_or_404(session, workspace_id, connection_id)
+    if row.provider != MIRO:
+        # A Mural connection's token must never be sent to Miro.
+        raise ProblemError("not-found", f"Connection {connection_id} is not a Miro connection.")
     session.rollback()  # no transaction held while Miro answers
     assert row.id is not None
     connection = row.id
