@@ -105,9 +105,6 @@ def _live_fetchers(
     return fetchers
 
 
-# --------------------------------------------------------------------------- Celery
-
-
 class CeleryHookScheduler:
     """Publishes webhook tasks with a countdown to the settings' queue."""
 
@@ -213,9 +210,6 @@ def register_webhook_tasks(
     task_postrun.connect(on_postrun, weak=False)
     _ = (fire_board, deliver_subscription, purge_hooks, sweep_events)
     return runtime
-
-
-# --------------------------------------------------------------------------- embedded
 
 
 class EmbeddedHookScheduler:

@@ -154,9 +154,6 @@ def render(doc: Mapping[str, Any], fmt: str, *, stream: str | None = None) -> st
     raise ValueError(f"unknown format {fmt!r}")
 
 
-# --------------------------------------------------------------------------- table
-
-
 def _t(value: object, style: str = "") -> Text:
     """Board text as a rich ``Text``: never parsed as markup, control characters removed."""
     text = safe_text(value)

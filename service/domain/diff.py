@@ -55,9 +55,6 @@ def _key(text: object) -> str:
     return " ".join(str(text or "").split()).casefold()
 
 
-# --------------------------------------------------------------------------- items
-
-
 def _geometry_changed(old: Geometry | None, new: Geometry | None) -> bool:
     if old is None or new is None:
         return (old is None) != (new is None)
@@ -150,9 +147,6 @@ def _diff_items(old: Board, new: Board, limit: int) -> tuple[Json, Json]:
     }
     counts = {"added": len(added), "removed": len(removed), "changed": changed_count}
     return section, counts
-
-
-# --------------------------------------------------------------------------- contract access
 
 
 def _list(value: object) -> list[Any]:
@@ -267,9 +261,6 @@ def _match_entries(
     return sorted(pairs), unmatched_old, unmatched_new
 
 
-# --------------------------------------------------------------------------- steps
-
-
 def _step_entry(stream: Mapping[str, Any], step: Mapping[str, Any]) -> Json:
     return {
         "stream_id": stream.get("id"),
@@ -340,9 +331,6 @@ def _diff_steps(
     return section, counts
 
 
-# --------------------------------------------------------------------------- problems
-
-
 def _problem_entry(stream: Mapping[str, Any], problem: Mapping[str, Any]) -> Json:
     return {
         "stream_id": stream.get("id"),
@@ -382,9 +370,6 @@ def _diff_problems(
     }
     counts = {"added": len(added), "removed": len(removed), "reweighted": count}
     return section, counts
-
-
-# --------------------------------------------------------------------------- metrics
 
 
 def _number(value: object) -> float | None:
@@ -457,9 +442,6 @@ def _diff_metrics(
             }
         )
     return rows[:limit]
-
-
-# --------------------------------------------------------------------------- entry point
 
 
 def diff_revisions(

@@ -110,9 +110,6 @@ def format_change(minutes: float | None, pct: float | None) -> str:
     return text
 
 
-# --------------------------------------------------------------------------- Markdown
-
-
 def markdown_text(value: object) -> str:
     """Board text for a Markdown table cell or list item: safe to render, still readable.
 
@@ -362,9 +359,6 @@ def contract_to_markdown(doc: Mapping[str, Any]) -> str:
         lines.append("Every item found a role.")
     lines.append("")
     return "\n".join(lines)
-
-
-# --------------------------------------------------------------------------- CSV
 
 
 def csv_cell(value: object) -> str | int | float:

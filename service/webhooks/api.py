@@ -139,9 +139,6 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-# --------------------------------------------------------------------------- inbound trigger
-
-
 class TriggerAccepted(BaseModel):
     board_id: int
     delivery_id: str
@@ -291,9 +288,6 @@ async def trigger_board(board_id: int, request: Request) -> TriggerAccepted:
     )
 
 
-# --------------------------------------------------------------------------- secrets
-
-
 class WebhookSecretCreated(BaseModel):
     board_id: int
     secret: str = Field(description="Shown once. Sign triggers with it (docs/webhooks.md).")
@@ -382,9 +376,6 @@ def delete_webhook_secret(
     return Response(status_code=204)
 
 
-# --------------------------------------------------------------------------- trigger log
-
-
 class HookTriggerPublic(_Public):
     id: int
     delivery_id: str | None
@@ -418,9 +409,6 @@ def list_hook_deliveries(
         limit=page.limit,
         next_cursor=encode_cursor({"before": rows[-1].id}) if more and rows else None,
     )
-
-
-# --------------------------------------------------------------------------- diff
 
 
 class DiffPublic(BaseModel):
@@ -485,9 +473,6 @@ def board_diff(
         old_board, new_board, old_content.result, new_content.result, limit=limit
     )
     return DiffPublic(board_id=board_id, from_revision=old, to_revision=new, **result)
-
-
-# --------------------------------------------------------------------------- subscriptions
 
 
 class SubscriptionCreate(BaseModel):

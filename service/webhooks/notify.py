@@ -56,9 +56,6 @@ class SubscriptionError(ValueError):
     """The subscription cannot be created as asked; the message says why."""
 
 
-# --------------------------------------------------------------------------- subscriptions
-
-
 def validate_subscription(url: str, events: Sequence[str], policy: EgressPolicy) -> None:
     """Refuse unknown events and URLs the egress guard refuses (resolves the host: slow)."""
     unknown = sorted(set(events) - set(EVENT_TYPES))
@@ -110,9 +107,6 @@ def create_subscription(
     session.add(subscription)
     session.flush()
     return subscription, secret
-
-
-# --------------------------------------------------------------------------- events
 
 
 def event_id(subscription_id: int, key: str) -> str:
@@ -231,9 +225,6 @@ def emit_job_events(session: Session, job_id: int, *, base_url: str, now: dateti
         created.append(delivery.id)
     session.commit()
     return created
-
-
-# --------------------------------------------------------------------------- delivery
 
 
 @dataclass(frozen=True, slots=True)

@@ -118,8 +118,6 @@ class HookRuntime:
             self._opened[blob] = secret
         return secret
 
-    # ----------------------------------------------------------------------- fire
-
     def fire(self, board_id: int) -> None:
         """Start the board's import once its debounce ended, run it, then settle and notify."""
         with self.sessions() as session:
@@ -200,8 +198,6 @@ class HookRuntime:
         if delay is not None:
             self.scheduler.fire(board_id, delay)
 
-    # ----------------------------------------------------------------------- notify
-
     def after_import(self, job_id: int) -> None:
         """Emit the events of finished job ``job_id`` and schedule their first attempts."""
         with self.sessions() as session:
@@ -236,8 +232,6 @@ class HookRuntime:
         )
         if result.retry_in_s is not None:
             self.scheduler.deliver(delivery_id, attempt + 1, result.retry_in_s)
-
-    # ----------------------------------------------------------------------- housekeeping
 
     def purge(self) -> dict[str, int]:
         now = self.clock()

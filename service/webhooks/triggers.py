@@ -69,9 +69,6 @@ class TriggerResult:
     fire_in_s: float | None
 
 
-# --------------------------------------------------------------------------- secrets
-
-
 def rotate_secret(
     session: Session, board_id: int, box: SecretBox, *, overlap_s: int, now: datetime
 ) -> tuple[str, datetime | None]:
@@ -136,9 +133,6 @@ def verifying_secrets(
 def as_utc(value: datetime) -> datetime:
     # SQLite hands back naive datetimes; everything stored is UTC.
     return value if value.tzinfo else value.replace(tzinfo=UTC)
-
-
-# --------------------------------------------------------------------------- verification
 
 
 def check_delivery_id(value: str | None) -> str:
@@ -208,9 +202,6 @@ def _body_delivery_id(body: bytes) -> str | None:
         return None
     value = data.get("delivery_id") if isinstance(data, dict) else None
     return value if isinstance(value, str) else None
-
-
-# --------------------------------------------------------------------------- state changes
 
 
 def _update(session: Session, statement: Any) -> int:
@@ -422,9 +413,6 @@ def job_finished(session: Session, job_id: int | None) -> bool:
         return True
     job = session.get(ImportJob, job_id, populate_existing=True)
     return job is None or job.finished_at is not None
-
-
-# --------------------------------------------------------------------------- housekeeping
 
 
 def purge(

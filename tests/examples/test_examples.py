@@ -44,9 +44,6 @@ def _placements(stream: Doc, kind: str) -> dict[str, str | None]:
     return {entry["text"]: titles.get(entry["step_id"]) for entry in stream[kind]}
 
 
-# --------------------------------------------------------------------------- Miro, German
-
-
 MIRO = "miro-abo-workshop.json"
 
 IST = [
@@ -228,9 +225,6 @@ def test_miro_board_leaves_nothing_unclassified() -> None:
     assert _doc(MIRO)["unclassified"] == []
 
 
-# --------------------------------------------------------------------------- Mural, English
-
-
 MURAL = "mural-app-release.json"
 LANES = ["Growth", "Design", "Development", "Test"]
 
@@ -395,9 +389,6 @@ def test_mural_persona_outside_the_areas_belongs_to_both_streams() -> None:
         "Mia, 29, commutes daily and buys her tickets in the app"
     }
     assert doc["unclassified"] == []
-
-
-# --------------------------------------------------------------------------- generator
 
 
 @pytest.mark.parametrize(

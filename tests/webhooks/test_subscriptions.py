@@ -174,9 +174,6 @@ def test_internal_urls_are_refused_without_the_operator_setting(
     assert "cannot be called" in response.json()["detail"]
 
 
-# --------------------------------------------------------------------------- use-case level
-
-
 @pytest.fixture
 def sessions(engine: Engine) -> SessionFactory:
     return create_session_factory(engine)
