@@ -15,11 +15,12 @@ from pathlib import Path
 from typing import Any
 
 from connectors.errors import DumpError
+from connectors.miro import typed
 from connectors.miro import wire as miro_wire
 from connectors.miro.normalize import MiroReader, normalize_miro
 from connectors.mural import wire as mural_wire
 from connectors.mural.normalize import normalize_mural
-from connectors.normalizing import VALIDATION_BATCH, Streamed, paused_gc
+from connectors.normalizing import VALIDATION_BATCH, Streamed, batches, paused_gc
 from service.domain.board import Board
 
 DEFAULT_MAX_BYTES = 200 * 1024 * 1024
@@ -116,6 +117,11 @@ def read_dump_file(path: Path, max_bytes: int = DEFAULT_MAX_BYTES) -> Board:
         raise DumpError(f"{path}: cannot read the file ({exc.strerror or exc})") from None
     if len(raw) > max_bytes:
         raise DumpError(f"{path}: the file is larger than the limit of {max_bytes:,} bytes")
+    with paused_gc():
+        typed_dump = typed.decode(raw)
+        if typed_dump is not None:
+            del raw
+            return _load_typed(typed_dump)
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -139,6 +145,26 @@ def read_dump_file(path: Path, max_bytes: int = DEFAULT_MAX_BYTES) -> Board:
         # after the pause walks every object still alive that was allocated during it.
         del data, reader
     return board
+
+
+def _load_typed(dump: typed.Dump) -> Board:
+    """The board of a dump ``typed.decode`` read (the same board ``_load`` gives for it)."""
+    reader = MiroReader()
+    # batch by batch, each batch's structs freed once read (as the validating path frees its dicts)
+    for batch in batches(dump.items, consume=True):
+        reader.add_typed_items(batch)
+    for connectors in batches(dump.connectors, consume=True):
+        reader.add_typed_connectors(connectors)
+    data: dict[str, Any] = {
+        "provider": dump.provider,
+        "items": Streamed(len(dump.items)),
+        "connectors": Streamed(len(dump.connectors)),
+    }
+    for key, value in (("board", dump.board), ("tags", dump.tags), ("item_tags", dump.item_tags)):
+        if value:  # an empty Raw: the key was missing
+            data[key] = json.loads(bytes(value))
+    del dump
+    return _load(data, consume=True, reader=reader)
 
 
 def _parse(text: str) -> tuple[object, MiroReader | None]:

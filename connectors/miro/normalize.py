@@ -10,12 +10,11 @@ applied from the outermost frame inwards.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, NamedTuple
 
 from connectors.errors import DumpError
-from connectors.miro import wire
-from connectors.miro.wire import MiroConnector, MiroItem
+from connectors.miro import typed, wire
 from connectors.nesting import container_chains, resolve_nesting
 from connectors.normalizing import (
     MAX_ITEMS,
@@ -45,6 +44,8 @@ _CONTENT_TYPES = frozenset({"sticky_note", "shape", "text"})
 # Keys that are not unknown: the ones we read plus the ones Miro documents.
 _ITEM_KEYS = wire.ITEM_FIELDS | wire.DOCUMENTED_ITEM_FIELDS
 _CONNECTOR_KEYS = wire.CONNECTOR_FIELDS | wire.DOCUMENTED_CONNECTOR_FIELDS
+_NO_DATA, _NO_STYLE = typed.Data(), typed.Style()
+_NO_POSITION, _NO_GEOMETRY = typed.Position(), typed.Geometry()
 
 
 def normalize_miro(
@@ -98,7 +99,8 @@ class _Record(NamedTuple):
     """What normalizing needs of one wire item once it has been read.
 
     A named tuple, not a frozen dataclass: one is built per item, and a frozen dataclass's
-    ``__init__`` costs four times as much.
+    ``__init__`` costs four times as much. Position and geometry are kept as they came (placed
+    once the frames are known), flat: a dict of them per item cost more than the tuple.
     """
 
     kind: ItemKind
@@ -108,7 +110,12 @@ class _Record(NamedTuple):
     provider_type: str
     parent: str | None
     frame: bool
-    placement: MiroItem  # its position and geometry only
+    x: float | None
+    y: float | None
+    relative_to: str | None
+    width: float | None
+    height: float | None
+    rotation: float | None
 
 
 class MiroReader:
@@ -134,48 +141,121 @@ class MiroReader:
         self.item_count += len(raw)
         if self.item_count + self.connector_count > MAX_ITEMS:
             return  # refused when the board is built; no work on an absurd dump
-        stats, records = self._items, self._records
+        stats, add = self._items, self._add
         validated = wire.ITEMS.validate_python(raw)
         for offset, (source, item) in enumerate(zip(raw, validated, strict=True)):
-            index = start + offset
             if item is None:
-                stats.skip(f"items[{index}]", "not a JSON object")
-                continue
-            item_id = item.get("id")
-            if not item_id:
-                stats.skip(f"items[{index}]", "item without an id")
-                continue
-            if item_id in records:
-                stats.skip(item_id, "duplicate id; the first item with this id was kept")
+                stats.skip(f"items[{start + offset}]", "not a JSON object")
                 continue
             # counted on the raw element: the validated one drops the fields we do not read
+            unknown = 0
             if not _ITEM_KEYS.issuperset(source):  # the set difference only when there is one
-                stats.unknown_fields += len(source.keys() - _ITEM_KEYS)
-            item_type = item.get("type") or ""
-            kind = _KINDS.get(item_type, ItemKind.OTHER)
-            if kind is ItemKind.OTHER and item_type not in wire.KNOWN_ITEM_TYPES:
-                stats.unknown_type(item_type)
+                unknown = len(source.keys() - _ITEM_KEYS)
             data = item.get("data") or {}
-            raw_text = (
-                data.get("content") if item_type in _CONTENT_TYPES else data.get("title")
-            ) or ""
-            text, truncated = html_to_text(raw_text, self.max_text_chars)
-            stats.truncated_texts += truncated
-            placement: MiroItem = {}
-            if "position" in item:
-                placement["position"] = item["position"]
-            if "geometry" in item:
-                placement["geometry"] = item["geometry"]
-            records[item_id] = _Record(  # positional: once per item, keywords cost more
-                kind,
-                text,
-                _color(item, item_type),
-                bounded_label(data.get("shape")),
-                item_type[:64],
+            style = item.get("style") or {}
+            position = item.get("position") or {}
+            geometry = item.get("geometry") or {}
+            add(
+                start + offset,
+                item.get("id"),
+                item.get("type") or "",
+                unknown,
+                data.get("content"),
+                data.get("title"),
+                data.get("shape"),
+                style.get("fillColor"),
+                style.get("fillOpacity"),
+                style.get("cardTheme"),
                 (item.get("parent") or {}).get("id"),
-                item_type == "frame",
-                placement,
+                position.get("x"),
+                position.get("y"),
+                position.get("relativeTo"),
+                geometry.get("width"),
+                geometry.get("height"),
+                geometry.get("rotation"),
             )
+
+    def add_typed_items(self, items: list[typed.Item]) -> None:
+        """Record items decoded by ``connectors.miro.typed`` (same records as ``add_items``)."""
+        start = self.item_count
+        self.item_count += len(items)
+        if self.item_count + self.connector_count > MAX_ITEMS:
+            return
+        add = self._add
+        for offset, item in enumerate(items):
+            data, style = item.data or _NO_DATA, item.style or _NO_STYLE
+            position, geometry = item.position or _NO_POSITION, item.geometry or _NO_GEOMETRY
+            opacity = style.fillOpacity
+            add(
+                start + offset,
+                item.id,
+                item.type or "",
+                0,  # typed items have no unknown fields: those take the validating path
+                data.content,
+                data.title,
+                data.shape,
+                style.fillColor,
+                wire.loose_float(opacity) if isinstance(opacity, str) else opacity,
+                style.cardTheme,
+                item.parent.id if item.parent is not None else None,
+                position.x,
+                position.y,
+                position.relativeTo,
+                geometry.width,
+                geometry.height,
+                geometry.rotation,
+            )
+
+    def _add(
+        self,
+        index: int,
+        item_id: str | None,
+        item_type: str,
+        unknown_fields: int,
+        content: str | None,
+        title: str | None,
+        shape: str | None,
+        fill_color: str | None,
+        fill_opacity: float | None,
+        card_theme: str | None,
+        parent: str | None,
+        x: float | None,
+        y: float | None,
+        relative_to: str | None,
+        width: float | None,
+        height: float | None,
+        rotation: float | None,
+    ) -> None:
+        """Record the item at ``items[index]`` from its wire fields (the hot loop's body)."""
+        stats, records = self._items, self._records
+        if not item_id:
+            stats.skip(f"items[{index}]", "item without an id")
+            return
+        if item_id in records:
+            stats.skip(item_id, "duplicate id; the first item with this id was kept")
+            return
+        stats.unknown_fields += unknown_fields
+        kind = _KINDS.get(item_type, ItemKind.OTHER)
+        if kind is ItemKind.OTHER and item_type not in wire.KNOWN_ITEM_TYPES:
+            stats.unknown_type(item_type)
+        raw_text = (content if item_type in _CONTENT_TYPES else title) or ""
+        text, truncated = html_to_text(raw_text, self.max_text_chars)
+        stats.truncated_texts += truncated
+        records[item_id] = _Record(  # positional: once per item, keywords cost more
+            kind,
+            text,
+            _color(item_type, fill_color, fill_opacity, card_theme),
+            bounded_label(shape),
+            item_type[:64],
+            parent,
+            item_type == "frame",
+            x,
+            y,
+            relative_to,
+            width,
+            height,
+            rotation,
+        )
 
     def add_connectors(self, raw: list[Any]) -> None:
         """Validate and record one batch of ``connectors`` elements."""
@@ -183,12 +263,69 @@ class MiroReader:
         self.connector_count += len(raw)
         if self.item_count + self.connector_count > MAX_ITEMS:
             return
-        _connectors(
-            wire.CONNECTORS.validate_python(raw),
-            self._connector_stats,
-            self.max_text_chars,
-            self._connectors,
-            start,
+        add = self._add_connector
+        for offset, connector in enumerate(wire.CONNECTORS.validate_python(raw)):
+            if connector is None:
+                add(start + offset, None, 0, None, None, ())
+                continue
+            add(
+                start + offset,
+                connector.get("id"),
+                len(connector.keys() - _CONNECTOR_KEYS),
+                (connector.get("startItem") or {}).get("id"),
+                (connector.get("endItem") or {}).get("id"),
+                [
+                    caption.get("content")
+                    for caption in (connector.get("captions") or [])[:16]
+                    if caption is not None
+                ],
+            )
+
+    def add_typed_connectors(self, connectors: list[typed.Connector]) -> None:
+        """Record connectors decoded by ``connectors.miro.typed`` (as ``add_connectors`` does)."""
+        start = self.connector_count
+        self.connector_count += len(connectors)
+        if self.item_count + self.connector_count > MAX_ITEMS:
+            return
+        add = self._add_connector
+        for offset, connector in enumerate(connectors):
+            add(
+                start + offset,
+                connector.id,
+                0,
+                connector.startItem.id if connector.startItem is not None else None,
+                connector.endItem.id if connector.endItem is not None else None,
+                [
+                    caption.content
+                    for caption in (connector.captions or [])[:16]
+                    if caption is not None
+                ],
+            )
+
+    def _add_connector(
+        self,
+        index: int,
+        connector_id: str | None,
+        unknown_fields: int,
+        start_id: str | None,
+        end_id: str | None,
+        captions: Sequence[str | None],
+    ) -> None:
+        """Record the connector at ``connectors[index]`` from its wire fields."""
+        stats, connectors = self._connector_stats, self._connectors
+        if not connector_id:
+            stats.skip(f"connectors[{index}]", "connector without an id")
+            return
+        if connector_id in connectors:
+            stats.skip(connector_id, "duplicate connector id; the first one was kept")
+            return
+        stats.unknown_fields += unknown_fields
+        texts = [html_to_text(caption or "", self.max_text_chars)[0] for caption in captions]
+        connectors[connector_id] = Connector(
+            id=connector_id,
+            start_id=start_id or None,
+            end_id=end_id or None,
+            text=" ".join(text for text in texts if text)[: self.max_text_chars],
         )
 
     def board(
@@ -209,10 +346,10 @@ class MiroReader:
 
         geometries: dict[str, Geometry | None] = {}
         for item_id in nesting.order:
-            placement = records[item_id].placement
-            geometry = _place(placement, nesting.parent[item_id], geometries)
+            record = records[item_id]
+            geometry = _place(record, nesting.parent[item_id], geometries)
             geometries[item_id] = geometry
-            if geometry is None and _has_coordinates(placement):
+            if geometry is None and record.x is not None and record.y is not None:
                 stats.repair(item_id, "coordinates not usable (not finite, or frame without size)")
 
         tag_titles = _tag_titles(wire.TAGS.validate_python(raw_tags))
@@ -243,25 +380,18 @@ class MiroReader:
         )
 
 
-def _has_coordinates(item: MiroItem) -> bool:
-    position = item.get("position") or {}
-    return position.get("x") is not None and position.get("y") is not None
-
-
 def _place(
-    item: MiroItem, parent: str | None, placed: Mapping[str, Geometry | None]
+    record: _Record, parent: str | None, placed: Mapping[str, Geometry | None]
 ) -> Geometry | None:
-    """Absolute geometry of ``item`` given its parent's; None where unknown or not finite."""
-    position = item.get("position") or {}
-    x, y = position.get("x"), position.get("y")
+    """Absolute geometry of an item given its parent's; None where unknown or not finite."""
+    x, y = record.x, record.y
     if x is None or y is None:
         return None
-    geometry = item.get("geometry") or {}
-    width, height = dimension(geometry.get("width")), dimension(geometry.get("height"))
+    width, height = dimension(record.width), dimension(record.height)
     if width is None or height is None:
         return None
     # Frame children are relative to the frame's top-left; an explicit "canvas_center" wins.
-    if parent is not None and position.get("relativeTo") != "canvas_center":
+    if parent is not None and record.relative_to != "canvas_center":
         frame = placed.get(parent)
         if frame is None:
             return None
@@ -269,20 +399,20 @@ def _place(
         y += frame.y - frame.height / 2
     if not (math.isfinite(x) and math.isfinite(y)):
         return None
-    return Geometry(x, y, width, height, angle(geometry.get("rotation")))
+    return Geometry(x, y, width, height, angle(record.rotation))
 
 
-def _color(item: MiroItem, item_type: str) -> str | None:
-    style = item.get("style") or {}
+def _color(
+    item_type: str, fill: str | None, opacity: float | None, card_theme: str | None
+) -> str | None:
     if item_type == "sticky_note":
-        return color_name(style.get("fillColor"))
+        return color_name(fill)
     if item_type in ("shape", "text", "app_card"):
-        fill = style.get("fillColor")
-        if fill is None or style.get("fillOpacity") == 0:
+        if fill is None or opacity == 0:
             return None
         return nearest_color(fill)
     if item_type == "card":
-        return nearest_color(style.get("cardTheme") or "#2d9bf0")
+        return nearest_color(card_theme or "#2d9bf0")
     return None
 
 
@@ -303,34 +433,3 @@ def _item_tags(tag_ids: object, titles: Mapping[str, str]) -> tuple[str, ...]:
         if title:
             found[title] = None
     return tuple(found)
-
-
-def _connectors(
-    raw: Iterable[MiroConnector | None],
-    stats: StatsCollector,
-    max_text_chars: int,
-    connectors: dict[str, Connector],
-    start: int,
-) -> None:
-    """Add one batch of connectors (the first at ``connectors[start]``) to ``connectors``."""
-    for offset, connector in enumerate(raw):
-        index = start + offset
-        connector_id = connector.get("id") if connector is not None else None
-        if connector is None or not connector_id:
-            stats.skip(f"connectors[{index}]", "connector without an id")
-            continue
-        if connector_id in connectors:
-            stats.skip(connector_id, "duplicate connector id; the first one was kept")
-            continue
-        stats.unknown_fields += len(connector.keys() - _CONNECTOR_KEYS)
-        captions = [
-            html_to_text(caption.get("content") or "", max_text_chars)[0]
-            for caption in (connector.get("captions") or [])[:16]
-            if caption is not None
-        ]
-        connectors[connector_id] = Connector(
-            id=connector_id,
-            start_id=(connector.get("startItem") or {}).get("id") or None,
-            end_id=(connector.get("endItem") or {}).get("id") or None,
-            text=" ".join(caption for caption in captions if caption)[:max_text_chars],
-        )

@@ -139,3 +139,10 @@ KNOWN_ITEM_TYPES = frozenset(
         "data_table_format",
     }
 )
+
+_LOOSE_FLOAT = TypeAdapter(LooseFloat)
+
+
+def loose_float(value: object) -> float | None:
+    """One value as a ``LooseFloat`` field reads it (numeric strings such as ``"1.0"`` too)."""
+    return _LOOSE_FLOAT.validate_python(value)

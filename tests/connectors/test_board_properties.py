@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import json
 import math
+import tempfile
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
+from unittest.mock import patch
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from connectors.dump import load_dump
+from connectors.dump import load_dump, read_dump_file
+from connectors.miro import typed
 from connectors.miro.normalize import normalize_miro
 from connectors.mural.normalize import normalize_mural
 from service.domain.board import Board, Geometry
@@ -176,7 +181,14 @@ miro_like = st.fixed_dictionaries(
         "id": st.text(max_size=3) | st.integers(),
         "type": st.sampled_from(["sticky_note", "frame", "shape", "text", "x"]) | json_values,
         "data": json_values | st.fixed_dictionaries({}, optional={"content": json_values}),
-        "style": json_values,
+        "style": json_values
+        | st.fixed_dictionaries(
+            {},
+            optional={
+                "fillColor": json_values | colors,
+                "fillOpacity": json_values | st.sampled_from(["1.0", "0", " 0.5 ", "x"]),
+            },
+        ),
         "position": json_values
         | st.fixed_dictionaries(
             {},
@@ -184,6 +196,17 @@ miro_like = st.fixed_dictionaries(
         ),
         "geometry": json_values,
         "parent": json_values | st.fixed_dictionaries({"id": st.text(max_size=3)}),
+    },
+)
+refs = json_values | st.fixed_dictionaries({"id": st.text(max_size=3)})
+miro_connector_like = st.fixed_dictionaries(
+    {},
+    optional={
+        "id": st.text(max_size=3) | st.integers(),
+        "startItem": refs,
+        "endItem": refs,
+        "captions": json_values | st.lists(st.fixed_dictionaries({"content": json_values})),
+        "shape": json_values,
     },
 )
 mural_like = st.fixed_dictionaries(
@@ -222,3 +245,39 @@ def test_arbitrary_mural_widgets_never_crash_normalization(widgets: list[Any]) -
 
     assert len(board.items) + len(board.connectors) + len(board.stats.skipped) == len(widgets)
     assert all(item.geometry is None or item.geometry.is_finite() for item in board.items)
+
+
+def _read_both_ways(dump: Any) -> tuple[Board | None, Board]:
+    """The file's board from the typed fast path (None when it declines) and the validating one."""
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "dump.json"
+        path.write_text(json.dumps(dump), encoding="utf-8")
+        fast = read_dump_file(path) if typed.decode(path.read_bytes()) is not None else None
+        with patch.object(typed, "decode", return_value=None):
+            return fast, read_dump_file(path)
+
+
+@settings(max_examples=150, deadline=None)
+@given(layouts())
+def test_a_well_formed_miro_file_takes_the_fast_path_to_the_same_board(
+    layout: list[Element],
+) -> None:
+    fast, slow = _read_both_ways(to_miro_dump(layout))
+
+    assert fast is not None
+    assert repr(fast) == repr(slow)  # repr: 1 and 1.0 would be equal, and print differently
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(miro_like | json_values, max_size=12),
+    st.lists(json_values | miro_connector_like, max_size=4),
+)
+def test_any_miro_file_reads_the_same_whichever_path_reads_it(
+    items: list[Any], connectors: list[Any]
+) -> None:
+    dump = {"provider": "miro", "board": {"id": "b"}, "items": items, "connectors": connectors}
+
+    fast, slow = _read_both_ways(dump)
+
+    assert fast is None or repr(fast) == repr(slow)
