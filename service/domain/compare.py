@@ -1,19 +1,22 @@
 """Current state vs target state: which steps were kept, removed or added, and the time change.
 
-Steps match by title similarity (``difflib.SequenceMatcher`` ratio of case-folded titles with
-punctuation removed, at least ``ruleset.match_similarity``), best pairs first, one to one.
+Steps match by title similarity, at least ``ruleset.match_similarity``: the Indel similarity of
+case-folded titles with punctuation removed, 2 * longest common subsequence / both lengths (the
+ratio of python-Levenshtein and of rapidfuzz's ``fuzz.ratio``, here 0-1), best pairs first, one
+to one.
 Identical titles always match. Times are minutes; ``*_change_pct`` is a percent of the current
 value (negative = the target is faster); None when a side is unknown or the current value is 0.
 """
 
 from __future__ import annotations
 
-import heapq
 import math
 import re
-from collections import defaultdict, deque
+from collections import deque
 from dataclasses import dataclass
-from difflib import SequenceMatcher
+
+from rapidfuzz import process
+from rapidfuzz.distance import Indel
 
 from service.domain.metrics import stream_metrics
 from service.domain.ruleset import Ruleset, StreamState
@@ -121,31 +124,6 @@ def _match(
     return matched, True, pairs
 
 
-def _bound(a: int, b: int, common: int) -> float:
-    """``SequenceMatcher``'s ratio formula: 2 * common characters / both lengths."""
-    return 2.0 * common / (a + b) if a + b else 1.0
-
-
-def _char_counts(text: str) -> dict[str, int]:
-    counts: dict[str, int] = {}
-    for char in text:
-        counts[char] = counts.get(char, 0) + 1
-    return counts
-
-
-def _common_chars(a: dict[str, int], b: dict[str, int]) -> int:
-    """Characters two texts share, counted with multiplicity (what ``quick_ratio`` counts)."""
-    if len(b) < len(a):
-        a, b = b, a
-    common = 0
-    get = b.get
-    for char, count in a.items():
-        other = get(char)
-        if other:
-            common += count if count < other else other
-    return common
-
-
 def _match_fuzzy(
     current: list[str],
     target: list[str],
@@ -156,58 +134,33 @@ def _match_fuzzy(
 ) -> None:
     """Greedy best-first matching of the remaining titles, into ``matched``.
 
-    Gives exactly the pairs of "compute every ratio, sort, take greedily", but lazily: a heap
-    holds upper bounds (from the lengths, then ``quick_ratio``) and refines an entry only when
-    it reaches the top, so pairs that can no longer win are never given the costly ``ratio``.
-    At one value, bounds sort before exact ratios, so an exact entry leaves the heap only when
-    no unrefined pair can beat or tie it; exact entries tie-break by (current, target) index.
+    Every remaining pair's similarity (rapidfuzz gives one title's Indel distance to all the
+    others, in C; the ratio is worked out from those whole numbers, so a score on the threshold
+    is exactly on it), the pairs at or above ``threshold`` sorted most similar first, ties by
+    current then target position, and taken one to one.
     """
-    by_length: dict[int, list[int]] = defaultdict(list)
-    for j in rest_target:
-        by_length[len(target[j])].append(j)
-    # entries: (-value, level, current index, target length or index); level 0 = length bound,
-    # 1 = quick_ratio bound, 2 = exact ratio
-    heap: list[tuple[float, int, int, int]] = []
+    choices = [target[j] for j in rest_target]
+    lengths = [len(title) for title in choices]
+    longest = max(lengths)
+    candidates: list[tuple[float, int, int]] = []
     for i in rest_current:
-        size = len(current[i])
-        for length in by_length:
-            bound = _bound(size, length, min(size, length))
-            if bound >= threshold:
-                heap.append((-bound, 0, i, length))
-    heapq.heapify(heap)
-    matchers: dict[int, SequenceMatcher[str]] = {}
-    # quick_ratio's bound computed from character counts made once per title (the same number,
-    # for a fraction of the cost: it is computed for nearly every pair)
-    target_counts: dict[int, dict[str, int]] = {}
+        title = current[i]
+        size = len(title)
+        # no pair further apart can reach the threshold (a generous bound: exact test below)
+        limit = math.floor((size + longest) * (1 - threshold) + 1e-9)
+        for _, distance, k in process.extract(
+            title, choices, scorer=Indel.distance, score_cutoff=limit, limit=None
+        ):
+            total = size + lengths[k]
+            score = (total - distance) / total if total else 1.0
+            if score >= threshold:
+                candidates.append((-score, i, rest_target[k]))
+    candidates.sort()
     used: set[int] = set()
-    while heap:
-        negative, level, i, other = heapq.heappop(heap)
-        if i in matched:
-            continue
-        if level == 2:
-            if other not in used:
-                matched[i] = (other, -negative)
-                used.add(other)
-            continue
-        if level == 0:
-            own, size = _char_counts(current[i]), len(current[i])
-            for j in by_length[other]:
-                if j not in used:
-                    counts = target_counts.get(j)
-                    if counts is None:
-                        counts = target_counts[j] = _char_counts(target[j])
-                    quick = _bound(size, other, _common_chars(own, counts))
-                    if quick >= threshold:
-                        heapq.heappush(heap, (-quick, 1, i, j))
-        elif other not in used:
-            matcher = matchers.get(i)
-            if matcher is None:
-                matcher = matchers[i] = SequenceMatcher(None, autojunk=False)
-                matcher.set_seq2(current[i])
-            matcher.set_seq1(target[other])
-            ratio = matcher.ratio()
-            if ratio >= threshold:
-                heapq.heappush(heap, (-ratio, 2, i, other))
+    for negative, i, j in candidates:
+        if i not in matched and j not in used:
+            matched[i] = (j, -negative)
+            used.add(j)
 
 
 def compare_streams(

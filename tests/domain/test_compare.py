@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
 from service.domain.compare import MAX_FUZZY_PAIRS, change, compare_board, compare_streams
@@ -153,17 +151,15 @@ def test_several_streams_pair_by_the_title_without_the_state_words() -> None:
     ]
 
 
-def test_huge_streams_match_identical_titles_only_and_stay_fast() -> None:
+def test_huge_streams_match_identical_titles_only() -> None:
     count = int(MAX_FUZZY_PAIRS**0.5) + 50
     before = current(*(step(f"step number {i}", i + 1) for i in range(count)))
     after = target(
         *(step(f"step number {i}x", i + 1) for i in range(count)), step("step number 7", count + 1)
     )
-    started = time.perf_counter()
 
     result = compare_streams(before, after, RULES)
 
-    assert time.perf_counter() - started < 2
     assert not result.exhaustive
     assert [(k.current_title, k.target_title) for k in result.kept] == [
         ("step number 7", "step number 7")
