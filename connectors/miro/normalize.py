@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from typing import Any, NamedTuple
+from typing import Any
 
 from connectors.errors import DumpError
 from connectors.miro import typed, wire
@@ -29,6 +29,7 @@ from connectors.normalizing import (
 )
 from service.domain.board import Board, Connector, Geometry, Item, ItemKind
 from service.domain.colors import color_name, nearest_color
+from service.domain.record import Record
 from service.domain.text import DEFAULT_MAX_CHARS, html_to_text
 
 _KINDS: Mapping[str, ItemKind] = {
@@ -95,12 +96,11 @@ def _normalize_miro(dump: Mapping[str, Any], consume: bool, reader: MiroReader) 
     return reader.board(dump.get("board"), raw_tags, raw_item_tags)
 
 
-class _Record(NamedTuple):
+class _Record(Record, frozen=True):
     """What normalizing needs of one wire item once it has been read.
 
-    A named tuple, not a frozen dataclass: one is built per item, and a frozen dataclass's
-    ``__init__`` costs four times as much. Position and geometry are kept as they came (placed
-    once the frames are known), flat: a dict of them per item cost more than the tuple.
+    A ``Record``: one is built per item. Position and geometry are kept as they came (placed
+    once the frames are known), flat: a dict of them per item cost more than the record.
     """
 
     kind: ItemKind

@@ -15,6 +15,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from service.domain.record import Record
+
 
 class ItemKind(StrEnum):
     STICKY = "sticky"
@@ -27,8 +29,7 @@ class ItemKind(StrEnum):
     OTHER = "other"
 
 
-@dataclass(frozen=True, slots=True)
-class Geometry:
+class Geometry(Record, frozen=True):
     """Absolute centre, size and rotation (degrees, clockwise) of an item."""
 
     x: float
@@ -65,8 +66,7 @@ class Geometry:
         return all(math.isfinite(v) for v in (self.x, self.y, self.width, self.height))
 
 
-@dataclass(frozen=True, slots=True)
-class Item:
+class Item(Record, frozen=True):
     """One board item. ``text`` is plain text (HTML stripped, entities decoded, line breaks kept).
 
     ``color`` is a named palette colour (see ``colors.PALETTE``) or None when the item has none.
@@ -92,8 +92,7 @@ class Item:
         return self.containers[0] if self.containers else None
 
 
-@dataclass(frozen=True, slots=True)
-class Connector:
+class Connector(Record, frozen=True):
     """A line between two items; either end may be None (attached to the canvas or missing)."""
 
     id: str

@@ -6,13 +6,15 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
+import msgspec
+
+from service.domain.record import Record
 from service.domain.ruleset import Role
 
 
-@dataclass(frozen=True, slots=True)
-class Decision:
+class Decision(Record, frozen=True):
     """One recorded decision. ``rule`` is a stable identifier such as ``tag``, ``marker``,
     ``legend``, ``color``, ``dot`` or ``empty``; ``why`` is a sentence a facilitator understands."""
 
@@ -22,15 +24,13 @@ class Decision:
     why: str
 
 
-@dataclass(frozen=True, slots=True)
-class Unclassified:
+class Unclassified(Record, frozen=True):
     item_id: str
     text: str
     reason: str
 
 
-@dataclass(frozen=True, slots=True)
-class Times:
+class Times(Record, frozen=True):
     """Times found in a text, in minutes. None means "not stated", never 0."""
 
     process_min: float | None = None
@@ -38,7 +38,7 @@ class Times:
     wait_min: float | None = None
     complete_accurate_pct: float | None = None
     # the ranges as written, e.g. {"process": (30.0, 60.0)}, in minutes
-    ranges: Mapping[str, tuple[float, float]] = field(default_factory=dict)
+    ranges: Mapping[str, tuple[float, float]] = msgspec.field(default_factory=dict)
 
     def is_empty(self) -> bool:
         return (

@@ -19,6 +19,7 @@ from rapidfuzz import process
 from rapidfuzz.distance import Indel
 
 from service.domain.metrics import stream_metrics
+from service.domain.record import Record
 from service.domain.ruleset import Ruleset, StreamState
 from service.domain.streams import Step, Stream, title_subject
 
@@ -31,8 +32,7 @@ _TITLE_LIMIT = 200
 _NOT_WORD = re.compile(r"[\W_]+")
 
 
-@dataclass(frozen=True, slots=True)
-class KeptStep:
+class KeptStep(Record, frozen=True):
     current_step_id: str
     target_step_id: str
     current_title: str
@@ -44,8 +44,7 @@ class KeptStep:
     process_time_change_pct: float | None
 
 
-@dataclass(frozen=True, slots=True)
-class OnlyStep:
+class OnlyStep(Record, frozen=True):
     """A step found on one side only (removed from current, or added in target)."""
 
     step_id: str

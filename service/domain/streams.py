@@ -43,11 +43,11 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import pairwise
 from operator import attrgetter
-from typing import NamedTuple
 
 from service.domain.board import Board, Geometry, Item, ItemKind
 from service.domain.classification import Classification, Times, Unclassified
 from service.domain.garbage import gc_paused
+from service.domain.record import Record
 from service.domain.ruleset import Role, Ruleset, StreamState
 from service.domain.times import (
     count_vote_marks,
@@ -67,8 +67,7 @@ _KEY_LIMIT = 1e15
 _TITLE_SEPARATORS = (":", "|", "(", ")", "[", "]", "/", " - ", "\u2013", "\u2014")
 
 
-@dataclass(frozen=True, slots=True)
-class Step:
+class Step(Record, frozen=True):
     """One process step. Times are minutes (``complete_accurate_pct`` a percent); None = unknown.
 
     ``order`` starts at 1 and is dense; parallel steps share it. ``source_item_ids`` holds the
@@ -88,8 +87,7 @@ class Step:
     problem_ids: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True, slots=True)
-class Problem:
+class Problem(Record, frozen=True):
     """A problem with its votes: ``weight = dot_votes + mark_votes + provider_votes``;
     ``step_id`` None = stream.
 
@@ -108,8 +106,7 @@ class Problem:
     provider_votes: int = 0
 
 
-@dataclass(frozen=True, slots=True)
-class Idea:
+class Idea(Record, frozen=True):
     id: str
     text: str
     step_id: str | None
@@ -522,9 +519,8 @@ def _title(text: str, marker: re.Pattern[str] | None) -> str:
 Key = str | None  # a stream's container id; None is the board-level stream
 
 
-class _Placed(NamedTuple):
-    """An item with its finite geometry (a named tuple: one is built per placed item, and a
-    frozen dataclass costs twice as much to build)."""
+class _Placed(Record, frozen=True):
+    """An item with its finite geometry (a ``Record``: one is built per placed item)."""
 
     item: Item
     geometry: Geometry

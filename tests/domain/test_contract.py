@@ -13,6 +13,7 @@ import jsonschema
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from msgspec import structs
 
 from service.domain.board import Board, Connector, Geometry, Item, ItemKind
 from service.domain.digitize import digitize
@@ -338,7 +339,11 @@ def boards(draw: st.DrawFn) -> Board:
 def moved(board: Board, dx: float, dy: float) -> Board:
     def shift(item: Item) -> Item:
         g = item.geometry
-        return item if g is None else replace(item, geometry=replace(g, x=g.x + dx, y=g.y + dy))
+        return (
+            item
+            if g is None
+            else structs.replace(item, geometry=structs.replace(g, x=g.x + dx, y=g.y + dy))
+        )
 
     return replace(board, items=tuple(shift(item) for item in board.items))
 

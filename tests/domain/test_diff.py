@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import random
-from dataclasses import replace
 
 import pytest
+from msgspec.structs import replace
 
 from service.domain.board import Board, Geometry, Item, ItemKind
 from service.domain.diff import diff_revisions, is_empty, metric_delta
