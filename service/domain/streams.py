@@ -1109,7 +1109,7 @@ def unplaced(
         Role.WAIT: "step outside every value stream",
     }
     found: list[Unclassified] = []
-    for item in sorted(board.items, key=attrgetter("id")):
+    for item in board.items:
         role = classification.roles.get(item.id)
         if role not in _PLACED_ROLES or item.id in used:
             continue
@@ -1119,4 +1119,5 @@ def unplaced(
             any(cid in legends for cid in item.containers) or (role is Role.PERSONA and streams)
         ):
             found.append(Unclassified(item.id, item.text, reasons[role]))
-    return tuple(found)
+    # sorted here, not the board's items up front: few items land outside every stream
+    return tuple(sorted(found, key=attrgetter("item_id")))

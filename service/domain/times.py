@@ -234,6 +234,12 @@ def strip_marks_with(text: str, marker: re.Pattern[str] | None) -> str:
     if marker is not None:
         text = marker.sub("", text, count=1)
     text = _strip_votes(text)
+    if text.isprintable():  # one line (no line break is printable): the common case, in short
+        line = _BLANKS.sub(" ", text).strip()
+        if not line:
+            return ""
+        stripped = _without_times(line)
+        return stripped if _ALNUM.search(stripped) else line
     lines = [_BLANKS.sub(" ", line).strip() for line in text.splitlines()]
     lines = [line for line in lines if line]
     titled = [stripped for stripped in map(_without_times, lines) if _ALNUM.search(stripped)]

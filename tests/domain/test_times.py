@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import math
-import time
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from service.domain.ruleset import Ruleset
@@ -152,16 +151,13 @@ def test_times_and_percentage_on_one_sticky_are_all_read() -> None:
         "LT 3 " + " " * 90_000 + "T",
     ],
 )
+@pytest.mark.timeout(10)  # catastrophic backtracking takes minutes; pytest-timeout fails it
 def test_hostile_text_does_not_hang_the_parser(text: str) -> None:
-    # A guard against catastrophic regex backtracking (which would take minutes), not a speed
-    # target: the figures live in bench/digitize.py.
-    started = time.perf_counter()
-
+    # A guard against catastrophic regex backtracking, not a speed target: the figures live in
+    # bench/digitize.py.
     parse_times(text, RULES)
-    count_vote_marks(text)
     strip_marks(text, RULES)
-
-    assert time.perf_counter() - started < 10.0
+    assert count_vote_marks(text) == 0
 
 
 @pytest.mark.parametrize(
@@ -227,3 +223,17 @@ def test_any_text_gives_finite_non_negative_times(text: str) -> None:
     assert times.complete_accurate_pct is None or 0 <= times.complete_accurate_pct <= 100
     assert count_vote_marks(text) >= 0
     assert isinstance(strip_marks(text, RULES), str)
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    st.text(
+        st.characters(codec="utf-8", categories=("L", "N", "P", "S", "Zs"))
+        | st.sampled_from("●•(3)"),
+        max_size=30,
+    )
+    | st.sampled_from(["Problem: Kunde wartet (2)", "Idee - PT 2h", "BZ: 5 min", "NVA ●●"])
+)
+def test_a_one_line_title_reads_the_same_as_the_same_line_after_a_line_break(text: str) -> None:
+    # one line takes a shortcut; a leading line break sends it down the general path
+    assert strip_marks(text, RULES) == strip_marks("\n" + text, RULES)
