@@ -698,22 +698,27 @@ def _place_notes(
     keys: frozenset[Key],
     reach: float,
     typical: float,
-) -> dict[str, tuple[Key, str | None]]:
-    """Problem/idea item id -> (stream key, step item id or None); unplaced notes are absent."""
+) -> dict[Key, list[tuple[_Placed, str | None]]]:
+    """Stream key -> its problems or ideas with their step item id (None: the stream itself).
+
+    Notes placed nowhere are left out; each stream's notes keep the order of ``notes``.
+    """
     # cells of one reach: the nearest step within reach lies in the 3 x 3 cells around the note
     pools = _Pools(steps, keys, _cell(max(reach, typical)), False, {})
-    placed: dict[str, tuple[Key, str | None]] = {}
+    placed: dict[Key, list[tuple[_Placed, str | None]]] = defaultdict(list)
+    connected = steps.connections
     for note in notes:
-        step = _connected_step(note, steps)
+        step = _connected_step(note, steps) if note.item.id in connected else None
         if step is None:
-            in_stream, members, grid = pools.pool(homes[note.item.id])
+            home = homes[note.item.id]
+            in_stream, members, grid = pools.pool(home)
             if grid is not None:
                 step = _nearest(note.geometry, members, grid, reach)
             if step is None:
                 if in_stream:
-                    placed[note.item.id] = (homes[note.item.id], None)
+                    placed[home].append((note, None))
                 continue
-        placed[note.item.id] = (steps.home[step], step)
+        placed[steps.home[step]].append((note, step))
     return placed
 
 
@@ -788,7 +793,7 @@ def _place_data(
     pools = _Pools(steps, keys, _cell(typical), True, {})
     found: dict[str, list[tuple[float, str, _Placed]]] = defaultdict(list)
     for sticky in data:
-        step = _connected_step(sticky, steps)
+        step = _connected_step(sticky, steps) if sticky.item.id in steps.connections else None
         if step is None:
             _, members, grid = pools.pool(homes[sticky.item.id])
             if grid is not None:
@@ -919,14 +924,6 @@ def build_streams(
         if text and text not in target:
             target.append(text)
 
-    by_id = {p.item.id: p for ps in placed.by_role.values() for p in ps}
-    notes_by_key: dict[Role, dict[Key, list[tuple[_Placed, str | None]]]] = {}
-    for role, placements in notes.items():
-        grouped: dict[Key, list[tuple[_Placed, str | None]]] = defaultdict(list)
-        for note_id, (key, step) in placements.items():
-            grouped[key].append((by_id[note_id], step))
-        notes_by_key[role] = grouped
-
     context = _Context(
         board, ruleset, marker, classification.roles, typical, steps, data, votes, {}
     )
@@ -935,8 +932,8 @@ def build_streams(
             context,
             seed,
             placed.labels.get(seed.key, ()),
-            notes_by_key[Role.PROBLEM].get(seed.key, []),
-            notes_by_key[Role.IDEA].get(seed.key, []),
+            notes[Role.PROBLEM].get(seed.key, []),
+            notes[Role.IDEA].get(seed.key, []),
             [
                 *personas.get(seed.key, []),
                 *(p for p in everywhere if p not in personas.get(seed.key, [])),
