@@ -256,31 +256,32 @@ def _grid(geometries: Sequence[Geometry], cell: float, *, extents: bool = False)
     return _Grid(cell, extents, buckets, tuple(big))
 
 
-def _near(grid: _Grid, left: float, top: float, right: float, bottom: float) -> Iterator[int]:
+def _near(grid: _Grid, left: float, top: float, right: float, bottom: float) -> list[int]:
     """Indexes of items whose centre may lie in the rectangle (or, with extents, touch it).
 
     A superset: callers apply the exact test. A rectangle spanning more cells than the grid has
     buckets walks the buckets instead, so an absurd rectangle costs no more than a full scan.
+    A list, not a generator: most look-ups find a handful of items, and resuming a generator
+    for each costs more than building the list.
     """
     cell, buckets = grid.cell, grid.buckets
     margin = cell if grid.extents else 0.0
     x0, x1 = _key(left - margin, cell), _key(right + margin, cell)
     y0, y1 = _key(top - margin, cell), _key(bottom + margin, cell)
+    found: list[int] = []
     if (x1 - x0 + 1) * (y1 - y0 + 1) > len(buckets):
         for (kx, ky), indexes in buckets.items():
             if x0 <= kx <= x1 and y0 <= ky <= y1:
-                yield from indexes
+                found.extend(indexes)
     else:
         get = buckets.get
         for kx in range(x0, x1 + 1):
             for ky in range(y0, y1 + 1):
-                found = get((kx, ky))
-                if found is not None:
-                    yield from found
-    yield from grid.big
-
-
-# --- stream membership ---------------------------------------------------------------------
+                bucket = get((kx, ky))
+                if bucket is not None:
+                    found.extend(bucket)
+    found.extend(grid.big)
+    return found
 
 
 @dataclass(frozen=True, slots=True)
