@@ -6,7 +6,7 @@ idea sticky; connectors chain the steps of a frame, with a skip edge every tenth
 is written to a temporary file first; every run is a fresh Python process, so one run's heap
 cannot flatter or spoil the next.
 
-Per size, ``--repeat`` runs (3 by default) time reading and normalizing the file
+Per size, ``--repeat`` runs (5 by default) time reading and normalizing the file
 (``read_dump_file``: read, parse, normalize) and classifying and building the streams
 (``digitize``); the figures are the fastest run's, by CPU time, with the slowest run's total
 beside them. The fastest run is the code's cost: whatever else the machine does only adds to a
@@ -392,7 +392,7 @@ def _report(results: dict[int, Json]) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("sizes", nargs="*", type=int, default=sorted(TARGETS))
-    parser.add_argument("--repeat", type=int, default=3, help="timed runs per size (default 3)")
+    parser.add_argument("--repeat", type=int, default=5, help="timed runs per size (default 5)")
     parser.add_argument("--timed", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--detail", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
