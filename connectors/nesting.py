@@ -83,12 +83,17 @@ def container_chains(
     their own containers still count.
     """
     chains: dict[str, tuple[str, ...]] = {}
+    # the chain of a container's children, made once per container and shared by them all
+    inside: dict[str, tuple[str, ...]] = {}
     for node in nesting.order:
         parent = nesting.parent[node]
         if parent is None:
             chains[node] = ()
         elif is_container.get(parent, False):
-            chains[node] = ((parent,) + chains[parent])[:MAX_CHAIN]
+            chain = inside.get(parent)
+            if chain is None:
+                chain = inside[parent] = ((parent,) + chains[parent])[:MAX_CHAIN]
+            chains[node] = chain
         else:
             chains[node] = chains[parent]
     return chains

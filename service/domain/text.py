@@ -73,6 +73,9 @@ def html_to_text(s: str, max_chars: int = DEFAULT_MAX_CHARS) -> tuple[str, bool]
         text = " ".join(s.split())  # one plain line, the common case for titles and names
         return (text[:max_chars].rstrip(), True) if len(text) > max_chars else (text, False)
     paragraphs = _plain_paragraphs(s)
+    if paragraphs is not None and len(paragraphs) == 1 and "&" not in s:
+        text = " ".join(paragraphs[0].split())  # one plain paragraph: most stickies
+        return (text[:max_chars].rstrip(), True) if len(text) > max_chars else (text, False)
     if paragraphs is not None:
         # the same as the general path below, which makes each non-blank paragraph one line
         lines = (" ".join((html.unescape(p) if "&" in p else p).split()) for p in paragraphs)

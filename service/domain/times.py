@@ -235,7 +235,7 @@ def strip_marks_with(text: str, marker: re.Pattern[str] | None) -> str:
         text = marker.sub("", text, count=1)
     text = _strip_votes(text)
     if text.isprintable():  # one line (no line break is printable): the common case, in short
-        line = _BLANKS.sub(" ", text).strip()
+        line = " ".join(text.split())  # what _BLANKS and strip() give without a line break
         if not line:
             return ""
         stripped = _without_times(line)
