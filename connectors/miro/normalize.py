@@ -45,6 +45,7 @@ _CONTENT_TYPES = frozenset({"sticky_note", "shape", "text"})
 # Keys that are not unknown: the ones we read plus the ones Miro documents.
 _ITEM_KEYS = wire.ITEM_FIELDS | wire.DOCUMENTED_ITEM_FIELDS
 _CONNECTOR_KEYS = wire.CONNECTOR_FIELDS | wire.DOCUMENTED_CONNECTOR_FIELDS
+_MAX_SHARED_LABELS = 1_024
 _NO_DATA, _NO_STYLE = typed.Data(), typed.Style()
 _NO_POSITION, _NO_GEOMETRY = typed.Position(), typed.Geometry()
 
@@ -134,6 +135,7 @@ class MiroReader:
         self._connector_stats = StatsCollector()
         self._records: dict[str, _Record] = {}
         self._connectors: dict[str, Connector] = {}
+        self._labels: dict[str, str] = {}
 
     def add_items(self, raw: list[Any]) -> None:
         """Validate and record one batch of ``items`` elements."""
@@ -238,6 +240,21 @@ class MiroReader:
         kind = _KINDS.get(item_type, ItemKind.OTHER)
         if kind is ItemKind.OTHER and item_type not in wire.KNOWN_ITEM_TYPES:
             stats.unknown_type(item_type)
+        # one shared string per distinct type and shape: 100,000 stickies all say "sticky_note"
+        # and "square", and a copy of each per item would crowd the board's working set
+        labels = self._labels
+        provider_type = labels.get(item_type)
+        if provider_type is None:
+            provider_type = item_type[:64]
+            if len(labels) < _MAX_SHARED_LABELS:
+                labels[item_type] = provider_type
+        if shape is not None:
+            shared = labels.get(shape)
+            if shared is None:
+                shared = bounded_label(shape)
+                if shared is not None and len(labels) < _MAX_SHARED_LABELS:
+                    labels[shape] = shared
+            shape = shared
         raw_text = (content if item_type in _CONTENT_TYPES else title) or ""
         text, truncated = html_to_text(raw_text, self.max_text_chars)
         stats.truncated_texts += truncated
@@ -245,8 +262,8 @@ class MiroReader:
             kind,
             text,
             _color(item_type, fill_color, fill_opacity, card_theme),
-            bounded_label(shape),
-            item_type[:64],
+            shape,
+            provider_type,
             parent,
             item_type == "frame",
             x,
