@@ -20,6 +20,7 @@ the machine was meanwhile.
     .venv/bin/python bench/digitize.py            # both sizes
     .venv/bin/python bench/digitize.py 10000      # one size
     .venv/bin/python bench/digitize.py --repeat 5
+    .venv/bin/python bench/digitize.py --instructions   # callgrind: instructions, not seconds
 """
 
 from __future__ import annotations
@@ -29,7 +30,9 @@ import gc
 import json
 import math
 import os
+import re
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -211,6 +214,58 @@ def timed_run(path: Path) -> Json:
     board, normalize = _timed(read_dump_file, path)
     _, digitized = _timed(digitize, board)
     return {"normalize": normalize, "digitize": digitized}
+
+
+def counted_run(path: Path | None) -> None:
+    """Run in a child process under callgrind: the imports, then (with a path) the work."""
+    from connectors.dump import read_dump_file
+    from service.domain.digitize import digitize
+
+    if path is not None:
+        digitize(read_dump_file(path))
+
+
+def _instructions(path: Path | None) -> int:
+    """Instructions callgrind counts for ``counted_run`` (the whole process)."""
+    command = [sys.executable, str(Path(__file__).resolve()), "--count", str(path or "")]
+    completed = subprocess.run(
+        ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", *command],
+        check=True,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
+    found = re.search(r"Collected\s*:\s*(\d+)", completed.stderr)
+    if found is None:
+        raise RuntimeError("callgrind printed no instruction count")
+    return int(found.group(1))
+
+
+def count_instructions(sizes: list[int], workdir: Path) -> None:
+    """Print the instructions read + normalize + digitize take per size, and their growth.
+
+    Instruction counts do not depend on what else the machine does or on its caches, so their
+    growth is the cost's growth alone; CPU time also grows with cache misses once the board no
+    longer fits in the caches. Under callgrind Python runs about fifty times slower.
+    """
+    baseline = _instructions(None)
+    counts: dict[int, int] = {}
+    for stickies in sizes:
+        path = workdir / f"bench-{stickies}.json"
+        path.write_text(json.dumps(generate(stickies)), encoding="utf-8")
+        print(f"counting {stickies:,} stickies under callgrind ...", flush=True)
+        counts[stickies] = _instructions(path) - baseline
+    print()
+    for stickies, count in counts.items():
+        print(f"{stickies:>9,} stickies: {count / 1e6:10,.0f} M instructions")
+    if len(counts) > 1:
+        small, large = min(counts), max(counts)
+        nlogn = large / small * math.log(large) / math.log(small)
+        growth = counts[large] / counts[small]
+        print(
+            f"instructions grew x{growth:.1f} for x{large / small:g} the stickies (n log n: "
+            f"x{nlogn:.1f}): no worse than n log n: {_verdict(growth <= nlogn)}"
+        )
 
 
 def detail_run(path: Path) -> Json:
@@ -395,12 +450,31 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=5, help="timed runs per size (default 5)")
     parser.add_argument("--timed", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--detail", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--count", help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--instructions",
+        action="store_true",
+        help="count instructions with valgrind's callgrind instead of timing (~10 min)",
+    )
     args = parser.parse_args(argv)
     if args.timed is not None:
         print(json.dumps(timed_run(args.timed)))
         return 0
     if args.detail is not None:
         print(json.dumps(detail_run(args.detail)))
+        return 0
+    if args.count is not None:
+        counted_run(Path(args.count) if args.count else None)
+        return 0
+    if args.instructions:
+        if shutil.which("valgrind") is None:
+            print(
+                "digitize.py: --instructions needs valgrind (Debian package valgrind)",
+                file=sys.stderr,
+            )
+            return 2
+        with tempfile.TemporaryDirectory(prefix="vsm-bench-") as tmp:
+            count_instructions(args.sizes, Path(tmp))
         return 0
     if args.repeat < 1:
         parser.error("--repeat must be at least 1")
