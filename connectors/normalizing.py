@@ -5,10 +5,10 @@ from __future__ import annotations
 import gc
 import math
 from collections import Counter
-from collections.abc import Iterator, Mapping
+from collections.abc import Container, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, TypeGuard, TypeVar
 
 from pydantic import TypeAdapter
 
@@ -138,6 +138,21 @@ class StatsCollector:
         self.skipped_total += 1
         if len(self.skipped) < MAX_RECORDED:
             self.skipped.append((item_id[:200], reason))
+
+    def admit(
+        self, item_id: str | None, array: str, index: int, seen: Container[str], noun: str
+    ) -> TypeGuard[str]:
+        """Whether the element ``array[index]`` is kept: it has an id, not ``seen`` before.
+
+        Otherwise its skip is recorded (``noun`` names it: item, connector, widget).
+        """
+        if not item_id:
+            self.skip(f"{array}[{index}]", f"{noun} without an id")
+            return False
+        if item_id in seen:
+            self.skip(item_id, f"duplicate id; the first {noun} with this id was kept")
+            return False
+        return True
 
     def repair(self, item_id: str, reason: str) -> None:
         self.repaired_total += 1

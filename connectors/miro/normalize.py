@@ -228,11 +228,7 @@ class MiroReader:
     ) -> None:
         """Record the item at ``items[index]`` from its wire fields (the hot loop's body)."""
         stats, records = self._items, self._records
-        if not item_id:
-            stats.skip(f"items[{index}]", "item without an id")
-            return
-        if item_id in records:
-            stats.skip(item_id, "duplicate id; the first item with this id was kept")
+        if not stats.admit(item_id, "items", index, records, "item"):
             return
         stats.unknown_fields += unknown_fields
         kind = _KINDS.get(item_type, ItemKind.OTHER)
@@ -328,11 +324,7 @@ class MiroReader:
     ) -> None:
         """Record the connector at ``connectors[index]`` from its wire fields."""
         stats, connectors = self._connector_stats, self._connectors
-        if not connector_id:
-            stats.skip(f"connectors[{index}]", "connector without an id")
-            return
-        if connector_id in connectors:
-            stats.skip(connector_id, "duplicate connector id; the first one was kept")
+        if not stats.admit(connector_id, "connectors", index, connectors, "connector"):
             return
         stats.unknown_fields += unknown_fields
         texts = [html_to_text(caption or "", self.max_text_chars)[0] for caption in captions]

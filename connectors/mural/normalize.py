@@ -84,11 +84,7 @@ def _normalize_mural(dump: Mapping[str, Any], max_text_chars: int, consume: bool
             stats.skip(f"widgets[{index}]", "not a JSON object")
             continue
         widget_id = widget.get("id")
-        if not widget_id:
-            stats.skip(f"widgets[{index}]", "widget without an id")
-            continue
-        if widget_id in seen:
-            stats.skip(widget_id, "duplicate id; the first widget with this id was kept")
+        if not stats.admit(widget_id, "widgets", index, seen, "widget"):
             continue
         seen.add(widget_id)
         stats.unknown_fields += len(widget.keys() - _WIDGET_KEYS)

@@ -274,6 +274,20 @@ def test_duplicate_ids_keep_the_first_item_and_report_the_rest() -> None:
     assert board.stats.skipped == (("1", "duplicate id; the first item with this id was kept"),)
 
 
+def test_connectors_without_an_id_or_with_a_repeated_one_are_reported() -> None:
+    sticky = miro_sticky("1", "Step", 0, 0)
+    first, again = miro_connector("c", "1", None, "first"), miro_connector("c", None, "1")
+    nameless = {**miro_connector("x", "1", None), "id": ""}
+
+    board = normalize_miro(miro_dump([sticky], [first, nameless, again]))
+
+    assert [c.text for c in board.connectors] == ["first"]
+    assert board.stats.skipped == (
+        ("connectors[1]", "connector without an id"),
+        ("c", "duplicate id; the first connector with this id was kept"),
+    )
+
+
 def test_items_that_are_not_objects_or_lack_an_id_are_skipped_and_reported() -> None:
     dump = miro_dump([miro_sticky("1", "ok", 0, 0), "junk", 42, {"type": "sticky_note"}])
 
