@@ -26,14 +26,11 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from pathlib import Path
-from urllib.parse import quote
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
@@ -42,6 +39,7 @@ if str(ROOT) not in sys.path:
 import httpx  # noqa: E402
 import sqlalchemy as sa  # noqa: E402
 
+from bench.local import api_command, create_schema, drop_schema, free_port  # noqa: E402
 from connectors.dump import load_dump  # noqa: E402
 from service.db.engine import create_db_engine, create_session_factory  # noqa: E402
 from service.db.migrate import upgrade_database  # noqa: E402
@@ -54,12 +52,6 @@ STEPS = 500
 POSTGRES_URL = os.environ.get(
     "VSM_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def seed(url: str) -> tuple[str, int, int]:
@@ -91,22 +83,7 @@ def serve(url: str, workers: int, port: int) -> subprocess.Popen[bytes]:
     env = {**os.environ, "VSM_DATABASE_URL": url, "VSM_LOG_FORMAT": "json"}
     env.pop("VSM_BROKER_URL", None)
     return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "--factory",
-            "service.api.main:app_from_env",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--workers",
-            str(workers),
-            "--no-access-log",
-            "--log-level",
-            "warning",
-        ],
+        api_command(port, "--workers", str(workers), "--no-access-log", "--log-level", "warning"),
         cwd=ROOT,
         env=env,
         stdout=subprocess.DEVNULL,
@@ -201,17 +178,11 @@ def main() -> int:
             with tempfile.TemporaryDirectory() as tmp:
                 results += bench_database(name, f"sqlite:///{tmp}/bench.db", args)
             continue
-        schema = f"vsm_bench_{uuid.uuid4().hex[:10]}"
-        admin = create_db_engine(POSTGRES_URL, pool_size=1)
-        with admin.begin() as connection:
-            connection.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+        schema, url = create_schema(POSTGRES_URL)
         try:
-            url = f"{POSTGRES_URL}?options={quote(f'-csearch_path={schema}')}"
             results += bench_database(name, url, args)
         finally:
-            with admin.begin() as connection:
-                connection.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
-            admin.dispose()
+            drop_schema(POSTGRES_URL, schema)
     print("\n| database | API processes | req/s | p50 ms | p99 ms |")
     print("|---|---|---|---|---|")
     for name, workers, figures in results:

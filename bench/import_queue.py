@@ -20,7 +20,6 @@ import argparse
 import json
 import os
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -29,7 +28,6 @@ import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from urllib.parse import quote
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
@@ -39,6 +37,7 @@ import httpx  # noqa: E402
 import redis  # noqa: E402
 import sqlalchemy as sa  # noqa: E402
 
+from bench.local import api_command, create_schema, drop_schema, free_port  # noqa: E402
 from service.db.engine import create_db_engine, create_session_factory  # noqa: E402
 from service.db.migrate import upgrade_database  # noqa: E402
 from service.usecases.keys import create_api_key  # noqa: E402
@@ -48,12 +47,6 @@ POSTGRES_URL = os.environ.get(
 )
 REDIS_URL = os.environ.get("VSM_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 EXAMPLES = ("miro-abo-workshop.json", "mural-app-release.json")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def dumps(count: int) -> list[bytes]:
@@ -97,12 +90,8 @@ def main() -> int:
     parser.add_argument("--clients", type=int, default=8, help="posting threads")
     args = parser.parse_args()
 
-    schema = f"vsm_bench_{uuid.uuid4().hex[:10]}"
     queue = f"vsm-bench-{uuid.uuid4().hex[:8]}"
-    admin = create_db_engine(POSTGRES_URL, pool_size=1)
-    with admin.begin() as connection:
-        connection.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-    url = f"{POSTGRES_URL}?options={quote(f'-csearch_path={schema}')}"
+    schema, url = create_schema(POSTGRES_URL)
     engine = create_db_engine(url, pool_size=2)
     processes: list[subprocess.Popen[bytes]] = []
     tmp = Path(tempfile.mkdtemp(prefix="vsm-bench-"))
@@ -120,24 +109,7 @@ def main() -> int:
             "VSM_LOG_LEVEL": "WARNING",
         }
         port = free_port()
-        processes.append(
-            start(
-                [
-                    sys.executable,
-                    "-m",
-                    "uvicorn",
-                    "--factory",
-                    "service.api.main:app_from_env",
-                    "--host",
-                    "127.0.0.1",
-                    "--port",
-                    str(port),
-                    "--no-access-log",
-                ],
-                env,
-                tmp / "api.log",
-            )
-        )
+        processes.append(start(api_command(port, "--no-access-log"), env, tmp / "api.log"))
         logs = [tmp / f"worker-{n}.log" for n in range(args.workers)]
         for log in logs:
             processes.append(
@@ -222,9 +194,7 @@ def main() -> int:
             except (ProcessLookupError, subprocess.TimeoutExpired):
                 os.killpg(process.pid, signal.SIGKILL)
         engine.dispose()
-        with admin.begin() as connection:
-            connection.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
+        drop_schema(POSTGRES_URL, schema)
         client = redis.Redis.from_url(REDIS_URL)
         client.delete(queue)
         client.close()

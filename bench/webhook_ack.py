@@ -21,7 +21,6 @@ import argparse
 import asyncio
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -37,39 +36,9 @@ if str(ROOT) not in sys.path:
 import httpx  # noqa: E402
 from cryptography.fernet import Fernet  # noqa: E402
 
+from bench.local import api_command, create_schema, drop_schema, free_port  # noqa: E402
 from service.webhooks.signing import DELIVERY_HEADER, SIGNATURE_HEADER, sign  # noqa: E402
 from tests.service_dumps import stream_dump  # noqa: E402
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def postgres_schema(url: str) -> tuple[str, str]:
-    """A new schema in the database at ``url``; returns it and a URL that uses it."""
-    from urllib.parse import quote
-
-    import sqlalchemy as sa
-
-    schema = f"vsm_bench_{uuid.uuid4().hex[:10]}"
-    engine = sa.create_engine(url)
-    with engine.begin() as connection:
-        connection.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-    engine.dispose()
-    separator = "&" if "?" in url else "?"
-    return schema, f"{url}{separator}options={quote(f'-csearch_path={schema}')}"
-
-
-def drop_schema(url: str, schema: str) -> None:
-    import sqlalchemy as sa
-
-    engine = sa.create_engine(url)
-    with engine.begin() as connection:
-        connection.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
-    engine.dispose()
 
 
 def percentile(values: list[float], share: float) -> float:
@@ -209,7 +178,7 @@ def main() -> None:
     database_url = f"sqlite:///{workdir / 'valuestream.db'}"
     schema = None
     if args.postgres:
-        schema, database_url = postgres_schema(args.postgres)
+        schema, database_url = create_schema(args.postgres)
     env = {
         "VSM_DATABASE_URL": database_url,
         "VSM_ENCRYPTION_KEYS": Fernet.generate_key().decode(),
@@ -220,20 +189,7 @@ def main() -> None:
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "--factory",
-            "service.api.main:app_from_env",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--log-level",
-            "warning",
-            "--no-access-log",
-        ],
+        api_command(port, "--log-level", "warning", "--no-access-log"),
         cwd=ROOT,
         env={**os.environ, **env},
     )
