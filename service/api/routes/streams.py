@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import sqlalchemy as sa
 from fastapi import APIRouter, Header, Query, Response
-from sqlmodel import Session, col, select
+from sqlmodel import Session, col
 
 from service.api.deps import SessionDep, WorkspaceDep
 from service.api.problems import ProblemError, responses
@@ -40,25 +40,17 @@ def stream_document_or_404(
 
     The document is read as text: serving it needs no JSON parse and no re-serialization.
     """
-    query = (
-        select(  # type: ignore[call-overload]
-            RevisionStream.revision_number,
-            RevisionStream.etag,
-            sa.cast(RevisionStream.data, sa.Text),
-            Stream.key,
-            Stream.board_id,
-        )
-        .join(Stream, col(Stream.id) == col(RevisionStream.stream_id))
-        .join(Board, col(Board.id) == col(Stream.board_id))
-        .where(RevisionStream.stream_id == stream_id, Board.workspace_id == workspace_id)
+    number, etag, document, key, board_id = _latest_row(
+        session,
+        workspace_id,
+        stream_id,
+        revision,
+        RevisionStream.revision_number,
+        RevisionStream.etag,
+        sa.cast(RevisionStream.data, sa.Text),
+        Stream.key,
+        Stream.board_id,
     )
-    if revision is not None:
-        query = query.where(RevisionStream.revision_number == revision)
-    row = session.exec(query.order_by(col(RevisionStream.revision_number).desc()).limit(1)).first()
-    if row is None:
-        where = f" in revision {revision}" if revision is not None else ""
-        raise ProblemError("not-found", f"No stream {stream_id}{where}.")
-    number, etag, document, key, board_id = row
     return StreamRow(stream_id, board_id, number, key, etag, document)
 
 
@@ -66,19 +58,32 @@ def stream_row_or_404(
     session: Session, workspace_id: int, stream_id: int, revision: int | None
 ) -> tuple[RevisionStream, str, int]:
     """Like ``stream_document_or_404``, with the stored row (document parsed), key, board id."""
+    row, key, board_id = _latest_row(
+        session, workspace_id, stream_id, revision, RevisionStream, Stream.key, Stream.board_id
+    )
+    return row, key, board_id
+
+
+def _latest_row(
+    session: Session, workspace_id: int, stream_id: int, revision: int | None, *columns: Any
+) -> tuple[Any, ...]:
+    """``columns`` of the stream as of ``revision`` (None: the latest revision holding it), or
+    the 404 problem when it is unknown, in another workspace, or absent from that revision."""
     query = (
-        select(RevisionStream, Stream.key, Stream.board_id)
+        sa.select(*columns)
         .join(Stream, col(Stream.id) == col(RevisionStream.stream_id))
         .join(Board, col(Board.id) == col(Stream.board_id))
-        .where(RevisionStream.stream_id == stream_id, Board.workspace_id == workspace_id)
+        .where(col(RevisionStream.stream_id) == stream_id, col(Board.workspace_id) == workspace_id)
     )
     if revision is not None:
-        query = query.where(RevisionStream.revision_number == revision)
-    row = session.exec(query.order_by(col(RevisionStream.revision_number).desc()).limit(1)).first()
+        query = query.where(col(RevisionStream.revision_number) == revision)
+    row = session.execute(
+        query.order_by(col(RevisionStream.revision_number).desc()).limit(1)
+    ).first()
     if row is None:
         where = f" in revision {revision}" if revision is not None else ""
         raise ProblemError("not-found", f"No stream {stream_id}{where}.")
-    return row[0], row[1], row[2]
+    return tuple(row)
 
 
 def etag_matches(if_none_match: str | None, etag: str) -> bool:
