@@ -14,6 +14,8 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+import msgspec
+
 from connectors.errors import DumpError
 from connectors.miro import typed
 from connectors.miro import wire as miro_wire
@@ -148,13 +150,11 @@ def read_dump_file(path: Path, max_bytes: int = DEFAULT_MAX_BYTES) -> Board:
 
 
 def _load_typed(dump: typed.Dump) -> Board:
-    """The board of a dump ``typed.decode`` read (the same board ``_load`` gives for it)."""
-    reader = MiroReader()
-    # batch by batch, each batch's structs freed once read (as the validating path frees its dicts)
-    for batch in batches(dump.items, consume=True):
-        reader.add_typed_items(batch)
-    for connectors in batches(dump.connectors, consume=True):
-        reader.add_typed_connectors(connectors)
+    """The board of a dump ``typed.decode`` read (the same board ``_load`` gives for it).
+
+    Consumes ``dump``: each part is dropped once read, so the file's bytes, which the parts left
+    unparsed point into, are freed before the board is built.
+    """
     data: dict[str, Any] = {
         "provider": dump.provider,
         "items": Streamed(len(dump.items)),
@@ -163,7 +163,13 @@ def _load_typed(dump: typed.Dump) -> Board:
     for key, value in (("board", dump.board), ("tags", dump.tags), ("item_tags", dump.item_tags)):
         if value:  # an empty Raw: the key was missing
             data[key] = json.loads(bytes(value))
-    del dump
+    dump.board = dump.tags = dump.item_tags = msgspec.Raw()
+    reader = MiroReader()
+    # batch by batch, each batch's structs freed once read (as the validating path frees its dicts)
+    for batch in batches(dump.items, consume=True):
+        reader.add_typed_items(batch)
+    for connectors in batches(dump.connectors, consume=True):
+        reader.add_typed_connectors(connectors)
     return _load(data, consume=True, reader=reader)
 
 
