@@ -234,21 +234,6 @@ class MiroReader:
         kind = _KINDS.get(item_type, ItemKind.OTHER)
         if kind is ItemKind.OTHER and item_type not in wire.KNOWN_ITEM_TYPES:
             stats.unknown_type(item_type)
-        # one shared string per distinct type and shape: 100,000 stickies all say "sticky_note"
-        # and "square", and a copy of each per item would crowd the board's working set
-        labels = self._labels
-        provider_type = labels.get(item_type)
-        if provider_type is None:
-            provider_type = item_type[:64]
-            if len(labels) < _MAX_SHARED_LABELS:
-                labels[item_type] = provider_type
-        if shape is not None:
-            shared = labels.get(shape)
-            if shared is None:
-                shared = bounded_label(shape)
-                if shared is not None and len(labels) < _MAX_SHARED_LABELS:
-                    labels[shape] = shared
-            shape = shared
         raw_text = (content if item_type in _CONTENT_TYPES else title) or ""
         text, truncated = html_to_text(raw_text, self.max_text_chars)
         stats.truncated_texts += truncated
@@ -256,8 +241,8 @@ class MiroReader:
             kind,
             text,
             _color(item_type, fill_color, fill_opacity, card_theme),
-            shape,
-            provider_type,
+            None if shape is None else self._label(shape),
+            self._label(item_type),
             parent,
             item_type == "frame",
             x,
@@ -267,6 +252,19 @@ class MiroReader:
             height,
             rotation,
         )
+
+    def _label(self, value: str) -> str:
+        """A type or shape name cut to 64 characters, one shared string per distinct name.
+
+        100,000 stickies all say "sticky_note" and "square", and a copy of each per item would
+        crowd the working set of every later stage; at most ``_MAX_SHARED_LABELS`` are kept.
+        """
+        shared = self._labels.get(value)
+        if shared is None:
+            shared = value[:64]
+            if len(self._labels) < _MAX_SHARED_LABELS:
+                self._labels[value] = shared
+        return shared
 
     def add_connectors(self, raw: list[Any]) -> None:
         """Validate and record one batch of ``connectors`` elements."""
