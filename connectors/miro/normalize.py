@@ -10,7 +10,7 @@ applied from the outermost frame inwards.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from connectors.errors import DumpError
@@ -20,9 +20,11 @@ from connectors.normalizing import (
     MAX_ITEMS,
     StatsCollector,
     Streamed,
+    angle,
     batches,
     bounded_label,
     checked_list,
+    dimension,
     paused_gc,
 )
 from service.domain.board import Board, Connector, Geometry, Item, ItemKind
@@ -386,26 +388,14 @@ class MiroReader:
 
 
 def _place(
-    record: _Record,
-    parent: str | None,
-    placed: Mapping[str, Geometry | None],
-    isfinite: Callable[[float], bool] = math.isfinite,
+    record: _Record, parent: str | None, placed: Mapping[str, Geometry | None]
 ) -> Geometry | None:
-    """Absolute geometry of an item given its parent's; None where unknown or not finite.
-
-    ``dimension`` and ``angle`` are spelled out: this runs once per item.
-    """
+    """Absolute geometry of an item given its parent's; None where unknown or not finite."""
     x, y = record.x, record.y
     if x is None or y is None:
         return None
-    width, height = record.width, record.height
-    if width is None:
-        width = 0.0
-    elif not (isfinite(width) and width >= 0):
-        return None
-    if height is None:
-        height = 0.0
-    elif not (isfinite(height) and height >= 0):
+    width, height = dimension(record.width), dimension(record.height)
+    if width is None or height is None:
         return None
     # Frame children are relative to the frame's top-left; an explicit "canvas_center" wins.
     if parent is not None and record.relative_to != "canvas_center":
@@ -414,12 +404,9 @@ def _place(
             return None
         x += frame.x - frame.width / 2  # frame.left and frame.top, spelled out: once per item
         y += frame.y - frame.height / 2
-    if not (isfinite(x) and isfinite(y)):
+    if not (math.isfinite(x) and math.isfinite(y)):
         return None
-    rotation = record.rotation
-    if rotation is None or not isfinite(rotation):
-        rotation = 0.0
-    return Geometry(x, y, width, height, rotation)
+    return Geometry(x, y, width, height, angle(record.rotation))
 
 
 def _color(

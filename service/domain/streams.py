@@ -568,7 +568,7 @@ def _place_items(board: Board, classification: Classification, frames: _Frames) 
     homes: dict[str, Key] = {}
     # many items share one container chain: resolve each chain once
     chains: dict[tuple[str, ...], tuple[bool, Key]] = {}
-    role_of, dots, finite = classification.roles.get, classification.dots, math.isfinite
+    role_of, dots = classification.roles.get, classification.dots
     for item in board.items:
         kind = item.kind
         if kind is ItemKind.CONTAINER:
@@ -579,15 +579,8 @@ def _place_items(board: Board, classification: Classification, frames: _Frames) 
             (kind is not ItemKind.TEXT and kind is not ItemKind.SHAPE) or item.id in dots
         ):
             continue
-        geometry = item.geometry  # _geometry(item), spelled out: this runs once per item
-        if geometry is None or not (
-            finite(geometry.x)
-            and finite(geometry.y)
-            and finite(geometry.width)
-            and finite(geometry.height)
-        ):
-            continue
-        if label and not first_line(item.text):
+        geometry = _geometry(item)
+        if geometry is None or (label and not first_line(item.text)):
             continue
         chain = chains.get(item.containers)
         if chain is None:
