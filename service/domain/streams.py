@@ -214,9 +214,6 @@ def _geometry(item: Item) -> Geometry | None:
     return None
 
 
-# --- spatial grid --------------------------------------------------------------------------
-
-
 @dataclass(frozen=True, slots=True)
 class _Grid:
     """Item indexes bucketed by centre cell.
@@ -322,9 +319,6 @@ def _home(item: Item, frames: _Frames) -> str | None:
 
 def _in_legend(item: Item, frames: _Frames) -> bool:
     return any(cid in frames.legends for cid in item.containers)
-
-
-# --- flow order ----------------------------------------------------------------------------
 
 
 def _break_cycles(count: int, successors: Sequence[Sequence[int]]) -> list[tuple[int, int]]:
@@ -440,9 +434,6 @@ def flow_order(
     return order, edges
 
 
-# --- lanes ---------------------------------------------------------------------------------
-
-
 def _lanes(
     labels: Sequence[tuple[float, str]],
 ) -> tuple[tuple[str, ...], list[float], list[str]]:
@@ -460,9 +451,6 @@ def _lane_of(y: float, bounds: Sequence[float], band_names: Sequence[str]) -> st
     if not band_names:
         return None
     return band_names[bisect_right(bounds, y)]
-
-
-# --- times ---------------------------------------------------------------------------------
 
 
 def _merge(times: Sequence[Times]) -> Times:
@@ -514,8 +502,6 @@ def _title(text: str, marker: re.Pattern[str] | None) -> str:
     ``leading_marker_pattern``), vote marks and time lines removed."""
     return strip_marks_with(text, marker)
 
-
-# --- building ------------------------------------------------------------------------------
 
 Key = str | None  # a stream's container id; None is the board-level stream
 
