@@ -160,8 +160,6 @@ class MiroClient:
         async with self._slots.hold(priority):
             return json_object(await self._token.call(send))
 
-    # -- single objects ---------------------------------------------------------------------
-
     async def get_board(self, board_id: str) -> Json:
         """``GET /v2/boards/{id}`` (Level 1): metadata including ``modifiedAt``."""
         return await self._get(f"/v2/boards/{_segment(board_id)}", {}, LEVEL1)
@@ -176,8 +174,6 @@ class MiroClient:
         if query:
             params["query"] = query[:500]
         return await self._get("/v2/boards", params, LEVEL1)
-
-    # -- listings ---------------------------------------------------------------------------
 
     async def _cursor_pages(
         self, path: str, params: Mapping[str, str | int], cost: int
@@ -270,8 +266,6 @@ class MiroClient:
         async for page in self._offset_pages("/v2/boards", params, LEVEL1):
             for board in _page_objects(page):
                 yield board
-
-    # -- the whole board --------------------------------------------------------------------
 
     async def fetch_board(self, board_id: str) -> Json:
         """The board as a Miro dump: ``provider, board, items, connectors, tags, item_tags``.

@@ -100,8 +100,6 @@ class MuralClient:
         self._max_widgets = max_widgets
         self._max_restarts = max(0, max_restarts)
 
-    # -- plumbing ---------------------------------------------------------------------------
-
     async def _get(self, path: str, params: Mapping[str, str | int] | None = None) -> Json:
         """One GET, unwrapped to its JSON object; one forced refresh after a refused token."""
         url = f"{self._base}{path}"
@@ -188,8 +186,6 @@ class MuralClient:
             f"GET {path}: the next token expired {self._max_restarts + 1} times in a row"
         )
 
-    # -- single objects ---------------------------------------------------------------------
-
     async def get_me(self) -> Json:
         """``GET /users/me`` (``identity:read``): id, names, email, company."""
         return await self._value("/users/me")
@@ -197,8 +193,6 @@ class MuralClient:
     async def get_mural(self, mural_id: str) -> Json:
         """``GET /murals/{id}``: title, ``updatedOn`` (epoch ms), size, background colour."""
         return await self._value(f"/murals/{_segment(mural_id)}")
-
-    # -- listings ---------------------------------------------------------------------------
 
     def iter_workspaces(self) -> AsyncIterator[Json]:
         return self._listing("/workspaces")
@@ -291,8 +285,6 @@ class MuralClient:
                     continue
                 votes[widget] = min(votes.get(widget, 0) + int(total), 1_000_000)
         return votes
-
-    # -- the whole mural --------------------------------------------------------------------
 
     async def fetch_mural(self, mural_id: str) -> Json:
         """The Mural dump: ``{"provider": "mural", "mural", "widgets", "tags"}``, plus

@@ -114,8 +114,6 @@ class MiroStandIn:
     _revoked: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
-    # -- arranging --------------------------------------------------------------------------
-
     def add_board(self, dump: Json, *, modified_at: str = "2026-03-02T15:20:11Z") -> str:
         """Serve a Miro dump as a board; returns its id."""
         board = copy.deepcopy(dump)
@@ -182,8 +180,6 @@ class MiroStandIn:
         with self._lock:
             return [r for r in self.requests if r[1].endswith(path_suffix)]
 
-    # -- internals --------------------------------------------------------------------------
-
     def _new_pair(self, expires_in: float | None) -> tuple[str, str | None]:
         access = "at-" + secrets.token_urlsafe(16)
         refresh = "rt-" + secrets.token_urlsafe(16) if expires_in is not None else None
@@ -245,8 +241,6 @@ class MiroStandIn:
         if board_id in self.forbidden_boards:
             raise BadRequest("Forbidden", 403, "forbiddenAccess")
         return board
-
-    # -- the app ----------------------------------------------------------------------------
 
     def app(self) -> Starlette:
         def api(

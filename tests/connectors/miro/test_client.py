@@ -256,9 +256,6 @@ async def test_a_429_mid_listing_is_waited_out_and_the_listing_resumes() -> None
     assert sleeper.sleeps == [2.0]
 
 
-# -- the whole board, against the stand-in Miro ----------------------------------------------
-
-
 def workshop_layout() -> list[Any]:
     """Frames nested two deep, tagged stickies in each, connectors between them."""
     return [
