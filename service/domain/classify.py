@@ -7,9 +7,12 @@ are legend items, vote dots carry no role, empty stickies are ignored.
 Which items are considered:
 
 * stickies: by every rule above; one with no rule that fits is unclassified;
-* cards: by tag or marker only (their colour is a theme, not a role), else unclassified;
-* texts, shapes and containers: only when a tag or a leading marker names a role; otherwise
-  they are titles, lanes and frames and get no decision at all;
+* cards: by tag or marker (their colour is a theme, not a role), else a process step;
+* texts, shapes and containers: only when a tag or a leading marker names a role, or shapes
+  drawn as a VSM template draws them (``service.domain.template``); otherwise they are titles,
+  lanes and frames and get no decision at all;
+* items inside a frame that holds no flow (``ruleset.skip_titles``: Agenda, Parking Lot, ...)
+  get no role; stickies and cards there are recorded with the rule ``skipped-frame``;
 * circles (shape circle/ellipse/oval, any kind but a container) smaller than a typical sticky,
   and stickies smaller than ``ruleset.dot_size_ratio`` typical stickies, are vote dots when their
   text is at most one short token (empty, "3", "+1", initials such as "MK"). A tiny sticky with a
@@ -32,6 +35,7 @@ from service.domain.board import Board, Geometry, Item, ItemKind
 from service.domain.classification import Classification, Decision, Unclassified
 from service.domain.garbage import gc_paused
 from service.domain.ruleset import Role, Ruleset
+from service.domain.template import template_decisions
 from service.domain.times import DASHES, leading_marker_pattern
 
 DEFAULT_TYPICAL_SIZE = 200.0
@@ -85,8 +89,21 @@ def _title_words(title: str) -> tuple[str, str]:
 
 
 def _is_legend(container: Item, titles: frozenset[str]) -> bool:
+    return _title_names(container, titles)
+
+
+def _title_names(container: Item, titles: frozenset[str]) -> bool:
+    """Whether the container's title is, or starts with, one of ``titles`` as whole words
+    ("Farblegende", "Colour code: what the stickies mean", "Agenda (Tag 1)")."""
     first_line, first_word = _title_words(container.text)
-    return first_line in titles or first_word in titles
+    if first_line in titles or first_word in titles:
+        return True
+    head = re.split(rf"[:|()\[\]/{DASHES}]", first_line, maxsplit=1)[0].strip()
+    return any(
+        head.startswith(title) and (len(head) == len(title) or not head[len(title)].isalnum())
+        for title in titles
+        if " " in title or "-" in title
+    )
 
 
 def _position_key(geometry: Geometry | None) -> tuple[int, float, float]:
@@ -332,8 +349,35 @@ def _decide(
     if item.kind is ItemKind.STICKY:
         return _by_color(item, rules, legend, color_outcomes)
     if item.kind is ItemKind.CARD:
-        return Unclassified(item.id, item.text, "card without a role tag")
+        # a card's colour is its theme, not a role; teams that put cards on a VSM board write
+        # their process steps on them
+        why = "a card without a role tag or marker is read as a process step (tag it Note to "
+        return Decision(item.id, Role.STEP, "card", why + "leave it out)")
     return None
+
+
+def _skipped_frames(
+    items: Iterable[Item], legends: Mapping[str, Item], ruleset: Ruleset
+) -> dict[str, Item]:
+    """Containers titled as holding no flow (Agenda, Parking Lot, ...): ``ruleset.skip_titles``.
+
+    A title that names a current or target state is never skipped.
+    """
+    titles = frozenset(" ".join(title.casefold().split()) for title in ruleset.skip_titles)
+    if not titles:
+        return {}
+    state_titles = frozenset(
+        " ".join(title.casefold().split())
+        for title in (*ruleset.current_titles, *ruleset.target_titles)
+    )
+    return {
+        item.id: item
+        for item in items
+        if item.kind is ItemKind.CONTAINER
+        and item.id not in legends
+        and _title_names(item, titles)
+        and not _title_names(item, state_titles)
+    }
 
 
 @gc_paused
@@ -352,6 +396,7 @@ def classify(board: Board, ruleset: Ruleset) -> Classification:
         for item in items
         if item.kind is ItemKind.CONTAINER and _is_legend(item, legend_titles)
     }
+    skipped = _skipped_frames(items, legends, ruleset)
     typical_size = typical_sticky_size(items)
     container_word = _CONTAINER_WORD.get(board.provider, "container")
     legend_colors, legend_whys = _legend_map(items, legends, ruleset, container_word)
@@ -371,6 +416,15 @@ def classify(board: Board, ruleset: Ruleset) -> Classification:
                 decisions.append(Decision(item.id, Role.LEGEND, "legend-member", why))
                 roles[item.id] = Role.LEGEND
             continue
+        frame = next((skipped[cid] for cid in item.containers if cid in skipped), None)
+        if frame is not None:
+            if item.kind in (ItemKind.STICKY, ItemKind.CARD) and item.text.strip():
+                why = (
+                    f"inside {container_word} {_quote(frame.text)}, which holds no flow (its "
+                    "title is one of the rules' streams.skip words), so it is part of no stream"
+                )
+                decisions.append(Decision(item.id, None, "skipped-frame", why))
+            continue
         dot_reason = _dot_reason(item, typical_size, ruleset)
         if dot_reason is not None:
             decisions.append(Decision(item.id, None, "dot", dot_reason))
@@ -384,11 +438,20 @@ def classify(board: Board, ruleset: Ruleset) -> Classification:
             decisions.append(outcome)
             if outcome.role is not None:
                 roles[item.id] = outcome.role
+    excluded = frozenset(legends) | frozenset(skipped)
+    decided = {decision.item_id: decision.role for decision in decisions}
+    template = template_decisions(items, decided, excluded)
+    if template:
+        for decision in template:
+            if decision.role is not None:
+                roles[decision.item_id] = decision.role
+        decisions = sorted([*decisions, *template], key=attrgetter("item_id"))
     return Classification(
         roles=roles,
         decisions=tuple(decisions),
         unclassified=tuple(unclassified),
         dots=frozenset(dots),
         legend_ids=frozenset(legends),
+        skipped_ids=frozenset(skipped),
         typical_size=typical_size if math.isfinite(typical_size) else DEFAULT_TYPICAL_SIZE,
     )
