@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from service.domain.board import Board
+from service.domain.board_warnings import board_warnings
 from service.domain.classification import Classification, Unclassified
 from service.domain.compare import Comparison, KeptStep, OnlyStep
 from service.domain.garbage import gc_paused
@@ -192,6 +193,7 @@ def to_contract(
     ``comparison`` is the first pair of ``comparisons`` (null when empty) with the others in its
     ``other_pairs``. ``unclassified`` joins the classifier's leftovers with the items that got a
     role but no place in a stream (``streams.unplaced``), one entry per item, sorted by id.
+    ``warnings`` says what the reader could not make sense of (``board_warnings``).
     """
     return {
         "schema_version": SCHEMA_VERSION,
@@ -211,4 +213,13 @@ def to_contract(
             for decision in classification.decisions
         ],
         "stats": _stats(board),
+        "warnings": [
+            {
+                "code": warning.code,
+                "message": warning.message,
+                "item_ids": list(warning.item_ids),
+                "fix": warning.fix,
+            }
+            for warning in board_warnings(board, classification, streams)
+        ],
     }
