@@ -5,8 +5,8 @@ the items concerned and what to change, on the board or in the rules, to have th
 
 * ``no-steps``: the board yields no process step at all;
 * ``stream-without-steps``: a current or target frame holds no step;
-* ``skipped-frame``: a frame whose title says it holds no flow (Agenda, Parking Lot, ...) was left
-  out, with the stickies and cards in it;
+* ``skipped-frame``: a frame whose title says it holds no flow (Agenda, Parking Lot, ...) is no
+  stream, and the stickies and cards in it that would be steps are none;
 * ``unmapped-colour``: stickies of a colour the rules give no role, listed together;
 * ``ignored-shapes`` / ``ignored-texts``: many shapes or texts with text that no rule read (they
   were neither lanes nor titles).
@@ -82,7 +82,7 @@ def board_warnings(
                     f"rename the {word} if it holds no value stream.",
                 )
             )
-    found.extend(_skipped(board, classification, items, word))
+    found.extend(_skipped(classification, items, word))
     found.extend(_unmapped_colours(classification, items))
     found.extend(_ignored_kinds(board, classification, streams))
     return tuple(sorted(found, key=lambda w: (w.code, w.item_ids[:1], w.message)))
@@ -108,17 +108,17 @@ def _no_steps(board: Board, classification: Classification) -> BoardWarning:
 
 
 def _skipped(
-    board: Board, classification: Classification, items: Mapping[str, Item], word: str
+    classification: Classification, items: Mapping[str, Item], word: str
 ) -> list[BoardWarning]:
     if not classification.skipped_ids:
         return []
     members: dict[str, list[str]] = defaultdict(list)
-    for item in board.items:
-        if item.kind not in (ItemKind.STICKY, ItemKind.CARD) or not item.text.strip():
-            continue
-        frame = next((cid for cid in item.containers if cid in classification.skipped_ids), None)
-        if frame is not None:
-            members[frame].append(item.id)
+    withheld = {d.item_id for d in classification.decisions if d.rule == "skipped-frame"}
+    for item_id in withheld:
+        item = items[item_id]
+        home = next((cid for cid in item.containers if cid in classification.skipped_ids), None)
+        if home is not None:
+            members[home].append(item.id)
     warnings = []
     for frame_id in sorted(classification.skipped_ids):
         frame = items[frame_id]
@@ -126,10 +126,9 @@ def _skipped(
         warnings.append(
             BoardWarning(
                 "skipped-frame",
-                f"The {word} {_quote(frame.text)} holds no flow and was left out with the "
-                f"{_plural(len(inside), 'sticky or card')} in it.".replace(
-                    "sticky or cards", "stickies and cards"
-                ),
+                f"The {word} {_quote(frame.text)} holds no flow: it is no value stream, and "
+                f"{_plural(len(inside), 'sticky or card')} in it that would be steps are "
+                "not.".replace("sticky or cards", "stickies or cards"),
                 (frame_id, *_ids(inside)),
                 f"To read it as a value stream, rename the {word} or remove its title word "
                 "from streams.skip in the rules.",

@@ -11,8 +11,9 @@ Which items are considered:
 * texts, shapes and containers: only when a tag or a leading marker names a role, or shapes
   drawn as a VSM template draws them (``service.domain.template``); otherwise they are titles,
   lanes and frames and get no decision at all;
-* items inside a frame that holds no flow (``ruleset.skip_titles``: Agenda, Parking Lot, ...)
-  get no role; stickies and cards there are recorded with the rule ``skipped-frame``;
+* a sticky or card that would be a step inside a frame that holds no flow
+  (``ruleset.skip_titles``: Agenda, Parking Lot, ...) gets no role (rule ``skipped-frame``):
+  agenda items are no process steps;
 * circles (shape circle/ellipse/oval, any kind but a container) smaller than a typical sticky,
   and stickies smaller than ``ruleset.dot_size_ratio`` typical stickies, are vote dots when their
   text is at most one short token (empty, "3", "+1", initials such as "MK"). A tiny sticky with a
@@ -46,6 +47,7 @@ _TEXT_BEARING = frozenset(
 _CONTAINER_WORD = {"miro": "frame", "mural": "area"}  # what the facilitator calls it
 _DOT_TEXT_MAX = 3  # "3", "+1", "MK": what people write on a vote dot
 _QUOTE_MAX = 40
+STEPS = frozenset({Role.STEP, Role.WAIT})
 
 
 @dataclass(frozen=True, slots=True)
@@ -416,21 +418,19 @@ def classify(board: Board, ruleset: Ruleset) -> Classification:
                 decisions.append(Decision(item.id, Role.LEGEND, "legend-member", why))
                 roles[item.id] = Role.LEGEND
             continue
-        frame = next((skipped[cid] for cid in item.containers if cid in skipped), None)
-        if frame is not None:
-            if item.kind in (ItemKind.STICKY, ItemKind.CARD) and item.text.strip():
-                why = (
-                    f"inside {container_word} {_quote(frame.text)}, which holds no flow (its "
-                    "title is one of the rules' streams.skip words), so it is part of no stream"
-                )
-                decisions.append(Decision(item.id, None, "skipped-frame", why))
-            continue
         dot_reason = _dot_reason(item, typical_size, ruleset)
         if dot_reason is not None:
             decisions.append(Decision(item.id, None, "dot", dot_reason))
             dots.add(item.id)
             continue
         outcome = _decide(item, rules, legend_colors, color_outcomes)
+        frame = next((skipped[cid] for cid in item.containers if cid in skipped), None)
+        if frame is not None and isinstance(outcome, Decision) and outcome.role in STEPS:
+            why = (
+                f"inside {container_word} {_quote(frame.text)}, which holds no flow (its title "
+                "is one of the rules' streams.skip words), so it is no process step"
+            )
+            outcome = Decision(item.id, None, "skipped-frame", why)
         if isinstance(outcome, Unclassified):
             unclassified.append(outcome)
             decisions.append(Decision(item.id, None, "unclassified", outcome.reason))

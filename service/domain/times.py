@@ -178,6 +178,39 @@ def parse_times(text: str, ruleset: Ruleset) -> Times:
     )
 
 
+_BARE_TIME = re.compile(
+    rf"{_ABOUT}(?P<a>{_NUM}) ?(?:{_RANGE_SEP} ?(?P<b>{_NUM}) ?)?(?P<u>{_UNIT}){_NOT_LETTER_AFTER}"
+    + r"\.?",
+    re.IGNORECASE,
+)
+
+
+def parse_bare_time(text: str, ruleset: Ruleset) -> float | None:
+    """The time of a text that is nothing but a time ("2 d", "ca. 20 min", "½ Tag", "1-2 h"),
+    in minutes; None for any other text. What the time means (process or waiting) the caller
+    knows from where the text stands, e.g. on the timeline ladder."""
+    if _DIGIT.search(text) is None or len(text) > 40:
+        return None
+    match = _BARE_TIME.fullmatch(" ".join(text.split()))
+    if match is None:
+        return None
+    unit = _unit_minutes(match["u"], ruleset)
+    first = _number(match["a"]) * unit
+    if match["b"] is None:
+        return first
+    return (first + _number(match["b"]) * unit) / 2
+
+
+def first_bare_time(text: str, ruleset: Ruleset) -> float | None:
+    """The first line of ``text`` that is nothing but a time (an inventory triangle's
+    "I / 300 pcs / 2 days"), in minutes; None when no line is."""
+    for line in text.splitlines()[:16]:
+        found = parse_bare_time(line, ruleset)
+        if found is not None:
+            return found
+    return None
+
+
 def _trailing_parenthesized_votes(text: str) -> tuple[int, int] | None:
     """(votes, start index) of a ``(3)`` at the very end of ``text`` (already right-stripped)."""
     if not text.endswith(")"):

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from service.domain.ruleset import Ruleset
-from service.domain.times import count_vote_marks, parse_times, strip_marks
+from service.domain.times import count_vote_marks, parse_bare_time, parse_times, strip_marks
 
 RULES = Ruleset()  # 8 h days, 5-day weeks
 DAY = 8 * 60
@@ -292,3 +292,23 @@ def test_a_label_does_not_reach_for_a_number_further_down(text: str) -> None:
 )
 def test_the_display_title_drops_hand_written_time_lines(text: str, title: str) -> None:
     assert strip_marks(text, RULES) == title
+
+
+@pytest.mark.parametrize(
+    ("text", "minutes"),
+    [
+        ("2 d", 2 * DAY),
+        ("ca. 20 min", 20),
+        ("~1 h", 60),
+        ("½ Tag", DAY / 2),
+        ("3 Arbeitstage", 3 * DAY),
+        ("2 Tg.", 2 * DAY),
+        ("1-2 h", 90),
+        ("Rechnung prüfen", None),
+        ("PT 2 h", None),  # a labelled time is no bare time
+        ("20", None),
+        ("2 d Wartezeit auf Freigabe", None),
+    ],
+)
+def test_a_text_that_is_only_a_time_is_read_as_one(text: str, minutes: float | None) -> None:
+    assert parse_bare_time(text, RULES) == minutes
