@@ -193,6 +193,14 @@ def render_table(doc: Contract, console: Console) -> None:
             table.add_row(Text(label), _t(value))
         console.print(table)
         console.print()
+    if doc.warnings:
+        table = _table("Warnings")
+        table.add_column("Warning")
+        table.add_column("What to change")
+        for warning in doc.warnings:
+            table.add_row(_t(warning.message, "yellow"), _t(warning.fix))
+        console.print(table)
+        console.print()
     unclassified = doc.unclassified
     console.print(
         Text(

@@ -175,6 +175,14 @@ class ContractStats:
 
 
 @dataclass(frozen=True, slots=True)
+class ContractWarning:
+    code: str = ""
+    message: str = ""
+    item_ids: tuple[str, ...] = ()
+    fix: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class Contract:
     schema_version: int | None = None
     board: ContractBoard = ContractBoard()
@@ -183,6 +191,7 @@ class Contract:
     unclassified: tuple[ContractUnclassified, ...] = ()
     decisions: tuple[ContractDecision, ...] = ()
     stats: ContractStats | None = None
+    warnings: tuple[ContractWarning, ...] = ()
 
 
 def decode_contract(doc: object) -> Contract:

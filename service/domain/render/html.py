@@ -20,6 +20,7 @@ from service.domain.contract_model import (
     ContractStep,
     ContractStream,
     ContractUnclassified,
+    ContractWarning,
 )
 from service.domain.render.svg import (
     MAX_STEPS,
@@ -391,6 +392,19 @@ def _unclassified_section(rows: Sequence[ContractUnclassified]) -> str:
     return f'<section class="unclassified"><h2>Not classified</h2>{body}</section>'
 
 
+def _warnings_section(rows: Sequence[ContractWarning]) -> str:
+    """What the reader could not make sense of, with the fix; nothing when all was read."""
+    if not rows:
+        return ""
+    items = "".join(
+        f"<li><strong>{esc(r.message, 500)}</strong> {esc(r.fix, 500)}"
+        + (f' <span class="muted">({len(r.item_ids)} items)</span>' if r.item_ids else "")
+        + "</li>"
+        for r in rows[:MAX_TABLE_ROWS]
+    )
+    return f'<section class="warnings"><h2>Warnings</h2><ul>{items}</ul></section>'
+
+
 def render_report_html(
     doc: Contract, *, imported_at: str | None = None, revision: int | None = None
 ) -> str:
@@ -444,6 +458,7 @@ def render_report_html(
         f'<header class="report"><h1>{esc(name, 300)}</h1>'
         f'<p class="meta">{esc(" · ".join(meta_parts), 600)}</p></header>'
         f'<nav class="toc" aria-label="Value streams"><ul>{toc}</ul>{capped}</nav>'
+        f"{_warnings_section(doc.warnings)}"
         f"{sections}"
         f"{_comparison_section(doc.comparison, names)}"
         f"{_unclassified_section(doc.unclassified)}"

@@ -301,6 +301,7 @@ def _stream(
         frame_id=seed.key,
         persona=", ".join(personas) or None,
         lanes=lanes.names,
+        lane_spans=lanes.lanes,
         steps=tuple(step for _, step in built),
         problems=tuple(problems),
         ideas=tuple(ideas),

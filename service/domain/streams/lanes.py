@@ -24,6 +24,7 @@ from dataclasses import dataclass
 
 from service.domain.board import Geometry
 from service.domain.ruleset import Ruleset
+from service.domain.streams.model import Lane
 from service.domain.streams.spatial import Placed
 from service.domain.streams.titles import first_line, title_state
 from service.domain.times import DASHES, parse_bare_time
@@ -35,20 +36,6 @@ _BAND_WIDTH = 3.0
 # a stream whose steps spread this many times further down than across flows top to bottom
 _VERTICAL = 1.5
 _EDGE = " \t:;,.*#\u2022" + DASHES
-
-
-@dataclass(frozen=True, slots=True)
-class Lane:
-    """One lane: its name, its axis (``rows`` or ``columns``), the span its label covers (top and
-    bottom for rows, left and right for columns; the label's own extent, or the band halfway to
-    the neighbours), the id of the naming item and the rule that found it."""
-
-    name: str
-    axis: str
-    start: float
-    end: float
-    label_id: str
-    rule: str
 
 
 @dataclass(frozen=True, slots=True)
