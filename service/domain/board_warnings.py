@@ -22,14 +22,16 @@ from collections.abc import Mapping, Sequence
 from service.domain.board import Board, Item, ItemKind
 from service.domain.classification import Classification
 from service.domain.record import Record
-from service.domain.ruleset import StreamState
+from service.domain.ruleset import Ruleset, StreamState
 from service.domain.streams import Stream
+from service.domain.times import parse_bare_time
 
 # this many items of one kind left unread is a pattern, not a stray comment
 IGNORED_KIND_MIN = 5
 _MAX_IDS = 200  # item ids listed per warning; the count in the message stays exact
 _QUOTE_MAX = 40
 _CONTAINER_WORD = {"miro": "frame", "mural": "area"}
+_ANY_RULES = Ruleset()  # whether a text is a bare time does not depend on the rules
 
 
 class BoardWarning(Record, frozen=True):
@@ -178,6 +180,8 @@ def _ignored_kinds(
         line = next((line.strip() for line in item.text.splitlines() if line.strip()), "")
         if not line or " ".join(line.split()) in used_names:
             continue
+        if parse_bare_time(item.text, _ANY_RULES) is not None:
+            continue  # a rung of a timeline ladder: read when no other time is stated
         label = (item.shape or "shape") if item.kind is ItemKind.SHAPE else "text"
         groups[(item.kind.value, label)].append(item.id)
     warnings = []
