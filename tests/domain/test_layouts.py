@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import pytest
 
+from tests.builders import miro_id, mural_id
 from tests.domain.layout_boards import (
     PROVIDERS,
     arrow_against_the_layout,
@@ -41,6 +42,12 @@ def _rules_of(document: dict, item_ids: list[str]) -> list[str]:
     return [rules[item_id] for item_id in item_ids]
 
 
+def _decision(document: dict, provider: str, index: int) -> dict:
+    """The decision on element ``index`` of the board's layout."""
+    item_id = miro_id(index) if provider == "miro" else mural_id(index)
+    return next(d for d in document["decisions"] if d["item_id"] == item_id)
+
+
 def test_a_times_sticky_a_bit_to_the_side_still_gives_its_step_the_times(provider: str) -> None:
     document = read(sideways_times(), provider)
     current = stream(document, "Ist-Zustand")
@@ -56,10 +63,12 @@ def test_a_times_sticky_a_bit_to_the_side_still_gives_its_step_the_times(provide
     assert steps["Angebot senden"]["lead_time_min"] == 10
     assert current["metrics"]["total_lead_time_min"] == 60 + 2 * DAY + 10
     assert document["unclassified"] == []
+    assert _decision(document, provider, 5)["placement"]["rule"] == "data-overlap"
 
 
 def test_problems_and_ideas_stacked_in_a_steps_column_hang_on_that_step(provider: str) -> None:
-    current = stream(read(column_rows(), provider), "Ist-Zustand")
+    document = read(column_rows(), provider)
+    current = stream(document, "Ist-Zustand")
 
     assert attached(current, "problems") == {
         "Medienbruch Fax": "Bestellung erfassen",
@@ -71,10 +80,12 @@ def test_problems_and_ideas_stacked_in_a_steps_column_hang_on_that_step(provider
         "Versand täglich statt wöchentlich": "Ware versenden",
     }
     assert [s["lead_time_min"] for s in current["steps"]] == [60, DAY, 2 * DAY]
+    assert _decision(document, provider, 8)["placement"]["rule"] == "column"  # 2nd problem
 
 
 def test_a_step_low_in_a_tall_lane_stays_in_that_lane(provider: str) -> None:
-    current = stream(read(lanes_of_different_heights(), provider), "Ist")
+    document = read(lanes_of_different_heights(), provider)
+    current = stream(document, "Ist")
 
     assert current["lanes"] == ["Kunde", "Vertrieb"]
     assert {s["title"]: s["lane"] for s in current["steps"]} == {
@@ -84,10 +95,12 @@ def test_a_step_low_in_a_tall_lane_stays_in_that_lane(provider: str) -> None:
         "Vertrag lesen": "Kunde",
     }
     assert current["metrics"]["handoffs"] == 2
+    assert _decision(document, provider, 1)["rule"] == "lane-box"
 
 
 def test_full_width_lane_bands_are_lanes(provider: str) -> None:
-    current = stream(read(full_width_bands(), provider), "Current state")
+    document = read(full_width_bands(), provider)
+    current = stream(document, "Current state")
 
     assert current["lanes"] == ["Customer", "Back office"]
     assert [(s["title"], s["lane"]) for s in current["steps"]] == [
@@ -96,10 +109,12 @@ def test_full_width_lane_bands_are_lanes(provider: str) -> None:
         ("Pay out", "Back office"),
         ("Receive money", "Customer"),
     ]
+    assert _decision(document, provider, 2)["rule"] == "lane-band"
 
 
 def test_a_top_to_bottom_flow_has_column_lanes_headed_on_top(provider: str) -> None:
-    current = stream(read(column_lanes(), provider), "Ist-Zustand")
+    document = read(column_lanes(), provider)
+    current = stream(document, "Ist-Zustand")
 
     assert current["lanes"] == ["Kunde", "Sachbearbeitung"]
     assert [(s["order"], s["title"], s["lane"]) for s in current["steps"]] == [
@@ -108,6 +123,7 @@ def test_a_top_to_bottom_flow_has_column_lanes_headed_on_top(provider: str) -> N
         (3, "Rückfrage beantworten", "Kunde"),
         (4, "Bescheid erstellen", "Sachbearbeitung"),
     ]
+    assert _decision(document, provider, 1)["rule"] == "lane-column"
 
 
 def test_row_headings_at_the_left_edge_are_no_swimlanes(provider: str) -> None:
@@ -204,7 +220,8 @@ def test_arrowheads_decide_the_direction_where_they_are_drawn(provider: str) -> 
 
 
 def test_hand_written_times_and_the_timeline_ladder_are_read(provider: str) -> None:
-    current = stream(read(handwritten_times(), provider), "Ist-Zustand")
+    document = read(handwritten_times(), provider)
+    current = stream(document, "Ist-Zustand")
 
     assert [
         (s["title"], s["process_time_min"], s["lead_time_min"], s["wait_time_min"])
@@ -216,6 +233,10 @@ def test_hand_written_times_and_the_timeline_ladder_are_read(provider: str) -> N
         ("Rückruf", 10, DAY + 10, DAY),
     ]
     assert current["lanes"] == []
+    assert [_decision(document, provider, i)["rule"] for i in (8, 9)] == [
+        "ladder-wait",
+        "ladder-process",
+    ]
 
 
 def test_a_board_without_steps_says_so_and_what_to_change(provider: str) -> None:

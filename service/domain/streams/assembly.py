@@ -16,7 +16,7 @@ from service.domain.ruleset import Role, Ruleset
 from service.domain.streams.flow import flow_order
 from service.domain.streams.ladder import ladder_times
 from service.domain.streams.lanes import find_lanes
-from service.domain.streams.model import Idea, Problem, Step, Stream
+from service.domain.streams.model import Idea, Lane, Problem, Step, Stream
 from service.domain.streams.placement import (
     Columns,
     Key,
@@ -68,12 +68,15 @@ def build_streams(
     ideas = placed.by_role.get(Role.IDEA, ())
     stacked = [*placed.by_role.get(Role.DATA, ()), *problems, *ideas]
     columns = Columns.of(stacked, steps, keys, typical)
+    ruled: dict[str, str] = {}
     notes = {
-        Role.PROBLEM: place_notes(problems, steps, placed.homes, keys, reach, typical, columns),
-        Role.IDEA: place_notes(ideas, steps, placed.homes, keys, reach, typical, columns),
+        Role.PROBLEM: place_notes(
+            problems, steps, placed.homes, keys, reach, typical, columns, ruled
+        ),
+        Role.IDEA: place_notes(ideas, steps, placed.homes, keys, reach, typical, columns, ruled),
     }
     data = place_data(
-        placed.by_role.get(Role.DATA, ()), steps, placed.homes, keys, typical, columns
+        placed.by_role.get(Role.DATA, ()), steps, placed.homes, keys, typical, columns, ruled
     )
     votes = count_votes(board, classification, problems, typical)
 
@@ -90,7 +93,7 @@ def build_streams(
             target.append(text)
 
     context = _Context(
-        board, ruleset, marker, classification.roles, typical, steps, data, votes, {}
+        board, ruleset, marker, classification.roles, typical, steps, data, votes, {}, ruled
     )
     return tuple(
         _stream(
@@ -119,6 +122,7 @@ class _Context:
     data: Mapping[str, Sequence[Placed]]
     votes: Mapping[str, Sequence[str]]
     parsed_times: dict[str, Times]  # filled while the streams are built
+    ruled: Mapping[str, str]  # item id -> the layout rule that placed it (placement.py)
 
 
 def _step_times(
@@ -195,6 +199,48 @@ def _completed(times: Times, value_adding: bool) -> Times:
     return Times(process, lead, wait, times.complete_accurate_pct)
 
 
+_WHY = {
+    "lane-box": "a lane label drawn as a box as tall as its lane: the steps inside it are in "
+    "lane {name}",
+    "lane-band": "a long shape behind the steps: the lane band {name}",
+    "lane-column": "a header above a top-to-bottom flow: the column lane {name}",
+    "ladder-process": "a time on the timeline ladder under step {step}: its process time",
+    "ladder-wait": "a time on the timeline ladder before step {step}: its waiting",
+    "data-overlap": "a data sticky a bit to the side of step {step}, overlapping its width: "
+    "its times",
+    "column": "stacked in the column of step {step} (step row, data row, problem row, idea row)",
+}
+
+
+def _placements(
+    context: _Context,
+    members: Sequence[Placed],
+    lanes: Sequence[Lane],
+    rungs: Mapping[str, tuple[str, str]],
+    notes: Sequence[tuple[Placed, str | None]],
+) -> tuple[tuple[str, str, str], ...]:
+    """(item id, rule, why) for the items of one stream placed by a layout rule of issue 11."""
+    titles = {m.item.id: f"'{_step_title(m, context.marker)}'" for m in members}
+    found: list[tuple[str, str, str]] = []
+    for lane in lanes:
+        if lane.rule != "lane-label":
+            why = _WHY[lane.rule].format(name=f"'{lane.name}'")
+            found.append((lane.label_id, lane.rule, why))
+    for item_id, (step, kind) in rungs.items():
+        found.append((item_id, f"ladder-{kind}", _WHY[f"ladder-{kind}"].format(step=titles[step])))
+    attached = [
+        (data.item.id, step.item.id)
+        for step in members
+        for data in context.data.get(step.item.id, ())
+    ]
+    attached += [(note.item.id, step) for note, step in notes if step is not None]
+    for item_id, step in attached:
+        rule = context.ruled.get(item_id)
+        if rule is not None and step in titles:
+            found.append((item_id, rule, _WHY[rule].format(step=titles[step])))
+    return tuple(sorted(found))
+
+
 def _step_title(step: Placed, marker: re.Pattern[str] | None) -> str:
     """A card's title is its first line (the rest is its description, read for times only)."""
     text = step.item.text
@@ -217,7 +263,8 @@ def _stream(
     links = [(index[a], index[b]) for a, b in context.steps.flows.get(seed.key, ())]
     order, edges = flow_order([step.geometry for step in members], links)
     lanes = find_lanes(labels, members, seed.frame, context.typical, ruleset)
-    ladder = ladder_times(labels, members, context.typical, ruleset)
+    rungs: dict[str, tuple[str, str]] = {}
+    ladder = ladder_times(labels, members, context.typical, ruleset, rungs)
     step_id = {step.item.id: stable_id("st", board.id, step.item.id) for step in members}
     step_order = {step.item.id: order[i] for i, step in enumerate(members)}
     unattached = len(members) + 1
@@ -302,6 +349,7 @@ def _stream(
         persona=", ".join(personas) or None,
         lanes=lanes.names,
         lane_spans=lanes.lanes,
+        placements=_placements(context, members, lanes.lanes, rungs, [*problem_notes, *idea_notes]),
         steps=tuple(step for _, step in built),
         problems=tuple(problems),
         ideas=tuple(ideas),

@@ -21,9 +21,16 @@ LADDER_REACH = 8.0
 
 
 def ladder_times(
-    candidates: Sequence[Placed], members: Sequence[Placed], typical: float, ruleset: Ruleset
+    candidates: Sequence[Placed],
+    members: Sequence[Placed],
+    typical: float,
+    ruleset: Ruleset,
+    rungs: dict[str, tuple[str, str]] | None = None,
 ) -> dict[str, Times]:
-    """Step item id -> the times the ladder gives it (process and/or wait)."""
+    """Step item id -> the times the ladder gives it (process and/or wait).
+
+    ``rungs`` collects each rung read: item id -> (step item id, ``process`` or ``wait``).
+    """
     if not members:
         return {}
     lowest = max(step.geometry.bottom for step in members)
@@ -42,10 +49,14 @@ def ladder_times(
         under = [s for s in columns if s.geometry.left <= box.x <= s.geometry.right]
         if under:
             step = max(under, key=lambda s: (s.geometry.y, s.item.id)).item.id
+            if step not in process and rungs is not None:
+                rungs[rung.item.id] = (step, "process")
             process.setdefault(step, minutes)
             continue
         after = next((s for s in columns if s.geometry.left > box.x), None)
         if after is not None:
+            if after.item.id not in wait and rungs is not None:
+                rungs[rung.item.id] = (after.item.id, "wait")
             wait.setdefault(after.item.id, minutes)
     return {
         step: Times(process_min=process.get(step), wait_min=wait.get(step))

@@ -143,6 +143,7 @@ def _assemble(
         if drawn_as_lane(candidate.geometry, rule):
             extents.append((start, end, name))
             low, high = start, end
+            rule = "lane-box" if rule == "lane-label" else rule
         else:
             low = (entries[index - 1][0] + centre) / 2 if index else start
             high = (centre + entries[index + 1][0]) / 2 if index + 1 < len(entries) else end

@@ -91,3 +91,7 @@ class Stream:
     edges: tuple[tuple[str, str], ...] = ()
     # where each lane lies on the board (canvas units), for pictures of the board
     lane_spans: tuple[Lane, ...] = ()
+    # (item id, rule, why) of the items placed by a layout rule of issue 11 (lane bands and
+    # boxes, column lanes, ladder rungs, data to the side, items stacked in a column), so
+    # their decisions can name the rule
+    placements: tuple[tuple[str, str, str], ...] = ()

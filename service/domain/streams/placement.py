@@ -319,6 +319,7 @@ def place_notes(
     reach: float,
     typical: float,
     columns: Columns | None = None,
+    ruled: dict[str, str] | None = None,
 ) -> dict[Key, list[tuple[Placed, str | None]]]:
     """Stream key -> its problems or ideas with their step item id (None: the stream itself).
 
@@ -339,6 +340,8 @@ def place_notes(
                 step = nearest(note.geometry, members, grid, reach)
             if step is None and columns is not None and grid is not None:
                 step = columns.step_of(note, home)
+                if step is not None and ruled is not None:
+                    ruled[note.item.id] = "column"
             if step is None:
                 if in_stream:
                     placed[home].append((note, None))
@@ -354,6 +357,7 @@ def place_data(
     keys: frozenset[Key],
     typical: float,
     columns: Columns | None = None,
+    ruled: dict[str, str] | None = None,
 ) -> dict[str, list[Placed]]:
     """Step item id -> its data stickies, nearest first.
 
@@ -361,6 +365,8 @@ def place_data(
     it in its row. Else the nearest step above whose width holds the sticky's centre or, failing
     that, overlaps the sticky (a times sticky put a bit to the side), at most ``DATA_REACH``
     sizes higher; else the step at the top of the column it is stacked in (``Columns``).
+    ``ruled`` collects item id -> rule for the data placed by a rule of issue 11
+    (``data-overlap``, ``column``), so their decisions can name it.
     """
     reach = DATA_REACH * typical
     pools = _Pools(steps, keys, _cell(typical), True, {})
@@ -374,8 +380,14 @@ def place_data(
                 step = _step_after(sticky.geometry, members, grid, reach, typical)
             elif grid is not None:
                 step = _step_above(sticky.geometry, members, grid, reach)
+                if step is not None and ruled is not None:
+                    above = steps.by_id[step].geometry
+                    if not above.left <= sticky.geometry.x <= above.right:
+                        ruled[sticky.item.id] = "data-overlap"
                 if step is None and columns is not None:
                     step = columns.step_of(sticky, home)
+                    if step is not None and ruled is not None:
+                        ruled[sticky.item.id] = "column"
         if step is not None:
             other = steps.by_id[step].geometry
             gap = abs(sticky.geometry.y - other.y) + abs(sticky.geometry.x - other.x)
