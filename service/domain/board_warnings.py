@@ -128,15 +128,22 @@ def _skipped(
         warnings.append(
             BoardWarning(
                 "skipped-frame",
-                f"The {word} {_quote(frame.text)} holds no flow: it is no value stream, and "
-                f"{_plural(len(inside), 'sticky or card')} in it that would be steps are "
-                "not.".replace("sticky or cards", "stickies or cards"),
+                _skipped_message(word, frame.text, len(inside)),
                 (frame_id, *_ids(inside)),
                 f"To read it as a value stream, rename the {word} or remove its title word "
                 "from streams.skip in the rules.",
             )
         )
     return warnings
+
+
+def _skipped_message(word: str, title: str, withheld: int) -> str:
+    message = f"The {word} {_quote(title)} holds no flow: it is no value stream"
+    if withheld == 1:
+        return message + ", and the sticky in it that would be a step is none."
+    if withheld:
+        return message + f", and the {withheld} stickies in it that would be steps are none."
+    return message + "."
 
 
 def _unmapped_colours(

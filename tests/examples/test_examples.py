@@ -446,3 +446,10 @@ def test_committed_examples_are_what_the_generator_writes(
     generated = json.dumps(getattr(module, builder)(), indent=2, ensure_ascii=False) + "\n"
 
     assert (EXAMPLES / name).read_text(encoding="utf-8") == generated
+
+
+def test_the_examples_warn_only_where_something_was_left_out() -> None:
+    assert _doc(MIRO)["warnings"] == []
+    (warning,) = _doc(MURAL)["warnings"]
+    assert warning["code"] == "skipped-frame"
+    assert warning["message"] == "The area 'Parking lot' holds no flow: it is no value stream."
