@@ -9,15 +9,11 @@ one line ``vsm: error: ...`` on stderr, as for ``vsm import``.
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 from typing import Any
 
-from connectors.dump import read_dump_file
-from connectors.errors import DumpError
-from service.cli.imports import MAX_DUMP_BYTES, _fail, _naming, _os_message
+from service.cli.imports import read_inputs, write_output
 from service.domain.render.explain import explain_board
-from service.rules_file import RulesError, load_rules_file
 
 
 def register(subparsers: Any) -> None:
@@ -41,24 +37,8 @@ def register(subparsers: Any) -> None:
 
 
 def run_explain(args: argparse.Namespace) -> int:
-    try:
-        ruleset = load_rules_file(args.rules) if args.rules is not None else None
-    except RulesError as exc:
-        return _fail(_naming(args.rules, str(exc), "rules file"))
-    except OSError as exc:
-        return _fail(_os_message("read rules file", args.rules, exc))
-    try:
-        board = read_dump_file(args.file, MAX_DUMP_BYTES)
-    except DumpError as exc:
-        return _fail(_naming(args.file, str(exc)))
-    except OSError as exc:
-        return _fail(_os_message("read", args.file, exc))
-    svg = explain_board(board, ruleset)
-    if args.output is None:
-        sys.stdout.write(svg)
-        return 0
-    try:
-        args.output.write_text(svg, encoding="utf-8", newline="")
-    except OSError as exc:
-        return _fail(_os_message("write", args.output, exc))
-    return 0
+    inputs = read_inputs(args)
+    if isinstance(inputs, int):
+        return inputs
+    board, ruleset = inputs
+    return write_output(explain_board(board, ruleset), args.output)

@@ -21,6 +21,7 @@ from collections.abc import Mapping, Sequence
 
 from service.domain.board import Board, Item, ItemKind
 from service.domain.classification import Classification
+from service.domain.classify import quote_first_line as _quote
 from service.domain.record import Record
 from service.domain.ruleset import Ruleset, StreamState
 from service.domain.streams import Stream
@@ -29,7 +30,6 @@ from service.domain.times import parse_bare_time
 # this many items of one kind left unread is a pattern, not a stray comment
 IGNORED_KIND_MIN = 5
 _MAX_IDS = 200  # item ids listed per warning; the count in the message stays exact
-_QUOTE_MAX = 40
 _CONTAINER_WORD = {"miro": "frame", "mural": "area"}
 _ANY_RULES = Ruleset()  # whether a text is a bare time does not depend on the rules
 
@@ -41,13 +41,6 @@ class BoardWarning(Record, frozen=True):
     message: str
     item_ids: tuple[str, ...]
     fix: str
-
-
-def _quote(text: str) -> str:
-    line = next((line.strip() for line in text.splitlines() if line.strip()), "")
-    if len(line) > _QUOTE_MAX:
-        line = line[: _QUOTE_MAX - 1] + "…"
-    return f"'{line}'"
 
 
 def _plural(count: int, word: str) -> str:

@@ -57,8 +57,8 @@ class _LegendEntry:
     legend_title: str
 
 
-def _quote(text: str) -> str:
-    """First line of ``text``, shortened, for a "why" sentence."""
+def quote_first_line(text: str) -> str:
+    """First line of ``text``, shortened and in quotes, for a "why" sentence or a warning."""
     line = next((line.strip() for line in text.splitlines() if line.strip()), "")
     if len(line) > _QUOTE_MAX:
         line = line[: _QUOTE_MAX - 1] + "…"
@@ -196,7 +196,7 @@ def _legend_map(
     mapping: dict[str, _LegendEntry] = {}
     whys: dict[str, str] = {}
     for legend_key, _, _, sticky in members:
-        title = f"{container_word} {_quote(legends[legend_key[1]].text)}"
+        title = f"{container_word} {quote_first_line(legends[legend_key[1]].text)}"
         part_of = f"part of the legend {title}"
         match = words_pattern.search(sticky.text) if words_pattern is not None else None
         if match is None:
@@ -216,8 +216,8 @@ def _legend_map(
         else:
             whys[sticky.id] = (
                 f"{part_of}; it says {color} means {role.value}, but the legend sticky "
-                f"{_quote(earlier.sticky.text)} in {earlier.legend_title} comes first and says "
-                f"{earlier.role.value}, so {earlier.role.value} wins"
+                f"{quote_first_line(earlier.sticky.text)} in {earlier.legend_title} comes first "
+                f"and says {earlier.role.value}, so {earlier.role.value} wins"
             )
     return mapping, whys
 
@@ -323,7 +323,7 @@ def _color_outcome(
     if entry is not None:
         why = (
             f"the legend says {color} means {entry.role.value} (sticky "
-            f"{_quote(entry.sticky.text)} in {entry.legend_title})"
+            f"{quote_first_line(entry.sticky.text)} in {entry.legend_title})"
         )
         return entry.role, "legend", why
     role = rules.colors.get(color)
@@ -427,8 +427,8 @@ def classify(board: Board, ruleset: Ruleset) -> Classification:
         frame = next((skipped[cid] for cid in item.containers if cid in skipped), None)
         if frame is not None and isinstance(outcome, Decision) and outcome.role in STEPS:
             why = (
-                f"inside {container_word} {_quote(frame.text)}, which holds no flow (its title "
-                "is one of the rules' streams.skip words), so it is no process step"
+                f"inside {container_word} {quote_first_line(frame.text)}, which holds no flow "
+                "(its title is one of the rules' streams.skip words), so it is no process step"
             )
             outcome = Decision(item.id, None, "skipped-frame", why)
         if isinstance(outcome, Unclassified):
