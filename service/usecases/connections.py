@@ -25,12 +25,12 @@ from typing import Any, Protocol
 
 import httpx
 import structlog
-from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from sqlmodel import Session, col, delete, select
 
 from connectors.errors import AuthError
 from connectors.miro import oauth
 from connectors.miro.oauth import MiroApp, MiroTokens
+from service.crypto import Keyring, KeyringError
 from service.db.engine import SessionFactory, begin_write
 from service.db.tables import (
     Board,
@@ -79,34 +79,22 @@ class TokenCipher:
     """Encrypts tokens at rest and signs authorization states (keys newest first)."""
 
     def __init__(self, keys: Sequence[str]) -> None:
-        if not keys:
-            raise EncryptionKeyError(
-                "VSM_ENCRYPTION_KEYS is empty: set one or more Fernet keys "
-                "(python -c 'from cryptography.fernet import Fernet; "
-                "print(Fernet.generate_key().decode())')"
-            )
         try:
-            fernets = [Fernet(key.encode()) for key in keys]
-        except (ValueError, TypeError) as exc:
-            raise EncryptionKeyError(
-                "VSM_ENCRYPTION_KEYS holds a key that is not a Fernet key"
-            ) from exc
-        self._fernet = MultiFernet(fernets)
-        raw = base64.urlsafe_b64decode(keys[0].encode())
+            self._keyring = Keyring(keys)
+        except KeyringError as exc:
+            raise EncryptionKeyError(str(exc)) from None
+        raw = self._keyring.newest
         self._state_key = hashlib.sha256(b"valuestream oauth state\0" + raw).digest()
 
     def encrypt(self, text: str) -> bytes:
-        return self._fernet.encrypt(text.encode())
+        return self._keyring.encrypt(text)
 
     def decrypt(self, blob: bytes) -> str:
         """The stored token; :class:`AuthError` when no configured key opens it."""
         try:
-            return self._fernet.decrypt(blob).decode()
-        except InvalidToken:
-            raise AuthError(
-                "the stored token cannot be decrypted (was its key removed from "
-                "VSM_ENCRYPTION_KEYS?): connect again"
-            ) from None
+            return self._keyring.decrypt(blob, what="the stored token")
+        except KeyringError as exc:
+            raise AuthError(f"{exc}: connect again") from None
 
     def sign(self, message: str) -> str:
         digest = hmac.new(self._state_key, message.encode(), hashlib.sha256).digest()
