@@ -343,16 +343,16 @@ class StoredTokens:
     Returns the stored access token, refreshing it first when it expires within
     ``REFRESH_MARGIN_S`` or when ``force_refresh`` reports that the token it handed out was
     refused. ``invalid_grant`` marks the connection ``needs_reauth`` and raises ``AuthError``.
-    ``refresher`` refreshes for another provider than Miro (then ``app`` may be None).
+    Provider-neutral: ``refresher`` is the provider's refresh call (its live sync's
+    ``refresh``).
     """
 
     session_factory: SessionFactory
     connection_id: int
     cipher: TokenCipher
-    app: MiroApp | None
+    refresher: Refresher
     http_factory: HttpFactory
     clock: Callable[[], float] = time.time
-    refresher: Refresher | None = None
     _handed_out: str | None = field(default=None, repr=False)
 
     async def __call__(self, *, force_refresh: bool = False) -> str:
@@ -413,10 +413,7 @@ class StoredTokens:
 
     async def _refresh(self, refresh_token: str) -> TokenPair:
         async with self.http_factory() as http:
-            if self.refresher is not None:
-                return await self.refresher(http, refresh_token)
-            assert self.app is not None, "a Miro StoredTokens needs its MiroApp"
-            return await oauth.refresh(http, self.app, refresh_token)
+            return await self.refresher(http, refresh_token)
 
 
 def connection_in_workspace(
