@@ -1,4 +1,4 @@
-"""SQLModel tables: workspaces, API keys, boards, revisions, streams and import jobs.
+"""SQLModel tables: workspaces, API keys, boards and their labels, revisions, streams, import jobs.
 
 Heavy JSON (the normalized board, the contract result, one stream's document) lives in its own
 tables so that listing boards, revisions and jobs never loads megabytes.
@@ -90,6 +90,17 @@ class Board(SQLModel, table=True):
     latest_revision_number: int | None = Field(default=None)
     created_at: datetime = Field(default_factory=utcnow, sa_type=sa.DateTime(timezone=True))
     updated_at: datetime = Field(default_factory=utcnow, sa_type=sa.DateTime(timezone=True))
+
+
+class BoardLabel(SQLModel, table=True):
+    """One ``key: value`` label of a board (``client: acme``); one value per key and board."""
+
+    __tablename__ = "board_label"
+    __table_args__ = (sa.Index("ix_board_label_key_value", "key", "value"),)
+
+    board_id: int = Field(foreign_key="board.id", ondelete="CASCADE", primary_key=True)
+    key: str = Field(max_length=50, primary_key=True)
+    value: str = Field(max_length=200)
 
 
 class ImportJob(SQLModel, table=True):
