@@ -19,7 +19,7 @@ from service.db.tables import Board, BoardLabel, Revision, RevisionStream, Strea
 from service.domain.portfolio import BoardStreams, StoredStream, has_labels
 from service.domain.recurring import Occurrence
 from service.domain.ruleset import Ruleset, StreamState
-from service.domain.trends import MAX_REVISIONS, BoardRevision
+from service.domain.trends import MAX_REVISIONS, BoardRevision, Trend, follow_streams
 from service.domain.trends import RevisionStream as TrendStream
 from service.rules_file import RulesError, parse_rules
 
@@ -235,15 +235,18 @@ def _utc(moment: datetime) -> str:
     return aware.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
-def load_revisions(session: Session, board: Board) -> list[BoardRevision]:
-    """The board's newest ``MAX_REVISIONS`` revisions with their streams (board order)."""
-    latest = board.latest_revision_number or 0
+def load_revisions(session: Session, board: Board, upto: int | None = None) -> list[BoardRevision]:
+    """The board's newest ``MAX_REVISIONS`` revisions (up to revision ``upto``, default the
+    latest) with their streams in board order."""
+    latest = (board.latest_revision_number or 0) if upto is None else upto
     first = latest - MAX_REVISIONS + 1
     revisions = {
         number: BoardRevision(number, _utc(created), [])
         for number, created in session.execute(
             sa.select(col(Revision.number), col(Revision.created_at)).where(
-                col(Revision.board_id) == board.id, col(Revision.number) >= first
+                col(Revision.board_id) == board.id,
+                col(Revision.number) >= first,
+                col(Revision.number) <= latest,
             )
         ).all()
     }
@@ -257,7 +260,11 @@ def load_revisions(session: Session, board: Board) -> list[BoardRevision]:
             col(RevisionStream.data)["metrics"],
         )
         .join(Stream, col(Stream.id) == col(RevisionStream.stream_id))
-        .where(col(Stream.board_id) == board.id, col(RevisionStream.revision_number) >= first)
+        .where(
+            col(Stream.board_id) == board.id,
+            col(RevisionStream.revision_number) >= first,
+            col(RevisionStream.revision_number) <= latest,
+        )
         .order_by(col(RevisionStream.revision_number), col(RevisionStream.position))
     ).all()
     for number, stream_id, name, state, frame_id, metrics in rows:
@@ -275,3 +282,8 @@ def load_revisions(session: Session, board: Board) -> list[BoardRevision]:
             )
         )
     return [revisions[number] for number in sorted(revisions)]
+
+
+def board_trends(session: Session, board: Board, upto: int | None = None) -> list[Trend]:
+    """The board's streams followed across its revisions (up to ``upto``, default all)."""
+    return follow_streams(load_revisions(session, board, upto), board_ruleset(board.rules, {}))

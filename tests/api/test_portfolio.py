@@ -312,3 +312,21 @@ def test_the_scatter_chart_labels_each_stream_with_escaped_text(
     assert "<3" not in response.text
     assert "Checkout &lt;3 &amp; co" in response.text
     assert "Ist-Zustand" in response.text
+
+
+def test_the_report_page_shows_the_change_since_the_last_workshop(
+    client: TestClient, alice: Workspace
+) -> None:
+    board = timed_board(client, alice, "uXjVpf0013=", 120)
+    first = client.get(f"/v1/boards/{board}/report.html", headers=alice.headers).text
+    timed_board(client, alice, "uXjVpf0013=", 60)
+
+    latest = client.get(f"/v1/boards/{board}/report.html", headers=alice.headers).text
+    as_of_first = client.get(
+        f"/v1/boards/{board}/report.html", params={"revision": 1}, headers=alice.headers
+    ).text
+
+    assert "Since the last workshop" not in first
+    assert "Since the last workshop" in latest
+    assert "-3 h (-50 %)" in latest
+    assert "Since the last workshop" not in as_of_first

@@ -39,15 +39,14 @@ from service.domain.render.charts import (
     trend_chart_svg,
 )
 from service.domain.render.svg import stream_element_id
-from service.domain.trends import Trend, follow_streams, since_last_workshop
+from service.domain.trends import Trend, since_last_workshop
 from service.usecases.portfolio import (
     LabelError,
     board_labels,
-    board_ruleset,
+    board_trends,
     check_labels,
     load_portfolio,
     load_problems,
-    load_revisions,
     parse_label_filter,
     replace_labels,
 )
@@ -460,11 +459,9 @@ def list_recurring_problems(
     return Page(items=[_group_public(g) for g in shown], limit=page.limit, next_cursor=next_cursor)
 
 
-def board_trends(session: Session, workspace_id: int, board_id: int) -> list[Trend]:
+def trends_or_404(session: Session, workspace_id: int, board_id: int) -> list[Trend]:
     """The trends of a board in the workspace (404 problem otherwise)."""
-    board = board_or_404(session, workspace_id, board_id)
-    cache: dict[str, Any] = {}
-    return follow_streams(load_revisions(session, board), board_ruleset(board.rules, cache))
+    return board_trends(session, board_or_404(session, workspace_id, board_id))
 
 
 def _trend_public(trend: Trend) -> TrendPublic:
@@ -498,7 +495,7 @@ def get_board_trends(
 ) -> BoardTrendsPublic:
     """Each stream of the board followed across its newest 100 revisions (by its frame, else
     by its title; see docs/portfolio.md), with the change since the last workshop."""
-    trends = board_trends(session, workspace_id, board_id)
+    trends = trends_or_404(session, workspace_id, board_id)
     return BoardTrendsPublic(board_id=board_id, trends=[_trend_public(t) for t in trends])
 
 
@@ -532,7 +529,7 @@ def get_board_trend_chart(
     figure: Annotated[Figure, Query(description="The figure to draw.")] = "lead_time_min",
 ) -> Response:
     """One line per stream of ``figure`` over the board's revisions."""
-    trends = board_trends(session, workspace_id, board_id)
+    trends = trends_or_404(session, workspace_id, board_id)
     return _svg_response(
         trend_chart_svg(trend_series(trends, figure), figure), f"board-{board_id}-trends.svg"
     )

@@ -41,12 +41,13 @@ from service.domain.render.share import (
 )
 from service.domain.render.svg import render_stream_svg
 from service.settings import Settings
+from service.usecases.portfolio import board_trends
 
 router = APIRouter(tags=["maps"])
 log = structlog.get_logger(__name__)
 
 # Bump when the renderers change what they draw, so cached maps and pages are fetched again.
-RENDER_VERSION = "1"
+RENDER_VERSION = "2"
 SHARE_DAYS_DEFAULT = 7
 SHARE_DAYS_MAX = 90
 # An SVG opened on its own is a document that could run script; ours has none, and this
@@ -127,7 +128,12 @@ def _report_page(session: Session, board: Board, revision: int | None) -> tuple[
         f"{board.id}:{number}:{rev.content_hash}:{rev.rules_hash}:{RENDER_VERSION}".encode()
     ).hexdigest()[:32]
     doc: dict[str, Any] = content.result
-    page = render_report_html(doc, imported_at=_utc_text(rev.created_at), revision=number)
+    page = render_report_html(
+        doc,
+        imported_at=_utc_text(rev.created_at),
+        revision=number,
+        trends=board_trends(session, board, number),
+    )
     return page, f'"{digest}"'
 
 

@@ -19,6 +19,8 @@ from service.domain.render.svg import (
     stream_element_id,
 )
 from service.domain.render.textfit import attr, esc, format_minutes, format_percent
+from service.domain.render.trends_html import trends_section
+from service.domain.trends import Trend
 
 # Sent by the API with the page. No script-src: scripts fall back to default-src 'none'.
 CSP_HEADER = (
@@ -411,13 +413,18 @@ def _unclassified_section(items: Sequence[object]) -> str:
 
 
 def render_report_html(
-    doc: Mapping[str, Any], *, imported_at: str | None = None, revision: int | None = None
+    doc: Mapping[str, Any],
+    *,
+    imported_at: str | None = None,
+    revision: int | None = None,
+    trends: Sequence[Trend] = (),
 ) -> str:
     """Render a contract v1 document as one self-contained HTML page (UTF-8 text).
 
     ``imported_at`` is shown as given (an ISO 8601 timestamp, say); ``revision`` is the board's
-    revision number. Raises ``TypeError`` when ``doc`` is not a mapping; missing or malformed
-    parts of the document are shown as unknown rather than rejected.
+    revision number; ``trends`` (the board's streams across its revisions up to this one) add
+    the "Since the last workshop" section. Raises ``TypeError`` when ``doc`` is not a mapping;
+    missing or malformed parts of the document are shown as unknown rather than rejected.
     """
     if not isinstance(doc, Mapping):
         raise TypeError(f"doc must be a mapping, not {type(doc).__name__}")
@@ -467,6 +474,7 @@ def render_report_html(
         f'<p class="meta">{esc(" · ".join(meta_parts), 600)}</p></header>'
         f'<nav class="toc" aria-label="Value streams"><ul>{toc}</ul>{capped}</nav>'
         f"{sections}"
+        f"{trends_section(trends)}"
         f"{_comparison_section(doc.get('comparison'), names)}"
         f"{_unclassified_section(_list(doc.get('unclassified')))}"
         "<footer>Times: min, h, d (1 d = 8 working hours); ? = not stated on the board. "

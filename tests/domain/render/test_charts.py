@@ -79,3 +79,51 @@ def test_a_trend_of_many_streams_is_capped_with_a_note() -> None:
     svg = trend_chart_svg(series, "problem_weight")
 
     assert f"{MAX_SERIES} of {MAX_SERIES + 5} streams shown" in svg
+
+
+def _trend(*leads: float) -> list:
+    from service.domain.ruleset import Ruleset
+    from service.domain.trends import BoardRevision, RevisionStream, follow_streams
+
+    return follow_streams(
+        [
+            BoardRevision(
+                n,
+                f"2026-0{n}-01T09:00:00Z",
+                [
+                    RevisionStream(
+                        1,
+                        "Ist <Abo>",
+                        "current",
+                        "f1",
+                        {"total_lead_time_min": lead, "activity_ratio": 0.1 * n},
+                    )
+                ],
+            )
+            for n, lead in enumerate(leads, 1)
+        ],
+        Ruleset(),
+    )
+
+
+def test_the_report_shows_what_changed_since_the_last_workshop_with_the_trend_charts() -> None:
+    from service.domain.render.html import render_report_html
+
+    page = render_report_html(
+        {"board": {"name": "Abo"}, "streams": []}, revision=2, trends=_trend(960.0, 480.0)
+    )
+
+    assert "Since the last workshop" in page
+    assert "r1 \u2192 r2" in page
+    assert "-1 d (-50 %)" in page  # 480 min less: one working day is 480 min
+    assert "+10.0 pp" in page
+    assert "Ist &lt;Abo&gt;" in page
+    assert page.count("<svg") == 2
+
+
+def test_a_board_with_one_revision_has_no_since_the_last_workshop_section() -> None:
+    from service.domain.render.html import render_report_html
+
+    page = render_report_html({"board": {"name": "Abo"}, "streams": []}, trends=_trend(960.0))
+
+    assert "Since the last workshop" not in page
