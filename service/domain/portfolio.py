@@ -83,13 +83,14 @@ def figures(metrics: object) -> Figures:
 
 @dataclass(frozen=True, slots=True)
 class StoredStream:
-    """One stream as stored for one revision: ids, name, state and its contract metrics."""
+    """One stream as stored for one revision: ids, name, state and the figures of its contract
+    metrics (``figures(document["metrics"])``)."""
 
     stream_id: int
     key: str
     name: str
     state: str
-    metrics: Mapping[str, Any]
+    figures: Figures
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,7 +133,7 @@ class PortfolioRow:
 
 
 def _gap(current: StoredStream, target: StoredStream) -> Gap:
-    now, aim = figures(current.metrics), figures(target.metrics)
+    now, aim = current.figures, target.figures
     lead_min, lead_pct = change(now.lead_time_min, aim.lead_time_min)
     process_min, process_pct = change(now.process_time_min, aim.process_time_min)
     ratio = (
@@ -171,7 +172,7 @@ def board_rows(board: BoardStreams, ruleset: Ruleset) -> list[PortfolioRow]:
             name=stream.name,
             state=stream.state,
             labels=board.labels,
-            figures=figures(stream.metrics),
+            figures=stream.figures,
             gap=gaps.get(stream.stream_id),
         )
         for stream in board.streams

@@ -13,12 +13,12 @@ picked up again when it returns.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
 from service.domain.compare import change, match_titles
-from service.domain.portfolio import Figures, figures
+from service.domain.portfolio import Figures
 from service.domain.ruleset import Ruleset
 from service.domain.streams import title_subject
 
@@ -31,13 +31,13 @@ MatchedBy = Literal["first", "frame", "title"]
 
 @dataclass(frozen=True, slots=True)
 class RevisionStream:
-    """One stream as stored in one revision (its contract ``metrics`` object unparsed)."""
+    """One stream as stored in one revision, with the figures of its contract metrics."""
 
     stream_id: int
     name: str
     state: str
     frame_id: str | None
-    metrics: Mapping[str, object]
+    figures: Figures
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,7 +138,7 @@ def follow_streams(revisions: Sequence[BoardRevision], ruleset: Ruleset) -> list
                     stream_id=stream.stream_id,
                     name=stream.name,
                     matched_by=how,
-                    figures=figures(stream.metrics),
+                    figures=stream.figures,
                 )
             )
             frames[thread] = stream.frame_id

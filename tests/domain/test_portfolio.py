@@ -19,6 +19,9 @@ from service.domain.portfolio import (
     rows_after,
     sort_rows,
 )
+from service.domain.portfolio import (
+    figures as to_figures,
+)
 from service.domain.ruleset import Ruleset
 
 RULES = Ruleset()
@@ -40,7 +43,7 @@ def metrics(lead: float | None = None, process: float | None = None, **more: Any
 
 
 def stream(stream_id: int, name: str, state: str, **figures: Any) -> StoredStream:
-    return StoredStream(stream_id, f"s-{stream_id}", name, state, metrics(**figures))
+    return StoredStream(stream_id, f"s-{stream_id}", name, state, to_figures(metrics(**figures)))
 
 
 def board(
@@ -97,7 +100,11 @@ def test_unknown_or_malformed_metrics_are_unknown_figures_not_zero() -> None:
     row = board_rows(
         board(
             StoredStream(
-                1, "k", "Ist", "current", {"total_lead_time_min": "soon", "handoffs": True}
+                1,
+                "k",
+                "Ist",
+                "current",
+                to_figures({"total_lead_time_min": "soon", "handoffs": True}),
             )
         ),
         RULES,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
+from service.domain.portfolio import figures
 from service.domain.ruleset import Ruleset
 from service.domain.trends import (
     BoardRevision,
@@ -24,7 +25,7 @@ def stream(
         name,
         state,
         frame,
-        {"total_lead_time_min": lead, "total_process_time_min": 10.0, "handoffs": 2},
+        figures({"total_lead_time_min": lead, "total_process_time_min": 10.0, "handoffs": 2}),
     )
 
 

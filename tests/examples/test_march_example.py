@@ -12,6 +12,7 @@ import pytest
 
 from connectors.dump import read_dump_file
 from service.domain.digitize import digitize
+from service.domain.portfolio import figures
 from service.domain.recurring import Occurrence, group_problems
 from service.domain.ruleset import Ruleset
 from service.domain.trends import BoardRevision, RevisionStream, follow_streams, since_last_workshop
@@ -28,7 +29,7 @@ def revision(number: int, document: dict[str, Any]) -> BoardRevision:
         number,
         f"r{number}",
         [
-            RevisionStream(i, s["name"], s["state"], s["frame_id"], s["metrics"])
+            RevisionStream(i, s["name"], s["state"], s["frame_id"], figures(s["metrics"]))
             for i, s in enumerate(document["streams"], 10 * number)
         ],
     )
