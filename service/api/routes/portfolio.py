@@ -20,6 +20,7 @@ from service.api.problems import ProblemError, responses
 from service.api.routes.boards import board_or_404
 from service.api.schemas import Page
 from service.db.engine import begin_write
+from service.domain.contract_model import ContractStream
 from service.domain.portfolio import (
     SORT_FIELDS,
     Direction,
@@ -382,7 +383,7 @@ def problem_groups(
 
 
 def report_url(occurrence: Occurrence) -> str:
-    anchor = stream_element_id({"id": occurrence.stream_key})
+    anchor = stream_element_id(ContractStream(id=occurrence.stream_key))
     return f"/v1/boards/{occurrence.board_id}/report.html#{anchor}"
 
 
