@@ -15,6 +15,7 @@ import json
 import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
+from typing import Any
 
 import msgspec
 import sqlalchemy as sa
@@ -189,24 +190,11 @@ def board_ruleset(rules: str | None, cache: dict[str, Ruleset]) -> Ruleset:
     return cache[text]
 
 
-def load_portfolio(
-    session: Session, workspace_id: int, wanted: Mapping[str, str]
-) -> list[tuple[BoardStreams, Ruleset]]:
-    """The latest revision of every board of the workspace carrying the ``wanted`` labels,
-    with its streams (board order) and the ruleset its comparison pairs streams with."""
-    labels = _workspace_labels(session, workspace_id)
-    query = (
-        sa.select(
-            col(Board.id),
-            col(Board.name),
-            sa.cast(col(Board.rules), sa.Text),
-            col(Board.latest_revision_number),
-            col(RevisionStream.stream_id),
-            col(Stream.key),
-            col(RevisionStream.name),
-            col(RevisionStream.state),
-            _DOCUMENT,
-        )
+def _latest_streams(workspace_id: int, *columns: Any) -> sa.Select[Any]:
+    """``columns`` of every stream in the latest revision of the workspace's boards, in board
+    order (boards by id, streams by their position on the board)."""
+    return (
+        sa.select(*columns)
         .join(Stream, col(Stream.board_id) == col(Board.id))
         .join(
             RevisionStream,
@@ -217,6 +205,26 @@ def load_portfolio(
         )
         .where(col(Board.workspace_id) == workspace_id)
         .order_by(col(Board.id), col(RevisionStream.position))
+    )
+
+
+def load_portfolio(
+    session: Session, workspace_id: int, wanted: Mapping[str, str]
+) -> list[tuple[BoardStreams, Ruleset]]:
+    """The latest revision of every board of the workspace carrying the ``wanted`` labels,
+    with its streams (board order) and the ruleset its comparison pairs streams with."""
+    labels = _workspace_labels(session, workspace_id)
+    query = _latest_streams(
+        workspace_id,
+        col(Board.id),
+        col(Board.name),
+        sa.cast(col(Board.rules), sa.Text),
+        col(Board.latest_revision_number),
+        col(RevisionStream.stream_id),
+        col(Stream.key),
+        col(RevisionStream.name),
+        col(RevisionStream.state),
+        _DOCUMENT,
     )
     boards: dict[int, tuple[str, str | None, int, list[StoredStream]]] = {}
     for (
@@ -250,29 +258,15 @@ def load_problems(
     """Every problem on the latest revision's streams (all but target states) of the
     workspace's boards carrying the ``wanted`` labels."""
     labels = _workspace_labels(session, workspace_id)
-    query = (
-        sa.select(
-            col(Board.id),
-            col(Board.name),
-            col(RevisionStream.stream_id),
-            col(Stream.key),
-            col(RevisionStream.name),
-            _DOCUMENT,
-        )
-        .join(Stream, col(Stream.board_id) == col(Board.id))
-        .join(
-            RevisionStream,
-            sa.and_(
-                col(RevisionStream.stream_id) == col(Stream.id),
-                col(RevisionStream.revision_number) == col(Board.latest_revision_number),
-            ),
-        )
-        .where(
-            col(Board.workspace_id) == workspace_id,
-            col(RevisionStream.state) != StreamState.TARGET.value,
-        )
-        .order_by(col(Board.id), col(RevisionStream.position))
-    )
+    query = _latest_streams(
+        workspace_id,
+        col(Board.id),
+        col(Board.name),
+        col(RevisionStream.stream_id),
+        col(Stream.key),
+        col(RevisionStream.name),
+        _DOCUMENT,
+    ).where(col(RevisionStream.state) != StreamState.TARGET.value)
     found: list[Occurrence] = []
     for board_id, board_name, stream_id, key, stream_name, document in session.execute(query).all():
         if not has_labels(labels.get(board_id, {}), wanted):

@@ -9,23 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from service.domain.export import format_change
 from service.domain.render.charts import Series, format_figure, trend_chart_svg
-from service.domain.render.textfit import esc, format_minutes, format_percent
+from service.domain.render.textfit import esc, format_minutes
 from service.domain.trends import Delta, Trend, since_last_workshop
 
 MAX_ROWS = 50
 # the figures charted on the report, each in its own chart
 REPORT_FIGURES = ("lead_time_min", "activity_ratio")
-
-
-def _signed_minutes(minutes: float | None, pct: float | None) -> str:
-    if minutes is None:
-        return "?"
-    sign = "+" if minutes > 0 else "-" if minutes < 0 else "\u00b1"
-    text = f"{sign}{format_minutes(abs(minutes))}"
-    if pct is not None:
-        text += f" ({'+' if pct > 0 else ''}{format_percent(pct)})"
-    return text
 
 
 def _signed_points(fraction: float | None) -> str:
@@ -55,10 +46,10 @@ def _row(trend: Trend, delta: Delta) -> str:
         f"<tr><td>{esc(trend.name, 300)}</td>"
         f'<td class="num">r{delta.since_revision} \u2192 r{trend.latest.revision}</td>'
         f'<td class="{_cls(delta.lead_time_change_min, lower_is_better=True)}">'
-        f"{esc(_signed_minutes(delta.lead_time_change_min, delta.lead_time_change_pct))}"
+        f"{esc(format_change(delta.lead_time_change_min, delta.lead_time_change_pct))}"
         f'<br><span class="muted">now {esc(format_minutes(latest.lead_time_min))}</span></td>'
         f'<td class="{_cls(delta.process_time_change_min, lower_is_better=True)}">'
-        f"{esc(_signed_minutes(delta.process_time_change_min, delta.process_time_change_pct))}"
+        f"{esc(format_change(delta.process_time_change_min, delta.process_time_change_pct))}"
         "</td>"
         f'<td class="{_cls(delta.activity_ratio_change, lower_is_better=False)}">'
         f"{esc(_signed_points(delta.activity_ratio_change))}"

@@ -108,10 +108,13 @@ def _trend(*leads: float) -> list:
 
 
 def test_the_report_shows_what_changed_since_the_last_workshop_with_the_trend_charts() -> None:
+    from service.domain.contract_model import decode_contract
     from service.domain.render.html import render_report_html
 
     page = render_report_html(
-        {"board": {"name": "Abo"}, "streams": []}, revision=2, trends=_trend(960.0, 480.0)
+        decode_contract({"board": {"name": "Abo"}, "streams": []}),
+        revision=2,
+        trends=_trend(960.0, 480.0),
     )
 
     assert "Since the last workshop" in page
@@ -123,8 +126,11 @@ def test_the_report_shows_what_changed_since_the_last_workshop_with_the_trend_ch
 
 
 def test_a_board_with_one_revision_has_no_since_the_last_workshop_section() -> None:
+    from service.domain.contract_model import decode_contract
     from service.domain.render.html import render_report_html
 
-    page = render_report_html({"board": {"name": "Abo"}, "streams": []}, trends=_trend(960.0))
+    page = render_report_html(
+        decode_contract({"board": {"name": "Abo"}, "streams": []}), trends=_trend(960.0)
+    )
 
     assert "Since the last workshop" not in page
