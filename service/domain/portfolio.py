@@ -11,15 +11,15 @@ fractions (0.042 = 4.2 %); unknown is None.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal
 
 from service.domain.compare import change, pair_streams
+from service.domain.contract_model import ContractMetrics
 from service.domain.ruleset import Ruleset, StreamState
 
-# figure name -> key in the contract's ``metrics`` object
+# figure name (API, sorting, charts) -> field of the contract's ``metrics`` object
 FIGURE_KEYS: Mapping[str, str] = {
     "lead_time_min": "total_lead_time_min",
     "process_time_min": "total_process_time_min",
@@ -43,54 +43,14 @@ Direction = Literal["asc", "desc"]
 
 
 @dataclass(frozen=True, slots=True)
-class Figures:
-    """The key figures of one stream in one revision."""
-
-    lead_time_min: float | None
-    process_time_min: float | None
-    activity_ratio: float | None
-    rolled_complete_accurate: float | None
-    handoffs: int | None
-    problem_weight: int | None
-    problem_count: int | None
-    step_count: int | None
-
-
-def _finite(value: object) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return None
-    return float(value) if math.isfinite(value) else None
-
-
-def _whole(value: object) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
-
-
-def figures(metrics: object) -> Figures:
-    """The figures of a contract ``metrics`` object; anything missing or malformed is None."""
-    data: Mapping[str, Any] = metrics if isinstance(metrics, Mapping) else {}
-    return Figures(
-        lead_time_min=_finite(data.get("total_lead_time_min")),
-        process_time_min=_finite(data.get("total_process_time_min")),
-        activity_ratio=_finite(data.get("activity_ratio")),
-        rolled_complete_accurate=_finite(data.get("rolled_complete_accurate")),
-        handoffs=_whole(data.get("handoffs")),
-        problem_weight=_whole(data.get("problem_weight")),
-        problem_count=_whole(data.get("problem_count")),
-        step_count=_whole(data.get("step_count")),
-    )
-
-
-@dataclass(frozen=True, slots=True)
 class StoredStream:
-    """One stream as stored for one revision: ids, name, state and the figures of its contract
-    metrics (``figures(document["metrics"])``)."""
+    """One stream as stored for one revision: ids, name, state and its contract metrics."""
 
     stream_id: int
     key: str
     name: str
     state: str
-    figures: Figures
+    figures: ContractMetrics
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,14 +88,14 @@ class PortfolioRow:
     name: str
     state: str
     labels: Mapping[str, str]
-    figures: Figures
+    figures: ContractMetrics
     gap: Gap | None
 
 
 def _gap(current: StoredStream, target: StoredStream) -> Gap:
     now, aim = current.figures, target.figures
-    lead_min, lead_pct = change(now.lead_time_min, aim.lead_time_min)
-    process_min, process_pct = change(now.process_time_min, aim.process_time_min)
+    lead_min, lead_pct = change(now.total_lead_time_min, aim.total_lead_time_min)
+    process_min, process_pct = change(now.total_process_time_min, aim.total_process_time_min)
     ratio = (
         None
         if now.activity_ratio is None or aim.activity_ratio is None
@@ -197,7 +157,7 @@ def sort_value(row: PortfolioRow, field: str) -> float | str | None:
         return None if row.gap is None else row.gap.activity_ratio_change
     if field not in FIGURE_KEYS:
         raise ValueError(f"cannot sort by {field!r}")
-    value = getattr(row.figures, field)
+    value = getattr(row.figures, FIGURE_KEYS[field])
     return None if value is None else float(value)
 
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from service.domain.compare import change, match_titles
-from service.domain.portfolio import Figures
+from service.domain.contract_model import ContractMetrics
 from service.domain.ruleset import Ruleset
 from service.domain.streams import title_subject
 
@@ -37,7 +37,7 @@ class RevisionStream:
     name: str
     state: str
     frame_id: str | None
-    figures: Figures
+    figures: ContractMetrics
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,7 +54,7 @@ class TrendPoint:
     stream_id: int
     name: str
     matched_by: MatchedBy
-    figures: Figures
+    figures: ContractMetrics
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,8 +188,8 @@ def since_last_workshop(trend: Trend) -> Delta | None:
     if before is None:
         return None
     old, new = before.figures, latest.figures
-    lead_min, lead_pct = change(old.lead_time_min, new.lead_time_min)
-    process_min, process_pct = change(old.process_time_min, new.process_time_min)
+    lead_min, lead_pct = change(old.total_lead_time_min, new.total_lead_time_min)
+    process_min, process_pct = change(old.total_process_time_min, new.total_process_time_min)
     return Delta(
         since_revision=before.revision,
         since_created_at=before.created_at,

@@ -22,7 +22,8 @@ import sqlalchemy as sa
 from sqlmodel import Session, col, delete
 
 from service.db.tables import Board, BoardLabel, Revision, RevisionStream, Stream
-from service.domain.portfolio import BoardStreams, Figures, StoredStream, figures, has_labels
+from service.domain.contract_model import ContractMetrics, decode_metrics
+from service.domain.portfolio import BoardStreams, StoredStream, has_labels
 from service.domain.recurring import Occurrence
 from service.domain.ruleset import Ruleset, StreamState
 from service.domain.trends import MAX_REVISIONS, BoardRevision, Trend, follow_streams
@@ -35,16 +36,18 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 class _Metrics(msgspec.Struct, frozen=True):
-    """The contract ``metrics`` fields the portfolio shows (types checked by msgspec)."""
+    """The contract ``metrics`` object (types checked by msgspec)."""
 
-    total_lead_time_min: float | None = None
+    step_count: int | None = None
+    value_adding_steps: int | None = None
+    non_value_adding_steps: int | None = None
     total_process_time_min: float | None = None
+    total_lead_time_min: float | None = None
     activity_ratio: float | None = None
     rolled_complete_accurate: float | None = None
     handoffs: int | None = None
-    problem_weight: int | None = None
     problem_count: int | None = None
-    step_count: int | None = None
+    problem_weight: int | None = None
 
 
 class _Figures(msgspec.Struct):
@@ -78,9 +81,10 @@ _PROBLEMS = msgspec.json.Decoder(_Problems)
 _DOCUMENT = sa.cast(col(RevisionStream.data), sa.Text)
 
 
-def _figures(document: str | None) -> tuple[str | None, Figures]:
-    """The frame id and figures of a stored document. A document with a malformed field (not
-    one the import writes) is read field by field instead, so only that field is unknown."""
+def _figures(document: str | None) -> tuple[str | None, ContractMetrics]:
+    """The frame id and metrics of a stored document. A document with a malformed field (not
+    one the import writes) is decoded tolerantly instead (``contract_model``), so only that
+    figure is unknown."""
     try:
         stored = _FIGURES.decode(document or "{}")
     except msgspec.MsgspecError:
@@ -90,18 +94,8 @@ def _figures(document: str | None) -> tuple[str | None, Figures]:
             loose = None
         data = loose if isinstance(loose, dict) else {}
         frame = data.get("frame_id")
-        return (frame if isinstance(frame, str) else None), figures(data.get("metrics"))
-    metrics = stored.metrics
-    return stored.frame_id, Figures(
-        lead_time_min=metrics.total_lead_time_min,
-        process_time_min=metrics.total_process_time_min,
-        activity_ratio=metrics.activity_ratio,
-        rolled_complete_accurate=metrics.rolled_complete_accurate,
-        handoffs=metrics.handoffs,
-        problem_weight=metrics.problem_weight,
-        problem_count=metrics.problem_count,
-        step_count=metrics.step_count,
-    )
+        return (frame if isinstance(frame, str) else None), decode_metrics(data.get("metrics"))
+    return stored.frame_id, ContractMetrics(**msgspec.structs.asdict(stored.metrics))
 
 
 def _problems(document: str | None) -> _Problems:

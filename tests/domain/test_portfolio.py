@@ -8,6 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from service.domain.contract_model import decode_metrics
 from service.domain.portfolio import (
     SORT_FIELDS,
     BoardStreams,
@@ -18,9 +19,6 @@ from service.domain.portfolio import (
     position,
     rows_after,
     sort_rows,
-)
-from service.domain.portfolio import (
-    figures as to_figures,
 )
 from service.domain.ruleset import Ruleset
 
@@ -43,7 +41,9 @@ def metrics(lead: float | None = None, process: float | None = None, **more: Any
 
 
 def stream(stream_id: int, name: str, state: str, **figures: Any) -> StoredStream:
-    return StoredStream(stream_id, f"s-{stream_id}", name, state, to_figures(metrics(**figures)))
+    return StoredStream(
+        stream_id, f"s-{stream_id}", name, state, decode_metrics(metrics(**figures))
+    )
 
 
 def board(
@@ -104,13 +104,13 @@ def test_unknown_or_malformed_metrics_are_unknown_figures_not_zero() -> None:
                 "k",
                 "Ist",
                 "current",
-                to_figures({"total_lead_time_min": "soon", "handoffs": True}),
+                decode_metrics({"total_lead_time_min": "soon", "handoffs": True}),
             )
         ),
         RULES,
     )[0]
 
-    assert row.figures.lead_time_min is None
+    assert row.figures.total_lead_time_min is None
     assert row.figures.handoffs is None
 
 
@@ -137,11 +137,11 @@ def make_rows(leads: list[float | None]) -> list[PortfolioRow]:
 def test_unknown_values_sort_last_in_both_directions() -> None:
     rows = make_rows([30.0, None, 10.0, 20.0])
 
-    ascending = [row.figures.lead_time_min for row in sort_rows(rows, "lead_time_min", "asc")]
-    descending = [row.figures.lead_time_min for row in sort_rows(rows, "lead_time_min", "desc")]
+    ascending = sort_rows(rows, "lead_time_min", "asc")
+    descending = sort_rows(rows, "lead_time_min", "desc")
 
-    assert ascending == [10.0, 20.0, 30.0, None]
-    assert descending == [30.0, 20.0, 10.0, None]
+    assert [r.figures.total_lead_time_min for r in ascending] == [10.0, 20.0, 30.0, None]
+    assert [r.figures.total_lead_time_min for r in descending] == [30.0, 20.0, 10.0, None]
 
 
 @given(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from service.domain.portfolio import figures
+from service.domain.contract_model import decode_metrics
 from service.domain.ruleset import Ruleset
 from service.domain.trends import (
     BoardRevision,
@@ -25,7 +25,9 @@ def stream(
         name,
         state,
         frame,
-        figures({"total_lead_time_min": lead, "total_process_time_min": 10.0, "handoffs": 2}),
+        decode_metrics(
+            {"total_lead_time_min": lead, "total_process_time_min": 10.0, "handoffs": 2}
+        ),
     )
 
 

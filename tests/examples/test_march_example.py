@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 
 from connectors.dump import read_dump_file
+from service.domain.contract_model import decode_metrics
 from service.domain.digitize import digitize
-from service.domain.portfolio import figures
 from service.domain.recurring import Occurrence, group_problems
 from service.domain.ruleset import Ruleset
 from service.domain.trends import BoardRevision, RevisionStream, follow_streams, since_last_workshop
@@ -29,7 +29,7 @@ def revision(number: int, document: dict[str, Any]) -> BoardRevision:
         number,
         f"r{number}",
         [
-            RevisionStream(i, s["name"], s["state"], s["frame_id"], figures(s["metrics"]))
+            RevisionStream(i, s["name"], s["state"], s["frame_id"], decode_metrics(s["metrics"]))
             for i, s in enumerate(document["streams"], 10 * number)
         ],
     )

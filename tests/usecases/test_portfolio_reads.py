@@ -79,7 +79,7 @@ def test_only_the_latest_revision_of_the_workspaces_boards_counts(db_session: Se
     loaded = load_portfolio(db_session, mine, {})
 
     assert [(b.board_id, b.revision) for b, _ in loaded] == [(board, 2)]
-    assert [s.figures.lead_time_min for s in loaded[0][0].streams] == [300.0]
+    assert [s.figures.total_lead_time_min for s in loaded[0][0].streams] == [300.0]
 
 
 def test_a_malformed_stored_figure_is_unknown_and_the_others_are_kept(db_session: Session) -> None:
@@ -88,8 +88,8 @@ def test_a_malformed_stored_figure_is_unknown_and_the_others_are_kept(db_session
 
     stream = load_portfolio(db_session, mine, {})[0][0].streams[0]
 
-    assert stream.figures.lead_time_min is None
-    assert stream.figures.process_time_min == 10.0
+    assert stream.figures.total_lead_time_min is None
+    assert stream.figures.total_process_time_min == 10.0
     assert stream.figures.handoffs == 1
 
 
@@ -121,7 +121,9 @@ def test_a_boards_trend_follows_its_stream_through_the_stored_revisions(
     trends = board_trends(db_session, board)
     first_only = board_trends(db_session, board, upto=1)
 
-    assert [(p.revision, p.matched_by, p.figures.lead_time_min) for p in trends[0].points] == [
+    assert [
+        (p.revision, p.matched_by, p.figures.total_lead_time_min) for p in trends[0].points
+    ] == [
         (1, "first", 900.0),
         (2, "frame", 600.0),
     ]

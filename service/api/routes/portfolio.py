@@ -20,8 +20,9 @@ from service.api.problems import ProblemError, responses
 from service.api.routes.boards import board_or_404
 from service.api.schemas import Page
 from service.db.engine import begin_write
-from service.domain.contract_model import ContractStream
+from service.domain.contract_model import ContractMetrics, ContractStream
 from service.domain.portfolio import (
+    FIGURE_KEYS,
     SORT_FIELDS,
     Direction,
     PortfolioRow,
@@ -35,11 +36,11 @@ from service.domain.recurring import Occurrence, ProblemGroup, group_problems
 from service.domain.render.charts import (
     FIGURE_UNITS,
     Dot,
-    Series,
     scatter_chart_svg,
     trend_chart_svg,
 )
 from service.domain.render.svg import stream_element_id
+from service.domain.render.trends_html import trend_series
 from service.domain.trends import Trend, since_last_workshop
 from service.usecases.portfolio import (
     LabelError,
@@ -208,6 +209,10 @@ class BoardTrendsPublic(BaseModel):
     trends: list[TrendPublic]
 
 
+def figures_public(metrics: ContractMetrics) -> FiguresPublic:
+    return FiguresPublic(**{name: getattr(metrics, field) for name, field in FIGURE_KEYS.items()})
+
+
 def _wanted(label: list[str]) -> dict[str, str]:
     try:
         return parse_label_filter(label)
@@ -236,7 +241,7 @@ def _row_public(row: PortfolioRow) -> PortfolioRowPublic:
         name=row.name,
         state=row.state,
         labels=dict(row.labels),
-        figures=FiguresPublic(**asdict(row.figures)),
+        figures=figures_public(row.figures),
         gap=None if row.gap is None else GapPublic(**asdict(row.gap)),
     )
 
@@ -335,12 +340,12 @@ def scatter_dots(rows: list[PortfolioRow]) -> list[Dot]:
         Dot(
             label=row.name,
             detail=row.board_name,
-            lead_time_min=row.figures.lead_time_min,
+            lead_time_min=row.figures.total_lead_time_min,
             activity_ratio=row.figures.activity_ratio,
         )
         for row in rows
-        if row.figures.lead_time_min is not None
-        and row.figures.lead_time_min > 0
+        if row.figures.total_lead_time_min is not None
+        and row.figures.total_lead_time_min > 0
         and row.figures.activity_ratio is not None
     ]
 
@@ -478,7 +483,7 @@ def _trend_public(trend: Trend) -> TrendPublic:
                 stream_id=p.stream_id,
                 name=p.name,
                 matched_by=p.matched_by,
-                figures=FiguresPublic(**asdict(p.figures)),
+                figures=figures_public(p.figures),
             )
             for p in trend.points
         ],
@@ -498,21 +503,6 @@ def get_board_trends(
     by its title; see docs/portfolio.md), with the change since the last workshop."""
     trends = trends_or_404(session, workspace_id, board_id)
     return BoardTrendsPublic(board_id=board_id, trends=[_trend_public(t) for t in trends])
-
-
-def trend_series(trends: list[Trend], figure: str) -> list[Series]:
-    return [
-        Series(
-            name=trend.name,
-            points=[(p.revision, _figure(p.figures, figure)) for p in trend.points],
-        )
-        for trend in trends
-    ]
-
-
-def _figure(figures: object, figure: str) -> float | None:
-    value = getattr(figures, figure)
-    return None if value is None else float(value)
 
 
 @router.get(

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from service.domain.export import format_change
+from service.domain.portfolio import FIGURE_KEYS
 from service.domain.render.charts import Series, format_figure, trend_chart_svg
 from service.domain.render.textfit import esc, format_minutes
 from service.domain.trends import Delta, Trend, since_last_workshop
@@ -47,7 +48,7 @@ def _row(trend: Trend, delta: Delta) -> str:
         f'<td class="num">r{delta.since_revision} \u2192 r{trend.latest.revision}</td>'
         f'<td class="{_cls(delta.lead_time_change_min, lower_is_better=True)}">'
         f"{esc(format_change(delta.lead_time_change_min, delta.lead_time_change_pct))}"
-        f'<br><span class="muted">now {esc(format_minutes(latest.lead_time_min))}</span></td>'
+        f'<br><span class="muted">now {esc(format_minutes(latest.total_lead_time_min))}</span></td>'
         f'<td class="{_cls(delta.process_time_change_min, lower_is_better=True)}">'
         f"{esc(format_change(delta.process_time_change_min, delta.process_time_change_pct))}"
         "</td>"
@@ -62,6 +63,14 @@ def _row(trend: Trend, delta: Delta) -> str:
         f'<td class="{_cls(delta.problem_weight_change, lower_is_better=True)}">'
         f"{esc(_signed_count(delta.problem_weight_change))}</td></tr>"
     )
+
+
+def trend_series(trends: Sequence[Trend], figure: str) -> list[Series]:
+    """One chart line per trend: ``figure`` (a key of ``portfolio.FIGURE_KEYS``) by revision."""
+    field = FIGURE_KEYS[figure]
+    return [
+        Series(t.name, [(p.revision, getattr(p.figures, field)) for p in t.points]) for t in trends
+    ]
 
 
 def trends_section(trends: Sequence[Trend]) -> str:
@@ -80,15 +89,7 @@ def trends_section(trends: Sequence[Trend]) -> str:
     else:
         table = '<p class="muted">No stream changed since the last workshop.</p>'
     charts = "".join(
-        '<div class="map fit">'
-        + trend_chart_svg(
-            [
-                Series(t.name, [(p.revision, getattr(p.figures, figure)) for p in t.points])
-                for t in followed
-            ],
-            figure,
-        )
-        + "</div>"
+        '<div class="map fit">' + trend_chart_svg(trend_series(followed, figure), figure) + "</div>"
         for figure in REPORT_FIGURES
     )
     return (

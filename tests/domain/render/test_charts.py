@@ -82,7 +82,7 @@ def test_a_trend_of_many_streams_is_capped_with_a_note() -> None:
 
 
 def _trend(*leads: float) -> list:
-    from service.domain.portfolio import figures
+    from service.domain.contract_model import decode_metrics
     from service.domain.ruleset import Ruleset
     from service.domain.trends import BoardRevision, RevisionStream, follow_streams
 
@@ -97,7 +97,7 @@ def _trend(*leads: float) -> list:
                         "Ist <Abo>",
                         "current",
                         "f1",
-                        figures({"total_lead_time_min": lead, "activity_ratio": 0.1 * n}),
+                        decode_metrics({"total_lead_time_min": lead, "activity_ratio": 0.1 * n}),
                     )
                 ],
             )
