@@ -153,6 +153,7 @@ def seed(engine: Engine, boards: int) -> str:
                         revision_id=revision.id, stream_id=stream.id, revision_number=1,
                         position=position, name=document["name"], state=document["state"],
                         step_count=len(document["steps"]), etag="e", data=document,
+                        metrics=document["metrics"],
                     )
                 )  # fmt: skip
             if index % 100 == 99:

@@ -190,7 +190,7 @@ class Stream(SQLModel, table=True):
 
 
 class RevisionStream(SQLModel, table=True):
-    """A stream as it is in one revision: the contract v1 stream object and its ETag."""
+    """A stream as it is in one revision: the contract v1 stream object, its ETag and metrics."""
 
     __tablename__ = "revision_stream"
     __table_args__ = (sa.UniqueConstraint("stream_id", "revision_number"),)
@@ -204,6 +204,9 @@ class RevisionStream(SQLModel, table=True):
     step_count: int = 0
     etag: str = Field(max_length=64)
     data: dict[str, Any] = Field(sa_type=sa.JSON)
+    # A copy of ``data["metrics"]``: the portfolio lists the figures of thousands of streams
+    # without reading their documents (0.06 s instead of 0.28 s for 2,000, bench/portfolio.py).
+    metrics: dict[str, Any] | None = Field(default=None, sa_type=sa.JSON)
 
 
 class ConnectionStatus(StrEnum):

@@ -3,10 +3,11 @@
 Everything is read from what imports stored (each stream's contract document per revision),
 scoped by workspace, and never asks a provider.
 
-Speed: the stream documents are read as text and decoded by msgspec into structs that declare
-only the fields a view needs (the rest is skipped unparsed). bench/portfolio.py, 1,000 boards on
-SQLite: the portfolio's reads took 0.32 s with a JSON path in SQL (``data['metrics']``) and 0.10 s
-this way; the recurring problems' 1.2 s (``data['problems']``, ``data['steps']``) became 0.15 s.
+The portfolio and the trends read each stream's ``metrics`` column (a copy of the document's
+metrics written with it), never the documents. The recurring problems need the documents: they
+are read as text and decoded by msgspec into structs that declare only the problems and step
+titles (the rest is skipped unparsed); bench/portfolio.py, 1,000 boards on SQLite: 1.2 s with
+JSON paths in SQL (``data['problems']``, ``data['steps']``), 0.15 s this way.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import sqlalchemy as sa
 from sqlmodel import Session, col, delete
 
 from service.db.tables import Board, BoardLabel, Revision, RevisionStream, Stream
-from service.domain.contract_model import ContractMetrics, decode_metrics
+from service.domain.contract_model import decode_metrics
 from service.domain.portfolio import BoardStreams, StoredStream, has_labels
 from service.domain.recurring import Occurrence
 from service.domain.ruleset import Ruleset, StreamState
@@ -33,28 +34,6 @@ from service.rules_file import RulesError, parse_rules
 MAX_LABELS = 20
 LABEL_KEY = re.compile(r"[a-z0-9][a-z0-9_.-]{0,49}")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-
-
-class _Metrics(msgspec.Struct, frozen=True):
-    """The contract ``metrics`` object (types checked by msgspec)."""
-
-    step_count: int | None = None
-    value_adding_steps: int | None = None
-    non_value_adding_steps: int | None = None
-    total_process_time_min: float | None = None
-    total_lead_time_min: float | None = None
-    activity_ratio: float | None = None
-    rolled_complete_accurate: float | None = None
-    handoffs: int | None = None
-    problem_count: int | None = None
-    problem_weight: int | None = None
-
-
-class _Figures(msgspec.Struct):
-    """What the portfolio and the trends read of a stored stream document."""
-
-    frame_id: str | None = None
-    metrics: _Metrics = _Metrics()
 
 
 class _StepTitle(msgspec.Struct):
@@ -76,26 +55,8 @@ class _Problems(msgspec.Struct):
     steps: list[_StepTitle] = []
 
 
-_FIGURES = msgspec.json.Decoder(_Figures)
 _PROBLEMS = msgspec.json.Decoder(_Problems)
 _DOCUMENT = sa.cast(col(RevisionStream.data), sa.Text)
-
-
-def _figures(document: str | None) -> tuple[str | None, ContractMetrics]:
-    """The frame id and metrics of a stored document. A document with a malformed field (not
-    one the import writes) is decoded tolerantly instead (``contract_model``), so only that
-    figure is unknown."""
-    try:
-        stored = _FIGURES.decode(document or "{}")
-    except msgspec.MsgspecError:
-        try:
-            loose = json.loads(document or "{}")
-        except ValueError:
-            loose = None
-        data = loose if isinstance(loose, dict) else {}
-        frame = data.get("frame_id")
-        return (frame if isinstance(frame, str) else None), decode_metrics(data.get("metrics"))
-    return stored.frame_id, ContractMetrics(**msgspec.structs.asdict(stored.metrics))
 
 
 def _problems(document: str | None) -> _Problems:
@@ -218,7 +179,7 @@ def load_portfolio(
         col(Stream.key),
         col(RevisionStream.name),
         col(RevisionStream.state),
-        _DOCUMENT,
+        col(RevisionStream.metrics),
     )
     boards: dict[int, tuple[str, str | None, int, list[StoredStream]]] = {}
     for (
@@ -230,12 +191,12 @@ def load_portfolio(
         key,
         stream_name,
         state,
-        document,
+        metrics,
     ) in session.execute(query).all():
         if not has_labels(labels.get(board_id, {}), wanted):
             continue
         entry = boards.setdefault(board_id, (name, rules, number, []))
-        entry[3].append(StoredStream(stream_id, key, stream_name, state, _figures(document)[1]))
+        entry[3].append(StoredStream(stream_id, key, stream_name, state, decode_metrics(metrics)))
     cache: dict[str, Ruleset] = {}
     return [
         (
@@ -311,7 +272,8 @@ def load_revisions(session: Session, board: Board, upto: int | None = None) -> l
             col(RevisionStream.stream_id),
             col(RevisionStream.name),
             col(RevisionStream.state),
-            _DOCUMENT,
+            col(RevisionStream.data)["frame_id"],
+            col(RevisionStream.metrics),
         )
         .join(Stream, col(Stream.id) == col(RevisionStream.stream_id))
         .where(
@@ -321,13 +283,13 @@ def load_revisions(session: Session, board: Board, upto: int | None = None) -> l
         )
         .order_by(col(RevisionStream.revision_number), col(RevisionStream.position))
     ).all()
-    for number, stream_id, name, state, document in rows:
+    for number, stream_id, name, state, frame_id, metrics in rows:
         revision = revisions.get(number)
         if revision is None:
             continue
-        frame_id, stored = _figures(document)
+        frame = frame_id if isinstance(frame_id, str) else None
         assert isinstance(revision.streams, list)
-        revision.streams.append(TrendStream(stream_id, name, state, frame_id, stored))
+        revision.streams.append(TrendStream(stream_id, name, state, frame, decode_metrics(metrics)))
     return [revisions[number] for number in sorted(revisions)]
 
 

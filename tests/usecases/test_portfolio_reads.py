@@ -42,6 +42,7 @@ def store(
                     revision_id=revision.id, stream_id=streams[document["id"]],
                     revision_number=number, position=position, name=document["name"],
                     state=document["state"], etag="e", data=document,
+                    metrics=document["metrics"],
                 )
             )  # fmt: skip
     session.flush()

@@ -7,6 +7,7 @@ key's workspace: another workspace's board is never listed and is a 404 when nam
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict
 from typing import Annotated, Any, Literal, get_args
 
@@ -334,19 +335,23 @@ def export_portfolio(
     return Response(portfolio_to_csv(rows), media_type="text/csv; charset=utf-8", headers=headers)
 
 
-def scatter_dots(rows: list[PortfolioRow]) -> list[Dot]:
-    """The streams the scatter can place (lead time above 0 and an activity ratio known)."""
+def scatter_dots(
+    rows: list[PortfolioRow], link: Callable[[PortfolioRow], str] | None = None
+) -> list[Dot]:
+    """The streams the scatter can place (lead time above 0 and an activity ratio known), each
+    linked to ``link(row)`` when given."""
     return [
         Dot(
             label=row.name,
             detail=row.board_name,
-            lead_time_min=row.figures.total_lead_time_min,
-            activity_ratio=row.figures.activity_ratio,
+            lead_time_min=lead,
+            activity_ratio=ratio,
+            href=None if link is None else link(row),
         )
         for row in rows
-        if row.figures.total_lead_time_min is not None
-        and row.figures.total_lead_time_min > 0
-        and row.figures.activity_ratio is not None
+        if (lead := row.figures.total_lead_time_min) is not None
+        and lead > 0
+        and (ratio := row.figures.activity_ratio) is not None
     ]
 
 
