@@ -23,7 +23,7 @@ import sqlalchemy as sa
 from sqlmodel import Session, col, delete
 
 from service.db.tables import Board, BoardLabel, Revision, RevisionStream, Stream
-from service.domain.contract_model import decode_metrics
+from service.domain.contract_model import ContractMetrics, decode_metrics
 from service.domain.portfolio import BoardStreams, StoredStream, has_labels
 from service.domain.recurring import Occurrence
 from service.domain.ruleset import Ruleset, StreamState
@@ -56,6 +56,25 @@ class _Problems(msgspec.Struct):
 
 
 _PROBLEMS = msgspec.json.Decoder(_Problems)
+_METRICS = msgspec.json.Decoder(ContractMetrics)
+_METRICS_TEXT = sa.cast(col(RevisionStream.metrics), sa.Text)
+
+
+def _metrics(text: str | None) -> ContractMetrics:
+    """A stored ``metrics`` column (JSON text). msgspec decodes the well-formed ones in C; one
+    with a malformed field (not what the import writes) goes through the contract model's
+    tolerant decoder, so only that figure is unknown."""
+    if text is None:
+        return ContractMetrics()
+    try:
+        return _METRICS.decode(text)
+    except msgspec.MsgspecError:
+        try:
+            return decode_metrics(json.loads(text))
+        except ValueError:
+            return ContractMetrics()
+
+
 _DOCUMENT = sa.cast(col(RevisionStream.data), sa.Text)
 
 
@@ -179,7 +198,7 @@ def load_portfolio(
         col(Stream.key),
         col(RevisionStream.name),
         col(RevisionStream.state),
-        col(RevisionStream.metrics),
+        _METRICS_TEXT,
     )
     boards: dict[int, tuple[str, str | None, int, list[StoredStream]]] = {}
     for (
@@ -196,7 +215,7 @@ def load_portfolio(
         if not has_labels(labels.get(board_id, {}), wanted):
             continue
         entry = boards.setdefault(board_id, (name, rules, number, []))
-        entry[3].append(StoredStream(stream_id, key, stream_name, state, decode_metrics(metrics)))
+        entry[3].append(StoredStream(stream_id, key, stream_name, state, _metrics(metrics)))
     cache: dict[str, Ruleset] = {}
     return [
         (
@@ -273,7 +292,7 @@ def load_revisions(session: Session, board: Board, upto: int | None = None) -> l
             col(RevisionStream.name),
             col(RevisionStream.state),
             col(RevisionStream.data)["frame_id"],
-            col(RevisionStream.metrics),
+            _METRICS_TEXT,
         )
         .join(Stream, col(Stream.id) == col(RevisionStream.stream_id))
         .where(
@@ -289,7 +308,7 @@ def load_revisions(session: Session, board: Board, upto: int | None = None) -> l
             continue
         frame = frame_id if isinstance(frame_id, str) else None
         assert isinstance(revision.streams, list)
-        revision.streams.append(TrendStream(stream_id, name, state, frame, decode_metrics(metrics)))
+        revision.streams.append(TrendStream(stream_id, name, state, frame, _metrics(metrics)))
     return [revisions[number] for number in sorted(revisions)]
 
 
