@@ -35,6 +35,7 @@ if str(ROOT) not in sys.path:
 from fastapi.testclient import TestClient  # noqa: E402
 from sqlalchemy.engine import Engine  # noqa: E402
 
+from bench.digitize import reference_seconds  # noqa: E402
 from bench.local import create_schema, drop_schema  # noqa: E402
 from connectors.dump import read_dump_file  # noqa: E402
 from service.api.app import create_app  # noqa: E402
@@ -160,15 +161,6 @@ def seed(engine: Engine, boards: int) -> str:
                 session.commit()
         session.commit()
     return new.secret
-
-
-def reference_seconds() -> float:
-    """CPU seconds of a fixed pure-Python loop: how fast this machine runs Python right now."""
-    started = time.process_time()
-    total = 0
-    for value in range(3_000_000):
-        total += value % 7
-    return time.process_time() - started
 
 
 def fastest(
