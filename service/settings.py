@@ -71,7 +71,15 @@ class Settings(BaseSettings):
         default_factory=list,
         description="Comma-separated Fernet keys, newest first (tokens at rest; key rotation).",
     )
-    public_base_url: str = "http://127.0.0.1:8000"
+    public_base_url: str | None = Field(
+        default=None,
+        description="Where people reach the API (share links, webhook URLs). Unset: the host "
+        "each request came to, and the address `vsm serve` listens on for background work.",
+    )
+    listen_url: str = Field(
+        default="http://127.0.0.1:8000",
+        description="The address `vsm serve` listens on; it sets this for its processes.",
+    )
     miro: MiroSettings = Field(default_factory=MiroSettings)
     mural: MuralSettings = Field(default_factory=MuralSettings)
     import_max_retries: int = Field(default=5, ge=0)
@@ -94,6 +102,11 @@ class Settings(BaseSettings):
         if self.page_size_default > self.page_size_max:
             raise ValueError("page_size_default must not exceed page_size_max")
         return self
+
+    @property
+    def links_base_url(self) -> str:
+        """The base of links made without a request: the public URL, else the listen address."""
+        return (self.public_base_url or self.listen_url).rstrip("/")
 
     @property
     def embedded_worker(self) -> bool:

@@ -76,7 +76,7 @@ def build_runtime(
         box=box,
         policy=policy,
         client=guarded_client(policy, timeout=hooks.delivery_timeout_s),
-        base_url=settings.public_base_url.rstrip("/"),
+        base_url=settings.links_base_url,
         job_queue=job_queue,
         live_fetchers=(
             live_fetchers

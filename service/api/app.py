@@ -32,6 +32,7 @@ from service.jobqueue import JobQueue
 from service.logs import configure_logging
 from service.settings import Settings
 from service.usecases.connections import HttpFactory
+from service.web import routes as web_routes
 from service.webhooks.api import install as install_webhooks
 
 if TYPE_CHECKING:
@@ -124,6 +125,7 @@ def create_app(
     )
     install_webhooks(app, settings)
     app.include_router(health.router)
+    app.include_router(web_routes.router)
     # Outermost last: request ids wrap everything, so even a refused body gets one.
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_dump_bytes + MULTIPART_OVERHEAD)
     app.add_middleware(RequestIdMiddleware)
