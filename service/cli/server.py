@@ -289,10 +289,13 @@ def _run_demo(settings: Settings, engine: Engine, base_url: str) -> list[str]:
     from service.db.tables import Board, RevisionStream, Stream
     from service.usecases.imports import parse_dump, run_import_job, submit_import
     from service.usecases.keys import create_api_key
+    from service.usecases.web_login import create_login_ticket
 
     sessions = create_session_factory(engine)
     with sessions() as session:
         new = create_api_key(session, DEMO_WORKSPACE, label="vsm serve --demo")
+        assert new.key.id is not None
+        ticket = create_login_ticket(session, new.key.id)
         session.commit()
         workspace_id = new.workspace.id
     assert workspace_id is not None
@@ -335,7 +338,35 @@ def _run_demo(settings: Settings, engine: Engine, base_url: str) -> list[str]:
         f"  curl -s -H {auth} -H 'Content-Type: application/json' "
         f"--data-binary @{shlex.quote(str(EXAMPLES_DIR / DEMO_FILES[0]))} {base_url}/v1/imports",
         f"  API docs: {base_url}/docs",
+        "",
+        "Open in a browser (this link signs you in once, for 30 minutes):",
+        f"  {base_url}/web/login/{ticket}",
     ]
+
+
+def _check_port_free(host: str, port: int) -> None:
+    """Fail with one line before anything is printed or created when ``port`` is taken."""
+    import socket
+
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise CommandError(
+                f"cannot listen on {host}:{port} ({exc.strerror or exc}); another program "
+                "uses it: pick a free port with --port, e.g. --port 8001"
+            ) from None
+
+
+def _has_keys(engine: Engine) -> bool:
+    from sqlmodel import Session, select
+
+    from service.db.tables import ApiKey
+
+    with Session(engine) as session:
+        return session.exec(select(ApiKey.id).limit(1)).first() is not None
 
 
 def run_serve(args: argparse.Namespace) -> int:
@@ -348,12 +379,25 @@ def run_serve(args: argparse.Namespace) -> int:
     configure_logging(settings.log_level, settings.log_format)
     if args.workers < 1:
         raise CommandError("--workers must be at least 1")
+    _check_port_free(args.host, args.port)
+    host = "127.0.0.1" if args.host in ("0.0.0.0", "::") else args.host  # noqa: S104
+    listen_url = f"http://{host}:{args.port}"
+    # Links made without a request (webhook events) point where this server listens, unless
+    # VSM_PUBLIC_BASE_URL says otherwise; the API processes read it from the environment.
+    os.environ["VSM_LISTEN_URL"] = listen_url
     if args.demo or settings.embedded_worker:
         engine = _engine(settings, migrate=True)
         if args.demo:
-            host = "127.0.0.1" if args.host in ("0.0.0.0", "::") else args.host  # noqa: S104
-            lines = _run_demo(settings, engine, f"http://{host}:{args.port}")
+            lines = _run_demo(settings, engine, listen_url)
             print("\n".join(lines), flush=True)
+        elif not _has_keys(engine):
+            print(
+                "vsm: the database has no API key yet; create the first one with\n"
+                "  vsm keys create --workspace NAME\n"
+                f"then sign in at {listen_url}/web/ (or try `vsm serve --demo`)",
+                file=sys.stderr,
+                flush=True,
+            )
         engine.dispose()
     uvicorn.run(
         "service.api.main:app_from_env",

@@ -26,3 +26,12 @@ def progress_percent(phase: str | None, done: int | None, total: int | None) -> 
             return 5
         return 5 + int(65 * min(done, total) / total)
     return {"classifying": 80, "storing": 95}.get(phase, 50)
+
+
+def describe_job(status: str, phase: str | None, done: int | None, total: int | None) -> str:
+    """The progress line of a job in ``status``: finished jobs say ``done`` or ``failed``."""
+    if status in ("succeeded", "unchanged"):
+        return "done"
+    if status == "failed":
+        return "failed"
+    return describe_progress(phase if status == "running" else None, done, total)

@@ -236,6 +236,7 @@ def run_import_job(session: Session, job_id: int) -> ImportJob | None:
     job.attempts += 1
     job.started_at = job.started_at or utcnow()
     job.progress = 10
+    job.phase = "reading"
     session.add(job)
     session.commit()
     log.info("import_job_started", job_id=job_id, kind=job.kind, attempt=job.attempts)
@@ -243,7 +244,10 @@ def run_import_job(session: Session, job_id: int) -> ImportJob | None:
     try:
         board, board_row = _load_source(session, job)
         ruleset = ruleset_for(board_row.rules if board_row else None)
+        session.commit()  # ends the read so the progress note below starts a writer
+        note_progress(session, job_id, "classifying", len(board.items), len(board.items), 40)
         result = digitize(board, ruleset)
+        note_progress(session, job_id, "storing", len(board.items), len(board.items), 80)
     except (TransientError, RateLimitedError):
         session.rollback()
         raise
@@ -274,6 +278,29 @@ def run_import_job(session: Session, job_id: int) -> ImportJob | None:
             if attempt == _STORE_ATTEMPTS:
                 raise
     raise AssertionError("unreachable")
+
+
+def note_progress(
+    session: Session,
+    job_id: int,
+    phase: str,
+    done: int | None,
+    total: int | None,
+    percent: int,
+) -> None:
+    """Show what a running job does now (``GET /v1/imports/{id}``, the web page) and commit.
+
+    Only a job still ``running`` is touched: a duplicate delivery that finished it meanwhile
+    keeps its final state."""
+    begin_write(session)
+    job = session.get(ImportJob, job_id)
+    if job is not None and job.status == JobStatus.RUNNING:
+        job.phase = phase
+        job.items_done = done
+        job.items_total = total
+        job.progress = max(job.progress, percent)
+        session.add(job)
+    session.commit()
 
 
 def fail_import_job(session: Session, job_id: int, reason: str) -> ImportJob | None:
@@ -319,6 +346,7 @@ def _store(session: Session, job_id: int, outcome: _Outcome) -> ImportJob:
     job.board_id = board_row.id
     job.finished_at = utcnow()
     job.progress = 100
+    job.phase = "done"
     if latest and latest.content_hash == content_hash and latest.rules_hash == rules_hash:
         job.status = JobStatus.UNCHANGED
         job.revision_number = latest.number

@@ -31,7 +31,7 @@ from service.api.deps import (
 from service.api.problems import ProblemError
 from service.db.engine import begin_write
 from service.db.tables import Board, ImportJob, JobStatus, RevisionStream, Stream
-from service.domain.progress import describe_progress, progress_percent
+from service.domain.progress import describe_job, progress_percent
 from service.domain.render.svg import render_stream_svg
 from service.usecases.imports import submit_import
 from service.usecases.web_login import key_by_secret, redeem_login_ticket
@@ -77,9 +77,7 @@ def _iso(moment: datetime | None) -> str:
 
 
 def _progress_text(job: ImportJob) -> str:
-    if JobStatus(job.status).finished:
-        return "done" if job.status != JobStatus.FAILED else "failed"
-    return describe_progress(job.phase, job.items_done, job.items_total)
+    return describe_job(job.status, job.phase, job.items_done, job.items_total)
 
 
 def _environment() -> Environment:

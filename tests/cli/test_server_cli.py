@@ -129,7 +129,7 @@ def test_serve_demo_imports_the_examples_and_prints_working_curl_commands(tmp_pa
     )
     try:
         assert process.stdout is not None
-        lines = [process.stdout.readline() for _ in range(6)]
+        lines = [process.stdout.readline() for _ in range(13)]
         key = re.search(r"(vsk_\S+)", lines[0])
         assert key, lines
         streams_url = re.search(r"(http://\S+/v1/streams/\d+)\s*$", "".join(lines[5:6]))
@@ -144,6 +144,12 @@ def test_serve_demo_imports_the_examples_and_prints_working_curl_commands(tmp_pa
                 assert time.monotonic() < deadline, "vsm serve did not answer"
                 time.sleep(0.2)
         boards = httpx.get(f"http://127.0.0.1:{port}/v1/boards", headers=headers).json()
+        login = re.fullmatch(r"\s+(http://\S+/web/login/\S+)\s*", lines[-1])
+        assert login, lines
+        with httpx.Client() as browser:
+            signed_in = browser.get(login.group(1))
+            board_list = browser.get(f"http://127.0.0.1:{port}/web/boards")
+            used_again = httpx.get(login.group(1))
     finally:
         os.killpg(process.pid, signal.SIGTERM)
         process.wait(20)
@@ -151,3 +157,39 @@ def test_serve_demo_imports_the_examples_and_prints_working_curl_commands(tmp_pa
     assert response.status_code == 200
     assert response.json()["stream"]["steps"]
     assert sorted(b["provider"] for b in boards["items"]) == ["miro", "mural"]
+    assert signed_in.status_code == 200
+    assert board_list.status_code == 200
+    assert all(b["name"].split()[0] in board_list.text for b in boards["items"])
+    assert used_again.status_code == 410
+
+
+def test_serve_on_a_busy_port_says_to_use_port_before_printing_a_key(
+    sqlite_env: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        status, out, err = run(capsys, "serve", "--demo", "--port", str(port))
+
+    assert status == 2
+    assert out == ""
+    assert "--port" in err
+    assert err.count("\n") == 1
+    assert "vsk_" not in err
+
+
+def test_serve_on_an_empty_database_says_how_to_create_the_first_key(
+    sqlite_env: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import uvicorn
+
+    started: list[dict[str, object]] = []
+    monkeypatch.setattr(uvicorn, "run", lambda *args, **kwargs: started.append(kwargs))
+    monkeypatch.setenv("VSM_LISTEN_URL", "")  # `vsm serve` sets it; restored after the test
+
+    status, _, err = run(capsys, "serve", "--port", str(free_port()))
+
+    assert status == 0
+    assert "vsm keys create --workspace NAME" in err
+    assert len(started) == 1

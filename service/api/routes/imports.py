@@ -23,6 +23,7 @@ from service.api.problems import ProblemError, responses
 from service.api.schemas import ImportJobPublic, Page
 from service.db.engine import begin_write
 from service.db.tables import ImportJob
+from service.domain.progress import describe_job
 from service.usecases.imports import submit_import
 
 router = APIRouter(prefix="/imports", tags=["imports"])
@@ -49,8 +50,10 @@ _UPLOAD_BODY = {
 
 
 def job_public(job: ImportJob) -> ImportJobPublic:
+    text = describe_job(job.status, job.phase, job.items_done, job.items_total)
     return ImportJobPublic.model_validate(
-        {**job.model_dump(), "revision": job.revision_number}, from_attributes=False
+        {**job.model_dump(), "revision": job.revision_number, "progress_text": text},
+        from_attributes=False,
     )
 
 
