@@ -25,12 +25,15 @@ from connectors.dump import DEFAULT_MAX_BYTES, read_dump_file
 from connectors.errors import DumpError
 from service.domain.digitize import digitize
 from service.domain.export import (
+    PROBLEM_RANKS_HEADER,
     comparison_rows,
     contract_to_markdown,
     format_minutes,
     format_percent,
     metric_rows,
+    problem_ranks,
     safe_text,
+    step_problem_ranks,
     streams_to_csv,
 )
 from service.domain.render.html import render_report_html
@@ -230,8 +233,9 @@ def _render_stream(stream: Mapping[str, Any], console: Console) -> None:
     if show_lane:
         table.add_column("Lane")
     table.add_column("VA")
-    for name in ("PT", "LT", "WT", "%C&A", "Problems"):
+    for name in ("PT", "LT", "WT", "%C&A", PROBLEM_RANKS_HEADER):
         table.add_column(name, justify="right")
+    ranks = problem_ranks(stream)
     for step in steps:
         lane = [_t(step.get("lane"))] if show_lane else []
         table.add_row(
@@ -243,7 +247,7 @@ def _render_stream(stream: Mapping[str, Any], console: Console) -> None:
             Text(format_minutes(step.get("lead_time_min"))),
             Text(format_minutes(step.get("wait_time_min"))),
             Text(format_percent(step.get("complete_accurate_pct"))),
-            Text(str(len(step.get("problem_ids") or []))),
+            Text(step_problem_ranks(step, ranks)),
         )
     console.print(table)
     console.print()
@@ -251,11 +255,13 @@ def _render_stream(stream: Mapping[str, Any], console: Console) -> None:
     problems = stream.get("problems") or []
     if problems:
         table = _table("Problems (most votes first)")
+        table.add_column("Rank", justify="right")
         table.add_column("Votes", justify="right")
         table.add_column("Problem")
         table.add_column("Step")
-        for problem in problems:
+        for rank, problem in enumerate(problems, start=1):
             table.add_row(
+                Text(str(rank)),
                 Text(str(problem.get("weight"))),
                 _t(problem.get("text")),
                 _t(labels.get(str(problem.get("step_id")), "whole stream")),

@@ -39,6 +39,10 @@ _MARKDOWN_SPECIAL = frozenset("\\`*_[]|#!~")
 
 _MISSING = "\u2013"  # en dash: "unknown"
 
+# The steps tables' problem column, in the report page, the CLI and Markdown alike: the ranks
+# (1 = most votes) of the step's problems in the stream's ranked problem list.
+PROBLEM_RANKS_HEADER = "Problem ranks"
+
 
 def safe_text(value: object) -> str:
     """``value`` as text without control characters (terminal escapes, NUL); keeps ``\\n``/``\\t``.
@@ -185,7 +189,9 @@ def stream_to_markdown(stream: Mapping[str, Any], *, level: int = 2) -> str:
     if steps:
         # a board without swimlanes gets no column of dashes
         show_lane = any(step.get("lane") for step in steps)
-        header = ["#", "Step", "Lane", "Value-adding", "PT", "LT", "WT", "%C&A", "Problems"]
+        ranks = problem_ranks(stream)
+        header = ["#", "Step", "Lane", "Value-adding", "PT", "LT", "WT", "%C&A"]
+        header.append(PROBLEM_RANKS_HEADER)
         align = "rlllrrrrr"
         if not show_lane:
             del header[2]
@@ -201,7 +207,7 @@ def stream_to_markdown(stream: Mapping[str, Any], *, level: int = 2) -> str:
                 format_minutes(step.get("lead_time_min")),
                 format_minutes(step.get("wait_time_min")),
                 format_percent(step.get("complete_accurate_pct")),
-                str(len(step.get("problem_ids") or ())),
+                step_problem_ranks(step, ranks) or _MISSING,
             ]
             if not show_lane:
                 del row[2]
@@ -215,15 +221,16 @@ def stream_to_markdown(stream: Mapping[str, Any], *, level: int = 2) -> str:
     lines += [f"{sub} Problems (most votes first)", ""]
     if problems:
         lines += _table(
-            ("Votes", "Problem", "Step"),
-            "rll",
+            ("Rank", "Votes", "Problem", "Step"),
+            "rrll",
             (
                 (
+                    str(rank),
                     str(problem.get("weight")),
                     markdown_text(problem.get("text")),
                     markdown_text(labels.get(str(problem.get("step_id")), "whole stream")),
                 )
-                for problem in problems
+                for rank, problem in enumerate(problems, start=1)
             ),
         )
     else:
@@ -314,6 +321,21 @@ def _comparison_title(entry: object) -> str:
             return f"{safe_text(current)} → {safe_text(target)}"
         return safe_text(entry.get("title") or current or target or "")
     return safe_text(entry)
+
+
+def problem_ranks(stream: Mapping[str, Any]) -> dict[str, int]:
+    """Problem id -> rank in the stream's problem list (1 = most votes; the list is ranked)."""
+    return {
+        str(problem.get("id")): rank
+        for rank, problem in enumerate(stream.get("problems") or (), start=1)
+        if isinstance(problem, Mapping)
+    }
+
+
+def step_problem_ranks(step: Mapping[str, Any], ranks: Mapping[str, int], limit: int = 20) -> str:
+    """The ranks of ``step``'s problems, ascending: ``"1, 4"``; empty when it has none."""
+    found = sorted(ranks[str(pid)] for pid in step.get("problem_ids") or () if str(pid) in ranks)
+    return ", ".join(str(rank) for rank in found[:limit])
 
 
 def contract_to_markdown(doc: Mapping[str, Any]) -> str:

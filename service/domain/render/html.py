@@ -12,6 +12,7 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from service.domain.export import PROBLEM_RANKS_HEADER
 from service.domain.render.svg import (
     MAX_STEPS,
     ratio_percent,
@@ -236,7 +237,8 @@ def _steps_table(steps: Sequence[Mapping[str, Any]], problem_ranks: Mapping[str,
         "<tr><th>#</th><th>Step</th>"
         + ("<th>Lane</th>" if laned else "")
         + "<th>Value</th><th>Process time</th>"
-        "<th>Lead time</th><th>Wait time</th><th>%C&amp;A</th><th>Problems</th></tr>"
+        "<th>Lead time</th><th>Wait time</th><th>%C&amp;A</th>"
+        f"<th>{esc(PROBLEM_RANKS_HEADER)}</th></tr>"
     )
     rows = []
     for step in steps[:MAX_TABLE_ROWS]:
