@@ -49,7 +49,7 @@ from service.web.session import (
 pages = APIRouter(prefix="/web", include_in_schema=False)
 
 STATIC_DIR = Path(__file__).parent / "static"
-STATIC_FILES = {"web.css": "text/css; charset=utf-8"}
+STATIC_FILES = {"web.css": "text/css; charset=utf-8", "favicon.svg": "image/svg+xml"}
 PAGE_CSP = (
     "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "
     "base-uri 'none'; frame-ancestors 'none'"

@@ -89,7 +89,22 @@ ol.problems li { display: flex; gap: 10px; margin: 0 0 8px; }
 .note { color: var(--muted); font-size: 13px; }
 footer { margin-top: 36px; color: var(--muted); font-size: 12px; border-top: 1px solid var(--line);
   padding-top: 8px; }
-@page { size: A4 landscape; margin: 12mm; }
+.map { touch-action: pan-x pan-y pinch-zoom; }
+/* Phones (390 px): titles keep a readable width and the table scrolls sideways inside itself;
+   maps keep their natural size (text as drawn) and pan inside their frame. */
+@media (max-width: 760px) {
+  main { padding: 12px 12px 32px; }
+  h1 { font-size: 21px; }
+  h2 { font-size: 18px; }
+  .grid { gap: 8px; display: block; }
+  table.steps, table.metrics { display: block; max-width: 100%; overflow-x: auto; }
+  table.steps td:nth-child(2) { min-width: 11em; }
+  .map { max-height: 75vh; overflow: auto; }
+  .map.fit svg { max-width: none; width: auto; height: auto; }
+  ol.problems li { gap: 8px; }
+}
+/* No page size: the printer or the user picks A4 or A3, portrait or landscape. */
+@page { margin: 12mm; }
 @media print {
   body { font-size: 10.5pt; }
   main { max-width: none; padding: 0; }
@@ -98,8 +113,12 @@ footer { margin-top: 36px; color: var(--muted); font-size: 12px; border-top: 1px
   section.stream:first-of-type { break-before: auto; }
   section.comparison, section.unclassified { break-before: page; }
   .map { overflow: visible; border: none; padding: 0; }
-  .map svg { width: 100%; height: auto; max-height: 170mm; }
-  tr, li { break-inside: avoid; }
+  .map, .map.fit { max-height: none; overflow: visible; }
+  .map svg, .map.fit svg { width: 100%; max-width: 100%; height: auto; max-height: 170mm; }
+  table.steps, table.metrics { display: table; overflow: visible; }
+  thead { display: table-header-group; }
+  tr, li { break-inside: avoid; page-break-inside: avoid; }
+  h2, h3 { break-after: avoid; }
   a { color: inherit; text-decoration: none; }
 }
 """
