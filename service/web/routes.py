@@ -31,8 +31,9 @@ from service.api.deps import (
 from service.api.problems import ProblemError
 from service.db.engine import begin_write
 from service.db.tables import Board, ImportJob, JobStatus, RevisionStream, Stream
+from service.domain.contract_model import decode_stream
 from service.domain.progress import describe_job, progress_percent
-from service.domain.render.svg import render_stream_svg
+from service.domain.render.svg import render_stream_map
 from service.usecases.imports import submit_import
 from service.usecases.web_login import key_by_secret, redeem_login_ticket
 from service.web.session import (
@@ -60,7 +61,6 @@ ZOOMS = (50, 100, 150, 200)
 BOARDS_PER_PAGE = 50
 JOBS_PER_PAGE = 50
 _EXPLAIN = re.compile(r"^/v1/boards/\{[^}]+\}/revisions/\{[^}]+\}/explain\.svg$")
-_SVG_SIZE = re.compile(r'<svg[^>]*?\swidth="([\d.]+)"[^>]*?\sheight="([\d.]+)"')
 
 
 def _aware(moment: datetime) -> datetime:
@@ -399,8 +399,7 @@ def map_page(
     if row is None:
         return _not_found(signed_in, f"stream {stream_id}")
     stream_row, _, board = row
-    found = _SVG_SIZE.search(render_stream_svg(stream_row.data)[:2000])
-    width, height = (float(found.group(1)), float(found.group(2))) if found else (1200.0, 600.0)
+    drawn = render_stream_map(decode_stream(stream_row.data))
     scale = (zoom if zoom in ZOOMS else 100) / 100
     return page(
         "map.html",
@@ -412,8 +411,8 @@ def map_page(
         zoom=zoom if zoom in ZOOMS else 100,
         zooms=ZOOMS,
         svg=f"/v1/streams/{stream_id}/map.svg?revision={stream_row.revision_number}",
-        width=round(width * scale),
-        height=round(height * scale),
+        width=round(drawn.width * scale),
+        height=round(drawn.height * scale),
     )
 
 
