@@ -287,14 +287,19 @@ def test_stream_markdown_leaves_out_the_lane_column_on_a_board_without_lanes() -
 def test_the_steps_problem_column_holds_the_ranks_of_the_ranked_problem_list() -> None:
     from service.domain.export import PROBLEM_RANKS_HEADER, problem_ranks, step_problem_ranks
 
-    stream = {
-        "problems": [{"id": "p-top"}, {"id": "p-second"}, {"id": "p-third"}],
-        "steps": [{"id": "s1", "problem_ids": ["p-third", "p-top"]}, {"id": "s2"}],
-    }
+    stream = decode_stream(
+        {
+            "problems": [{"id": "p-top"}, {"id": "p-second"}, {"id": "p-third"}],
+            "steps": [
+                {"id": "s1", "order": 1, "problem_ids": ["p-third", "p-top"]},
+                {"id": "s2", "order": 2},
+            ],
+        }
+    )
     ranks = problem_ranks(stream)
 
-    markdown = stream_to_markdown({**stream, "steps": [{**s, "order": 1} for s in stream["steps"]]})
+    markdown = stream_to_markdown(stream)
 
-    assert step_problem_ranks(stream["steps"][0], ranks) == "1, 3"
-    assert step_problem_ranks(stream["steps"][1], ranks) == ""
+    assert step_problem_ranks(stream.steps[0], ranks) == "1, 3"
+    assert step_problem_ranks(stream.steps[1], ranks) == ""
     assert PROBLEM_RANKS_HEADER in markdown
