@@ -25,7 +25,15 @@ from service.api.problems import (
     problem_body,
     slug_for_status,
 )
-from service.api.routes import boards, classify, health, imports, render, streams
+from service.api.routes import (
+    boards,
+    classify,
+    health,
+    imports,
+    render,
+    spreadsheets,
+    streams,
+)
 from service.db.engine import create_db_engine, create_session_factory
 from service.db.migrate import upgrade_database
 from service.jobqueue import JobQueue
@@ -117,7 +125,7 @@ def create_app(
     app.state.share_secret = render.share_signing_key(settings)
 
     v1 = APIRouter(prefix="/v1")
-    for module in (imports, boards, streams, classify, render):
+    for module in (imports, boards, streams, classify, render, spreadsheets):
         v1.include_router(module.router)
     app.include_router(v1)
     live_runners.extend(

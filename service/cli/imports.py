@@ -26,6 +26,7 @@ from connectors.errors import DumpError
 from service.domain.contract_model import Contract, ContractStream, decode_contract
 from service.domain.digitize import digitize
 from service.domain.export import (
+    CSV_DIALECTS,
     PROBLEM_RANKS_HEADER,
     attached_to,
     comparison_rows,
@@ -43,7 +44,7 @@ from service.domain.render.html import render_report_html
 from service.domain.render.svg import render_stream_svg, select_stream
 from service.rules_file import RulesError, load_rules_file
 
-FORMATS = ("table", "json", "markdown", "csv", "svg", "html")
+FORMATS = ("table", "json", "markdown", "csv", "svg", "html", "xlsx")
 
 # A dump larger than this is refused before parsing (100,000 stickies take about 35 MB).
 MAX_DUMP_BYTES = DEFAULT_MAX_BYTES
@@ -62,6 +63,7 @@ def register(subparsers: Any) -> None:
             "Read a Miro or Mural board dump (JSON), classify its items and print the value "
             "streams: steps, lanes, times, ranked problems, ideas and metrics."
         ),
+        epilog="example: vsm import examples/miro-abo-workshop.json --format xlsx -o abo.xlsx",
     )
     parser.add_argument("file", metavar="FILE", type=Path, help="dump file (JSON)")
     parser.add_argument(
@@ -72,6 +74,13 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument(
         "-o", "--output", metavar="OUT", type=Path, help="write to OUT instead of stdout"
+    )
+    parser.add_argument(
+        "--csv-dialect",
+        choices=tuple(CSV_DIALECTS),
+        default="excel",
+        help="with --format csv: excel (comma, decimal point; default) or excel-de "
+        "(semicolon, decimal comma, as German Excel opens it)",
     )
     parser.add_argument(
         "--stream",
@@ -117,13 +126,16 @@ def run_import(args: argparse.Namespace) -> int:
 
     doc = digitize(board, ruleset)
 
+    if args.format == "xlsx":
+        return _write_xlsx(doc, args.output)
+
     if args.output is None and args.format == "table":
         render_table(
             decode_contract(doc), Console(width=None if sys.stdout.isatty() else _FILE_WIDTH)
         )
         return 0
     try:
-        text = render(doc, args.format, stream=args.stream)
+        text = render(doc, args.format, stream=args.stream, csv_dialect=args.csv_dialect)
     except LookupError as exc:
         return _fail(str(exc))
     if args.output is None:
@@ -136,7 +148,26 @@ def run_import(args: argparse.Namespace) -> int:
     return 0
 
 
-def render(doc: Mapping[str, Any], fmt: str, *, stream: str | None = None) -> str:
+def _write_xlsx(doc: Mapping[str, Any], output: Path | None) -> int:
+    """The workbook to ``output``, or to stdout when it is a pipe or a file (never a terminal)."""
+    from service.spreadsheet import contract_to_xlsx
+
+    data = contract_to_xlsx(decode_contract(doc))
+    if output is None:
+        if sys.stdout.isatty():
+            return _fail("--format xlsx writes a binary file: add -o FILE.xlsx")
+        sys.stdout.buffer.write(data)
+        return 0
+    try:
+        output.write_bytes(data)
+    except OSError as exc:
+        return _fail(_os_message("write", output, exc))
+    return 0
+
+
+def render(
+    doc: Mapping[str, Any], fmt: str, *, stream: str | None = None, csv_dialect: str = "excel"
+) -> str:
     """The contract document in one of ``FORMATS`` as text (the table without colours).
 
     ``svg`` draws one stream (``stream``: id, name or 1-based position; default the first) and
@@ -144,8 +175,8 @@ def render(doc: Mapping[str, Any], fmt: str, *, stream: str | None = None) -> st
     """
     if fmt == "json":
         return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
-    if fmt not in FORMATS:
-        raise ValueError(f"unknown format {fmt!r}")
+    if fmt not in FORMATS or fmt == "xlsx":
+        raise ValueError(f"unknown text format {fmt!r}")
     contract = decode_contract(doc)
     if fmt == "svg":
         return render_stream_svg(select_stream(contract, stream))
@@ -154,7 +185,7 @@ def render(doc: Mapping[str, Any], fmt: str, *, stream: str | None = None) -> st
     if fmt == "markdown":
         return contract_to_markdown(contract)
     if fmt == "csv":
-        return streams_to_csv(contract.streams)
+        return streams_to_csv(contract.streams, dialect=csv_dialect)
     buffer = io.StringIO()
     render_table(
         contract,

@@ -395,14 +395,30 @@ def csv_cell(value: object) -> str | int | float:
     return text
 
 
-def streams_to_csv(streams: Sequence[ContractStream]) -> str:
-    """One row per step across ``streams``, with a header row.
+# Spreadsheet dialects: "excel" (comma, decimal point) and "excel-de" (semicolon, decimal comma)
+# as German Excel expects when it opens a .csv by double-click.
+CSV_DIALECTS: dict[str, tuple[str, str]] = {"excel": (",", "."), "excel-de": (";", ",")}
+# Excel reads a CSV as UTF-8 only when the file starts with a byte order mark.
+CSV_BOM = "\ufeff"
+
+
+def streams_to_csv(
+    streams: Sequence[ContractStream], *, dialect: str = "excel", bom: bool = True
+) -> str:
+    """One row per step across ``streams``, with a header row, starting with a BOM.
 
     Times are in minutes as numbers (empty when unknown), ``problems`` counts the problems
     attached to the step and ``problem_weight`` sums their votes. Lines end with CRLF (RFC 4180).
+    ``dialect`` is a key of ``CSV_DIALECTS``: ``excel-de`` separates with ``;`` and writes
+    decimal commas. Raises ``ValueError`` for another dialect.
     """
+    if dialect not in CSV_DIALECTS:
+        raise ValueError(f"unknown CSV dialect {dialect!r}: use {' or '.join(CSV_DIALECTS)}")
+    delimiter, decimal = CSV_DIALECTS[dialect]
     buffer = io.StringIO()
-    writer = csv.writer(buffer)
+    if bom:
+        buffer.write(CSV_BOM)
+    writer = csv.writer(buffer, delimiter=delimiter)
     writer.writerow(CSV_COLUMNS)
     for stream in streams:
         weights = {problem.id: problem.weight or 0 for problem in stream.problems}
@@ -421,5 +437,11 @@ def streams_to_csv(streams: Sequence[ContractStream]) -> str:
                 len(step.problem_ids),
                 sum(weights.get(pid, 0) for pid in step.problem_ids),
             )
-            writer.writerow([csv_cell(value) for value in row])
+            writer.writerow([_localized(csv_cell(value), decimal) for value in row])
     return buffer.getvalue()
+
+
+def _localized(cell: str | int | float, decimal: str) -> str | int | float:
+    if decimal == "." or not isinstance(cell, float):
+        return cell
+    return repr(cell).replace(".", decimal)

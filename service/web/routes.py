@@ -296,6 +296,10 @@ def _downloads(request: Request, board_id: int) -> list[dict[str, str]]:
     links = []
     if "/v1/boards/{board_id}/export.xlsx" in paths:
         links.append({"href": f"/v1/boards/{board_id}/export.xlsx", "text": "Excel (XLSX)"})
+    if "/v1/boards/{board_id}/export.csv" in paths:
+        base = f"/v1/boards/{board_id}/export.csv"
+        links.append({"href": base, "text": "CSV"})
+        links.append({"href": f"{base}?dialect=excel-de", "text": "CSV (German Excel)"})
     return links
 
 

@@ -116,7 +116,8 @@ def _step(title: str) -> dict[str, Any]:
 
 
 def _rows(text: str) -> list[dict[str, str]]:
-    return list(csv.DictReader(io.StringIO(text)))
+    assert text.startswith("\ufeff")  # Excel reads UTF-8 only after a BOM
+    return list(csv.DictReader(io.StringIO(text[1:])))
 
 
 @pytest.mark.parametrize(
@@ -303,3 +304,27 @@ def test_the_steps_problem_column_holds_the_ranks_of_the_ranked_problem_list() -
     assert step_problem_ranks(stream.steps[0], ranks) == "1, 3"
     assert step_problem_ranks(stream.steps[1], ranks) == ""
     assert PROBLEM_RANKS_HEADER in markdown
+
+
+def test_the_german_excel_dialect_separates_with_semicolons_and_writes_decimal_commas() -> None:
+    from service.domain.export import streams_to_csv as to_csv
+
+    stream = decode_stream(
+        {
+            "name": "Ist; Zustand",
+            "steps": [{"id": "s", "order": 1, "title": "Zahlen", "process_time_min": 6.5}],
+        }
+    )
+
+    text = to_csv([stream], dialect="excel-de")
+    rows = list(csv.DictReader(io.StringIO(text[1:]), delimiter=";"))
+
+    assert text.startswith("\ufeffstream;state;order;")
+    assert rows[0]["process_time_min"] == "6,5"
+    assert rows[0]["stream"] == "Ist; Zustand"
+    assert rows[0]["order"] == "1"
+
+
+def test_an_unknown_csv_dialect_is_refused() -> None:
+    with pytest.raises(ValueError, match="excel-de"):
+        streams_to_csv([], dialect="excel-fr")
