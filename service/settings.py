@@ -66,7 +66,10 @@ class Settings(BaseSettings):
     page_size_max: int = Field(default=200, ge=1)
     page_size_default: int = Field(default=50, ge=1)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
-    log_format: Literal["json", "console"] = "json"
+    log_format: Literal["auto", "json", "console"] = Field(
+        default="auto",
+        description="`auto`: readable lines on a terminal, JSON lines otherwise.",
+    )
     encryption_keys: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
         description="Comma-separated Fernet keys, newest first (tokens at rest; key rotation).",
@@ -90,6 +93,17 @@ class Settings(BaseSettings):
     def _split_keys(cls, value: object) -> object:
         if isinstance(value, str):
             return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("database_url", mode="before")
+    @classmethod
+    def _postgres_scheme(cls, value: object) -> object:
+        # Heroku, Render, Fly and libpq write postgres:// or postgresql://; SQLAlchemy needs
+        # the driver named (this project ships psycopg 3).
+        if isinstance(value, str):
+            for prefix in ("postgres://", "postgresql://"):
+                if value.startswith(prefix):
+                    return "postgresql+psycopg://" + value[len(prefix) :]
         return value
 
     @field_validator("log_level", mode="before")

@@ -63,9 +63,10 @@ def install_live(
             port = EmbeddedLiveSync(live, tick_s=tick_s)
             runners.append(port)
         setattr(app.state, f"{provider}_fetch", port)
-        log.info(
-            "live_provider", provider=provider, enabled=live is not None, reason=reason or None
-        )
+        # A provider left unconfigured is the normal laptop case: a hint at debug level only;
+        # its routes answer with the reason when someone calls them.
+        note = log.info if live is not None else log.debug
+        note("live_provider", provider=provider, enabled=live is not None, reason=reason or None)
     app.include_router(connections.router, prefix="/v1")
     app.include_router(mural_connections.router, prefix="/v1")
     return runners

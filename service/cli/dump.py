@@ -39,6 +39,7 @@ def register(subparsers: Any) -> None:
         "dump",
         help="write a live Miro or Mural board as a dump file",
         description="Fetch a board from the provider's REST API and write it as a dump (JSON).",
+        epilog="example: vsm dump miro uXjVO1a2b3c= -o board.json && vsm import board.json",
     )
     providers = parser.add_subparsers(dest="provider", metavar="PROVIDER", required=True)
     add_provider_parser(
@@ -81,7 +82,13 @@ def add_provider_parser(
     ``$VSM_<NAME>_TOKEN``, the URL to ``$VSM_<NAME>__API_URL``, then ``default_api_url``."""
     token_env = _token_env(name)
     api_env = f"VSM_{name.upper()}__API_URL"
-    parser = providers.add_parser(name, help=help, description=description)
+    parser = providers.add_parser(
+        name,
+        help=help,
+        description=description,
+        epilog=f"example: {token_env}=... vsm dump {name} {id_help.rsplit(' ', 1)[-1]} "
+        "-o board.json",
+    )
     parser.add_argument(id_dest, metavar=id_metavar, help=id_help)
     parser.add_argument(
         "--token",

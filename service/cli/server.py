@@ -44,6 +44,7 @@ def register(subparsers: Any) -> None:
             "Run the REST API. Without VSM_BROKER_URL jobs run on a thread of this process and "
             "the database is migrated on start."
         ),
+        epilog="example: vsm serve --demo --port 8001",
     )
     serve.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
     serve.add_argument("--port", type=int, default=8000, help="port (default 8000)")
@@ -61,6 +62,7 @@ def register(subparsers: Any) -> None:
         "worker",
         help="run a Celery worker for import jobs (needs VSM_BROKER_URL)",
         description="Run a Celery worker consuming import jobs from VSM_BROKER_URL.",
+        epilog="example: VSM_BROKER_URL=redis://127.0.0.1:6379/0 vsm worker --concurrency 2",
     )
     worker.add_argument("--concurrency", type=int, default=None, help="worker processes")
     worker.add_argument(
@@ -81,17 +83,24 @@ def register(subparsers: Any) -> None:
         help="run Celery beat: sends the live boards' periodic polls (needs VSM_BROKER_URL)",
         description="Run Celery beat, which publishes boards.poll and murals.poll on "
         "VSM_BROKER_URL for the workers. Run exactly one beat per deployment.",
+        epilog="example: VSM_BROKER_URL=redis://127.0.0.1:6379/0 vsm beat",
     )
     beat.add_argument("--loglevel", default=None, help="default: VSM_LOG_LEVEL")
     beat.add_argument("--schedule", default=None, help=_SCHEDULE_HELP)
     beat.set_defaults(handler=_guarded(run_beat))
 
-    db = subparsers.add_parser("db", help="database administration")
+    db = subparsers.add_parser(
+        "db", help="database administration", epilog="example: vsm db upgrade"
+    )
     db_commands = db.add_subparsers(dest="db_command", metavar="COMMAND", required=True)
     upgrade = db_commands.add_parser("upgrade", help="migrate the database to the newest schema")
     upgrade.set_defaults(handler=_guarded(run_db_upgrade))
 
-    keys = subparsers.add_parser("keys", help="API keys of workspaces")
+    keys = subparsers.add_parser(
+        "keys",
+        help="API keys of workspaces",
+        epilog="example: vsm keys create --workspace acme --label 'CI pipeline'",
+    )
     key_commands = keys.add_subparsers(dest="keys_command", metavar="COMMAND", required=True)
     create = key_commands.add_parser(
         "create", help="create a key (and the workspace if new); prints the key once"
