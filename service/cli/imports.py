@@ -12,7 +12,8 @@ import argparse
 import io
 import json
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,7 @@ from rich.text import Text
 
 from connectors.dump import DEFAULT_MAX_BYTES, read_dump_file
 from connectors.errors import DumpError
+from service.cli.progress import show_progress
 from service.domain.contract_model import Contract, ContractStream, decode_contract
 from service.domain.digitize import digitize
 from service.domain.export import (
@@ -87,7 +89,20 @@ def register(subparsers: Any) -> None:
         metavar="ID|NAME|N",
         help="with --format svg: the stream to draw (default: the first)",
     )
+    parser.add_argument(
+        "-q", "--quiet", action="store_true", help="no progress spinner (shown on a terminal only)"
+    )
     parser.set_defaults(handler=run_import)
+
+
+@contextmanager
+def _status(first: str, enabled: bool) -> Iterator[Callable[[str], None]]:
+    """A spinner with what ``vsm import`` does now, on a terminal's stderr; gone after."""
+    if not enabled:
+        yield lambda _: None
+        return
+    with Console(stderr=True).status(first) as spinner:
+        yield spinner.update
 
 
 def _fail(message: str) -> int:
@@ -117,14 +132,15 @@ def run_import(args: argparse.Namespace) -> int:
         return _fail(_naming(args.rules, str(exc), "rules file"))
     except OSError as exc:
         return _fail(_os_message("read rules file", args.rules, exc))
-    try:
-        board = read_dump_file(args.file, MAX_DUMP_BYTES)
-    except DumpError as exc:
-        return _fail(_naming(args.file, str(exc)))
-    except OSError as exc:
-        return _fail(_os_message("read", args.file, exc))
-
-    doc = digitize(board, ruleset)
+    with _status(f"reading {args.file}", show_progress(args.quiet)) as status:
+        try:
+            board = read_dump_file(args.file, MAX_DUMP_BYTES)
+        except DumpError as exc:
+            return _fail(_naming(args.file, str(exc)))
+        except OSError as exc:
+            return _fail(_os_message("read", args.file, exc))
+        status(f"classifying {len(board.items):,} items")
+        doc = digitize(board, ruleset)
 
     if args.format == "xlsx":
         return _write_xlsx(doc, args.output)
