@@ -193,3 +193,22 @@ def test_serve_on_an_empty_database_says_how_to_create_the_first_key(
     assert status == 0
     assert "vsm keys create --workspace NAME" in err
     assert len(started) == 1
+
+
+@pytest.mark.redis
+def test_health_says_beat_is_healthy_when_its_broker_answers_and_no_worker_is_not(
+    sqlite_env: str,
+    redis_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv("VSM_BROKER_URL", redis_url)
+    monkeypatch.setenv("VSM_BROKER_QUEUE", f"health-{os.getpid()}")
+
+    beat_status, _, _ = run(capsys, "health", "beat", "--timeout", "3")
+    worker_status, _, err = run(capsys, "health", "worker", "--timeout", "0.5")
+
+    assert beat_status == 0
+    assert worker_status == 2
+    assert err.startswith("vsm: error: no worker of host")
+    assert err.count("\n") == 1
