@@ -16,6 +16,6 @@ from service.settings import Settings
 
 def public_base_url(request: Request) -> str:
     """The scheme, host and port links in answers to ``request`` start with (no trailing /)."""
-    settings: Settings = request.app.state.settings
+    settings: Settings = request.app.state.runtime.settings
     configured = settings.public_base_url
     return (configured or str(request.base_url)).rstrip("/")

@@ -22,7 +22,7 @@ from sqlmodel import Session, col, select
 from starlette.concurrency import run_in_threadpool
 
 from service.api.deps import (
-    JobQueueDep,
+    DispatcherDep,
     SessionDep,
     SettingsDep,
     decode_dump,
@@ -34,7 +34,7 @@ from service.db.tables import Board, ImportJob, JobStatus, RevisionStream, Strea
 from service.domain.contract_model import decode_stream
 from service.domain.progress import describe_job, progress_percent
 from service.domain.render.svg import render_stream_map
-from service.usecases.imports import submit_import
+from service.usecases.imports import IMPORT_TASK, submit_import
 from service.usecases.web_login import key_by_secret, redeem_login_ticket
 from service.web.session import (
     LOGIN_CSRF_COOKIE,
@@ -366,7 +366,7 @@ async def share_from_page(
             signed_in.key.workspace_id,
             session,
             settings,
-            request.app.state.share_secret,
+            request.app.state.runtime.share_secret,
             request,
             None,
         )
@@ -450,7 +450,7 @@ def import_page(job_id: int, request: Request, session: SessionDep) -> Response:
 
 @pages.post("/imports", response_class=HTMLResponse)
 async def import_upload(
-    request: Request, session: SessionDep, settings: SettingsDep, job_queue: JobQueueDep
+    request: Request, session: SessionDep, settings: SettingsDep, dispatcher: DispatcherDep
 ) -> Response:
     signed_in = current_session(request, session)
     if signed_in is None:
@@ -485,7 +485,7 @@ async def import_upload(
         return job.id
 
     job_id = await run_in_threadpool(submit)
-    job_queue.enqueue(job_id)
+    dispatcher.publish(IMPORT_TASK, job_id)
     return RedirectResponse(f"/web/imports/{job_id}", status_code=303)
 
 

@@ -33,7 +33,7 @@ class WebSession:
 def _serializer(request: Request) -> URLSafeTimedSerializer:
     # The app factory's signing key: derived from VSM_ENCRYPTION_KEYS, so all API processes
     # accept one cookie; the salt keeps these signatures apart from share links.
-    secret: bytes = request.app.state.share_secret
+    secret: bytes = request.app.state.runtime.share_secret
     return URLSafeTimedSerializer(secret, salt=_SALT)
 
 
