@@ -14,6 +14,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.engine import Engine
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from service.api import docs_pages
 from service.api.deps import MULTIPART_OVERHEAD
 from service.api.middleware import BodyLimitMiddleware, RequestIdMiddleware
 from service.api.problems import (
@@ -113,7 +114,7 @@ def create_app(
             f"(default {settings.page_size_default}, at most {settings.page_size_max}) and "
             "`cursor`."
         ),
-        docs_url="/docs",
+        docs_url=None,  # service.api.docs_pages serves /docs and /redoc without a CDN
         openapi_url="/openapi.json",
         redoc_url=None,
         lifespan=lifespan,
@@ -138,6 +139,7 @@ def create_app(
     for router in routers:
         app.include_router(router, prefix="/v1")
     app.include_router(health.router)
+    app.include_router(docs_pages.router)
     app.include_router(web_routes.router)
     # Outermost last: request ids wrap everything, so even a refused body gets one.
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_dump_bytes + MULTIPART_OVERHEAD)
