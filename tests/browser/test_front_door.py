@@ -12,7 +12,7 @@ import pytest
 from tests.browser.conftest import OUTPUT, LiveApi
 from tests.browser.test_report_page import Observed, browser
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 __all__ = ["browser"]
 

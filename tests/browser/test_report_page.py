@@ -16,7 +16,7 @@ import pytest
 
 from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS, OUTPUT, LiveApi, require_chromium
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 
 @dataclass

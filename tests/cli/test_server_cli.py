@@ -56,7 +56,8 @@ def test_a_key_is_printed_once_listed_by_prefix_and_revoked(
 
     assert status == revoked_status == 0
     assert "shown only now" in note
-    assert listed.split() == [prefix, "acme", "active"]
+    assert listed.split()[:3] == [prefix, "acme", "active"]
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", listed.split()[3])
     assert secret not in listed
     assert listed_after.split()[:3] == [prefix, "acme", "revoked"]
 
