@@ -1,4 +1,4 @@
-"""Add import job progress (phase, items done/total) and one-time browser login tickets.
+"""Add import job progress (phase, items done/total), the upload's hash, and login tickets.
 
 Revision ID: 0004
 Revises: 0003
@@ -25,6 +25,7 @@ def upgrade() -> None:
         batch.add_column(sa.Column("phase", sa.String(length=16), nullable=True))
         batch.add_column(sa.Column("items_done", sa.Integer(), nullable=True))
         batch.add_column(sa.Column("items_total", sa.Integer(), nullable=True))
+        batch.add_column(sa.Column("payload_hash", sa.String(length=64), nullable=True))
     op.create_table(
         "login_ticket",
         sa.Column("ticket_hash", sa.String(length=64), nullable=False),
@@ -46,6 +47,7 @@ def downgrade() -> None:
     op.drop_index(op.f("ix_login_ticket_api_key_id"), table_name="login_ticket")
     op.drop_table("login_ticket")
     with op.batch_alter_table("import_job") as batch:
+        batch.drop_column("payload_hash")
         batch.drop_column("items_total")
         batch.drop_column("items_done")
         batch.drop_column("phase")

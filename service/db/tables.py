@@ -133,6 +133,8 @@ class ImportJob(SQLModel, table=True):
     error: str | None = Field(default=None, max_length=2000)
     attempts: int = Field(default=0)
     idempotency_key: str | None = Field(default=None, max_length=200)
+    # SHA-256 of the uploaded dump: an idempotency key reused with another body is refused.
+    payload_hash: str | None = Field(default=None, max_length=64)
     revision_number: int | None = Field(default=None)
     created_at: datetime = Field(default_factory=utcnow, sa_type=sa.DateTime(timezone=True))
     started_at: datetime | None = Field(default=None, sa_type=sa.DateTime(timezone=True))

@@ -40,7 +40,7 @@ from service.domain.digitize import digitize
 from service.domain.ruleset import Ruleset
 from service.domain.serialize import BoardFormatError, board_from_dict, board_to_dict
 from service.rules_file import RulesError, parse_rules, ruleset_to_dict
-from service.usecases.errors import ConflictError
+from service.usecases.errors import ConflictError, IdempotencyKeyReused
 
 log = structlog.get_logger(__name__)
 
@@ -92,9 +92,11 @@ def submit_import(
     earlier job comes back with ``created`` False and nothing is stored. Flushes, never commits:
     the caller commits, then enqueues the job id.
     """
+    payload_hash = sha256_hex(raw)
     if idempotency_key is not None:
         existing = _job_by_idempotency_key(session, workspace_id, idempotency_key)
         if existing is not None:
+            _same_body_or_refuse(existing, idempotency_key, payload_hash)
             return existing, False
     existing_board = session.exec(
         select(Board).where(
@@ -112,6 +114,7 @@ def submit_import(
         external_id=board.id,
         board_name=board.name[:MAX_NAME],
         idempotency_key=idempotency_key,
+        payload_hash=payload_hash,
     )
     try:
         with session.begin_nested():
@@ -127,8 +130,19 @@ def submit_import(
         earlier = _job_by_idempotency_key(session, workspace_id, idempotency_key)
         if earlier is None:
             raise
+        _same_body_or_refuse(earlier, idempotency_key, payload_hash)
         return earlier, False
     return job, True
+
+
+def _same_body_or_refuse(job: ImportJob, key: str, payload_hash: str) -> None:
+    """Raise ``IdempotencyKeyReused`` when ``job`` was submitted with another body."""
+    if job.payload_hash is not None and job.payload_hash != payload_hash:
+        raise IdempotencyKeyReused(
+            f"Idempotency-Key {key[:80]!r} was first used for another body (import job "
+            f"{job.id}, board {(job.board_name or job.external_id or '')[:80]!r}); "
+            "send a new key for a new upload"
+        )
 
 
 def _job_by_idempotency_key(session: Session, workspace_id: int, key: str) -> ImportJob | None:

@@ -24,6 +24,7 @@ from service.api.schemas import ImportJobPublic, Page
 from service.db.engine import begin_write
 from service.db.tables import ImportJob
 from service.domain.progress import describe_job
+from service.usecases.errors import IdempotencyKeyReused
 from service.usecases.imports import IMPORT_TASK, submit_import
 
 router = APIRouter(prefix="/imports", tags=["imports"])
@@ -91,7 +92,11 @@ async def create_import(
         session.commit()
         return job, created
 
-    job, created = await run_in_threadpool(submit)
+    try:
+        job, created = await run_in_threadpool(submit)
+    except IdempotencyKeyReused as exc:
+        session.rollback()
+        raise ProblemError("idempotency-key-reused", str(exc)) from None
     if created:
         assert job.id is not None
         dispatcher.publish(IMPORT_TASK, job.id)
