@@ -14,6 +14,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.engine import Engine
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from connectors.errors import ProviderError
 from service.api import docs_pages
 from service.api.deps import MULTIPART_OVERHEAD
 from service.api.middleware import BodyLimitMiddleware, RequestIdMiddleware
@@ -23,6 +24,7 @@ from service.api.problems import (
     ProblemError,
     ProblemType,
     problem_body,
+    provider_problem,
     slug_for_status,
 )
 from service.api.routes import (
@@ -35,6 +37,7 @@ from service.api.routes import (
     render,
     spreadsheets,
     streams,
+    webhooks,
 )
 from service.bootstrap import Runtime, build
 from service.db.migrate import upgrade_database
@@ -43,7 +46,6 @@ from service.logs import configure_logging
 from service.settings import Settings
 from service.usecases.connections import HttpFactory
 from service.web import routes as web_routes
-from service.webhooks import api as webhooks_api
 
 API_VERSION = "1.0.0"
 
@@ -125,7 +127,7 @@ def create_app(
     # signature: matching POST /v1/hooks/boards/17 took 30 us with the trigger's router first
     # and 640 us with it last (20x; FastAPI 0.165, 13 routers, starlette Route.matches loop).
     routers = (
-        webhooks_api.hooks_router,
+        webhooks.hooks_router,
         imports.router,
         boards.router,
         streams.router,
@@ -133,7 +135,7 @@ def create_app(
         render.router,
         connections.router,
         mural_connections.router,
-        webhooks_api.router,
+        webhooks.router,
         spreadsheets.router,
     )
     for router in routers:
@@ -176,6 +178,11 @@ def _install_problem_handlers(app: FastAPI) -> None:
         return _problem_response(
             request, exc.kind, exc.detail, errors=exc.errors, headers=exc.headers
         )
+
+    @app.exception_handler(ProviderError)
+    async def on_provider(request: Request, exc: ProviderError) -> JSONResponse:
+        problem = provider_problem(exc)
+        return _problem_response(request, problem.kind, problem.detail, headers=problem.headers)
 
     @app.exception_handler(RequestValidationError)
     async def on_validation(request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -25,6 +25,7 @@ from rich.text import Text
 from connectors.dump import DEFAULT_MAX_BYTES, read_dump_file
 from connectors.errors import DumpError
 from service.cli.progress import show_progress
+from service.domain.board import Board
 from service.domain.contract_model import Contract, ContractStream, decode_contract
 from service.domain.digitize import digitize
 from service.domain.export import (
@@ -44,6 +45,7 @@ from service.domain.export import (
 )
 from service.domain.render.html import render_report_html
 from service.domain.render.svg import render_stream_svg, select_stream
+from service.domain.ruleset import Ruleset
 from service.rules_file import RulesError, load_rules_file
 
 FORMATS = ("table", "json", "markdown", "csv", "svg", "html", "xlsx")
@@ -125,20 +127,42 @@ def _naming(path: Path, message: str, label: str = "") -> str:
     return f"{path}: {message}"
 
 
-def run_import(args: argparse.Namespace) -> int:
+def read_inputs(args: argparse.Namespace) -> tuple[Board, Ruleset | None] | int:
+    """The board of ``args.file`` and the ruleset of ``args.rules`` (None: the defaults), or
+    the exit status 2 after reporting an input error (``vsm import`` and ``vsm explain``)."""
     try:
         ruleset = load_rules_file(args.rules) if args.rules is not None else None
     except RulesError as exc:
         return _fail(_naming(args.rules, str(exc), "rules file"))
     except OSError as exc:
         return _fail(_os_message("read rules file", args.rules, exc))
+    try:
+        board = read_dump_file(args.file, MAX_DUMP_BYTES)
+    except DumpError as exc:
+        return _fail(_naming(args.file, str(exc)))
+    except OSError as exc:
+        return _fail(_os_message("read", args.file, exc))
+    return board, ruleset
+
+
+def write_output(text: str, output: Path | None) -> int:
+    """``text`` to ``output`` (UTF-8) or standard output; 0, or 2 after a write error."""
+    if output is None:
+        sys.stdout.write(text)
+        return 0
+    try:
+        output.write_text(text, encoding="utf-8", newline="")
+    except OSError as exc:
+        return _fail(_os_message("write", output, exc))
+    return 0
+
+
+def run_import(args: argparse.Namespace) -> int:
     with _status(f"reading {args.file}", show_progress(args.quiet)) as status:
-        try:
-            board = read_dump_file(args.file, MAX_DUMP_BYTES)
-        except DumpError as exc:
-            return _fail(_naming(args.file, str(exc)))
-        except OSError as exc:
-            return _fail(_os_message("read", args.file, exc))
+        inputs = read_inputs(args)
+        if isinstance(inputs, int):
+            return inputs
+        board, ruleset = inputs
         status(f"classifying {len(board.items):,} items")
         doc = digitize(board, ruleset)
 
@@ -154,14 +178,7 @@ def run_import(args: argparse.Namespace) -> int:
         text = render(doc, args.format, stream=args.stream, csv_dialect=args.csv_dialect)
     except LookupError as exc:
         return _fail(str(exc))
-    if args.output is None:
-        sys.stdout.write(text)
-        return 0
-    try:
-        args.output.write_text(text, encoding="utf-8", newline="")
-    except OSError as exc:
-        return _fail(_os_message("write", args.output, exc))
-    return 0
+    return write_output(text, args.output)
 
 
 def _write_xlsx(doc: Mapping[str, Any], output: Path | None) -> int:
@@ -241,6 +258,14 @@ def render_table(doc: Contract, console: Console) -> None:
         table.add_column("Value")
         for label, value in comparison_rows(comparison):
             table.add_row(Text(label), _t(value))
+        console.print(table)
+        console.print()
+    if doc.warnings:
+        table = _table("Warnings")
+        table.add_column("Warning")
+        table.add_column("What to change")
+        for warning in doc.warnings:
+            table.add_row(_t(warning.message, "yellow"), _t(warning.fix))
         console.print(table)
         console.print()
     unclassified = doc.unclassified
