@@ -86,6 +86,12 @@ PROBLEM_TYPES: dict[str, ProblemType] = {
             "The rules file failed validation; `errors` names each bad field.",
         ),
         ProblemType(
+            "idempotency-key-reused",
+            422,
+            "Idempotency key reused",
+            "The `Idempotency-Key` came before with a different body; use a new key.",
+        ),
+        ProblemType(
             "not-ready", 503, "Not ready", "The database or the job broker is unreachable."
         ),
         ProblemType(

@@ -39,6 +39,23 @@ class ImportJobPublic(_Public):
     status: Literal["queued", "running", "succeeded", "unchanged", "failed"]
     kind: Literal["import", "reclassify"]
     progress: int = Field(description="0 to 100")
+    phase: str | None = Field(
+        default=None,
+        description="What the job does now: `fetching`, `reading`, `classifying`, `storing`, "
+        "`done` (null while queued).",
+        examples=["fetching"],
+    )
+    items_done: int | None = Field(
+        default=None, description="Board items fetched or read so far.", examples=[3200]
+    )
+    items_total: int | None = Field(
+        default=None, description="Board items in all, once known.", examples=[15147]
+    )
+    progress_text: str = Field(
+        default="queued",
+        description="The progress as people read it.",
+        examples=["fetching 3,200/15,147 items"],
+    )
     trigger: str
     board_id: int | None = Field(description="Known once the job has run (or for reclassify).")
     provider: str | None

@@ -25,6 +25,7 @@ def register(subparsers: Any) -> None:
             "the reader gave it, steps numbered, streams and lanes outlined, data, problems "
             "and ideas joined to their steps, unread items hatched with the reason on hover."
         ),
+        epilog="example: vsm explain examples/miro-abo-workshop.json -o explain.svg",
     )
     parser.add_argument("file", metavar="FILE", type=Path, help="dump file (JSON)")
     parser.add_argument(

@@ -12,7 +12,8 @@ import argparse
 import io
 import json
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -23,18 +24,23 @@ from rich.text import Text
 
 from connectors.dump import DEFAULT_MAX_BYTES, read_dump_file
 from connectors.errors import DumpError
+from service.cli.progress import show_progress
 from service.domain.board import Board
 from service.domain.contract_model import Contract, ContractStream, decode_contract
 from service.domain.digitize import digitize
 from service.domain.export import (
+    CSV_DIALECTS,
+    PROBLEM_RANKS_HEADER,
     attached_to,
     comparison_rows,
     contract_to_markdown,
     format_minutes,
     format_percent,
     metric_rows,
+    problem_ranks,
     safe_text,
     step_labels,
+    step_problem_ranks,
     streams_to_csv,
 )
 from service.domain.render.html import render_report_html
@@ -42,7 +48,7 @@ from service.domain.render.svg import render_stream_svg, select_stream
 from service.domain.ruleset import Ruleset
 from service.rules_file import RulesError, load_rules_file
 
-FORMATS = ("table", "json", "markdown", "csv", "svg", "html")
+FORMATS = ("table", "json", "markdown", "csv", "svg", "html", "xlsx")
 
 # A dump larger than this is refused before parsing (100,000 stickies take about 35 MB).
 MAX_DUMP_BYTES = DEFAULT_MAX_BYTES
@@ -61,6 +67,7 @@ def register(subparsers: Any) -> None:
             "Read a Miro or Mural board dump (JSON), classify its items and print the value "
             "streams: steps, lanes, times, ranked problems, ideas and metrics."
         ),
+        epilog="example: vsm import examples/miro-abo-workshop.json --format xlsx -o abo.xlsx",
     )
     parser.add_argument("file", metavar="FILE", type=Path, help="dump file (JSON)")
     parser.add_argument(
@@ -73,11 +80,31 @@ def register(subparsers: Any) -> None:
         "-o", "--output", metavar="OUT", type=Path, help="write to OUT instead of stdout"
     )
     parser.add_argument(
+        "--csv-dialect",
+        choices=tuple(CSV_DIALECTS),
+        default="excel",
+        help="with --format csv: excel (comma, decimal point; default) or excel-de "
+        "(semicolon, decimal comma, as German Excel opens it)",
+    )
+    parser.add_argument(
         "--stream",
         metavar="ID|NAME|N",
         help="with --format svg: the stream to draw (default: the first)",
     )
+    parser.add_argument(
+        "-q", "--quiet", action="store_true", help="no progress spinner (shown on a terminal only)"
+    )
     parser.set_defaults(handler=run_import)
+
+
+@contextmanager
+def _status(first: str, enabled: bool) -> Iterator[Callable[[str], None]]:
+    """A spinner with what ``vsm import`` does now, on a terminal's stderr; gone after."""
+    if not enabled:
+        yield lambda _: None
+        return
+    with Console(stderr=True).status(first) as spinner:
+        yield spinner.update
 
 
 def _fail(message: str) -> int:
@@ -131,11 +158,16 @@ def write_output(text: str, output: Path | None) -> int:
 
 
 def run_import(args: argparse.Namespace) -> int:
-    inputs = read_inputs(args)
-    if isinstance(inputs, int):
-        return inputs
-    board, ruleset = inputs
-    doc = digitize(board, ruleset)
+    with _status(f"reading {args.file}", show_progress(args.quiet)) as status:
+        inputs = read_inputs(args)
+        if isinstance(inputs, int):
+            return inputs
+        board, ruleset = inputs
+        status(f"classifying {len(board.items):,} items")
+        doc = digitize(board, ruleset)
+
+    if args.format == "xlsx":
+        return _write_xlsx(doc, args.output)
 
     if args.output is None and args.format == "table":
         render_table(
@@ -143,13 +175,32 @@ def run_import(args: argparse.Namespace) -> int:
         )
         return 0
     try:
-        text = render(doc, args.format, stream=args.stream)
+        text = render(doc, args.format, stream=args.stream, csv_dialect=args.csv_dialect)
     except LookupError as exc:
         return _fail(str(exc))
     return write_output(text, args.output)
 
 
-def render(doc: Mapping[str, Any], fmt: str, *, stream: str | None = None) -> str:
+def _write_xlsx(doc: Mapping[str, Any], output: Path | None) -> int:
+    """The workbook to ``output``, or to stdout when it is a pipe or a file (never a terminal)."""
+    from service.spreadsheet import contract_to_xlsx
+
+    data = contract_to_xlsx(decode_contract(doc))
+    if output is None:
+        if sys.stdout.isatty():
+            return _fail("--format xlsx writes a binary file: add -o FILE.xlsx")
+        sys.stdout.buffer.write(data)
+        return 0
+    try:
+        output.write_bytes(data)
+    except OSError as exc:
+        return _fail(_os_message("write", output, exc))
+    return 0
+
+
+def render(
+    doc: Mapping[str, Any], fmt: str, *, stream: str | None = None, csv_dialect: str = "excel"
+) -> str:
     """The contract document in one of ``FORMATS`` as text (the table without colours).
 
     ``svg`` draws one stream (``stream``: id, name or 1-based position; default the first) and
@@ -157,8 +208,8 @@ def render(doc: Mapping[str, Any], fmt: str, *, stream: str | None = None) -> st
     """
     if fmt == "json":
         return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
-    if fmt not in FORMATS:
-        raise ValueError(f"unknown format {fmt!r}")
+    if fmt not in FORMATS or fmt == "xlsx":
+        raise ValueError(f"unknown text format {fmt!r}")
     contract = decode_contract(doc)
     if fmt == "svg":
         return render_stream_svg(select_stream(contract, stream))
@@ -167,7 +218,7 @@ def render(doc: Mapping[str, Any], fmt: str, *, stream: str | None = None) -> st
     if fmt == "markdown":
         return contract_to_markdown(contract)
     if fmt == "csv":
-        return streams_to_csv(contract.streams)
+        return streams_to_csv(contract.streams, dialect=csv_dialect)
     buffer = io.StringIO()
     render_table(
         contract,
@@ -257,8 +308,9 @@ def _render_stream(stream: ContractStream, console: Console) -> None:
     if show_lane:
         table.add_column("Lane")
     table.add_column("VA")
-    for name in ("PT", "LT", "WT", "%C&A", "Problems"):
+    for name in ("PT", "LT", "WT", "%C&A", PROBLEM_RANKS_HEADER):
         table.add_column(name, justify="right")
+    ranks = problem_ranks(stream)
     for step in steps:
         lane = [_t(step.lane)] if show_lane else []
         table.add_row(
@@ -270,7 +322,7 @@ def _render_stream(stream: ContractStream, console: Console) -> None:
             Text(format_minutes(step.lead_time_min)),
             Text(format_minutes(step.wait_time_min)),
             Text(format_percent(step.complete_accurate_pct)),
-            Text(str(len(step.problem_ids))),
+            Text(step_problem_ranks(step, ranks)),
         )
     console.print(table)
     console.print()
@@ -278,11 +330,13 @@ def _render_stream(stream: ContractStream, console: Console) -> None:
     problems = stream.problems
     if problems:
         table = _table("Problems (most votes first)")
+        table.add_column("Rank", justify="right")
         table.add_column("Votes", justify="right")
         table.add_column("Problem")
         table.add_column("Step")
-        for problem in problems:
+        for rank, problem in enumerate(problems, start=1):
             table.add_row(
+                Text(str(rank)),
                 Text(str(problem.weight)),
                 _t(problem.text),
                 _t(attached_to(labels, problem.step_id)),

@@ -13,3 +13,7 @@ class NotFoundError(UseCaseError):
 
 class ConflictError(UseCaseError):
     """The request is valid but the object's state does not allow it now."""
+
+
+class IdempotencyKeyReused(UseCaseError):
+    """An idempotency key came again with a different request body."""

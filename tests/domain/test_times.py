@@ -151,10 +151,10 @@ def test_times_and_percentage_on_one_sticky_are_all_read() -> None:
         "LT 3 " + " " * 90_000 + "T",
     ],
 )
-@pytest.mark.timeout(10)  # catastrophic backtracking takes minutes; pytest-timeout fails it
 def test_hostile_text_does_not_hang_the_parser(text: str) -> None:
-    # A guard against catastrophic regex backtracking, not a speed target: the figures live in
-    # bench/digitize.py.
+    # A guard against catastrophic regex backtracking (which takes hours on these inputs; the
+    # suite's pytest-timeout fails it), not a speed target: the figures live in
+    # bench/digitize.py. No tighter budget here: a loaded laptop must not fail it.
     parse_times(text, RULES)
     strip_marks(text, RULES)
     assert count_vote_marks(text) == 0

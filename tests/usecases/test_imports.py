@@ -176,3 +176,31 @@ def test_two_jobs_for_one_new_board_run_at_once_give_revisions_1_and_2(engine) -
         assert statuses == [JobStatus.SUCCEEDED, JobStatus.SUCCEEDED]
         assert revisions(session) == [1, 2]
         assert len(session.exec(select(Board)).all()) == 1
+
+
+def test_a_running_job_shows_its_phase_and_item_counts_while_it_classifies(
+    db_session: Session, workspace_id: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import service.usecases.imports as imports
+
+    dump = stream_dump(3)
+    job_id = submit(db_session, workspace_id, dump)
+    seen: list[tuple[str | None, int | None, int | None, str]] = []
+    real_digitize = imports.digitize
+    factory = create_session_factory(db_session.get_bind())  # type: ignore[arg-type]
+
+    def observed_digitize(*args: Any, **kwargs: Any) -> Any:
+        with factory() as other:
+            job = other.get(ImportJob, job_id)
+            assert job is not None
+            seen.append((job.phase, job.items_done, job.items_total, job.status))
+        return real_digitize(*args, **kwargs)
+
+    monkeypatch.setattr(imports, "digitize", observed_digitize)
+
+    finished = run_import_job(db_session, job_id)
+
+    items = len(load_dump(dump).items)
+    assert seen == [("classifying", items, items, "running")]
+    assert finished is not None
+    assert (finished.phase, finished.progress) == ("done", 100)

@@ -20,6 +20,7 @@ from pydantic import BaseModel, Field
 from sqlmodel import Session
 
 from service.api.deps import SessionDep, SettingsDep, WorkspaceDep, runtime_of
+from service.api.links import public_base_url
 from service.api.problems import ProblemError, responses
 from service.api.routes.boards import (
     RevisionQuery,
@@ -251,6 +252,7 @@ def share_board(
     session: SessionDep,
     settings: SettingsDep,
     secret: ShareSecretDep,
+    request: Request,
     body: Annotated[ShareCreate | None, Body()] = None,
 ) -> SharePublic:
     """A signed link to the latest report page that works without an API key until it
@@ -262,7 +264,7 @@ def share_board(
     expires_at = int(time.time()) + days * 86_400
     assert board.id is not None
     token = sign_share_token(secret, ShareGrant(workspace_id, board.id, expires_at))
-    base = settings.public_base_url.rstrip("/")
+    base = public_base_url(request)
     log.info("share_link_created", board_id=board.id, expires_at=expires_at)
     if not settings.encryption_keys:
         log.warning(

@@ -29,6 +29,7 @@ from service.domain.contract_model import (
     ContractProblem,
     ContractStream,
 )
+from service.domain.export import problem_ranks, step_problem_ranks
 from service.domain.render.svg import (
     MAX_STEPS,
     ratio_percent,
@@ -198,7 +199,7 @@ def _stream_section(stream: ContractStream, *, draw_map: bool) -> _StreamSection
     state = stream.state or "unspecified"
     steps, problems, ideas = stream.steps, stream.problems, stream.ideas
     titles = {s.id: s.title for s in steps}
-    ranks = {p.id: rank for rank, p in enumerate(problems, start=1)}
+    ranks = problem_ranks(stream)
     rendered = render_stream_map(stream) if draw_map else None
     shown_steps = steps[:MAX_TABLE_ROWS]
     return _StreamSection(
@@ -233,10 +234,7 @@ def _stream_section(stream: ContractStream, *, draw_map: bool) -> _StreamSection
                 lead=format_minutes(step.lead_time_min),
                 wait=format_minutes(step.wait_time_min),
                 quality=format_percent(step.complete_accurate_pct, digits=0),
-                problems=", ".join(
-                    str(r)
-                    for r in sorted(ranks[pid] for pid in step.problem_ids if pid in ranks)[:20]
-                ),
+                problems=step_problem_ranks(step, ranks),
             )
             for step in shown_steps
         ],
