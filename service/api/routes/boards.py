@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Response
 from sqlmodel import Session, col, select
 
 from service.api.deps import (
@@ -15,6 +15,7 @@ from service.api.deps import (
     cursor_int,
     encode_cursor,
 )
+from service.api.etags import NOT_MODIFIED, IfNoneMatch, json_with_etag
 from service.api.problems import ProblemError, responses
 from service.api.routes.imports import job_public
 from service.api.schemas import (
@@ -84,10 +85,17 @@ def revision_content_or_404(
     return row
 
 
-@router.get("", response_model=Page[BoardPublic], responses=responses(400, 401, 422))
+@router.get(
+    "",
+    response_model=Page[BoardPublic],
+    responses={**responses(400, 401, 422), **NOT_MODIFIED},
+)
 def list_boards(
-    workspace_id: WorkspaceDep, session: SessionDep, page: PageDep
-) -> Page[BoardPublic]:
+    workspace_id: WorkspaceDep,
+    session: SessionDep,
+    page: PageDep,
+    if_none_match: IfNoneMatch = None,
+) -> Response:
     """The workspace's boards, oldest first."""
     after = cursor_int(page, "after")
     query = select(Board).where(Board.workspace_id == workspace_id)
@@ -96,26 +104,44 @@ def list_boards(
     boards = session.exec(query.order_by(col(Board.id)).limit(page.limit + 1)).all()
     more = len(boards) > page.limit
     boards = boards[: page.limit]
-    return Page(
-        items=[board_public(b) for b in boards],
-        limit=page.limit,
-        next_cursor=encode_cursor({"after": boards[-1].id}) if more and boards else None,
+    return json_with_etag(
+        Page(
+            items=[board_public(b) for b in boards],
+            limit=page.limit,
+            next_cursor=encode_cursor({"after": boards[-1].id}) if more and boards else None,
+        ),
+        if_none_match,
     )
 
 
-@router.get("/{board_id}", response_model=BoardPublic, responses=responses(401, 404))
-def get_board(board_id: int, workspace_id: WorkspaceDep, session: SessionDep) -> BoardPublic:
-    return board_public(board_or_404(session, workspace_id, board_id))
+@router.get(
+    "/{board_id}",
+    response_model=BoardPublic,
+    responses={**responses(401, 404), **NOT_MODIFIED},
+)
+def get_board(
+    board_id: int,
+    workspace_id: WorkspaceDep,
+    session: SessionDep,
+    if_none_match: IfNoneMatch = None,
+) -> Response:
+    return json_with_etag(
+        board_public(board_or_404(session, workspace_id, board_id)), if_none_match
+    )
 
 
 @router.get(
     "/{board_id}/revisions",
     response_model=Page[RevisionPublic],
-    responses=responses(400, 401, 404, 422),
+    responses={**responses(400, 401, 404, 422), **NOT_MODIFIED},
 )
 def list_revisions(
-    board_id: int, workspace_id: WorkspaceDep, session: SessionDep, page: PageDep
-) -> Page[RevisionPublic]:
+    board_id: int,
+    workspace_id: WorkspaceDep,
+    session: SessionDep,
+    page: PageDep,
+    if_none_match: IfNoneMatch = None,
+) -> Response:
     """The board's revisions, newest first."""
     board = board_or_404(session, workspace_id, board_id)
     before = cursor_int(page, "before")
@@ -127,10 +153,15 @@ def list_revisions(
     ).all()
     more = len(revisions) > page.limit
     revisions = revisions[: page.limit]
-    return Page(
-        items=[RevisionPublic.model_validate(r) for r in revisions],
-        limit=page.limit,
-        next_cursor=encode_cursor({"before": revisions[-1].number}) if more and revisions else None,
+    return json_with_etag(
+        Page(
+            items=[RevisionPublic.model_validate(r) for r in revisions],
+            limit=page.limit,
+            next_cursor=encode_cursor({"before": revisions[-1].number})
+            if more and revisions
+            else None,
+        ),
+        if_none_match,
     )
 
 
@@ -163,7 +194,7 @@ def stream_public(row: RevisionStream, key: str, board_id: int) -> StreamPublic:
 @router.get(
     "/{board_id}/streams",
     response_model=Page[StreamPublic],
-    responses=responses(400, 401, 404, 422),
+    responses={**responses(400, 401, 404, 422), **NOT_MODIFIED},
 )
 def list_streams(
     board_id: int,
@@ -171,7 +202,8 @@ def list_streams(
     session: SessionDep,
     page: PageDep,
     revision: RevisionQuery = None,
-) -> Page[StreamPublic]:
+    if_none_match: IfNoneMatch = None,
+) -> Response:
     """The streams of the latest revision (or of ``revision``) in board order."""
     board = board_or_404(session, workspace_id, board_id)
     number = revision_number_or_404(board, revision)
@@ -187,10 +219,13 @@ def list_streams(
     more = len(rows) > page.limit
     rows = rows[: page.limit]
     assert board.id is not None
-    return Page(
-        items=[stream_public(row, key, board.id) for row, key in rows],
-        limit=page.limit,
-        next_cursor=encode_cursor({"after": rows[-1][0].position}) if more and rows else None,
+    return json_with_etag(
+        Page(
+            items=[stream_public(row, key, board.id) for row, key in rows],
+            limit=page.limit,
+            next_cursor=encode_cursor({"after": rows[-1][0].position}) if more and rows else None,
+        ),
+        if_none_match,
     )
 
 
@@ -231,11 +266,15 @@ def _ranked_problems(
 @router.get(
     "/{board_id}/report",
     response_model=ReportPublic,
-    responses=responses(401, 404, 422),
+    responses={**responses(401, 404, 422), **NOT_MODIFIED},
 )
 def get_report(
-    board_id: int, workspace_id: WorkspaceDep, session: SessionDep, revision: RevisionQuery = None
-) -> ReportPublic:
+    board_id: int,
+    workspace_id: WorkspaceDep,
+    session: SessionDep,
+    revision: RevisionQuery = None,
+    if_none_match: IfNoneMatch = None,
+) -> Response:
     """Metrics per stream, every problem ranked by weight (ties in board order), and the
     current-vs-target comparison of the revision."""
     board = board_or_404(session, workspace_id, board_id)
@@ -250,23 +289,26 @@ def get_report(
     }
     streams: list[dict[str, Any]] = list(content.result.get("streams") or [])
     assert board.id is not None
-    return ReportPublic(
-        board_id=board.id,
-        revision=number,
-        created_at=rev.created_at,
-        streams=[
-            StreamMetricsPublic(
-                stream_id=stream_ids.get(stream_key(s.get("id"), i), 0),
-                key=stream_key(s.get("id"), i),
-                name=str(s.get("name") or ""),
-                state=str(s.get("state") or "unspecified"),
-                metrics=dict(s.get("metrics") or {}),
-            )
-            for i, s in enumerate(streams)
-        ],
-        problems=_ranked_problems(streams, stream_ids),
-        comparison=content.result.get("comparison"),
-        unclassified_count=rev.unclassified_count,
+    return json_with_etag(
+        ReportPublic(
+            board_id=board.id,
+            revision=number,
+            created_at=rev.created_at,
+            streams=[
+                StreamMetricsPublic(
+                    stream_id=stream_ids.get(stream_key(s.get("id"), i), 0),
+                    key=stream_key(s.get("id"), i),
+                    name=str(s.get("name") or ""),
+                    state=str(s.get("state") or "unspecified"),
+                    metrics=dict(s.get("metrics") or {}),
+                )
+                for i, s in enumerate(streams)
+            ],
+            problems=_ranked_problems(streams, stream_ids),
+            comparison=content.result.get("comparison"),
+            unclassified_count=rev.unclassified_count,
+        ),
+        if_none_match,
     )
 
 

@@ -13,6 +13,7 @@ from sqlmodel import Session, col
 from starlette.concurrency import run_in_threadpool
 
 from service.api.deps import SessionDep, WorkspaceDep, request_workspace
+from service.api.etags import etag_matches
 from service.api.problems import ProblemError, responses
 from service.api.routes.boards import RevisionQuery
 from service.api.schemas import StreamPublic
@@ -87,15 +88,6 @@ def _latest_row(
     if row is None:
         raise _not_found(stream_id, revision)
     return tuple(row)
-
-
-def etag_matches(if_none_match: str | None, etag: str) -> bool:
-    """Whether an ``If-None-Match`` header names ``etag`` (or ``*``); weak tags match too."""
-    if not if_none_match:
-        return False
-    candidates = [part.strip() for part in if_none_match.split(",")]
-    opaque = etag.removeprefix("W/")
-    return "*" in candidates or any(c.removeprefix("W/") == opaque for c in candidates)
 
 
 _rs = RevisionStream.__table__  # type: ignore[attr-defined]
