@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Header, Response
 from pydantic import BaseModel
@@ -13,7 +13,9 @@ IfNoneMatch = Annotated[
     Header(description="An ETag of an earlier answer: 304 while the resource is unchanged."),
 ]
 
-NOT_MODIFIED = {304: {"description": "Not modified (If-None-Match)"}}
+NOT_MODIFIED: dict[int | str, dict[str, Any]] = {
+    304: {"description": "Not modified (If-None-Match)"}
+}
 
 
 def etag_matches(if_none_match: str | None, etag: str) -> bool:
