@@ -16,6 +16,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from connectors.errors import RateLimitedError, TransientError
 from service.db.engine import SessionFactory
+from service.metrics import Metrics
 from service.usecases.imports import fail_import_job, run_import_job, unfinished_job_ids
 
 log = structlog.get_logger(__name__)
@@ -33,8 +34,10 @@ class EmbeddedWorker:
         max_retries: int = 5,
         backoff_s: float = 1.0,
         max_backoff_s: float = 60.0,
+        metrics: Metrics | None = None,
     ) -> None:
         self._sessions = session_factory
+        self._timer = (metrics or Metrics()).time_job
         self._queue: queue.Queue[int] = queue.Queue()
         self._thread: threading.Thread | None = None
         self._max_retries = max_retries
@@ -95,8 +98,9 @@ class EmbeddedWorker:
     def _run_one(self, job_id: int) -> None:
         for attempt in range(self._max_retries + 1):
             try:
-                with self._sessions() as session:
-                    run_import_job(session, job_id)
+                with self._sessions() as session, self._timer() as timer:
+                    done = run_import_job(session, job_id)
+                    timer.outcome = done.status if done is not None else "missing"
                 return
             except (TransientError, RateLimitedError) as exc:
                 if attempt == self._max_retries or self._stopping.is_set():

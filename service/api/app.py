@@ -26,10 +26,12 @@ from service.api.problems import (
     slug_for_status,
 )
 from service.api.routes import boards, classify, health, imports, render, streams
+from service.api.routes import metrics as metrics_route
 from service.db.engine import create_db_engine, create_session_factory
 from service.db.migrate import upgrade_database
 from service.jobqueue import JobQueue
 from service.logs import configure_logging
+from service.metrics import Metrics
 from service.settings import Settings
 from service.usecases.connections import HttpFactory
 from service.usecases.keys import KeyCache
@@ -43,7 +45,7 @@ API_VERSION = "1.0.0"
 log = structlog.get_logger(__name__)
 
 
-def build_job_queue(settings: Settings, engine: Engine) -> JobQueue:
+def build_job_queue(settings: Settings, engine: Engine, metrics: Metrics | None = None) -> JobQueue:
     """The broker publisher when ``VSM_BROKER_URL`` is set, else the in-process worker."""
     if settings.broker_url:
         from workers.celery_app import CeleryJobQueue, create_celery
@@ -51,7 +53,9 @@ def build_job_queue(settings: Settings, engine: Engine) -> JobQueue:
         return CeleryJobQueue(create_celery(settings))
     from workers.embedded import EmbeddedWorker
 
-    return EmbeddedWorker(create_session_factory(engine), max_retries=settings.import_max_retries)
+    return EmbeddedWorker(
+        create_session_factory(engine), max_retries=settings.import_max_retries, metrics=metrics
+    )
 
 
 def create_app(
@@ -77,7 +81,9 @@ def create_app(
         configure_logging(settings.log_level, settings.log_format)
     engine = engine or create_db_engine(settings.database_url)
     session_factory = create_session_factory(engine)
-    queue = job_queue or build_job_queue(settings, engine)
+    metrics = Metrics()
+    metrics.watch_database(engine)
+    queue = job_queue or build_job_queue(settings, engine, metrics)
     should_migrate = settings.embedded_worker if migrate is None else migrate
     live_runners: list[EmbeddedLiveSync] = []
 
@@ -119,6 +125,7 @@ def create_app(
     app.state.job_queue = queue
     app.state.share_secret = render.share_signing_key(settings)
     app.state.key_cache = key_cache or KeyCache()
+    app.state.metrics = metrics
     app.state.stream_reader = streams.StreamReader(engine)
 
     v1 = APIRouter(prefix="/v1")
@@ -131,9 +138,10 @@ def create_app(
     )
     install_webhooks(app, settings)
     app.include_router(health.router)
+    app.include_router(metrics_route.router)
     # Outermost last: request ids wrap everything, so even a refused body gets one.
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_dump_bytes + MULTIPART_OVERHEAD)
-    app.add_middleware(RequestIdMiddleware)
+    app.add_middleware(RequestIdMiddleware, metrics=metrics)
     _install_problem_handlers(app)
     return app
 
