@@ -118,7 +118,7 @@ def stop(server: subprocess.Popen[bytes]) -> None:
     server.wait(20)
 
 
-def wait_up(base: str, key: str, path: str, timeout: float = 30.0) -> httpx.Response:
+def wait_up(base: str, key: str, path: str, timeout: float = 90.0) -> httpx.Response:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
