@@ -16,9 +16,10 @@ from starlette.concurrency import run_in_threadpool
 
 from connectors.errors import DumpError
 from service.api.problems import ProblemError
+from service.bootstrap import Runtime
 from service.db.engine import SessionFactory
+from service.dispatch import Dispatcher
 from service.domain.board import Board as BoardModel
-from service.jobqueue import JobQueue
 from service.settings import Settings
 from service.usecases.imports import parse_dump
 from service.usecases.keys import KeyCache, authenticate
@@ -35,31 +36,34 @@ _bearer = HTTPBearer(
 
 # Dependencies that only read app state are async: FastAPI runs a plain ``def`` dependency on
 # the threadpool, a hop per dependency per request.
+def runtime_of(request: Request) -> Runtime:
+    """The process's runtime, which the app factory hands to the app (one typed value)."""
+    runtime: Runtime = request.app.state.runtime
+    return runtime
+
+
+async def get_runtime(request: Request) -> Runtime:
+    return runtime_of(request)
+
+
 async def get_settings(request: Request) -> Settings:
-    settings: Settings = request.app.state.settings
-    return settings
+    return runtime_of(request).settings
 
 
-async def get_job_queue(request: Request) -> JobQueue:
-    job_queue: JobQueue = request.app.state.job_queue
-    return job_queue
-
-
-async def get_session_factory(request: Request) -> SessionFactory:
-    factory: SessionFactory = request.app.state.session_factory
-    return factory
+async def get_dispatcher(request: Request) -> Dispatcher:
+    return runtime_of(request).dispatcher
 
 
 def get_session(request: Request) -> Iterator[Session]:
     """One session per request; the route commits (entry points own transactions)."""
-    factory: SessionFactory = request.app.state.session_factory
-    with factory() as session:
+    with runtime_of(request).sessions() as session:
         yield session
 
 
+RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 SessionDep = Annotated[Session, Depends(get_session)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
-JobQueueDep = Annotated[JobQueue, Depends(get_job_queue)]
+DispatcherDep = Annotated[Dispatcher, Depends(get_dispatcher)]
 
 
 async def require_workspace(
@@ -85,7 +89,7 @@ async def workspace_of(request: Request, credentials: HTTPAuthorizationCredentia
     cache: KeyCache = request.app.state.key_cache
     workspace_id = cache.workspace_of(secret)
     if workspace_id is None:
-        workspace_id = await run_in_threadpool(_read_key, request.app.state.session_factory, secret)
+        workspace_id = await run_in_threadpool(_read_key, runtime_of(request).sessions, secret)
         if workspace_id is None:
             raise ProblemError(
                 "unauthorized", "The API key is unknown or revoked.", headers=challenge

@@ -7,9 +7,9 @@ import hmac
 from fastapi import APIRouter, Request, Response
 from starlette.concurrency import run_in_threadpool
 
+from service.api.deps import runtime_of
 from service.api.problems import ProblemError, responses
-from service.metrics import CONTENT_TYPE, Metrics
-from service.settings import Settings
+from service.metrics import CONTENT_TYPE
 
 router = APIRouter(tags=["health"])
 
@@ -27,7 +27,7 @@ async def metrics(request: Request) -> Response:
     """Request latency per route, import jobs, queue depth and age, webhook triggers, process
     memory (docs/service.md). Needs ``Authorization: Bearer <VSM_METRICS_TOKEN>``; without that
     setting the route does not exist (404)."""
-    settings: Settings = request.app.state.settings
+    settings = runtime_of(request).settings
     if settings.metrics_token is None:
         raise ProblemError("not-found", "Metrics are off: set VSM_METRICS_TOKEN.")
     expected = f"Bearer {settings.metrics_token.get_secret_value()}".encode()
@@ -38,6 +38,6 @@ async def metrics(request: Request) -> Response:
             "Send Authorization: Bearer <VSM_METRICS_TOKEN>.",
             headers={"WWW-Authenticate": 'Bearer realm="metrics"'},
         )
-    registry: Metrics = request.app.state.metrics
+    registry = runtime_of(request).metrics
     # The job figures are read from the database: off the event loop.
     return Response(await run_in_threadpool(registry.render), media_type=CONTENT_TYPE)
