@@ -14,6 +14,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.engine import Engine
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from connectors.errors import ProviderError
 from service.api.deps import MULTIPART_OVERHEAD
 from service.api.middleware import BodyLimitMiddleware, RequestIdMiddleware
 from service.api.problems import (
@@ -22,6 +23,7 @@ from service.api.problems import (
     ProblemError,
     ProblemType,
     problem_body,
+    provider_problem,
     slug_for_status,
 )
 from service.api.routes import (
@@ -33,6 +35,7 @@ from service.api.routes import (
     mural_connections,
     render,
     streams,
+    webhooks,
 )
 from service.api.routes import metrics as metrics_route
 from service.bootstrap import Runtime, build
@@ -42,7 +45,6 @@ from service.logs import configure_logging
 from service.settings import Settings
 from service.usecases.connections import HttpFactory
 from service.usecases.keys import KeyCache
-from service.webhooks import api as webhooks_api
 
 API_VERSION = "1.0.0"
 
@@ -129,7 +131,7 @@ def create_app(
     # and 640 us with it last (20x; FastAPI 0.165, 13 routers, starlette Route.matches loop).
     # The hot reads next, for the same reason (bench/api_read.py).
     routers = (
-        webhooks_api.hooks_router,
+        webhooks.hooks_router,
         streams.router,
         boards.router,
         imports.router,
@@ -137,7 +139,7 @@ def create_app(
         render.router,
         connections.router,
         mural_connections.router,
-        webhooks_api.router,
+        webhooks.router,
     )
     for router in routers:
         app.include_router(router, prefix="/v1")
@@ -178,6 +180,11 @@ def _install_problem_handlers(app: FastAPI) -> None:
         return _problem_response(
             request, exc.kind, exc.detail, errors=exc.errors, headers=exc.headers
         )
+
+    @app.exception_handler(ProviderError)
+    async def on_provider(request: Request, exc: ProviderError) -> JSONResponse:
+        problem = provider_problem(exc)
+        return _problem_response(request, problem.kind, problem.detail, headers=problem.headers)
 
     @app.exception_handler(RequestValidationError)
     async def on_validation(request: Request, exc: RequestValidationError) -> JSONResponse:

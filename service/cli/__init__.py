@@ -14,7 +14,7 @@ import importlib.util
 import sys
 
 # Registration order is the order ``vsm --help`` lists the commands in.
-COMMAND_MODULES: tuple[str, ...] = ("imports", "diff", "dump", "server")
+COMMAND_MODULES: tuple[str, ...] = ("imports", "explain", "diff", "dump", "server")
 
 
 def build_parser() -> argparse.ArgumentParser:

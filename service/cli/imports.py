@@ -23,6 +23,7 @@ from rich.text import Text
 
 from connectors.dump import DEFAULT_MAX_BYTES, read_dump_file
 from connectors.errors import DumpError
+from service.domain.board import Board
 from service.domain.contract_model import Contract, ContractStream, decode_contract
 from service.domain.digitize import digitize
 from service.domain.export import (
@@ -38,6 +39,7 @@ from service.domain.export import (
 )
 from service.domain.render.html import render_report_html
 from service.domain.render.svg import render_stream_svg, select_stream
+from service.domain.ruleset import Ruleset
 from service.rules_file import RulesError, load_rules_file
 
 FORMATS = ("table", "json", "markdown", "csv", "svg", "html")
@@ -98,7 +100,9 @@ def _naming(path: Path, message: str, label: str = "") -> str:
     return f"{path}: {message}"
 
 
-def run_import(args: argparse.Namespace) -> int:
+def read_inputs(args: argparse.Namespace) -> tuple[Board, Ruleset | None] | int:
+    """The board of ``args.file`` and the ruleset of ``args.rules`` (None: the defaults), or
+    the exit status 2 after reporting an input error (``vsm import`` and ``vsm explain``)."""
     try:
         ruleset = load_rules_file(args.rules) if args.rules is not None else None
     except RulesError as exc:
@@ -111,7 +115,26 @@ def run_import(args: argparse.Namespace) -> int:
         return _fail(_naming(args.file, str(exc)))
     except OSError as exc:
         return _fail(_os_message("read", args.file, exc))
+    return board, ruleset
 
+
+def write_output(text: str, output: Path | None) -> int:
+    """``text`` to ``output`` (UTF-8) or standard output; 0, or 2 after a write error."""
+    if output is None:
+        sys.stdout.write(text)
+        return 0
+    try:
+        output.write_text(text, encoding="utf-8", newline="")
+    except OSError as exc:
+        return _fail(_os_message("write", output, exc))
+    return 0
+
+
+def run_import(args: argparse.Namespace) -> int:
+    inputs = read_inputs(args)
+    if isinstance(inputs, int):
+        return inputs
+    board, ruleset = inputs
     doc = digitize(board, ruleset)
 
     if args.output is None and args.format == "table":
@@ -123,14 +146,7 @@ def run_import(args: argparse.Namespace) -> int:
         text = render(doc, args.format, stream=args.stream)
     except LookupError as exc:
         return _fail(str(exc))
-    if args.output is None:
-        sys.stdout.write(text)
-        return 0
-    try:
-        args.output.write_text(text, encoding="utf-8", newline="")
-    except OSError as exc:
-        return _fail(_os_message("write", args.output, exc))
-    return 0
+    return write_output(text, args.output)
 
 
 def render(doc: Mapping[str, Any], fmt: str, *, stream: str | None = None) -> str:
@@ -191,6 +207,14 @@ def render_table(doc: Contract, console: Console) -> None:
         table.add_column("Value")
         for label, value in comparison_rows(comparison):
             table.add_row(Text(label), _t(value))
+        console.print(table)
+        console.print()
+    if doc.warnings:
+        table = _table("Warnings")
+        table.add_column("Warning")
+        table.add_column("What to change")
+        for warning in doc.warnings:
+            table.add_row(_t(warning.message, "yellow"), _t(warning.fix))
         console.print(table)
         console.print()
     unclassified = doc.unclassified

@@ -231,3 +231,26 @@ def test_a_stream_keeps_its_etag_through_a_revision_that_leaves_it_unchanged(
 
     assert after.status_code == 304
     assert client.get(url, headers=alice.headers).json()["revision"] == 2
+
+
+def test_the_revision_and_the_report_carry_the_boards_warnings(
+    client: TestClient, alice: Workspace
+) -> None:
+    dump = stream_dump(2)
+    agenda = {
+        "id": "3458764599999990001",
+        "type": "frame",
+        "data": {"title": "Agenda", "format": "custom", "type": "freeform"},
+        "style": {"fillColor": "#ffffffff"},
+        "position": {"x": -5000, "y": -5000, "origin": "center", "relativeTo": "canvas_center"},
+        "geometry": {"width": 800, "height": 600},
+    }
+    dump["items"].append(agenda)
+    job = import_dump(client, alice, dump)
+
+    revision = client.get(f"/v1/boards/{job['board_id']}/revisions/1", headers=alice.headers)
+    report = client.get(f"/v1/boards/{job['board_id']}/report", headers=alice.headers)
+
+    assert [w["code"] for w in revision.json()["warnings"]] == ["skipped-frame"]
+    assert revision.json()["warnings"][0]["item_ids"] == ["3458764599999990001"]
+    assert report.json()["warnings"] == revision.json()["warnings"]

@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from connectors.dump import read_dump_file
 from service.domain.contract_model import (
     ComparedStep,
+    ComparisonPair,
     Contract,
     ContractMetrics,
     ContractStep,
@@ -64,7 +65,7 @@ def test_fields_the_model_does_not_know_are_ignored() -> None:
     doc = json.loads(json.dumps(digitize(read_dump_file(EXAMPLES / "mural-app-release.json"))))
     extended = {
         **doc,
-        "warnings": [{"code": "layout", "item_ids": ["x"]}],
+        "hints": [{"code": "layout", "item_ids": ["x"]}],  # (warnings is a field now)
         "account": {"provider": "mural", "user": "u"},
         "streams": [
             {**s, "colour": "red", "steps": [{**t, "x": 1} for t in s["steps"]]}
@@ -113,12 +114,19 @@ def test_numbers_keep_their_type_so_counts_print_without_decimals() -> None:
     )
 
 
-def test_other_pairs_of_a_comparison_are_comparisons_too() -> None:
+def test_other_pairs_are_pairs_without_pairs_of_their_own() -> None:
+    nested = {"current_stream_name": "Ist 3"}
     doc = decode_contract(
         {
             "comparison": {
                 "kept": [{"current_title": "A", "target_title": "B", "similarity": 0.5}],
-                "other_pairs": [{"current_stream_name": "Ist 2", "added": [{"target_title": "C"}]}],
+                "other_pairs": [
+                    {
+                        "current_stream_name": "Ist 2",
+                        "added": [{"target_title": "C"}],
+                        "other_pairs": [nested],
+                    }
+                ],
             }
         }
     )
@@ -127,8 +135,9 @@ def test_other_pairs_of_a_comparison_are_comparisons_too() -> None:
     assert doc.comparison.kept == (
         ComparedStep(current_title="A", target_title="B", similarity=0.5),
     )
-    (other,) = doc.comparison.other_pairs
-    assert (other.current_stream_name, other.added) == ("Ist 2", (ComparedStep(target_title="C"),))
+    assert doc.comparison.other_pairs == (
+        ComparisonPair(current_stream_name="Ist 2", added=(ComparedStep(target_title="C"),)),
+    )
 
 
 @pytest.mark.parametrize("value", [[], "doc", None, 3])
@@ -183,3 +192,14 @@ def test_any_json_document_decodes_and_renders(doc: dict[str, Any]) -> None:
     assert render_report_html(contract).endswith("</html>\n")
     contract_to_markdown(contract)
     streams_to_csv(contract.streams)
+
+
+def test_the_warnings_are_decoded_and_absent_ones_read_as_none() -> None:
+    doc = json.loads(json.dumps(digitize(read_dump_file(EXAMPLES / "mural-app-release.json"))))
+
+    (warning,) = decode_contract(doc).warnings
+    assert (warning.code, warning.item_ids) == (
+        "skipped-frame",
+        (doc["warnings"][0]["item_ids"][0],),
+    )
+    assert decode_contract({k: v for k, v in doc.items() if k != "warnings"}).warnings == ()

@@ -12,8 +12,7 @@ from service.api.deps import (
     PageDep,
     SessionDep,
     WorkspaceDep,
-    cursor_int,
-    encode_cursor,
+    keyset_page,
 )
 from service.api.etags import NOT_MODIFIED, IfNoneMatch, json_with_etag
 from service.api.problems import ProblemError, responses
@@ -97,19 +96,10 @@ def list_boards(
     if_none_match: IfNoneMatch = None,
 ) -> Response:
     """The workspace's boards, oldest first."""
-    after = cursor_int(page, "after")
     query = select(Board).where(Board.workspace_id == workspace_id)
-    if after is not None:
-        query = query.where(col(Board.id) > after)
-    boards = session.exec(query.order_by(col(Board.id)).limit(page.limit + 1)).all()
-    more = len(boards) > page.limit
-    boards = boards[: page.limit]
+    boards, following = keyset_page(session, query, col(Board.id), page)
     return json_with_etag(
-        Page(
-            items=[board_public(b) for b in boards],
-            limit=page.limit,
-            next_cursor=encode_cursor({"after": boards[-1].id}) if more and boards else None,
-        ),
+        Page(items=[board_public(b) for b in boards], limit=page.limit, next_cursor=following),
         if_none_match,
     )
 
@@ -144,22 +134,15 @@ def list_revisions(
 ) -> Response:
     """The board's revisions, newest first."""
     board = board_or_404(session, workspace_id, board_id)
-    before = cursor_int(page, "before")
     query = select(Revision).where(Revision.board_id == board.id)
-    if before is not None:
-        query = query.where(col(Revision.number) < before)
-    revisions = session.exec(
-        query.order_by(col(Revision.number).desc()).limit(page.limit + 1)
-    ).all()
-    more = len(revisions) > page.limit
-    revisions = revisions[: page.limit]
+    revisions, following = keyset_page(
+        session, query, col(Revision.number), page, newest_first=True
+    )
     return json_with_etag(
         Page(
             items=[RevisionPublic.model_validate(r) for r in revisions],
             limit=page.limit,
-            next_cursor=encode_cursor({"before": revisions[-1].number})
-            if more and revisions
-            else None,
+            next_cursor=following,
         ),
         if_none_match,
     )
@@ -181,8 +164,15 @@ def get_revision(
             **RevisionPublic.model_validate(revision).model_dump(),
             "ruleset": content.ruleset,
             "import_stats": content.board.get("stats", {}),
+            "warnings": _warnings(content.result),
         }
     )
+
+
+def _warnings(result: dict[str, Any]) -> list[dict[str, Any]]:
+    """The stored document's warnings ([] for documents stored before they existed)."""
+    warnings = result.get("warnings")
+    return [w for w in warnings if isinstance(w, dict)] if isinstance(warnings, list) else []
 
 
 def stream_public(row: RevisionStream, key: str, board_id: int) -> StreamPublic:
@@ -207,23 +197,20 @@ def list_streams(
     """The streams of the latest revision (or of ``revision``) in board order."""
     board = board_or_404(session, workspace_id, board_id)
     number = revision_number_or_404(board, revision)
-    after = cursor_int(page, "after")
     query = (
         select(RevisionStream, Stream.key)
         .join(Stream, col(Stream.id) == col(RevisionStream.stream_id))
         .where(Stream.board_id == board.id, RevisionStream.revision_number == number)
     )
-    if after is not None:
-        query = query.where(col(RevisionStream.position) > after)
-    rows = session.exec(query.order_by(col(RevisionStream.position)).limit(page.limit + 1)).all()
-    more = len(rows) > page.limit
-    rows = rows[: page.limit]
+    rows, following = keyset_page(
+        session, query, col(RevisionStream.position), page, position=lambda row: row[0].position
+    )
     assert board.id is not None
     return json_with_etag(
         Page(
             items=[stream_public(row, key, board.id) for row, key in rows],
             limit=page.limit,
-            next_cursor=encode_cursor({"after": rows[-1][0].position}) if more and rows else None,
+            next_cursor=following,
         ),
         if_none_match,
     )
@@ -306,6 +293,7 @@ def get_report(
             ],
             problems=_ranked_problems(streams, stream_ids),
             comparison=content.result.get("comparison"),
+            warnings=_warnings(content.result),
             unclassified_count=rev.unclassified_count,
         ),
         if_none_match,
