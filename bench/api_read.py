@@ -1,19 +1,23 @@
-"""Benchmark: ``GET /v1/streams/{id}`` of a 500-step stream under wrk, SQLite and PostgreSQL,
-with 1 and 2 uvicorn processes.
+"""Benchmark: the hot read routes against a minimal FastAPI app serving the same bytes.
 
-For each database the script migrates a fresh database (a SQLite file in a temporary directory;
-a PostgreSQL schema of its own, dropped at the end), imports one board whose single stream has
-500 steps and 50 problems through the same use cases as the API, creates an API key, then starts
-``uvicorn --factory service.api.main:app_from_env --workers N`` and runs
+Migrates a fresh database (a SQLite file in a temporary directory; with ``--databases
+postgresql`` also a PostgreSQL schema of its own, dropped at the end), imports two boards
+through the same use cases as the API (one stream of 500 steps and 50 problems, one of 10
+steps), creates an API key, records each route's answer, and starts two servers side by side
+with the same uvicorn options (``--no-access-log``, ``--log-level warning``):
 
-    wrk -t2 -c16 -d10s --latency -H 'Authorization: Bearer ...' http://127.0.0.1:PORT/v1/streams/ID
+- ours: ``uvicorn --factory service.api.main:app_from_env --workers N``;
+- the anchor: ``bench/anchor_app.py``, one plain ``async`` FastAPI route per route of ours,
+  returning the recorded bytes (no database, no key, no middleware).
 
-Every request is authenticated (one indexed key lookup) and reads the stored stream document
-(one indexed query); the access log line per request is written as in production (to /dev/null).
-Prints requests per second and the 50th/99th percentile latency per configuration.
+Each route is then loaded with ``wrk -t2 -c16`` on ours and on the anchor, one after the other,
+with the bearer key. Printed per route: requests/s and p99 for both and the ratios against the
+targets of issue 16 (throughput >= 0.5 x the anchor, p99 <= 3 x the anchor's), and for
+``--workers 1 2`` the scaling of ours (2 processes >= 1.7 x one). A ``If-None-Match`` request
+(304) is measured too.
 
-    .venv/bin/python bench/api_read.py                     # both databases, 1 and 2 processes
-    .venv/bin/python bench/api_read.py --databases sqlite --duration 5
+    .venv/bin/python bench/api_read.py                             # SQLite, 1 and 2 processes
+    .venv/bin/python bench/api_read.py --duration 5 --databases sqlite postgresql
 
 PostgreSQL comes from ``VSM_TEST_POSTGRES_URL`` (default postgresql+psycopg://postgres@127.0.0.1:5432/test).
 """
@@ -48,42 +52,59 @@ from service.usecases.imports import run_import_job, submit_import  # noqa: E402
 from service.usecases.keys import create_api_key  # noqa: E402
 from tests.service_dumps import stream_dump  # noqa: E402
 
-STEPS = 500
 POSTGRES_URL = os.environ.get(
     "VSM_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )
+THROUGHPUT_TARGET = 0.5
+P99_TARGET = 3.0
+SCALING_TARGET = 1.7
 
 
-def seed(url: str) -> tuple[str, int, int]:
-    """Migrate, import the 500-step board, create a key. Returns (key, stream id, body bytes)."""
+def seed(url: str) -> tuple[str, list[tuple[str, str]]]:
+    """Migrate, import a 500-step and a 10-step board, create a key.
+
+    Returns the key and the measured routes as (label, path)."""
     engine = create_db_engine(url, pool_size=1)
     upgrade_database(engine)
     sessions = create_session_factory(engine)
-    dump = stream_dump(STEPS, problems=[(i, f"Problem {i} (2)") for i in range(0, STEPS, 10)])
+    routes: list[tuple[str, str]] = []
     with sessions() as session:
         new = create_api_key(session, "bench")
-        assert new.workspace.id is not None
-        job, _ = submit_import(
-            session, new.workspace.id, json.dumps(dump).encode(), load_dump(dump)
-        )
         session.commit()
-        assert job.id is not None
-        done = run_import_job(session, job.id)
-        assert done is not None
-        assert done.status == "succeeded", done.error
-        row = session.exec(sa.select(RevisionStream)).first()  # type: ignore[call-overload]
-        stream = row[0]
-        assert len(stream.data["steps"]) == STEPS
-        size = len(json.dumps(stream.data))
+        assert new.workspace.id is not None
+        for steps, board in ((500, "uXjVbench500="), (10, "uXjVbench010=")):
+            dump = stream_dump(
+                steps,
+                board_id=board,
+                problems=[(i, f"Problem {i} (2)") for i in range(0, steps, 10)],
+            )
+            job, _ = submit_import(
+                session, new.workspace.id, json.dumps(dump).encode(), load_dump(dump)
+            )
+            session.commit()
+            assert job.id is not None
+            done = run_import_job(session, job.id)
+            assert done is not None
+            assert done.status == "succeeded", done.error
+            stream_id = session.execute(
+                sa.select(RevisionStream.stream_id)
+                .where(RevisionStream.step_count == steps)  # type: ignore[arg-type]
+                .limit(1)
+            ).scalar_one()
+            routes.append((f"GET /v1/streams/{{id}} ({steps} steps)", f"/v1/streams/{stream_id}"))
+            if steps == 10:
+                routes.append(("GET /v1/boards/{id}", f"/v1/boards/{done.board_id}"))
+                routes.append(
+                    ("GET /v1/boards/{id}/streams", f"/v1/boards/{done.board_id}/streams")
+                )
+                routes.append(("GET /v1/boards/{id}/report", f"/v1/boards/{done.board_id}/report"))
     engine.dispose()
-    return new.secret, stream.stream_id, size
+    return new.secret, routes
 
 
-def serve(url: str, workers: int, port: int) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "VSM_DATABASE_URL": url, "VSM_LOG_FORMAT": "json"}
-    env.pop("VSM_BROKER_URL", None)
+def serve(command: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
-        api_command(port, "--workers", str(workers), "--no-access-log", "--log-level", "warning"),
+        command,
         cwd=ROOT,
         env=env,
         stdout=subprocess.DEVNULL,
@@ -92,19 +113,22 @@ def serve(url: str, workers: int, port: int) -> subprocess.Popen[bytes]:
     )
 
 
-def wait_up(base: str, key: str, path: str, timeout: float = 30.0) -> None:
+def stop(server: subprocess.Popen[bytes]) -> None:
+    os.killpg(server.pid, signal.SIGTERM)
+    server.wait(20)
+
+
+def wait_up(base: str, key: str, path: str, timeout: float = 90.0) -> httpx.Response:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
-            if (
-                httpx.get(base + path, headers={"Authorization": f"Bearer {key}"}).status_code
-                == 200
-            ):
-                return
+            answer = httpx.get(base + path, headers={"Authorization": f"Bearer {key}"})
+            if answer.status_code == 200:
+                return answer
         except httpx.TransportError:
             pass
         time.sleep(0.2)
-    raise RuntimeError("the API did not come up")
+    raise RuntimeError("the server did not come up")
 
 
 def _ms(text: str) -> float:
@@ -112,84 +136,140 @@ def _ms(text: str) -> float:
     return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
 
 
-def run_wrk(url: str, key: str, duration: int, connections: int) -> dict[str, float]:
+def run_wrk(url: str, headers: list[str], duration: float, connections: int) -> dict[str, float]:
+    options = [item for header in headers for item in ("-H", header)]
     out = subprocess.run(
-        [
-            "wrk",
-            "-t2",
-            f"-c{connections}",
-            f"-d{duration}s",
-            "--latency",
-            "-H",
-            f"Authorization: Bearer {key}",
-            url,
-        ],
+        ["wrk", "-t2", f"-c{connections}", f"-d{duration:g}s", "--latency", *options, url],
         capture_output=True,
         text=True,
         check=True,
     ).stdout
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
-    p50 = _ms(re.search(r"\s50%\s+(\S+)", out).group(1))  # type: ignore[union-attr]
     p99 = _ms(re.search(r"\s99%\s+(\S+)", out).group(1))  # type: ignore[union-attr]
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    return {"rps": rps, "p50": p50, "p99": p99, "errors": float(errors.group(1)) if errors else 0.0}
+    return {"rps": rps, "p99": p99, "errors": float(errors.group(1)) if errors else 0.0}
 
 
-def bench_database(name: str, url: str, args: argparse.Namespace) -> list[tuple[str, int, dict]]:
-    key, stream_id, size = seed(url)
-    print(f"{name}: stream {stream_id} with {STEPS} steps, document {size / 1024:.0f} KiB")
-    results = []
-    for workers in args.workers:
-        port = free_port()
-        server = serve(url, workers, port)
-        try:
-            base = f"http://127.0.0.1:{port}"
-            path = f"/v1/streams/{stream_id}"
-            wait_up(base, key, path)
-            run_wrk(base + path, key, 2, args.connections)  # warm-up: pools, caches
-            figures = run_wrk(base + path, key, args.duration, args.connections)
-        finally:
-            os.killpg(server.pid, signal.SIGTERM)
-            server.wait(20)
-        results.append((name, workers, figures))
+def bench_database(name: str, url: str, args: argparse.Namespace) -> list[dict[str, object]]:
+    key, routes = seed(url)
+    env = {**os.environ, "VSM_DATABASE_URL": url, "VSM_LOG_FORMAT": "json"}
+    env.pop("VSM_BROKER_URL", None)
+    auth = f"Authorization: Bearer {key}"
+    options = ["--no-access-log", "--log-level", "warning"]
+    rows: list[dict[str, object]] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        bodies_file = Path(tmp) / "bodies.json"
+        for workers in args.workers:
+            ours_port, anchor_port = free_port(), free_port()
+            ours = serve(api_command(ours_port, "--workers", str(workers), *options), env)
+            anchor = None
+            try:
+                ours_base = f"http://127.0.0.1:{ours_port}"
+                recorded: dict[str, str] = {}
+                etags: dict[str, str] = {}
+                for _, path in routes:
+                    answer = wait_up(ours_base, key, path)
+                    recorded[path] = answer.text
+                    etags[path] = answer.headers.get("etag", "")
+                bodies_file.write_text(json.dumps(recorded))
+                command = api_command(anchor_port, "--workers", str(workers), *options)
+                command[command.index("service.api.main:app_from_env")] = (
+                    "bench.anchor_app:app_from_env"
+                )
+                anchor = serve(command, {**env, "VSM_BENCH_BODIES": str(bodies_file)})
+                anchor_base = f"http://127.0.0.1:{anchor_port}"
+                measured = list(routes)
+                stream_path = routes[0][1]
+                if etags[stream_path]:
+                    measured.append(("GET /v1/streams/{id} 304 (If-None-Match)", stream_path))
+                for label, path in measured:
+                    wait_up(anchor_base, key, path)
+                    headers = [auth]
+                    if "304" in label:
+                        headers.append(f"If-None-Match: {etags[path]}")
+                    figures = {}
+                    for side, base in (("ours", ours_base), ("anchor", anchor_base)):
+                        run_wrk(base + path, headers, 1, args.connections)  # warm-up
+                        figures[side] = run_wrk(
+                            base + path, headers, args.duration, args.connections
+                        )
+                    row = {"database": name, "workers": workers, "route": label, **figures}
+                    rows.append(row)
+                    print(
+                        f"  {name}, {workers} process(es), {label}: ours "
+                        f"{figures['ours']['rps']:.0f} req/s p99 {figures['ours']['p99']:.1f} ms, "
+                        f"anchor {figures['anchor']['rps']:.0f} req/s "
+                        f"p99 {figures['anchor']['p99']:.1f} ms "
+                        f"(non-2xx/3xx {figures['ours']['errors']:.0f}; load "
+                        f"{os.getloadavg()[0]:.1f})",
+                        flush=True,
+                    )
+            finally:
+                stop(ours)
+                if anchor is not None:
+                    stop(anchor)
+    return rows
+
+
+def verdict(ok: bool) -> str:
+    return "met" if ok else "MISSED"
+
+
+def report(rows: list[dict[str, object]]) -> None:
+    print(
+        "\n| database | processes | route | ours req/s | anchor req/s | ratio (>= 0.5) "
+        "| ours p99 ms | anchor p99 ms | ratio (<= 3) |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|")
+    for row in rows:
+        ours, anchor = row["ours"], row["anchor"]
+        assert isinstance(ours, dict)
+        assert isinstance(anchor, dict)
+        throughput = ours["rps"] / anchor["rps"]
+        tail = ours["p99"] / max(anchor["p99"], 0.001)
         print(
-            f"  {workers} process(es): {figures['rps']:.0f} req/s, "
-            f"p50 {figures['p50']:.1f} ms, p99 {figures['p99']:.1f} ms, "
-            f"non-2xx {figures['errors']:.0f}",
-            flush=True,
+            f"| {row['database']} | {row['workers']} | {row['route']} | {ours['rps']:.0f} "
+            f"| {anchor['rps']:.0f} | {throughput:.2f} {verdict(throughput >= THROUGHPUT_TARGET)} "
+            f"| {ours['p99']:.1f} | {anchor['p99']:.1f} | {tail:.1f} "
+            f"{verdict(tail <= P99_TARGET)} |"
         )
-    return results
+    by_key = {(r["database"], r["workers"], r["route"]): r["ours"] for r in rows}
+    scaled = [
+        (db, route, by_key[(db, 2, route)]["rps"] / one["rps"])  # type: ignore[index]
+        for (db, workers, route), one in by_key.items()
+        if workers == 1 and (db, 2, route) in by_key
+    ]
+    if scaled:
+        print("\n| database | route | 2 processes / 1 (>= 1.7) |")
+        print("|---|---|---|")
+        for db, route, ratio in scaled:
+            print(f"| {db} | {route} | {ratio:.2f} {verdict(ratio >= SCALING_TARGET)} |")
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--databases", nargs="+", default=["sqlite", "postgresql"])
+    parser.add_argument("--databases", nargs="+", default=["sqlite"])
     parser.add_argument("--workers", nargs="+", type=int, default=[1, 2])
-    parser.add_argument("--duration", type=int, default=10, help="seconds per wrk run")
+    parser.add_argument("--duration", type=float, default=3, help="seconds per wrk run")
     parser.add_argument("--connections", type=int, default=16)
     args = parser.parse_args()
     if not shutil.which("wrk"):
         print("wrk is not installed (apt-get install wrk)", file=sys.stderr)
         return 2
-    print(f"cpus: {os.cpu_count()}, load average: {os.getloadavg()[0]:.1f}")
-    results = []
+    print(f"cpus: {os.cpu_count()}, load average: {os.getloadavg()[0]:.1f}", flush=True)
+    rows = []
     for name in args.databases:
         if name == "sqlite":
             with tempfile.TemporaryDirectory() as tmp:
-                results += bench_database(name, f"sqlite:///{tmp}/bench.db", args)
+                rows += bench_database(name, f"sqlite:///{tmp}/bench.db", args)
             continue
         schema, url = create_schema(POSTGRES_URL)
         try:
-            results += bench_database(name, url, args)
+            rows += bench_database(name, url, args)
         finally:
             drop_schema(POSTGRES_URL, schema)
-    print("\n| database | API processes | req/s | p50 ms | p99 ms |")
-    print("|---|---|---|---|---|")
-    for name, workers, figures in results:
-        print(
-            f"| {name} | {workers} | {figures['rps']:.0f} | {figures['p50']:.1f} "
-            f"| {figures['p99']:.1f} |"
-        )
+    report(rows)
+    print(f"load average at the end: {os.getloadavg()[0]:.1f}")
     return 0
 
 

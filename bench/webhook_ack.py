@@ -194,7 +194,7 @@ def main() -> None:
         env={**os.environ, **env},
     )
     try:
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 90  # a shared, loaded machine starts slowly
         while True:
             try:
                 if httpx.get(f"{base}/healthz").status_code == 200:

@@ -25,6 +25,7 @@ from service.db.engine import SessionFactory, create_db_engine, create_session_f
 from service.db.tables import BoardSync, BoardSyncStatus, utcnow
 from service.dispatch import CeleryDispatcher, Dispatcher, EmbeddedDispatcher, Job
 from service.domain.render.share import derive_share_secret
+from service.metrics import Metrics
 from service.providers import (
     Provider,
     ProviderContext,
@@ -81,6 +82,7 @@ class Runtime:
     providers: Mapping[str, Provider]
     hooks: HookRuntime
     share_secret: bytes
+    metrics: Metrics
     redis: Any | None = None
 
     @property
@@ -145,6 +147,8 @@ def build(
         else:
             dispatcher = EmbeddedDispatcher(lanes={"imports": 1, "live": 1})
     redis_client = _redis(settings)
+    metrics = Metrics()
+    metrics.watch_database(engine)
     providers = build_providers(
         ProviderContext(settings, sessions, dispatcher, http_factory or default_http, redis_client)
     )
@@ -156,6 +160,7 @@ def build(
         providers=providers,
         hooks=_hook_runtime(settings, sessions, dispatcher, providers),
         share_secret=share_signing_key(settings),
+        metrics=metrics,
         redis=redis_client,
     )
     _register_jobs(runtime, poll_tick_s, retry)
@@ -253,8 +258,9 @@ def _register_jobs(runtime: Runtime, poll_tick_s: float | None, retry: RetryPoli
         """Run import job ``job_id``; a finished job is left alone (redelivery is harmless)."""
         structlog.contextvars.bind_contextvars(job_id=job_id)
         try:
-            with sessions() as session:
-                run_import_job(session, job_id)
+            with sessions() as session, runtime.metrics.time_job() as timer:
+                done = run_import_job(session, job_id)
+                timer.outcome = done.status if done is not None else "missing"
         finally:
             structlog.contextvars.unbind_contextvars("job_id")
         after_import(job_id)

@@ -136,6 +136,10 @@ class Settings(BaseSettings):
     miro: MiroSettings = Field(default_factory=MiroSettings)
     mural: MuralSettings = Field(default_factory=MuralSettings)
     import_max_retries: int = Field(default=5, ge=0)
+    metrics_token: SecretStr | None = Field(
+        default=None,
+        description="Bearer token that GET /metrics requires (Prometheus); unset: no /metrics.",
+    )
     webhooks: WebhookSettings = Field(default_factory=WebhookSettings)
     problem_similarity: float = Field(
         default=0.75,

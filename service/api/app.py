@@ -40,12 +40,14 @@ from service.api.routes import (
     streams,
     webhooks,
 )
+from service.api.routes import metrics as metrics_route
 from service.bootstrap import Runtime, build
 from service.db.migrate import upgrade_database
 from service.dispatch import Dispatcher
 from service.logs import configure_logging
 from service.settings import Settings
 from service.usecases.connections import HttpFactory
+from service.usecases.keys import KeyCache
 from service.web import routes as web_routes
 
 API_VERSION = "1.0.0"
@@ -63,6 +65,7 @@ def create_app(
     configure_logs: bool = True,
     live_http_factory: HttpFactory | None = None,
     live_tick_s: float | None = None,
+    key_cache: KeyCache | None = None,
 ) -> FastAPI:
     """The API for ``settings``.
 
@@ -70,7 +73,8 @@ def create_app(
     here from ``settings`` with ``engine``, ``dispatcher``, ``live_http_factory`` and
     ``live_tick_s`` passed on (tests, benchmarks). ``migrate`` defaults to "on the embedded
     default" (no broker): a laptop run needs no extra step, while deployments with a broker
-    migrate once with ``vsm db upgrade``.
+    migrate once with ``vsm db upgrade``. ``key_cache`` replaces the API key cache (tests
+    inject one with their own clock).
     """
     if configure_logs:
         configure_logging(settings.log_level, settings.log_format)
@@ -84,6 +88,7 @@ def create_app(
         )
     should_migrate = settings.embedded_worker if migrate is None else migrate
     built = runtime
+    stream_reader = streams.StreamReader(runtime.engine)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -105,6 +110,7 @@ def create_app(
             yield
         finally:
             await asyncio.to_thread(built.stop)
+            stream_reader.close()
             log.info("api_stopped")
 
     app = FastAPI(
@@ -123,15 +129,19 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.runtime = runtime
+    app.state.key_cache = key_cache or KeyCache()
+    app.state.stream_reader = stream_reader
+    app.state.metrics = runtime.metrics
     # Routes are matched in this order. The signed trigger comes first: senders call it at
     # high rates, and walking the other routers before it costs more than verifying its
     # signature: matching POST /v1/hooks/boards/17 took 30 us with the trigger's router first
     # and 640 us with it last (20x; FastAPI 0.165, 13 routers, starlette Route.matches loop).
+    # The hot reads next, for the same reason (bench/api_read.py).
     routers = (
         webhooks.hooks_router,
-        imports.router,
-        boards.router,
         streams.router,
+        boards.router,
+        imports.router,
         classify.router,
         render.router,
         portfolio.router,
@@ -143,11 +153,12 @@ def create_app(
     for router in routers:
         app.include_router(router, prefix="/v1")
     app.include_router(health.router)
+    app.include_router(metrics_route.router)
     app.include_router(docs_pages.router)
     app.include_router(web_routes.router)
     # Outermost last: request ids wrap everything, so even a refused body gets one.
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_dump_bytes + MULTIPART_OVERHEAD)
-    app.add_middleware(RequestIdMiddleware)
+    app.add_middleware(RequestIdMiddleware, metrics=runtime.metrics)
     _install_problem_handlers(app)
     return app
 

@@ -12,6 +12,7 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service.api.problems import MEDIA_TYPE, PROBLEM_TYPES, problem_body
+from service.metrics import Metrics
 
 REQUEST_ID_HEADER = "x-request-id"
 # A client-sent id is kept only when it is short and plain, so it cannot forge log content.
@@ -23,8 +24,9 @@ log = structlog.get_logger("service.api.access")
 class RequestIdMiddleware:
     """Pure ASGI middleware (no BaseHTTPMiddleware: it would buffer streaming bodies)."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, metrics: Metrics | None = None) -> None:
         self.app = app
+        self.metrics = metrics
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -79,14 +81,28 @@ class RequestIdMiddleware:
             )
             await send_with_id({"type": "http.response.body", "body": body})
         finally:
+            elapsed = time.perf_counter() - started
             log.info(
                 "request",
                 method=scope.get("method"),
                 path=scope.get("path"),
                 status=status,
-                duration_ms=round((time.perf_counter() - started) * 1000, 2),
+                duration_ms=round(elapsed * 1000, 2),
             )
+            if self.metrics is not None:
+                self.metrics.requests.labels(
+                    scope.get("method"), _template(scope), str(status)
+                ).observe(elapsed)
             structlog.contextvars.unbind_contextvars("request_id")
+
+
+def _template(scope: Scope) -> str:
+    """The matched route's path template, never the path: ids and share tokens stay out of
+    metric labels. FastAPI keeps the full template of a route inside included routers in its
+    scope entry (``route.path`` lacks the including routers' prefixes)."""
+    context = scope.get("fastapi", {}).get("effective_route_context")
+    template = getattr(context, "path_format", None) or getattr(scope.get("route"), "path", None)
+    return template if isinstance(template, str) else "unmatched"
 
 
 class _BodyTooLarge(HTTPException):

@@ -101,6 +101,13 @@ def add_provider_parser(
         "-o", "--output", metavar="FILE", type=Path, help="write here instead of stdout"
     )
     parser.add_argument(
+        "--indent",
+        metavar="N",
+        type=int,
+        choices=range(9),
+        help="indent the JSON by N spaces for people to read (default: compact, one line)",
+    )
+    parser.add_argument(
         "--api-url",
         metavar="URL",
         default=os.environ.get(api_env, default_api_url),
@@ -142,9 +149,13 @@ async def fetch_miro_dump(
         return await client.fetch_board(board_id)
 
 
-def write_json(doc: object, output: Path | None) -> None:
-    """Write ``doc`` to ``output`` atomically (a failed write leaves no half file), or stdout."""
-    text = json.dumps(doc, ensure_ascii=False, indent=1) + "\n"
+def write_json(doc: object, output: Path | None, indent: int | None = None) -> None:
+    """Write ``doc`` to ``output`` atomically (a failed write leaves no half file), or stdout.
+
+    Compact unless ``indent`` is given: machines read dumps far more often than people, and
+    the indentation only adds bytes to write, store and parse again."""
+    separators = (",", ":") if indent is None else None
+    text = json.dumps(doc, ensure_ascii=False, indent=indent, separators=separators) + "\n"
     if output is None:
         sys.stdout.write(text)
         return
@@ -192,7 +203,7 @@ def run_dump(
     except httpx.InvalidURL:
         return _fail(f"--api-url is not a valid URL: {api_url[:80]!r}")
     try:
-        write_json(dump, args.output)
+        write_json(dump, args.output, args.indent)
     except OSError as exc:
         return _fail(f"cannot write {args.output}: {exc.strerror or exc}")
     if args.output is not None and not args.quiet:

@@ -503,7 +503,9 @@ def _insert_revision(
                 name=str(stream.get("name") or "")[:MAX_NAME],
                 state=str(stream.get("state") or "unspecified")[:16],
                 step_count=len(stream.get("steps") or []),
-                etag=sha256_hex(canonical_json([board_row.id, number, stream])),
+                # The stream's own content, not the revision: an import that leaves the
+                # stream as it was keeps its ETag, so clients' copies stay valid (304).
+                etag=sha256_hex(canonical_json([board_row.id, key, stream])),
                 data=stream,
                 metrics=stream.get("metrics"),
             )

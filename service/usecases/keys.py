@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlmodel import Session, col, select
@@ -85,3 +87,41 @@ def authenticate(session: Session, secret: str) -> int | None:
     if row is None or row[1] is not None:
         return None
     return row[0]
+
+
+class KeyCache:
+    """API key -> workspace id, remembered for ``ttl_s`` seconds per process.
+
+    Every authenticated request otherwise pays one indexed query before its own work. A key
+    revoked (in any process: the CLI, another API worker) stops working here at most ``ttl_s``
+    after the revoke committed; the default second is the promise docs/service.md makes. Only
+    valid keys are remembered, by their SHA-256 (the bearer secret itself is never kept), and at
+    most ``max_entries`` of them: a flood of distinct keys empties the cache instead of growing it.
+    """
+
+    def __init__(
+        self,
+        ttl_s: float = 1.0,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        max_entries: int = 10_000,
+    ) -> None:
+        self._ttl_s = ttl_s
+        self._clock = clock
+        self._max_entries = max_entries
+        self._entries: dict[str, tuple[int, float]] = {}
+
+    def workspace_of(self, secret: str) -> int | None:
+        """The remembered workspace id of ``secret``, or None (unknown, expired, never valid)."""
+        entry = self._entries.get(hash_key(secret))
+        if entry is None:
+            return None
+        workspace_id, expires = entry
+        if self._clock() >= expires:
+            return None
+        return workspace_id
+
+    def remember(self, secret: str, workspace_id: int) -> None:
+        if len(self._entries) >= self._max_entries:
+            self._entries.clear()
+        self._entries[hash_key(secret)] = (workspace_id, self._clock() + self._ttl_s)

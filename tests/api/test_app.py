@@ -17,7 +17,7 @@ from service.api.app import create_app
 from service.api.problems import PROBLEM_TYPES
 from service.db.engine import create_db_engine, create_session_factory
 from service.settings import MiroSettings, Settings
-from service.usecases.keys import revoke_api_key
+from service.usecases.keys import KeyCache, revoke_api_key
 from tests.api.conftest import MakeClient, Workspace
 from tests.conftest import TestDatabase
 
@@ -43,13 +43,29 @@ def test_a_v1_route_without_a_valid_key_is_401(
     assert response.json()["type"] == "https://valuestream.dev/problems/unauthorized"
 
 
-def test_a_revoked_key_stops_working(client: TestClient, alice: Workspace, engine: Engine) -> None:
-    assert client.get("/v1/boards", headers=alice.headers).status_code == 200
-    with create_session_factory(engine)() as session:
-        revoke_api_key(session, "_".join(alice.key.split("_")[:2]))
-        session.commit()
+def test_a_revoked_key_stops_working_within_a_second(
+    database: TestDatabase, engine: Engine, alice: Workspace
+) -> None:
+    now = [100.0]
+    settings = Settings(database_url=database.url, log_format="console")
+    app = create_app(
+        settings,
+        engine=engine,
+        migrate=False,
+        configure_logs=False,
+        key_cache=KeyCache(ttl_s=1.0, clock=lambda: now[0]),
+    )
+    with TestClient(app) as client:
+        before = client.get("/v1/boards", headers=alice.headers).status_code
+        with create_session_factory(engine)() as session:
+            revoke_api_key(session, "_".join(alice.key.split("_")[:2]))
+            session.commit()
+        now[0] += 0.5
+        remembered = client.get("/v1/boards", headers=alice.headers).status_code
+        now[0] += 0.5
+        after = client.get("/v1/streams/1", headers=alice.headers).status_code
 
-    assert client.get("/v1/boards", headers=alice.headers).status_code == 401
+    assert (before, remembered, after) == (200, 200, 401)
 
 
 def test_an_unknown_route_is_a_not_found_problem(client: TestClient) -> None:

@@ -183,6 +183,56 @@ def test_a_revision_that_does_not_exist_is_404(
     assert "revision 7" in response.json()["detail"]
 
 
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/v1/boards",
+        "/v1/boards/{id}",
+        "/v1/boards/{id}/revisions",
+        "/v1/boards/{id}/streams",
+        "/v1/boards/{id}/report",
+    ],
+)
+def test_boards_lists_and_reports_answer_304_until_a_new_revision_changes_them(
+    client: TestClient, alice: Workspace, board: dict, path: str
+) -> None:
+    url = path.format(id=board["id"])
+    etag = client.get(url, headers=alice.headers).headers["etag"]
+
+    unchanged = client.get(url, headers={**alice.headers, "If-None-Match": etag})
+    import_dump(client, alice, stream_dump(4, problems=PROBLEMS))
+    changed = client.get(url, headers={**alice.headers, "If-None-Match": etag})
+
+    assert (unchanged.status_code, unchanged.content) == (304, b"")
+    assert changed.status_code == 200
+    assert changed.headers["etag"] != etag
+
+
+def test_a_stream_keeps_its_etag_through_a_revision_that_leaves_it_unchanged(
+    client: TestClient, alice: Workspace, board: dict
+) -> None:
+    url = f"/v1/streams/{board['stream_id']}"
+    etag = client.get(url, headers=alice.headers).headers["etag"]
+
+    # the same stream; a loose sticky outside every frame makes it a new revision
+    dump = stream_dump(3, problems=PROBLEMS)
+    dump["items"].append(
+        {
+            "id": "9990001",
+            "type": "sticky_note",
+            "data": {"content": "<p>Notiz</p>"},
+            "style": {"fillColor": "light_yellow"},
+            "position": {"x": 90000.0, "y": 90000.0, "origin": "center"},
+            "geometry": {"width": 200.0, "height": 200.0},
+        }
+    )
+    import_dump(client, alice, dump)
+    after = client.get(url, headers={**alice.headers, "If-None-Match": etag})
+
+    assert after.status_code == 304
+    assert client.get(url, headers=alice.headers).json()["revision"] == 2
+
+
 def test_the_revision_and_the_report_carry_the_boards_warnings(
     client: TestClient, alice: Workspace
 ) -> None:

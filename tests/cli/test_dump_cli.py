@@ -67,6 +67,27 @@ def test_dump_miro_to_stdout(
     assert json.loads(capsys.readouterr().out)["board"]["id"] == BOARD
 
 
+@pytest.mark.parametrize(("options", "lines"), [([], 1), (["--indent", "2"], None)])
+def test_dump_miro_is_compact_unless_indented_for_people(
+    miro: MiroStandIn,
+    miro_url: str,
+    capsys: pytest.CaptureFixture[str],
+    options: list[str],
+    lines: int | None,
+) -> None:
+    token, _ = miro.issue_token()
+
+    assert main(["dump", "miro", BOARD, "--token", token, "--api-url", miro_url, *options]) == 0
+
+    out = capsys.readouterr().out
+    assert json.loads(out)["board"]["id"] == BOARD
+    if lines is None:
+        assert '\n  "board": {' in out
+    else:
+        assert out.count("\n") == lines
+        assert ", " not in out.split('"items"')[0]
+
+
 @pytest.mark.parametrize(
     ("board", "token", "expected"),
     [

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Response
 from sqlmodel import Session, col, select
 
 from service.api.deps import (
@@ -14,6 +14,7 @@ from service.api.deps import (
     WorkspaceDep,
     keyset_page,
 )
+from service.api.etags import NOT_MODIFIED, IfNoneMatch, json_with_etag
 from service.api.problems import ProblemError, responses
 from service.api.routes.imports import job_public
 from service.api.schemas import (
@@ -83,39 +84,67 @@ def revision_content_or_404(
     return row
 
 
-@router.get("", response_model=Page[BoardPublic], responses=responses(400, 401, 422))
+@router.get(
+    "",
+    response_model=Page[BoardPublic],
+    responses={**responses(400, 401, 422), **NOT_MODIFIED},
+)
 def list_boards(
-    workspace_id: WorkspaceDep, session: SessionDep, page: PageDep
-) -> Page[BoardPublic]:
+    workspace_id: WorkspaceDep,
+    session: SessionDep,
+    page: PageDep,
+    if_none_match: IfNoneMatch = None,
+) -> Response:
     """The workspace's boards, oldest first."""
     query = select(Board).where(Board.workspace_id == workspace_id)
     boards, following = keyset_page(session, query, col(Board.id), page)
-    return Page(items=[board_public(b) for b in boards], limit=page.limit, next_cursor=following)
+    return json_with_etag(
+        Page(items=[board_public(b) for b in boards], limit=page.limit, next_cursor=following),
+        if_none_match,
+    )
 
 
-@router.get("/{board_id}", response_model=BoardPublic, responses=responses(401, 404))
-def get_board(board_id: int, workspace_id: WorkspaceDep, session: SessionDep) -> BoardPublic:
-    return board_public(board_or_404(session, workspace_id, board_id))
+@router.get(
+    "/{board_id}",
+    response_model=BoardPublic,
+    responses={**responses(401, 404), **NOT_MODIFIED},
+)
+def get_board(
+    board_id: int,
+    workspace_id: WorkspaceDep,
+    session: SessionDep,
+    if_none_match: IfNoneMatch = None,
+) -> Response:
+    return json_with_etag(
+        board_public(board_or_404(session, workspace_id, board_id)), if_none_match
+    )
 
 
 @router.get(
     "/{board_id}/revisions",
     response_model=Page[RevisionPublic],
-    responses=responses(400, 401, 404, 422),
+    responses={**responses(400, 401, 404, 422), **NOT_MODIFIED},
 )
 def list_revisions(
-    board_id: int, workspace_id: WorkspaceDep, session: SessionDep, page: PageDep
-) -> Page[RevisionPublic]:
+    board_id: int,
+    workspace_id: WorkspaceDep,
+    session: SessionDep,
+    page: PageDep,
+    if_none_match: IfNoneMatch = None,
+) -> Response:
     """The board's revisions, newest first."""
     board = board_or_404(session, workspace_id, board_id)
     query = select(Revision).where(Revision.board_id == board.id)
     revisions, following = keyset_page(
         session, query, col(Revision.number), page, newest_first=True
     )
-    return Page(
-        items=[RevisionPublic.model_validate(r) for r in revisions],
-        limit=page.limit,
-        next_cursor=following,
+    return json_with_etag(
+        Page(
+            items=[RevisionPublic.model_validate(r) for r in revisions],
+            limit=page.limit,
+            next_cursor=following,
+        ),
+        if_none_match,
     )
 
 
@@ -155,7 +184,7 @@ def stream_public(row: RevisionStream, key: str, board_id: int) -> StreamPublic:
 @router.get(
     "/{board_id}/streams",
     response_model=Page[StreamPublic],
-    responses=responses(400, 401, 404, 422),
+    responses={**responses(400, 401, 404, 422), **NOT_MODIFIED},
 )
 def list_streams(
     board_id: int,
@@ -163,7 +192,8 @@ def list_streams(
     session: SessionDep,
     page: PageDep,
     revision: RevisionQuery = None,
-) -> Page[StreamPublic]:
+    if_none_match: IfNoneMatch = None,
+) -> Response:
     """The streams of the latest revision (or of ``revision``) in board order."""
     board = board_or_404(session, workspace_id, board_id)
     number = revision_number_or_404(board, revision)
@@ -176,10 +206,13 @@ def list_streams(
         session, query, col(RevisionStream.position), page, position=lambda row: row[0].position
     )
     assert board.id is not None
-    return Page(
-        items=[stream_public(row, key, board.id) for row, key in rows],
-        limit=page.limit,
-        next_cursor=following,
+    return json_with_etag(
+        Page(
+            items=[stream_public(row, key, board.id) for row, key in rows],
+            limit=page.limit,
+            next_cursor=following,
+        ),
+        if_none_match,
     )
 
 
@@ -220,11 +253,15 @@ def _ranked_problems(
 @router.get(
     "/{board_id}/report",
     response_model=ReportPublic,
-    responses=responses(401, 404, 422),
+    responses={**responses(401, 404, 422), **NOT_MODIFIED},
 )
 def get_report(
-    board_id: int, workspace_id: WorkspaceDep, session: SessionDep, revision: RevisionQuery = None
-) -> ReportPublic:
+    board_id: int,
+    workspace_id: WorkspaceDep,
+    session: SessionDep,
+    revision: RevisionQuery = None,
+    if_none_match: IfNoneMatch = None,
+) -> Response:
     """Metrics per stream, every problem ranked by weight (ties in board order), and the
     current-vs-target comparison of the revision."""
     board = board_or_404(session, workspace_id, board_id)
@@ -239,24 +276,27 @@ def get_report(
     }
     streams: list[dict[str, Any]] = list(content.result.get("streams") or [])
     assert board.id is not None
-    return ReportPublic(
-        board_id=board.id,
-        revision=number,
-        created_at=rev.created_at,
-        streams=[
-            StreamMetricsPublic(
-                stream_id=stream_ids.get(stream_key(s.get("id"), i), 0),
-                key=stream_key(s.get("id"), i),
-                name=str(s.get("name") or ""),
-                state=str(s.get("state") or "unspecified"),
-                metrics=dict(s.get("metrics") or {}),
-            )
-            for i, s in enumerate(streams)
-        ],
-        problems=_ranked_problems(streams, stream_ids),
-        comparison=content.result.get("comparison"),
-        warnings=_warnings(content.result),
-        unclassified_count=rev.unclassified_count,
+    return json_with_etag(
+        ReportPublic(
+            board_id=board.id,
+            revision=number,
+            created_at=rev.created_at,
+            streams=[
+                StreamMetricsPublic(
+                    stream_id=stream_ids.get(stream_key(s.get("id"), i), 0),
+                    key=stream_key(s.get("id"), i),
+                    name=str(s.get("name") or ""),
+                    state=str(s.get("state") or "unspecified"),
+                    metrics=dict(s.get("metrics") or {}),
+                )
+                for i, s in enumerate(streams)
+            ],
+            problems=_ranked_problems(streams, stream_ids),
+            comparison=content.result.get("comparison"),
+            warnings=_warnings(content.result),
+            unclassified_count=rev.unclassified_count,
+        ),
+        if_none_match,
     )
 
 

@@ -20,6 +20,7 @@ from pydantic import BaseModel, Field
 from sqlmodel import Session
 
 from service.api.deps import SessionDep, SettingsDep, WorkspaceDep, runtime_of
+from service.api.etags import etag_matches
 from service.api.links import public_base_url
 from service.api.problems import ProblemError, responses
 from service.api.routes.boards import (
@@ -28,7 +29,7 @@ from service.api.routes.boards import (
     revision_content_or_404,
     revision_number_or_404,
 )
-from service.api.routes.streams import etag_matches, stream_row_or_404
+from service.api.routes.streams import stream_row_or_404
 from service.db.tables import Board
 from service.domain.contract_model import decode_contract, decode_stream
 from service.domain.render.explain import explain_board

@@ -207,22 +207,30 @@ async def trigger_board(board_id: int, request: Request) -> TriggerAccepted:
     try:
         body = await read_limited_body(request, hooks.max_body_bytes)
     except ProblemError:
+        runtime_of(request).metrics.triggers.labels("rejected").inc()
         rejected = triggers.TriggerRejected(
             "body_too_large", f"the body is larger than {hooks.max_body_bytes} bytes", 413
         )
         await run_in_threadpool(_log_rejection, runtime, board_id, raw_delivery, rejected, 0)
         raise
+    counted = runtime_of(request).metrics.triggers
     try:
         delivery_id = triggers.check_delivery_id(raw_delivery)
         triggers.precheck(header, received, hooks.tolerance_s)
     except triggers.TriggerRejected as rejected:
+        counted.labels("rejected").inc()
         await run_in_threadpool(
             _log_rejection, runtime, board_id, raw_delivery, rejected, len(body)
         )
         raise _problem(rejected) from None
-    result = await run_in_threadpool(
-        _accept, runtime, board_id, header, body, delivery_id, received
-    )
+    try:
+        result = await run_in_threadpool(
+            _accept, runtime, board_id, header, body, delivery_id, received
+        )
+    except ProblemError:
+        counted.labels("rejected").inc()
+        raise
+    counted.labels(result.outcome).inc()
     return TriggerAccepted(
         board_id=board_id, delivery_id=delivery_id, outcome=result.outcome, detail=result.detail
     )
