@@ -457,6 +457,10 @@ def main(argv: list[str] | None = None) -> int:
         help="count instructions with valgrind's callgrind instead of timing (~10 min)",
     )
     args = parser.parse_args(argv)
+    if args.timed or args.detail or args.count is not None:
+        from service.gc_tuning import tune_gc
+
+        tune_gc()  # as the `vsm` entry point does before any work
     if args.timed is not None:
         print(json.dumps(timed_run(args.timed)))
         return 0

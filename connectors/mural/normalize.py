@@ -27,8 +27,6 @@ from connectors.normalizing import (
     bounded_label,
     checked_list,
     dimension,
-    paused_gc,
-    validated,
 )
 from service.domain.board import Board, Connector, Geometry, Item, ItemKind
 from service.domain.colors import nearest_color
@@ -50,24 +48,14 @@ MAX_VOTES = 1_000_000
 """Votes on one widget above this are clamped: no workshop casts more; a bigger number is junk."""
 
 
-def normalize_mural(
-    dump: Mapping[str, Any], *, max_text_chars: int = DEFAULT_MAX_CHARS, consume: bool = False
-) -> Board:
+def normalize_mural(dump: Mapping[str, Any], *, max_text_chars: int = DEFAULT_MAX_CHARS) -> Board:
     """Normalize a Mural dump (``{"provider": "mural", "mural", "widgets", "tags"}``, and
     ``"votes"`` when the mural has voting results).
-
-    With ``consume`` the caller hands the dump over and its ``widgets`` list is emptied
-    (elements replaced by None) while it is read, which halves the peak memory.
 
     Raises ``DumpError`` when ``widgets`` (or ``tags`` when present) is not a list or there are
     more than ``MAX_ITEMS`` widgets. Anything wrong inside a widget or in ``votes`` is tolerated
     and counted in ``Board.stats``.
     """
-    with paused_gc():
-        return _normalize_mural(dump, max_text_chars, consume)
-
-
-def _normalize_mural(dump: Mapping[str, Any], max_text_chars: int, consume: bool) -> Board:
     raw_widgets = checked_list(dump, "widgets", "Mural", required=True)
     raw_tags = checked_list(dump, "tags", "Mural")
     if len(raw_widgets) > MAX_ITEMS:
@@ -79,7 +67,7 @@ def _normalize_mural(dump: Mapping[str, Any], max_text_chars: int, consume: bool
     seen: set[str] = set()
     widgets: dict[str, MuralWidget] = {}
     arrows: list[MuralWidget] = []
-    for index, widget in enumerate(validated(wire.WIDGETS, raw_widgets, consume=consume)):
+    for index, widget in enumerate(wire.WIDGETS.validate_python(raw_widgets)):
         if widget is None:
             stats.skip(f"widgets[{index}]", "not a JSON object")
             continue

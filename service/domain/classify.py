@@ -30,7 +30,6 @@ from operator import attrgetter
 
 from service.domain.board import Board, Geometry, Item, ItemKind
 from service.domain.classification import Classification, Decision, Unclassified
-from service.domain.garbage import gc_paused
 from service.domain.ruleset import Role, Ruleset
 from service.domain.times import DASHES, leading_marker_pattern
 
@@ -336,7 +335,6 @@ def _decide(
     return None
 
 
-@gc_paused
 def classify(board: Board, ruleset: Ruleset) -> Classification:
     """Give each considered item of ``board`` one recorded decision (see the module docstring).
 

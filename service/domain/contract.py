@@ -15,7 +15,6 @@ from typing import Any
 from service.domain.board import Board
 from service.domain.classification import Classification, Unclassified
 from service.domain.compare import Comparison, KeptStep, OnlyStep
-from service.domain.garbage import gc_paused
 from service.domain.metrics import Metrics, stream_metrics
 from service.domain.streams import Idea, Problem, Step, Stream, unplaced
 
@@ -180,7 +179,6 @@ def _stats(board: Board) -> Json:
     }
 
 
-@gc_paused
 def to_contract(
     board: Board,
     classification: Classification,

@@ -11,7 +11,6 @@ from operator import attrgetter
 
 from service.domain.board import Board
 from service.domain.classification import Classification, Times, Unclassified
-from service.domain.garbage import gc_paused
 from service.domain.ruleset import Role, Ruleset
 from service.domain.streams.flow import flow_order
 from service.domain.streams.model import Idea, Problem, Step, Stream
@@ -40,7 +39,6 @@ def _typical(classification: Classification) -> float:
     return size if math.isfinite(size) and size > 0 else 200.0
 
 
-@gc_paused
 def build_streams(
     board: Board, classification: Classification, ruleset: Ruleset
 ) -> tuple[Stream, ...]:
