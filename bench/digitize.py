@@ -43,8 +43,7 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+
 
 FRAMES = 20
 PER_ROW = 25  # steps per row inside a frame

@@ -13,7 +13,7 @@ import httpx
 from fastapi.testclient import TestClient
 
 from tests.api.conftest import Workspace, wait_for_job
-from tests.builders import Element, Frame, Link, Note
+from testkit.builders import Element, Frame, Link, Note
 
 
 def workshop_shapes(step_two: str = "Credit check\nLT 2 d") -> list[Element]:

@@ -24,10 +24,10 @@ from service.usecases.connections import StoredTokens
 from tests.api import live_flow
 from tests.api.conftest import Workspace
 from tests.api.live_flow import imported_job, sync_of, until, wait_for_a_poll, workshop_shapes
-from tests.builders import to_miro_dump
+from testkit.builders import to_miro_dump
 from tests.conftest import TestDatabase
-from tests.standins.miro_server import MiroStandIn
-from tests.standins.serving import serve
+from testkit.standins.miro_server import MiroStandIn
+from testkit.standins.serving import serve
 
 BOARD = "uXjVO1a2b3c="
 CALLBACK = "http://testserver/v1/oauth/miro/callback"

@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
 
 from tests.api.conftest import MakeClient, Workspace, import_dump, wait_for_job
-from tests.service_dumps import stream_dump
+from testkit.service_dumps import stream_dump
 
 
 def count(engine: Engine, table: str) -> int:

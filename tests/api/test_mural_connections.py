@@ -26,11 +26,11 @@ from tests.api.live_flow import imported_job, sync_of, until, wait_for_a_poll, w
 from tests.api.test_connections import BOARD as MIRO_BOARD
 from tests.api.test_connections import CALLBACK as MIRO_CALLBACK
 from tests.api.test_connections import miro_settings
-from tests.builders import Frame, Note, to_miro_dump, to_mural_dump
+from testkit.builders import Frame, Note, to_miro_dump, to_mural_dump
 from tests.conftest import TestDatabase
-from tests.standins.miro_server import MiroStandIn
-from tests.standins.mural_server import MuralStandIn
-from tests.standins.serving import serve
+from testkit.standins.miro_server import MiroStandIn
+from testkit.standins.mural_server import MuralStandIn
+from testkit.standins.serving import serve
 
 MURAL = "acme7380.1754493659737"
 CALLBACK = "http://testserver/v1/oauth/mural/callback"

@@ -6,7 +6,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from tests.api.conftest import Workspace, import_dump
-from tests.service_dumps import stream_dump
+from testkit.service_dumps import stream_dump
 
 PROBLEMS = [(0, "Formular unklar (1)"), (2, "Freigabe dauert ewig (5)"), (1, "Medienbruch (3)")]
 

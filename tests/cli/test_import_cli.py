@@ -14,7 +14,7 @@ import jsonschema
 import pytest
 
 from service.cli import main
-from tests.builders import miro_dump, miro_frame, miro_sticky
+from testkit.builders import miro_dump, miro_frame, miro_sticky
 
 ROOT = Path(__file__).resolve().parents[2]
 MIRO_EXAMPLE = ROOT / "examples" / "miro-abo-workshop.json"

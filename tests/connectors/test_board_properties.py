@@ -17,7 +17,7 @@ from connectors.miro.normalize import normalize_miro
 from connectors.mural.normalize import normalize_mural
 from service.domain.board import Board, Geometry
 from service.domain.colors import PALETTE
-from tests.builders import (
+from testkit.builders import (
     Element,
     Frame,
     Label,

@@ -10,7 +10,7 @@ import pytest
 
 from connectors.dump import load_dump, read_dump_file
 from connectors.errors import DumpError
-from tests.builders import miro_dump, miro_shape, miro_sticky, mural_dump, mural_sticky
+from testkit.builders import miro_dump, miro_shape, miro_sticky, mural_dump, mural_sticky
 
 
 def test_a_miro_dump_loads_as_a_miro_board() -> None:

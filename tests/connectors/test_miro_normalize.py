@@ -9,7 +9,7 @@ import pytest
 
 from connectors.miro.normalize import normalize_miro
 from service.domain.board import Board, Geometry, Item, ItemKind
-from tests.builders import (
+from testkit.builders import (
     miro_card,
     miro_connector,
     miro_dump,

@@ -8,7 +8,7 @@ import pytest
 
 from connectors.mural.normalize import normalize_mural
 from service.domain.board import Board, Geometry, Item, ItemKind
-from tests.builders import (
+from testkit.builders import (
     mural_area,
     mural_arrow,
     mural_dump,

@@ -25,7 +25,7 @@ from tests.api.conftest import (  # noqa: F401  (fixtures used by the webhook te
     import_dump,
     make_client,
 )
-from tests.service_dumps import stream_dump
+from testkit.service_dumps import stream_dump
 
 KEY = Fernet.generate_key().decode()
 DEBOUNCE_S = 0.3

@@ -32,7 +32,7 @@ from service.webhooks.signing import DELIVERY_HEADER, SIGNATURE_HEADER, sign, ve
 from service.webhooks.tables import BoardWebhook
 from tests.api.conftest import make_workspace
 from tests.conftest import TestDatabase
-from tests.service_dumps import stream_dump
+from testkit.service_dumps import stream_dump
 from tests.webhooks.conftest import KEY
 
 REPO = Path(__file__).resolve().parents[2]

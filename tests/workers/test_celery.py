@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 
 from tests.api.conftest import Workspace, import_dump, make_workspace, wait_for_job
 from tests.conftest import TestDatabase
-from tests.service_dumps import stream_dump
+from testkit.service_dumps import stream_dump
 from tests.workers.conftest import StartWorker
 
 pytestmark = [pytest.mark.slow, pytest.mark.redis, pytest.mark.postgres]

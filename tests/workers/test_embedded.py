@@ -14,7 +14,7 @@ from connectors.errors import TransientError
 from service.db.engine import create_session_factory
 from service.db.tables import ImportJob, JobStatus, Workspace
 from service.usecases.imports import run_import_job, submit_import
-from tests.service_dumps import stream_dump
+from testkit.service_dumps import stream_dump
 from workers.embedded import EmbeddedWorker
 
 

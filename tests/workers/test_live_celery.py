@@ -17,8 +17,8 @@ from tests.api.conftest import make_workspace, wait_for_job
 from tests.api.live_flow import connect, connect_board, sync_of, until
 from tests.api.test_connections import BOARD, CALLBACK, miro_settings, miro_stand_in, workshop
 from tests.conftest import TestDatabase
-from tests.standins.miro_server import MiroStandIn
-from tests.standins.serving import serve
+from testkit.standins.miro_server import MiroStandIn
+from testkit.standins.serving import serve
 from workers.celery_app import create_celery
 from workers.live import POLL_TASK
 

@@ -16,8 +16,8 @@ from connectors.mural.client import MuralClient
 from connectors.mural.oauth import MuralTokens, authorize_url, exchange_code, new_pkce, refresh
 from service.domain.board import ItemKind
 from service.domain.digitize import digitize
-from tests.builders import mural_area, mural_arrow, mural_dump, mural_sticky, mural_tag
-from tests.standins.mural_server import MuralStandIn
+from testkit.builders import mural_area, mural_arrow, mural_dump, mural_sticky, mural_tag
+from testkit.standins.mural_server import MuralStandIn
 
 pytestmark = pytest.mark.anyio
 

@@ -179,7 +179,7 @@ class MuralStandIn:
         return mural
 
     def add_dump(self, dump: Json, *, room_id: int = 1712000000001) -> str:
-        """Serve a Mural dump (``tests.builders.mural_dump``) as a live mural; returns its id."""
+        """Serve a Mural dump (``testkit.builders.mural_dump``) as a live mural; returns its id."""
         mural = dump["mural"]
         self.add_mural(
             mural["id"],
