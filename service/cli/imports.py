@@ -23,6 +23,7 @@ from rich.text import Text
 
 from connectors.dump import DEFAULT_MAX_BYTES, read_dump_file
 from connectors.errors import DumpError
+from service.domain.account import malformed_error, summary_line
 from service.domain.digitize import digitize
 from service.domain.export import (
     comparison_rows,
@@ -35,6 +36,7 @@ from service.domain.export import (
 )
 from service.domain.render.html import render_report_html
 from service.domain.render.svg import render_stream_svg, select_stream
+from service.domain.ruleset import Ruleset
 from service.rules_file import RulesError, load_rules_file
 
 FORMATS = ("table", "json", "markdown", "csv", "svg", "html")
@@ -71,6 +73,11 @@ def register(subparsers: Any) -> None:
         "--stream",
         metavar="ID|NAME|N",
         help="with --format svg: the stream to draw (default: the first)",
+    )
+    parser.add_argument(
+        "--strict",
+        action="store_true",
+        help="fail on any malformed item (default: fail above the rules' max_malformed_share)",
     )
     parser.set_defaults(handler=run_import)
 
@@ -110,6 +117,13 @@ def run_import(args: argparse.Namespace) -> int:
         return _fail(_os_message("read", args.file, exc))
 
     doc = digitize(board, ruleset)
+    max_share = 0.0 if args.strict else (ruleset or Ruleset()).max_malformed_share
+    refused = malformed_error(doc["account"], max_share)
+    if refused is not None:
+        return _fail(_naming(args.file, refused))
+    if args.format == "table":
+        # the account on stderr: the table stays as it was, and people see what was left out
+        print(f"vsm: {summary_line(doc['account'])}", file=sys.stderr)
 
     if args.output is None and args.format == "table":
         render_table(doc, Console(width=None if sys.stdout.isatty() else _FILE_WIDTH))

@@ -12,6 +12,7 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
+from service.domain.account import account_of, account_to_dict
 from service.domain.board import Board
 from service.domain.classification import Classification, Unclassified
 from service.domain.compare import Comparison, KeptStep, OnlyStep
@@ -209,4 +210,5 @@ def to_contract(
             for decision in classification.decisions
         ],
         "stats": _stats(board),
+        "account": account_to_dict(account_of(board, classification, streams)),
     }

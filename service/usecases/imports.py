@@ -36,6 +36,7 @@ from service.db.tables import (
     utcnow,
 )
 from service.domain.board import Board as BoardModel
+from service.domain.account import malformed_error
 from service.domain.digitize import digitize
 from service.domain.ruleset import Ruleset
 from service.domain.serialize import BoardFormatError, board_from_dict, board_to_dict
@@ -244,6 +245,9 @@ def run_import_job(session: Session, job_id: int) -> ImportJob | None:
         board, board_row = _load_source(session, job)
         ruleset = ruleset_for(board_row.rules if board_row else None)
         result = digitize(board, ruleset)
+        refused = malformed_error(result["account"], ruleset.max_malformed_share)
+        if refused is not None:
+            raise JobFailure(refused)  # the previous revision stays current
     except (TransientError, RateLimitedError):
         session.rollback()
         raise
