@@ -8,10 +8,19 @@ saved copy opened from disk is as locked down as the served one (the server also
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
-from typing import Any
 
+from service.domain.contract_model import (
+    ComparedStep,
+    Contract,
+    ContractComparison,
+    ContractIdea,
+    ContractMetrics,
+    ContractProblem,
+    ContractStep,
+    ContractStream,
+    ContractUnclassified,
+)
 from service.domain.render.svg import (
     MAX_STEPS,
     ratio_percent,
@@ -104,50 +113,31 @@ footer { margin-top: 36px; color: var(--muted); font-size: 12px; border-top: 1px
 """
 
 
-def _number(value: object) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    as_float = float(value)
-    return as_float if math.isfinite(as_float) else None
-
-
-def _list(value: object) -> list[Any]:
-    return list(value) if isinstance(value, list | tuple) else []
-
-
-def _dict(value: object) -> Mapping[str, Any]:
-    return value if isinstance(value, Mapping) else {}
-
-
-def _count(value: object) -> str:
-    number = _number(value)
+def _count(number: float | None) -> str:
     if number is None:
         return "?"
     return str(int(number)) if number == int(number) else f"{number:.1f}"
 
 
-def _change(minutes: object, pct: object) -> str:
-    value = _number(minutes)
+def _change(value: float | None, share: float | None) -> str:
     if value is None:
         return "?"
     sign = "+" if value > 0 else "-" if value < 0 else "\u00b1"
     text = f"{sign}{format_minutes(abs(value))}"
-    share = _number(pct)
     if share is not None:
         text += f" ({'+' if share > 0 else ''}{format_percent(share)})"
     return text
 
 
-def _change_class(minutes: object) -> str:
-    value = _number(minutes)
+def _change_class(value: float | None) -> str:
     if value is None or value == 0:
         return "num"
     return "num up" if value > 0 else "num down"
 
 
-def _metrics_table(metrics: Mapping[str, Any]) -> str:
-    lead = _number(metrics.get("total_lead_time_min"))
-    process = _number(metrics.get("total_process_time_min"))
+def _metrics_table(metrics: ContractMetrics) -> str:
+    lead = metrics.total_lead_time_min
+    process = metrics.total_process_time_min
     rows = [
         ("Lead time", format_minutes(lead)),
         ("Process time", format_minutes(process)),
@@ -155,20 +145,17 @@ def _metrics_table(metrics: Mapping[str, Any]) -> str:
             "Waiting time",
             format_minutes(lead - process) if lead is not None and process is not None else "?",
         ),
-        ("Activity ratio", format_percent(ratio_percent(metrics.get("activity_ratio")))),
-        (
-            "Rolled %C&A",
-            format_percent(ratio_percent(metrics.get("rolled_complete_accurate"))),
-        ),
-        ("Handoffs", _count(metrics.get("handoffs"))),
+        ("Activity ratio", format_percent(ratio_percent(metrics.activity_ratio))),
+        ("Rolled %C&A", format_percent(ratio_percent(metrics.rolled_complete_accurate))),
+        ("Handoffs", _count(metrics.handoffs)),
         (
             "Steps (value-adding / not)",
-            f"{_count(metrics.get('step_count'))} "
-            f"({_count(metrics.get('value_adding_steps'))} / "
-            f"{_count(metrics.get('non_value_adding_steps'))})",
+            f"{_count(metrics.step_count)} "
+            f"({_count(metrics.value_adding_steps)} / "
+            f"{_count(metrics.non_value_adding_steps)})",
         ),
-        ("Problems", _count(metrics.get("problem_count"))),
-        ("Votes on problems", _count(metrics.get("problem_weight"))),
+        ("Problems", _count(metrics.problem_count)),
+        ("Votes on problems", _count(metrics.problem_weight)),
     ]
     body = "".join(f'<tr><td>{esc(k)}</td><td class="num">{esc(v)}</td></tr>' for k, v in rows)
     return f'<table class="metrics" aria-label="Metrics">{body}</table>'
@@ -186,21 +173,19 @@ def _votes(weight: float) -> str:
     return f"{text} vote" if text == "1" else f"{text} votes"
 
 
-def _problems(problems: Sequence[Mapping[str, Any]], titles: Mapping[str, str]) -> str:
+def _problems(problems: Sequence[ContractProblem], titles: Mapping[str, str]) -> str:
     if not problems:
         return '<p class="muted">No problems recorded.</p>'
-    weights = [_number(p.get("weight")) or 0.0 for p in problems[:MAX_LIST_ITEMS]]
+    weights = [float(p.weight or 0) for p in problems[:MAX_LIST_ITEMS]]
     top = max(weights, default=0.0)
     items = []
     for rank, (problem, weight) in enumerate(zip(problems, weights, strict=False), start=1):
-        step_id = problem.get("step_id")
-        where = (
-            "whole stream" if step_id is None else titles.get(str(step_id), "") or "(untitled step)"
-        )
+        step_id = problem.step_id
+        where = "whole stream" if step_id is None else titles.get(step_id, "") or "(untitled step)"
         items.append(
-            f'<li data-rank="{rank}" data-problem-id="{attr(problem.get("id", ""), 200)}">'
+            f'<li data-rank="{rank}" data-problem-id="{attr(problem.id, 200)}">'
             f'<span class="{_rank_class(weight, top)}" aria-hidden="true">{rank}</span>'
-            f'<div><div class="problem-text">{esc(problem.get("text") or "(no text)")}</div>'
+            f'<div><div class="problem-text">{esc(problem.text or "(no text)")}</div>'
             f'<div class="muted">{esc(_votes(weight))} \u00b7 at: {esc(where, 300)}</div></div>'
             "</li>"
         )
@@ -209,15 +194,15 @@ def _problems(problems: Sequence[Mapping[str, Any]], titles: Mapping[str, str]) 
     return f'<ol class="problems">{"".join(items)}</ol>{note}'
 
 
-def _ideas(ideas: Sequence[Mapping[str, Any]], titles: Mapping[str, str]) -> str:
+def _ideas(ideas: Sequence[ContractIdea], titles: Mapping[str, str]) -> str:
     if not ideas:
         return '<p class="muted">No ideas recorded.</p>'
     items = []
     for idea in ideas[:MAX_LIST_ITEMS]:
-        step_id = idea.get("step_id")
-        where = "whole stream" if step_id is None else titles.get(str(step_id), "") or "?"
+        step_id = idea.step_id
+        where = "whole stream" if step_id is None else titles.get(step_id, "") or "?"
         items.append(
-            f"<li>{esc(idea.get('text') or '(no text)')} "
+            f"<li>{esc(idea.text or '(no text)')} "
             f'<span class="muted">\u00b7 at: {esc(where, 300)}</span></li>'
         )
     more = len(ideas) - MAX_LIST_ITEMS
@@ -228,10 +213,10 @@ def _ideas(ideas: Sequence[Mapping[str, Any]], titles: Mapping[str, str]) -> str
 _NVA = '<span class="nva">NVA</span>'
 
 
-def _steps_table(steps: Sequence[Mapping[str, Any]], problem_ranks: Mapping[str, int]) -> str:
+def _steps_table(steps: Sequence[ContractStep], problem_ranks: Mapping[str, int]) -> str:
     if not steps:
         return '<p class="muted">No steps.</p>'
-    laned = any(step.get("lane") not in (None, "") for step in steps[:MAX_TABLE_ROWS])
+    laned = any(step.lane for step in steps[:MAX_TABLE_ROWS])
     head = (
         "<tr><th>#</th><th>Step</th>"
         + ("<th>Lane</th>" if laned else "")
@@ -240,23 +225,19 @@ def _steps_table(steps: Sequence[Mapping[str, Any]], problem_ranks: Mapping[str,
     )
     rows = []
     for step in steps[:MAX_TABLE_ROWS]:
-        value_adding = step.get("value_adding") is not False
-        ranks = sorted(
-            problem_ranks[str(pid)]
-            for pid in _list(step.get("problem_ids"))
-            if str(pid) in problem_ranks
-        )
+        value_adding = step.value_adding is not False
+        ranks = sorted(problem_ranks[pid] for pid in step.problem_ids if pid in problem_ranks)
         rows.append(
-            f'<tr data-step-id="{attr(step.get("id", ""), 200)}">'
-            f'<td class="num">{esc(_count(step.get("order")))}</td>'
-            f"<td>{esc(step.get('title') or '(untitled)', 500)}</td>"
-            + (f"<td>{esc(step.get('lane') or '', 200)}</td>" if laned else "")
+            f'<tr data-step-id="{attr(step.id, 200)}">'
+            f'<td class="num">{esc(_count(step.order))}</td>'
+            f"<td>{esc(step.title or '(untitled)', 500)}</td>"
+            + (f"<td>{esc(step.lane or '', 200)}</td>" if laned else "")
             + f"<td>{'VA' if value_adding else _NVA}</td>"
-            f'<td class="num">{esc(format_minutes(_number(step.get("process_time_min"))))}</td>'
-            f'<td class="num">{esc(format_minutes(_number(step.get("lead_time_min"))))}</td>'
-            f'<td class="num">{esc(format_minutes(_number(step.get("wait_time_min"))))}</td>'
+            f'<td class="num">{esc(format_minutes(step.process_time_min))}</td>'
+            f'<td class="num">{esc(format_minutes(step.lead_time_min))}</td>'
+            f'<td class="num">{esc(format_minutes(step.wait_time_min))}</td>'
             f'<td class="num">'
-            f"{esc(format_percent(_number(step.get('complete_accurate_pct')), digits=0))}</td>"
+            f"{esc(format_percent(step.complete_accurate_pct, digits=0))}</td>"
             f"<td>{esc(', '.join(str(r) for r in ranks[:20]))}</td></tr>"
         )
     more = len(steps) - MAX_TABLE_ROWS
@@ -264,14 +245,12 @@ def _steps_table(steps: Sequence[Mapping[str, Any]], problem_ranks: Mapping[str,
     return f'<table class="steps">{head}{"".join(rows)}</table>{note}'
 
 
-def _stream_section(stream: Mapping[str, Any], *, draw_map: bool) -> str:
+def _stream_section(stream: ContractStream, *, draw_map: bool) -> str:
     anchor = stream_element_id(stream)
-    state = str(stream.get("state") or "unspecified")
-    steps = [s for s in _list(stream.get("steps")) if isinstance(s, Mapping)]
-    problems = [p for p in _list(stream.get("problems")) if isinstance(p, Mapping)]
-    ideas = [i for i in _list(stream.get("ideas")) if isinstance(i, Mapping)]
-    titles = {str(s.get("id")): str(s.get("title") or "") for s in steps}
-    ranks = {str(p.get("id")): rank for rank, p in enumerate(problems, start=1)}
+    state = stream.state or "unspecified"
+    steps, problems = stream.steps, stream.problems
+    titles = {s.id: s.title for s in steps}
+    ranks = {p.id: rank for rank, p in enumerate(problems, start=1)}
     if draw_map:
         rendered = render_stream_map(stream)
         map_class = "map fit" if rendered.width <= FIT_MAX_WIDTH else "map"
@@ -283,38 +262,32 @@ def _stream_section(stream: Mapping[str, Any], *, draw_map: bool) -> str:
             "(<code>GET /v1/streams/{id}/map.svg</code> or "
             "<code>vsm import FILE --format svg --stream ...</code>).</p>"
         )
-    persona = stream.get("persona")
-    persona_html = (
-        f'<p class="meta">Persona: {esc(persona, 300)}</p>' if persona not in (None, "") else ""
-    )
+    persona = stream.persona
+    persona_html = f'<p class="meta">Persona: {esc(persona, 300)}</p>' if persona else ""
     return (
-        f'<section class="stream" id="{anchor}" data-stream-id="{attr(stream.get("id", ""), 200)}">'
-        f"<h2>{esc(stream.get('name') or 'Value stream', 300)}"
+        f'<section class="stream" id="{anchor}" data-stream-id="{attr(stream.id, 200)}">'
+        f"<h2>{esc(stream.name or 'Value stream', 300)}"
         f'<span class="badge {attr(state, 20)}">{esc(STATES.get(state, state), 40)}</span></h2>'
         f"{persona_html}"
         f"{map_html}"
-        f'<div class="grid"><div><h3>Metrics</h3>{_metrics_table(_dict(stream.get("metrics")))}'
+        f'<div class="grid"><div><h3>Metrics</h3>{_metrics_table(stream.metrics)}'
         f"</div><div><h3>Problems, ranked by votes</h3>{_problems(problems, titles)}</div></div>"
-        f"<h3>Ideas</h3>{_ideas(ideas, titles)}"
+        f"<h3>Ideas</h3>{_ideas(stream.ideas, titles)}"
         f"<h3>Steps</h3>{_steps_table(steps, ranks)}"
         "</section>"
     )
 
 
-def _entry_title(entry: object) -> str:
+def _entry_title(entry: ComparedStep) -> str:
     """A kept/removed/added entry: its title (a renamed kept step shows both titles)."""
-    if isinstance(entry, Mapping):
-        current = entry.get("current_title")
-        target = entry.get("target_title")
-        if current and target and current != target:
-            return f"{current} \u2192 {target}"
-        return str(entry.get("title") or current or target or "?")
-    return str(entry)
+    current, target = entry.current_title, entry.target_title
+    if current and target and current != target:
+        return f"{current} \u2192 {target}"
+    return current or target or "?"
 
 
-def _steps_change_table(kind: str, entries: object) -> str:
+def _steps_change_table(kind: str, items: Sequence[ComparedStep]) -> str:
     """Kept steps with their time change; removed/added steps with their times."""
-    items = _list(entries)
     heading = {"kept": "Kept", "removed": "Removed", "added": "Added"}[kind]
     if not items:
         return f'<p><strong>{heading}:</strong> <span class="muted">none</span></p>'
@@ -324,15 +297,14 @@ def _steps_change_table(kind: str, entries: object) -> str:
         head = f"<tr><th>{heading} step</th><th>Lead time</th><th>Process time</th></tr>"
     rows = []
     for entry in items[:MAX_TABLE_ROWS]:
-        e = _dict(entry)
         if kind == "kept":
-            lead = _change(e.get("lead_time_change_min"), e.get("lead_time_change_pct"))
-            process = _change(e.get("process_time_change_min"), e.get("process_time_change_pct"))
-            lead_cls = _change_class(e.get("lead_time_change_min"))
-            process_cls = _change_class(e.get("process_time_change_min"))
+            lead = _change(entry.lead_time_change_min, entry.lead_time_change_pct)
+            process = _change(entry.process_time_change_min, entry.process_time_change_pct)
+            lead_cls = _change_class(entry.lead_time_change_min)
+            process_cls = _change_class(entry.process_time_change_min)
         else:
-            lead = format_minutes(_number(e.get("lead_time_min")))
-            process = format_minutes(_number(e.get("process_time_min")))
+            lead = format_minutes(entry.lead_time_min)
+            process = format_minutes(entry.process_time_min)
             lead_cls = process_cls = "num"
         rows.append(
             f'<tr><td>{esc(_entry_title(entry), 400)}</td><td class="{lead_cls}">{esc(lead)}</td>'
@@ -343,63 +315,72 @@ def _steps_change_table(kind: str, entries: object) -> str:
     return f'<table class="comparison-{kind}">{head}{"".join(rows)}</table>{note}'
 
 
-def _comparison_block(comparison: Mapping[str, Any], names: Mapping[str, str]) -> str:
-    current = comparison.get("current_stream_name") or names.get(
-        str(comparison.get("current_stream_id")), "current state"
+def _comparison_block(comparison: ContractComparison, names: Mapping[str, str]) -> str:
+    current = comparison.current_stream_name or names.get(
+        str(comparison.current_stream_id), "current state"
     )
-    target = comparison.get("target_stream_name") or names.get(
-        str(comparison.get("target_stream_id")), "target state"
+    target = comparison.target_stream_name or names.get(
+        str(comparison.target_stream_id), "target state"
     )
     figures = "".join(
-        f'<tr><td>{label}</td><td class="{_change_class(comparison.get(key + "_min"))}">'
-        f"{esc(_change(comparison.get(key + '_min'), comparison.get(key + '_pct')))}</td></tr>"
-        for label, key in (
-            ("Lead time change", "lead_time_change"),
-            ("Process time change", "process_time_change"),
+        f'<tr><td>{label}</td><td class="{_change_class(minutes)}">'
+        f"{esc(_change(minutes, pct))}</td></tr>"
+        for label, minutes, pct in (
+            (
+                "Lead time change",
+                comparison.lead_time_change_min,
+                comparison.lead_time_change_pct,
+            ),
+            (
+                "Process time change",
+                comparison.process_time_change_min,
+                comparison.process_time_change_pct,
+            ),
         )
     )
     counts = ", ".join(
-        f"{len(_list(comparison.get(kind)))} {kind}" for kind in ("kept", "removed", "added")
+        f"{len(steps)} {kind}"
+        for kind, steps in (
+            ("kept", comparison.kept),
+            ("removed", comparison.removed),
+            ("added", comparison.added),
+        )
     )
     partial = (
         '<p class="note">These streams are large: only steps with identical titles were '
         "matched.</p>"
-        if comparison.get("exhaustive") is False
+        if comparison.exhaustive is False
         else ""
     )
     return (
         f'<div class="comparison-pair"><h3>{esc(current, 300)} \u2192 {esc(target, 300)}</h3>'
         f'<p class="muted">Steps: {esc(counts)}.</p>{partial}'
         f'<table class="comparison-figures">{figures}</table>'
-        f"{_steps_change_table('kept', comparison.get('kept'))}"
-        f"{_steps_change_table('removed', comparison.get('removed'))}"
-        f"{_steps_change_table('added', comparison.get('added'))}</div>"
+        f"{_steps_change_table('kept', comparison.kept)}"
+        f"{_steps_change_table('removed', comparison.removed)}"
+        f"{_steps_change_table('added', comparison.added)}</div>"
     )
 
 
-def _comparison_section(comparison: object, names: Mapping[str, str]) -> str:
+def _comparison_section(comparison: ContractComparison | None, names: Mapping[str, str]) -> str:
     """The contract's comparison: its first pair, then any ``other_pairs``."""
-    blocks: list[Mapping[str, Any]] = []
-    if isinstance(comparison, Mapping):
-        blocks = [comparison]
-        blocks += [c for c in _list(comparison.get("other_pairs")) if isinstance(c, Mapping)][:9]
-    if not blocks:
+    if comparison is None:
         body = '<p class="muted">The board has no pair of current and target state streams.</p>'
     else:
+        blocks = [comparison, *comparison.other_pairs[:9]]
         body = "".join(_comparison_block(block, names) for block in blocks)
     return f'<section class="comparison"><h2>Current state vs target state</h2>{body}</section>'
 
 
-def _unclassified_section(items: Sequence[object]) -> str:
-    rows = [i for i in items if isinstance(i, Mapping)]
+def _unclassified_section(rows: Sequence[ContractUnclassified]) -> str:
     if not rows:
         body = '<p class="muted">Every item on the board got a role.</p>'
     else:
         body = (
             '<table class="unclassified"><tr><th>Item</th><th>Text</th><th>Why</th></tr>'
             + "".join(
-                f"<tr><td>{esc(r.get('item_id'), 100)}</td><td>{esc(r.get('text') or '', 500)}</td>"
-                f"<td>{esc(r.get('reason') or '', 500)}</td></tr>"
+                f"<tr><td>{esc(r.item_id, 100)}</td><td>{esc(r.text, 500)}</td>"
+                f"<td>{esc(r.reason, 500)}</td></tr>"
                 for r in rows[:MAX_TABLE_ROWS]
             )
             + "</table>"
@@ -411,25 +392,22 @@ def _unclassified_section(items: Sequence[object]) -> str:
 
 
 def render_report_html(
-    doc: Mapping[str, Any], *, imported_at: str | None = None, revision: int | None = None
+    doc: Contract, *, imported_at: str | None = None, revision: int | None = None
 ) -> str:
     """Render a contract v1 document as one self-contained HTML page (UTF-8 text).
 
     ``imported_at`` is shown as given (an ISO 8601 timestamp, say); ``revision`` is the board's
-    revision number. Raises ``TypeError`` when ``doc`` is not a mapping; missing or malformed
-    parts of the document are shown as unknown rather than rejected.
+    revision number. Parts the decoder left empty are shown as unknown.
     """
-    if not isinstance(doc, Mapping):
-        raise TypeError(f"doc must be a mapping, not {type(doc).__name__}")
-    board = _dict(doc.get("board"))
-    name = str(board.get("name") or "Untitled board")
-    provider = str(board.get("provider") or "")
-    streams = [s for s in _list(doc.get("streams")) if isinstance(s, Mapping)]
+    board = doc.board
+    name = board.name or "Untitled board"
+    provider = board.provider
+    streams = doc.streams
     shown = streams[:MAX_STREAMS]
-    names = {str(s.get("id")): str(s.get("name") or "") for s in streams}
+    names = {s.id: s.name for s in streams}
 
     provider_name = PROVIDERS.get(provider, provider or "Unknown provider")
-    meta_parts = [f"{provider_name} board {board.get('id') or ''}".strip()]
+    meta_parts = [f"{provider_name} board {board.id}".strip()]
     if imported_at:
         meta_parts.append(f"imported {imported_at}")
     if revision is not None:
@@ -437,8 +415,8 @@ def render_report_html(
     meta_parts.append(f"{len(streams)} value stream{'s' if len(streams) != 1 else ''}")
 
     toc = "".join(
-        f'<li><a href="#{stream_element_id(s)}">{esc(s.get("name") or "Value stream", 200)}</a> '
-        f'<span class="muted">{esc(STATES.get(str(s.get("state")), ""), 40)}</span></li>'
+        f'<li><a href="#{stream_element_id(s)}">{esc(s.name or "Value stream", 200)}</a> '
+        f'<span class="muted">{esc(STATES.get(str(s.state), ""), 40)}</span></li>'
         for s in shown
     )
     capped = (
@@ -449,7 +427,7 @@ def render_report_html(
     drawn = 0
     parts = []
     for stream in shown:
-        steps = min(len(_list(stream.get("steps"))), MAX_STEPS)
+        steps = min(len(stream.steps), MAX_STEPS)
         draw_map = drawn + steps <= MAX_PAGE_MAP_STEPS
         drawn += steps if draw_map else 0
         parts.append(_stream_section(stream, draw_map=draw_map))
@@ -467,8 +445,8 @@ def render_report_html(
         f'<p class="meta">{esc(" · ".join(meta_parts), 600)}</p></header>'
         f'<nav class="toc" aria-label="Value streams"><ul>{toc}</ul>{capped}</nav>'
         f"{sections}"
-        f"{_comparison_section(doc.get('comparison'), names)}"
-        f"{_unclassified_section(_list(doc.get('unclassified')))}"
+        f"{_comparison_section(doc.comparison, names)}"
+        f"{_unclassified_section(doc.unclassified)}"
         "<footer>Times: min, h, d (1 d = 8 working hours); ? = not stated on the board. "
         "Activity ratio = process time / lead time along the critical path. "
         "Made with Valuestream.</footer>"
