@@ -70,9 +70,8 @@ def account_of(board: Board, classification: Classification, streams: Sequence[S
     legends = classification.legend_ids
     for item in board.items:
         decision = decisions.get(item.id)
-        if item.id in legends or (decision is not None and decision.role is Role.LEGEND):
-            skip("legend", item.id)
-        elif legends and any(container in legends for container in item.containers):
+        in_legend = legends and any(container in legends for container in item.containers)
+        if item.id in legends or in_legend or (decision and decision.role is Role.LEGEND):
             skip("legend", item.id)
         elif item.id in no_place:
             skip(no_place[item.id], item.id)

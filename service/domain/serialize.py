@@ -216,13 +216,15 @@ def _stats_from_dict(value: object) -> ImportStats:
         skipped=tuple(skipped),
         truncated_texts=_int(data, "truncated_texts"),
         left_out=left_out,
-        malformed=tuple((entry[0], entry[1], entry[2]) for entry in _strings(data, "malformed", 3)),
+        malformed=tuple(
+            (entry[0], entry[1], entry[2]) for entry in _string_rows(data, "malformed", 3)
+        ),
         malformed_total=_int(data, "malformed_total") if "malformed_total" in data else 0,
-        warnings=tuple((entry[0], entry[1]) for entry in _strings(data, "warnings", 2)),
+        warnings=tuple((entry[0], entry[1]) for entry in _string_rows(data, "warnings", 2)),
     )
 
 
-def _strings(data: Mapping[str, Any], key: str, size: int) -> list[list[str]]:
+def _string_rows(data: Mapping[str, Any], key: str, size: int) -> list[list[str]]:
     """``data[key]``: a list of lists of ``size`` strings (empty when missing)."""
     entries = list(_list(data, key)) if key in data else []
     for entry in entries:

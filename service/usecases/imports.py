@@ -35,8 +35,8 @@ from service.db.tables import (
     Stream,
     utcnow,
 )
-from service.domain.board import Board as BoardModel
 from service.domain.account import malformed_error
+from service.domain.board import Board as BoardModel
 from service.domain.digitize import digitize
 from service.domain.ruleset import Ruleset
 from service.domain.serialize import BoardFormatError, board_from_dict, board_to_dict

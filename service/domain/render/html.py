@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from service.domain.contract_model import (
     ComparedStep,
     Contract,
+    ContractAccount,
     ContractComparison,
     ContractIdea,
     ContractMetrics,
@@ -43,6 +44,7 @@ CSP_META = (
 MAX_STREAMS = 30
 MAX_TABLE_ROWS = 500
 MAX_LIST_ITEMS = 200
+MAX_ACCOUNT_ROWS = 50
 # Step boxes drawn on one page; streams past this budget get their tables but no map, so a
 # board of 100,000 stickies still gives a page a browser opens.
 MAX_PAGE_MAP_STEPS = 2_000
@@ -391,6 +393,38 @@ def _unclassified_section(rows: Sequence[ContractUnclassified]) -> str:
     return f'<section class="unclassified"><h2>Not classified</h2>{body}</section>'
 
 
+def _account_section(account: ContractAccount | None) -> str:
+    """What became of every item read: used, skipped with the reasons, malformed, warnings."""
+    if account is None:
+        return ""
+    used = sum(account.used.values())
+    skipped = sum(entry.count for entry in account.skipped)
+    rows = [
+        f"<tr><td>Used</td><td>{used}</td><td>"
+        + esc(", ".join(f"{role} {count}" for role, count in account.used.items()), 600)
+        + "</td></tr>"
+    ]
+    rows += [
+        f"<tr><td>Skipped</td><td>{entry.count}</td><td>{esc(entry.reason, 200)}</td></tr>"
+        for entry in account.skipped[:MAX_ACCOUNT_ROWS]
+    ]
+    rows += [
+        f"<tr><td>Malformed</td><td>{esc(item.item_id, 80)}</td>"
+        f"<td>{esc(item.field or 'the item', 80)}: {esc(item.problem, 200)}</td></tr>"
+        for item in account.malformed.items[:MAX_ACCOUNT_ROWS]
+    ]
+    warnings = "".join(
+        f'<p class="note">{esc(warning.message, 400)}</p>' for warning in account.warnings
+    )
+    return (
+        '<section class="account"><h2>What was read</h2>'
+        f"<p>{account.read} items read: {used} used, {skipped} skipped, "
+        f"{account.malformed.count} malformed.</p>{warnings}"
+        '<table class="account"><tr><th></th><th>Items</th><th>What</th></tr>'
+        f"{''.join(rows)}</table></section>"
+    )
+
+
 def render_report_html(
     doc: Contract, *, imported_at: str | None = None, revision: int | None = None
 ) -> str:
@@ -447,6 +481,7 @@ def render_report_html(
         f"{sections}"
         f"{_comparison_section(doc.comparison, names)}"
         f"{_unclassified_section(doc.unclassified)}"
+        f"{_account_section(doc.account)}"
         "<footer>Times: min, h, d (1 d = 8 working hours); ? = not stated on the board. "
         "Activity ratio = process time / lead time along the critical path. "
         "Made with Valuestream.</footer>"
