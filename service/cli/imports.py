@@ -124,15 +124,12 @@ def run_import(args: argparse.Namespace) -> int:
     refused = malformed_error(doc["account"], max_share)
     if refused is not None:
         return _fail(_naming(args.file, refused))
-    if args.format == "table":
-        # the account on stderr: the table stays as it was, and people see what was left out
-        print(f"vsm: {summary_line(doc['account'])}", file=sys.stderr)
 
     if args.output is None and args.format == "table":
         render_table(
             decode_contract(doc), Console(width=None if sys.stdout.isatty() else _FILE_WIDTH)
         )
-        return 0
+        return _summarize(doc)
     try:
         text = render(doc, args.format, stream=args.stream)
     except LookupError as exc:
@@ -144,6 +141,12 @@ def run_import(args: argparse.Namespace) -> int:
         args.output.write_text(text, encoding="utf-8", newline="")
     except OSError as exc:
         return _fail(_os_message("write", args.output, exc))
+    return _summarize(doc) if args.format == "table" else 0
+
+
+def _summarize(doc: Mapping[str, Any]) -> int:
+    """The account in one line on stderr beside the table (stdout stays the table); 0."""
+    print(f"vsm: {summary_line(doc['account'])}", file=sys.stderr)
     return 0
 
 
