@@ -280,7 +280,7 @@ def _geometry(widget: MuralWidget, corner: Point | None) -> Geometry | None:
     x, y = corner[0] + width / 2, corner[1] + height / 2
     if not (math.isfinite(x) and math.isfinite(y)):
         return None
-    return Geometry(x, y, width, height, angle(widget.get("rotation")))
+    return Geometry(x=x, y=y, width=width, height=height, rotation=angle(widget.get("rotation")))
 
 
 def _text(widget: MuralWidget, widget_type: str, max_chars: int) -> tuple[str, bool]:
