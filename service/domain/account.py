@@ -68,7 +68,8 @@ def account_of(board: Board, classification: Classification, streams: Sequence[S
     decisions = {decision.item_id: decision for decision in classification.decisions}
     no_place = {entry.item_id: entry.reason for entry in unplaced(board, classification, streams)}
     legends = classification.legend_ids
-    for item in board.items:
+    # by id: the account, like the whole document, does not depend on the item order
+    for item in sorted(board.items, key=lambda item: item.id):
         decision = decisions.get(item.id)
         in_legend = legends and any(container in legends for container in item.containers)
         if item.id in legends or in_legend or (decision and decision.role is Role.LEGEND):

@@ -65,7 +65,7 @@ def test_fields_the_model_does_not_know_are_ignored() -> None:
     extended = {
         **doc,
         "warnings": [{"code": "layout", "item_ids": ["x"]}],
-        "account": {"provider": "mural", "user": "u"},
+        "audit": {"provider": "mural", "user": "u"},
         "streams": [
             {**s, "colour": "red", "steps": [{**t, "x": 1} for t in s["steps"]]}
             for s in doc["streams"]
