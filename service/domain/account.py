@@ -21,9 +21,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from service.domain.board import Board, ItemKind
-from service.domain.classification import Classification
+from service.domain.classification import Classification, Unclassified
 from service.domain.ruleset import Role
-from service.domain.streams import Stream, unplaced
 
 MAX_LISTED_IDS = 50
 """Item ids listed per skip reason; the count covers them all."""
@@ -46,12 +45,11 @@ class Account:
         return self.malformed_total / self.read if self.read else 0.0
 
 
-class MalformedBoardError(ValueError):
-    """More of the board is malformed than the ruleset allows; the message names the first few."""
-
-
-def account_of(board: Board, classification: Classification, streams: Sequence[Stream]) -> Account:
-    """The account of ``board`` as ``classification`` and ``streams`` used it."""
+def account_of(
+    board: Board, classification: Classification, unplaced: Sequence[Unclassified]
+) -> Account:
+    """The account of ``board`` as ``classification`` used it; ``unplaced`` are the items
+    with a role but no place in a stream (``streams.unplaced``)."""
     stats = board.stats
     used: Counter[str] = Counter()
     skipped: dict[str, list[str]] = {}
@@ -59,17 +57,12 @@ def account_of(board: Board, classification: Classification, streams: Sequence[S
 
     def skip(reason: str, item_id: str) -> None:
         counts[reason] += 1
-        listed = skipped.setdefault(reason, [])
-        if len(listed) < MAX_LISTED_IDS:
-            listed.append(item_id)
-
-    for reason, item_id in _left_out_ids(stats.skipped, stats.left_out):
         skipped.setdefault(reason, []).append(item_id)
+
     decisions = {decision.item_id: decision for decision in classification.decisions}
-    no_place = {entry.item_id: entry.reason for entry in unplaced(board, classification, streams)}
+    no_place = {entry.item_id: entry.reason for entry in unplaced}
     legends = classification.legend_ids
-    # by id: the account, like the whole document, does not depend on the item order
-    for item in sorted(board.items, key=lambda item: item.id):
+    for item in board.items:
         decision = decisions.get(item.id)
         in_legend = legends and any(container in legends for container in item.containers)
         if item.id in legends or in_legend or (decision and decision.role is Role.LEGEND):
@@ -102,11 +95,16 @@ def account_of(board: Board, classification: Classification, streams: Sequence[S
             )
         )
     read = len(board.items) + sum(stats.left_out.values()) + stats.malformed_total
+    # ids in order (the document does not depend on the item order), the reader's first
+    listed = {reason: sorted(ids)[:MAX_LISTED_IDS] for reason, ids in skipped.items()}
+    for reason, item_id in _left_out_ids(stats.skipped, stats.left_out):
+        listed.setdefault(reason, []).append(item_id)
     return Account(
         read=read,
         used=dict(sorted(used.items())),
         skipped={
-            reason: (counts[reason], tuple(skipped.get(reason, ()))) for reason in sorted(counts)
+            reason: (counts[reason], tuple(listed.get(reason, ())[:MAX_LISTED_IDS]))
+            for reason in sorted(counts)
         },
         malformed=stats.malformed,
         malformed_total=stats.malformed_total,

@@ -192,14 +192,13 @@ def to_contract(
     ``other_pairs``. ``unclassified`` joins the classifier's leftovers with the items that got a
     role but no place in a stream (``streams.unplaced``), one entry per item, sorted by id.
     """
+    leftovers = unplaced(board, classification, streams)
     return {
         "schema_version": SCHEMA_VERSION,
         "board": {"provider": board.provider, "id": board.id, "name": board.name},
         "streams": [stream_to_dict(stream) for stream in streams],
         "comparison": _comparison(comparisons),
-        "unclassified": _unclassified(
-            [*classification.unclassified, *unplaced(board, classification, streams)]
-        ),
+        "unclassified": _unclassified([*classification.unclassified, *leftovers]),
         "decisions": [
             {
                 "item_id": decision.item_id,
@@ -210,5 +209,5 @@ def to_contract(
             for decision in classification.decisions
         ],
         "stats": _stats(board),
-        "account": account_to_dict(account_of(board, classification, streams)),
+        "account": account_to_dict(account_of(board, classification, leftovers)),
     }
