@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -16,9 +16,9 @@ from starlette.concurrency import run_in_threadpool
 
 from connectors.errors import DumpError
 from service.api.problems import ProblemError
-from service.db.engine import SessionFactory
+from service.bootstrap import Runtime
+from service.dispatch import Dispatcher
 from service.domain.board import Board as BoardModel
-from service.jobqueue import JobQueue
 from service.settings import Settings
 from service.usecases.imports import parse_dump
 from service.usecases.keys import authenticate
@@ -33,26 +33,30 @@ _bearer = HTTPBearer(
 )
 
 
+def runtime_of(request: Request) -> Runtime:
+    """The process's runtime, which the app factory hands to the app (one typed value)."""
+    runtime: Runtime = request.app.state.runtime
+    return runtime
+
+
 def get_settings(request: Request) -> Settings:
-    settings: Settings = request.app.state.settings
-    return settings
+    return runtime_of(request).settings
 
 
-def get_job_queue(request: Request) -> JobQueue:
-    job_queue: JobQueue = request.app.state.job_queue
-    return job_queue
+def get_dispatcher(request: Request) -> Dispatcher:
+    return runtime_of(request).dispatcher
 
 
 def get_session(request: Request) -> Iterator[Session]:
     """One session per request; the route commits (entry points own transactions)."""
-    factory: SessionFactory = request.app.state.session_factory
-    with factory() as session:
+    with runtime_of(request).sessions() as session:
         yield session
 
 
+RuntimeDep = Annotated[Runtime, Depends(runtime_of)]
 SessionDep = Annotated[Session, Depends(get_session)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
-JobQueueDep = Annotated[JobQueue, Depends(get_job_queue)]
+DispatcherDep = Annotated[Dispatcher, Depends(get_dispatcher)]
 
 
 def require_workspace(
@@ -133,6 +137,33 @@ def cursor_int(page: PageParams, key: str) -> int | None:
     if isinstance(value, bool) or not isinstance(value, int):
         raise ProblemError("invalid-cursor", "Pass the next_cursor of a previous page.")
     return value
+
+
+def keyset_page(
+    session: Session,
+    stmt: Any,
+    key: Any,
+    page: PageParams,
+    *,
+    newest_first: bool = False,
+    position: Callable[[Any], Any] | None = None,
+) -> tuple[list[Any], str | None]:
+    """One page of ``stmt`` in the order of the integer column ``key``: the rows after the
+    cursor's position (``after``; ``before`` when ``newest_first``) and the next page's cursor
+    (None on the last page). ``position`` reads ``key`` from a row (default: the attribute of
+    the same name; pass it for rows that are tuples)."""
+    name = "before" if newest_first else "after"
+    start = cursor_int(page, name)
+    if start is not None:
+        stmt = stmt.where(key < start if newest_first else key > start)
+    order = key.desc() if newest_first else key
+    rows = list(session.exec(stmt.order_by(order).limit(page.limit + 1)).all())
+    more = len(rows) > page.limit
+    rows = rows[: page.limit]
+    if not (more and rows):
+        return rows, None
+    read = position or (lambda row: getattr(row, key.key))
+    return rows, encode_cursor({name: read(rows[-1])})
 
 
 async def read_limited_body(request: Request, limit: int) -> bytes:

@@ -18,8 +18,7 @@ from sqlmodel import select
 from service.api.app import create_app
 from service.db.engine import create_session_factory
 from service.db.tables import Connection, OAuthState
-from service.mural_config import MuralSettings
-from service.settings import Settings
+from service.settings import MuralSettings, Settings
 from testkit.builders import Frame, Note, to_miro_dump, to_mural_dump
 from testkit.standins.miro_server import MiroStandIn
 from testkit.standins.mural_server import MuralStandIn

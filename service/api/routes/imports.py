@@ -9,21 +9,20 @@ from sqlmodel import col, select
 from starlette.concurrency import run_in_threadpool
 
 from service.api.deps import (
-    JobQueueDep,
+    DispatcherDep,
     PageDep,
     SessionDep,
     SettingsDep,
     WorkspaceDep,
-    cursor_int,
     decode_dump,
-    encode_cursor,
+    keyset_page,
     read_json_upload,
 )
 from service.api.problems import ProblemError, responses
 from service.api.schemas import ImportJobPublic, Page
 from service.db.engine import begin_write
 from service.db.tables import ImportJob, Revision, RevisionContent
-from service.usecases.imports import submit_import
+from service.usecases.imports import IMPORT_TASK, submit_import
 
 router = APIRouter(prefix="/imports", tags=["imports"])
 
@@ -74,7 +73,7 @@ async def create_import(
     settings: SettingsDep,
     workspace_id: WorkspaceDep,
     session: SessionDep,
-    job_queue: JobQueueDep,
+    dispatcher: DispatcherDep,
     idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
 ) -> ImportJobPublic:
     upload = await read_json_upload(request, settings.max_dump_bytes, file_field="file")
@@ -91,7 +90,7 @@ async def create_import(
     job, created = await run_in_threadpool(submit)
     if created:
         assert job.id is not None
-        job_queue.enqueue(job.id)
+        dispatcher.publish(IMPORT_TASK, job.id)
     response.headers["Location"] = f"/v1/imports/{job.id}"
     return job_public(job)
 
@@ -105,18 +104,9 @@ async def create_import(
 def list_imports(
     workspace_id: WorkspaceDep, session: SessionDep, page: PageDep
 ) -> Page[ImportJobPublic]:
-    before = cursor_int(page, "before")
     query = select(ImportJob).where(ImportJob.workspace_id == workspace_id)
-    if before is not None:
-        query = query.where(col(ImportJob.id) < before)
-    jobs = session.exec(query.order_by(col(ImportJob.id).desc()).limit(page.limit + 1)).all()
-    more = len(jobs) > page.limit
-    jobs = jobs[: page.limit]
-    return Page(
-        items=[job_public(job) for job in jobs],
-        limit=page.limit,
-        next_cursor=encode_cursor({"before": jobs[-1].id}) if more and jobs else None,
-    )
+    jobs, following = keyset_page(session, query, col(ImportJob.id), page, newest_first=True)
+    return Page(items=[job_public(job) for job in jobs], limit=page.limit, next_cursor=following)
 
 
 @router.get(

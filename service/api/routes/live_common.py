@@ -1,6 +1,6 @@
-"""What the Miro and Mural live routes share: connection schemas, the live sync of a provider
-from ``app.state``, a workspace's connection or 404, provider errors as problems, and the two
-halves of the OAuth dance (authorize answer, callback) around each provider's own calls."""
+"""What the Miro and Mural live routes share: connection schemas, a provider's registration and
+live sync from the runtime, a workspace's connection or 404, provider errors as problems, and
+the two halves of the OAuth dance (authorize answer, callback) around each provider's calls."""
 
 from __future__ import annotations
 
@@ -13,11 +13,12 @@ from fastapi import Query, Request
 from fastapi.responses import RedirectResponse
 from pydantic import BaseModel, Field
 
-from connectors.errors import AuthError, ProviderError, RateLimitedError
-from service.api.deps import SessionDep
+from connectors.errors import AuthError
+from service.api.deps import SessionDep, runtime_of
 from service.api.problems import ProblemError
 from service.db.engine import begin_write
 from service.db.tables import Connection
+from service.providers import Provider
 from service.usecases.connections import (
     StateError,
     connection_in_workspace,
@@ -54,17 +55,21 @@ class AuthorizePublic(BaseModel):
     expires_in: int = Field(description="Seconds the authorization request stays valid.")
 
 
-def live_for(request: Request, provider: str) -> LiveSync:
-    """The live sync of ``provider`` (``app.state.<provider>_live``, set by
-    :func:`service.api.live.install_live`); a ``provider-not-configured`` problem with the
+def provider_for(request: Request, name: str) -> Provider:
+    """The registration of provider ``name`` in this process (404 for a name it does not know)."""
+    provider = runtime_of(request).providers.get(name)
+    if provider is None:
+        raise ProblemError("not-found", f"No provider {name[:50]!r}.")
+    return provider
+
+
+def live_for(request: Request, name: str) -> LiveSync:
+    """The live sync of provider ``name``; a ``provider-not-configured`` problem with the
     reason when the provider is off."""
-    live: LiveSync | None = getattr(request.app.state, f"{provider}_live", None)
-    if live is None:
-        reason = getattr(
-            request.app.state, f"{provider}_disabled_reason", f"{provider} is not configured"
-        )
-        raise ProblemError("provider-not-configured", reason)
-    return live
+    provider = provider_for(request, name)
+    if provider.live is None:
+        raise ProblemError("provider-not-configured", provider.disabled_reason)
+    return provider.live
 
 
 def connection_or_404(session: SessionDep, workspace_id: int, connection_id: int) -> Connection:
@@ -74,26 +79,10 @@ def connection_or_404(session: SessionDep, workspace_id: int, connection_id: int
     return row
 
 
-def provider_problem(exc: ProviderError) -> ProblemError:
-    """The problem a route answers for a provider failure (``Retry-After`` on rate limits)."""
-    if isinstance(exc, AuthError):
-        return ProblemError("connection-needs-reauth", str(exc))
-    if isinstance(exc, RateLimitedError):
-        retry = str(max(1, round(exc.retry_after)))
-        return ProblemError("provider-unavailable", str(exc), headers={"Retry-After": retry})
-    if exc.status == 403:
-        return ProblemError("provider-forbidden", str(exc))
-    if exc.status == 404:
-        return ProblemError("not-found", str(exc))
-    return ProblemError("provider-unavailable", str(exc))
-
-
 def provider_call(call: Callable[[], Coroutine[Any, Any, T]]) -> T:
-    """Run ``call()`` (a provider read for a browsing route); its failures as problems."""
-    try:
-        return asyncio.run(call())
-    except ProviderError as exc:
-        raise provider_problem(exc) from None
+    """Run ``call()`` (a provider read for a browsing route); its failures propagate as
+    ``ProviderError``, which the app's one handler answers as a problem."""
+    return asyncio.run(call())
 
 
 def authorize_answer(
@@ -130,8 +119,5 @@ def callback_answer(
     except AuthError as exc:
         session.rollback()
         raise ProblemError("oauth-refused", str(exc)) from None
-    except ProviderError as exc:
-        session.rollback()
-        raise provider_problem(exc) from None
     session.commit()
     return ConnectionPublic(**connection_summary(row))

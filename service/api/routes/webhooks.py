@@ -1,20 +1,16 @@
 """Webhook routes: the signed board trigger, secrets, trigger log, revision diff, subscriptions.
 
-``install(app, settings)`` is the one call the app factory makes: it builds the webhook runtime
-(Celery publisher with a broker, embedded timers without), starts and stops it with the app,
-and adds the routes under ``/v1``.
+``hooks_router`` (the trigger) and ``router`` (everything else) are listed by the app factory;
+the runtime they use is built by :func:`service.bootstrap.build`.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from celery import Celery
-from fastapi import APIRouter, FastAPI, Query, Request, Response
+from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel, Field
 from sqlmodel import Session, col, select
 from starlette.concurrency import run_in_threadpool
@@ -23,9 +19,9 @@ from service.api.deps import (
     PageDep,
     SessionDep,
     WorkspaceDep,
-    cursor_int,
-    encode_cursor,
+    keyset_page,
     read_limited_body,
+    runtime_of,
 )
 from service.api.problems import ProblemError, responses
 from service.api.routes.boards import board_or_404, revision_number_or_404
@@ -35,7 +31,6 @@ from service.db.tables import Revision, RevisionContent
 from service.domain.contract_model import decode_contract
 from service.domain.diff import DEFAULT_LIMIT, diff_revisions
 from service.domain.serialize import BoardFormatError, board_from_dict
-from service.settings import Settings
 from service.webhooks import signing, triggers
 from service.webhooks.config import SecretBox
 from service.webhooks.notify import (
@@ -60,65 +55,8 @@ EventType = Literal["revision.created", "import.failed"]
 _MAX_ATTEMPTS_SHOWN = 50
 
 
-def install(app: FastAPI, settings: Settings) -> None:
-    """Add the webhook runtime and routes to ``app`` (built by ``create_app``)."""
-    from workers.webhooks import (
-        CeleryHookScheduler,
-        EmbeddedHookScheduler,
-        build_runtime,
-        celery_publisher,
-    )
-
-    embedded: EmbeddedHookScheduler | None = None
-    publisher: Celery | None = None
-    if settings.broker_url:
-        publisher = celery_publisher(settings)
-        runtime = build_runtime(
-            settings,
-            app.state.session_factory,
-            CeleryHookScheduler(publisher, settings.broker_queue),
-            job_queue=app.state.job_queue,
-        )
-    else:
-        embedded = EmbeddedHookScheduler()
-        runtime = build_runtime(
-            settings, app.state.session_factory, embedded, job_queue=app.state.job_queue
-        )
-        embedded.bind(runtime)
-    app.state.hook_runtime = runtime
-
-    inner = app.router.lifespan_context
-
-    @asynccontextmanager
-    async def lifespan(application: FastAPI) -> AsyncIterator[Any]:
-        async with inner(application) as state:
-            if embedded is not None:
-                embedded.start()
-            try:
-                yield state
-            finally:
-                if embedded is not None:
-                    embedded.stop()
-                runtime.client.close()
-                if publisher is not None:
-                    publisher.close()
-
-    app.router.lifespan_context = lifespan
-    v1 = APIRouter(prefix="/v1")
-    v1.include_router(router)
-    app.include_router(v1)
-    # The trigger route is matched first: senders call it at high rates, and walking the other
-    # routes before it costs more than verifying a signature.
-    before = len(app.router.routes)
-    app.include_router(hooks_router, prefix="/v1")
-    added = app.router.routes[before:]
-    del app.router.routes[before:]
-    app.router.routes[:0] = added
-
-
 def _runtime(request: Request) -> HookRuntime:
-    runtime: HookRuntime = request.app.state.hook_runtime
-    return runtime
+    return runtime_of(request).hooks
 
 
 def _box(runtime: HookRuntime) -> SecretBox:
@@ -398,17 +336,12 @@ def list_hook_deliveries(
     """Inbound triggers of the board and their outcome, newest first (kept
     `VSM_WEBHOOKS__LOG_RETENTION_DAYS`, default 14 days)."""
     board_or_404(session, workspace_id, board_id)
-    before = cursor_int(page, "before")
     query = select(HookTrigger).where(HookTrigger.board_id == board_id)
-    if before is not None:
-        query = query.where(col(HookTrigger.id) < before)
-    rows = session.exec(query.order_by(col(HookTrigger.id).desc()).limit(page.limit + 1)).all()
-    more = len(rows) > page.limit
-    rows = rows[: page.limit]
+    rows, following = keyset_page(session, query, col(HookTrigger.id), page, newest_first=True)
     return Page(
         items=[HookTriggerPublic.model_validate(row) for row in rows],
         limit=page.limit,
-        next_cursor=encode_cursor({"before": rows[-1].id}) if more and rows else None,
+        next_cursor=following,
     )
 
 
@@ -583,17 +516,12 @@ def create_subscription_route(
 def list_subscriptions(
     workspace_id: WorkspaceDep, session: SessionDep, page: PageDep
 ) -> Page[SubscriptionPublic]:
-    after = cursor_int(page, "after")
     query = select(Subscription).where(Subscription.workspace_id == workspace_id)
-    if after is not None:
-        query = query.where(col(Subscription.id) > after)
-    rows = session.exec(query.order_by(col(Subscription.id)).limit(page.limit + 1)).all()
-    more = len(rows) > page.limit
-    rows = rows[: page.limit]
+    rows, following = keyset_page(session, query, col(Subscription.id), page)
     return Page(
         items=[SubscriptionPublic.model_validate(_subscription_public(r)) for r in rows],
         limit=page.limit,
-        next_cursor=encode_cursor({"after": rows[-1].id}) if more and rows else None,
+        next_cursor=following,
     )
 
 
@@ -638,17 +566,12 @@ def list_deliveries(
 ) -> Page[DeliveryPublic]:
     """The subscription's deliveries, newest first, each with its attempts."""
     _subscription_or_404(session, workspace_id, subscription_id)
-    before = cursor_int(page, "before")
     query = select(SubscriptionDelivery).where(
         SubscriptionDelivery.subscription_id == subscription_id
     )
-    if before is not None:
-        query = query.where(col(SubscriptionDelivery.id) < before)
-    rows = session.exec(
-        query.order_by(col(SubscriptionDelivery.id).desc()).limit(page.limit + 1)
-    ).all()
-    more = len(rows) > page.limit
-    rows = rows[: page.limit]
+    rows, following = keyset_page(
+        session, query, col(SubscriptionDelivery.id), page, newest_first=True
+    )
     attempts: dict[int, list[DeliveryAttempt]] = {}
     ids = [row.id for row in rows if row.id is not None]
     if ids:
@@ -671,8 +594,4 @@ def list_deliveries(
         )
         for row in rows
     ]
-    return Page(
-        items=items,
-        limit=page.limit,
-        next_cursor=encode_cursor({"before": rows[-1].id}) if more and rows else None,
-    )
+    return Page(items=items, limit=page.limit, next_cursor=following)
