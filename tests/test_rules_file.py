@@ -199,7 +199,7 @@ def test_the_file_format_covers_every_ruleset_field() -> None:
     )
     changed["standalone_markers"] = []
     changed["legend"] = {"titles": ["x"], "words": {"x": "step"}}
-    changed["streams"] = {"current": ["a"], "target": ["b"]}
+    changed["streams"] = {"current": ["a"], "target": ["b"], "skip": ["c"], "row_headings": ["d"]}
     changed["colors"] = {"gray": None}
     changed["tags"] = {"t": "idea"}
     changed["markers"] = {"m": "idea"}

@@ -49,9 +49,9 @@ _KINDS: Mapping[str, ItemKind] = {
 }
 # Types whose text is ``data.content`` (doc_format too: the spec's DocFormatData has
 # ``contentType`` and ``content``, no title); cards show a title and a description; the others
-# (app cards, images, documents, frames) a title.
+# (images, documents, frames) a title.
 _CONTENT_TYPES = frozenset({"sticky_note", "shape", "text", "doc_format"})
-_CARD_TYPES = frozenset({"card"})
+_CARD_TYPES = frozenset({"card", "app_card"})
 # Types that cannot be read without their text: the spec marks text's content required, and
 # every sticky note the API returns carries one ("" when empty).
 _CONTENT_REQUIRED = frozenset({"sticky_note", "text"})
@@ -247,11 +247,13 @@ class MiroReader:
                 if caption is not None
             ]
             start, end = connector.startItem, connector.endItem
+            style = connector.style or wire.MiroConnectorStyle()
             connectors[connector_id] = Connector(
                 id=connector_id,
                 start_id=(start.id or None) if start is not None else None,
                 end_id=(end.id or None) if end is not None else None,
                 text=" ".join(text for text in captions if text)[: self.max_text_chars],
+                heads=_heads(style.startStrokeCap, style.endStrokeCap),
             )
 
     def board(
@@ -318,6 +320,18 @@ class MiroReader:
             connectors=tuple(self._connectors.values()),
             stats=stats.freeze(),
         )
+
+
+def _heads(start_cap: str | None, end_cap: str | None) -> str:
+    """Where the line has arrowheads; a missing cap is Miro's default (start none, end stealth,
+    miro-api.md 4), and ``none`` is the only cap that draws no head."""
+    start = (start_cap or "none") != "none"
+    end = (end_cap or "stealth") != "none"
+    if start and end:
+        return "both"
+    if start:
+        return "start"
+    return "end" if end else "none"
 
 
 def _coordinate(value: float | str | None, field: str) -> float:

@@ -88,6 +88,14 @@ class MiroCaption(Struct, gc=False):
     content: str | None = None
 
 
+class MiroConnectorStyle(Struct, gc=False):
+    """The arrowheads: ``none`` or a cap such as ``stealth``; Miro's defaults are start ``none``,
+    end ``stealth`` (miro-api.md 4)."""
+
+    startStrokeCap: str | None = None
+    endStrokeCap: str | None = None
+
+
 class MiroConnector(Struct, forbid_unknown_fields=True, gc=False):
     """One element of ``data[]`` from ``GET /v2/boards/{id}/connectors``."""
 
@@ -95,10 +103,10 @@ class MiroConnector(Struct, forbid_unknown_fields=True, gc=False):
     startItem: MiroRef | None = None
     endItem: MiroRef | None = None
     captions: list[MiroCaption | None] | None = None
+    style: MiroConnectorStyle | None = None
     type: Raw = Raw()
     shape: Raw = Raw()
     isSupported: Raw = Raw()
-    style: Raw = Raw()
     createdAt: Raw = Raw()
     createdBy: Raw = Raw()
     modifiedAt: Raw = Raw()

@@ -99,6 +99,11 @@ class RevisionDetailPublic(RevisionPublic):
         "reason, malformed with the field, warnings (the contract's `account`); null for "
         "revisions made before it existed.",
     )
+    warnings: list[dict[str, Any]] = Field(
+        default_factory=list,
+        description="What the reader could not make sense of, with the items and what to change "
+        "(contract v1 `warnings`; [] for revisions stored before it existed).",
+    )
 
 
 class StreamPublic(BaseModel):
@@ -142,6 +147,10 @@ class ReportPublic(BaseModel):
     problems: list[RankedProblem]
     comparison: dict[str, Any] | None
     unclassified_count: int
+    warnings: list[dict[str, Any]] = Field(
+        default_factory=list,
+        description="What the reader could not make sense of (contract v1 `warnings`).",
+    )
 
     @field_serializer("created_at", when_used="json")
     def _utc(self, value: datetime) -> str:

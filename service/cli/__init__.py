@@ -16,7 +16,7 @@ import sys
 from service.gc_tuning import tune_gc
 
 # Registration order is the order ``vsm --help`` lists the commands in.
-COMMAND_MODULES: tuple[str, ...] = ("imports", "diff", "dump", "server")
+COMMAND_MODULES: tuple[str, ...] = ("imports", "explain", "diff", "dump", "server")
 
 
 def build_parser() -> argparse.ArgumentParser:

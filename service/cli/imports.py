@@ -24,6 +24,7 @@ from rich.text import Text
 from connectors.dump import DEFAULT_MAX_BYTES, read_dump_file
 from connectors.errors import DumpError
 from service.domain.account import malformed_error, summary_line
+from service.domain.board import Board
 from service.domain.contract_model import Contract, ContractStream, decode_contract
 from service.domain.digitize import digitize
 from service.domain.export import (
@@ -105,7 +106,9 @@ def _naming(path: Path, message: str, label: str = "") -> str:
     return f"{path}: {message}"
 
 
-def run_import(args: argparse.Namespace) -> int:
+def read_inputs(args: argparse.Namespace) -> tuple[Board, Ruleset | None] | int:
+    """The board of ``args.file`` and the ruleset of ``args.rules`` (None: the defaults), or
+    the exit status 2 after reporting an input error (``vsm import`` and ``vsm explain``)."""
     try:
         ruleset = load_rules_file(args.rules) if args.rules is not None else None
     except RulesError as exc:
@@ -118,7 +121,26 @@ def run_import(args: argparse.Namespace) -> int:
         return _fail(_naming(args.file, str(exc)))
     except OSError as exc:
         return _fail(_os_message("read", args.file, exc))
+    return board, ruleset
 
+
+def write_output(text: str, output: Path | None) -> int:
+    """``text`` to ``output`` (UTF-8) or standard output; 0, or 2 after a write error."""
+    if output is None:
+        sys.stdout.write(text)
+        return 0
+    try:
+        output.write_text(text, encoding="utf-8", newline="")
+    except OSError as exc:
+        return _fail(_os_message("write", output, exc))
+    return 0
+
+
+def run_import(args: argparse.Namespace) -> int:
+    inputs = read_inputs(args)
+    if isinstance(inputs, int):
+        return inputs
+    board, ruleset = inputs
     doc = digitize(board, ruleset)
     max_share = 0.0 if args.strict else (ruleset or Ruleset()).max_malformed_share
     refused = malformed_error(doc["account"], max_share)
@@ -134,14 +156,8 @@ def run_import(args: argparse.Namespace) -> int:
         text = render(doc, args.format, stream=args.stream)
     except LookupError as exc:
         return _fail(str(exc))
-    if args.output is None:
-        sys.stdout.write(text)
-        return 0
-    try:
-        args.output.write_text(text, encoding="utf-8", newline="")
-    except OSError as exc:
-        return _fail(_os_message("write", args.output, exc))
-    return _summarize(doc) if args.format == "table" else 0
+    status = write_output(text, args.output)
+    return _summarize(doc) if status == 0 and args.format == "table" else status
 
 
 def _summarize(doc: Mapping[str, Any]) -> int:
@@ -208,6 +224,14 @@ def render_table(doc: Contract, console: Console) -> None:
         table.add_column("Value")
         for label, value in comparison_rows(comparison):
             table.add_row(Text(label), _t(value))
+        console.print(table)
+        console.print()
+    if doc.warnings:
+        table = _table("Warnings")
+        table.add_column("Warning")
+        table.add_column("What to change")
+        for warning in doc.warnings:
+            table.add_row(_t(warning.message, "yellow"), _t(warning.fix))
         console.print(table)
         console.print()
     unclassified = doc.unclassified

@@ -217,6 +217,13 @@ class ContractAccount:
     warnings: tuple[AccountWarning, ...] = ()
 
 
+class ContractWarning:
+    code: str = ""
+    message: str = ""
+    item_ids: tuple[str, ...] = ()
+    fix: str = ""
+
+
 @dataclass(frozen=True, slots=True)
 class Contract:
     schema_version: int | None = None
@@ -227,6 +234,7 @@ class Contract:
     decisions: tuple[ContractDecision, ...] = ()
     stats: ContractStats | None = None
     account: ContractAccount | None = None
+    warnings: tuple[ContractWarning, ...] = ()
 
 
 def decode_contract(doc: object) -> Contract:

@@ -301,7 +301,9 @@ def refresh_from_two_threads(
         session.commit()
         connection_id = row.id
     providers = [
-        StoredTokens(live.session_factory, connection_id, live.cipher, live.app, live.http_factory)
+        StoredTokens(
+            live.session_factory, connection_id, live.cipher, live.refresh, live.http_factory
+        )
         for _ in range(2)
     ]
     results: list[str] = []

@@ -30,6 +30,7 @@ from service.api.routes.boards import (
 from service.api.routes.streams import etag_matches, stream_row_or_404
 from service.db.tables import Board
 from service.domain.contract_model import decode_contract, decode_stream
+from service.domain.render.explain import explain_board
 from service.domain.render.html import CSP_HEADER, render_report_html
 from service.domain.render.share import (
     ShareGrant,
@@ -39,6 +40,8 @@ from service.domain.render.share import (
     verify_share_token,
 )
 from service.domain.render.svg import render_stream_svg
+from service.domain.serialize import BoardFormatError, board_from_dict
+from service.rules_file import RulesError, parse_rules
 
 router = APIRouter(tags=["maps"])
 log = structlog.get_logger(__name__)
@@ -154,6 +157,53 @@ def get_stream_map(
         return Response(status_code=304, headers=headers)
     svg = render_stream_svg(decode_stream(row.data))
     return Response(svg, media_type=_SVG_MEDIA, headers=headers)
+
+
+@router.get(
+    "/boards/{board_id}/revisions/{number}/explain.svg",
+    summary="How the reader understood the board: the explain view (SVG)",
+    response_class=Response,
+    responses={
+        **responses(401, 404, 409, 422),
+        200: {"content": {_SVG_MEDIA: {}}, "description": "The explain view (image/svg+xml)"},
+        304: {"description": "Not modified (If-None-Match)"},
+    },
+)
+def get_explain_view(
+    board_id: int,
+    number: int,
+    workspace_id: WorkspaceDep,
+    session: SessionDep,
+    if_none_match: Annotated[str | None, Header()] = None,
+) -> Response:
+    """The revision's board as it was drawn, every item filled by its role, steps numbered,
+    streams and lanes outlined, data, problems and ideas joined to their steps, unread items
+    hatched with the reason on hover (see docs/rules.md). Drawn from the stored board with the
+    revision's rules; carries an ``ETag``."""
+    board = board_or_404(session, workspace_id, board_id)
+    revision_number_or_404(board, number)
+    rev, content = revision_content_or_404(session, board, number)
+    digest = hashlib.sha256(
+        f"explain:{board.id}:{number}:{rev.content_hash}:{rev.rules_hash}:{RENDER_VERSION}".encode()
+    ).hexdigest()[:32]
+    etag = f'"{digest}"'
+    headers = {
+        "ETag": etag,
+        "Cache-Control": "private, no-cache",
+        "X-Content-Type-Options": "nosniff",
+        "Content-Security-Policy": SVG_CSP,
+        "Content-Disposition": f'inline; filename="board-{board.id}-r{number}-explain.svg"',
+    }
+    if etag_matches(if_none_match, etag):
+        return Response(status_code=304, headers=headers)
+    try:
+        stored = board_from_dict(content.board)
+        ruleset = parse_rules(dict(content.ruleset)) if content.ruleset else None
+    except (BoardFormatError, RulesError) as exc:
+        raise ProblemError(
+            "conflict", f"Revision {number} of board {board.id} cannot be drawn: {exc}"
+        ) from exc
+    return Response(explain_board(stored, ruleset), media_type=_SVG_MEDIA, headers=headers)
 
 
 @router.get(

@@ -404,6 +404,7 @@ def render_report_html(
         sections=sections,
         map_budget=f"{MAX_PAGE_MAP_STEPS:,}",
         comparisons=[_comparison_pair(pair, names) for pair in pairs],
+        warnings=doc.warnings[:MAX_TABLE_ROWS],
         unclassified=doc.unclassified[:MAX_TABLE_ROWS],
         unclassified_more=len(doc.unclassified) - MAX_TABLE_ROWS,
         account=doc.account,

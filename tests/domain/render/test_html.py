@@ -285,3 +285,25 @@ def test_a_page_of_huge_streams_draws_maps_up_to_its_budget_and_says_where_the_r
     assert page.count('<svg xmlns="http://www.w3.org/2000/svg"') == drawn
     assert page.count('class="note map-left-out"') == 6 - drawn
     assert page.count('<section class="stream"') == 6
+
+
+def test_warnings_are_shown_with_what_to_change_and_escaped() -> None:
+    warning = {
+        "code": "skipped-frame",
+        "message": f"The frame '{HOSTILE}' holds no flow.",
+        "item_ids": ["f1", "s1"],
+        "fix": "Rename the frame or remove its title word from streams.skip in the rules.",
+    }
+    page = page_of(two_stream_doc(warnings=[warning]))
+    parsed = parse(page)
+    text = " ".join(parsed.text)
+
+    assert "Warnings" in text
+    assert f"The frame '{HOSTILE}' holds no flow." in text
+    assert "streams.skip" in text
+    assert "(2 items)" in text
+    assert "<script>window.pwned" not in page
+
+
+def test_a_board_without_warnings_shows_no_warnings_section() -> None:
+    assert 'class="warnings"' not in page_of(two_stream_doc())
