@@ -217,6 +217,7 @@ class ContractAccount:
     warnings: tuple[AccountWarning, ...] = ()
 
 
+@dataclass(frozen=True, slots=True)
 class ContractWarning:
     code: str = ""
     message: str = ""
