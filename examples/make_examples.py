@@ -313,12 +313,13 @@ class MiroBoard:
         }
 
 
-def miro_abo_workshop() -> Json:
-    """Allied Medien AG, Digital-Abo: the customer journey from the article to the first issue."""
-    board_id = "uXjVN4pQ2kE="
-    b = MiroBoard(board_id, seed=20261112, start=datetime(2026, 11, 12, 8, 47, 5, tzinfo=UTC))
+def _abo_setting(b: MiroBoard, heading: str) -> None:
+    """The Digital-Abo board around its streams: title, legend, persona, participants.
 
-    b.text(_p("VSM-Workshop Digital-Abo · Allied Medien AG · 12.11.2026"), 1350, -880, 2200)
+    Both workshops of the board draw it first, so the items after it (the Ist-Zustand frame
+    among them) get the same ids in both: the board was edited, not drawn anew.
+    """
+    b.text(_p(heading), 1350, -880, 2200)
 
     # The legend: one sticky per colour, naming its role.
     legend = b.frame("Legende", 700, -520, 1500, 360)
@@ -338,6 +339,14 @@ def miro_abo_workshop() -> Json:
     b.sticky(
         _p("Teilnehmende: Vertrieb, Produkt, IT, Kundenservice, Marketing"), -380, 1000, "gray"
     )
+
+
+def miro_abo_workshop() -> Json:
+    """Allied Medien AG, Digital-Abo: the customer journey from the article to the first issue."""
+    board_id = "uXjVN4pQ2kE="
+    b = MiroBoard(board_id, seed=20261112, start=datetime(2026, 11, 12, 8, 47, 5, tzinfo=UTC))
+
+    _abo_setting(b, "VSM-Workshop Digital-Abo · Allied Medien AG · 12.11.2026")
 
     # Current state: 8 steps from the customer's point of view, left to right, all connected.
     ist = b.frame("Ist-Zustand", 1350, 750, 2700, 1500)
@@ -456,6 +465,77 @@ def miro_abo_workshop() -> Json:
                 "/members?limit=20&offset=0"
             ),
         },
+    }
+    return b.dump(board)
+
+
+def miro_abo_workshop_march() -> Json:
+    """The same Digital-Abo board at the follow-up workshop in March, after the first round of
+    improvements: Apple Pay and Google Pay replaced the payment form, the offer page was cut to
+    three variants. The Ist-Zustand frame is the same frame (followed by its frame); the target
+    state was redrawn in a new frame (followed by its title). Two steps now share one problem,
+    e-mails landing in the spam folder, so it shows among the recurring problems."""
+    board_id = "uXjVN4pQ2kE="
+    b = MiroBoard(board_id, seed=20261112, start=datetime(2027, 3, 5, 8, 31, 40, tzinfo=UTC))
+    _abo_setting(b, "VSM-Workshop Digital-Abo · Allied Medien AG · 05.03.2027 (Folgeworkshop)")
+
+    ist = b.frame("Ist-Zustand", 1350, 750, 2700, 1500)
+    step_y, problem_y, data_y = 700.0, 440.0, 960.0
+
+    def step_x(i: int) -> float:
+        return 250.0 + 330.0 * i
+
+    titles = [
+        ("Artikel entdecken", "yellow", ("BZ: 3 min", "DLZ: 1 Std", "%C&A: 95")),
+        ("Paywall sehen", "yellow", ("BZ: 1 min", "DLZ: 3 min", "%C&A: 85")),
+        ("Abo-Angebot vergleichen", "yellow", ("BZ: 8 min", "DLZ: 4 Std", "%C&A: 85")),
+        ("Registrieren", "yellow", ("BZ: 5 min", "DLZ: 15 min", "%C&A: 80")),
+        (
+            "Mit Apple Pay oder Google Pay bezahlen",
+            "yellow",
+            ("BZ: 1 min", "DLZ: 5 min", "%C&A: 95"),
+        ),
+        ("Bestätigungs-E-Mail abwarten", "orange", ("WZ: 1-3 Std", "DLZ: 2 Std")),
+        ("Erste Ausgabe lesen", "yellow", ("BZ: 20 min", "DLZ: 20 min", "%C&A: 90")),
+    ]
+    steps = []
+    for i, (title, color, lines) in enumerate(titles):
+        steps.append(b.sticky(_p(title), step_x(i), step_y, color, ist))
+        b.sticky(_p(*lines), step_x(i), data_y, "light_blue", ist)
+    for start, end in itertools.pairwise(steps):
+        b.connect(start, end)
+
+    def problem(i: int, content: str, votes: int) -> None:
+        b.sticky(_p(content), step_x(i), problem_y, "red", ist)
+        for k in range(votes):
+            b.dot(step_x(i) - 60 + 30 * k, problem_y + 80, ist)
+
+    problem(2, "Drei Varianten, Jahresabo trotzdem schwer zu finden", 1)
+    problem(3, "Passwortregeln erst nach dem Absenden sichtbar", 2)
+    problem(5, "Bestätigungs-E-Mail landet immer noch im Spam-Ordner", 4)
+    problem(6, "Rechnungs-E-Mail landet im Spam-Ordner", 2)
+    b.sticky(_p("Idee: Magic Link statt Passwort"), step_x(3), 180.0, "green", ist)
+
+    # The target state, redrawn in a new frame with the next round's goals.
+    soll = b.frame("Soll-Zustand", 950, 2300, 1900, 1000)
+    soll_y, soll_data_y = 2150.0, 2410.0
+    target = [
+        ("Artikel entdecken", ("BZ: 3 min", "DLZ: 1 Std", "%C&A: 95")),
+        ("Paywall sehen", ("BZ: 1 min", "DLZ: 2 min", "%C&A: 90")),
+        ("Abo-Angebot vergleichen", ("BZ: 5 min", "DLZ: 30 min", "%C&A: 90")),
+        ("Mit Magic Link anmelden und bezahlen", ("BZ: 2 min", "DLZ: 5 min", "%C&A: 95")),
+        ("Erste Ausgabe lesen", ("BZ: 20 min", "DLZ: 20 min", "%C&A: 95")),
+    ]
+    for i, (title, lines) in enumerate(target):
+        x = 250.0 + 350.0 * i
+        b.sticky(_p(title), x, soll_y, "yellow", soll)
+        b.sticky(_p(*lines), x, soll_data_y, "light_blue", soll)
+
+    board = {
+        **miro_abo_workshop()["board"],
+        "description": "Folgeworkshop Digital-Abo: Ist-Zustand nach den ersten Maßnahmen.",
+        "modifiedAt": "2027-03-05T15:41:09Z",
+        "lastOpenedAt": "2027-03-06T08:12:44Z",
     }
     return b.dump(board)
 
@@ -1005,6 +1085,7 @@ def main() -> None:
     for name, dump in (
         ("miro-abo-workshop.json", miro_abo_workshop()),
         ("mural-app-release.json", mural_app_release()),
+        ("miro-abo-workshop-march.json", miro_abo_workshop_march()),
         ("miro-vsm-template.json", miro_vsm_template()),
     ):
         print(write(name, dump))

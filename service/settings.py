@@ -126,6 +126,13 @@ class Settings(BaseSettings):
     mural: MuralSettings = Field(default_factory=MuralSettings)
     import_max_retries: int = Field(default=5, ge=0)
     webhooks: WebhookSettings = Field(default_factory=WebhookSettings)
+    problem_similarity: float = Field(
+        default=0.75,
+        ge=0.3,
+        le=1.0,
+        description="Recurring problems: how similar two problem texts must be to group "
+        "(0-1, 1 = identical after normalisation); `?similarity=` overrides it per request.",
+    )
 
     @field_validator("encryption_keys", mode="before")
     @classmethod

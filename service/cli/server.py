@@ -27,7 +27,14 @@ if TYPE_CHECKING:
     from service.settings import Settings
 
 EXAMPLES_DIR = Path(__file__).resolve().parents[2] / "examples"
-DEMO_FILES = ("miro-abo-workshop.json", "mural-app-release.json")
+# The March file is a later revision of the first board: the demo starts with a trend, a
+# "since the last workshop" report and a recurring problem in the portfolio.
+DEMO_FILES = ("miro-abo-workshop.json", "mural-app-release.json", "miro-abo-workshop-march.json")
+# labels the demo boards get, by external board id (the portfolio filters by them)
+DEMO_LABELS = {
+    "uXjVN4pQ2kE=": {"client": "allied-medien", "team": "digital-abo"},
+    "acme7380.1754493659737": {"client": "acme-mobility", "team": "app"},
+}
 DEMO_WORKSPACE = "demo"
 _SCHEDULE_HELP = "beat's file of last run times (default: in the temporary directory)"
 
@@ -289,6 +296,7 @@ def _run_demo(settings: Settings, engine: Engine, base_url: str) -> list[str]:
     from service.db.tables import Board, RevisionStream, Stream
     from service.usecases.imports import parse_dump, run_import_job, submit_import
     from service.usecases.keys import create_api_key
+    from service.usecases.portfolio import replace_labels
 
     sessions = create_session_factory(engine)
     with sessions() as session:
@@ -313,6 +321,13 @@ def _run_demo(settings: Settings, engine: Engine, base_url: str) -> list[str]:
                 reason = finished.error if finished else "the job vanished"
                 raise CommandError(f"the demo import failed: {reason}")
     with sessions() as session:
+        boards = session.exec(select(Board).where(Board.workspace_id == workspace_id)).all()
+        for board_row in boards:
+            labels = DEMO_LABELS.get(board_row.external_id)
+            if labels and board_row.id is not None:
+                replace_labels(session, board_row.id, labels)
+        session.commit()
+    with sessions() as session:
         board_id = session.exec(
             select(Board.id).where(Board.workspace_id == workspace_id).order_by(col(Board.id))
         ).first()
@@ -334,6 +349,9 @@ def _run_demo(settings: Settings, engine: Engine, base_url: str) -> list[str]:
         f"  curl -s -H {auth} '{base_url}/v1/streams/{stream_id}/export?format=markdown'",
         f"  curl -s -H {auth} -H 'Content-Type: application/json' "
         f"--data-binary @{shlex.quote(str(EXAMPLES_DIR / DEMO_FILES[0]))} {base_url}/v1/imports",
+        f"  curl -s -H {auth} '{base_url}/v1/portfolio?label=client:allied-medien'",
+        f"  curl -s -H {auth} {base_url}/v1/portfolio/problems",
+        f"  curl -s -H {auth} {base_url}/v1/boards/{board_id}/trends",
         f"  API docs: {base_url}/docs",
     ]
 

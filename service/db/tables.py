@@ -1,4 +1,4 @@
-"""SQLModel tables: workspaces, API keys, boards, revisions, streams and import jobs.
+"""SQLModel tables: workspaces, API keys, boards and their labels, revisions, streams, import jobs.
 
 Heavy JSON (the normalized board, the contract result, one stream's document) lives in its own
 tables so that listing boards, revisions and jobs never loads megabytes.
@@ -92,6 +92,17 @@ class Board(SQLModel, table=True):
     updated_at: datetime = Field(default_factory=utcnow, sa_type=sa.DateTime(timezone=True))
 
 
+class BoardLabel(SQLModel, table=True):
+    """One ``key: value`` label of a board (``client: acme``); one value per key and board."""
+
+    __tablename__ = "board_label"
+    __table_args__ = (sa.Index("ix_board_label_key_value", "key", "value"),)
+
+    board_id: int = Field(foreign_key="board.id", ondelete="CASCADE", primary_key=True)
+    key: str = Field(max_length=50, primary_key=True)
+    value: str = Field(max_length=200)
+
+
 class ImportJob(SQLModel, table=True):
     """One unit of work for a worker: import a dump or reclassify the latest revision."""
 
@@ -179,7 +190,7 @@ class Stream(SQLModel, table=True):
 
 
 class RevisionStream(SQLModel, table=True):
-    """A stream as it is in one revision: the contract v1 stream object and its ETag."""
+    """A stream as it is in one revision: the contract v1 stream object, its ETag and metrics."""
 
     __tablename__ = "revision_stream"
     __table_args__ = (sa.UniqueConstraint("stream_id", "revision_number"),)
@@ -193,6 +204,9 @@ class RevisionStream(SQLModel, table=True):
     step_count: int = 0
     etag: str = Field(max_length=64)
     data: dict[str, Any] = Field(sa_type=sa.JSON)
+    # A copy of ``data["metrics"]``: the portfolio lists the figures of thousands of streams
+    # without reading their documents (0.06 s instead of 0.28 s for 2,000, bench/portfolio.py).
+    metrics: dict[str, Any] | None = Field(default=None, sa_type=sa.JSON)
 
 
 class ConnectionStatus(StrEnum):

@@ -254,6 +254,12 @@ def decode_stream(data: object) -> ContractStream:
     return _decode_root(ContractStream, data, "stream")
 
 
+def decode_metrics(data: object) -> ContractMetrics:
+    """A stream's ``metrics`` object as ``ContractMetrics``; anything but a mapping gives the
+    defaults (every figure unknown)."""
+    return _decoder(ContractMetrics)(data) if isinstance(data, Mapping) else ContractMetrics()
+
+
 def _decode_root(cls: type[T], value: object, what: str) -> T:
     if not isinstance(value, Mapping):
         raise TypeError(f"{what} must be a mapping, not {type(value).__name__}")

@@ -467,6 +467,7 @@ def _insert_revision(
                 step_count=len(stream.get("steps") or []),
                 etag=sha256_hex(canonical_json([board_row.id, number, stream])),
                 data=stream,
+                metrics=stream.get("metrics"),
             )
         )
     session.flush()

@@ -42,12 +42,13 @@ from service.domain.render.share import (
 from service.domain.render.svg import render_stream_svg
 from service.domain.serialize import BoardFormatError, board_from_dict
 from service.rules_file import RulesError, parse_rules
+from service.usecases.portfolio import board_trends
 
 router = APIRouter(tags=["maps"])
 log = structlog.get_logger(__name__)
 
 # Bump when the renderers change what they draw, so cached maps and pages are fetched again.
-RENDER_VERSION = "1"
+RENDER_VERSION = "2"
 SHARE_DAYS_DEFAULT = 7
 SHARE_DAYS_MAX = 90
 # An SVG opened on its own is a document that could run script; ours has none, and this
@@ -118,7 +119,10 @@ def _report_page(session: Session, board: Board, revision: int | None) -> tuple[
     ).hexdigest()[:32]
     doc: dict[str, Any] = content.result
     page = render_report_html(
-        decode_contract(doc), imported_at=_utc_text(rev.created_at), revision=number
+        decode_contract(doc),
+        imported_at=_utc_text(rev.created_at),
+        revision=number,
+        trends=board_trends(session, board, number),
     )
     return page, f'"{digest}"'
 

@@ -42,6 +42,8 @@ from service.domain.render.textfit import (
     format_minutes,
     format_percent,
 )
+from service.domain.render.trends_html import trends_section
+from service.domain.trends import Trend
 
 # Sent by the API with the page. No script-src: scripts fall back to default-src 'none'.
 CSP_HEADER = (
@@ -357,12 +359,17 @@ _CSS = Markup(  # noqa: S704 (our own stylesheet)
 
 
 def render_report_html(
-    doc: Contract, *, imported_at: str | None = None, revision: int | None = None
+    doc: Contract,
+    *,
+    imported_at: str | None = None,
+    revision: int | None = None,
+    trends: Sequence[Trend] = (),
 ) -> str:
     """Render a contract v1 document as one self-contained HTML page (UTF-8 text).
 
     ``imported_at`` is shown as given (an ISO 8601 timestamp, say); ``revision`` is the board's
-    revision number. Parts the decoder left empty are shown as unknown.
+    revision number; ``trends`` (the board's streams across its revisions up to this one) add
+    the "Since the last workshop" section. Parts the decoder left empty are shown as unknown.
     """
     board = doc.board
     streams = doc.streams
@@ -403,6 +410,8 @@ def render_report_html(
         streams_total=len(streams),
         sections=sections,
         map_budget=f"{MAX_PAGE_MAP_STEPS:,}",
+        # built by trends_html, which escapes every board text itself
+        trends=Markup(trends_section(trends)),  # noqa: S704
         comparisons=[_comparison_pair(pair, names) for pair in pairs],
         warnings=doc.warnings[:MAX_TABLE_ROWS],
         unclassified=doc.unclassified[:MAX_TABLE_ROWS],
