@@ -36,21 +36,19 @@ import tempfile
 import time
 from pathlib import Path
 
+import httpx
+import sqlalchemy as sa
+from local import api_command, create_schema, drop_schema, free_port
+
+from connectors.dump import load_dump
+from service.db.engine import create_db_engine, create_session_factory
+from service.db.migrate import upgrade_database
+from service.db.tables import RevisionStream
+from service.usecases.imports import run_import_job, submit_import
+from service.usecases.keys import create_api_key
+from testkit.service_dumps import stream_dump
+
 ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-import httpx  # noqa: E402
-import sqlalchemy as sa  # noqa: E402
-
-from bench.local import api_command, create_schema, drop_schema, free_port  # noqa: E402
-from connectors.dump import load_dump  # noqa: E402
-from service.db.engine import create_db_engine, create_session_factory  # noqa: E402
-from service.db.migrate import upgrade_database  # noqa: E402
-from service.db.tables import RevisionStream  # noqa: E402
-from service.usecases.imports import run_import_job, submit_import  # noqa: E402
-from service.usecases.keys import create_api_key  # noqa: E402
-from tests.service_dumps import stream_dump  # noqa: E402
 
 POSTGRES_URL = os.environ.get(
     "VSM_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"

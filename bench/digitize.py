@@ -43,8 +43,7 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+
 
 FRAMES = 20
 PER_ROW = 25  # steps per row inside a frame
@@ -457,6 +456,10 @@ def main(argv: list[str] | None = None) -> int:
         help="count instructions with valgrind's callgrind instead of timing (~10 min)",
     )
     args = parser.parse_args(argv)
+    if args.timed or args.detail or args.count is not None:
+        from service.gc_tuning import tune_gc
+
+        tune_gc()  # as the `vsm` entry point does before any work
     if args.timed is not None:
         print(json.dumps(timed_run(args.timed)))
         return 0

@@ -1,6 +1,6 @@
 """What the service benches share: a free port, the API server's command line, a throwaway schema.
 
-Import as ``from bench.local import ...`` once the repository root is on ``sys.path``.
+Import as ``from local import ...`` (a script's own folder is on ``sys.path``).
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Benchmark: a 10,000-item Miro board imported from the stand-in Miro, ours vs ``miro_api``.
 
-The stand-in (tests/standins/miro_server.py) runs in its own process, adds ``--latency`` seconds
+The stand-in (testkit/standins/miro_server.py) runs in its own process, adds ``--latency`` seconds
 to every request and charges Miro's credits (Level 1 = 50, Level 2 = 100) per token.
 
 Scenario 1, Miro's documented budget (100,000 credits a minute per token): wall time of our full
@@ -36,12 +36,9 @@ from typing import Any
 
 import httpx
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from connectors.http import MemoryRateBudget, StaticToken  # noqa: E402
-from connectors.miro.client import MiroClient  # noqa: E402
-from tests.builders import (  # noqa: E402
+from connectors.http import MemoryRateBudget, StaticToken
+from connectors.miro.client import MiroClient
+from testkit.builders import (
     miro_card,
     miro_connector,
     miro_dump,
@@ -52,6 +49,8 @@ from tests.builders import (  # noqa: E402
     miro_tag,
     miro_text,
 )
+
+ROOT = Path(__file__).resolve().parent.parent
 
 BOARD_ID = "uXjVObench0="
 FRAMES = 20
@@ -122,7 +121,7 @@ def serve_forever(args: argparse.Namespace) -> None:
     """The child process: one stand-in Miro on 127.0.0.1:PORT until killed."""
     import uvicorn
 
-    from tests.standins.miro_server import MiroStandIn
+    from testkit.standins.miro_server import MiroStandIn
 
     stand_in = MiroStandIn(
         latency=args.latency,

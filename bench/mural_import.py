@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import sys
 import time
 import uuid
 from collections import Counter
@@ -30,17 +29,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
+
+from connectors.http import MemoryRateBudget, RateBudget, StaticToken
+from connectors.mural.client import MuralClient, redis_budgets
+from testkit.builders import mural_area, mural_dump, mural_sticky
+from testkit.standins.mural_server import MuralStandIn
+from testkit.standins.serving import serve
+
 ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-import httpx  # noqa: E402
-
-from connectors.http import MemoryRateBudget, RateBudget, StaticToken  # noqa: E402
-from connectors.mural.client import MuralClient, redis_budgets  # noqa: E402
-from tests.builders import mural_area, mural_dump, mural_sticky  # noqa: E402
-from tests.standins.mural_server import MuralStandIn  # noqa: E402
-from tests.standins.serving import serve  # noqa: E402
 
 USERS = 5
 

@@ -22,23 +22,20 @@ import asyncio
 import json
 import os
 import subprocess
-import sys
 import tempfile
 import time
 import uuid
 from pathlib import Path
 from typing import Any
 
+import httpx
+from cryptography.fernet import Fernet
+from local import api_command, create_schema, drop_schema, free_port
+
+from service.webhooks.signing import DELIVERY_HEADER, SIGNATURE_HEADER, sign
+from testkit.service_dumps import stream_dump
+
 ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-import httpx  # noqa: E402
-from cryptography.fernet import Fernet  # noqa: E402
-
-from bench.local import api_command, create_schema, drop_schema, free_port  # noqa: E402
-from service.webhooks.signing import DELIVERY_HEADER, SIGNATURE_HEADER, sign  # noqa: E402
-from tests.service_dumps import stream_dump  # noqa: E402
 
 
 def percentile(values: list[float], share: float) -> float:

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import gc
 import math
 from collections import Counter
 from collections.abc import Container, Iterator, Mapping
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, TypeGuard, TypeVar
 
+import msgspec
 from pydantic import TypeAdapter
 
 from connectors.errors import DumpError
@@ -48,16 +47,6 @@ def validated(adapter: TypeAdapter[list[T]], raw: list[Any], *, consume: bool) -
         yield from adapter.validate_python(batch)
 
 
-@dataclass(frozen=True, slots=True)
-class Streamed:
-    """Stands in a parsed dump for a big array a streaming parser fed to a reader instead."""
-
-    count: int
-
-    def __len__(self) -> int:
-        return self.count
-
-
 def checked_list(
     dump: Mapping[str, Any], key: str, provider: str, *, required: bool = False
 ) -> list[Any]:
@@ -73,6 +62,31 @@ def checked_list(
     if not isinstance(value, list):
         raise DumpError(f"not a {provider} dump: {key!r} must be a list, not {_json_type(value)}")
     return value
+
+
+_RAW_LIST = msgspec.json.Decoder(list[msgspec.Raw])
+
+
+def json_parts(dump: Mapping[str, Any]) -> dict[str, msgspec.Raw]:
+    """A parsed dump's top-level values as JSON bytes, the form the readers take (NaN: null)."""
+    return {key: msgspec.Raw(msgspec.json.encode(value)) for key, value in dump.items()}
+
+
+def raw_list(
+    parts: Mapping[str, msgspec.Raw], key: str, provider: str, *, required: bool = False
+) -> list[msgspec.Raw]:
+    """The elements of the JSON array ``parts[key]``, each as its JSON bytes; a missing or null
+    optional key is an empty list. Raises ``DumpError`` as ``checked_list`` does."""
+    part = parts.get(key)
+    if part is None or bytes(part) == b"null":
+        if required:
+            raise DumpError(f"not a {provider} dump: missing key {key!r}")
+        return []
+    try:
+        return _RAW_LIST.decode(part)
+    except msgspec.ValidationError:
+        found = _json_type(msgspec.json.decode(part))
+        raise DumpError(f"not a {provider} dump: {key!r} must be a list, not {found}") from None
 
 
 def _json_type(value: object) -> str:
@@ -104,23 +118,6 @@ def angle(value: float | None) -> float:
     return value if value is not None and math.isfinite(value) else 0.0
 
 
-@contextmanager
-def paused_gc() -> Iterator[None]:
-    """Pause the cyclic garbage collector while building a board.
-
-    Normalization allocates a few objects per item, none of them in cycles, and every automatic
-    collection would walk the whole parsed dump: on 100,000 stickies that is about a third of
-    the run time. Reference counting still frees everything; the collector resumes afterwards.
-    """
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
-
-
 @dataclass
 class StatsCollector:
     """Mutable tally built during one normalization; ``freeze`` gives the ``ImportStats``."""
@@ -133,11 +130,31 @@ class StatsCollector:
     repaired: list[tuple[str, str]] = field(default_factory=list)
     skipped_total: int = 0
     repaired_total: int = 0
+    # the reading side of the import's account, for board elements (items, widgets: not connectors)
+    left_out: Counter[str] = field(default_factory=Counter)
+    malformed: list[tuple[str, str, str]] = field(default_factory=list)
+    malformed_total: int = 0
+    warnings: list[tuple[str, str]] = field(default_factory=list)
 
     def skip(self, item_id: str, reason: str) -> None:
         self.skipped_total += 1
         if len(self.skipped) < MAX_RECORDED:
             self.skipped.append((item_id[:200], reason))
+
+    def leave_out(self, item_id: str, reason: str, category: str | None = None) -> None:
+        """Skip a board element; ``category`` (default ``reason``) is the account's reason."""
+        self.skip(item_id, reason)
+        self.left_out[category or reason] += 1
+
+    def malformed_item(self, item_id: str, field_name: str, problem: str) -> None:
+        """List an element whose ``field_name`` cannot be read; it is left off the board."""
+        self.malformed_total += 1
+        if len(self.malformed) < MAX_RECORDED:
+            self.malformed.append((item_id[:200], field_name[:200], problem[:200]))
+
+    def warn(self, code: str, message: str) -> None:
+        if all(code != known for known, _ in self.warnings):
+            self.warnings.append((code, message))
 
     def admit(
         self, item_id: str | None, array: str, index: int, seen: Container[str], noun: str
@@ -146,13 +163,21 @@ class StatsCollector:
 
         Otherwise its skip is recorded (``noun`` names it: item, connector, widget).
         """
+        element = noun != "connector"
         if not item_id:
-            self.skip(f"{array}[{index}]", f"{noun} without an id")
+            self._drop(element, f"{array}[{index}]", f"{noun} without an id", "no id")
             return False
         if item_id in seen:
-            self.skip(item_id, f"duplicate id; the first {noun} with this id was kept")
+            why = f"duplicate id; the first {noun} with this id was kept"
+            self._drop(element, item_id, why, "duplicate id")
             return False
         return True
+
+    def _drop(self, element: bool, item_id: str, reason: str, category: str) -> None:
+        if element:
+            self.leave_out(item_id, reason, category)
+        else:
+            self.skip(item_id, reason)
 
     def repair(self, item_id: str, reason: str) -> None:
         self.repaired_total += 1
@@ -167,7 +192,7 @@ class StatsCollector:
             self.unknown_types["(other unknown types)"] += 1
 
     def absorb(self, other: StatsCollector) -> None:
-        """Add ``other``'s tally after this one's, as if its events had come after ours."""
+        """Add ``other``'s tally (of connectors: no board elements) after this one's."""
         self.items_read += other.items_read
         self.unknown_fields += other.unknown_fields
         self.truncated_texts += other.truncated_texts
@@ -195,4 +220,8 @@ class StatsCollector:
             skipped=tuple(skipped),
             truncated_texts=self.truncated_texts,
             repaired=tuple(repaired),
+            left_out=dict(self.left_out),
+            malformed=tuple(self.malformed),
+            malformed_total=self.malformed_total,
+            warnings=tuple(self.warnings),
         )

@@ -15,7 +15,7 @@ sys.path.insert(0, str(ROOT))
 
 from connectors.dump import load_dump  # noqa: E402
 from service.domain.render.explain import explain_board  # noqa: E402
-from tests.builders import to_miro_dump  # noqa: E402
+from testkit.builders import to_miro_dump  # noqa: E402
 from tests.domain import layout_boards  # noqa: E402
 
 BOARDS = (

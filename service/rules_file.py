@@ -105,6 +105,7 @@ class RulesetFile(_Section):
     attach_distance: Number | None = Field(default=None, gt=0, le=100, allow_inf_nan=False)
     dot_size_ratio: Number | None = Field(default=None, gt=0, lt=1, allow_inf_nan=False)
     match_similarity: Number | None = Field(default=None, ge=0, le=1, allow_inf_nan=False)
+    max_malformed_share: Number | None = Field(default=None, ge=0, le=1, allow_inf_nan=False)
 
     def to_ruleset(self) -> Ruleset:
         """Merge onto the defaults; raises ``RulesError`` for unknown colours or markers."""
@@ -148,6 +149,7 @@ class RulesetFile(_Section):
             attach_distance=_number(self.attach_distance, defaults.attach_distance),
             dot_size_ratio=_number(self.dot_size_ratio, defaults.dot_size_ratio),
             match_similarity=_number(self.match_similarity, defaults.match_similarity),
+            max_malformed_share=_number(self.max_malformed_share, defaults.max_malformed_share),
         )
 
 
@@ -180,6 +182,7 @@ _BOUNDS = {
     "attach_distance": "must be a number > 0 and <= 100 (sticky sizes)",
     "dot_size_ratio": "must be a number > 0 and < 1 (share of a typical sticky)",
     "match_similarity": "must be a number >= 0 and <= 1",
+    "max_malformed_share": "must be a number >= 0 and <= 1 (share of the items read)",
 }
 _SECTIONS: dict[str, type[BaseModel]] = {
     "": RulesetFile,
@@ -329,4 +332,5 @@ def ruleset_to_dict(rules: Ruleset) -> dict[str, Any]:
         "attach_distance": rules.attach_distance,
         "dot_size_ratio": rules.dot_size_ratio,
         "match_similarity": rules.match_similarity,
+        "max_malformed_share": rules.max_malformed_share,
     }

@@ -24,7 +24,7 @@ from service.db.tables import ImportJob, JobStatus, Workspace
 from service.dispatch import CeleryDispatcher, EmbeddedDispatcher
 from service.settings import MuralSettings, Settings
 from service.usecases.imports import run_import_job, submit_import
-from tests.service_dumps import stream_dump
+from testkit.service_dumps import stream_dump
 from workers.celery_app import create_celery
 
 FAST = RetryPolicy(max_tries=3, base_delay=0.01, max_delay=0.02)

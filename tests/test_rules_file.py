@@ -194,7 +194,9 @@ def test_the_file_format_covers_every_ruleset_field() -> None:
     defaults = Ruleset()
     changed = ruleset_to_dict(defaults)
     changed["time"] = {"hours_per_day": 6.0, "days_per_week": 4.0}
-    changed.update(attach_distance=3.0, dot_size_ratio=0.2, match_similarity=0.9)
+    changed.update(
+        attach_distance=3.0, dot_size_ratio=0.2, match_similarity=0.9, max_malformed_share=0.1
+    )
     changed["standalone_markers"] = []
     changed["legend"] = {"titles": ["x"], "words": {"x": "step"}}
     changed["streams"] = {"current": ["a"], "target": ["b"], "skip": ["c"], "row_headings": ["d"]}
@@ -215,7 +217,7 @@ def test_the_model_class_gives_the_api_a_schema_naming_every_section() -> None:
 
     assert set(schema["properties"]) == {
         "version", "colors", "tags", "markers", "standalone_markers", "legend", "streams",
-        "time", "attach_distance", "dot_size_ratio", "match_similarity",
+        "time", "attach_distance", "dot_size_ratio", "match_similarity", "max_malformed_share",
     }  # fmt: skip
     assert schema["additionalProperties"] is False
 

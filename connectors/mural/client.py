@@ -129,12 +129,17 @@ class MuralClient:
             raise ProviderError(f"GET {path}: response has no 'value' object")
         return value
 
-    async def _pages(self, path: str, params: Mapping[str, str | int]) -> AsyncIterator[list[Any]]:
-        """The ``value`` lists of every page; the same ``limit`` and filters on every request."""
+    async def _pages(
+        self, path: str, params: Mapping[str, str | int], *, limit: bool = True
+    ) -> AsyncIterator[list[Any]]:
+        """The ``value`` lists of every page; the same ``limit`` (unless the endpoint documents
+        none: ``limit=False``) and filters on every request."""
         seen: set[str] = set()
         token: str | None = None
         for _ in range(MAX_PAGES):
-            query: dict[str, str | int] = dict(params, limit=self._page_limit)
+            query: dict[str, str | int] = dict(params)
+            if limit:
+                query["limit"] = self._page_limit
             if token is not None:
                 query["next"] = token
             page = await self._get(path, query)
@@ -156,6 +161,7 @@ class MuralClient:
         params: Mapping[str, str | int] | None = None,
         *,
         max_objects: int = MAX_WIDGETS,
+        limit: bool = True,
     ) -> AsyncIterator[Json]:
         """Every object of a listing, each id once, restarting after an expired ``next``.
 
@@ -166,7 +172,7 @@ class MuralClient:
         count = 0
         for _ in range(self._max_restarts + 1):
             try:
-                async for value in self._pages(path, params or {}):
+                async for value in self._pages(path, params or {}, limit=limit):
                     for obj in value:
                         if not isinstance(obj, dict):
                             continue
@@ -249,19 +255,22 @@ class MuralClient:
                 f"GET {path}: the next token expired; start from the first page", status=400
             ) from None
 
-    async def get_votes(self, mural_id: str) -> dict[str, int]:
-        """Total votes per widget id over all of the mural's voting sessions.
+    async def get_votes(self, mural_id: str) -> tuple[dict[str, int], str | None]:
+        """Total votes per widget id over all of the mural's voting sessions, and None; or no
+        votes and the reason when Mural refused them.
 
         ``GET /murals/{id}/voting-sessions`` then ``.../{session}/results`` (``widgetId``,
-        ``totalVotes``). Voting results are an extra: when Mural refuses them outright (404,
-        403, another 4xx: the feature is not available to this user) the mural has no votes
-        rather than a failed import; refused tokens, rate limits and 5xx still propagate.
+        ``totalVotes``), paged by ``next`` only: no source documents ``limit`` there (R-RUBY
+        ``list_voting_sessions``/``list_voting_session_results`` send ``next`` alone).
+        Voting results are an extra: when Mural refuses them outright (404, 403, another 4xx:
+        the feature is not available to this user) the import goes on and says so
+        (``votes_unavailable`` in the dump); refused tokens, rate limits and 5xx propagate.
         """
         try:
-            return await self._votes(mural_id)
+            return await self._votes(mural_id), None
         except ProviderError as exc:
             if type(exc) in (ProviderError, NotFoundError, ForbiddenError):
-                return {}
+                return {}, str(exc)[:200]
             raise
 
     async def _votes(self, mural_id: str) -> dict[str, int]:
@@ -269,12 +278,12 @@ class MuralClient:
         votes: dict[str, int] = {}
         sessions = [
             s["id"]
-            async for s in self._listing(base, max_objects=MAX_VOTING_SESSIONS)
+            async for s in self._listing(base, max_objects=MAX_VOTING_SESSIONS, limit=False)
             if isinstance(s.get("id"), str | int) and not isinstance(s.get("id"), bool)
         ]
         for session in sessions:
             results = f"{base}/{_segment(str(session))}/results"
-            async for result in self._listing(results, max_objects=self._max_widgets):
+            async for result in self._listing(results, max_objects=self._max_widgets, limit=False):
                 widget = result.get("widgetId")
                 total = result.get("totalVotes")
                 if not isinstance(widget, str) or not widget:
@@ -288,7 +297,8 @@ class MuralClient:
 
     async def fetch_mural(self, mural_id: str) -> Json:
         """The Mural dump: ``{"provider": "mural", "mural", "widgets", "tags"}``, plus
-        ``"votes": {widget_id: total}`` when the mural has voting results.
+        ``"votes": {widget_id: total}`` when the mural has voting results, or
+        ``"votes_unavailable": reason`` when Mural refused them.
 
         Metadata, tags and votes are read while the widget pages (the long chain) are listed.
         Raises the :mod:`connectors.errors` tree; nothing partial is returned.
@@ -312,8 +322,11 @@ class MuralClient:
             "widgets": widgets.result(),
             "tags": tags.result(),
         }
-        if votes.result():
-            dump["votes"] = votes.result()
+        found, refused = votes.result()
+        if found:
+            dump["votes"] = found
+        if refused is not None:
+            dump["votes_unavailable"] = refused
         return dump
 
 

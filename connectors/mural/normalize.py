@@ -27,8 +27,6 @@ from connectors.normalizing import (
     bounded_label,
     checked_list,
     dimension,
-    paused_gc,
-    validated,
 )
 from service.domain.board import Board, Connector, Geometry, Item, ItemKind
 from service.domain.colors import nearest_color
@@ -50,24 +48,14 @@ MAX_VOTES = 1_000_000
 """Votes on one widget above this are clamped: no workshop casts more; a bigger number is junk."""
 
 
-def normalize_mural(
-    dump: Mapping[str, Any], *, max_text_chars: int = DEFAULT_MAX_CHARS, consume: bool = False
-) -> Board:
+def normalize_mural(dump: Mapping[str, Any], *, max_text_chars: int = DEFAULT_MAX_CHARS) -> Board:
     """Normalize a Mural dump (``{"provider": "mural", "mural", "widgets", "tags"}``, and
     ``"votes"`` when the mural has voting results).
-
-    With ``consume`` the caller hands the dump over and its ``widgets`` list is emptied
-    (elements replaced by None) while it is read, which halves the peak memory.
 
     Raises ``DumpError`` when ``widgets`` (or ``tags`` when present) is not a list or there are
     more than ``MAX_ITEMS`` widgets. Anything wrong inside a widget or in ``votes`` is tolerated
     and counted in ``Board.stats``.
     """
-    with paused_gc():
-        return _normalize_mural(dump, max_text_chars, consume)
-
-
-def _normalize_mural(dump: Mapping[str, Any], max_text_chars: int, consume: bool) -> Board:
     raw_widgets = checked_list(dump, "widgets", "Mural", required=True)
     raw_tags = checked_list(dump, "tags", "Mural")
     if len(raw_widgets) > MAX_ITEMS:
@@ -79,9 +67,12 @@ def _normalize_mural(dump: Mapping[str, Any], max_text_chars: int, consume: bool
     seen: set[str] = set()
     widgets: dict[str, MuralWidget] = {}
     arrows: list[MuralWidget] = []
-    for index, widget in enumerate(validated(wire.WIDGETS, raw_widgets, consume=consume)):
+    # widgets kept for the coordinates of their children but not put on the board -> reason
+    hidden: dict[str, str] = {}
+    validated = wire.WIDGETS.validate_python(raw_widgets)
+    for index, (source, widget) in enumerate(zip(raw_widgets, validated, strict=True)):
         if widget is None:
-            stats.skip(f"widgets[{index}]", "not a JSON object")
+            stats.leave_out(f"widgets[{index}]", "not a JSON object")
             continue
         widget_id = widget.get("id")
         if not stats.admit(widget_id, "widgets", index, seen, "widget"):
@@ -90,16 +81,30 @@ def _normalize_mural(dump: Mapping[str, Any], max_text_chars: int, consume: bool
         stats.unknown_fields += len(widget.keys() - _WIDGET_KEYS)
         if widget.get("type") == "arrow":
             arrows.append(widget)
-        else:
-            widgets[widget_id] = widget
+            continue
+        bad = _malformed(source, widget)
+        if bad is not None:
+            stats.malformed_item(widget_id, bad[0], bad[1])
+            continue
+        widgets[widget_id] = widget
+        reason = _left_off(widget)
+        if reason is not None:
+            hidden[widget_id] = reason
+            stats.leave_out(widget_id, reason)
 
     nesting = resolve_nesting(
         {widget_id: widget.get("parentId") for widget_id, widget in widgets.items()}
     )
     for widget_id, problem in nesting.problems.items():
         stats.repair(widget_id, problem + "; its coordinates are taken as absolute")
+    # Only areas the team drew are containers: a group (an untitled area) or a hidden area
+    # is passed through, its widgets belong where it sits.
     chains = container_chains(
-        nesting, {widget_id: w.get("type") == "area" for widget_id, w in widgets.items()}
+        nesting,
+        {
+            widget_id: w.get("type") == "area" and widget_id not in hidden
+            for widget_id, w in widgets.items()
+        },
     )
 
     corners: dict[str, Point | None] = {}
@@ -111,10 +116,20 @@ def _normalize_mural(dump: Mapping[str, Any], max_text_chars: int, consume: bool
 
     tag_texts = _tag_texts(wire.TAGS.validate_python(raw_tags))
     votes = _votes(dump.get("votes"), widgets.keys(), len(raw_widgets), stats)
+    unavailable = dump.get("votes_unavailable")
+    if isinstance(unavailable, str):
+        # the client could not read the voting results: say so instead of showing 0 votes
+        stats.warn(
+            "votes_unavailable",
+            "Mural's voting results could not be read, so problems show no votes from voting "
+            f"sessions ({unavailable[:200]})",
+        )
     items: list[Item] = []
     # each wire widget is dropped once its Item is built: widgets and Items never all coexist
     for widget_id in list(widgets):
         widget = widgets.pop(widget_id)
+        if widget_id in hidden:
+            continue
         widget_type = widget.get("type") or ""
         kind = _KINDS.get(widget_type, ItemKind.OTHER)
         if kind is ItemKind.OTHER and widget_type not in wire.KNOWN_WIDGET_TYPES:
@@ -191,6 +206,51 @@ def _vote_count(value: object) -> int | None:
     return value if isinstance(value, int) and value >= 0 else None
 
 
+def _left_off(widget: MuralWidget) -> str | None:
+    """Why a well-formed widget is not on the board, or None.
+
+    ``hidden``/``invisible`` widgets are not what the team sees (mural-api.md 3.3). Grouping
+    widgets in Mural makes an untitled ``area`` and moves them into it, their coordinates now
+    relative to it (github spackows/MURAL-API-Samples notebooks/sample-09_absolute-position:
+    "there's a new widget, an area"): a group is no stream and no container.
+    """
+    flags: Mapping[str, Any] = widget
+    if flags.get("hidden") is True:
+        return "hidden"
+    if flags.get("invisible") is True:
+        return "invisible"
+    if widget.get("type") == "area" and not (widget.get("title") or "").strip():
+        return "group (untitled area)"
+    return None
+
+
+def _malformed(source: Mapping[str, Any], widget: MuralWidget) -> tuple[str, str] | None:
+    """(field, problem) of the first field of a widget that cannot be read, or None."""
+    numbers = (
+        ("x", True, widget.get("x")),
+        ("y", True, widget.get("y")),
+        ("width", False, widget.get("width")),
+        ("height", False, widget.get("height")),
+    )
+    for name, required, value in numbers:
+        raw = source.get(name)
+        if raw is None:
+            if required:
+                return name, "missing"
+            continue
+        if value is None or not math.isfinite(value):
+            return name, f"not a finite number: {str(raw)[:40]!r}"
+        if name in ("width", "height") and value < 0:
+            return name, "negative"
+    if widget.get("type") == "sticky note":
+        if source.get("text") is None and source.get("htmlText") is None:
+            return "htmlText", "missing (and no text)"
+        style = source.get("style")
+        if isinstance(style, Mapping) and style.get("backgroundColor") is None:
+            return "style.backgroundColor", "missing"
+    return None
+
+
 def _has_coordinates(widget: MuralWidget) -> bool:
     return widget.get("x") is not None and widget.get("y") is not None
 
@@ -220,7 +280,7 @@ def _geometry(widget: MuralWidget, corner: Point | None) -> Geometry | None:
     x, y = corner[0] + width / 2, corner[1] + height / 2
     if not (math.isfinite(x) and math.isfinite(y)):
         return None
-    return Geometry(x, y, width, height, angle(widget.get("rotation")))
+    return Geometry(x=x, y=y, width=width, height=height, rotation=angle(widget.get("rotation")))
 
 
 def _text(widget: MuralWidget, widget_type: str, max_chars: int) -> tuple[str, bool]:

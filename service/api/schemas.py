@@ -65,6 +65,11 @@ class ImportJobPublic(_Public):
         description="The revision the job created, or the unchanged latest one."
     )
     error: str | None = Field(description="Why the job failed (status `failed`).")
+    account: dict[str, Any] | None = Field(
+        default=None,
+        description="What became of every board item read (the contract's `account`, "
+        "schema/contract-v1.json), once the job has a revision; only on `GET /imports/{id}`.",
+    )
     attempts: int
     created_at: datetime
     started_at: datetime | None
@@ -105,6 +110,12 @@ class RevisionDetailPublic(RevisionPublic):
 
     ruleset: dict[str, Any]
     import_stats: dict[str, Any]
+    account: dict[str, Any] | None = Field(
+        default=None,
+        description="What became of every board item read: used by role, skipped with the "
+        "reason, malformed with the field, warnings (the contract's `account`); null for "
+        "revisions made before it existed.",
+    )
     warnings: list[dict[str, Any]] = Field(
         default_factory=list,
         description="What the reader could not make sense of, with the items and what to change "

@@ -13,6 +13,8 @@ import importlib
 import importlib.util
 import sys
 
+from service.gc_tuning import tune_gc
+
 # Registration order is the order ``vsm --help`` lists the commands in.
 COMMAND_MODULES: tuple[str, ...] = ("imports", "explain", "diff", "dump", "server")
 
@@ -44,6 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Run ``vsm``; returns the exit status (0 success, 2 usage or input error)."""
+    tune_gc()
     parser = build_parser()
     args = parser.parse_args(argv if argv is not None else sys.argv[1:])
     status: int = args.handler(args)

@@ -25,6 +25,7 @@ from rich.text import Text
 from connectors.dump import DEFAULT_MAX_BYTES, read_dump_file
 from connectors.errors import DumpError
 from service.cli.progress import show_progress
+from service.domain.account import malformed_error, summary_line
 from service.domain.board import Board
 from service.domain.contract_model import Contract, ContractStream, decode_contract
 from service.domain.digitize import digitize
@@ -93,6 +94,11 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument(
         "-q", "--quiet", action="store_true", help="no progress spinner (shown on a terminal only)"
+    )
+    parser.add_argument(
+        "--strict",
+        action="store_true",
+        help="fail on any malformed item (default: fail above the rules' max_malformed_share)",
     )
     parser.set_defaults(handler=run_import)
 
@@ -166,6 +172,10 @@ def run_import(args: argparse.Namespace) -> int:
         status(f"classifying {len(board.items):,} items")
         doc = digitize(board, ruleset)
 
+    max_share = 0.0 if args.strict else (ruleset or Ruleset()).max_malformed_share
+    refused = malformed_error(doc["account"], max_share)
+    if refused is not None:
+        return _fail(_naming(args.file, refused))
     if args.format == "xlsx":
         return _write_xlsx(doc, args.output)
 
@@ -173,12 +183,19 @@ def run_import(args: argparse.Namespace) -> int:
         render_table(
             decode_contract(doc), Console(width=None if sys.stdout.isatty() else _FILE_WIDTH)
         )
-        return 0
+        return _summarize(doc)
     try:
         text = render(doc, args.format, stream=args.stream, csv_dialect=args.csv_dialect)
     except LookupError as exc:
         return _fail(str(exc))
-    return write_output(text, args.output)
+    written = write_output(text, args.output)
+    return _summarize(doc) if written == 0 and args.format == "table" else written
+
+
+def _summarize(doc: Mapping[str, Any]) -> int:
+    """The account in one line on stderr beside the table (stdout stays the table); 0."""
+    print(f"vsm: {summary_line(doc['account'])}", file=sys.stderr)
+    return 0
 
 
 def _write_xlsx(doc: Mapping[str, Any], output: Path | None) -> int:

@@ -111,7 +111,13 @@ HEADS = ("end", "start", "both", "none")
 
 @dataclass(frozen=True, slots=True)
 class ImportStats:
-    """What normalization tolerated instead of failing: the numbers a user sees as warnings."""
+    """What normalization tolerated instead of failing: the numbers a user sees as warnings.
+
+    The reading side of the import's account (``service.domain.account``): every board element
+    read (Miro item, Mural widget other than an arrow) is on the board, in ``left_out`` (reason
+    -> count: not an object, no id, duplicate id, hidden, group) or in ``malformed``, so
+    ``len(items) + sum(left_out) + malformed_total`` is the number read.
+    """
 
     items_read: int = 0
     unknown_types: Mapping[str, int] = field(default_factory=dict)
@@ -121,6 +127,13 @@ class ImportStats:
     # (item id, what was repaired): items kept with a fix, e.g. a parent frame missing from the
     # dump or a parent cycle, so their coordinates were taken as absolute.
     repaired: tuple[tuple[str, str], ...] = ()
+    left_out: Mapping[str, int] = field(default_factory=dict)
+    # (item id, field, problem) of elements left off the board because a field cannot be read;
+    # the first 1,000 (``malformed_total`` counts them all)
+    malformed: tuple[tuple[str, str, str], ...] = ()
+    malformed_total: int = 0
+    # (code, sentence): what the reader could not find out, e.g. ("votes_unavailable", ...)
+    warnings: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -34,7 +34,6 @@ from operator import attrgetter
 
 from service.domain.board import Board, Geometry, Item, ItemKind
 from service.domain.classification import Classification, Decision, Unclassified
-from service.domain.garbage import gc_paused
 from service.domain.ruleset import Role, Ruleset
 from service.domain.template import template_decisions
 from service.domain.times import DASHES, leading_marker_pattern
@@ -382,7 +381,6 @@ def _skipped_frames(
     }
 
 
-@gc_paused
 def classify(board: Board, ruleset: Ruleset) -> Classification:
     """Give each considered item of ``board`` one recorded decision (see the module docstring).
 

@@ -10,10 +10,17 @@ Hex colours from shapes and from Mural are mapped to the perceptually nearest na
 distance in CIELAB, D65). A few extra reference colours observed on real Mural boards anchor
 the names whose Miro hex alone would attract the wrong neighbours (a saturated magenta is a
 Mural "violet", not a Miro "pink").
+
+Nearest in CIELAB is not always the family people name: Mural's purple sticky ``#CB8CF9`` lies
+closer to Miro's ``dark_blue`` (``#7b92ff``) than to its ``violet``, and pure blue ``#0000CD``
+closer to ``violet``, which swapped a persona for data. So a clearly coloured hex is first put
+in its hue family, blue (hue 195-255) or purple (255-330), and only matched against names of
+the same or no family (``_family``).
 """
 
 from __future__ import annotations
 
+import colorsys
 import math
 import re
 from collections.abc import Mapping
@@ -99,16 +106,29 @@ def _lab(rgb: tuple[int, int, int]) -> Lab:
     return 116 * fy - 16, 500 * (fx - fy), 200 * (fy - fz)
 
 
-def _references() -> tuple[tuple[Lab, str], ...]:
-    refs: list[tuple[Lab, str]] = []
-    for name, hex_value in PALETTE.items():
+def _family(rgb: tuple[int, int, int]) -> str | None:
+    """``"blue"`` or ``"purple"`` for a clearly coloured hex of those hues, else None."""
+    hue, saturation, value = colorsys.rgb_to_hsv(*(channel / 255 for channel in rgb))
+    if saturation < 0.25 or value < 0.25:
+        return None  # greys, near-whites and near-blacks have no hue people name
+    degrees = hue * 360
+    if 195 <= degrees < 255:
+        return "blue"
+    if 255 <= degrees < 330:
+        return "purple"
+    return None
+
+
+_OTHER_FAMILY = {"blue": "purple", "purple": "blue"}
+
+
+def _references() -> tuple[tuple[Lab, str, str | None], ...]:
+    refs: list[tuple[Lab, str, str | None]] = []
+    pairs = [(hex_value, name) for name, hex_value in PALETTE.items()]
+    for hex_value, name in (*pairs, *_EXTRA_REFERENCES):
         rgb = parse_hex(hex_value)
         assert rgb is not None
-        refs.append((_lab(rgb), name))
-    for hex_value, name in _EXTRA_REFERENCES:
-        rgb = parse_hex(hex_value)
-        assert rgb is not None
-        refs.append((_lab(rgb), name))
+        refs.append((_lab(rgb), name, _family(rgb)))
     return tuple(refs)
 
 
@@ -117,9 +137,12 @@ _REFERENCES = _references()
 
 def _nearest(rgb: tuple[int, int, int]) -> str:
     lab = _lab(rgb)
+    excluded = _OTHER_FAMILY.get(_family(rgb) or "")
     best_name = ""
     best = math.inf
-    for ref, name in _REFERENCES:
+    for ref, name, family in _REFERENCES:
+        if excluded is not None and family == excluded:
+            continue
         d = (lab[0] - ref[0]) ** 2 + (lab[1] - ref[1]) ** 2 + (lab[2] - ref[2]) ** 2
         if d < best:
             best, best_name = d, name

@@ -12,11 +12,11 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
+from service.domain.account import account_of, account_to_dict
 from service.domain.board import Board
 from service.domain.board_warnings import board_warnings
 from service.domain.classification import Classification, Unclassified
 from service.domain.compare import Comparison, KeptStep, OnlyStep
-from service.domain.garbage import gc_paused
 from service.domain.metrics import Metrics, stream_metrics
 from service.domain.streams import Idea, Problem, Step, Stream, unplaced
 
@@ -210,7 +210,6 @@ def _decisions(classification: Classification, streams: Sequence[Stream]) -> lis
     return entries
 
 
-@gc_paused
 def to_contract(
     board: Board,
     classification: Classification,
@@ -224,16 +223,16 @@ def to_contract(
     role but no place in a stream (``streams.unplaced``), one entry per item, sorted by id.
     ``warnings`` says what the reader could not make sense of (``board_warnings``).
     """
+    leftovers = unplaced(board, classification, streams)
     return {
         "schema_version": SCHEMA_VERSION,
         "board": {"provider": board.provider, "id": board.id, "name": board.name},
         "streams": [stream_to_dict(stream) for stream in streams],
         "comparison": _comparison(comparisons),
-        "unclassified": _unclassified(
-            [*classification.unclassified, *unplaced(board, classification, streams)]
-        ),
+        "unclassified": _unclassified([*classification.unclassified, *leftovers]),
         "decisions": _decisions(classification, streams),
         "stats": _stats(board),
+        "account": account_to_dict(account_of(board, classification, leftovers)),
         "warnings": [
             {
                 "code": warning.code,

@@ -181,6 +181,43 @@ class ContractStats:
 
 
 @dataclass(frozen=True, slots=True)
+class AccountSkip:
+    reason: str = ""
+    count: int = 0
+    item_ids: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class AccountMalformedItem:
+    item_id: str = ""
+    field: str = ""
+    problem: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class AccountMalformed:
+    count: int = 0
+    items: tuple[AccountMalformedItem, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class AccountWarning:
+    code: str = ""
+    message: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ContractAccount:
+    """What became of every board item read (``service.domain.account``)."""
+
+    read: int = 0
+    used: Mapping[str, int] = dataclasses.field(default_factory=dict)
+    skipped: tuple[AccountSkip, ...] = ()
+    malformed: AccountMalformed = AccountMalformed()
+    warnings: tuple[AccountWarning, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class ContractWarning:
     code: str = ""
     message: str = ""
@@ -197,6 +234,7 @@ class Contract:
     unclassified: tuple[ContractUnclassified, ...] = ()
     decisions: tuple[ContractDecision, ...] = ()
     stats: ContractStats | None = None
+    account: ContractAccount | None = None
     warnings: tuple[ContractWarning, ...] = ()
 
 

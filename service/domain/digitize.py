@@ -8,14 +8,10 @@ from service.domain.board import Board
 from service.domain.classify import classify
 from service.domain.compare import compare_board
 from service.domain.contract import to_contract
-from service.domain.garbage import gc_paused
 from service.domain.ruleset import Ruleset
 from service.domain.streams import build_streams
 
 
-# One pause for all stages: each time the collector resumes, its next collection walks every
-# object the stage before allocated.
-@gc_paused
 def digitize(board: Board, ruleset: Ruleset | None = None) -> dict[str, Any]:
     """Classify, build the value streams, compare current with target and write contract v1.
 

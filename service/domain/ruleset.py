@@ -229,3 +229,5 @@ class Ruleset:
     dot_size_ratio: float = 0.4
     # a step title in the current and target stream counts as the same step at this similarity
     match_similarity: float = 0.6
+    # an import fails when more than this share of the items read are malformed (0: any)
+    max_malformed_share: float = 0.02

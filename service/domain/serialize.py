@@ -63,13 +63,23 @@ def _item_to_dict(item: Item) -> dict[str, Any]:
 
 
 def _stats_to_dict(stats: ImportStats) -> dict[str, Any]:
-    return {
+    data: dict[str, Any] = {
         "items_read": stats.items_read,
         "unknown_types": {key: stats.unknown_types[key] for key in sorted(stats.unknown_types)},
         "unknown_fields": stats.unknown_fields,
         "skipped": [[item_id, reason] for item_id, reason in stats.skipped],
         "truncated_texts": stats.truncated_texts,
     }
+    # The account's reading side, written only when set (as ``votes``): a board read without
+    # any of it keeps the dict, and content hash, it had before these fields existed.
+    if stats.left_out:
+        data["left_out"] = {key: stats.left_out[key] for key in sorted(stats.left_out)}
+    if stats.malformed_total:
+        data["malformed"] = [list(entry) for entry in stats.malformed]
+        data["malformed_total"] = stats.malformed_total
+    if stats.warnings:
+        data["warnings"] = [list(entry) for entry in stats.warnings]
+    return data
 
 
 def board_to_dict(board: Board) -> dict[str, Any]:
@@ -209,13 +219,37 @@ def _stats_from_dict(value: object) -> ImportStats:
         if isinstance(count, bool) or not isinstance(count, int):
             raise BoardFormatError("'unknown_types' counts must be integers")
         counts[str(key)] = count
+    left_out: dict[str, int] = {}
+    for key, count in _mapping(data.get("left_out", {}), "left_out").items():
+        if isinstance(count, bool) or not isinstance(count, int):
+            raise BoardFormatError("'left_out' counts must be integers")
+        left_out[str(key)] = count
     return ImportStats(
         items_read=_int(data, "items_read"),
         unknown_types=counts,
         unknown_fields=_int(data, "unknown_fields"),
         skipped=tuple(skipped),
         truncated_texts=_int(data, "truncated_texts"),
+        left_out=left_out,
+        malformed=tuple(
+            (entry[0], entry[1], entry[2]) for entry in _string_rows(data, "malformed", 3)
+        ),
+        malformed_total=_int(data, "malformed_total") if "malformed_total" in data else 0,
+        warnings=tuple((entry[0], entry[1]) for entry in _string_rows(data, "warnings", 2)),
     )
+
+
+def _string_rows(data: Mapping[str, Any], key: str, size: int) -> list[list[str]]:
+    """``data[key]``: a list of lists of ``size`` strings (empty when missing)."""
+    entries = list(_list(data, key)) if key in data else []
+    for entry in entries:
+        if not (
+            isinstance(entry, list)
+            and len(entry) == size
+            and all(isinstance(e, str) for e in entry)
+        ):
+            raise BoardFormatError(f"{key!r} entries must be lists of {size} strings")
+    return entries
 
 
 def board_from_dict(data: Mapping[str, Any]) -> Board:

@@ -35,6 +35,7 @@ from service.db.tables import (
     Stream,
     utcnow,
 )
+from service.domain.account import malformed_error
 from service.domain.board import Board as BoardModel
 from service.domain.digitize import digitize
 from service.domain.ruleset import Ruleset
@@ -263,6 +264,9 @@ def run_import_job(session: Session, job_id: int) -> ImportJob | None:
         session.commit()  # ends the read so the progress note below starts a writer
         note_progress(session, job_id, "classifying", len(board.items), len(board.items), 40)
         result = digitize(board, ruleset)
+        refused = malformed_error(result["account"], ruleset.max_malformed_share)
+        if refused is not None:
+            raise JobFailure(refused)  # the previous revision stays current
         note_progress(session, job_id, "storing", len(board.items), len(board.items), 80)
     except (TransientError, RateLimitedError):
         session.rollback()

@@ -12,8 +12,8 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 from fastapi.testclient import TestClient
 
+from testkit.builders import Element, Frame, Link, Note
 from tests.api.conftest import Workspace, wait_for_job
-from tests.builders import Element, Frame, Link, Note
 
 
 def workshop_shapes(step_two: str = "Credit check\nLT 2 d") -> list[Element]:

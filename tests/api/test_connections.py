@@ -21,13 +21,13 @@ from service.db.engine import create_session_factory
 from service.db.tables import Connection, OAuthState
 from service.settings import MiroSettings, Settings
 from service.usecases.connections import StoredTokens
+from testkit.builders import to_miro_dump
+from testkit.standins.miro_server import MiroStandIn
+from testkit.standins.serving import serve
 from tests.api import live_flow
 from tests.api.conftest import Workspace
 from tests.api.live_flow import imported_job, sync_of, until, wait_for_a_poll, workshop_shapes
-from tests.builders import to_miro_dump
 from tests.conftest import TestDatabase
-from tests.standins.miro_server import MiroStandIn
-from tests.standins.serving import serve
 
 BOARD = "uXjVO1a2b3c="
 CALLBACK = "http://testserver/v1/oauth/miro/callback"

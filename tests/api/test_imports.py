@@ -10,8 +10,8 @@ import sqlalchemy as sa
 from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
 
+from testkit.service_dumps import stream_dump
 from tests.api.conftest import MakeClient, Workspace, import_dump, wait_for_job
-from tests.service_dumps import stream_dump
 
 
 def count(engine: Engine, table: str) -> int:

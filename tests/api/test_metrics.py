@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pydantic import SecretStr
 
+from testkit.service_dumps import stream_dump
 from tests.api.conftest import MakeClient, Workspace, import_dump
-from tests.service_dumps import stream_dump
 
 TOKEN = "metrics-token-for-tests"
 

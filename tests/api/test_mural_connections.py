@@ -19,17 +19,17 @@ from service.api.app import create_app
 from service.db.engine import create_session_factory
 from service.db.tables import Connection, OAuthState
 from service.settings import MuralSettings, Settings
+from testkit.builders import Frame, Note, to_miro_dump, to_mural_dump
+from testkit.standins.miro_server import MiroStandIn
+from testkit.standins.mural_server import MuralStandIn
+from testkit.standins.serving import serve
 from tests.api import live_flow
 from tests.api.conftest import Workspace
 from tests.api.live_flow import imported_job, sync_of, until, wait_for_a_poll, workshop_shapes
 from tests.api.test_connections import BOARD as MIRO_BOARD
 from tests.api.test_connections import CALLBACK as MIRO_CALLBACK
 from tests.api.test_connections import miro_settings
-from tests.builders import Frame, Note, to_miro_dump, to_mural_dump
 from tests.conftest import TestDatabase
-from tests.standins.miro_server import MiroStandIn
-from tests.standins.mural_server import MuralStandIn
-from tests.standins.serving import serve
 
 MURAL = "acme7380.1754493659737"
 CALLBACK = "http://testserver/v1/oauth/mural/callback"

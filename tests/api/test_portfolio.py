@@ -13,8 +13,8 @@ import pytest
 from fastapi.testclient import TestClient
 from openpyxl import load_workbook
 
+from testkit.service_dumps import stream_dump
 from tests.api.conftest import Workspace, import_dump
-from tests.service_dumps import stream_dump
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from fastapi.testclient import TestClient
 
+from testkit.service_dumps import stream_dump
 from tests.api.conftest import Workspace, import_dump
-from tests.service_dumps import stream_dump
 
 PROBLEMS = [(0, "Formular unklar (1)"), (2, "Freigabe dauert ewig (5)"), (1, "Medienbruch (3)")]
 

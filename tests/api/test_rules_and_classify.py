@@ -9,9 +9,9 @@ import sqlalchemy as sa
 from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
 
+from testkit.service_dumps import stream_dump
 from tests.api.conftest import Workspace, import_dump, wait_for_job
 from tests.api.test_imports import count
-from tests.service_dumps import stream_dump
 
 # The frame is titled "Ablauf": no state word, until a rule names it the current state.
 CUSTOM_TITLE = "Ablauf"

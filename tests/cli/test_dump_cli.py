@@ -10,9 +10,9 @@ import pytest
 
 from connectors.dump import load_dump
 from service.cli import main
-from tests.builders import Frame, Link, Note, to_miro_dump
-from tests.standins.miro_server import MiroStandIn
-from tests.standins.serving import serve
+from testkit.builders import Frame, Link, Note, to_miro_dump
+from testkit.standins.miro_server import MiroStandIn
+from testkit.standins.serving import serve
 
 BOARD = "uXjVO1a2b3c="
 

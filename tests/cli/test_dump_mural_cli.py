@@ -10,9 +10,9 @@ import pytest
 
 from connectors.dump import load_dump
 from service.cli import main
-from tests.builders import Frame, Link, Note, mural_id, to_mural_dump
-from tests.standins.mural_server import MuralStandIn
-from tests.standins.serving import serve
+from testkit.builders import Frame, Link, Note, mural_id, to_mural_dump
+from testkit.standins.mural_server import MuralStandIn
+from testkit.standins.serving import serve
 
 MURAL = "acme7380.1754493659737"
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from service.cli import main
-from tests.builders import to_mural_dump
+from testkit.builders import to_mural_dump
 from tests.domain.layout_boards import vsm_template
 
 ROOT = Path(__file__).resolve().parents[2]

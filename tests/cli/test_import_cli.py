@@ -14,7 +14,7 @@ import jsonschema
 import pytest
 
 from service.cli import main
-from tests.builders import miro_dump, miro_frame, miro_sticky
+from testkit.builders import miro_dump, miro_frame, miro_sticky
 
 ROOT = Path(__file__).resolve().parents[2]
 MIRO_EXAMPLE = ROOT / "examples" / "miro-abo-workshop.json"
@@ -45,7 +45,7 @@ def test_table_shows_steps_problems_metrics_and_comparison(
     status, out, err = _run(["import", str(MIRO_EXAMPLE)], capsys)
 
     assert status == 0
-    assert err == ""
+    assert err == "vsm: read 59: used 52, skipped 7, malformed 0\n"
     for title in IST_STEPS:
         assert title in out
     assert "Bestätigungs-E-Mail landet oft im Spam-Ordner" in out
@@ -130,7 +130,8 @@ def test_output_option_writes_the_file_and_nothing_to_stdout(
         ["import", str(MIRO_EXAMPLE), "--format", fmt, "-o", str(out_file)], capsys
     )
 
-    assert (status, out, err) == (0, "", "")
+    assert (status, out) == (0, "")
+    assert err == ("vsm: read 59: used 52, skipped 7, malformed 0\n" if fmt == "table" else "")
     written = out_file.read_text(encoding="utf-8")
     assert "Artikel entdecken" in written
     assert "\x1b" not in written
@@ -254,3 +255,65 @@ def test_a_process_reports_a_missing_file_in_one_line_without_traceback(tmp_path
     assert completed.stderr.count("\n") == 1
     assert completed.stderr.startswith("vsm: error: ")
     assert "Traceback" not in completed.stderr
+
+
+def _dump_with_malformed(tmp_path: Path, good: int, bad: int) -> str:
+    items = [miro_sticky(f"g{n}", "Schritt", n * 300, 0) for n in range(good)]
+    for n in range(bad):
+        item = miro_sticky(f"b{n}", "Schritt", n * 300, 900)
+        item["positon"] = item.pop("position")  # misspelled: the item cannot be placed
+        items.append(item)
+    return _write(tmp_path, "board.json", json.dumps(miro_dump(items)))
+
+
+def test_the_table_comes_with_the_account_on_stderr(capsys: pytest.CaptureFixture[str]) -> None:
+    status, _, err = _run(["import", str(MIRO_EXAMPLE)], capsys)
+
+    assert status == 0
+    assert err == "vsm: read 59: used 52, skipped 7, malformed 0\n"
+
+
+def test_json_output_carries_the_account(capsys: pytest.CaptureFixture[str]) -> None:
+    status, out, _ = _run(["import", str(MURAL_EXAMPLE), "--format", "json"], capsys)
+
+    account = json.loads(out)["account"]
+    assert status == 0
+    assert (account["read"], account["malformed"]["count"]) == (69, 0)
+
+
+def test_one_malformed_item_in_a_hundred_passes_but_is_listed(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = _dump_with_malformed(tmp_path, 99, 1)
+
+    status, out, _ = _run(["import", path, "--format", "json"], capsys)
+
+    assert status == 0
+    assert json.loads(out)["account"]["malformed"]["items"] == [
+        {"item_id": "b0", "field": "position", "problem": "missing"}
+    ]
+
+
+def test_strict_fails_on_any_malformed_item_with_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = _dump_with_malformed(tmp_path, 99, 1)
+
+    status, out, err = _run(["import", path, "--strict"], capsys)
+
+    assert (status, out) == (2, "")
+    assert err.count("\n") == 1
+    assert err.startswith("vsm: error: ")
+    assert "1 of 100 items (1.0%) are malformed" in err
+    assert "b0 (position: missing)" in err
+
+
+def test_more_malformed_items_than_the_rules_allow_fail_the_import(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = _dump_with_malformed(tmp_path, 10, 1)
+
+    status, _, err = _run(["import", path], capsys)
+
+    assert status == 2
+    assert "more than the 2.0% the rules allow (max_malformed_share)" in err

@@ -9,7 +9,7 @@ import pytest
 
 from connectors.miro.normalize import normalize_miro
 from service.domain.board import Board, Geometry, Item, ItemKind
-from tests.builders import (
+from testkit.builders import (
     miro_card,
     miro_connector,
     miro_dump,
@@ -153,17 +153,40 @@ def test_child_with_explicit_canvas_centre_position_is_already_absolute() -> Non
     assert sticky.containers == ("f",)
 
 
-def test_item_whose_parent_is_missing_is_kept_at_its_raw_coordinates_and_reported() -> None:
-    dump = miro_dump([miro_sticky("s", "orphan", 10, 20, parent="gone")])
+def test_an_item_inside_a_parent_the_api_does_not_list_is_not_placed_as_if_absolute() -> None:
+    """A sticky in a Kanban, table or mind map: Miro lists the child with ``parent.id`` and a
+    ``parent_top_left`` position but never lists the parent ("Unsupported items that can be
+    parents of nested child items: Kanban, Mind Map, Table, User Story Mapping",
+    https://developers.miro.com/docs/children-inside-parent-items; miro-api.md 3.2)."""
+    sticky = {
+        "id": "3458764517517819001",
+        "type": "sticky_note",
+        "data": {"content": "<p>Ship v2</p>", "shape": "square"},
+        "style": {"fillColor": "light_yellow", "textAlign": "center", "textAlignVertical": "top"},
+        "position": {"x": 120.0, "y": 80.5, "origin": "center", "relativeTo": "parent_top_left"},
+        "geometry": {"width": 199.0, "height": 228.0},
+        "parent": {"id": "3458764517517818999"},
+    }
 
-    board = normalize_miro(dump)
+    board = normalize_miro(miro_dump([sticky]))
 
-    sticky = only(board, "s")
-    assert sticky.geometry is not None
-    assert (sticky.geometry.x, sticky.geometry.y) == (10, 20)
-    assert sticky.containers == ()
-    assert [item_id for item_id, _ in board.stats.repaired] == ["s"]
-    assert "not in the dump" in board.stats.repaired[0][1]
+    item = only(board, "3458764517517819001")
+    assert (item.geometry, item.containers, item.text) == (None, (), "Ship v2")
+    [(item_id, note)] = board.stats.repaired
+    assert item_id == "3458764517517819001"
+    assert "Kanban" in note
+    assert "unknown" in note
+
+
+def test_an_item_with_a_missing_parent_but_canvas_coordinates_keeps_them() -> None:
+    sticky = miro_sticky("s", "orphan", 10, 20, parent="gone")
+    sticky["position"]["relativeTo"] = "canvas_center"
+
+    board = normalize_miro(miro_dump([sticky]))
+
+    geometry = only(board, "s").geometry
+    assert geometry is not None
+    assert (geometry.x, geometry.y) == (10, 20)
 
 
 def test_parent_cycles_end_at_top_level_instead_of_looping() -> None:
@@ -182,28 +205,31 @@ def test_parent_cycles_end_at_top_level_instead_of_looping() -> None:
 
 
 @pytest.mark.parametrize(
-    "position",
+    ("position", "field"),
     [
-        None,
-        {"x": "NaN", "y": 1},
-        {"x": float("nan"), "y": 1},
-        {"x": float("inf"), "y": 1},
-        {"x": "left", "y": 1},
-        {"y": 1},
-        "somewhere",
+        (None, "position"),
+        ({"x": "NaN", "y": 1}, "position.x"),
+        ({"x": float("nan"), "y": 1}, "position.x"),
+        ({"x": float("inf"), "y": 1}, "position.x"),
+        ({"x": "left", "y": 1}, "position.x"),
+        ({"y": 1}, "position.x"),
+        ("somewhere", "position"),
     ],
 )
-def test_missing_or_non_finite_coordinates_give_no_geometry(position: object) -> None:
+def test_an_item_whose_position_cannot_be_read_is_listed_as_malformed(
+    position: object, field: str
+) -> None:
     sticky = miro_sticky("1", "s", 0, 0)
     sticky["position"] = position
 
-    item = only(normalize_miro(miro_dump([sticky])), "1")
+    board = normalize_miro(miro_dump([sticky]))
 
-    assert item.geometry is None
-    assert item.text == "s"
+    assert board.items == ()
+    assert [(item_id, name) for item_id, name, _ in board.stats.malformed] == [("1", field)]
+    assert board.stats.malformed_total == 1
 
 
-def test_children_of_a_frame_without_usable_geometry_have_no_geometry() -> None:
+def test_children_of_a_frame_that_cannot_be_read_have_no_geometry() -> None:
     frame = miro_frame("f", "F", 0, 0)
     frame["geometry"] = {"width": float("nan"), "height": 100}
     dump = miro_dump([frame, miro_sticky("s", "child", 10, 10, parent="f")])
@@ -211,7 +237,138 @@ def test_children_of_a_frame_without_usable_geometry_have_no_geometry() -> None:
     board = normalize_miro(dump)
 
     assert only(board, "s").geometry is None
-    assert only(board, "s").containers == ("f",)
+    assert [(item_id, name) for item_id, name, _ in board.stats.malformed] == [
+        ("f", "geometry.width")
+    ]
+    assert "'f' is malformed" in dict(board.stats.repaired)["s"]
+
+
+def _miro_list_sticky(**changes: Any) -> dict[str, Any]:
+    """A sticky note exactly as ``GET /v2/boards/{id}/items`` returns it (miro-api.md 3.3,
+    "Example list element (sticky inside a frame)", from the spec's GenericItem)."""
+    sticky: dict[str, Any] = {
+        "id": "3458764517517819001",
+        "type": "sticky_note",
+        "data": {"content": "<p>Ship v2</p>", "shape": "square"},
+        "style": {"fillColor": "light_yellow", "textAlign": "center", "textAlignVertical": "top"},
+        "position": {"x": 120.0, "y": 80.5, "origin": "center", "relativeTo": "canvas_center"},
+        "geometry": {"width": 199.0, "height": 228.0},
+        "createdAt": "2026-02-01T10:00:00Z",
+        "createdBy": {"id": "3458764500000001", "type": "user"},
+        "modifiedAt": "2026-02-03T11:30:00Z",
+        "modifiedBy": {"id": "3458764500000002", "type": "user"},
+    }
+    for path, value in changes.items():
+        *outer, last = path.split("__")
+        target = sticky
+        for key in outer:
+            target = target[key]
+        if value is _DELETE:
+            del target[last]
+        else:
+            target[last] = value
+    return sticky
+
+
+_DELETE = object()
+
+
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [
+        ({"position": _DELETE, "positon": {"x": 1.0, "y": 2.0, "origin": "center"}}, "position"),
+        ({"data__content": _DELETE, "data__contnet": "<p>Idee</p>"}, "data.content"),
+        ({"style__fillColor": _DELETE, "style__fillColour": "light_green"}, "style.fillColor"),
+        ({"geometry__width": "wide"}, "geometry.width"),
+    ],
+    ids=["position", "data.content", "style.fillColor", "geometry.width"],
+)
+def test_a_misspelled_or_unreadable_field_lists_the_item_as_malformed(
+    changes: dict[str, Any], field: str
+) -> None:
+    """The item is never dropped quietly: it is listed with its id and the field."""
+    board = normalize_miro(miro_dump([_miro_list_sticky(**changes)]))
+
+    assert board.items == ()
+    [(item_id, name, _)] = board.stats.malformed
+    assert (item_id, name) == ("3458764517517819001", field)
+
+
+def test_a_well_formed_list_sticky_is_not_malformed() -> None:
+    board = normalize_miro(miro_dump([_miro_list_sticky()]))
+
+    assert (board.stats.malformed, [item.text for item in board.items]) == ((), ["Ship v2"])
+
+
+def test_a_sticky_without_style_is_read_without_a_colour() -> None:
+    """The list schema (GenericItem) does not promise ``style`` (miro-api.md 3.2)."""
+    board = normalize_miro(miro_dump([_miro_list_sticky(style=_DELETE)]))
+
+    assert [(item.text, item.color) for item in board.items] == [("Ship v2", None)]
+
+
+def test_doc_format_items_take_their_text_from_content() -> None:
+    """``doc_format`` data is ``{contentType, content, contentVersion}`` with no title
+    (miro-api.md 3.3, the spec's DocFormatData)."""
+    item = miro_item(
+        "1",
+        "doc_format",
+        0,
+        0,
+        data={"contentType": "html", "content": "<p>Prozess: Abo</p>", "contentVersion": 1},
+    )
+
+    assert only(normalize_miro(miro_dump([item])), "1").text == "Prozess: Abo"
+
+
+def test_a_card_reads_its_title_and_description_so_times_in_the_description_are_kept() -> None:
+    """Card data as in miro-api.md 3.3 (example card list element): title and description."""
+    card = {
+        "id": "3458764517517819100",
+        "type": "card",
+        "data": {
+            "title": "Login bug",
+            "description": "<p>BZ: 30 min</p><p>DLZ: 2 T</p>",
+            "assigneeId": "3458764500000002",
+            "dueDate": "2026-04-01T00:00:00Z",
+        },
+        "style": {"cardTheme": "#2d9bf0"},
+        "position": {"x": 10, "y": 20, "origin": "center", "relativeTo": "canvas_center"},
+        "geometry": {"width": 320, "height": 94},
+    }
+
+    item = only(normalize_miro(miro_dump([card])), "3458764517517819100")
+
+    assert (item.kind, item.text) == (ItemKind.CARD, "Login bug\nBZ: 30 min\nDLZ: 2 T")
+
+
+def test_a_shape_is_delivered_with_text_geometry_shape_name_and_tags() -> None:
+    """A flowchart shape as the spec's ShapeItem (miro-api.md 3.3: ``data.shape``, ``content``,
+    style numbers as strings), tagged through a ``?tag_id=`` listing (miro-api.md 5)."""
+    shape = {
+        "id": "3458764517517819200",
+        "type": "shape",
+        "data": {"content": "<p>Freigabe?</p>", "shape": "flow_chart_decision"},
+        "style": {"fillColor": "#ff9d48", "fillOpacity": "1.0", "borderColor": "#1a1a1a"},
+        "position": {"x": 400.0, "y": -50.0, "origin": "center", "relativeTo": "canvas_center"},
+        "geometry": {"width": 180.0, "height": 120.0, "rotation": 0.0},
+    }
+    dump = miro_dump(
+        [shape],
+        tags=[miro_tag("3458764500000555", "Entscheidung")],
+        item_tags={"3458764517517819200": ["3458764500000555"]},
+    )
+
+    item = only(normalize_miro(dump), "3458764517517819200")
+
+    assert (item.kind, item.text, item.shape, item.tags, item.color) == (
+        ItemKind.SHAPE,
+        "Freigabe?",
+        "flow_chart_decision",
+        ("Entscheidung",),
+        "orange",
+    )
+    assert item.geometry == Geometry(x=400.0, y=-50.0, width=180.0, height=120.0)
 
 
 def test_numbers_sent_as_strings_are_read() -> None:
@@ -305,13 +462,14 @@ def test_unknown_fields_are_counted_but_documented_ones_are_not() -> None:
     assert normalize_miro(miro_dump([sticky])).stats.unknown_fields == 2
 
 
-def test_wrongly_typed_fields_are_tolerated() -> None:
+def test_wrongly_typed_fields_list_the_item_as_malformed_with_the_field() -> None:
     sticky = miro_sticky("1", "s", 0, 0)
-    sticky.update(data=["not", "an", "object"], style={"fillColor": 7}, parent="not-an-object")
+    sticky.update(data=["not", "an", "object"])
 
-    item = only(normalize_miro(miro_dump([sticky])), "1")
+    board = normalize_miro(miro_dump([sticky]))
 
-    assert (item.text, item.color, item.containers) == ("", None, ())
+    assert board.items == ()
+    assert [(item_id, name) for item_id, name, _ in board.stats.malformed] == [("1", "data")]
 
 
 def test_board_without_items_is_an_empty_board_with_its_name() -> None:

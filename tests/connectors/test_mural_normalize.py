@@ -8,7 +8,7 @@ import pytest
 
 from connectors.mural.normalize import normalize_mural
 from service.domain.board import Board, Geometry, Item, ItemKind
-from tests.builders import (
+from testkit.builders import (
     mural_area,
     mural_arrow,
     mural_dump,
@@ -183,21 +183,157 @@ def test_table_cells_count_the_areas_around_their_table() -> None:
 
 
 @pytest.mark.parametrize(
-    "changes",
+    ("changes", "field"),
     [
-        {"x": None},
-        {"x": "NaN"},
-        {"y": float("inf")},
-        {"width": float("nan")},
-        {"width": -5},
-        {"x": [1, 2]},
+        ({"x": None}, "x"),
+        ({"x": "NaN"}, "x"),
+        ({"y": float("inf")}, "y"),
+        ({"width": float("nan")}, "width"),
+        ({"width": -5}, "width"),
+        ({"x": [1, 2]}, "x"),
+        ({"width": "wide"}, "width"),
     ],
 )
-def test_missing_or_non_finite_coordinates_give_no_geometry(changes: dict[str, Any]) -> None:
+def test_a_widget_whose_position_or_size_cannot_be_read_is_listed_as_malformed(
+    changes: dict[str, Any], field: str
+) -> None:
     sticky = mural_sticky("s", "x", 10, 20)
     sticky.update(changes)
 
-    assert only(normalize_mural(mural_dump([sticky])), "s").geometry is None
+    board = normalize_mural(mural_dump([sticky]))
+
+    assert board.items == ()
+    assert [(item_id, name) for item_id, name, _ in board.stats.malformed] == [("s", field)]
+
+
+def _captured_sticky(**changes: Any) -> dict[str, Any]:
+    """A sticky note as ``GET /murals/{id}/widgets`` returns it (mural-api.md 3.5, the fields of
+    the R-RUBY fixture: x/y relative to the parent area, ``htmlText`` with ``text`` cleared)."""
+    sticky: dict[str, Any] = {
+        "id": "0-1757145174131",
+        "type": "sticky note",
+        "x": 40,
+        "y": 120,
+        "width": 168,
+        "height": 168,
+        "rotation": 0,
+        "parentId": None,
+        "hidden": False,
+        "invisible": False,
+        "locked": False,
+        "lockedByFacilitator": False,
+        "stackingOrder": 3,
+        "presentationIndex": -1,
+        "title": "",
+        "instruction": "",
+        "text": "",
+        "htmlText": '<html v="1"><div><b>Ship it</b></div></html>',
+        "shape": "rectangle",
+        "minLines": 3,
+        "hyperlink": "",
+        "hyperlinkTitle": "",
+        "tags": [],
+        "style": {"backgroundColor": "#FCFE7DFF", "bold": False, "font": "proxima-nova"},
+        "createdOn": 1757145174131,
+        "updatedOn": 1757145416708,
+        "contentEditedOn": 1757145416708,
+        "hideOwner": False,
+        "hideEditor": False,
+    }
+    sticky.update(changes)
+    return sticky
+
+
+@pytest.mark.parametrize("flag", ["hidden", "invisible"])
+def test_hidden_and_invisible_widgets_are_skipped_and_counted(flag: str) -> None:
+    """``hidden`` / ``invisible`` are documented widget fields (mural-api.md 3.3, R-RUBY
+    ``widget.rb``): such a widget is not what the team sees."""
+    board = normalize_mural(
+        mural_dump([_captured_sticky(**{flag: True}), _captured_sticky(id="0-2")])
+    )
+
+    assert [item.id for item in board.items] == ["0-2"]
+    assert board.stats.left_out == {flag: 1}
+
+
+def _mural_shape(widget_id: str, text: str, x: float, y: float, **extra: Any) -> dict[str, Any]:
+    return {
+        "height": 159.25,
+        "id": widget_id,
+        "width": 260.5,
+        "x": x,
+        "y": y,
+        "shape": "square",
+        "style": {"backgroundColor": "#FFFFFF00", "borderColor": "#000000FF"},
+        "text": text,
+        "type": "shape",
+        **extra,
+    }
+
+
+def test_a_group_is_no_container_and_its_widgets_keep_their_absolute_place() -> None:
+    """Grouping B and C in Mural made an untitled ``area`` at (404, 142) and moved B and C into
+    it, their ``x``/``y`` now relative to it (github spackows/MURAL-API-Samples,
+    notebooks/sample-09_absolute-position.ipynb: B at [0, 0], C at [155, 24] once grouped,
+    [404, 142] and [559, 166] before)."""
+    widgets = [
+        _mural_shape("0-1654051291443", "B", -0.28, 0.13, parentId="0-1654054454818"),
+        _mural_shape("0-1654051281139", "A", 105.22, 173.13),
+        _mural_shape("0-1654051302806", "C", 154.47, 23.88, parentId="0-1654054454818"),
+        {
+            "id": "0-1654054454818",
+            "type": "area",
+            "x": 404.28,
+            "y": 142.0,
+            "width": 414.0,
+            "height": 214.25,
+            "title": "",
+            "parentId": None,
+        },
+    ]
+
+    board = normalize_mural(mural_dump(widgets))
+
+    by_id = board.by_id()
+    assert "0-1654054454818" not in by_id
+    assert board.stats.left_out == {"group (untitled area)": 1}
+    b, c = by_id["0-1654051291443"], by_id["0-1654051302806"]
+    assert (b.containers, c.containers) == ((), ())
+    assert b.geometry is not None
+    assert c.geometry is not None
+    assert (round(b.geometry.left), round(b.geometry.top)) == (404, 142)
+    assert (round(c.geometry.left), round(c.geometry.top)) == (559, 166)
+
+
+def test_widgets_grouped_inside_a_titled_area_belong_to_that_area() -> None:
+    widgets = [
+        mural_area("stream", "Current state", 0, 0, 3000, 1000),
+        {
+            "id": "group",
+            "type": "area",
+            "x": 100,
+            "y": 100,
+            "width": 500,
+            "height": 300,
+            "title": "",
+            "parentId": "stream",
+        },
+        mural_sticky("s", "Prüfen", 10, 10, parent="group"),
+    ]
+
+    board = normalize_mural(mural_dump(widgets))
+
+    assert only(board, "s").containers == ("stream",)
+
+
+def test_votes_mural_refused_are_a_warning_not_zero_votes_in_silence() -> None:
+    dump = {**mural_dump([_captured_sticky()]), "votes_unavailable": "403 forbidden"}
+
+    board = normalize_mural(dump)
+
+    [(code, message)] = board.stats.warnings
+    assert code == "votes_unavailable"
+    assert "403 forbidden" in message
 
 
 def test_numbers_sent_as_strings_are_read() -> None:

@@ -10,7 +10,7 @@ import pytest
 
 from connectors.dump import load_dump, read_dump_file
 from service.domain.digitize import digitize
-from tests.builders import mural_area, mural_dump, mural_sticky
+from testkit.builders import mural_area, mural_dump, mural_sticky
 
 
 def _workshop(votes: dict[str, Any] | None) -> dict[str, Any]:

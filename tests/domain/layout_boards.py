@@ -1,6 +1,6 @@
 """Test boards laid out the way teams really lay out VSM workshops (issue 11), provider-neutral.
 
-Each function returns the elements of one board (``tests.builders`` layout elements, absolute
+Each function returns the elements of one board (``testkit.builders`` layout elements, absolute
 centres); ``read`` digitizes it as a Miro or a Mural dump. Stickies are 199 x 228, the typical
 size, so rows 260 apart leave a gap of 32, the way people stack stickies.
 """
@@ -11,7 +11,7 @@ from typing import Any
 
 from connectors.dump import load_dump
 from service.domain.digitize import digitize
-from tests.builders import (
+from testkit.builders import (
     Card,
     Element,
     Frame,

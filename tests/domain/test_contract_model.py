@@ -65,8 +65,8 @@ def test_fields_the_model_does_not_know_are_ignored() -> None:
     doc = json.loads(json.dumps(digitize(read_dump_file(EXAMPLES / "mural-app-release.json"))))
     extended = {
         **doc,
+        "audit": {"provider": "mural", "user": "u"},  # (account is a field now)
         "hints": [{"code": "layout", "item_ids": ["x"]}],  # (warnings is a field now)
-        "account": {"provider": "mural", "user": "u"},
         "streams": [
             {**s, "colour": "red", "steps": [{**t, "x": 1} for t in s["steps"]]}
             for s in doc["streams"]

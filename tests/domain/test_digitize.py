@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from connectors.dump import load_dump
 from service.domain.digitize import digitize
-from tests.builders import (
+from testkit.builders import (
     Element,
     Frame,
     Label,

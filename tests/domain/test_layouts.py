@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.builders import miro_id, mural_id
+from testkit.builders import miro_id, mural_id
 from tests.domain.layout_boards import (
     PROVIDERS,
     arrow_against_the_layout,

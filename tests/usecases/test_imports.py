@@ -25,7 +25,7 @@ from service.db.tables import (
 from service.domain.serialize import board_from_dict
 from service.usecases.errors import ConflictError
 from service.usecases.imports import run_import_job, submit_import, submit_reclassify
-from tests.service_dumps import stream_dump
+from testkit.service_dumps import stream_dump
 
 
 @pytest.fixture

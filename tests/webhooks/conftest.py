@@ -16,6 +16,7 @@ from cryptography.fernet import Fernet
 from fastapi.testclient import TestClient
 
 from service.webhooks.signing import DELIVERY_HEADER, SIGNATURE_HEADER, sign
+from testkit.service_dumps import stream_dump
 from tests.api.conftest import (  # noqa: F401  (fixtures used by the webhook tests)
     MakeClient,
     Workspace,
@@ -25,7 +26,6 @@ from tests.api.conftest import (  # noqa: F401  (fixtures used by the webhook te
     import_dump,
     make_client,
 )
-from tests.service_dumps import stream_dump
 
 KEY = Fernet.generate_key().decode()
 DEBOUNCE_S = 0.3

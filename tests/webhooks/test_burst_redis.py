@@ -30,9 +30,9 @@ from service.db.tables import ImportJob
 from service.settings import Settings
 from service.webhooks.signing import DELIVERY_HEADER, SIGNATURE_HEADER, sign, verify
 from service.webhooks.tables import BoardWebhook
+from testkit.service_dumps import stream_dump
 from tests.api.conftest import make_workspace
 from tests.conftest import TestDatabase
-from tests.service_dumps import stream_dump
 from tests.webhooks.conftest import KEY
 
 REPO = Path(__file__).resolve().parents[2]

@@ -33,7 +33,7 @@ from service.webhooks.tables import (
     SubscriptionDelivery,
     TriggerOutcome,
 )
-from tests.service_dumps import stream_dump
+from testkit.service_dumps import stream_dump
 
 BOX = SecretBox([Fernet.generate_key().decode()])
 

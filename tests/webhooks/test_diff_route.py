@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from fastapi.testclient import TestClient
 
+from testkit.service_dumps import stream_dump
 from tests.api.conftest import Workspace, import_dump
-from tests.service_dumps import stream_dump
 
 
 def two_revisions(client: TestClient, who: Workspace) -> int:

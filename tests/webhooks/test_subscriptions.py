@@ -24,8 +24,8 @@ from service.webhooks.config import SecretBox
 from service.webhooks.egress import EgressPolicy
 from service.webhooks.signing import DELIVERY_HEADER, EVENT_HEADER, SIGNATURE_HEADER, verify
 from service.webhooks.tables import DeliveryAttempt, DeliveryStatus, SubscriptionDelivery
+from testkit.service_dumps import stream_dump
 from tests.api.conftest import MakeClient, Workspace, import_dump
-from tests.service_dumps import stream_dump
 from tests.webhooks.conftest import KEY, wait_until
 
 BOX = SecretBox([KEY])

@@ -10,8 +10,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from service.webhooks.signing import DELIVERY_HEADER, SIGNATURE_HEADER, sign
+from testkit.service_dumps import stream_dump
 from tests.api.conftest import MakeClient, Workspace, import_dump
-from tests.service_dumps import stream_dump
 from tests.webhooks.conftest import DEBOUNCE_S, KEY, HookedBoard, wait_until
 
 

@@ -8,9 +8,9 @@ import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
+from testkit.service_dumps import stream_dump
 from tests.api.conftest import Workspace, import_dump, make_workspace, wait_for_job
 from tests.conftest import TestDatabase
-from tests.service_dumps import stream_dump
 from tests.workers.conftest import StartWorker
 
 pytestmark = [pytest.mark.slow, pytest.mark.redis, pytest.mark.postgres]

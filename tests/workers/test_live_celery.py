@@ -13,12 +13,12 @@ from fastapi.testclient import TestClient
 
 from service.api.app import create_app
 from service.settings import Settings
+from testkit.standins.miro_server import MiroStandIn
+from testkit.standins.serving import serve
 from tests.api.conftest import make_workspace, wait_for_job
 from tests.api.live_flow import connect, connect_board, sync_of, until
 from tests.api.test_connections import BOARD, CALLBACK, miro_settings, miro_stand_in, workshop
 from tests.conftest import TestDatabase
-from tests.standins.miro_server import MiroStandIn
-from tests.standins.serving import serve
 from workers.celery_app import create_celery
 
 pytestmark = [pytest.mark.slow, pytest.mark.redis, pytest.mark.postgres]

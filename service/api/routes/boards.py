@@ -164,6 +164,7 @@ def get_revision(
             **RevisionPublic.model_validate(revision).model_dump(),
             "ruleset": content.ruleset,
             "import_stats": content.board.get("stats", {}),
+            "account": content.result.get("account"),
             "warnings": _warnings(content.result),
         }
     )

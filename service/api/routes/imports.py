@@ -21,7 +21,7 @@ from service.api.deps import (
 from service.api.problems import ProblemError, responses
 from service.api.schemas import ImportJobPublic, Page
 from service.db.engine import begin_write
-from service.db.tables import ImportJob
+from service.db.tables import ImportJob, Revision, RevisionContent
 from service.domain.progress import describe_job
 from service.usecases.errors import IdempotencyKeyReused
 from service.usecases.imports import IMPORT_TASK, submit_import
@@ -127,4 +127,12 @@ def get_import(job_id: int, workspace_id: WorkspaceDep, session: SessionDep) -> 
     job = session.get(ImportJob, job_id)
     if job is None or job.workspace_id != workspace_id:
         raise ProblemError("not-found", f"No import job {job_id}.")
-    return job_public(job)
+    public = job_public(job)
+    if job.board_id is not None and job.revision_number is not None:
+        result = session.exec(
+            select(RevisionContent.result)
+            .join(Revision, col(Revision.id) == col(RevisionContent.revision_id))
+            .where(Revision.board_id == job.board_id, Revision.number == job.revision_number)
+        ).first()
+        public.account = (result or {}).get("account")
+    return public

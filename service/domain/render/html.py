@@ -414,4 +414,7 @@ def render_report_html(
         warnings=doc.warnings[:MAX_TABLE_ROWS],
         unclassified=doc.unclassified[:MAX_TABLE_ROWS],
         unclassified_more=len(doc.unclassified) - MAX_TABLE_ROWS,
+        account=doc.account,
+        account_used=sum(doc.account.used.values()) if doc.account else 0,
+        account_skipped=sum(entry.count for entry in doc.account.skipped) if doc.account else 0,
     )

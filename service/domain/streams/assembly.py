@@ -11,7 +11,6 @@ from operator import attrgetter
 
 from service.domain.board import Board, ItemKind
 from service.domain.classification import Classification, Times, Unclassified
-from service.domain.garbage import gc_paused
 from service.domain.ruleset import Role, Ruleset
 from service.domain.streams.flow import flow_order
 from service.domain.streams.ladder import ladder_times
@@ -46,7 +45,6 @@ def _typical(classification: Classification) -> float:
     return size if math.isfinite(size) and size > 0 else 200.0
 
 
-@gc_paused
 def build_streams(
     board: Board, classification: Classification, ruleset: Ruleset
 ) -> tuple[Stream, ...]:

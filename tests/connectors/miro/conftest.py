@@ -7,8 +7,8 @@ from collections.abc import AsyncIterator, Iterator
 import httpx
 import pytest
 
-from tests.standins.miro_server import MiroStandIn
-from tests.standins.serving import serve
+from testkit.standins.miro_server import MiroStandIn
+from testkit.standins.serving import serve
 
 
 @pytest.fixture

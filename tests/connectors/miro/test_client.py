@@ -19,7 +19,7 @@ from connectors.errors import (
 )
 from connectors.http import Clock, MemoryRateBudget, RetryPolicy, StaticToken
 from connectors.miro.client import MiroClient
-from tests.builders import (
+from testkit.builders import (
     Frame,
     Link,
     Note,
@@ -31,7 +31,7 @@ from tests.builders import (
     miro_tag,
     to_miro_dump,
 )
-from tests.standins.miro_server import MiroStandIn
+from testkit.standins.miro_server import MiroStandIn
 
 pytestmark = pytest.mark.anyio
 

@@ -20,7 +20,7 @@ from connectors.miro.oauth import (
     refresh,
     revoke,
 )
-from tests.standins.miro_server import MiroStandIn
+from testkit.standins.miro_server import MiroStandIn
 
 pytestmark = pytest.mark.anyio
 

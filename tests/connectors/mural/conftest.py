@@ -6,8 +6,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.standins.mural_server import MuralStandIn
-from tests.standins.serving import serve
+from testkit.standins.mural_server import MuralStandIn
+from testkit.standins.serving import serve
 
 
 @pytest.fixture

@@ -336,11 +336,19 @@ async def test_fetch_mural_writes_the_dump_with_votes_summed_over_voting_session
     assert [w["id"] for w in dump["widgets"]] == ["a", "b"]
     assert dump["tags"] == [{"id": "t1", "text": "x"}]
     assert dump["votes"] == {"a": 4, "b": 2}
+    voting = [
+        call.request.url for call in respx.calls if "/voting-sessions" in call.request.url.path
+    ]
+    # the documented parameters only: R-RUBY's list_voting_sessions and
+    # list_voting_session_results send ``next`` alone (mickaelpham/mural-ruby,
+    # lib/mural/client/mural_content/facilitation_features.rb)
+    assert len(voting) == 3
+    assert all("limit" not in url.params for url in voting)
 
 
 @pytest.mark.parametrize("status", [404, 403, 400])
 @respx.mock
-async def test_a_mural_whose_voting_results_are_refused_has_no_votes_key(status: int) -> None:
+async def test_a_mural_whose_voting_results_are_refused_says_so_in_the_dump(status: int) -> None:
     respx.get(f"{API}/murals/{MURAL}").respond(json={"value": {"id": MURAL}})
     respx.get(f"{API}/murals/{MURAL}/widgets").respond(json={"value": []})
     respx.get(f"{API}/murals/{MURAL}/tags").respond(json={"value": []})
@@ -351,7 +359,8 @@ async def test_a_mural_whose_voting_results_are_refused_has_no_votes_key(status:
     async with httpx.AsyncClient() as http:
         dump = await _client(http, FakeClock()).fetch_mural(MURAL)
 
-    assert set(dump) == {"provider", "mural", "widgets", "tags"}
+    assert set(dump) == {"provider", "mural", "widgets", "tags", "votes_unavailable"}
+    assert "voting-sessions" in dump["votes_unavailable"]
 
 
 @respx.mock

@@ -22,7 +22,7 @@ from connectors.mural.oauth import (
     new_pkce,
     refresh,
 )
-from tests.standins.mural_server import MuralStandIn
+from testkit.standins.mural_server import MuralStandIn
 
 AUTH = "https://app.mural.co/api/public/v1/authorization/oauth2/"
 TOKEN = AUTH + "token"

@@ -16,8 +16,8 @@ from connectors.mural.client import MuralClient
 from connectors.mural.oauth import MuralTokens, authorize_url, exchange_code, new_pkce, refresh
 from service.domain.board import ItemKind
 from service.domain.digitize import digitize
-from tests.builders import mural_area, mural_arrow, mural_dump, mural_sticky, mural_tag
-from tests.standins.mural_server import MuralStandIn
+from testkit.builders import mural_area, mural_arrow, mural_dump, mural_sticky, mural_tag
+from testkit.standins.mural_server import MuralStandIn
 
 pytestmark = pytest.mark.anyio
 
@@ -135,3 +135,22 @@ async def test_the_example_mural_fetched_live_digitizes_like_its_dump_file(
 
     assert len(mural.api_calls("/widgets")) == 3
     assert digitize(load_dump(live)) == digitize(load_dump(example))
+
+
+@pytest.mark.parametrize("path", ["voting-sessions", "voting-sessions/s-1/results"])
+async def test_the_stand_in_refuses_limit_on_voting_endpoints_as_no_source_documents_it(
+    mural: MuralStandIn, mural_url: str, path: str
+) -> None:
+    """The voting listings take ``next`` only (R-RUBY, mickaelpham/mural-ruby
+    facilitation_features.rb); a stand-in that accepted ``limit`` would hide a client bug."""
+    mural_id = mural.add_dump(_workshop())
+    mural.add_votes(mural_id, "s-1", {"s2": 3})
+    url = f"{mural_url}{mural.prefix}/murals/{mural_id}/{path}"
+    headers = {"Authorization": f"Bearer {mural.issue_token()}"}
+
+    async with httpx.AsyncClient() as http:
+        with_limit = await http.get(url, params={"limit": 100}, headers=headers)
+        without = await http.get(url, headers=headers)
+
+    assert (with_limit.status_code, with_limit.json()["code"]) == (400, "LIMIT_INVALID")
+    assert without.status_code == 200

@@ -179,7 +179,7 @@ class MuralStandIn:
         return mural
 
     def add_dump(self, dump: Json, *, room_id: int = 1712000000001) -> str:
-        """Serve a Mural dump (``tests.builders.mural_dump``) as a live mural; returns its id."""
+        """Serve a Mural dump (``testkit.builders.mural_dump``) as a live mural; returns its id."""
         mural = dump["mural"]
         self.add_mural(
             mural["id"],
@@ -357,8 +357,14 @@ class MuralStandIn:
             )
         )
 
-    def _page(self, request: Request, items: Sequence[Json]) -> Response:
+    def _page(
+        self, request: Request, items: Sequence[Json], *, takes_limit: bool = True
+    ) -> Response:
+        """One page of ``items``; ``takes_limit=False`` for listings whose reference documents
+        ``next`` only (voting sessions and results: R-RUBY facilitation_features.rb)."""
         params = request.query_params
+        if not takes_limit and "limit" in params:
+            return _error(400, "LIMIT_INVALID", "limit is not a parameter of this endpoint")
         raw_limit = params.get("limit")
         limit: int | None = None
         if raw_limit is not None:
@@ -457,13 +463,13 @@ class MuralStandIn:
         mural_id = request.path_params["mid"]
         if mural_id not in self.murals:
             return _error(404, "MURAL_NOT_FOUND", "Mural not found")
-        return self._page(request, self.voting_sessions.get(mural_id, []))
+        return self._page(request, self.voting_sessions.get(mural_id, []), takes_limit=False)
 
     def _voting_results(self, request: Request, grant: Grant) -> Response:
         key = (request.path_params["mid"], request.path_params["sid"])
         if key not in self.voting_results:
             return _error(404, "VOTING_SESSION_NOT_FOUND", "Voting session not found")
-        return self._page(request, self.voting_results[key])
+        return self._page(request, self.voting_results[key], takes_limit=False)
 
     # ---- OAuth ---------------------------------------------------------------------------
 

@@ -1,7 +1,7 @@
 """Stand-in for Miro's REST API v2 and OAuth endpoints (ASGI), for tests and benchmarks.
 
 Serves the documented payloads (/work/shared/reference/miro-api.md) from boards given as Miro
-dumps (``tests.builders.miro_dump``): ``/v2/boards`` (offset), ``/v2/boards/{id}``, ``/items``
+dumps (``testkit.builders.miro_dump``): ``/v2/boards`` (offset), ``/v2/boards/{id}``, ``/items``
 (cursor paging with ``limit`` 10..50, ``type`` / ``parent_item_id`` filters; ``tag_id`` offset
 paging), ``/connectors`` (cursor), ``/tags`` (offset), ``/v1/oauth/token`` (code exchange and
 rotating refresh; ``invalid_grant`` on reuse), ``/v2/oauth/revoke``, ``/v1/oauth-token`` and an

@@ -10,7 +10,7 @@ Two layers:
   ``to_mural_dump``) take absolute centres and parents given as list indexes, and write the same
   board for either provider. Item ids are ``miro_id(i)`` / ``mural_id(i)`` for element ``i``.
 
-Import as ``from tests.builders import ...`` (test folders need an ``__init__.py`` so that pytest
+Import as ``from testkit.builders import ...`` (test folders need an ``__init__.py`` so that pytest
 puts the repository root on ``sys.path``).
 """
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from tests.builders import Element, Frame, Link, Note, to_miro_dump, to_mural_dump
+from testkit.builders import Element, Frame, Link, Note, to_miro_dump, to_mural_dump
 
 STEP_GAP = 300.0
 
