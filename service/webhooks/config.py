@@ -32,8 +32,8 @@ class WebhookSettings(BaseModel):
     delivery_timeout_s: float = Field(default=10.0, gt=0, le=60)
     allow_private_targets: bool = Field(
         default=False,
-        description="Let subscriptions call loopback, private and link-local addresses "
-        "(receivers on this host or LAN, tests). Off: such URLs are refused.",
+        description="Let subscriptions call loopback and private addresses (receivers on "
+        "this host or LAN, tests). Link-local and cloud metadata addresses stay refused.",
     )
     follow_redirects: bool = Field(
         default=False, description="Follow redirects of subscription URLs (each hop re-checked)."
