@@ -8,13 +8,13 @@ from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
 import structlog
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.engine import Engine
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from service.api.deps import MULTIPART_OVERHEAD
+from service.api.deps import MULTIPART_OVERHEAD, ids_in_range
 from service.api.live import install_live
 from service.api.middleware import BodyLimitMiddleware, RequestIdMiddleware
 from service.api.problems import (
@@ -108,6 +108,7 @@ def create_app(
         openapi_url="/openapi.json",
         redoc_url=None,
         lifespan=lifespan,
+        dependencies=[Depends(ids_in_range)],
     )
     app.state.settings = settings
     app.state.engine = engine

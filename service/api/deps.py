@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Annotated, Any
@@ -16,7 +17,7 @@ from starlette.concurrency import run_in_threadpool
 
 from connectors.errors import DumpError
 from service.api.problems import ProblemError
-from service.db.engine import SessionFactory
+from service.db.engine import SessionFactory, max_id
 from service.domain.board import Board as BoardModel
 from service.jobqueue import JobQueue
 from service.settings import Settings
@@ -36,6 +37,35 @@ _bearer = HTTPBearer(
 def get_settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
+
+
+# Query parameters that hold an id or a revision number (compared with INTEGER columns).
+_ID_QUERY_PARAMS = ("revision", "from", "to")
+_INT_LITERAL = re.compile(r"[+-]?[0-9]+")
+
+
+def ids_in_range(request: Request) -> None:
+    """404 for an id (path ``*_id``/``number``, query ``revision``/``from``/``to``) past the
+    range of the id columns: no row has it, and the database driver would fail on it.
+
+    An app-wide dependency, so every route (the unauthenticated trigger route too) answers the
+    same way, before the request's own parameters are parsed.
+    """
+    limit = max_id(request.app.state.engine)
+    candidates = [
+        (name, raw)
+        for name, raw in request.path_params.items()
+        if name.endswith("_id") or name == "number"
+    ]
+    candidates += [
+        (name, request.query_params[name])
+        for name in _ID_QUERY_PARAMS
+        if name in request.query_params
+    ]
+    for name, raw in candidates:
+        text = str(raw).strip()
+        if _INT_LITERAL.fullmatch(text) and not -limit - 1 <= int(text) <= limit:
+            raise ProblemError("not-found", f"No object has the {name} {text[:40]}.")
 
 
 def get_job_queue(request: Request) -> JobQueue:
@@ -130,7 +160,7 @@ def cursor_int(page: PageParams, key: str) -> int | None:
     if page.cursor is None:
         return None
     value = page.cursor.get(key)
-    if isinstance(value, bool) or not isinstance(value, int):
+    if isinstance(value, bool) or not isinstance(value, int) or abs(value) >= 2**63:
         raise ProblemError("invalid-cursor", "Pass the next_cursor of a previous page.")
     return value
 

@@ -78,3 +78,9 @@ def create_session_factory(engine: Engine) -> SessionFactory:
 
 def is_postgres(engine: Engine) -> bool:
     return engine.dialect.name == "postgresql"
+
+
+def max_id(engine: Engine) -> int:
+    """The largest value an id column (``INTEGER``) holds on ``engine``'s backend: 32 bits on
+    PostgreSQL, 64 on SQLite. A larger id cannot name a row; passing it to the driver fails."""
+    return 2**31 - 1 if is_postgres(engine) else 2**63 - 1
