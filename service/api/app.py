@@ -12,6 +12,7 @@ from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.engine import Engine
+from starlette.background import BackgroundTask
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from service.api.deps import MULTIPART_OVERHEAD, ids_in_range
@@ -139,6 +140,7 @@ def _problem_response(
     *,
     errors: list[dict[str, str]] | None = None,
     headers: dict[str, str] | None = None,
+    background: BackgroundTask | None = None,
 ) -> JSONResponse:
     body = problem_body(
         kind,
@@ -147,7 +149,9 @@ def _problem_response(
         request_id=getattr(request.state, "request_id", None),
         errors=errors,
     )
-    return JSONResponse(body, status_code=kind.status, media_type=MEDIA_TYPE, headers=headers)
+    return JSONResponse(
+        body, status_code=kind.status, media_type=MEDIA_TYPE, headers=headers, background=background
+    )
 
 
 def _field(loc: tuple[Any, ...] | list[Any]) -> str:
@@ -158,7 +162,12 @@ def _install_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(ProblemError)
     async def on_problem(request: Request, exc: ProblemError) -> JSONResponse:
         return _problem_response(
-            request, exc.kind, exc.detail, errors=exc.errors, headers=exc.headers
+            request,
+            exc.kind,
+            exc.detail,
+            errors=exc.errors,
+            headers=exc.headers,
+            background=exc.background,
         )
 
     @app.exception_handler(RequestValidationError)

@@ -177,6 +177,8 @@ class ProblemError(Exception):
         self.detail = detail
         self.errors = errors
         self.headers = headers
+        # Work to do after the answer was sent (``starlette.background.BackgroundTask``).
+        self.background: Any = None
 
 
 def slug_for_status(status: int) -> str:

@@ -13,10 +13,12 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
+import structlog
 from celery import Celery
 from fastapi import APIRouter, FastAPI, Query, Request, Response
 from pydantic import BaseModel, Field
 from sqlmodel import Session, col, select
+from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 
 from service.api.deps import (
@@ -36,7 +38,7 @@ from service.domain.diff import DEFAULT_LIMIT, diff_revisions
 from service.domain.serialize import BoardFormatError, board_from_dict
 from service.settings import Settings
 from service.webhooks import signing, triggers
-from service.webhooks.config import SecretBox
+from service.webhooks.config import SecretBox, SecretBoxError
 from service.webhooks.notify import (
     EVENT_TYPES,
     SubscriptionError,
@@ -149,6 +151,8 @@ class TriggerAccepted(BaseModel):
     detail: str
 
 
+log = structlog.get_logger(__name__)
+
 _PROBLEM_SLUGS = {401: "unauthorized", 409: "conflict", 413: "payload-too-large"}
 
 
@@ -170,9 +174,11 @@ def _log_rejection(
     rejected: triggers.TriggerRejected,
     body_bytes: int,
 ) -> None:
+    """Write the rejection to the board's trigger log (boards with a webhook only; at most
+    ``REJECTIONS_LOGGED_PER_MINUTE``). Runs after the answer was sent (see ``_refuse``)."""
     with runtime.sessions() as session:
         if session.get(BoardWebhook, board_id) is None:
-            raise ProblemError("not-found", f"Board {board_id} has no webhook.")
+            return
         session.rollback()  # SQLite: write in a transaction that has read nothing yet
         if not runtime.may_log_rejection(board_id):
             return
@@ -181,6 +187,43 @@ def _log_rejection(
                 session, board_id, delivery_id, rejected, now=_now(), body_bytes=body_bytes
             )
             session.commit()
+
+
+def _refuse(
+    runtime: HookRuntime,
+    board_id: int,
+    delivery_id: str | None,
+    rejected: triggers.TriggerRejected,
+    body_bytes: int,
+) -> ProblemError:
+    """The problem answering a rejected trigger; its log entry is written after the answer.
+
+    A board without a webhook and a board whose secret the sender does not know must look the
+    same, in content and in time: the log write (only boards with a webhook have a log) would
+    otherwise tell them apart by tens of milliseconds.
+    """
+    problem = _problem(rejected)
+    problem.background = BackgroundTask(
+        _log_rejection, runtime, board_id, delivery_id, rejected, body_bytes
+    )
+    return problem
+
+
+def _secrets(runtime: HookRuntime, session: Session, board_id: int, now: datetime) -> list[str]:
+    """The secrets that verify the board's triggers, or a decoy nobody knows when the board has
+    no webhook or its secret cannot be decrypted: the signature check then runs, and fails,
+    exactly as for a wrong signature (same answer, same work)."""
+    try:
+        secrets = triggers.board_secrets(session, board_id, runtime.open_secret, now)
+    except SecretBoxError:
+        log.error(
+            "webhook_secret_unreadable",
+            board_id=board_id,
+            hint="no key in VSM_ENCRYPTION_KEYS opens the board's webhook secret (was its key "
+            "removed?); restore the key or rotate the board's secret",
+        )
+        secrets = None
+    return secrets if secrets is not None else [runtime.decoy_secret]
 
 
 def _accept(
@@ -195,9 +238,7 @@ def _accept(
     now = datetime.fromtimestamp(received, UTC)
     with runtime.sessions() as session:
         _box(runtime)
-        secrets = triggers.board_secrets(session, board_id, runtime.open_secret, now)
-        if secrets is None:
-            raise ProblemError("not-found", f"Board {board_id} has no webhook.")
+        secrets = _secrets(runtime, session, board_id, now)
         if runtime.is_sqlite:
             # End the read before writing: on SQLite a transaction that read before another
             # writer's commit cannot become a write transaction ("database is locked").
@@ -216,13 +257,7 @@ def _accept(
                 session.commit()
         except triggers.TriggerRejected as rejected:
             session.rollback()
-            if runtime.may_log_rejection(board_id):
-                with runtime.writing():
-                    triggers.log_rejection(
-                        session, board_id, delivery_id, rejected, now=now, body_bytes=len(body)
-                    )
-                    session.commit()
-            raise _problem(rejected) from None
+            raise _refuse(runtime, board_id, delivery_id, rejected, len(body)) from None
     if result.fire_in_s is not None:
         runtime.scheduler.fire(board_id, result.fire_in_s)
     return result
@@ -270,16 +305,12 @@ async def trigger_board(board_id: int, request: Request) -> TriggerAccepted:
         rejected = triggers.TriggerRejected(
             "body_too_large", f"the body is larger than {hooks.max_body_bytes} bytes", 413
         )
-        await run_in_threadpool(_log_rejection, runtime, board_id, raw_delivery, rejected, 0)
-        raise
+        raise _refuse(runtime, board_id, raw_delivery, rejected, 0) from None
     try:
         delivery_id = triggers.check_delivery_id(raw_delivery)
         triggers.precheck(header, received, hooks.tolerance_s)
     except triggers.TriggerRejected as rejected:
-        await run_in_threadpool(
-            _log_rejection, runtime, board_id, raw_delivery, rejected, len(body)
-        )
-        raise _problem(rejected) from None
+        raise _refuse(runtime, board_id, raw_delivery, rejected, len(body)) from None
     result = await run_in_threadpool(
         _accept, runtime, board_id, header, body, delivery_id, received
     )

@@ -26,7 +26,7 @@ from service.db.tables import Board, ImportJob, JobStatus, utcnow
 from service.jobqueue import JobQueue
 from service.usecases.errors import ConflictError
 from service.usecases.imports import run_import_job, submit_reclassify
-from service.webhooks import notify, triggers
+from service.webhooks import notify, signing, triggers
 from service.webhooks.config import SecretBox, SecretBoxError, WebhookSettings
 from service.webhooks.egress import EgressPolicy
 from service.webhooks.tables import HookState, Subscription
@@ -71,6 +71,9 @@ class HookRuntime:
     # Where an import goes when it cannot run inline (see ``_run``).
     job_queue: JobQueue | None = None
     clock: Callable[[], datetime] = utcnow
+    # Verifies triggers of boards without a (readable) webhook secret: the check runs and
+    # fails as for a wrong signature, so the answer does not tell which boards have a webhook.
+    decoy_secret: str = field(default_factory=signing.new_secret, repr=False)
     # The first purge waits one period: a process start is no reason to write.
     _last_purge: datetime = field(default_factory=utcnow, init=False)
     _opened: dict[bytes, str] = field(default_factory=dict, init=False, repr=False)
