@@ -276,10 +276,22 @@ def run_import_job(session: Session, job_id: int) -> ImportJob | None:
     raise AssertionError("unreachable")
 
 
+def _locked_job(job_id: int) -> Any:
+    """The job row, locked (PostgreSQL) and read afresh: the session may hold the job as it was
+    before another delivery finished it, and deciding on that stale status rewrote a finished
+    job (``succeeded`` became ``unchanged``)."""
+    return (
+        select(ImportJob)
+        .where(ImportJob.id == job_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+
+
 def fail_import_job(session: Session, job_id: int, reason: str) -> ImportJob | None:
     """Mark the job failed with ``reason`` (unless it finished meanwhile) and commit."""
     begin_write(session)
-    job = session.exec(select(ImportJob).where(ImportJob.id == job_id).with_for_update()).first()
+    job = session.exec(_locked_job(job_id)).first()
     if job is None:
         return None
     if not JobStatus(job.status).finished:
@@ -296,10 +308,11 @@ def fail_import_job(session: Session, job_id: int, reason: str) -> ImportJob | N
 def _store(session: Session, job_id: int, outcome: _Outcome) -> ImportJob:
     """Write the revision (or note ``unchanged``) and finish the job, in one transaction."""
     begin_write(session)
-    job = session.exec(select(ImportJob).where(ImportJob.id == job_id).with_for_update()).one()
+    job = session.exec(_locked_job(job_id)).one()
     if JobStatus(job.status).finished:
-        # A duplicate delivery finished it while we were classifying.
-        session.rollback()
+        # A duplicate delivery finished it while we were classifying. Commit (nothing was
+        # written) rather than roll back: a rollback would expire the job handed back.
+        session.commit()
         return job
     board = outcome.board
     board_row = _lock_or_create_board(session, job, board)

@@ -23,8 +23,14 @@ from service.db.tables import (
     Workspace,
 )
 from service.domain.serialize import board_from_dict
+from service.usecases import imports as imports_usecase
 from service.usecases.errors import ConflictError
-from service.usecases.imports import run_import_job, submit_import, submit_reclassify
+from service.usecases.imports import (
+    fail_import_job,
+    run_import_job,
+    submit_import,
+    submit_reclassify,
+)
 from tests.service_dumps import stream_dump
 
 
@@ -176,3 +182,62 @@ def test_two_jobs_for_one_new_board_run_at_once_give_revisions_1_and_2(engine) -
         assert statuses == [JobStatus.SUCCEEDED, JobStatus.SUCCEEDED]
         assert revisions(session) == [1, 2]
         assert len(session.exec(select(Board)).all()) == 1
+
+
+def test_a_duplicate_delivery_finishing_second_leaves_the_first_runs_status(
+    engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sessions = create_session_factory(engine)
+    with sessions() as session:
+        workspace = Workspace(name="duplicate")
+        session.add(workspace)
+        session.commit()
+        assert workspace.id is not None
+        job_id = submit(session, workspace.id, stream_dump(3))
+    real_digitize = imports_usecase.digitize
+    calls = 0
+
+    def digitize_while_the_other_delivery_finishes(*args: Any, **kwargs: Any) -> Any:
+        # The duplicate classifies while the first delivery runs the job to the end.
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            with sessions() as other:
+                first = run_import_job(other, job_id)
+                assert first is not None and first.status == JobStatus.SUCCEEDED
+        return real_digitize(*args, **kwargs)
+
+    monkeypatch.setattr(imports_usecase, "digitize", digitize_while_the_other_delivery_finishes)
+
+    with sessions() as session:
+        duplicate = run_import_job(session, job_id)
+
+    with sessions() as session:
+        job = session.get(ImportJob, job_id)
+        assert job is not None
+        assert (job.status, job.revision_number) == (JobStatus.SUCCEEDED, 1)
+        assert duplicate is not None and duplicate.status == JobStatus.SUCCEEDED
+        assert revisions(session) == [1]
+
+
+def test_failing_a_job_another_session_finished_keeps_its_status(engine) -> None:
+    sessions = create_session_factory(engine)
+    with sessions() as session:
+        workspace = Workspace(name="late-failure")
+        session.add(workspace)
+        session.commit()
+        assert workspace.id is not None
+        job_id = submit(session, workspace.id, stream_dump(2))
+    with sessions() as stale:
+        loaded = stale.get(ImportJob, job_id)  # loaded (and kept) while queued
+        assert loaded is not None
+        stale.commit()
+        with sessions() as other:
+            run_import_job(other, job_id)
+
+        fail_import_job(stale, job_id, "late failure")
+
+    with sessions() as session:
+        job = session.get(ImportJob, job_id)
+        assert job is not None
+        assert (job.status, job.error) == (JobStatus.SUCCEEDED, None)
