@@ -204,7 +204,8 @@ def test_a_duplicate_delivery_finishing_second_leaves_the_first_runs_status(
         if calls == 1:
             with sessions() as other:
                 first = run_import_job(other, job_id)
-                assert first is not None and first.status == JobStatus.SUCCEEDED
+                assert first is not None
+                assert first.status == JobStatus.SUCCEEDED
         return real_digitize(*args, **kwargs)
 
     monkeypatch.setattr(imports_usecase, "digitize", digitize_while_the_other_delivery_finishes)
@@ -216,7 +217,8 @@ def test_a_duplicate_delivery_finishing_second_leaves_the_first_runs_status(
         job = session.get(ImportJob, job_id)
         assert job is not None
         assert (job.status, job.revision_number) == (JobStatus.SUCCEEDED, 1)
-        assert duplicate is not None and duplicate.status == JobStatus.SUCCEEDED
+        assert duplicate is not None
+        assert duplicate.status == JobStatus.SUCCEEDED
         assert revisions(session) == [1]
 
 
