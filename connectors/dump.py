@@ -23,7 +23,7 @@ from connectors.miro.normalize import MiroReader, normalize_miro
 from connectors.mural import wire as mural_wire
 from connectors.mural.normalize import normalize_mural
 from connectors.normalizing import VALIDATION_BATCH, Streamed, batches, paused_gc
-from service.domain.board import Board
+from service.domain.board import Board, storable_board
 
 DEFAULT_MAX_BYTES = 200 * 1024 * 1024
 """A default cap for callers without a setting: far above any real board (100k stickies ~ 35 MB)."""
@@ -86,8 +86,12 @@ def _load(data: object, *, consume: bool, reader: MiroReader | None = None) -> B
         if key not in data:
             raise DumpError(f"not a {provider.title()} dump: missing key {key!r}")
     if provider == "miro":
-        return normalize_miro(data, consume=consume, reader=reader)
-    return normalize_mural(data, consume=consume)
+        board = normalize_miro(data, consume=consume, reader=reader)
+    else:
+        board = normalize_mural(data, consume=consume)
+    # Cleaned here, at the edge every dump passes (files, uploads, live fetches), so no later
+    # write meets text the database refuses (docs/service.md, "Text that cannot be stored").
+    return storable_board(board)
 
 
 def read_dump_file(path: Path, max_bytes: int = DEFAULT_MAX_BYTES) -> Board:
@@ -120,10 +124,17 @@ def read_dump_file(path: Path, max_bytes: int = DEFAULT_MAX_BYTES) -> Board:
     if len(raw) > max_bytes:
         raise DumpError(f"{path}: the file is larger than the limit of {max_bytes:,} bytes")
     with paused_gc():
-        typed_dump = typed.decode(raw)
-        if typed_dump is not None:
-            del raw
-            return _load_typed(typed_dump)
+        try:
+            typed_dump = typed.decode(raw)
+            if typed_dump is not None:
+                del raw
+                return _load_typed(typed_dump)
+        except RecursionError:
+            raise DumpError(f"{path}: invalid JSON: nested too deeply") from None
+        except UnicodeDecodeError as exc:
+            raise DumpError(
+                f"{path}: not UTF-8 text (bad byte in a string: {exc.reason})"
+            ) from None
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:

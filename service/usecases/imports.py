@@ -18,6 +18,7 @@ from typing import Any
 import structlog
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlmodel import Session, col, delete, select
+from sqlmodel.sql.expression import SelectOfScalar
 
 from connectors.dump import load_dump
 from connectors.errors import ConnectorError, DumpError, RateLimitedError, TransientError
@@ -273,10 +274,17 @@ def run_import_job(session: Session, job_id: int) -> ImportJob | None:
             )
             if attempt == _STORE_ATTEMPTS:
                 raise
+        except Exception as exc:
+            # Anything else (a value the database refuses, a bug) would fail the same way on
+            # every re-run: end the job ``failed`` now instead of leaving it ``running``, where
+            # a restarted worker would pick it up and crash on it again.
+            session.rollback()
+            log.exception("import_job_store_crashed", job_id=job_id)
+            return fail_import_job(session, job_id, f"internal error ({type(exc).__name__})")
     raise AssertionError("unreachable")
 
 
-def _locked_job(job_id: int) -> Any:
+def _locked_job(job_id: int) -> SelectOfScalar[ImportJob]:
     """The job row, locked (PostgreSQL) and read afresh: the session may hold the job as it was
     before another delivery finished it, and deciding on that stale status rewrote a finished
     job (``succeeded`` became ``unchanged``)."""

@@ -16,7 +16,7 @@ from typing import Annotated, Any, Literal
 import structlog
 from celery import Celery
 from fastapi import APIRouter, FastAPI, Query, Request, Response
-from pydantic import BaseModel, Field
+from pydantic import AfterValidator, BaseModel, Field
 from sqlmodel import Session, col, select
 from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
@@ -36,6 +36,7 @@ from service.db.engine import begin_write
 from service.db.tables import Revision, RevisionContent
 from service.domain.diff import DEFAULT_LIMIT, diff_revisions
 from service.domain.serialize import BoardFormatError, board_from_dict
+from service.domain.text import has_unstorable
 from service.settings import Settings
 from service.webhooks import signing, triggers
 from service.webhooks.config import SecretBox, SecretBoxError
@@ -506,10 +507,19 @@ def board_diff(
     return DiffPublic(board_id=board_id, from_revision=old, to_revision=new, **result)
 
 
+def _storable(value: str) -> str:
+    if has_unstorable(value):
+        raise ValueError("contains NUL or a lone surrogate, which cannot be stored")
+    return value
+
+
+StorableStr = Annotated[str, AfterValidator(_storable)]
+
+
 class SubscriptionCreate(BaseModel):
-    url: str = Field(max_length=2000, description="http(s) URL that receives the events.")
+    url: StorableStr = Field(max_length=2000, description="http(s) URL that receives the events.")
     events: list[EventType] = Field(min_length=1, max_length=len(EVENT_TYPES))
-    description: str = Field(default="", max_length=200)
+    description: StorableStr = Field(default="", max_length=200)
 
 
 class SubscriptionPublic(_Public):

@@ -202,3 +202,24 @@ def test_concurrent_uploads_while_the_worker_writes_all_succeed(
     assert {job["status"] for job in jobs} == {"succeeded"}
     boards = client.get("/v1/boards", headers=alice.headers).json()["items"]
     assert sorted(b["latest_revision"] for b in boards) == [10, 10, 10, 10]
+
+
+@pytest.mark.parametrize(
+    ("bad", "stored"),
+    [("\ud800", "\ufffd"), ("\x00", "\ufffd"), ("a\ud83d", "a\ufffd")],
+)
+def test_text_the_database_cannot_store_is_imported_with_the_replacement_character(
+    client: TestClient, alice: Workspace, bad: str, stored: str
+) -> None:
+    dump = stream_dump(2, name=f"Board {bad}", step_text=f"Schritt {{n}} {bad}")
+    body = json.dumps(dump).encode()  # ASCII escapes: "\ud800" is valid JSON, not valid UTF-8
+
+    response = client.post(
+        "/v1/imports", content=body, headers={**alice.headers, "Content-Type": "application/json"}
+    )
+
+    assert response.status_code == 202, response.text
+    job = wait_for_job(client, alice, response.json()["id"])
+    assert job["status"] == "succeeded", job
+    board = client.get(f"/v1/boards/{job['board_id']}", headers=alice.headers).json()
+    assert board["name"] == f"Board {stored}"

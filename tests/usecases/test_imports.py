@@ -243,3 +243,30 @@ def test_failing_a_job_another_session_finished_keeps_its_status(engine) -> None
         job = session.get(ImportJob, job_id)
         assert job is not None
         assert (job.status, job.error) == (JobStatus.SUCCEEDED, None)
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        UnicodeEncodeError("utf-8", "\ud800", 0, 1, "surrogates not allowed"),
+        ValueError("A string literal cannot contain NUL (0x00) characters."),
+    ],
+)
+def test_a_job_whose_final_write_raises_ends_failed_with_the_reason(
+    db_session: Session, workspace_id: int, monkeypatch: pytest.MonkeyPatch, error: Exception
+) -> None:
+    job_id = submit(db_session, workspace_id, stream_dump(2))
+
+    def refuse(*args: Any, **kwargs: Any) -> None:
+        raise error
+
+    monkeypatch.setattr(imports_usecase, "_insert_revision", refuse)
+    job = run_import_job(db_session, job_id)
+
+    assert job is not None
+    assert job.status == JobStatus.FAILED
+    assert job.error is not None
+    assert type(error).__name__ in job.error
+    assert revisions(db_session) == []
+    assert db_session.get(ImportPayload, job_id) is None
+    assert run_import_job(db_session, job_id).status == JobStatus.FAILED  # a re-run is harmless
