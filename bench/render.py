@@ -2,7 +2,8 @@
 
 Run: ``.venv/bin/python bench/render.py [--steps 500] [--repeat 7]``. The board has 4 lanes,
 a parallel pair every fifth column, one NVA step in seven, German text with umlauts and emoji,
-and one problem per four steps. Prints the median and best of ``--repeat`` runs.
+and one problem per four steps. Prints the median and best of ``--repeat`` runs; each run
+decodes the contract dict first (``decode_contract``), as the API and the CLI do.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import statistics
 import time
 from typing import Any
 
+from service.domain.contract_model import decode_contract, decode_stream
 from service.domain.render.html import render_report_html
 from service.domain.render.svg import render_stream_svg
 
@@ -103,8 +105,10 @@ def main() -> None:
     doc = board(args.steps)
     stream = doc["streams"][0]
 
-    svg_median, svg_best, svg = timed(args.repeat, lambda: render_stream_svg(stream))
-    page_median, page_best, page = timed(args.repeat, lambda: render_report_html(doc))
+    svg_median, svg_best, svg = timed(args.repeat, lambda: render_stream_svg(decode_stream(stream)))
+    page_median, page_best, page = timed(
+        args.repeat, lambda: render_report_html(decode_contract(doc))
+    )
     print(f"board: {args.steps} steps, {len(stream['problems'])} problems, 4 lanes")
     print(
         f"SVG map:     median {svg_median * 1000:7.1f} ms  best {svg_best * 1000:7.1f} ms  "

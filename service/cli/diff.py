@@ -23,6 +23,7 @@ from connectors.dump import read_dump_file
 from connectors.errors import DumpError
 from service.cli.imports import MAX_DUMP_BYTES
 from service.domain.board import Board
+from service.domain.contract_model import decode_contract
 from service.domain.diff import METRIC_FIELDS, diff_revisions, is_empty
 from service.domain.digitize import digitize
 from service.domain.export import safe_text
@@ -89,9 +90,9 @@ def run_diff(args: argparse.Namespace) -> int:
             f"{safe_text(new_board.provider)} {safe_text(new_board.id)})",
             file=sys.stderr,
         )
-    result = diff_revisions(
-        old_board, new_board, digitize(old_board, ruleset), digitize(new_board, ruleset)
-    )
+    old_doc = decode_contract(digitize(old_board, ruleset))
+    new_doc = decode_contract(digitize(new_board, ruleset))
+    result = diff_revisions(old_board, new_board, old_doc, new_doc)
     if args.format == "json":
         sys.stdout.write(json.dumps(result, indent=2, ensure_ascii=False) + "\n")
     else:

@@ -23,14 +23,17 @@ from rich.text import Text
 
 from connectors.dump import DEFAULT_MAX_BYTES, read_dump_file
 from connectors.errors import DumpError
+from service.domain.contract_model import Contract, ContractStream, decode_contract
 from service.domain.digitize import digitize
 from service.domain.export import (
+    attached_to,
     comparison_rows,
     contract_to_markdown,
     format_minutes,
     format_percent,
     metric_rows,
     safe_text,
+    step_labels,
     streams_to_csv,
 )
 from service.domain.render.html import render_report_html
@@ -112,7 +115,9 @@ def run_import(args: argparse.Namespace) -> int:
     doc = digitize(board, ruleset)
 
     if args.output is None and args.format == "table":
-        render_table(doc, Console(width=None if sys.stdout.isatty() else _FILE_WIDTH))
+        render_table(
+            decode_contract(doc), Console(width=None if sys.stdout.isatty() else _FILE_WIDTH)
+        )
         return 0
     try:
         text = render(doc, args.format, stream=args.stream)
@@ -134,24 +139,25 @@ def render(doc: Mapping[str, Any], fmt: str, *, stream: str | None = None) -> st
     ``svg`` draws one stream (``stream``: id, name or 1-based position; default the first) and
     raises ``LookupError`` when there is no such stream; ``html`` is the whole report page.
     """
-    if fmt == "svg":
-        return render_stream_svg(select_stream(doc, stream))
-    if fmt == "html":
-        return render_report_html(doc)
     if fmt == "json":
         return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
+    if fmt not in FORMATS:
+        raise ValueError(f"unknown format {fmt!r}")
+    contract = decode_contract(doc)
+    if fmt == "svg":
+        return render_stream_svg(select_stream(contract, stream))
+    if fmt == "html":
+        return render_report_html(contract)
     if fmt == "markdown":
-        return contract_to_markdown(doc)
+        return contract_to_markdown(contract)
     if fmt == "csv":
-        return streams_to_csv(doc.get("streams") or [])
-    if fmt == "table":
-        buffer = io.StringIO()
-        render_table(
-            doc,
-            Console(file=buffer, width=_FILE_WIDTH, color_system=None, force_terminal=False),
-        )
-        return buffer.getvalue()
-    raise ValueError(f"unknown format {fmt!r}")
+        return streams_to_csv(contract.streams)
+    buffer = io.StringIO()
+    render_table(
+        contract,
+        Console(file=buffer, width=_FILE_WIDTH, color_system=None, force_terminal=False),
+    )
+    return buffer.getvalue()
 
 
 def _t(value: object, style: str = "") -> Text:
@@ -166,23 +172,20 @@ def _yes_no(value: object) -> Text:
     return Text("yes", style="green") if value else Text("no", style="red")
 
 
-def render_table(doc: Mapping[str, Any], console: Console) -> None:
+def render_table(doc: Contract, console: Console) -> None:
     """Print the document for people: per stream its steps, problems, ideas and metrics."""
-    board = doc.get("board") or {}
-    heading = Text(safe_text(board.get("name")) or "(unnamed board)", style="bold")
-    heading.append(
-        f"  {safe_text(board.get('provider'))} board {safe_text(board.get('id'))}", style="dim"
-    )
+    board = doc.board
+    heading = Text(safe_text(board.name) or "(unnamed board)", style="bold")
+    heading.append(f"  {safe_text(board.provider)} board {safe_text(board.id)}", style="dim")
     console.print(heading)
     console.print()
-    streams = doc.get("streams") or []
-    if not streams:
+    if not doc.streams:
         console.print(Text("No value stream found on this board."))
         console.print()
-    for stream in streams:
+    for stream in doc.streams:
         _render_stream(stream, console)
-    comparison = doc.get("comparison")
-    if comparison:
+    comparison = doc.comparison
+    if comparison is not None:
         table = _table("Current vs target state", show_header=False)
         table.add_column("")
         table.add_column("Value")
@@ -190,7 +193,7 @@ def render_table(doc: Mapping[str, Any], console: Console) -> None:
             table.add_row(Text(label), _t(value))
         console.print(table)
         console.print()
-    unclassified = doc.get("unclassified") or []
+    unclassified = doc.unclassified
     console.print(
         Text(
             f"Unclassified items: {len(unclassified)}"
@@ -210,20 +213,20 @@ def _table(title: str, *, show_header: bool = True) -> Table:
     )
 
 
-def _render_stream(stream: Mapping[str, Any], console: Console) -> None:
-    title = Text(safe_text(stream.get("name")) or "(unnamed stream)", style="bold cyan")
-    title.append(f"  {safe_text(stream.get('state'))}", style="cyan")
+def _render_stream(stream: ContractStream, console: Console) -> None:
+    title = Text(safe_text(stream.name) or "(unnamed stream)", style="bold cyan")
+    title.append(f"  {safe_text(stream.state)}", style="cyan")
     console.print(title)
-    if stream.get("persona"):
-        console.print(Text("Persona: ") + _t(stream["persona"]))
-    lanes = [safe_text(lane) for lane in stream.get("lanes") or []]
+    if stream.persona:
+        console.print(Text("Persona: ") + _t(stream.persona))
+    lanes = [safe_text(lane) for lane in stream.lanes]
     if lanes:
         console.print(Text("Lanes: " + ", ".join(lanes)))
 
-    steps = stream.get("steps") or []
-    labels = {str(s.get("id")): f"{s.get('order')}. {safe_text(s.get('title'))}" for s in steps}
+    steps = stream.steps
+    labels = step_labels(stream)
     # a board without swimlanes gets no column of dashes
-    show_lane = any(step.get("lane") for step in steps)
+    show_lane = any(step.lane for step in steps)
     table = _table("Steps")
     table.add_column("#", justify="right")
     table.add_column("Step")
@@ -233,22 +236,22 @@ def _render_stream(stream: Mapping[str, Any], console: Console) -> None:
     for name in ("PT", "LT", "WT", "%C&A", "Problems"):
         table.add_column(name, justify="right")
     for step in steps:
-        lane = [_t(step.get("lane"))] if show_lane else []
+        lane = [_t(step.lane)] if show_lane else []
         table.add_row(
-            Text(str(step.get("order"))),
-            _t(step.get("title")),
+            Text(str(step.order)),
+            _t(step.title),
             *lane,
-            _yes_no(step.get("value_adding")),
-            Text(format_minutes(step.get("process_time_min"))),
-            Text(format_minutes(step.get("lead_time_min"))),
-            Text(format_minutes(step.get("wait_time_min"))),
-            Text(format_percent(step.get("complete_accurate_pct"))),
-            Text(str(len(step.get("problem_ids") or []))),
+            _yes_no(step.value_adding),
+            Text(format_minutes(step.process_time_min)),
+            Text(format_minutes(step.lead_time_min)),
+            Text(format_minutes(step.wait_time_min)),
+            Text(format_percent(step.complete_accurate_pct)),
+            Text(str(len(step.problem_ids))),
         )
     console.print(table)
     console.print()
 
-    problems = stream.get("problems") or []
+    problems = stream.problems
     if problems:
         table = _table("Problems (most votes first)")
         table.add_column("Votes", justify="right")
@@ -256,30 +259,27 @@ def _render_stream(stream: Mapping[str, Any], console: Console) -> None:
         table.add_column("Step")
         for problem in problems:
             table.add_row(
-                Text(str(problem.get("weight"))),
-                _t(problem.get("text")),
-                _t(labels.get(str(problem.get("step_id")), "whole stream")),
+                Text(str(problem.weight)),
+                _t(problem.text),
+                _t(attached_to(labels, problem.step_id)),
             )
         console.print(table)
         console.print()
 
-    ideas = stream.get("ideas") or []
+    ideas = stream.ideas
     if ideas:
         table = _table("Ideas")
         table.add_column("Idea")
         table.add_column("Step")
         for idea in ideas:
-            table.add_row(
-                _t(idea.get("text")),
-                _t(labels.get(str(idea.get("step_id")), "whole stream")),
-            )
+            table.add_row(_t(idea.text), _t(attached_to(labels, idea.step_id)))
         console.print(table)
         console.print()
 
     table = _table("Metrics", show_header=False)
     table.add_column("Metric")
     table.add_column("Value", justify="right")
-    for label, value in metric_rows(stream.get("metrics") or {}):
+    for label, value in metric_rows(stream.metrics):
         table.add_row(Text(label), Text(value))
     console.print(table)
     console.print()

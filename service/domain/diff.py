@@ -14,10 +14,18 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from operator import attrgetter
+from typing import Any, TypeVar
 
 from service.domain.board import Board, Geometry, Item
+from service.domain.contract_model import (
+    Contract,
+    ContractMetrics,
+    ContractProblem,
+    ContractStep,
+    ContractStream,
+)
 
 Json = dict[str, Any]
 
@@ -149,35 +157,18 @@ def _diff_items(old: Board, new: Board, limit: int) -> tuple[Json, Json]:
     return section, counts
 
 
-def _list(value: object) -> list[Any]:
-    return value if isinstance(value, list) else []
-
-
-def _mapping(value: object) -> Mapping[str, Any]:
-    return value if isinstance(value, Mapping) else {}
-
-
-def _streams(doc: Mapping[str, Any]) -> list[Mapping[str, Any]]:
-    return [s for s in _list(doc.get("streams")) if isinstance(s, Mapping)]
-
-
-def _primary_source(entry: Mapping[str, Any]) -> str | None:
-    sources = _list(entry.get("source_item_ids"))
-    return str(sources[0]) if sources and isinstance(sources[0], str) else None
-
-
 def _match_streams(
-    old: Sequence[Mapping[str, Any]], new: Sequence[Mapping[str, Any]]
+    old: Sequence[ContractStream], new: Sequence[ContractStream]
 ) -> tuple[list[tuple[int, int]], list[int], list[int]]:
     """Pairs of (old index, new index) matched by stream id, then by (name, state)."""
     pairs: list[tuple[int, int]] = []
     new_by_id: dict[str, int] = {}
     for index, stream in enumerate(new):
-        new_by_id.setdefault(str(stream.get("id")), index)
+        new_by_id.setdefault(stream.id, index)
     used_new: set[int] = set()
     left_old: list[int] = []
     for index, stream in enumerate(old):
-        match = new_by_id.get(str(stream.get("id")))
+        match = new_by_id.get(stream.id)
         if match is not None and match not in used_new:
             pairs.append((index, match))
             used_new.add(match)
@@ -186,11 +177,11 @@ def _match_streams(
     by_name: dict[tuple[str, str], list[int]] = defaultdict(list)
     for index, stream in enumerate(new):
         if index not in used_new:
-            by_name[(_key(stream.get("name")), str(stream.get("state")))].append(index)
+            by_name[(_key(stream.name), str(stream.state))].append(index)
     unmatched_old: list[int] = []
     for index in left_old:
         stream = old[index]
-        candidates = by_name.get((_key(stream.get("name")), str(stream.get("state"))))
+        candidates = by_name.get((_key(stream.name), str(stream.state)))
         if candidates:
             match = candidates.pop(0)
             pairs.append((index, match))
@@ -201,21 +192,21 @@ def _match_streams(
     return sorted(pairs), unmatched_old, unmatched_new
 
 
+Entry = TypeVar("Entry", ContractStep, ContractProblem)
+
+
 def _located(
-    streams: Sequence[Mapping[str, Any]], key: str
-) -> Iterator[tuple[int, Mapping[str, Any]]]:
+    streams: Sequence[ContractStream], entries: Callable[[ContractStream], Sequence[Entry]]
+) -> list[tuple[int, Entry]]:
     """(stream index, entry) for every step or problem of every stream, in document order."""
-    for index, stream in enumerate(streams):
-        for entry in _list(stream.get(key)):
-            if isinstance(entry, Mapping):
-                yield index, entry
+    return [(index, entry) for index, stream in enumerate(streams) for entry in entries(stream)]
 
 
 def _match_entries(
-    old: list[tuple[int, Mapping[str, Any]]],
-    new: list[tuple[int, Mapping[str, Any]]],
+    old: list[tuple[int, Entry]],
+    new: list[tuple[int, Entry]],
     stream_pairs: Iterable[tuple[int, int]],
-    text_field: str,
+    text: Callable[[Entry], str],
 ) -> tuple[list[tuple[int, int]], list[int], list[int]]:
     """Match entries by their own source item first, then by text inside matched streams.
 
@@ -223,15 +214,14 @@ def _match_entries(
     """
     new_by_source: dict[str, int] = {}
     for index, (_, entry) in enumerate(new):
-        source = _primary_source(entry)
-        if source is not None:
-            new_by_source.setdefault(source, index)
+        if entry.source_item_ids:
+            new_by_source.setdefault(entry.source_item_ids[0], index)
     pairs: list[tuple[int, int]] = []
     used_new: set[int] = set()
     left_old: list[int] = []
     for index, (_, entry) in enumerate(old):
-        source = _primary_source(entry)
-        match = new_by_source.get(source) if source is not None else None
+        sources = entry.source_item_ids
+        match = new_by_source.get(sources[0]) if sources else None
         if match is not None and match not in used_new:
             pairs.append((index, match))
             used_new.add(match)
@@ -241,14 +231,14 @@ def _match_entries(
     by_text: dict[tuple[int, str], list[int]] = defaultdict(list)
     for index, (stream, entry) in enumerate(new):
         if index not in used_new:
-            by_text[(stream, _key(entry.get(text_field)))].append(index)
+            by_text[(stream, _key(text(entry)))].append(index)
     unmatched_old: list[int] = []
     for index in left_old:
         stream, entry = old[index]
         new_stream = stream_of_old.get(stream)
         candidates = (
-            by_text.get((new_stream, _key(entry.get(text_field))))
-            if new_stream is not None and _key(entry.get(text_field))
+            by_text.get((new_stream, _key(text(entry))))
+            if new_stream is not None and _key(text(entry))
             else None
         )
         if candidates:
@@ -261,25 +251,25 @@ def _match_entries(
     return sorted(pairs), unmatched_old, unmatched_new
 
 
-def _step_entry(stream: Mapping[str, Any], step: Mapping[str, Any]) -> Json:
+def _step_entry(stream: ContractStream, step: ContractStep) -> Json:
     return {
-        "stream_id": stream.get("id"),
-        "id": step.get("id"),
-        "title": _clip(step.get("title")),
-        "order": step.get("order"),
-        "lane": step.get("lane"),
+        "stream_id": stream.id,
+        "id": step.id,
+        "title": _clip(step.title),
+        "order": step.order,
+        "lane": step.lane,
     }
 
 
 def _diff_steps(
-    old_streams: Sequence[Mapping[str, Any]],
-    new_streams: Sequence[Mapping[str, Any]],
+    old_streams: Sequence[ContractStream],
+    new_streams: Sequence[ContractStream],
     stream_pairs: Sequence[tuple[int, int]],
     limit: int,
 ) -> tuple[Json, Json]:
-    old = list(_located(old_streams, "steps"))
-    new = list(_located(new_streams, "steps"))
-    pairs, removed, added = _match_entries(old, new, stream_pairs, "title")
+    old = _located(old_streams, attrgetter("steps"))
+    new = _located(new_streams, attrgetter("steps"))
+    pairs, removed, added = _match_entries(old, new, stream_pairs, attrgetter("title"))
     stream_of_old = dict(stream_pairs)
     moved: list[Json] = []
     retitled: list[Json] = []
@@ -289,9 +279,9 @@ def _diff_steps(
         fields = []
         if stream_of_old.get(old_stream) != new_stream:
             fields.append("stream")
-        if before.get("order") != after.get("order"):
+        if before.order != after.order:
             fields.append("order")
-        if before.get("lane") != after.get("lane"):
+        if before.lane != after.lane:
             fields.append("lane")
         if fields:
             moved_count += 1
@@ -301,19 +291,19 @@ def _diff_steps(
                         **_step_entry(new_streams[new_stream], after),
                         "fields": fields,
                         "from": {
-                            "stream_id": old_streams[old_stream].get("id"),
-                            "order": before.get("order"),
-                            "lane": before.get("lane"),
+                            "stream_id": old_streams[old_stream].id,
+                            "order": before.order,
+                            "lane": before.lane,
                         },
                     }
                 )
-        if _key(before.get("title")) != _key(after.get("title")):
+        if _key(before.title) != _key(after.title):
             retitled_count += 1
             if len(retitled) < limit:
                 retitled.append(
                     {
                         **_step_entry(new_streams[new_stream], after),
-                        "old_title": _clip(before.get("title")),
+                        "old_title": _clip(before.title),
                     }
                 )
     section = {
@@ -331,38 +321,36 @@ def _diff_steps(
     return section, counts
 
 
-def _problem_entry(stream: Mapping[str, Any], problem: Mapping[str, Any]) -> Json:
+def _problem_entry(stream: ContractStream, problem: ContractProblem) -> Json:
     return {
-        "stream_id": stream.get("id"),
-        "id": problem.get("id"),
-        "text": _clip(problem.get("text")),
-        "step_id": problem.get("step_id"),
-        "weight": problem.get("weight"),
+        "stream_id": stream.id,
+        "id": problem.id,
+        "text": _clip(problem.text),
+        "step_id": problem.step_id,
+        "weight": problem.weight,
     }
 
 
 def _diff_problems(
-    old_streams: Sequence[Mapping[str, Any]],
-    new_streams: Sequence[Mapping[str, Any]],
+    old_streams: Sequence[ContractStream],
+    new_streams: Sequence[ContractStream],
     stream_pairs: Sequence[tuple[int, int]],
     limit: int,
 ) -> tuple[Json, Json]:
-    old = list(_located(old_streams, "problems"))
-    new = list(_located(new_streams, "problems"))
-    pairs, removed, added = _match_entries(old, new, stream_pairs, "text")
+    old = _located(old_streams, attrgetter("problems"))
+    new = _located(new_streams, attrgetter("problems"))
+    pairs, removed, added = _match_entries(old, new, stream_pairs, attrgetter("text"))
     reweighted: list[Json] = []
     count = 0
     for old_index, new_index in pairs:
         (_, before), (new_stream, after) = old[old_index], new[new_index]
-        if before.get("weight") == after.get("weight"):
+        if before.weight == after.weight:
             continue
         count += 1
         if len(reweighted) < limit:
             entry = _problem_entry(new_streams[new_stream], after)
             del entry["weight"]
-            reweighted.append(
-                {**entry, "old_weight": before.get("weight"), "new_weight": after.get("weight")}
-            )
+            reweighted.append({**entry, "old_weight": before.weight, "new_weight": after.weight})
     section = {
         "added": [_problem_entry(new_streams[new[i][0]], new[i][1]) for i in added[:limit]],
         "removed": [_problem_entry(old_streams[old[i][0]], old[i][1]) for i in removed[:limit]],
@@ -396,17 +384,24 @@ def metric_delta(old: object, new: object) -> Json:
     }
 
 
-def _stream_head(stream: Mapping[str, Any]) -> Json:
+def _stream_head(stream: ContractStream) -> Json:
+    return {"stream_id": stream.id, "name": _clip(stream.name), "state": stream.state}
+
+
+def _metric_deltas(before: ContractMetrics | None, after: ContractMetrics | None) -> Json:
+    """``metric_delta`` of every metric; None stands for a stream on one side only."""
     return {
-        "stream_id": stream.get("id"),
-        "name": _clip(stream.get("name")),
-        "state": stream.get("state"),
+        name: metric_delta(
+            getattr(before, name) if before is not None else None,
+            getattr(after, name) if after is not None else None,
+        )
+        for name in METRIC_FIELDS
     }
 
 
 def _diff_metrics(
-    old_streams: Sequence[Mapping[str, Any]],
-    new_streams: Sequence[Mapping[str, Any]],
+    old_streams: Sequence[ContractStream],
+    new_streams: Sequence[ContractStream],
     stream_pairs: Sequence[tuple[int, int]],
     unmatched_old: Sequence[int],
     unmatched_new: Sequence[int],
@@ -414,31 +409,30 @@ def _diff_metrics(
 ) -> list[Json]:
     rows: list[Json] = []
     for old_index, new_index in stream_pairs:
-        before = _mapping(old_streams[old_index].get("metrics"))
-        after = _mapping(new_streams[new_index].get("metrics"))
+        before, after = old_streams[old_index], new_streams[new_index]
         rows.append(
             {
-                **_stream_head(new_streams[new_index]),
+                **_stream_head(after),
                 "status": "kept",
-                "metrics": {f: metric_delta(before.get(f), after.get(f)) for f in METRIC_FIELDS},
+                "metrics": _metric_deltas(before.metrics, after.metrics),
             }
         )
     for index in unmatched_new:
-        after = _mapping(new_streams[index].get("metrics"))
+        stream = new_streams[index]
         rows.append(
             {
-                **_stream_head(new_streams[index]),
+                **_stream_head(stream),
                 "status": "added",
-                "metrics": {f: metric_delta(None, after.get(f)) for f in METRIC_FIELDS},
+                "metrics": _metric_deltas(None, stream.metrics),
             }
         )
     for index in unmatched_old:
-        before = _mapping(old_streams[index].get("metrics"))
+        stream = old_streams[index]
         rows.append(
             {
-                **_stream_head(old_streams[index]),
+                **_stream_head(stream),
                 "status": "removed",
-                "metrics": {f: metric_delta(before.get(f), None) for f in METRIC_FIELDS},
+                "metrics": _metric_deltas(stream.metrics, None),
             }
         )
     return rows[:limit]
@@ -447,8 +441,8 @@ def _diff_metrics(
 def diff_revisions(
     old_board: Board,
     new_board: Board,
-    old_doc: Mapping[str, Any],
-    new_doc: Mapping[str, Any],
+    old_doc: Contract,
+    new_doc: Contract,
     *,
     limit: int = DEFAULT_LIMIT,
 ) -> Json:
@@ -466,7 +460,7 @@ def diff_revisions(
     if limit < 0:
         raise ValueError("limit must not be negative")
     items, item_counts = _diff_items(old_board, new_board, limit)
-    old_streams, new_streams = _streams(old_doc), _streams(new_doc)
+    old_streams, new_streams = old_doc.streams, new_doc.streams
     stream_pairs, unmatched_old, unmatched_new = _match_streams(old_streams, new_streams)
     steps, step_counts = _diff_steps(old_streams, new_streams, stream_pairs, limit)
     problems, problem_counts = _diff_problems(old_streams, new_streams, stream_pairs, limit)
@@ -494,19 +488,12 @@ def diff_revisions(
 
 def is_empty(diff: Mapping[str, Any]) -> bool:
     """True when ``diff`` (from ``diff_revisions``) records no change at all."""
-    counts = _mapping(diff.get("counts"))
-    for section in ("items", "steps", "problems"):
-        if any(value for value in _mapping(counts.get(section)).values()):
-            return False
-    streams = _mapping(counts.get("streams"))
-    if streams.get("added") or streams.get("removed"):
+    counts = diff["counts"]
+    if any(any(counts[section].values()) for section in ("items", "steps", "problems")):
+        return False
+    if counts["streams"]["added"] or counts["streams"]["removed"]:
         return False
     return not any(
-        row.get("status") == "kept"
-        and any(
-            _mapping(m).get("old") != _mapping(m).get("new")
-            for m in _mapping(row.get("metrics")).values()
-        )
-        for row in _list(diff.get("metrics"))
-        if isinstance(row, Mapping)
+        row["status"] == "kept" and any(m["old"] != m["new"] for m in row["metrics"].values())
+        for row in diff["metrics"]
     )

@@ -13,7 +13,14 @@ import io
 import math
 import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+
+from service.domain.contract_model import (
+    ComparedStep,
+    Contract,
+    ContractComparison,
+    ContractMetrics,
+    ContractStream,
+)
 
 # Columns of ``streams_to_csv``; one row per step.
 CSV_COLUMNS: tuple[str, ...] = (
@@ -152,39 +159,42 @@ def _yes_no(value: object) -> str:
     return "yes" if value else "no"
 
 
-def _step_labels(stream: Mapping[str, Any]) -> dict[str, str]:
+def step_labels(stream: ContractStream) -> dict[str, str]:
     """Step id -> ``"3. Title"`` for naming the step a problem or idea hangs on."""
-    labels: dict[str, str] = {}
-    for step in stream.get("steps") or ():
-        labels[str(step.get("id"))] = f"{step.get('order')}. {safe_text(step.get('title'))}"
-    return labels
+    return {step.id: f"{step.order}. {safe_text(step.title)}" for step in stream.steps}
 
 
-def _stream_heading(stream: Mapping[str, Any]) -> str:
-    name = safe_text(stream.get("name")) or "(unnamed stream)"
-    return f"{name} ({safe_text(stream.get('state'))})"
+def attached_to(labels: Mapping[str, str], step_id: str | None) -> str:
+    """The label (from ``step_labels``) of the step a problem or idea hangs on, else
+    ``whole stream``."""
+    return labels.get(step_id, "whole stream") if step_id is not None else "whole stream"
 
 
-def stream_to_markdown(stream: Mapping[str, Any], *, level: int = 2) -> str:
+def _stream_heading(stream: ContractStream) -> str:
+    name = safe_text(stream.name) or "(unnamed stream)"
+    return f"{name} ({safe_text(stream.state)})"
+
+
+def stream_to_markdown(stream: ContractStream, *, level: int = 2) -> str:
     """One contract stream as Markdown: heading, persona and lanes, steps, problems, ideas, metrics.
 
     ``level`` is the heading level of the stream's own heading (its sections get ``level + 1``).
     """
     h = "#" * max(1, min(level, 5))
     sub = h + "#"
-    labels = _step_labels(stream)
+    labels = step_labels(stream)
     lines = [f"{h} {markdown_text(_stream_heading(stream))}", ""]
-    if stream.get("persona"):
-        lines += [f"Persona: {markdown_text(stream['persona'])}", ""]
-    lanes = [markdown_text(lane) for lane in stream.get("lanes") or ()]
+    if stream.persona:
+        lines += [f"Persona: {markdown_text(stream.persona)}", ""]
+    lanes = [markdown_text(lane) for lane in stream.lanes]
     if lanes:
         lines += ["Lanes: " + ", ".join(lanes), ""]
 
-    steps = stream.get("steps") or ()
+    steps = stream.steps
     lines += [f"{sub} Steps", ""]
     if steps:
         # a board without swimlanes gets no column of dashes
-        show_lane = any(step.get("lane") for step in steps)
+        show_lane = any(step.lane for step in steps)
         header = ["#", "Step", "Lane", "Value-adding", "PT", "LT", "WT", "%C&A", "Problems"]
         align = "rlllrrrrr"
         if not show_lane:
@@ -193,15 +203,15 @@ def stream_to_markdown(stream: Mapping[str, Any], *, level: int = 2) -> str:
         rows = []
         for step in steps:
             row = [
-                str(step.get("order")),
-                markdown_text(step.get("title")),
-                markdown_text(step.get("lane")) or _MISSING,
-                _yes_no(step.get("value_adding")),
-                format_minutes(step.get("process_time_min")),
-                format_minutes(step.get("lead_time_min")),
-                format_minutes(step.get("wait_time_min")),
-                format_percent(step.get("complete_accurate_pct")),
-                str(len(step.get("problem_ids") or ())),
+                str(step.order),
+                markdown_text(step.title),
+                markdown_text(step.lane) or _MISSING,
+                _yes_no(step.value_adding),
+                format_minutes(step.process_time_min),
+                format_minutes(step.lead_time_min),
+                format_minutes(step.wait_time_min),
+                format_percent(step.complete_accurate_pct),
+                str(len(step.problem_ids)),
             ]
             if not show_lane:
                 del row[2]
@@ -211,7 +221,7 @@ def stream_to_markdown(stream: Mapping[str, Any], *, level: int = 2) -> str:
         lines.append("No steps.")
     lines.append("")
 
-    problems = stream.get("problems") or ()
+    problems = stream.problems
     lines += [f"{sub} Problems (most votes first)", ""]
     if problems:
         lines += _table(
@@ -219,9 +229,9 @@ def stream_to_markdown(stream: Mapping[str, Any], *, level: int = 2) -> str:
             "rll",
             (
                 (
-                    str(problem.get("weight")),
-                    markdown_text(problem.get("text")),
-                    markdown_text(labels.get(str(problem.get("step_id")), "whole stream")),
+                    str(problem.weight),
+                    markdown_text(problem.text),
+                    markdown_text(attached_to(labels, problem.step_id)),
                 )
                 for problem in problems
             ),
@@ -230,17 +240,14 @@ def stream_to_markdown(stream: Mapping[str, Any], *, level: int = 2) -> str:
         lines.append("No problems.")
     lines.append("")
 
-    ideas = stream.get("ideas") or ()
+    ideas = stream.ideas
     lines += [f"{sub} Ideas", ""]
     if ideas:
         lines += _table(
             ("Idea", "Step"),
             "ll",
             (
-                (
-                    markdown_text(idea.get("text")),
-                    markdown_text(labels.get(str(idea.get("step_id")), "whole stream")),
-                )
+                (markdown_text(idea.text), markdown_text(attached_to(labels, idea.step_id)))
                 for idea in ideas
             ),
         )
@@ -249,90 +256,80 @@ def stream_to_markdown(stream: Mapping[str, Any], *, level: int = 2) -> str:
     lines.append("")
 
     lines += [f"{sub} Metrics", ""]
-    lines += _table(("Metric", "Value"), "lr", metric_rows(stream.get("metrics") or {}))
+    lines += _table(("Metric", "Value"), "lr", metric_rows(stream.metrics))
     lines.append("")
     return "\n".join(lines)
 
 
-def metric_rows(metrics: Mapping[str, Any]) -> list[tuple[str, str]]:
+def metric_rows(metrics: ContractMetrics) -> list[tuple[str, str]]:
     """The stream metrics as (label, human-readable value) pairs, in reading order."""
 
-    def count(key: str) -> str:
-        value = metrics.get(key)
+    def count(value: int | None) -> str:
         return _MISSING if value is None else str(value)
 
     return [
-        ("Steps", count("step_count")),
-        ("Value-adding steps", count("value_adding_steps")),
-        ("Non-value-adding steps", count("non_value_adding_steps")),
-        ("Total process time", format_minutes(metrics.get("total_process_time_min"))),
-        ("Total lead time", format_minutes(metrics.get("total_lead_time_min"))),
-        ("Activity ratio", format_ratio(metrics.get("activity_ratio"))),
-        ("Rolled %C&A", format_ratio(metrics.get("rolled_complete_accurate"))),
-        ("Handoffs", count("handoffs")),
-        ("Problems", count("problem_count")),
-        ("Votes on problems", count("problem_weight")),
+        ("Steps", count(metrics.step_count)),
+        ("Value-adding steps", count(metrics.value_adding_steps)),
+        ("Non-value-adding steps", count(metrics.non_value_adding_steps)),
+        ("Total process time", format_minutes(metrics.total_process_time_min)),
+        ("Total lead time", format_minutes(metrics.total_lead_time_min)),
+        ("Activity ratio", format_ratio(metrics.activity_ratio)),
+        ("Rolled %C&A", format_ratio(metrics.rolled_complete_accurate)),
+        ("Handoffs", count(metrics.handoffs)),
+        ("Problems", count(metrics.problem_count)),
+        ("Votes on problems", count(metrics.problem_weight)),
     ]
 
 
-def comparison_rows(comparison: Mapping[str, Any]) -> list[tuple[str, str]]:
+def comparison_rows(comparison: ContractComparison) -> list[tuple[str, str]]:
     """The current-vs-target comparison as (label, value) pairs; step titles are joined by ``;``."""
 
-    def titles(key: str) -> str:
-        entries = comparison.get(key) or ()
+    def titles(entries: Sequence[ComparedStep]) -> str:
         names = [_comparison_title(entry) for entry in entries]
         return "; ".join(names) if names else _MISSING
 
-    rows = [
-        ("Current stream", safe_text(comparison.get("current_stream_name") or _MISSING)),
-        ("Target stream", safe_text(comparison.get("target_stream_name") or _MISSING)),
-        ("Kept steps", titles("kept")),
-        ("Removed steps", titles("removed")),
-        ("Added steps", titles("added")),
+    return [
+        ("Current stream", safe_text(comparison.current_stream_name or _MISSING)),
+        ("Target stream", safe_text(comparison.target_stream_name or _MISSING)),
+        ("Kept steps", titles(comparison.kept)),
+        ("Removed steps", titles(comparison.removed)),
+        ("Added steps", titles(comparison.added)),
         (
             "Lead time change",
-            format_change(
-                comparison.get("lead_time_change_min"), comparison.get("lead_time_change_pct")
-            ),
+            format_change(comparison.lead_time_change_min, comparison.lead_time_change_pct),
         ),
         (
             "Process time change",
-            format_change(
-                comparison.get("process_time_change_min"), comparison.get("process_time_change_pct")
-            ),
+            format_change(comparison.process_time_change_min, comparison.process_time_change_pct),
         ),
     ]
-    return rows
 
 
-def _comparison_title(entry: object) -> str:
-    """A kept/removed/added entry: a title string, or a dict naming the step(s)."""
-    if isinstance(entry, Mapping):
-        current = entry.get("current_title")
-        target = entry.get("target_title")
-        if current is not None and target is not None and current != target:
-            return f"{safe_text(current)} → {safe_text(target)}"
-        return safe_text(entry.get("title") or current or target or "")
-    return safe_text(entry)
+def _comparison_title(entry: ComparedStep) -> str:
+    """A kept/removed/added entry's title; a kept step renamed shows both titles."""
+    current, target = entry.current_title, entry.target_title
+    if current is not None and target is not None and current != target:
+        return f"{safe_text(current)} → {safe_text(target)}"
+    return safe_text(current or target or "")
 
 
-def contract_to_markdown(doc: Mapping[str, Any]) -> str:
+def contract_to_markdown(doc: Contract) -> str:
     """A contract v1 document as one Markdown report: board, streams, comparison, leftovers."""
-    board = doc.get("board") or {}
-    title = safe_text(board.get("name")) or "Value streams"
+    board = doc.board
+    title = safe_text(board.name) or "Value streams"
     lines = [
         f"# {markdown_text(title)}",
         "",
-        f"Source: {markdown_text(board.get('provider'))} board {markdown_text(board.get('id'))}",
+        f"Source: {markdown_text(board.provider)} board {markdown_text(board.id)}",
         "",
     ]
-    streams = doc.get("streams") or ()
+    streams = doc.streams
     for stream in streams:
         lines.append(stream_to_markdown(stream, level=2))
     if not streams:
         lines += ["No value stream found on this board.", ""]
-    comparison = doc.get("comparison")
-    if comparison:
+    comparison = doc.comparison
+    if comparison is not None:
         lines += ["## Current vs target state", ""]
         lines += _table(
             ("", "Value"),
@@ -340,7 +337,7 @@ def contract_to_markdown(doc: Mapping[str, Any]) -> str:
             ((label, markdown_text(value)) for label, value in comparison_rows(comparison)),
         )
         lines.append("")
-    unclassified = doc.get("unclassified") or ()
+    unclassified = doc.unclassified
     lines += [f"## Unclassified items ({len(unclassified)})", ""]
     if unclassified:
         lines += _table(
@@ -348,9 +345,9 @@ def contract_to_markdown(doc: Mapping[str, Any]) -> str:
             "lll",
             (
                 (
-                    markdown_text(entry.get("item_id")),
-                    markdown_text(entry.get("text")),
-                    markdown_text(entry.get("reason")),
+                    markdown_text(entry.item_id),
+                    markdown_text(entry.text),
+                    markdown_text(entry.reason),
                 )
                 for entry in unclassified
             ),
@@ -379,8 +376,8 @@ def csv_cell(value: object) -> str | int | float:
     return text
 
 
-def streams_to_csv(streams: Sequence[Mapping[str, Any]]) -> str:
-    """One row per step across ``streams`` (contract v1 stream dicts), with a header row.
+def streams_to_csv(streams: Sequence[ContractStream]) -> str:
+    """One row per step across ``streams``, with a header row.
 
     Times are in minutes as numbers (empty when unknown), ``problems`` counts the problems
     attached to the step and ``problem_weight`` sums their votes. Lines end with CRLF (RFC 4180).
@@ -389,25 +386,21 @@ def streams_to_csv(streams: Sequence[Mapping[str, Any]]) -> str:
     writer = csv.writer(buffer)
     writer.writerow(CSV_COLUMNS)
     for stream in streams:
-        weights = {
-            str(problem.get("id")): problem.get("weight") or 0
-            for problem in stream.get("problems") or ()
-        }
-        for step in stream.get("steps") or ():
-            problem_ids = [str(pid) for pid in step.get("problem_ids") or ()]
+        weights = {problem.id: problem.weight or 0 for problem in stream.problems}
+        for step in stream.steps:
             row = (
-                stream.get("name"),
-                stream.get("state"),
-                step.get("order"),
-                step.get("title"),
-                step.get("lane"),
-                step.get("value_adding"),
-                step.get("process_time_min"),
-                step.get("lead_time_min"),
-                step.get("wait_time_min"),
-                step.get("complete_accurate_pct"),
-                len(problem_ids),
-                sum(weights.get(pid, 0) for pid in problem_ids),
+                stream.name,
+                stream.state,
+                step.order,
+                step.title,
+                step.lane,
+                step.value_adding,
+                step.process_time_min,
+                step.lead_time_min,
+                step.wait_time_min,
+                step.complete_accurate_pct,
+                len(step.problem_ids),
+                sum(weights.get(pid, 0) for pid in step.problem_ids),
             )
             writer.writerow([csv_cell(value) for value in row])
     return buffer.getvalue()

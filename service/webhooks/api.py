@@ -34,6 +34,7 @@ from service.api.routes.boards import board_or_404, revision_number_or_404
 from service.api.schemas import Page, _Public
 from service.db.engine import begin_write
 from service.db.tables import Revision, RevisionContent
+from service.domain.contract_model import decode_contract
 from service.domain.diff import DEFAULT_LIMIT, diff_revisions
 from service.domain.serialize import BoardFormatError, board_from_dict
 from service.domain.text import has_unstorable
@@ -502,7 +503,11 @@ def board_diff(
     except BoardFormatError as exc:
         raise ProblemError("conflict", f"A stored revision cannot be read: {exc}") from exc
     result = diff_revisions(
-        old_board, new_board, old_content.result, new_content.result, limit=limit
+        old_board,
+        new_board,
+        decode_contract(old_content.result),
+        decode_contract(new_content.result),
+        limit=limit,
     )
     return DiffPublic(board_id=board_id, from_revision=old, to_revision=new, **result)
 

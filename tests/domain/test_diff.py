@@ -8,6 +8,7 @@ import pytest
 from msgspec.structs import replace
 
 from service.domain.board import Board, Geometry, Item, ItemKind
+from service.domain.contract_model import Contract, decode_contract
 from service.domain.diff import diff_revisions, is_empty, metric_delta
 from service.domain.digitize import digitize
 from tests.domain.stream_boards import frame, link
@@ -51,7 +52,9 @@ def workshop(*extra: Item, drop: tuple[str, ...] = (), **changed: Item) -> Board
 
 
 def diff(old: Board, new: Board, **kwargs: int) -> dict:
-    return diff_revisions(old, new, digitize(old), digitize(new), **kwargs)
+    return diff_revisions(
+        old, new, decode_contract(digitize(old)), decode_contract(digitize(new)), **kwargs
+    )
 
 
 def test_the_same_board_gives_an_empty_diff() -> None:
@@ -246,7 +249,7 @@ def test_streams_are_matched_by_name_and_state_when_their_ids_differ() -> None:
     }
     board = workshop()
 
-    result = diff_revisions(board, board, old_doc, new_doc)
+    result = diff_revisions(board, board, decode_contract(old_doc), decode_contract(new_doc))
 
     assert [(row["stream_id"], row["status"]) for row in result["metrics"]] == [
         ("b", "kept"),
@@ -259,7 +262,7 @@ def test_malformed_documents_do_not_break_the_diff() -> None:
     board = workshop()
     junk = {"streams": [None, 3, {"steps": "no", "problems": [1, None], "metrics": []}]}
 
-    result = diff_revisions(board, board, junk, {"streams": "x"})
+    result = diff_revisions(board, board, decode_contract(junk), decode_contract({"streams": "x"}))
 
     assert result["counts"]["streams"] == {"kept": 0, "added": 0, "removed": 1}
 
@@ -283,7 +286,7 @@ def test_long_board_texts_are_clipped() -> None:
 
 def test_a_negative_limit_is_refused() -> None:
     with pytest.raises(ValueError, match="limit"):
-        diff_revisions(workshop(), workshop(), {}, {}, limit=-1)
+        diff_revisions(workshop(), workshop(), Contract(), Contract(), limit=-1)
 
 
 def test_large_boards_are_matched_by_id_whatever_their_order() -> None:
@@ -318,7 +321,7 @@ def test_large_boards_are_matched_by_id_whatever_their_order() -> None:
     }
     shuffled = {"streams": [{**doc["streams"][0], "steps": list(reversed(steps))}]}
 
-    result = diff_revisions(old, new, doc, shuffled)
+    result = diff_revisions(old, new, decode_contract(doc), decode_contract(shuffled))
 
     assert result["counts"]["items"] == {"added": 0, "removed": 25_000, "changed": 25_000}
     assert result["counts"]["steps"]["moved"] == 0

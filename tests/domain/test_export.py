@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from service.domain.contract_model import decode_contract, decode_stream
 from service.domain.export import (
     CSV_COLUMNS,
     contract_to_markdown,
@@ -175,7 +176,7 @@ def test_markdown_text_makes_board_text_inert(
 def test_stream_markdown_has_one_table_row_per_step_even_with_hostile_titles() -> None:
     stream = _stream(steps=[_step("A | B\n<script>x</script>"), _step("Normal")])
 
-    markdown = stream_to_markdown(stream)
+    markdown = stream_to_markdown(decode_stream(stream))
 
     step_rows = [line for line in markdown.splitlines() if line.startswith("| 1 |")]
     assert len(step_rows) == 2
@@ -185,7 +186,7 @@ def test_stream_markdown_has_one_table_row_per_step_even_with_hostile_titles() -
 
 
 def test_stream_markdown_shows_times_problems_ideas_and_metrics() -> None:
-    markdown = stream_to_markdown(_stream())
+    markdown = stream_to_markdown(decode_stream(_stream()))
 
     assert markdown.startswith("## Ist-Zustand (current)")
     assert "| 1 | Registrieren | Kundin | yes | 8 min | 2 d | 2 d | 75 % | 2 |" in markdown
@@ -212,7 +213,7 @@ def test_contract_markdown_lists_every_stream_the_comparison_and_unclassified_it
         "decisions": [],
     }
 
-    markdown = contract_to_markdown(doc)
+    markdown = contract_to_markdown(decode_contract(doc))
 
     assert markdown.startswith("# Allied &lt;b&gt;Medien&lt;/b&gt;")
     assert "## Ist-Zustand (current)" in markdown
@@ -225,7 +226,7 @@ def test_contract_markdown_lists_every_stream_the_comparison_and_unclassified_it
 def test_streams_csv_has_one_row_per_step_across_streams() -> None:
     streams = [_stream(), _stream(name="Soll-Zustand", state="target")]
 
-    rows = _rows(streams_to_csv(streams))
+    rows = _rows(streams_to_csv([decode_stream(s) for s in streams]))
 
     assert [row["stream"] for row in rows] == [
         "Ist-Zustand",
@@ -250,7 +251,7 @@ def test_streams_csv_has_one_row_per_step_across_streams() -> None:
 def test_streams_csv_defuses_formulas_in_board_text(formula: str) -> None:
     stream = _stream(name=formula, steps=[_step(formula)], problems=[], ideas=[])
 
-    rows = _rows(streams_to_csv([stream]))
+    rows = _rows(streams_to_csv([decode_stream(stream)]))
 
     assert rows[0]["stream"].startswith("'")
     assert rows[0]["step"].startswith("'")
@@ -260,7 +261,7 @@ def test_streams_csv_keeps_commas_quotes_and_newlines_inside_one_cell() -> None:
     title = 'Prüfen, "freigeben"\nund senden'
     stream = _stream(steps=[_step(title)], problems=[], ideas=[])
 
-    rows = _rows(streams_to_csv([stream]))
+    rows = _rows(streams_to_csv([decode_stream(stream)]))
 
     assert len(rows) == 1
     assert rows[0]["step"] == title
@@ -276,7 +277,7 @@ def test_csv_cell_keeps_numbers_as_numbers() -> None:
 def test_stream_markdown_leaves_out_the_lane_column_on_a_board_without_lanes() -> None:
     stream = _stream(steps=[{**_step("Registrieren"), "lane": None}], problems=[], ideas=[])
 
-    markdown = stream_to_markdown(stream)
+    markdown = stream_to_markdown(decode_stream(stream))
 
     assert "| # | Step | Value-adding | PT |" in markdown
     assert "| 1 | Registrieren | yes | 8 min |" in markdown

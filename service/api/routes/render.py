@@ -30,6 +30,7 @@ from service.api.routes.boards import (
 )
 from service.api.routes.streams import etag_matches, stream_row_or_404
 from service.db.tables import Board
+from service.domain.contract_model import decode_contract, decode_stream
 from service.domain.render.html import CSP_HEADER, render_report_html
 from service.domain.render.share import (
     ShareGrant,
@@ -127,7 +128,9 @@ def _report_page(session: Session, board: Board, revision: int | None) -> tuple[
         f"{board.id}:{number}:{rev.content_hash}:{rev.rules_hash}:{RENDER_VERSION}".encode()
     ).hexdigest()[:32]
     doc: dict[str, Any] = content.result
-    page = render_report_html(doc, imported_at=_utc_text(rev.created_at), revision=number)
+    page = render_report_html(
+        decode_contract(doc), imported_at=_utc_text(rev.created_at), revision=number
+    )
     return page, f'"{digest}"'
 
 
@@ -163,7 +166,8 @@ def get_stream_map(
     }
     if etag_matches(if_none_match, etag):
         return Response(status_code=304, headers=headers)
-    return Response(render_stream_svg(row.data), media_type=_SVG_MEDIA, headers=headers)
+    svg = render_stream_svg(decode_stream(row.data))
+    return Response(svg, media_type=_SVG_MEDIA, headers=headers)
 
 
 @router.get(

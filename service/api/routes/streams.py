@@ -15,6 +15,7 @@ from service.api.problems import ProblemError, responses
 from service.api.routes.boards import RevisionQuery
 from service.api.schemas import StreamPublic
 from service.db.tables import Board, RevisionStream, Stream
+from service.domain.contract_model import decode_stream
 from service.domain.export import stream_to_markdown, streams_to_csv
 
 router = APIRouter(prefix="/streams", tags=["streams"])
@@ -144,10 +145,11 @@ def export_stream(
     stream = json.loads(row.document)
     stem = f"stream-{row.stream_id}-r{row.revision}"
     if format == "csv":
-        content, media, suffix = streams_to_csv([stream]), "text/csv; charset=utf-8", "csv"
+        content = streams_to_csv([decode_stream(stream)])
+        media, suffix = "text/csv; charset=utf-8", "csv"
     elif format == "markdown":
         content, media, suffix = (
-            stream_to_markdown(stream),
+            stream_to_markdown(decode_stream(stream)),
             "text/markdown; charset=utf-8",
             "md",
         )

@@ -4,21 +4,44 @@ The page needs nothing but itself: inline CSS, the SVG maps inline, no scripts, 
 or styles fetched from anywhere. It carries its own Content-Security-Policy in a ``<meta>`` so a
 saved copy opened from disk is as locked down as the served one (the server also sends
 ``CSP_HEADER``). Every board text is escaped; streams, rows and texts are capped with a note.
+
+The page is the jinja2 template ``templates/report.html`` (autoescaping on; board text goes
+through the ``text`` and ``attribute`` filters, the escaping the SVG map uses too) with its
+stylesheet ``templates/report.css``; this module turns the contract into what they show.
 """
 
 from __future__ import annotations
 
-import math
+import re
 from collections.abc import Mapping, Sequence
-from typing import Any
+from dataclasses import dataclass
+from importlib import resources
 
+from jinja2 import Environment, PackageLoader, StrictUndefined
+from jinja2.ext import Extension
+from markupsafe import Markup
+
+from service.domain.contract_model import (
+    ComparedStep,
+    Contract,
+    ContractComparison,
+    ContractMetrics,
+    ContractProblem,
+    ContractStream,
+)
 from service.domain.render.svg import (
     MAX_STEPS,
     ratio_percent,
     render_stream_map,
     stream_element_id,
 )
-from service.domain.render.textfit import attr, esc, format_minutes, format_percent
+from service.domain.render.textfit import (
+    MAX_TEXT_CHARS,
+    attr,
+    esc,
+    format_minutes,
+    format_percent,
+)
 
 # Sent by the API with the page. No script-src: scripts fall back to default-src 'none'.
 CSP_HEADER = (
@@ -44,134 +67,51 @@ FIT_MAX_WIDTH = 2000
 PROVIDERS = {"miro": "Miro", "mural": "Mural"}
 STATES = {"current": "Current state", "target": "Target state", "unspecified": "Value stream"}
 
-_CSS = """
-:root { color-scheme: light; --ink: #1f2933; --muted: #52606d; --line: #d9dee4; --soft: #f4f6f9; }
-* { box-sizing: border-box; }
-body { margin: 0; color: var(--ink); background: #ffffff;
-  font: 14px/1.45 system-ui, "Segoe UI", Roboto, "Helvetica Neue", Arial, "Noto Sans",
-  "DejaVu Sans", "Liberation Sans", sans-serif, "Apple Color Emoji", "Segoe UI Emoji",
-  "Noto Color Emoji"; }
-main { max-width: 1600px; margin: 0 auto; padding: 24px 32px 48px; }
-header.report { border-bottom: 2px solid var(--ink); padding-bottom: 12px; margin-bottom: 20px; }
-h1 { font-size: 26px; margin: 0 0 4px; overflow-wrap: anywhere; }
-h2 { font-size: 21px; margin: 0 0 10px; overflow-wrap: anywhere; }
-h3 { font-size: 16px; margin: 22px 0 8px; }
-.meta { color: var(--muted); margin: 0; }
-.badge { display: inline-block; font-size: 12px; font-weight: 600; padding: 1px 8px;
-  border-radius: 10px; background: var(--soft); border: 1px solid var(--line);
-  vertical-align: middle; margin-left: 8px; }
-.badge.current { background: #fff1e6; border-color: #f4b183; }
-.badge.target { background: #e8f5e9; border-color: #9ccc9c; }
-nav.toc ul { margin: 4px 0 0; padding-left: 20px; }
-nav.toc a { color: #0b5cad; }
-section { margin: 28px 0; }
-.map { overflow-x: auto; border: 1px solid var(--line); border-radius: 6px; background: #fff;
-  padding: 4px; }
-.map svg { display: block; }
-.map.fit svg { max-width: 100%; height: auto; }
-table { border-collapse: collapse; margin: 4px 0 8px; }
-th, td { border: 1px solid var(--line); padding: 4px 10px; text-align: left; vertical-align: top;
-  overflow-wrap: anywhere; }
-th { background: var(--soft); font-weight: 600; }
-td.num { text-align: right; white-space: nowrap; font-variant-numeric: tabular-nums; }
-table.metrics td:first-child { font-weight: 600; }
-.grid { display: flex; flex-wrap: wrap; gap: 8px 40px; align-items: flex-start; }
-ol.problems { padding-left: 0; list-style: none; margin: 0; max-width: 900px; }
-ol.problems li { display: flex; gap: 10px; margin: 0 0 8px; }
-.rank { flex: none; width: 26px; height: 26px; border-radius: 50%; color: #fff;
-  background: #b71c1c; font-weight: 700; font-size: 13px; text-align: center; line-height: 26px; }
-.rank.w1 { background: #e65100; } .rank.w2 { background: #f9c74f; color: var(--ink); }
-.rank.w0 { background: #9aa5b1; }
-.muted { color: var(--muted); }
-.nva { color: #6b7280; font-weight: 600; }
-.up { color: #b71c1c; } .down { color: #1e7b34; }
-.note { color: var(--muted); font-size: 13px; }
-footer { margin-top: 36px; color: var(--muted); font-size: 12px; border-top: 1px solid var(--line);
-  padding-top: 8px; }
-@page { size: A4 landscape; margin: 12mm; }
-@media print {
-  body { font-size: 10.5pt; }
-  main { max-width: none; padding: 0; }
-  nav.toc { display: none; }
-  section.stream { break-before: page; }
-  section.stream:first-of-type { break-before: auto; }
-  section.comparison, section.unclassified { break-before: page; }
-  .map { overflow: visible; border: none; padding: 0; }
-  .map svg { width: 100%; height: auto; max-height: 170mm; }
-  tr, li { break-inside: avoid; }
-  a { color: inherit; text-decoration: none; }
-}
-"""
 
-
-def _number(value: object) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    as_float = float(value)
-    return as_float if math.isfinite(as_float) else None
-
-
-def _list(value: object) -> list[Any]:
-    return list(value) if isinstance(value, list | tuple) else []
-
-
-def _dict(value: object) -> Mapping[str, Any]:
-    return value if isinstance(value, Mapping) else {}
-
-
-def _count(value: object) -> str:
-    number = _number(value)
+def _count(number: float | None) -> str:
     if number is None:
         return "?"
     return str(int(number)) if number == int(number) else f"{number:.1f}"
 
 
-def _change(minutes: object, pct: object) -> str:
-    value = _number(minutes)
+def _change(value: float | None, share: float | None) -> str:
     if value is None:
         return "?"
     sign = "+" if value > 0 else "-" if value < 0 else "\u00b1"
     text = f"{sign}{format_minutes(abs(value))}"
-    share = _number(pct)
     if share is not None:
         text += f" ({'+' if share > 0 else ''}{format_percent(share)})"
     return text
 
 
-def _change_class(minutes: object) -> str:
-    value = _number(minutes)
+def _change_class(value: float | None) -> str:
     if value is None or value == 0:
         return "num"
     return "num up" if value > 0 else "num down"
 
 
-def _metrics_table(metrics: Mapping[str, Any]) -> str:
-    lead = _number(metrics.get("total_lead_time_min"))
-    process = _number(metrics.get("total_process_time_min"))
-    rows = [
+def _metric_rows(metrics: ContractMetrics) -> list[tuple[str, str]]:
+    lead = metrics.total_lead_time_min
+    process = metrics.total_process_time_min
+    return [
         ("Lead time", format_minutes(lead)),
         ("Process time", format_minutes(process)),
         (
             "Waiting time",
             format_minutes(lead - process) if lead is not None and process is not None else "?",
         ),
-        ("Activity ratio", format_percent(ratio_percent(metrics.get("activity_ratio")))),
-        (
-            "Rolled %C&A",
-            format_percent(ratio_percent(metrics.get("rolled_complete_accurate"))),
-        ),
-        ("Handoffs", _count(metrics.get("handoffs"))),
+        ("Activity ratio", format_percent(ratio_percent(metrics.activity_ratio))),
+        ("Rolled %C&A", format_percent(ratio_percent(metrics.rolled_complete_accurate))),
+        ("Handoffs", _count(metrics.handoffs)),
         (
             "Steps (value-adding / not)",
-            f"{_count(metrics.get('step_count'))} "
-            f"({_count(metrics.get('value_adding_steps'))} / "
-            f"{_count(metrics.get('non_value_adding_steps'))})",
+            f"{_count(metrics.step_count)} "
+            f"({_count(metrics.value_adding_steps)} / "
+            f"{_count(metrics.non_value_adding_steps)})",
         ),
-        ("Problems", _count(metrics.get("problem_count"))),
-        ("Votes on problems", _count(metrics.get("problem_weight"))),
+        ("Problems", _count(metrics.problem_count)),
+        ("Votes on problems", _count(metrics.problem_weight)),
     ]
-    body = "".join(f'<tr><td>{esc(k)}</td><td class="num">{esc(v)}</td></tr>' for k, v in rows)
-    return f'<table class="metrics" aria-label="Metrics">{body}</table>'
 
 
 def _rank_class(weight: float, max_weight: float) -> str:
@@ -186,291 +126,284 @@ def _votes(weight: float) -> str:
     return f"{text} vote" if text == "1" else f"{text} votes"
 
 
-def _problems(problems: Sequence[Mapping[str, Any]], titles: Mapping[str, str]) -> str:
-    if not problems:
-        return '<p class="muted">No problems recorded.</p>'
-    weights = [_number(p.get("weight")) or 0.0 for p in problems[:MAX_LIST_ITEMS]]
+@dataclass(frozen=True, slots=True)
+class _ProblemRow:
+    rank: int
+    id: str
+    rank_class: str
+    text: str
+    votes: str
+    where: str
+
+
+@dataclass(frozen=True, slots=True)
+class _StepRow:
+    id: str
+    order: str
+    title: str
+    lane: str
+    value_adding: bool
+    process: str
+    lead: str
+    wait: str
+    quality: str
+    problems: str  # the ranks of the step's problems
+
+
+@dataclass(frozen=True, slots=True)
+class _StreamSection:
+    anchor: str
+    id: str
+    name: str
+    state: str
+    badge: str
+    persona: str | None
+    map: Markup | None  # None: left out, the page's map budget is spent
+    map_fits: bool
+    metrics: list[tuple[str, str]]
+    problems: list[_ProblemRow]
+    problems_more: int
+    ideas: list[tuple[str, str]]  # text, where
+    ideas_more: int
+    laned: bool
+    steps: list[_StepRow]
+    steps_more: int
+
+
+def _problem_rows(
+    problems: Sequence[ContractProblem], titles: Mapping[str, str]
+) -> list[_ProblemRow]:
+    weights = [float(p.weight or 0) for p in problems[:MAX_LIST_ITEMS]]
     top = max(weights, default=0.0)
-    items = []
-    for rank, (problem, weight) in enumerate(zip(problems, weights, strict=False), start=1):
-        step_id = problem.get("step_id")
-        where = (
-            "whole stream" if step_id is None else titles.get(str(step_id), "") or "(untitled step)"
+    return [
+        _ProblemRow(
+            rank=rank,
+            id=problem.id,
+            rank_class=_rank_class(weight, top),
+            text=problem.text or "(no text)",
+            votes=_votes(weight),
+            where=(
+                "whole stream"
+                if problem.step_id is None
+                else titles.get(problem.step_id, "") or "(untitled step)"
+            ),
         )
-        items.append(
-            f'<li data-rank="{rank}" data-problem-id="{attr(problem.get("id", ""), 200)}">'
-            f'<span class="{_rank_class(weight, top)}" aria-hidden="true">{rank}</span>'
-            f'<div><div class="problem-text">{esc(problem.get("text") or "(no text)")}</div>'
-            f'<div class="muted">{esc(_votes(weight))} \u00b7 at: {esc(where, 300)}</div></div>'
-            "</li>"
-        )
-    more = len(problems) - MAX_LIST_ITEMS
-    note = f'<p class="note">{more} more problems not listed.</p>' if more > 0 else ""
-    return f'<ol class="problems">{"".join(items)}</ol>{note}'
+        for rank, (problem, weight) in enumerate(zip(problems, weights, strict=False), start=1)
+    ]
 
 
-def _ideas(ideas: Sequence[Mapping[str, Any]], titles: Mapping[str, str]) -> str:
-    if not ideas:
-        return '<p class="muted">No ideas recorded.</p>'
-    items = []
-    for idea in ideas[:MAX_LIST_ITEMS]:
-        step_id = idea.get("step_id")
-        where = "whole stream" if step_id is None else titles.get(str(step_id), "") or "?"
-        items.append(
-            f"<li>{esc(idea.get('text') or '(no text)')} "
-            f'<span class="muted">\u00b7 at: {esc(where, 300)}</span></li>'
-        )
-    more = len(ideas) - MAX_LIST_ITEMS
-    note = f'<p class="note">{more} more ideas not listed.</p>' if more > 0 else ""
-    return f'<ul class="ideas">{"".join(items)}</ul>{note}'
-
-
-_NVA = '<span class="nva">NVA</span>'
-
-
-def _steps_table(steps: Sequence[Mapping[str, Any]], problem_ranks: Mapping[str, int]) -> str:
-    if not steps:
-        return '<p class="muted">No steps.</p>'
-    laned = any(step.get("lane") not in (None, "") for step in steps[:MAX_TABLE_ROWS])
-    head = (
-        "<tr><th>#</th><th>Step</th>"
-        + ("<th>Lane</th>" if laned else "")
-        + "<th>Value</th><th>Process time</th>"
-        "<th>Lead time</th><th>Wait time</th><th>%C&amp;A</th><th>Problems</th></tr>"
-    )
-    rows = []
-    for step in steps[:MAX_TABLE_ROWS]:
-        value_adding = step.get("value_adding") is not False
-        ranks = sorted(
-            problem_ranks[str(pid)]
-            for pid in _list(step.get("problem_ids"))
-            if str(pid) in problem_ranks
-        )
-        rows.append(
-            f'<tr data-step-id="{attr(step.get("id", ""), 200)}">'
-            f'<td class="num">{esc(_count(step.get("order")))}</td>'
-            f"<td>{esc(step.get('title') or '(untitled)', 500)}</td>"
-            + (f"<td>{esc(step.get('lane') or '', 200)}</td>" if laned else "")
-            + f"<td>{'VA' if value_adding else _NVA}</td>"
-            f'<td class="num">{esc(format_minutes(_number(step.get("process_time_min"))))}</td>'
-            f'<td class="num">{esc(format_minutes(_number(step.get("lead_time_min"))))}</td>'
-            f'<td class="num">{esc(format_minutes(_number(step.get("wait_time_min"))))}</td>'
-            f'<td class="num">'
-            f"{esc(format_percent(_number(step.get('complete_accurate_pct')), digits=0))}</td>"
-            f"<td>{esc(', '.join(str(r) for r in ranks[:20]))}</td></tr>"
-        )
-    more = len(steps) - MAX_TABLE_ROWS
-    note = f'<p class="note">{more} more steps not listed.</p>' if more > 0 else ""
-    return f'<table class="steps">{head}{"".join(rows)}</table>{note}'
-
-
-def _stream_section(stream: Mapping[str, Any], *, draw_map: bool) -> str:
-    anchor = stream_element_id(stream)
-    state = str(stream.get("state") or "unspecified")
-    steps = [s for s in _list(stream.get("steps")) if isinstance(s, Mapping)]
-    problems = [p for p in _list(stream.get("problems")) if isinstance(p, Mapping)]
-    ideas = [i for i in _list(stream.get("ideas")) if isinstance(i, Mapping)]
-    titles = {str(s.get("id")): str(s.get("title") or "") for s in steps}
-    ranks = {str(p.get("id")): rank for rank, p in enumerate(problems, start=1)}
-    if draw_map:
-        rendered = render_stream_map(stream)
-        map_class = "map fit" if rendered.width <= FIT_MAX_WIDTH else "map"
-        map_html = f'<div class="{map_class}">{rendered.svg}</div>'
-    else:
-        map_html = (
-            '<p class="note map-left-out">The map of this stream is left out: the page already '
-            f"draws {MAX_PAGE_MAP_STEPS:,} steps. Fetch it on its own as SVG "
-            "(<code>GET /v1/streams/{id}/map.svg</code> or "
-            "<code>vsm import FILE --format svg --stream ...</code>).</p>"
-        )
-    persona = stream.get("persona")
-    persona_html = (
-        f'<p class="meta">Persona: {esc(persona, 300)}</p>' if persona not in (None, "") else ""
-    )
-    return (
-        f'<section class="stream" id="{anchor}" data-stream-id="{attr(stream.get("id", ""), 200)}">'
-        f"<h2>{esc(stream.get('name') or 'Value stream', 300)}"
-        f'<span class="badge {attr(state, 20)}">{esc(STATES.get(state, state), 40)}</span></h2>'
-        f"{persona_html}"
-        f"{map_html}"
-        f'<div class="grid"><div><h3>Metrics</h3>{_metrics_table(_dict(stream.get("metrics")))}'
-        f"</div><div><h3>Problems, ranked by votes</h3>{_problems(problems, titles)}</div></div>"
-        f"<h3>Ideas</h3>{_ideas(ideas, titles)}"
-        f"<h3>Steps</h3>{_steps_table(steps, ranks)}"
-        "</section>"
-    )
-
-
-def _entry_title(entry: object) -> str:
-    """A kept/removed/added entry: its title (a renamed kept step shows both titles)."""
-    if isinstance(entry, Mapping):
-        current = entry.get("current_title")
-        target = entry.get("target_title")
-        if current and target and current != target:
-            return f"{current} \u2192 {target}"
-        return str(entry.get("title") or current or target or "?")
-    return str(entry)
-
-
-def _steps_change_table(kind: str, entries: object) -> str:
-    """Kept steps with their time change; removed/added steps with their times."""
-    items = _list(entries)
-    heading = {"kept": "Kept", "removed": "Removed", "added": "Added"}[kind]
-    if not items:
-        return f'<p><strong>{heading}:</strong> <span class="muted">none</span></p>'
-    if kind == "kept":
-        head = "<tr><th>Kept step</th><th>Lead time change</th><th>Process time change</th></tr>"
-    else:
-        head = f"<tr><th>{heading} step</th><th>Lead time</th><th>Process time</th></tr>"
-    rows = []
-    for entry in items[:MAX_TABLE_ROWS]:
-        e = _dict(entry)
-        if kind == "kept":
-            lead = _change(e.get("lead_time_change_min"), e.get("lead_time_change_pct"))
-            process = _change(e.get("process_time_change_min"), e.get("process_time_change_pct"))
-            lead_cls = _change_class(e.get("lead_time_change_min"))
-            process_cls = _change_class(e.get("process_time_change_min"))
-        else:
-            lead = format_minutes(_number(e.get("lead_time_min")))
-            process = format_minutes(_number(e.get("process_time_min")))
-            lead_cls = process_cls = "num"
-        rows.append(
-            f'<tr><td>{esc(_entry_title(entry), 400)}</td><td class="{lead_cls}">{esc(lead)}</td>'
-            f'<td class="{process_cls}">{esc(process)}</td></tr>'
-        )
-    more = len(items) - MAX_TABLE_ROWS
-    note = f'<p class="note">{more} more steps not listed.</p>' if more > 0 else ""
-    return f'<table class="comparison-{kind}">{head}{"".join(rows)}</table>{note}'
-
-
-def _comparison_block(comparison: Mapping[str, Any], names: Mapping[str, str]) -> str:
-    current = comparison.get("current_stream_name") or names.get(
-        str(comparison.get("current_stream_id")), "current state"
-    )
-    target = comparison.get("target_stream_name") or names.get(
-        str(comparison.get("target_stream_id")), "target state"
-    )
-    figures = "".join(
-        f'<tr><td>{label}</td><td class="{_change_class(comparison.get(key + "_min"))}">'
-        f"{esc(_change(comparison.get(key + '_min'), comparison.get(key + '_pct')))}</td></tr>"
-        for label, key in (
-            ("Lead time change", "lead_time_change"),
-            ("Process time change", "process_time_change"),
-        )
-    )
-    counts = ", ".join(
-        f"{len(_list(comparison.get(kind)))} {kind}" for kind in ("kept", "removed", "added")
-    )
-    partial = (
-        '<p class="note">These streams are large: only steps with identical titles were '
-        "matched.</p>"
-        if comparison.get("exhaustive") is False
-        else ""
-    )
-    return (
-        f'<div class="comparison-pair"><h3>{esc(current, 300)} \u2192 {esc(target, 300)}</h3>'
-        f'<p class="muted">Steps: {esc(counts)}.</p>{partial}'
-        f'<table class="comparison-figures">{figures}</table>'
-        f"{_steps_change_table('kept', comparison.get('kept'))}"
-        f"{_steps_change_table('removed', comparison.get('removed'))}"
-        f"{_steps_change_table('added', comparison.get('added'))}</div>"
-    )
-
-
-def _comparison_section(comparison: object, names: Mapping[str, str]) -> str:
-    """The contract's comparison: its first pair, then any ``other_pairs``."""
-    blocks: list[Mapping[str, Any]] = []
-    if isinstance(comparison, Mapping):
-        blocks = [comparison]
-        blocks += [c for c in _list(comparison.get("other_pairs")) if isinstance(c, Mapping)][:9]
-    if not blocks:
-        body = '<p class="muted">The board has no pair of current and target state streams.</p>'
-    else:
-        body = "".join(_comparison_block(block, names) for block in blocks)
-    return f'<section class="comparison"><h2>Current state vs target state</h2>{body}</section>'
-
-
-def _unclassified_section(items: Sequence[object]) -> str:
-    rows = [i for i in items if isinstance(i, Mapping)]
-    if not rows:
-        body = '<p class="muted">Every item on the board got a role.</p>'
-    else:
-        body = (
-            '<table class="unclassified"><tr><th>Item</th><th>Text</th><th>Why</th></tr>'
-            + "".join(
-                f"<tr><td>{esc(r.get('item_id'), 100)}</td><td>{esc(r.get('text') or '', 500)}</td>"
-                f"<td>{esc(r.get('reason') or '', 500)}</td></tr>"
-                for r in rows[:MAX_TABLE_ROWS]
+def _stream_section(stream: ContractStream, *, draw_map: bool) -> _StreamSection:
+    state = stream.state or "unspecified"
+    steps, problems, ideas = stream.steps, stream.problems, stream.ideas
+    titles = {s.id: s.title for s in steps}
+    ranks = {p.id: rank for rank, p in enumerate(problems, start=1)}
+    rendered = render_stream_map(stream) if draw_map else None
+    shown_steps = steps[:MAX_TABLE_ROWS]
+    return _StreamSection(
+        anchor=stream_element_id(stream),
+        id=stream.id,
+        name=stream.name or "Value stream",
+        state=state,
+        badge=STATES.get(state, state),
+        persona=stream.persona,
+        map=Markup(rendered.svg) if rendered is not None else None,  # noqa: S704 (escaped SVG)
+        map_fits=rendered is not None and rendered.width <= FIT_MAX_WIDTH,
+        metrics=_metric_rows(stream.metrics),
+        problems=_problem_rows(problems, titles),
+        problems_more=len(problems) - MAX_LIST_ITEMS,
+        ideas=[
+            (
+                idea.text or "(no text)",
+                "whole stream" if idea.step_id is None else titles.get(idea.step_id, "") or "?",
             )
-            + "</table>"
-        )
-        more = len(rows) - MAX_TABLE_ROWS
-        if more > 0:
-            body += f'<p class="note">{more} more items not listed.</p>'
-    return f'<section class="unclassified"><h2>Not classified</h2>{body}</section>'
+            for idea in ideas[:MAX_LIST_ITEMS]
+        ],
+        ideas_more=len(ideas) - MAX_LIST_ITEMS,
+        laned=any(step.lane for step in shown_steps),
+        steps=[
+            _StepRow(
+                id=step.id,
+                order=_count(step.order),
+                title=step.title or "(untitled)",
+                lane=step.lane or "",
+                value_adding=step.value_adding is not False,
+                process=format_minutes(step.process_time_min),
+                lead=format_minutes(step.lead_time_min),
+                wait=format_minutes(step.wait_time_min),
+                quality=format_percent(step.complete_accurate_pct, digits=0),
+                problems=", ".join(
+                    str(r)
+                    for r in sorted(ranks[pid] for pid in step.problem_ids if pid in ranks)[:20]
+                ),
+            )
+            for step in shown_steps
+        ],
+        steps_more=len(steps) - MAX_TABLE_ROWS,
+    )
+
+
+def _entry_title(entry: ComparedStep) -> str:
+    """A kept/removed/added entry: its title (a renamed kept step shows both titles)."""
+    current, target = entry.current_title, entry.target_title
+    if current and target and current != target:
+        return f"{current} \u2192 {target}"
+    return current or target or "?"
+
+
+@dataclass(frozen=True, slots=True)
+class _ChangeTable:
+    """Kept steps with their time change, or removed/added steps with their times."""
+
+    kind: str
+    heading: str
+    rows: list[tuple[str, str, str, str, str]]  # title, lead class, lead, process class, process
+    more: int
+
+
+@dataclass(frozen=True, slots=True)
+class _ComparisonPair:
+    current: str
+    target: str
+    counts: str
+    exhaustive: bool | None
+    figures: list[tuple[str, str, str]]  # label, class, change
+    tables: list[_ChangeTable]
+
+
+def _change_table(kind: str, entries: Sequence[ComparedStep]) -> _ChangeTable:
+    rows = []
+    for entry in entries[:MAX_TABLE_ROWS]:
+        if kind == "kept":
+            lead_min, process_min = entry.lead_time_change_min, entry.process_time_change_min
+            rows.append(
+                (
+                    _entry_title(entry),
+                    _change_class(lead_min),
+                    _change(lead_min, entry.lead_time_change_pct),
+                    _change_class(process_min),
+                    _change(process_min, entry.process_time_change_pct),
+                )
+            )
+        else:
+            lead, process = entry.lead_time_min, entry.process_time_min
+            rows.append(
+                (_entry_title(entry), "num", format_minutes(lead), "num", format_minutes(process))
+            )
+    heading = {"kept": "Kept", "removed": "Removed", "added": "Added"}[kind]
+    return _ChangeTable(kind, heading, rows, len(entries) - MAX_TABLE_ROWS)
+
+
+def _comparison_pair(comparison: ContractComparison, names: Mapping[str, str]) -> _ComparisonPair:
+    kinds = (
+        ("kept", comparison.kept),
+        ("removed", comparison.removed),
+        ("added", comparison.added),
+    )
+    figures = (
+        ("Lead time change", comparison.lead_time_change_min, comparison.lead_time_change_pct),
+        (
+            "Process time change",
+            comparison.process_time_change_min,
+            comparison.process_time_change_pct,
+        ),
+    )
+    return _ComparisonPair(
+        current=comparison.current_stream_name
+        or names.get(str(comparison.current_stream_id), "current state"),
+        target=comparison.target_stream_name
+        or names.get(str(comparison.target_stream_id), "target state"),
+        counts=", ".join(f"{len(steps)} {kind}" for kind, steps in kinds),
+        exhaustive=comparison.exhaustive,
+        figures=[(label, _change_class(m), _change(m, pct)) for label, m, pct in figures],
+        tables=[_change_table(kind, steps) for kind, steps in kinds],
+    )
+
+
+class _OneLine(Extension):
+    """Removes line breaks and the indentation after them from the template source: the
+    template is laid out one element per line, the page stays on one line (a ``"\\n"``
+    expression writes a line break where the page has one)."""
+
+    _BREAK = re.compile(r"\n[ \t]*")
+
+    def preprocess(self, source: str, name: str | None, filename: str | None = None) -> str:
+        return self._BREAK.sub("", source)
+
+
+def _text_filter(value: object, limit: int = MAX_TEXT_CHARS) -> Markup:
+    return Markup(esc(value, limit))  # noqa: S704 (escaped by esc)
+
+
+def _attribute_filter(value: object, limit: int = MAX_TEXT_CHARS) -> Markup:
+    return Markup(attr(value, limit))  # noqa: S704 (escaped by attr)
+
+
+def _environment() -> Environment:
+    env = Environment(
+        loader=PackageLoader("service.domain.render", "templates"),
+        autoescape=True,
+        undefined=StrictUndefined,
+        extensions=[_OneLine],
+    )
+    env.filters["text"] = _text_filter
+    env.filters["attribute"] = _attribute_filter
+    return env
+
+
+_TEMPLATE = _environment().get_template("report.html")
+_CSS = Markup(  # noqa: S704 (our own stylesheet)
+    resources.files("service.domain.render").joinpath("templates/report.css").read_text("utf-8")
+)
 
 
 def render_report_html(
-    doc: Mapping[str, Any], *, imported_at: str | None = None, revision: int | None = None
+    doc: Contract, *, imported_at: str | None = None, revision: int | None = None
 ) -> str:
     """Render a contract v1 document as one self-contained HTML page (UTF-8 text).
 
     ``imported_at`` is shown as given (an ISO 8601 timestamp, say); ``revision`` is the board's
-    revision number. Raises ``TypeError`` when ``doc`` is not a mapping; missing or malformed
-    parts of the document are shown as unknown rather than rejected.
+    revision number. Parts the decoder left empty are shown as unknown.
     """
-    if not isinstance(doc, Mapping):
-        raise TypeError(f"doc must be a mapping, not {type(doc).__name__}")
-    board = _dict(doc.get("board"))
-    name = str(board.get("name") or "Untitled board")
-    provider = str(board.get("provider") or "")
-    streams = [s for s in _list(doc.get("streams")) if isinstance(s, Mapping)]
+    board = doc.board
+    streams = doc.streams
     shown = streams[:MAX_STREAMS]
-    names = {str(s.get("id")): str(s.get("name") or "") for s in streams}
+    names = {s.id: s.name for s in streams}
 
-    provider_name = PROVIDERS.get(provider, provider or "Unknown provider")
-    meta_parts = [f"{provider_name} board {board.get('id') or ''}".strip()]
+    provider_name = PROVIDERS.get(board.provider, board.provider or "Unknown provider")
+    meta_parts = [f"{provider_name} board {board.id}".strip()]
     if imported_at:
         meta_parts.append(f"imported {imported_at}")
     if revision is not None:
         meta_parts.append(f"revision {revision}")
     meta_parts.append(f"{len(streams)} value stream{'s' if len(streams) != 1 else ''}")
 
-    toc = "".join(
-        f'<li><a href="#{stream_element_id(s)}">{esc(s.get("name") or "Value stream", 200)}</a> '
-        f'<span class="muted">{esc(STATES.get(str(s.get("state")), ""), 40)}</span></li>'
-        for s in shown
-    )
-    capped = (
-        f'<p class="note">Showing {MAX_STREAMS} of {len(streams)} streams.</p>'
-        if len(streams) > MAX_STREAMS
-        else ""
-    )
     drawn = 0
-    parts = []
+    sections = []
     for stream in shown:
-        steps = min(len(_list(stream.get("steps"))), MAX_STEPS)
+        steps = min(len(stream.steps), MAX_STEPS)
         draw_map = drawn + steps <= MAX_PAGE_MAP_STEPS
         drawn += steps if draw_map else 0
-        parts.append(_stream_section(stream, draw_map=draw_map))
-    sections = "".join(parts) or ('<p class="muted">No value stream was found on this board.</p>')
-    return (
-        "<!DOCTYPE html>\n"
-        '<html lang="en"><head><meta charset="utf-8">'
-        f'<meta http-equiv="Content-Security-Policy" content="{attr(CSP_META)}">'
-        '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        '<meta name="referrer" content="no-referrer">'
-        '<meta name="generator" content="Valuestream">'
-        f"<title>{esc(name, 200)} \u2013 value stream report</title>"
-        f"<style>{_CSS}</style></head><body><main>"
-        f'<header class="report"><h1>{esc(name, 300)}</h1>'
-        f'<p class="meta">{esc(" · ".join(meta_parts), 600)}</p></header>'
-        f'<nav class="toc" aria-label="Value streams"><ul>{toc}</ul>{capped}</nav>'
-        f"{sections}"
-        f"{_comparison_section(doc.get('comparison'), names)}"
-        f"{_unclassified_section(_list(doc.get('unclassified')))}"
-        "<footer>Times: min, h, d (1 d = 8 working hours); ? = not stated on the board. "
-        "Activity ratio = process time / lead time along the critical path. "
-        "Made with Valuestream.</footer>"
-        "</main></body></html>\n"
+        sections.append(_stream_section(stream, draw_map=draw_map))
+    comparison = doc.comparison
+    pairs = [comparison, *comparison.other_pairs[:9]] if comparison is not None else []
+    return _TEMPLATE.render(
+        csp=CSP_META,
+        css=_CSS,
+        name=board.name or "Untitled board",
+        meta=" \u00b7 ".join(meta_parts),
+        toc=[
+            {
+                "anchor": stream_element_id(s),
+                "name": s.name or "Value stream",
+                "state": STATES.get(str(s.state), ""),
+            }
+            for s in shown
+        ],
+        streams_shown=len(shown),
+        streams_total=len(streams),
+        sections=sections,
+        map_budget=f"{MAX_PAGE_MAP_STEPS:,}",
+        comparisons=[_comparison_pair(pair, names) for pair in pairs],
+        unclassified=doc.unclassified[:MAX_TABLE_ROWS],
+        unclassified_more=len(doc.unclassified) - MAX_TABLE_ROWS,
     )

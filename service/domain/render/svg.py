@@ -16,11 +16,18 @@ pure function of the input: same stream, same bytes.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
+from service.domain.contract_model import (
+    Contract,
+    ContractMetrics,
+    ContractProblem,
+    ContractStep,
+    ContractStream,
+)
 from service.domain.render.textfit import attr, esc, format_minutes, format_percent, wrap
 
 MAX_STEPS = 500
@@ -66,7 +73,7 @@ STATE_LABELS = {"current": "Current state", "target": "Target state", "unspecifi
 @dataclass(frozen=True, slots=True)
 class _Step:
     index: int  # position in the stream's step list, for stable ordering
-    raw: Mapping[str, Any]
+    raw: ContractStep
     column: int
     band: int
 
@@ -75,7 +82,7 @@ class _Step:
 class _Marker:
     rank: int
     weight: float
-    problem: Mapping[str, Any]
+    problem: ContractProblem
 
 
 @dataclass(slots=True)
@@ -93,24 +100,9 @@ def _n(value: float) -> str:
     return text[:-2] if text.endswith(".0") else text
 
 
-def _number(value: object) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    as_float = float(value)
-    return as_float if math.isfinite(as_float) else None
-
-
-def _list(value: object) -> list[Any]:
-    return list(value) if isinstance(value, list | tuple) else []
-
-
-def _dict(value: object) -> Mapping[str, Any]:
-    return value if isinstance(value, Mapping) else {}
-
-
-def stream_element_id(stream: Mapping[str, Any]) -> str:
+def stream_element_id(stream: ContractStream) -> str:
     """Element ids must be unique when several maps are inlined in one page."""
-    digest = hashlib.sha256(str(stream.get("id", "")).encode("utf-8", "replace")).hexdigest()
+    digest = hashlib.sha256(stream.id.encode("utf-8", "replace")).hexdigest()
     return f"vsm-{digest[:12]}"
 
 
@@ -149,50 +141,51 @@ def _fit(
     return wrap(text, width_px / (size * (BOLD_WIDTH if bold else 1.0)), lines)
 
 
-def _sorted_steps(steps: list[Any]) -> list[tuple[int, Mapping[str, Any]]]:
-    valid = [(i, s) for i, s in enumerate(steps) if isinstance(s, Mapping)]
-
-    def key(item: tuple[int, Mapping[str, Any]]) -> tuple[int, float, int]:
-        order = _number(item[1].get("order"))
+def _sorted_steps(steps: Sequence[ContractStep]) -> list[tuple[int, ContractStep]]:
+    def key(item: tuple[int, ContractStep]) -> tuple[int, float, int]:
+        order = item[1].order
         return (0, order, item[0]) if order is not None else (1, 0.0, item[0])
 
-    return sorted(valid, key=key)
+    return sorted(enumerate(steps), key=key)
 
 
-def _layout(stream: Mapping[str, Any], steps: list[tuple[int, Mapping[str, Any]]]) -> _Layout:
-    layout = _Layout()
+def _bands(stream: ContractStream, steps: list[tuple[int, ContractStep]]) -> list[str | None]:
+    """The stream's lanes (at most ``MAX_LANES``), then the lanes only steps name, then None
+    for the band of steps without a lane (or past the cap), if any."""
     declared: list[str] = []
-    for lane in _list(stream.get("lanes")):
-        name = str(lane)
+    for name in stream.lanes:
         if name not in declared and len(declared) < MAX_LANES:
             declared.append(name)
     bands: list[str | None] = list(declared)
     overflow_band = False
     needs_unlaned = False
     for _, step in steps:
-        lane = step.get("lane")
-        if lane is None or lane == "":
+        lane = step.lane
+        if not lane:
             needs_unlaned = True
-        elif str(lane) not in bands:
+        elif lane not in bands:
             if len(bands) < MAX_LANES:
-                bands.append(str(lane))
+                bands.append(lane)
             else:
                 overflow_band = True
     if needs_unlaned or overflow_band or not bands:
         bands.append(None)
-    layout.bands = bands
+    return bands
+
+
+def _layout(stream: ContractStream, steps: list[tuple[int, ContractStep]]) -> _Layout:
+    layout = _Layout()
+    bands = layout.bands = _bands(stream, steps)
     band_of = {name: i for i, name in enumerate(bands) if name is not None}
     fallback = len(bands) - 1
 
     last_key: object = object()
     for index, step in steps:
-        order = _number(step.get("order"))
-        key: object = order if order is not None else ("unordered", index)
+        key: object = step.order if step.order is not None else ("unordered", index)
         if key != last_key or not layout.columns:
             layout.columns.append([])
             last_key = key
-        lane = step.get("lane")
-        band = band_of.get(str(lane), fallback) if lane not in (None, "") else fallback
+        band = band_of.get(step.lane, fallback) if step.lane else fallback
         layout.columns[-1].append(_Step(index, step, len(layout.columns) - 1, band))
 
     rows = [1] * len(bands)
@@ -211,8 +204,8 @@ def _critical(column: list[_Step]) -> _Step:
     longest process time, then the first."""
 
     def key(placed: _Step) -> tuple[float, float, int]:
-        lead = _number(placed.raw.get("lead_time_min"))
-        process = _number(placed.raw.get("process_time_min"))
+        lead = placed.raw.lead_time_min
+        process = placed.raw.process_time_min
         return (
             lead if lead is not None else -math.inf,
             process if process is not None else -math.inf,
@@ -222,25 +215,22 @@ def _critical(column: list[_Step]) -> _Step:
     return max(column, key=key)
 
 
-def _wait_minutes(step: Mapping[str, Any]) -> float | None:
+def _wait_minutes(step: ContractStep) -> float | None:
     """Stated wait time, else lead minus process time; a non-value-adding step without a
     process time waits for its whole lead time."""
-    wait = _number(step.get("wait_time_min"))
-    if wait is not None:
-        return wait
-    lead = _number(step.get("lead_time_min"))
-    process = _number(step.get("process_time_min"))
+    if step.wait_time_min is not None:
+        return step.wait_time_min
+    lead, process = step.lead_time_min, step.process_time_min
     if lead is not None and process is not None:
         return max(0.0, lead - process)
-    if lead is not None and step.get("value_adding") is False:
+    if lead is not None and step.value_adding is False:
         return lead
     return None
 
 
-def ratio_percent(value: object) -> float | None:
+def ratio_percent(value: float | None) -> float | None:
     """Contract ratios (0..1) -> percent (0..100); None when unknown."""
-    number = _number(value)
-    return None if number is None else number * 100.0
+    return None if value is None else value * 100.0
 
 
 def _marker_style(weight: float, max_weight: float) -> tuple[float, str, str]:
@@ -266,8 +256,8 @@ def _marker(
 ) -> str:
     radius, fill, ink = _marker_style(marker.weight, max_weight)
     size = 11.0 if marker.rank < 100 else 8.5
-    problem_id = attr(marker.problem.get("id", ""), 200)
-    tooltip = f"Problem {marker.rank} ({_votes(marker.weight)}): {marker.problem.get('text', '')}"
+    problem_id = attr(marker.problem.id, 200)
+    tooltip = f"Problem {marker.rank} ({_votes(marker.weight)}): {marker.problem.text}"
     cls = "problem-marker" if on_step is not None else "problem-list-marker"
     step_attr = f' data-step-id="{attr(on_step, 200)}"' if on_step is not None else ""
     return (
@@ -291,12 +281,12 @@ def _step_box(
     critical: bool,
 ) -> str:
     step = placed.raw
-    step_id = str(step.get("id", ""))
-    value_adding = step.get("value_adding") is not False
-    title = str(step.get("title") or "")
-    process = format_minutes(_number(step.get("process_time_min")))
-    lead = format_minutes(_number(step.get("lead_time_min")))
-    quality = _number(step.get("complete_accurate_pct"))
+    step_id = step.id
+    value_adding = step.value_adding is not False
+    title = step.title
+    process = format_minutes(step.process_time_min)
+    lead = format_minutes(step.lead_time_min)
+    quality = step.complete_accurate_pct
     label = f"{title or 'Untitled step'}; {'value-adding' if value_adding else 'not value-adding'}"
     label += f"; process time {process}; lead time {lead}"
     if markers:
@@ -304,7 +294,7 @@ def _step_box(
     crit_attr = ' data-critical="true"' if critical else ""
     out = [
         f'<g class="step" data-step-id="{attr(step_id, 200)}" '
-        f'data-order="{attr(step.get("order"), 40)}" '
+        f'data-order="{attr(step.order, 40)}" '
         f'data-value-adding="{"true" if value_adding else "false"}"{crit_attr} '
         f'role="group" aria-label="{attr(label, 400)}">'
     ]
@@ -366,40 +356,89 @@ class RenderedMap:
     height: float
 
 
-def render_stream_svg(stream: Mapping[str, Any], *, title: str | None = None) -> str:
-    """Render one contract-v1 stream dict as a standalone SVG document (UTF-8 text).
+def render_stream_svg(stream: ContractStream, *, title: str | None = None) -> str:
+    """Render one contract-v1 stream as a standalone SVG document (UTF-8 text).
 
-    ``title`` replaces the stream's name as the heading. Unknown times show as ``?``. Missing or
-    malformed fields are tolerated (a step without an order goes to the end); the output is
-    always well-formed XML. Raises ``TypeError`` only when ``stream`` is not a mapping.
+    ``title`` replaces the stream's name as the heading. Unknown times show as ``?``; a step
+    without an order goes to the end. The output is always well-formed XML.
     """
     return render_stream_map(stream, title=title).svg
 
 
-def render_stream_map(stream: Mapping[str, Any], *, title: str | None = None) -> RenderedMap:
+@dataclass(frozen=True, slots=True)
+class _Problems:
+    """The problems the map lists (ranked as in the stream) and the markers on shown steps."""
+
+    total: int
+    listed: Sequence[ContractProblem]
+    weights: Sequence[float]
+    max_weight: float
+    on_step: Mapping[str, list[_Marker]]
+    step_titles: Mapping[str, str]  # of the shown steps, by id
+
+
+@dataclass(frozen=True, slots=True)
+class _Canvas:
+    """Where the parts of the map go, in CSS pixels; ``layout`` holds the step positions."""
+
+    pfx: str
+    layout: _Layout
+    label_w: int
+    grid_left: float
+    grid_right: float
+    bands_top: float
+    ladder_top: float
+    list_top: float
+    list_cols: int
+    list_rows: int
+    notes_top: float
+    width: float
+    height: float
+
+
+def render_stream_map(stream: ContractStream, *, title: str | None = None) -> RenderedMap:
     """``render_stream_svg`` with the map's natural size, for pages that lay maps out."""
-    if not isinstance(stream, Mapping):
-        raise TypeError(f"stream must be a mapping, not {type(stream).__name__}")
-    pfx = stream_element_id(stream)
-    all_steps = _sorted_steps(_list(stream.get("steps")))
+    all_steps = _sorted_steps(stream.steps)
     shown_steps = all_steps[:MAX_STEPS]
-    layout = _layout(stream, shown_steps)
-    metrics = _dict(stream.get("metrics"))
-    name = str(stream.get("name") or "Value stream")
-    heading = title if title is not None else name
+    problems = _problems(stream.problems, [step for _, step in shown_steps])
+    canvas = _canvas(stream, _layout(stream, shown_steps), len(problems.listed))
+    heading = title if title is not None else stream.name or "Value stream"
+    out = _opening(stream, canvas, heading, len(all_steps), problems.total)
+    out += _column_labels(canvas)
+    out += _lane_bands(canvas)
+    out += _flows(canvas)
+    out += _step_boxes(canvas, problems)
+    if not canvas.layout.columns:
+        out.append(
+            _text(
+                canvas.grid_left + 12,
+                canvas.bands_top + 40,
+                ["No steps were found in this stream."],
+                size=13,
+                fill=MUTED,
+                cls="empty-note",
+            )
+        )
+    out.append(_ladder(canvas, stream.metrics))
+    out.append(_problem_list(canvas, problems))
+    out.append(_notes(canvas, len(all_steps), problems.total))
+    out.append("</svg>")
+    return RenderedMap("".join(out), canvas.width, canvas.height)
 
-    problems = [p for p in _list(stream.get("problems")) if isinstance(p, Mapping)]
+
+def _problems(problems: Sequence[ContractProblem], shown: Sequence[ContractStep]) -> _Problems:
     listed = problems[:MAX_PROBLEMS_LISTED]
-    weights = [_number(p.get("weight")) or 0.0 for p in listed]
-    max_weight = max(weights, default=0.0)
-    shown_ids = {str(s.get("id")) for _, s in shown_steps}
-    titles = {str(s.get("id")): str(s.get("title") or "") for _, s in shown_steps}
-    markers_by_step: dict[str, list[_Marker]] = {}
+    weights = [float(problem.weight or 0) for problem in listed]
+    titles = {step.id: step.title for step in shown}
+    on_step: dict[str, list[_Marker]] = {}
     for rank, (problem, weight) in enumerate(zip(listed, weights, strict=True), start=1):
-        step_id = problem.get("step_id")
-        if step_id is not None and str(step_id) in shown_ids:
-            markers_by_step.setdefault(str(step_id), []).append(_Marker(rank, weight, problem))
+        if problem.step_id is not None and problem.step_id in titles:
+            on_step.setdefault(problem.step_id, []).append(_Marker(rank, weight, problem))
+    return _Problems(len(problems), listed, weights, max(weights, default=0.0), on_step, titles)
 
+
+def _canvas(stream: ContractStream, layout: _Layout, listed: int) -> _Canvas:
+    """Measure the map and place the step boxes (filling ``layout.band_tops`` and ``placed``)."""
     ncols = len(layout.columns)
     laned = any(band is not None for band in layout.bands)
     label_w = LABEL_W if laned else LABEL_W_NO_LANES
@@ -425,29 +464,60 @@ def render_stream_map(stream: Mapping[str, Any], *, title: str | None = None) ->
     ladder_top = bands_bottom + 18
     list_top = ladder_top + LADDER_H + 10
     list_cols = max(1, min(4, int((width - 2 * MARGIN) // LIST_COL_W)))
-    list_rows = math.ceil(len(listed) / list_cols) if listed else 1
+    list_rows = math.ceil(listed / list_cols) if listed else 1
     notes_top = list_top + 28 + list_rows * LIST_ROW_H + 8
-    height = notes_top + 44 + MARGIN
+    return _Canvas(
+        pfx=stream_element_id(stream),
+        layout=layout,
+        label_w=label_w,
+        grid_left=grid_left,
+        grid_right=grid_right,
+        bands_top=bands_top,
+        ladder_top=ladder_top,
+        list_top=list_top,
+        list_cols=list_cols,
+        list_rows=list_rows,
+        notes_top=notes_top,
+        width=width,
+        height=notes_top + 44 + MARGIN,
+    )
 
-    lanes_named = [b for b in layout.bands if b is not None]
-    lead_total = format_minutes(_number(metrics.get("total_lead_time_min")))
-    process_total = format_minutes(_number(metrics.get("total_process_time_min")))
-    ratio = format_percent(ratio_percent(metrics.get("activity_ratio")))
+
+def _opening(
+    stream: ContractStream, canvas: _Canvas, heading: str, steps: int, problems: int
+) -> list[str]:
+    """The ``<svg>`` element with its accessible title and description, defs and heading."""
+    pfx, width, height = canvas.pfx, canvas.width, canvas.height
+    ncols = len(canvas.layout.columns)
+    lanes_named = [b for b in canvas.layout.bands if b is not None]
+    metrics = stream.metrics
+    lead_total = format_minutes(metrics.total_lead_time_min)
+    process_total = format_minutes(metrics.total_process_time_min)
+    ratio = format_percent(ratio_percent(metrics.activity_ratio))
     desc = (
-        f"{len(all_steps)} steps in {ncols} columns"
+        f"{steps} steps in {ncols} columns"
         + (f" and {len(lanes_named)} lanes" if lanes_named else "")
         + f"; lead time {lead_total}, process time {process_total}, activity ratio {ratio}; "
-        + f"{len(problems)} problems."
+        + f"{problems} problems."
     )
-    state = STATE_LABELS.get(str(stream.get("state")), "")
+    state = STATE_LABELS.get(str(stream.state), "")
     scale_w = min(width, MAX_WIDTH_PX)
     scale_h = height * scale_w / width
-
-    out: list[str] = [
+    subtitle = " \u00b7 ".join(
+        part
+        for part in (
+            state,
+            f"Persona: {stream.persona}" if stream.persona else "",
+            f"{steps} steps",
+            f"{problems} problems",
+        )
+        if part
+    )
+    return [
         f'<svg xmlns="http://www.w3.org/2000/svg" xml:lang="en" class="vsm-map" '
         f'width="{_n(scale_w)}" height="{_n(scale_h)}" viewBox="0 0 {_n(width)} {_n(height)}" '
         f'role="img" aria-labelledby="{pfx}-title {pfx}-desc" '
-        f'data-stream-id="{attr(stream.get("id", ""), 200)}" font-family="{attr(FONT_STACK)}">',
+        f'data-stream-id="{attr(stream.id, 200)}" font-family="{attr(FONT_STACK)}">',
         f'<title id="{pfx}-title">Value stream map: {esc(heading, 300)}</title>',
         f'<desc id="{pfx}-desc">{esc(desc)}</desc>',
         "<defs>",
@@ -467,38 +537,34 @@ def render_stream_map(stream: Mapping[str, Any], *, title: str | None = None) ->
             weight="bold",
             cls="map-title",
         ),
+        _text(MARGIN, MARGIN + 42, _fit(subtitle, width - 2 * MARGIN, 12, 1), size=12, fill=MUTED),
     ]
-    subtitle = " \u00b7 ".join(
-        part
-        for part in (
-            state,
-            f"Persona: {stream.get('persona')}" if stream.get("persona") else "",
-            f"{len(all_steps)} steps",
-            f"{len(problems)} problems",
-        )
-        if part
-    )
-    out.append(
-        _text(MARGIN, MARGIN + 42, _fit(subtitle, width - 2 * MARGIN, 12, 1), size=12, fill=MUTED)
-    )
 
-    # column numbers
-    for c, column in enumerate(layout.columns):
-        order = column[0].raw.get("order")
-        label = str(order) if _number(order) is not None else "?"
+
+def _column_labels(canvas: _Canvas) -> list[str]:
+    """The order number above each column (``?`` for steps without one)."""
+    out = []
+    for c, column in enumerate(canvas.layout.columns):
+        order = column[0].raw.order
         out.append(
             _text(
-                grid_left + c * COL_W + COL_W / 2,
-                bands_top - 7,
-                [label],
+                canvas.grid_left + c * COL_W + COL_W / 2,
+                canvas.bands_top - 7,
+                [str(order) if order is not None else "?"],
                 size=11,
                 anchor="middle",
                 fill=MUTED,
                 cls="column-label",
             )
         )
+    return out
 
-    # lane bands
+
+def _lane_bands(canvas: _Canvas) -> list[str]:
+    """One band per lane, labelled on the left; a single band without a lane has no label."""
+    layout, label_w = canvas.layout, canvas.label_w
+    band_w = _n(label_w + len(layout.columns) * COL_W)
+    out = []
     for b, band in enumerate(layout.bands):
         top = layout.band_tops[b]
         band_h = BAND_PAD * 2 + layout.band_rows[b] * ROW_H - STACK_GAP
@@ -506,7 +572,7 @@ def render_stream_map(stream: Mapping[str, Any], *, title: str | None = None) ->
         if band is None and len(layout.bands) == 1:
             out.append(
                 f'<rect class="band" x="{MARGIN}" y="{_n(top)}" '
-                f'width="{_n(label_w + ncols * COL_W)}" height="{_n(band_h)}" fill="{fill}" '
+                f'width="{band_w}" height="{_n(band_h)}" fill="{fill}" '
                 f'stroke="#d9dee4"/>'
             )
             continue
@@ -517,7 +583,7 @@ def render_stream_map(stream: Mapping[str, Any], *, title: str | None = None) ->
         out.append(
             f'<g class="{cls}" data-lane="{attr(name_text, 200)}" role="group" '
             f'aria-label="{attr("Lane: " + name_text, 300)}">'
-            f'<rect x="{MARGIN}" y="{_n(top)}" width="{_n(label_w + ncols * COL_W)}" '
+            f'<rect x="{MARGIN}" y="{_n(top)}" width="{band_w}" '
             f'height="{_n(band_h)}" fill="{fill}" stroke="#d9dee4"/>'
             f'<rect x="{MARGIN}" y="{_n(top)}" width="{label_w}" height="{_n(band_h)}" '
             f'fill="#e4e9f0" stroke="#d9dee4"/>'
@@ -533,78 +599,66 @@ def render_stream_map(stream: Mapping[str, Any], *, title: str | None = None) ->
             )
             + "</g>"
         )
+    return out
 
-    # flow arrows between neighbouring columns; all pairs for small forks, else critical path
-    for c in range(ncols - 1):
-        sources, targets = layout.columns[c], layout.columns[c + 1]
+
+def _flows(canvas: _Canvas) -> list[str]:
+    """Arrows between neighbouring columns: all pairs for small forks, else the critical path."""
+    columns, placed = canvas.layout.columns, canvas.layout.placed
+    out = []
+    for sources, targets in itertools.pairwise(columns):
         if len(sources) * len(targets) > 12:
             sources, targets = [_critical(sources)], [_critical(targets)]
         for src in sources:
             for dst in targets:
-                ax, ay = layout.placed[src.index]
-                bx, by = layout.placed[dst.index]
-                out.append(_flow(ax, ay, bx, by, pfx))
+                ax, ay = placed[src.index]
+                bx, by = placed[dst.index]
+                out.append(_flow(ax, ay, bx, by, canvas.pfx))
+    return out
 
-    # step boxes
-    criticals = {_critical(col).index for col in layout.columns if len(col) > 1}
-    for column in layout.columns:
+
+def _step_boxes(canvas: _Canvas, problems: _Problems) -> list[str]:
+    columns = canvas.layout.columns
+    criticals = {_critical(column).index for column in columns if len(column) > 1}
+    out = []
+    for column in columns:
         for placed in column:
-            x, y_box = layout.placed[placed.index]
-            step_id = str(placed.raw.get("id", ""))
+            x, y = canvas.layout.placed[placed.index]
             out.append(
                 _step_box(
                     placed,
                     x,
-                    y_box,
-                    markers_by_step.get(step_id, []),
-                    max_weight,
-                    pfx,
+                    y,
+                    problems.on_step.get(placed.raw.id, []),
+                    problems.max_weight,
+                    canvas.pfx,
                     placed.index in criticals,
                 )
             )
+    return out
 
-    if not layout.columns:
-        out.append(
-            _text(
-                grid_left + 12,
-                bands_top + 40,
-                ["No steps were found in this stream."],
-                size=13,
-                fill=MUTED,
-                cls="empty-note",
-            )
-        )
 
-    out.append(_ladder(layout, ladder_top, grid_left, grid_right, metrics))
-    out.append(_problem_list(listed, weights, max_weight, titles, list_top, list_cols, list_rows))
-
+def _notes(canvas: _Canvas, steps: int, problems: int) -> str:
     notes = ["Times: min, h, d (1 d = 8 working hours); ? = not stated on the board."]
-    if len(all_steps) > MAX_STEPS:
-        notes.append(f"Showing the first {MAX_STEPS} of {len(all_steps)} steps.")
-    if len(problems) > MAX_PROBLEMS_LISTED:
-        notes.append(f"Showing the first {MAX_PROBLEMS_LISTED} of {len(problems)} problems.")
-    out.append(
-        _text(
-            MARGIN,
-            notes_top + 14,
-            notes,
-            size=11,
-            line_h=14,
-            fill=MUTED,
-            cls="map-notes" + (" truncated" if len(notes) > 1 else ""),
-        )
+    if steps > MAX_STEPS:
+        notes.append(f"Showing the first {MAX_STEPS} of {steps} steps.")
+    if problems > MAX_PROBLEMS_LISTED:
+        notes.append(f"Showing the first {MAX_PROBLEMS_LISTED} of {problems} problems.")
+    return _text(
+        MARGIN,
+        canvas.notes_top + 14,
+        notes,
+        size=11,
+        line_h=14,
+        fill=MUTED,
+        cls="map-notes" + (" truncated" if len(notes) > 1 else ""),
     )
-    out.append("</svg>")
-    return RenderedMap("".join(out), width, height)
 
 
-def _ladder(
-    layout: _Layout,
-    top: float,
-    grid_left: float,
-    grid_right: float,
-    metrics: Mapping[str, Any],
-) -> str:
+def _ladder(canvas: _Canvas, metrics: ContractMetrics) -> str:
+    """The timeline: per column the critical step's wait (high rung) and process time (low
+    rung), then the stream's totals."""
+    layout, top, grid_left = canvas.layout, canvas.ladder_top, canvas.grid_left
     high = top + 24
     low = top + 58
     out = [
@@ -617,10 +671,9 @@ def _ladder(
         step = _critical(column).raw
         x0 = grid_left + c * COL_W
         wait = format_minutes(_wait_minutes(step))
-        process = format_minutes(_number(step.get("process_time_min")))
+        process = format_minutes(step.process_time_min)
         out.append(
-            f'<g class="rung-pair" data-column="{c + 1}" '
-            f'data-step-id="{attr(step.get("id", ""), 200)}">'
+            f'<g class="rung-pair" data-column="{c + 1}" data-step-id="{attr(step.id, 200)}">'
             f'<path class="rung rung-wait" d="M{_n(x0)} {_n(high)} H{_n(x0 + half)}" '
             f'stroke="{LADDER_WAIT}" stroke-width="2.5" fill="none"/>'
             f'<path class="rung-step" d="M{_n(x0 + half)} {_n(high)} V{_n(low)}" '
@@ -641,11 +694,10 @@ def _ladder(
         )
         out.append("</g>")
 
-    lead = _number(metrics.get("total_lead_time_min"))
-    process_total = _number(metrics.get("total_process_time_min"))
+    lead, process_total = metrics.total_lead_time_min, metrics.total_process_time_min
     waiting = lead - process_total if lead is not None and process_total is not None else None
-    ratio = format_percent(ratio_percent(metrics.get("activity_ratio")))
-    tx = grid_right + 16
+    ratio = format_percent(ratio_percent(metrics.activity_ratio))
+    tx = canvas.grid_right + 16
     rows = [
         ("Lead time", format_minutes(lead)),
         ("Process time", format_minutes(process_total)),
@@ -676,45 +728,39 @@ def _ladder(
     return "".join(out)
 
 
-def _problem_list(
-    listed: list[Mapping[str, Any]],
-    weights: list[float],
-    max_weight: float,
-    titles: Mapping[str, str],
-    top: float,
-    cols: int,
-    rows: int,
-) -> str:
+def _problem_list(canvas: _Canvas, problems: _Problems) -> str:
+    """The ranked problems in up to four columns: marker, text, votes and the step they are on."""
+    top, rows = canvas.list_top, canvas.list_rows
     out = [
         '<g class="problem-list" role="list" aria-label="Problems, ranked by votes">',
         _text(MARGIN, top + 16, ["Problems (ranked by votes)"], size=14, weight="bold"),
     ]
-    if not listed:
+    if not problems.listed:
         out.append(_text(MARGIN, top + 40, ["No problems recorded."], size=12, fill=MUTED))
-    for i, (problem, weight) in enumerate(zip(listed, weights, strict=True)):
+    titles = problems.step_titles
+    for i, (problem, weight) in enumerate(zip(problems.listed, problems.weights, strict=True)):
         col, row = divmod(i, rows)
         x = MARGIN + col * LIST_COL_W
         y = top + 28 + row * LIST_ROW_H
-        step_id = problem.get("step_id")
+        step_id = problem.step_id
         if step_id is None:
             where = "whole stream"
-        elif str(step_id) in titles:
-            where = titles[str(step_id)] or "(untitled step)"
+        elif step_id in titles:
+            where = titles[step_id] or "(untitled step)"
         else:
             where = "step not shown"
         out.append(
             f'<g class="problem-item" role="listitem" data-rank="{i + 1}" '
-            f'data-problem-id="{attr(problem.get("id", ""), 200)}">'
+            f'data-problem-id="{attr(problem.id, 200)}">'
         )
-        out.append(
-            _marker(_Marker(i + 1, weight, problem), x + 13, y + 13, max_weight, on_step=None)
-        )
+        marker = _Marker(i + 1, weight, problem)
+        out.append(_marker(marker, x + 13, y + 13, problems.max_weight, on_step=None))
         text_w = LIST_COL_W - 44
         out.append(
             _text(
                 x + 32,
                 y + 11,
-                _fit(problem.get("text") or "(no text)", text_w, 12, 2),
+                _fit(problem.text or "(no text)", text_w, 12, 2),
                 size=12,
                 line_h=14,
                 cls="problem-text",
@@ -727,23 +773,21 @@ def _problem_list(
     return "".join(out)
 
 
-def select_stream(doc: Mapping[str, Any], key: str | None = None) -> Mapping[str, Any]:
+def select_stream(doc: Contract, key: str | None = None) -> ContractStream:
     """The stream of a contract document named by ``key``: its id, its name, or its 1-based
     position; the first stream when ``key`` is None.
 
     Raises ``LookupError`` with a message listing the streams when none matches.
     """
-    streams = [s for s in _list(doc.get("streams")) if isinstance(s, Mapping)]
+    streams = doc.streams
     if not streams:
         raise LookupError("the board has no value stream to draw")
     if key is None:
         return streams[0]
     for stream in streams:
-        if key in (str(stream.get("id")), str(stream.get("name"))):
+        if key in (stream.id, stream.name):
             return stream
     if key.isdigit() and 1 <= int(key) <= len(streams):
         return streams[int(key) - 1]
-    names = ", ".join(
-        f"{i}: {str(s.get('name') or s.get('id'))[:60]}" for i, s in enumerate(streams[:20], 1)
-    )
+    names = ", ".join(f"{i}: {(s.name or s.id)[:60]}" for i, s in enumerate(streams[:20], 1))
     raise LookupError(f"no stream {key[:100]!r}; the board has {names}")

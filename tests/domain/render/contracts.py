@@ -5,6 +5,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from service.domain.contract_model import decode_contract, decode_stream
+from service.domain.render.html import render_report_html
+from service.domain.render.svg import render_stream_svg
+
 Json = dict[str, Any]
 
 
@@ -149,3 +153,13 @@ def document(streams: Sequence[Json], *, comparison: Json | None = None) -> Json
         ],
         "decisions": [],
     }
+
+
+def svg_of(data: Json, *, title: str | None = None) -> str:
+    """The map of a stream dict, decoded as the shells decode it."""
+    return render_stream_svg(decode_stream(data), title=title)
+
+
+def page_of(doc: Json, **kwargs: Any) -> str:
+    """The report page of a document dict, decoded as the shells decode it."""
+    return render_report_html(decode_contract(doc), **kwargs)

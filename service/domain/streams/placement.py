@@ -1,0 +1,382 @@
+"""Placement: which stream, step and lane each item of a classified board belongs to."""
+
+from __future__ import annotations
+
+import math
+from bisect import bisect_right
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from itertools import pairwise
+
+from service.domain.board import Board, Geometry, Item, ItemKind
+from service.domain.classification import Classification
+from service.domain.ruleset import Role, Ruleset, StreamState
+from service.domain.streams.spatial import (
+    Grid,
+    Placed,
+    build_grid,
+    finite_geometry,
+    near,
+    nearest,
+    position_key,
+)
+from service.domain.streams.titles import first_line, title_state
+
+# a data sticky sits at most this many typical sticky sizes below the step it belongs to
+DATA_REACH = 3.0
+
+
+Key = str | None  # a stream's container id; None is the board-level stream
+
+
+@dataclass(frozen=True, slots=True)
+class Frames:
+    """The board's containers as far as streams care: their state and which ones are legends."""
+
+    containers: Mapping[str, Item]
+    states: Mapping[str, StreamState]
+    legends: frozenset[str]
+
+
+def find_frames(board: Board, classification: Classification, ruleset: Ruleset) -> Frames:
+    containers = {item.id: item for item in board.items if item.kind is ItemKind.CONTAINER}
+    legend_titles = {" ".join(title.casefold().split()) for title in ruleset.legend_titles}
+    legends = frozenset(
+        cid
+        for cid, item in containers.items()
+        if cid in classification.legend_ids or first_line(item.text).casefold() in legend_titles
+    )
+    states = {
+        cid: state
+        for cid, item in containers.items()
+        if cid not in legends and (state := title_state(item.text, ruleset)) is not None
+    }
+    return Frames(containers, states, legends)
+
+
+def _home(item: Item, frames: Frames) -> str | None:
+    """The container whose stream the item belongs to (None = outside every container)."""
+    chain = [
+        cid for cid in item.containers if cid in frames.containers and cid not in frames.legends
+    ]
+    for cid in chain:
+        if cid in frames.states:
+            return cid
+    return chain[-1] if chain else None
+
+
+def _in_legend(item: Item, frames: Frames) -> bool:
+    return any(cid in frames.legends for cid in item.containers)
+
+
+@dataclass(frozen=True, slots=True)
+class Seed:
+    key: Key
+    name: str
+    state: StreamState
+    frame: Geometry | None
+
+
+@dataclass(frozen=True, slots=True)
+class PlacedSteps:
+    """All steps (left to right), grouped by stream, and what connectors join to them."""
+
+    all: Sequence[Placed]
+    by_id: Mapping[str, Placed]
+    by_key: Mapping[Key, Sequence[Placed]]
+    home: Mapping[str, Key]
+    connections: Mapping[str, frozenset[str]]  # any item id -> ids of steps joined to it
+    flows: Mapping[Key, Sequence[tuple[str, str]]]  # directed step -> step, within a stream
+
+
+@dataclass(frozen=True, slots=True)
+class PlacedBoard:
+    """The placed items of a board: by role, lane label candidates, and each item's home."""
+
+    by_role: Mapping[Role, Sequence[Placed]]
+    labels: Mapping[Key, Sequence[Placed]]
+    homes: Mapping[str, Key]
+
+
+def place_items(board: Board, classification: Classification, frames: Frames) -> PlacedBoard:
+    by_role: dict[Role, list[Placed]] = defaultdict(list)
+    labels: dict[Key, list[Placed]] = defaultdict(list)
+    homes: dict[str, Key] = {}
+    # many items share one container chain: resolve each chain once
+    chains: dict[tuple[str, ...], tuple[bool, Key]] = {}
+    role_of, dots = classification.roles.get, classification.dots
+    for item in board.items:
+        kind = item.kind
+        if kind is ItemKind.CONTAINER:
+            continue
+        role = role_of(item.id)
+        label = role is None
+        if label and (
+            (kind is not ItemKind.TEXT and kind is not ItemKind.SHAPE) or item.id in dots
+        ):
+            continue
+        geometry = finite_geometry(item)
+        if geometry is None or (label and not first_line(item.text)):
+            continue
+        chain = chains.get(item.containers)
+        if chain is None:
+            chain = chains[item.containers] = (_in_legend(item, frames), _home(item, frames))
+        in_legend, home = chain
+        if in_legend:
+            continue
+        placed = Placed(item, geometry)
+        homes[item.id] = home
+        if role is not None:
+            by_role[role].append(placed)
+        else:
+            labels[home].append(placed)
+    for items in (*by_role.values(), *labels.values()):
+        items.sort(key=position_key)
+    return PlacedBoard(by_role, labels, homes)
+
+
+def gather_steps(board: Board, placed: PlacedBoard) -> PlacedSteps:
+    steps = sorted(
+        [*placed.by_role.get(Role.STEP, ()), *placed.by_role.get(Role.WAIT, ())], key=position_key
+    )
+    by_key: dict[Key, list[Placed]] = defaultdict(list)
+    home: dict[str, Key] = {}
+    for step in steps:
+        key = placed.homes[step.item.id]
+        by_key[key].append(step)
+        home[step.item.id] = key
+    connections: dict[str, set[str]] = defaultdict(set)
+    flows: dict[Key, set[tuple[str, str]]] = defaultdict(set)
+    for connector in board.connectors:
+        start, end = connector.start_id, connector.end_id
+        if start is None or end is None or start == end:
+            continue
+        if end in home:
+            connections[start].add(end)
+        if start in home:
+            connections[end].add(start)
+        if start in home and end in home and home[start] == home[end]:
+            flows[home[start]].add((start, end))
+    return PlacedSteps(
+        all=steps,
+        by_id={step.item.id: step for step in steps},
+        by_key=dict(by_key),
+        home=home,
+        connections={key: frozenset(ids) for key, ids in connections.items()},
+        flows={key: sorted(pairs) for key, pairs in flows.items()},
+    )
+
+
+def stream_seeds(board: Board, frames: Frames, step_homes: Sequence[Key]) -> list[Seed]:
+    rank = {StreamState.CURRENT: 0, StreamState.TARGET: 1, StreamState.UNSPECIFIED: 2}
+    seeds: list[Seed] = []
+    for key in set(frames.states) | set(step_homes):
+        if key is None:
+            seeds.append(Seed(None, board.name, StreamState.UNSPECIFIED, None))
+        else:
+            container = frames.containers[key]
+            state = frames.states.get(key, StreamState.UNSPECIFIED)
+            name = first_line(container.text) or board.name
+            seeds.append(Seed(key, name, state, finite_geometry(container)))
+
+    def sort_key(seed: Seed) -> tuple[int, int, float, float, str]:
+        if seed.key is None:
+            return (rank[seed.state], 2, 0.0, 0.0, "")
+        if seed.frame is None:
+            return (rank[seed.state], 1, 0.0, 0.0, seed.key)
+        return (rank[seed.state], 0, seed.frame.top, seed.frame.left, seed.key)
+
+    return sorted(seeds, key=sort_key)
+
+
+def _distance(a: Geometry, b: Geometry) -> float:
+    return math.hypot(a.x - b.x, a.y - b.y)
+
+
+def _connected_step(placed: Placed, steps: PlacedSteps) -> str | None:
+    """The step a connector joins the item to; the nearest one when there are several."""
+    joined = steps.connections.get(placed.item.id)
+    if not joined:
+        return None
+    return min(joined, key=lambda sid: (_distance(steps.by_id[sid].geometry, placed.geometry), sid))
+
+
+@dataclass(frozen=True, slots=True)
+class _Pools:
+    """Per home: the steps a note may attach to, with a grid over them (built on first use)."""
+
+    steps: PlacedSteps
+    keys: frozenset[Key]
+    cell: float
+    extents: bool
+    grids: dict[tuple[bool, Key], Grid]
+
+    def pool(self, home: Key) -> tuple[bool, Sequence[Placed], Grid | None]:
+        in_stream = home in self.keys
+        members = self.steps.by_key.get(home, ()) if in_stream else self.steps.all
+        if not members:
+            return in_stream, members, None
+        slot = (in_stream, home if in_stream else None)
+        if slot not in self.grids:
+            self.grids[slot] = build_grid(
+                [step.geometry for step in members], self.cell, extents=self.extents
+            )
+        return in_stream, members, self.grids[slot]
+
+
+def _cell(reach: float) -> float:
+    return reach if math.isfinite(reach) and reach > 0 else 1.0
+
+
+def place_notes(
+    notes: Sequence[Placed],
+    steps: PlacedSteps,
+    homes: Mapping[str, Key],
+    keys: frozenset[Key],
+    reach: float,
+    typical: float,
+) -> dict[Key, list[tuple[Placed, str | None]]]:
+    """Stream key -> its problems or ideas with their step item id (None: the stream itself).
+
+    Notes placed nowhere are left out; each stream's notes keep the order of ``notes``.
+    """
+    # cells of one reach: the nearest step within reach lies in the 3 x 3 cells around the note
+    pools = _Pools(steps, keys, _cell(max(reach, typical)), False, {})
+    placed: dict[Key, list[tuple[Placed, str | None]]] = defaultdict(list)
+    connected = steps.connections
+    for note in notes:
+        step = _connected_step(note, steps) if note.item.id in connected else None
+        if step is None:
+            home = homes[note.item.id]
+            in_stream, members, grid = pools.pool(home)
+            if grid is not None:
+                step = nearest(note.geometry, members, grid, reach)
+            if step is None:
+                if in_stream:
+                    placed[home].append((note, None))
+                continue
+        placed[steps.home[step]].append((note, step))
+    return placed
+
+
+def place_data(
+    data: Sequence[Placed],
+    steps: PlacedSteps,
+    homes: Mapping[str, Key],
+    keys: frozenset[Key],
+    typical: float,
+) -> dict[str, list[Placed]]:
+    """Step item id -> its data stickies, nearest first."""
+    reach = DATA_REACH * typical
+    pools = _Pools(steps, keys, _cell(typical), True, {})
+    found: dict[str, list[tuple[float, str, Placed]]] = defaultdict(list)
+    for sticky in data:
+        step = _connected_step(sticky, steps) if sticky.item.id in steps.connections else None
+        if step is None:
+            _, members, grid = pools.pool(homes[sticky.item.id])
+            if grid is not None:
+                step = _step_above(sticky.geometry, members, grid, reach)
+        if step is not None:
+            gap = abs(sticky.geometry.y - steps.by_id[step].geometry.y)
+            found[step].append((gap, sticky.item.id, sticky))
+    return {step: [entry[2] for entry in sorted(entries)] for step, entries in found.items()}
+
+
+def _step_above(point: Geometry, steps: Sequence[Placed], grid: Grid, reach: float) -> str | None:
+    best: tuple[float, str] | None = None
+    for index in near(grid, point.x, point.y - reach, point.x, point.y):
+        step = steps[index].geometry
+        gap = point.y - step.y
+        # step.left <= point.x <= step.right, spelled out: this runs for every candidate
+        if 0 < gap <= reach and step.x - step.width / 2 <= point.x <= step.x + step.width / 2:
+            candidate = (gap, steps[index].item.id)
+            if best is None or candidate < best:
+                best = candidate
+    return best[1] if best else None
+
+
+def count_votes(
+    board: Board, classification: Classification, problems: Sequence[Placed], typical: float
+) -> dict[str, list[str]]:
+    """Problem item id -> the vote dots whose centre lies on it (each dot counts once)."""
+    if not problems or not classification.dots:
+        return {}
+    grid = build_grid([problem.geometry for problem in problems], typical, extents=True)
+    votes: dict[str, list[str]] = defaultdict(list)
+    for item in board.items:
+        dot = finite_geometry(item) if item.id in classification.dots else None
+        if dot is None:
+            continue
+        best: tuple[float, str] | None = None
+        x, y = dot.x, dot.y
+        for index in near(grid, x, y, x, y):
+            problem = problems[index]
+            area = problem.geometry
+            # area.contains_point(x, y), spelled out: this runs for every candidate
+            if (
+                area.x - area.width / 2 <= x <= area.x + area.width / 2
+                and area.y - area.height / 2 <= y <= area.y + area.height / 2
+            ):
+                candidate = (_distance(area, dot), problem.item.id)
+                if best is None or candidate < best:
+                    best = candidate
+        if best is not None:
+            votes[best[1]].append(item.id)
+    return {problem: sorted(dots) for problem, dots in votes.items()}
+
+
+def lane_labels(
+    candidates: Sequence[Placed],
+    members: Sequence[Placed],
+    frame: Geometry | None,
+    typical: float,
+    ruleset: Ruleset,
+) -> list[tuple[float, str]]:
+    """(centre y, name) of the lane labels.
+
+    A label lies left of the stream's left-most step (its right edge at most half a sticky into
+    the steps), inside the frame, and not above the top-most step by more than one sticky size:
+    a text up there is the frame's heading, not a lane. Without a frame, labels are looked for
+    within 5 sticky sizes left of the steps and one sticky size above or below them.
+    """
+    if not members:
+        return []
+    leftmost = min(step.geometry.left for step in members)
+    highest = min(step.geometry.top for step in members) - typical
+    if frame is not None:
+        bottom, left = frame.bottom, frame.left
+    else:
+        bottom = max(step.geometry.bottom for step in members) + typical
+        left = leftmost - 5 * typical
+    labels: list[tuple[float, str]] = []
+    for candidate in candidates:
+        geometry = candidate.geometry
+        name = first_line(candidate.item.text)
+        if (
+            left <= geometry.x
+            and geometry.right <= leftmost + typical / 2
+            and highest <= geometry.y <= bottom
+            and title_state(name, ruleset) is None
+        ):
+            labels.append((geometry.y, name))
+    return labels
+
+
+def lane_bands(
+    labels: Sequence[tuple[float, str]],
+) -> tuple[tuple[str, ...], list[float], list[str]]:
+    """Lane names top to bottom, band boundaries and the lane of each band."""
+    ordered = sorted(labels)
+    names: list[str] = []
+    for _, name in ordered:
+        if name not in names:
+            names.append(name)
+    bounds = [(a[0] + b[0]) / 2 for a, b in pairwise(ordered)]
+    return tuple(names), bounds, [name for _, name in ordered]
+
+
+def lane_of(y: float, bounds: Sequence[float], band_names: Sequence[str]) -> str | None:
+    if not band_names:
+        return None
+    return band_names[bisect_right(bounds, y)]
