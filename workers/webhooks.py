@@ -190,8 +190,11 @@ def register_webhook_tasks(
     @app.task(name=SWEEP_TASK, **options)  # type: ignore[untyped-decorator]
     def sweep_events(self: Task) -> None:
         """Emit the events of imports finished in the last minutes that have none yet (a worker
-        that died between an import's commit and its events); emitting twice adds nothing."""
+        that died between an import's commit and its events), and fire boards pending past
+        their due time; emitting or firing twice adds nothing."""
         runtime.emit_recent(utcnow() - _SWEEP_WINDOW)
+        # Triggers accepted while the broker was down: their fire was never published.
+        runtime.fire_overdue()
 
     # Beat (``vsm beat``) runs the housekeeping; without it purging still follows webhook imports.
     schedule: dict[str, Any] = dict(app.conf.beat_schedule or {})

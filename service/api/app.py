@@ -12,6 +12,7 @@ from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import InterfaceError, OperationalError
 from starlette.background import BackgroundTask
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -39,6 +40,9 @@ if TYPE_CHECKING:
     from workers.live import EmbeddedLiveSync
 
 API_VERSION = "1.0.0"
+# Retry-After (seconds) when the database is unreachable: PostgreSQL restarts and failovers take
+# seconds, and a sooner retry would only add load.
+DATABASE_RETRY_AFTER_S = 5
 
 log = structlog.get_logger(__name__)
 
@@ -168,6 +172,19 @@ def _install_problem_handlers(app: FastAPI) -> None:
             errors=exc.errors,
             headers=exc.headers,
             background=exc.background,
+        )
+
+    @app.exception_handler(OperationalError)
+    @app.exception_handler(InterfaceError)
+    async def on_database_down(request: Request, exc: Exception) -> JSONResponse:
+        # The database is unreachable (or, on SQLite, locked past the busy timeout): nothing of
+        # the request was committed, so the client may send it again.
+        log.warning("database_unavailable", path=request.url.path, error=type(exc).__name__)
+        return _problem_response(
+            request,
+            PROBLEM_TYPES["not-ready"],
+            "The database is unavailable; nothing was stored. Try again shortly.",
+            headers={"Retry-After": str(DATABASE_RETRY_AFTER_S)},
         )
 
     @app.exception_handler(RequestValidationError)

@@ -261,7 +261,13 @@ def _accept(
             session.rollback()
             raise _refuse(runtime, board_id, delivery_id, rejected, len(body)) from None
     if result.fire_in_s is not None:
-        runtime.scheduler.fire(board_id, result.fire_in_s)
+        try:
+            runtime.scheduler.fire(board_id, result.fire_in_s)
+        except Exception as exc:
+            # The trigger is stored (board pending with its due time, delivery id recorded, in
+            # one commit): the sweep (``HookRuntime.fire_overdue``) fires the board once the
+            # broker takes tasks again. Answering 5xx now would make the sender's retry a replay.
+            log.warning("trigger_publish_failed", board_id=board_id, error=type(exc).__name__)
     return result
 
 

@@ -41,6 +41,8 @@ _PURGE_EVERY = timedelta(minutes=10)
 _SECRET_CACHE = 512
 _RUN_ATTEMPTS = 5
 REJECTIONS_LOGGED_PER_MINUTE = 120
+# How long past its due time a pending board waits before the sweep fires it again.
+FIRE_GRACE = timedelta(seconds=60)
 
 LiveFetch = Callable[[int], "int | None"]
 """``board id -> import job id`` (None: not fetched now, the board's sync state says why): fetch
@@ -271,6 +273,25 @@ class HookRuntime:
             self.scheduler.fire(board_id, wait)
         for delivery_id, attempt, when in deliveries:
             self.scheduler.deliver(delivery_id, attempt, max(0.0, (when - now).total_seconds()))
+
+    def fire_overdue(self, grace: timedelta = FIRE_GRACE) -> list[int]:
+        """Fire the boards whose import is pending longer than ``grace`` past its due time: their
+        fire was never published (broker down when the trigger came) or was lost. Firing twice
+        is harmless. Returns the board ids fired."""
+        now = self.clock()
+        with self.sessions() as session:
+            boards = triggers.due_boards(session)
+            session.rollback()
+        overdue = [
+            board_id
+            for board_id, state, due in boards
+            if state == HookState.PENDING and due is not None and triggers.as_utc(due) + grace < now
+        ]
+        for board_id in overdue:
+            self.scheduler.fire(board_id, 0.0)
+        if overdue:
+            log.info("hook_fire_overdue", boards=len(overdue))
+        return overdue
 
     def emit_recent(self, since: datetime) -> datetime:
         """Emit events of jobs finished since ``since`` (imports the embedded worker ran);
