@@ -8,16 +8,11 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 
 WORKDIR /app
 
-# Dependencies in their own layer: rebuilt only when pyproject.toml changes. The empty packages
-# let pip resolve the project; the real code is copied afterwards.
-COPY pyproject.toml README.md ./
-RUN mkdir -p service connectors workers \
-    && touch service/__init__.py connectors/__init__.py workers/__init__.py \
-    && pip install . \
-    && pip uninstall -y valuestream \
-    && rm -rf service connectors workers build *.egg-info
+# Dependencies in their own layer, pinned by the lock file: rebuilt only when it changes.
+COPY requirements.lock ./
+RUN pip install -r requirements.lock
 
-COPY alembic.ini ./
+COPY pyproject.toml README.md alembic.ini ./
 COPY migrations ./migrations
 COPY schema ./schema
 COPY examples ./examples

@@ -2,12 +2,19 @@
 PY ?= .venv/bin/python
 VENV := .venv/bin
 
-.PHONY: install run demo test test-fast lint format typecheck contracts check bench clean
+.PHONY: install lock run demo test test-fast lint format typecheck contracts check bench clean
 
 install: .venv/bin/vsm
-.venv/bin/vsm: pyproject.toml
-	python3 -m venv .venv && $(VENV)/pip install -q -e '.[dev]'
+.venv/bin/vsm: pyproject.toml requirements-dev.lock
+	python3 -m venv .venv && $(VENV)/pip install -q -r requirements-dev.lock -e '.[dev]'
 	@touch $@
+
+# The one command after a change to pyproject.toml's dependencies: pins every package CI and
+# the image install (existing pins are kept; add --upgrade to move them).
+LOCK := $(VENV)/pip-compile -q --strip-extras --no-header --no-emit-index-url --no-emit-find-links
+lock: install          ## regenerate requirements.lock and requirements-dev.lock
+	$(LOCK) --output-file=requirements.lock pyproject.toml
+	$(LOCK) --extra dev --output-file=requirements-dev.lock pyproject.toml
 
 demo: install          ## start the API with the example boards imported
 	$(VENV)/vsm serve --demo

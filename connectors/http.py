@@ -73,6 +73,27 @@ class RetryPolicy:
     max_inline_wait: float = 20.0
     timeout: float = 30.0
 
+    def delay(
+        self,
+        attempt: int,
+        exc: BaseException | None = None,
+        rand: Callable[[], float] = random.random,
+    ) -> float:
+        """Seconds to wait before try ``attempt + 1`` (``attempt`` counts from 0) after ``exc``.
+
+        A server-given wait (``RateLimitedError.retry_after``: ``Retry-After`` or
+        ``X-RateLimit-Reset``) is honoured exactly, never shortened; anything else gets
+        full-jitter exponential backoff, uniform in ``[0, min(max_delay, base * 2**attempt)]``.
+        """
+        if isinstance(exc, RateLimitedError):
+            return max(exc.retry_after, 0.0)
+        ceiling = min(self.max_delay, self.base_delay * 2.0 ** min(attempt, 30))
+        return rand() * ceiling
+
+    def gives_up(self, attempt: int) -> bool:
+        """True when try number ``attempt + 1`` (counting from 0) was the last one allowed."""
+        return attempt + 1 >= self.max_tries
+
 
 DEFAULT_POLICY = RetryPolicy()
 
@@ -420,8 +441,7 @@ class Quota:
 
 def backoff_delay(attempt: int, policy: RetryPolicy, rand: Callable[[], float]) -> float:
     """Full-jitter exponential backoff: uniform in [0, min(max_delay, base * 2**attempt)]."""
-    ceiling = min(policy.max_delay, policy.base_delay * 2.0 ** min(attempt, 30))
-    return rand() * ceiling
+    return policy.delay(attempt, None, rand)
 
 
 def _describe(method: str, url: httpx.URL) -> str:

@@ -17,9 +17,10 @@ from starlette.concurrency import run_in_threadpool
 
 from connectors.errors import DumpError
 from service.api.problems import ProblemError
-from service.db.engine import SessionFactory, max_id
+from service.bootstrap import Runtime
+from service.db.engine import max_id
+from service.dispatch import Dispatcher
 from service.domain.board import Board as BoardModel
-from service.jobqueue import JobQueue
 from service.settings import Settings
 from service.usecases.imports import parse_dump
 from service.usecases.keys import authenticate
@@ -34,9 +35,14 @@ _bearer = HTTPBearer(
 )
 
 
+def runtime_of(request: Request) -> Runtime:
+    """The process's runtime, which the app factory hands to the app (one typed value)."""
+    runtime: Runtime = request.app.state.runtime
+    return runtime
+
+
 def get_settings(request: Request) -> Settings:
-    settings: Settings = request.app.state.settings
-    return settings
+    return runtime_of(request).settings
 
 
 # Query parameters that hold an id or a revision number (compared with INTEGER columns).
@@ -51,7 +57,7 @@ def ids_in_range(request: Request) -> None:
     An app-wide dependency, so every route (the unauthenticated trigger route too) answers the
     same way, before the request's own parameters are parsed.
     """
-    limit = max_id(request.app.state.engine)
+    limit = max_id(runtime_of(request).engine)
     candidates = [
         (name, raw)
         for name, raw in request.path_params.items()
@@ -68,21 +74,20 @@ def ids_in_range(request: Request) -> None:
             raise ProblemError("not-found", f"No object has the {name} {text[:40]}.")
 
 
-def get_job_queue(request: Request) -> JobQueue:
-    job_queue: JobQueue = request.app.state.job_queue
-    return job_queue
+def get_dispatcher(request: Request) -> Dispatcher:
+    return runtime_of(request).dispatcher
 
 
 def get_session(request: Request) -> Iterator[Session]:
     """One session per request; the route commits (entry points own transactions)."""
-    factory: SessionFactory = request.app.state.session_factory
-    with factory() as session:
+    with runtime_of(request).sessions() as session:
         yield session
 
 
+RuntimeDep = Annotated[Runtime, Depends(runtime_of)]
 SessionDep = Annotated[Session, Depends(get_session)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
-JobQueueDep = Annotated[JobQueue, Depends(get_job_queue)]
+DispatcherDep = Annotated[Dispatcher, Depends(get_dispatcher)]
 
 
 def require_workspace(

@@ -230,9 +230,9 @@ def run_keys_revoke(args: argparse.Namespace) -> int:
 
 
 def _celery_for(command: str) -> tuple[Celery, Settings]:
+    from service.bootstrap import worker_celery
     from service.logs import configure_logging
     from service.settings import Settings
-    from workers.celery_app import create_celery
 
     settings = Settings()
     if not settings.broker_url:
@@ -241,7 +241,7 @@ def _celery_for(command: str) -> tuple[Celery, Settings]:
             f"and needs no `vsm {command}`"
         )
     configure_logging(settings.log_level, settings.log_format)
-    return create_celery(settings), settings
+    return worker_celery(settings), settings
 
 
 def _schedule_file(path: str | None) -> str:

@@ -45,6 +45,8 @@ from service.usecases.errors import ConflictError
 
 log = structlog.get_logger(__name__)
 
+IMPORT_TASK = "imports.run"
+"""The dispatcher's name of :func:`run_import_job` (published after the job row is committed)."""
 MAX_EXTERNAL_ID = 200
 MAX_NAME = 500
 MAX_ERROR = 2000

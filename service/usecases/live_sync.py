@@ -49,7 +49,7 @@ from service.db.tables import (
     ConnectionStatus,
     utcnow,
 )
-from service.jobqueue import JobQueue
+from service.dispatch import Dispatcher
 from service.usecases.connections import (
     MIRO,
     HttpFactory,
@@ -57,7 +57,7 @@ from service.usecases.connections import (
     TokenCipher,
     mark_needs_reauth,
 )
-from service.usecases.imports import parse_dump, submit_import
+from service.usecases.imports import IMPORT_TASK, parse_dump, submit_import
 
 log = structlog.get_logger(__name__)
 
@@ -77,7 +77,7 @@ class LiveSync(Protocol):
     @property
     def session_factory(self) -> SessionFactory: ...
     @property
-    def job_queue(self) -> JobQueue: ...
+    def dispatcher(self) -> Dispatcher: ...
     @property
     def http_factory(self) -> HttpFactory: ...
 
@@ -112,7 +112,7 @@ class MiroLive:
     app: MiroApp
     http_factory: HttpFactory
     budget_for: Callable[[int], RateBudget]  # connection id -> its shared rate budget
-    job_queue: JobQueue
+    dispatcher: Dispatcher
     poll_interval_s: float = 300.0
     poll_jitter: float = 0.2
     policy: RetryPolicy = DEFAULT_POLICY
@@ -276,7 +276,7 @@ def fetch_and_import(live: LiveSync, board_id: int, *, trigger: str = "miro") ->
         session.add(sync)
         session.commit()
     assert job.id is not None
-    live.job_queue.enqueue(job.id)
+    live.dispatcher.publish(IMPORT_TASK, job.id)
     log.info("live_fetch_queued", board_id=board_id, job_id=job.id, trigger=trigger)
     return job.id
 

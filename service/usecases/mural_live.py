@@ -36,7 +36,7 @@ from connectors.mural.client import MuralClient, change_marker
 from connectors.mural.oauth import MuralTokens
 from service.db.engine import SessionFactory
 from service.db.tables import Connection
-from service.jobqueue import JobQueue
+from service.dispatch import Dispatcher
 from service.usecases.connections import (
     HttpFactory,
     StoredTokens,
@@ -90,7 +90,7 @@ class MuralLive:
     http_factory: HttpFactory
     user_budget_for: Callable[[str], RateBudget]
     app_budget: Callable[[], RateBudget]
-    job_queue: JobQueue
+    dispatcher: Dispatcher
     poll_interval_s: float = 300.0
     poll_jitter: float = 0.2
     policy: RetryPolicy = DEFAULT_POLICY

@@ -1,21 +1,17 @@
 """Webhook routes: the signed board trigger, secrets, trigger log, revision diff, subscriptions.
 
-``install(app, settings)`` is the one call the app factory makes: it builds the webhook runtime
-(Celery publisher with a broker, embedded timers without), starts and stops it with the app,
-and adds the routes under ``/v1``.
+``hooks_router`` (the trigger) and ``router`` (everything else) are listed by the app factory;
+the runtime they use is built by :func:`service.bootstrap.build`.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 import structlog
-from celery import Celery
-from fastapi import APIRouter, FastAPI, Query, Request, Response
+from fastapi import APIRouter, Query, Request, Response
 from pydantic import AfterValidator, BaseModel, Field
 from sqlmodel import Session, col, select
 from starlette.background import BackgroundTask
@@ -28,6 +24,7 @@ from service.api.deps import (
     cursor_int,
     encode_cursor,
     read_limited_body,
+    runtime_of,
 )
 from service.api.problems import ProblemError, responses
 from service.api.routes.boards import board_or_404, revision_number_or_404
@@ -38,7 +35,6 @@ from service.domain.contract_model import decode_contract
 from service.domain.diff import DEFAULT_LIMIT, diff_revisions
 from service.domain.serialize import BoardFormatError, board_from_dict
 from service.domain.text import has_unstorable
-from service.settings import Settings
 from service.webhooks import signing, triggers
 from service.webhooks.config import SecretBox, SecretBoxError
 from service.webhooks.notify import (
@@ -63,65 +59,8 @@ EventType = Literal["revision.created", "import.failed"]
 _MAX_ATTEMPTS_SHOWN = 50
 
 
-def install(app: FastAPI, settings: Settings) -> None:
-    """Add the webhook runtime and routes to ``app`` (built by ``create_app``)."""
-    from workers.webhooks import (
-        CeleryHookScheduler,
-        EmbeddedHookScheduler,
-        build_runtime,
-        celery_publisher,
-    )
-
-    embedded: EmbeddedHookScheduler | None = None
-    publisher: Celery | None = None
-    if settings.broker_url:
-        publisher = celery_publisher(settings)
-        runtime = build_runtime(
-            settings,
-            app.state.session_factory,
-            CeleryHookScheduler(publisher, settings.broker_queue),
-            job_queue=app.state.job_queue,
-        )
-    else:
-        embedded = EmbeddedHookScheduler()
-        runtime = build_runtime(
-            settings, app.state.session_factory, embedded, job_queue=app.state.job_queue
-        )
-        embedded.bind(runtime)
-    app.state.hook_runtime = runtime
-
-    inner = app.router.lifespan_context
-
-    @asynccontextmanager
-    async def lifespan(application: FastAPI) -> AsyncIterator[Any]:
-        async with inner(application) as state:
-            if embedded is not None:
-                embedded.start()
-            try:
-                yield state
-            finally:
-                if embedded is not None:
-                    embedded.stop()
-                runtime.client.close()
-                if publisher is not None:
-                    publisher.close()
-
-    app.router.lifespan_context = lifespan
-    v1 = APIRouter(prefix="/v1")
-    v1.include_router(router)
-    app.include_router(v1)
-    # The trigger route is matched first: senders call it at high rates, and walking the other
-    # routes before it costs more than verifying a signature.
-    before = len(app.router.routes)
-    app.include_router(hooks_router, prefix="/v1")
-    added = app.router.routes[before:]
-    del app.router.routes[before:]
-    app.router.routes[:0] = added
-
-
 def _runtime(request: Request) -> HookRuntime:
-    runtime: HookRuntime = request.app.state.hook_runtime
-    return runtime
+    return runtime_of(request).hooks
 
 
 def _box(runtime: HookRuntime) -> SecretBox:

@@ -23,9 +23,9 @@ from sqlmodel import Session, col, select
 
 from service.db.engine import SessionFactory
 from service.db.tables import Board, ImportJob, JobStatus, utcnow
-from service.jobqueue import JobQueue
+from service.dispatch import Dispatcher
 from service.usecases.errors import ConflictError
-from service.usecases.imports import run_import_job, submit_reclassify
+from service.usecases.imports import IMPORT_TASK, run_import_job, submit_reclassify
 from service.webhooks import notify, signing, triggers
 from service.webhooks.config import SecretBox, SecretBoxError, WebhookSettings
 from service.webhooks.egress import EgressPolicy
@@ -36,6 +36,7 @@ log = structlog.get_logger(__name__)
 FIRE_TASK = "hooks.fire"
 DELIVER_TASK = "subscriptions.deliver"
 PURGE_TASK = "hooks.purge"
+SWEEP_TASK = "hooks.sweep"
 TRIGGER = "webhook"
 _PURGE_EVERY = timedelta(minutes=10)
 _SECRET_CACHE = 512
@@ -57,6 +58,19 @@ class HookScheduler(Protocol):
     def deliver(self, delivery_id: int, attempt: int, delay_s: float) -> None: ...
 
 
+@dataclass(frozen=True, slots=True)
+class DispatchedHooks:
+    """The :class:`HookScheduler` of a process: webhook jobs published by name."""
+
+    dispatcher: Dispatcher
+
+    def fire(self, board_id: int, delay_s: float) -> None:
+        self.dispatcher.publish(FIRE_TASK, board_id, delay_s=delay_s)
+
+    def deliver(self, delivery_id: int, attempt: int, delay_s: float) -> None:
+        self.dispatcher.publish(DELIVER_TASK, delivery_id, attempt, delay_s=delay_s)
+
+
 @dataclass
 class HookRuntime:
     sessions: SessionFactory
@@ -71,7 +85,7 @@ class HookRuntime:
     # board's current rules.
     live_fetchers: Mapping[str, LiveFetch] = field(default_factory=dict)
     # Where an import goes when it cannot run inline (see ``_run``).
-    job_queue: JobQueue | None = None
+    dispatcher: Dispatcher | None = None
     clock: Callable[[], datetime] = utcnow
     # Verifies triggers of boards without a (readable) webhook secret: the check runs and
     # fails as for a wrong signature, so the answer does not tell which boards have a webhook.
@@ -177,8 +191,9 @@ class HookRuntime:
         """Run the import here; a job that cannot run now goes to the import queue instead.
 
         SQLite may refuse a write for a moment ("database is locked") while other triggers
-        commit; that is retried briefly. Whatever still fails is handed to ``job_queue`` (the
-        jobs' own retries apply there) so the board never waits on a job nobody runs.
+        commit; that is retried briefly. Whatever still fails is published as an
+        ``imports.run`` job (the jobs' own retries apply there) so the board never waits on a
+        job nobody runs.
         """
         for attempt in range(_RUN_ATTEMPTS):
             try:
@@ -191,8 +206,8 @@ class HookRuntime:
                 log.exception("hook_import_crashed", job_id=job_id)
                 break
         log.warning("hook_import_handed_over", job_id=job_id)
-        if self.job_queue is not None:
-            self.job_queue.enqueue(job_id)
+        if self.dispatcher is not None:
+            self.dispatcher.publish(IMPORT_TASK, job_id)
 
     def _settle(self, board_id: int, job_id: int | None) -> None:
         with self.sessions() as session:

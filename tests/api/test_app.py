@@ -246,7 +246,7 @@ def test_a_configured_provider_without_an_encryption_key_says_the_key_is_missing
     [(None, True), ("redis://127.0.0.1:1/0", False)],
     ids=["embedded", "broker"],
 )
-def test_the_api_runs_the_live_sync_itself_only_without_a_broker(
+def test_the_api_runs_the_jobs_itself_only_without_a_broker(
     database: TestDatabase, engine: Engine, broker_url: str | None, runs_live_thread: bool
 ) -> None:
     settings = Settings(
@@ -259,9 +259,9 @@ def test_the_api_runs_the_live_sync_itself_only_without_a_broker(
     app = create_app(settings, engine=engine, migrate=False, configure_logs=False)
 
     with TestClient(app):
-        live_threads = [t for t in threading.enumerate() if t.name == "vsm-live-sync"]
+        job_threads = [t for t in threading.enumerate() if t.name == "vsm-dispatcher"]
 
-    assert bool(live_threads) is runs_live_thread
+    assert bool(job_threads) is runs_live_thread
 
 
 def test_every_problem_type_is_documented_in_the_service_guide() -> None:

@@ -293,7 +293,7 @@ def refresh_from_two_threads(
     client: TestClient, engine: Engine
 ) -> tuple[list[str], list[BaseException]]:
     """Make the stored token due for refresh, then ask two providers for it at once."""
-    live = client.app.state.miro_live  # type: ignore[attr-defined]
+    live = client.app.state.runtime.providers["miro"].live  # type: ignore[attr-defined]
     with create_session_factory(engine)() as session:
         row = session.exec(select(Connection)).one()
         row.expires_at = row.expires_at.replace(year=2000)  # due for refresh

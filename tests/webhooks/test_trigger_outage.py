@@ -40,7 +40,7 @@ class Recorder:
 def test_a_trigger_whose_publish_fails_is_accepted_and_fired_by_the_sweep(
     hooked: HookedBoard,
 ) -> None:
-    runtime = hooked.client.app.state.hook_runtime  # type: ignore[attr-defined]
+    runtime = hooked.client.app.state.runtime.hooks  # type: ignore[attr-defined]
     scheduler = runtime.scheduler
     runtime.scheduler = BrokerDown()
     try:
@@ -65,7 +65,7 @@ def test_a_trigger_whose_publish_fails_is_accepted_and_fired_by_the_sweep(
 
 
 def test_the_sweep_leaves_boards_whose_fire_is_not_overdue(hooked: HookedBoard) -> None:
-    runtime = hooked.client.app.state.hook_runtime  # type: ignore[attr-defined]
+    runtime = hooked.client.app.state.runtime.hooks  # type: ignore[attr-defined]
     scheduler, recorder = runtime.scheduler, Recorder()
     runtime.scheduler = recorder
     try:

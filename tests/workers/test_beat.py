@@ -14,8 +14,8 @@ import pytest
 import redis
 
 from tests.workers.conftest import REPO
-from workers.live import POLL_TASK
-from workers.mural_live import POLL_TASK as MURAL_POLL_TASK
+
+POLL_TASK, MURAL_POLL_TASK = "boards.poll", "murals.poll"
 
 pytestmark = [pytest.mark.slow, pytest.mark.redis, pytest.mark.postgres]
 

@@ -20,7 +20,6 @@ from tests.conftest import TestDatabase
 from tests.standins.miro_server import MiroStandIn
 from tests.standins.serving import serve
 from workers.celery_app import create_celery
-from workers.live import POLL_TASK
 
 pytestmark = [pytest.mark.slow, pytest.mark.redis, pytest.mark.postgres]
 
@@ -69,7 +68,7 @@ def test_a_celery_worker_fetches_imports_and_reimports_a_connected_board(
         miro.touch(BOARD, "2026-03-03T08:00:00Z")
         until(lambda: sync()["next_check_at"] and sync()["status"] == "ok", timeout=30)
         time.sleep(1.1)  # the board's next check is due
-        worker_app.send_task(POLL_TASK)  # what Celery beat sends every 30 s
+        worker_app.send_task("boards.poll")  # what Celery beat sends every 30 s
         second_id = until(lambda: (j := sync()["last_import_job_id"]) != first_id and j, timeout=60)
         second = wait_for_job(client, who, int(second_id), timeout=60)  # type: ignore[arg-type]
 

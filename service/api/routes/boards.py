@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query
 from sqlmodel import Session, col, select
 
 from service.api.deps import (
-    JobQueueDep,
+    DispatcherDep,
     PageDep,
     SessionDep,
     WorkspaceDep,
@@ -33,7 +33,7 @@ from service.db.engine import begin_write
 from service.db.tables import Board, Revision, RevisionContent, RevisionStream, Stream
 from service.rules_file import RulesError, RulesetFile, parse_rules
 from service.usecases.errors import ConflictError
-from service.usecases.imports import stream_key, submit_reclassify
+from service.usecases.imports import IMPORT_TASK, stream_key, submit_reclassify
 
 router = APIRouter(prefix="/boards", tags=["boards"])
 
@@ -289,7 +289,7 @@ def put_rules(
     rules: RulesetFile,
     workspace_id: WorkspaceDep,
     session: SessionDep,
-    job_queue: JobQueueDep,
+    dispatcher: DispatcherDep,
 ) -> ImportJobPublic:
     """Replace the board's rules (the rules file format, as JSON) and queue a job that
     classifies the latest revision's stored board again into a new revision."""
@@ -303,7 +303,7 @@ def put_rules(
         raise ProblemError("conflict", str(exc)) from exc
     session.commit()
     assert job.id is not None
-    job_queue.enqueue(job.id)
+    dispatcher.publish(IMPORT_TASK, job.id)
     return job_public(job)
 
 

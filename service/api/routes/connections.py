@@ -1,26 +1,25 @@
 """Live Miro routes: OAuth connect, connections, remote-board browsing and connecting a board.
 
-:func:`service.api.live.install_live` adds these routes and puts their dependencies on
-``app.state``. The OAuth callback is the one ``/v1`` route without an API key: Miro's redirect
-carries no key, so the signed, single-use, workspace-bound ``state`` is what ties it to a
-workspace.
+The app factory lists these routes; their dependencies come from the process's runtime
+(:func:`service.bootstrap.build`). The OAuth callback is the one ``/v1`` route without an API
+key: Miro's redirect carries no key, so the signed, single-use, workspace-bound ``state`` is
+what ties it to a workspace.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Annotated, Any, Protocol
+from typing import Annotated, Any
 
 import structlog
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import RedirectResponse
 from pydantic import BaseModel, Field
-from sqlmodel import Session, col, select
+from sqlmodel import col, select
 
 from connectors.errors import ProviderError
 from connectors.miro.oauth import authorize_url
-from service.api.deps import SessionDep, WorkspaceDep
+from service.api.deps import SessionDep, WorkspaceDep, runtime_of
 from service.api.problems import ProblemError, responses
 from service.api.routes.live_common import (
     AuthorizePublic,
@@ -33,6 +32,7 @@ from service.api.routes.live_common import (
     connection_or_404,
     live_for,
     provider_call,
+    provider_for,
     provider_problem,
 )
 from service.db.engine import begin_write
@@ -51,12 +51,6 @@ from service.usecases.live_sync import MiroLive
 log = structlog.get_logger(__name__)
 
 router = APIRouter(tags=["connections"])
-
-
-class FetchPort(Protocol):
-    """Where a connected board's fetch goes: the embedded thread or a Celery worker."""
-
-    def request_fetch(self, board_id: int, trigger: str) -> None: ...
 
 
 class ConnectBoard(BaseModel):
@@ -186,10 +180,7 @@ def remove_connection(
     begin_write(session)
     row = connection_or_404(session, workspace_id, connection_id)
     if row.provider != MIRO:
-        forgetters: dict[str, Callable[[Session, Connection], None]] = getattr(
-            request.app.state, "forget_connection", {}
-        )
-        forget = forgetters.get(row.provider)
+        forget = provider_for(request, row.provider).forget
         if forget is None:
             raise ProblemError("provider-not-configured", f"{row.provider} is not configured")
         forget(session, row)
@@ -289,8 +280,8 @@ def create_live_board(
         raise ProblemError("connection-needs-reauth", str(exc)) from None
     session.commit()
     assert board.id is not None
-    fetch_port: FetchPort = getattr(request.app.state, f"{connection.provider}_fetch")
-    fetch_port.request_fetch(board.id, "connect")
+    provider = provider_for(request, connection.provider)
+    runtime_of(request).dispatcher.publish(provider.fetch_task, board.id, "connect")
     return _sync_public(board, sync)
 
 

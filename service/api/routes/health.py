@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 import sqlalchemy as sa
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 from starlette.concurrency import run_in_threadpool
 
-from service.api.deps import JobQueueDep
+from service.api.deps import RuntimeDep
 from service.api.problems import ProblemError, responses
 from service.db.engine import SessionFactory
 
@@ -30,9 +30,9 @@ def _database_ok(factory: SessionFactory) -> bool:
 
 
 @router.get("/readyz", summary="Readiness", responses=responses(503))
-async def readyz(request: Request, job_queue: JobQueueDep) -> dict[str, Any]:
-    database = await run_in_threadpool(_database_ok, request.app.state.session_factory)
-    broker = await run_in_threadpool(job_queue.ping)
+async def readyz(runtime: RuntimeDep) -> dict[str, Any]:
+    database = await run_in_threadpool(_database_ok, runtime.sessions)
+    broker = await run_in_threadpool(runtime.dispatcher.ping)
     checks = {"database": "ok" if database else "down", "broker": "ok" if broker else "down"}
     if not (database and broker):
         failing = ", ".join(name for name, state in checks.items() if state != "ok")

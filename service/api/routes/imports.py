@@ -9,7 +9,7 @@ from sqlmodel import col, select
 from starlette.concurrency import run_in_threadpool
 
 from service.api.deps import (
-    JobQueueDep,
+    DispatcherDep,
     PageDep,
     SessionDep,
     SettingsDep,
@@ -23,7 +23,7 @@ from service.api.problems import ProblemError, responses
 from service.api.schemas import ImportJobPublic, Page
 from service.db.engine import begin_write
 from service.db.tables import ImportJob
-from service.usecases.imports import submit_import
+from service.usecases.imports import IMPORT_TASK, submit_import
 
 router = APIRouter(prefix="/imports", tags=["imports"])
 
@@ -74,7 +74,7 @@ async def create_import(
     settings: SettingsDep,
     workspace_id: WorkspaceDep,
     session: SessionDep,
-    job_queue: JobQueueDep,
+    dispatcher: DispatcherDep,
     idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
 ) -> ImportJobPublic:
     upload = await read_json_upload(request, settings.max_dump_bytes, file_field="file")
@@ -91,7 +91,7 @@ async def create_import(
     job, created = await run_in_threadpool(submit)
     if created:
         assert job.id is not None
-        job_queue.enqueue(job.id)
+        dispatcher.publish(IMPORT_TASK, job.id)
     response.headers["Location"] = f"/v1/imports/{job.id}"
     return job_public(job)
 

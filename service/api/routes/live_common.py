@@ -1,6 +1,6 @@
-"""What the Miro and Mural live routes share: connection schemas, the live sync of a provider
-from ``app.state``, a workspace's connection or 404, provider errors as problems, and the two
-halves of the OAuth dance (authorize answer, callback) around each provider's own calls."""
+"""What the Miro and Mural live routes share: connection schemas, a provider's registration and
+live sync from the runtime, a workspace's connection or 404, provider errors as problems, and
+the two halves of the OAuth dance (authorize answer, callback) around each provider's calls."""
 
 from __future__ import annotations
 
@@ -14,10 +14,11 @@ from fastapi.responses import RedirectResponse
 from pydantic import BaseModel, Field
 
 from connectors.errors import AuthError, ProviderError, RateLimitedError
-from service.api.deps import SessionDep
+from service.api.deps import SessionDep, runtime_of
 from service.api.problems import ProblemError
 from service.db.engine import begin_write
 from service.db.tables import Connection
+from service.providers import Provider
 from service.usecases.connections import (
     StateError,
     connection_in_workspace,
@@ -54,17 +55,21 @@ class AuthorizePublic(BaseModel):
     expires_in: int = Field(description="Seconds the authorization request stays valid.")
 
 
-def live_for(request: Request, provider: str) -> LiveSync:
-    """The live sync of ``provider`` (``app.state.<provider>_live``, set by
-    :func:`service.api.live.install_live`); a ``provider-not-configured`` problem with the
+def provider_for(request: Request, name: str) -> Provider:
+    """The registration of provider ``name`` in this process (404 for a name it does not know)."""
+    provider = runtime_of(request).providers.get(name)
+    if provider is None:
+        raise ProblemError("not-found", f"No provider {name[:50]!r}.")
+    return provider
+
+
+def live_for(request: Request, name: str) -> LiveSync:
+    """The live sync of provider ``name``; a ``provider-not-configured`` problem with the
     reason when the provider is off."""
-    live: LiveSync | None = getattr(request.app.state, f"{provider}_live", None)
-    if live is None:
-        reason = getattr(
-            request.app.state, f"{provider}_disabled_reason", f"{provider} is not configured"
-        )
-        raise ProblemError("provider-not-configured", reason)
-    return live
+    provider = provider_for(request, name)
+    if provider.live is None:
+        raise ProblemError("provider-not-configured", provider.disabled_reason)
+    return provider.live
 
 
 def connection_or_404(session: SessionDep, workspace_id: int, connection_id: int) -> Connection:

@@ -2,8 +2,8 @@
 murals. Connecting a mural (``POST /v1/boards``), listing and deleting connections and board sync
 states are the shared routes of :mod:`service.api.routes.connections`.
 
-:func:`service.api.live.install_live` adds these routes and runs the shared live-sync runner
-(embedded thread, or Celery tasks ``murals.fetch``/``murals.poll``).
+The app factory lists these routes; the dispatcher runs ``murals.fetch``/``murals.poll``
+(in-process timers, or Celery tasks).
 """
 
 from __future__ import annotations

@@ -10,7 +10,6 @@ API process when none is configured (links then end with the process).
 from __future__ import annotations
 
 import hashlib
-import secrets
 import time
 from datetime import UTC, datetime
 from typing import Annotated, Any
@@ -20,7 +19,7 @@ from fastapi import APIRouter, Body, Depends, Header, Request, Response
 from pydantic import BaseModel, Field
 from sqlmodel import Session
 
-from service.api.deps import SessionDep, SettingsDep, WorkspaceDep
+from service.api.deps import SessionDep, SettingsDep, WorkspaceDep, runtime_of
 from service.api.problems import ProblemError, responses
 from service.api.routes.boards import (
     RevisionQuery,
@@ -36,12 +35,10 @@ from service.domain.render.share import (
     ShareGrant,
     ShareTokenError,
     ShareTokenExpired,
-    derive_share_secret,
     sign_share_token,
     verify_share_token,
 )
 from service.domain.render.svg import render_stream_svg
-from service.settings import Settings
 
 router = APIRouter(tags=["maps"])
 log = structlog.get_logger(__name__)
@@ -73,20 +70,9 @@ class SharePublic(BaseModel):
     expires_at: datetime
 
 
-def share_signing_key(settings: Settings) -> bytes:
-    """The share-link signing key: derived from the newest ``VSM_ENCRYPTION_KEYS`` key, so every
-    API process with the same keys accepts the same links; without keys a random key of this
-    process (links then end with it and work on this process only). Built once by the app
-    factory, so concurrent first requests cannot sign with two different keys."""
-    if settings.encryption_keys:
-        return derive_share_secret(settings.encryption_keys[0])
-    return secrets.token_bytes(32)
-
-
 def share_secret(request: Request) -> bytes:
-    """The app's share-link signing key (``app.state.share_secret``, set by ``create_app``)."""
-    secret: bytes = request.app.state.share_secret
-    return secret
+    """The process's share-link signing key (built once by :func:`service.bootstrap.build`)."""
+    return runtime_of(request).share_secret
 
 
 ShareSecretDep = Annotated[bytes, Depends(share_secret)]

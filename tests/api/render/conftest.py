@@ -25,8 +25,11 @@ HOSTILE = '<img src=x onerror="window.pwned=1"><script>window.pwned=1</script>'
 class IdleQueue:
     """No jobs run in these tests: the data is written straight into the tables."""
 
-    def enqueue(self, job_id: int) -> None:
-        raise AssertionError(f"no job should be queued (got {job_id})")
+    def register(self, job: object) -> None:
+        return None
+
+    def publish(self, name: str, *args: object, delay_s: float = 0.0) -> None:
+        raise AssertionError(f"no job should be published (got {name}{args})")
 
     def ping(self) -> bool:
         return True
@@ -130,7 +133,7 @@ def make_client(engine: Engine, **settings: Any) -> TestClient:
     app = create_app(
         Settings(**values),
         engine=engine,
-        job_queue=IdleQueue(),
+        dispatcher=IdleQueue(),
         migrate=False,
         configure_logs=False,
     )
