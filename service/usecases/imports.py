@@ -13,7 +13,8 @@ import hashlib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from datetime import datetime, timedelta
+from typing import Any, Protocol
 
 import structlog
 from sqlalchemy.exc import IntegrityError, OperationalError
@@ -46,6 +47,10 @@ from service.usecases.errors import ConflictError
 log = structlog.get_logger(__name__)
 
 IMPORT_TASK = "imports.run"
+# A job still ``queued`` this long after it was stored is handed over again by the sweep: its
+# publish failed (broker down) or the message was lost. Handing over twice is harmless.
+QUEUED_REPUBLISH_AFTER = timedelta(minutes=2)
+_REPUBLISH_BATCH = 500
 """The dispatcher's name of :func:`run_import_job` (published after the job row is committed)."""
 MAX_EXTERNAL_ID = 200
 MAX_NAME = 500
@@ -498,3 +503,56 @@ def unfinished_job_ids(session: Session) -> list[int]:
         .order_by(col(ImportJob.id))
     ).all()
     return [job_id for job_id in ids if job_id is not None]
+
+
+class Publisher(Protocol):
+    """The part of the dispatcher a hand-over needs (``service.dispatch.Dispatcher``)."""
+
+    def publish(self, name: str, *args: Any, delay_s: float = 0.0) -> None: ...
+
+
+def hand_over(dispatcher: Publisher, job_id: int) -> bool:
+    """Publish committed job ``job_id``; False (logged) when the broker does not take it.
+
+    The committed ``queued`` job row is the dispatch record (the outbox): a job whose publish
+    failed is handed over again by :func:`republish_stale_jobs`, so a caller answers 202 with the
+    job either way and never fails a request whose job is stored.
+    """
+    try:
+        dispatcher.publish(IMPORT_TASK, job_id)
+    except Exception as exc:
+        log.warning("import_publish_failed", job_id=job_id, error=type(exc).__name__)
+        return False
+    return True
+
+
+def republish_stale_jobs(
+    session: Session,
+    dispatcher: Publisher,
+    *,
+    now: datetime,
+    older_than: timedelta = QUEUED_REPUBLISH_AFTER,
+) -> list[int]:
+    """Hand over again the jobs ``queued`` since before ``now - older_than`` (at most 500 per
+    call, oldest first); returns their ids. Stops at the first failed publish (the broker is
+    still down; the next sweep tries again)."""
+    ids = session.exec(
+        select(ImportJob.id)
+        .where(
+            ImportJob.status == JobStatus.QUEUED,
+            col(ImportJob.created_at) < now - older_than,
+        )
+        .order_by(col(ImportJob.id))
+        .limit(_REPUBLISH_BATCH)
+    ).all()
+    session.rollback()
+    handed: list[int] = []
+    for job_id in ids:
+        if job_id is None:
+            continue
+        if not hand_over(dispatcher, job_id):
+            break
+        handed.append(job_id)
+    if handed:
+        log.info("import_jobs_republished", count=len(handed))
+    return handed

@@ -25,7 +25,7 @@ from service.db.engine import SessionFactory
 from service.db.tables import Board, ImportJob, JobStatus, utcnow
 from service.dispatch import Dispatcher
 from service.usecases.errors import ConflictError
-from service.usecases.imports import IMPORT_TASK, run_import_job, submit_reclassify
+from service.usecases.imports import hand_over, run_import_job, submit_reclassify
 from service.webhooks import notify, signing, triggers
 from service.webhooks.config import SecretBox, SecretBoxError, WebhookSettings
 from service.webhooks.egress import EgressPolicy
@@ -207,7 +207,7 @@ class HookRuntime:
                 break
         log.warning("hook_import_handed_over", job_id=job_id)
         if self.dispatcher is not None:
-            self.dispatcher.publish(IMPORT_TASK, job_id)
+            hand_over(self.dispatcher, job_id)
 
     def _settle(self, board_id: int, job_id: int | None) -> None:
         with self.sessions() as session:

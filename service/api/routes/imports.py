@@ -23,7 +23,7 @@ from service.api.problems import ProblemError, responses
 from service.api.schemas import ImportJobPublic, Page
 from service.db.engine import begin_write
 from service.db.tables import ImportJob
-from service.usecases.imports import IMPORT_TASK, submit_import
+from service.usecases.imports import hand_over, submit_import
 
 router = APIRouter(prefix="/imports", tags=["imports"])
 
@@ -91,7 +91,7 @@ async def create_import(
     job, created = await run_in_threadpool(submit)
     if created:
         assert job.id is not None
-        dispatcher.publish(IMPORT_TASK, job.id)
+        hand_over(dispatcher, job.id)  # stored either way: the sweep retries a failed publish
     response.headers["Location"] = f"/v1/imports/{job.id}"
     return job_public(job)
 
