@@ -75,6 +75,18 @@ class Settings(BaseSettings):
     miro: MiroSettings = Field(default_factory=MiroSettings)
     mural: MuralSettings = Field(default_factory=MuralSettings)
     import_max_retries: int = Field(default=5, ge=0)
+    rate_limit: str | None = Field(
+        default="300/10 seconds",
+        description="Requests one API key may make (`limits` notation, several joined with "
+        "`;`: `300/10 seconds;10000/hour`); more answer 429 with Retry-After. Counted in Redis "
+        "when VSM_BROKER_URL is a Redis URL, else per process. Unset: no limit.",
+    )
+    max_active_imports: int = Field(
+        default=20,
+        ge=1,
+        description="Import jobs one workspace may have queued or running at once; more "
+        "answer 429 with Retry-After (one workspace cannot fill the queue for all).",
+    )
     webhooks: WebhookSettings = Field(default_factory=WebhookSettings)
 
     @field_validator("encryption_keys", mode="before")
@@ -82,6 +94,15 @@ class Settings(BaseSettings):
     def _split_keys(cls, value: object) -> object:
         if isinstance(value, str):
             return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("rate_limit")
+    @classmethod
+    def _parse_rate_limit(cls, value: str | None) -> str | None:
+        if value is not None:
+            from limits import parse_many
+
+            parse_many(value)  # ValueError names what is wrong
         return value
 
     @field_validator("log_level", mode="before")

@@ -26,6 +26,7 @@ from service.api.problems import (
     problem_body,
     slug_for_status,
 )
+from service.api.ratelimit import RateLimiter
 from service.api.routes import (
     boards,
     classify,
@@ -120,6 +121,7 @@ def create_app(
         dependencies=[Depends(ids_in_range)],
     )
     app.state.runtime = runtime
+    app.state.rate_limiter = rate_limiter(settings)
     # Routes are matched in this order. The signed trigger comes first: senders call it at
     # high rates, and walking the other routers before it costs more than verifying its
     # signature: matching POST /v1/hooks/boards/17 took 30 us with the trigger's router first
@@ -143,6 +145,16 @@ def create_app(
     app.add_middleware(RequestIdMiddleware)
     _install_problem_handlers(app)
     return app
+
+
+def rate_limiter(settings: Settings) -> RateLimiter | None:
+    """The per-key limiter of ``VSM_RATE_LIMIT``: counted in the broker's Redis when there is
+    one (shared by every API process), else in this process."""
+    if settings.rate_limit is None:
+        return None
+    broker = settings.broker_url or ""
+    storage = broker if broker.startswith(("redis://", "rediss://")) else "memory://"
+    return RateLimiter(settings.rate_limit, storage)
 
 
 def _problem_response(

@@ -17,6 +17,7 @@ from starlette.concurrency import run_in_threadpool
 
 from connectors.errors import DumpError
 from service.api.problems import ProblemError
+from service.api.ratelimit import RateLimiter
 from service.bootstrap import Runtime
 from service.db.engine import max_id
 from service.dispatch import Dispatcher
@@ -91,10 +92,12 @@ DispatcherDep = Annotated[Dispatcher, Depends(get_dispatcher)]
 
 
 def require_workspace(
+    request: Request,
     session: SessionDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> int:
-    """The workspace id of the request's API key; 401 problem without a valid key."""
+    """The workspace id of the request's API key; 401 problem without a valid key, 429 past
+    the key's rate limit (``VSM_RATE_LIMIT``)."""
     challenge = {"WWW-Authenticate": 'Bearer realm="valuestream"'}
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise ProblemError(
@@ -106,6 +109,14 @@ def require_workspace(
     session.rollback()
     if workspace_id is None:
         raise ProblemError("unauthorized", "The API key is unknown or revoked.", headers=challenge)
+    limiter: RateLimiter | None = getattr(request.app.state, "rate_limiter", None)
+    wait_s = limiter.wait_s(credentials.credentials) if limiter is not None else None
+    if wait_s is not None:
+        raise ProblemError(
+            "too-many-requests",
+            f"This API key made more requests than its limit; try again in {wait_s} s.",
+            headers={"Retry-After": str(wait_s)},
+        )
     return workspace_id
 
 

@@ -84,6 +84,13 @@ PROBLEM_TYPES: dict[str, ProblemType] = {
             "The rules file failed validation; `errors` names each bad field.",
         ),
         ProblemType(
+            "too-many-requests",
+            429,
+            "Too many requests",
+            "The API key passed its rate limit (`VSM_RATE_LIMIT`), or the workspace has "
+            "`VSM_MAX_ACTIVE_IMPORTS` imports queued or running; wait `Retry-After` seconds.",
+        ),
+        ProblemType(
             "not-ready", 503, "Not ready", "The database or the job broker is unreachable."
         ),
         ProblemType(
@@ -139,6 +146,7 @@ _BY_STATUS = {
     409: "conflict",
     400: "invalid-json",
     503: "not-ready",
+    429: "too-many-requests",
 }
 
 

@@ -18,7 +18,7 @@ from typing import Any, Protocol
 
 import structlog
 from sqlalchemy.exc import IntegrityError, OperationalError
-from sqlmodel import Session, col, delete, select
+from sqlmodel import Session, col, delete, func, select
 from sqlmodel.sql.expression import SelectOfScalar
 
 from connectors.dump import load_dump
@@ -42,7 +42,7 @@ from service.domain.digitize import digitize
 from service.domain.ruleset import Ruleset
 from service.domain.serialize import BoardFormatError, board_from_dict, board_to_dict
 from service.rules_file import RulesError, parse_rules, ruleset_to_dict
-from service.usecases.errors import ConflictError
+from service.usecases.errors import ConflictError, TooManyActiveError
 
 log = structlog.get_logger(__name__)
 
@@ -51,6 +51,8 @@ IMPORT_TASK = "imports.run"
 # publish failed (broker down) or the message was lost. Handing over twice is harmless.
 QUEUED_REPUBLISH_AFTER = timedelta(minutes=2)
 _REPUBLISH_BATCH = 500
+# Retry-After hint when a workspace has too many active imports: about one import's time.
+ACTIVE_RETRY_AFTER_S = 10
 """The dispatcher's name of :func:`run_import_job` (published after the job row is committed)."""
 MAX_EXTERNAL_ID = 200
 MAX_NAME = 500
@@ -91,17 +93,34 @@ def submit_import(
     *,
     trigger: str = "api",
     idempotency_key: str | None = None,
+    max_active: int | None = None,
 ) -> tuple[ImportJob, bool]:
     """Queue an import of the dump ``raw`` (already validated into ``board``).
 
     Returns ``(job, created)``; with an ``idempotency_key`` seen before in this workspace the
-    earlier job comes back with ``created`` False and nothing is stored. Flushes, never commits:
+    earlier job comes back with ``created`` False and nothing is stored. With ``max_active``,
+    raises ``TooManyActiveError`` when the workspace has that many jobs queued or running
+    (fairness: one workspace cannot fill the queue for all). Flushes, never commits:
     the caller commits, then enqueues the job id.
     """
     if idempotency_key is not None:
         existing = _job_by_idempotency_key(session, workspace_id, idempotency_key)
         if existing is not None:
             return existing, False
+    if max_active is not None:
+        active = session.exec(
+            select(func.count())
+            .select_from(ImportJob)
+            .where(
+                ImportJob.workspace_id == workspace_id,
+                col(ImportJob.status).in_([JobStatus.QUEUED, JobStatus.RUNNING]),
+            )
+        ).one()
+        if active >= max_active:
+            raise TooManyActiveError(
+                f"the workspace has {active} imports queued or running (at most {max_active})",
+                retry_after_s=ACTIVE_RETRY_AFTER_S,
+            )
     existing_board = session.exec(
         select(Board).where(
             Board.workspace_id == workspace_id,
