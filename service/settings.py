@@ -99,6 +99,8 @@ class Settings(BaseSettings):
     @field_validator("rate_limit")
     @classmethod
     def _parse_rate_limit(cls, value: str | None) -> str | None:
+        if value is not None and not value.strip():
+            return None  # VSM_RATE_LIMIT= (empty): no limit
         if value is not None:
             from limits import parse_many
 

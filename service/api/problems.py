@@ -216,7 +216,13 @@ def problem_body(
 
 
 def responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    """OpenAPI ``responses=`` entries documenting the problem answers of a route."""
+    """OpenAPI ``responses=`` entries documenting the problem answers of a route.
+
+    A route that takes an API key (it lists 401) may also answer 429 (the key's rate limit)
+    and 503 (database unreachable): both are added, so every status a route really returns is
+    documented (the contract test checks it)."""
+    if 401 in statuses:
+        statuses = (*statuses, *(s for s in (429, 503) if s not in statuses))
     return {
         status: {"model": Problem, "content": {MEDIA_TYPE: {}}, "description": _describe(status)}
         for status in statuses

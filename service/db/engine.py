@@ -80,7 +80,12 @@ def is_postgres(engine: Engine) -> bool:
     return engine.dialect.name == "postgresql"
 
 
+# The largest id every backend holds (PostgreSQL INTEGER): the bound of ids in request bodies,
+# whose schema cannot depend on the backend.
+PORTABLE_MAX_ID = 2**31 - 1
+
+
 def max_id(engine: Engine) -> int:
     """The largest value an id column (``INTEGER``) holds on ``engine``'s backend: 32 bits on
     PostgreSQL, 64 on SQLite. A larger id cannot name a row; passing it to the driver fails."""
-    return 2**31 - 1 if is_postgres(engine) else 2**63 - 1
+    return PORTABLE_MAX_ID if is_postgres(engine) else 2**63 - 1

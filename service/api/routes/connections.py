@@ -35,7 +35,7 @@ from service.api.routes.live_common import (
     provider_for,
     provider_problem,
 )
-from service.db.engine import begin_write
+from service.db.engine import PORTABLE_MAX_ID, begin_write
 from service.db.tables import Board, BoardSync, Connection
 from service.usecases.connections import (
     MIRO,
@@ -54,7 +54,7 @@ router = APIRouter(tags=["connections"])
 
 
 class ConnectBoard(BaseModel):
-    connection_id: int
+    connection_id: int = Field(ge=1, le=PORTABLE_MAX_ID)
     external_id: str = Field(min_length=1, max_length=200, description="The Miro board id.")
 
 
