@@ -35,6 +35,7 @@ from service.api.routes.live_common import (
     provider_for,
     provider_problem,
 )
+from service.api.schemas import _Public
 from service.db.engine import PORTABLE_MAX_ID, begin_write
 from service.db.tables import Board, BoardSync, Connection
 from service.usecases.connections import (
@@ -58,7 +59,7 @@ class ConnectBoard(BaseModel):
     external_id: str = Field(min_length=1, max_length=200, description="The Miro board id.")
 
 
-class BoardSyncPublic(BaseModel):
+class BoardSyncPublic(_Public):
     board_id: int
     provider: str
     external_id: str
