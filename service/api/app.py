@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -51,6 +52,7 @@ API_VERSION = "1.0.0"
 DATABASE_RETRY_AFTER_S = 5
 
 log = structlog.get_logger(__name__)
+_HTTP_METHODS = frozenset({"GET", "PUT", "POST", "DELETE", "PATCH", "HEAD", "OPTIONS"})
 
 
 def create_app(
@@ -233,4 +235,19 @@ def _install_problem_handlers(app: FastAPI) -> None:
         if kind.status != exc.status_code:
             kind = ProblemType(kind.slug, exc.status_code, kind.title, kind.meaning)
         detail = exc.detail if isinstance(exc.detail, str) else None
-        return _problem_response(request, kind, detail, headers=dict(exc.headers or {}) or None)
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:
+            # Starlette names the methods of the first route matching the path only; a path
+            # served by several routes (GET and PUT of /rules) has all of theirs.
+            headers["Allow"] = ", ".join(_methods_of(request))
+        return _problem_response(request, kind, detail, headers=headers or None)
+
+    def _methods_of(request: Request) -> list[str]:
+        # From the OpenAPI document (built once, cached by FastAPI): the routers of this
+        # FastAPI version do not expose their routes for matching.
+        methods: set[str] = set()
+        for template, operations in app.openapi().get("paths", {}).items():
+            pattern = re.sub(r"\\\{[^/]+?\\\}", "[^/]+", re.escape(template))
+            if re.fullmatch(pattern, request.url.path):
+                methods |= {m.upper() for m in operations if m.upper() in _HTTP_METHODS}
+        return sorted(methods)
