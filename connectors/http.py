@@ -444,6 +444,12 @@ def backoff_delay(attempt: int, policy: RetryPolicy, rand: Callable[[], float]) 
     return policy.delay(attempt, None, rand)
 
 
+def _log_retry(message: str, call: str, attempt: int, seconds: float, status: int | None) -> None:
+    """One line per retry, its fields as ``extra`` (``service.logs`` keeps them as keys)."""
+    fields = {"call": call, "try": attempt, "seconds": round(seconds, 3), "status": status}
+    log.info(message, extra=fields)
+
+
 def _describe(method: str, url: httpx.URL) -> str:
     # The path only: query strings may carry codes or tokens on some provider endpoints.
     return f"{method} {url.path}"
@@ -534,8 +540,9 @@ async def request(
             failure = TransientError(f"{what}: {type(exc).__name__} after {attempt} tries")
             if attempt >= policy.max_tries or not (idempotent or sure_not_sent):
                 raise failure from None
-            log.info("provider call failed, retrying", extra={"call": what, "try": attempt})
-            await pause(backoff_delay(attempt - 1, policy, rand), failure)
+            delay = backoff_delay(attempt - 1, policy, rand)
+            _log_retry("provider call failed, retrying", what, attempt, delay, None)
+            await pause(delay, failure)
             continue
 
         now = clock.time()
@@ -549,16 +556,18 @@ async def request(
         status = response.status_code
 
         if status == 429:
-            delay = retry_after_seconds(response.headers, now)
+            told = retry_after_seconds(response.headers, now)
             if max(quota_waits) > 0:
-                delay = max(delay or 0.0, *quota_waits)
-            if delay is None:
+                told = max(told or 0.0, *quota_waits)
+            if told is None:
                 delay = backoff_delay(attempt - 1, policy, rand) + policy.base_delay
+            else:
+                delay = told
             await pacing.observe(RateSnapshot(remaining=0, reset_at=now + delay), now)
             limited = RateLimitedError(f"{what}: rate limited (429)", retry_after=delay)
             if delay > policy.max_inline_wait or attempt >= policy.max_tries:
                 raise limited
-            log.info("rate limited, waiting", extra={"call": what, "seconds": round(delay, 3)})
+            _log_retry("rate limited, waiting", what, attempt, delay, status)
             await pause(delay, limited)
             continue
 
@@ -567,8 +576,9 @@ async def request(
 
         error = _error_for(status, what)
         if isinstance(error, TransientError) and idempotent and attempt < policy.max_tries:
-            log.info("server error, retrying", extra={"call": what, "status": status})
-            await pause(backoff_delay(attempt - 1, policy, rand), error)
+            delay = backoff_delay(attempt - 1, policy, rand)
+            _log_retry("server error, retrying", what, attempt, delay, status)
+            await pause(delay, error)
             continue
         if isinstance(error, TransientError) and attempt > 1:
             raise TransientError(

@@ -196,9 +196,6 @@ class EmbeddedDispatcher:
                 if self._stopping:
                     return
                 timer = heapq.heappop(self._heap)
-                if timer.periodic:
-                    every = self._jobs[timer.name].every_s or 1.0
-                    self._push(_Timer(self._clock() + every, 0, timer.name, (), periodic=True))
             self._submit(timer)
 
     def _submit(self, timer: _Timer) -> None:
@@ -224,8 +221,13 @@ class EmbeddedDispatcher:
                 # A bug in one job must not kill the threads that run all the others.
                 log.exception("job_crashed", job=job.name, args=list(timer.args))
             finally:
-                if not timer.periodic and not retried:
-                    with self._wake:
+                with self._wake:
+                    if timer.periodic and not self._stopping:
+                        # The next run is timed from the end of this one: a slow poll never
+                        # piles up runs of itself in front of the jobs it publishes.
+                        every = job.every_s or 1.0
+                        self._push(_Timer(self._clock() + every, 0, timer.name, (), periodic=True))
+                    elif not timer.periodic and not retried:
                         self._outstanding -= 1
                         self._wake.notify_all()
 

@@ -8,22 +8,23 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from service.mural_config import MuralSettings
-from service.webhooks.config import WebhookSettings
+from connectors.mural.client import DEFAULT_API_URL as MURAL_API_URL
 
 DEFAULT_SQLITE_PATH = Path("var") / "valuestream.db"
+MURAL_AUTH_URL = "https://app.mural.co/api/public/v1/authorization/oauth2/"
 
 
-class MiroSettings(BaseModel):
-    """The Miro OAuth app and polling (``VSM_MIRO__*``); empty ``client_id`` = Miro disabled."""
+class ProviderSettings(BaseModel):
+    """One provider's OAuth app and polling, the same shape for every provider
+    (``VSM_<PROVIDER>__CLIENT_ID`` and so on); an empty ``client_id`` turns the provider off."""
 
     client_id: str = ""
     client_secret: SecretStr = SecretStr("")
-    redirect_uri: str = "http://127.0.0.1:8000/v1/oauth/miro/callback"
-    api_url: str = "https://api.miro.com"
-    auth_url: str = "https://miro.com/oauth/authorize"
+    redirect_uri: str = ""
+    api_url: str = ""
+    auth_url: str = ""
     poll_interval_s: float = Field(
-        default=300.0, ge=1.0, description="Seconds between modifiedAt checks of one board."
+        default=300.0, ge=1.0, description="Seconds between change checks of one board."
     )
     poll_jitter: float = Field(
         default=0.2, ge=0.0, le=1.0, description="Each interval is stretched by up to +-this."
@@ -32,6 +33,55 @@ class MiroSettings(BaseModel):
     @property
     def enabled(self) -> bool:
         return bool(self.client_id and self.client_secret.get_secret_value())
+
+
+class MiroSettings(ProviderSettings):
+    """``VSM_MIRO__*``; the change check reads a board's ``modifiedAt``."""
+
+    redirect_uri: str = "http://127.0.0.1:8000/v1/oauth/miro/callback"
+    api_url: str = "https://api.miro.com"
+    auth_url: str = "https://miro.com/oauth/authorize"
+
+
+class MuralSettings(ProviderSettings):
+    """``VSM_MURAL__*``; the change check reads a mural's ``updatedOn``. Token and refresh
+    endpoints are Mural's ``{auth_url}token`` and ``{auth_url}refresh``."""
+
+    redirect_uri: str = "http://127.0.0.1:8000/v1/oauth/mural/callback"
+    api_url: str = MURAL_API_URL
+    auth_url: str = MURAL_AUTH_URL
+
+
+class WebhookSettings(BaseModel):
+    """The ``webhooks`` group of ``Settings``: ``VSM_WEBHOOKS__DEBOUNCE_S=10`` and so on."""
+
+    debounce_s: float = Field(
+        default=10.0, ge=0, le=3600, description="Triggers within this window make one import."
+    )
+    secret_overlap_s: int = Field(
+        default=24 * 3600,
+        ge=0,
+        description="After a rotation the previous secret keeps verifying this long.",
+    )
+    tolerance_s: int = Field(
+        default=300, ge=1, le=3600, description="Largest clock difference a signature may have."
+    )
+    max_body_bytes: int = Field(default=64 * 1024, ge=1, le=1024 * 1024)
+    log_retention_days: int = Field(
+        default=14, ge=1, description="Trigger log and finished deliveries are kept this long."
+    )
+    delivery_window_s: int = Field(
+        default=24 * 3600, ge=60, description="Outbound deliveries are retried this long."
+    )
+    delivery_timeout_s: float = Field(default=10.0, gt=0, le=60)
+    allow_private_targets: bool = Field(
+        default=False,
+        description="Let subscriptions call loopback and private addresses (receivers on "
+        "this host or LAN, tests). Link-local and cloud metadata addresses stay refused.",
+    )
+    follow_redirects: bool = Field(
+        default=False, description="Follow redirects of subscription URLs (each hop re-checked)."
+    )
 
 
 class Settings(BaseSettings):

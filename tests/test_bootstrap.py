@@ -22,8 +22,7 @@ from service.bootstrap import Runtime, build
 from service.db.engine import create_session_factory
 from service.db.tables import ImportJob, JobStatus, Workspace
 from service.dispatch import CeleryDispatcher, EmbeddedDispatcher
-from service.mural_config import MuralSettings
-from service.settings import Settings
+from service.settings import MuralSettings, Settings
 from service.usecases.imports import run_import_job, submit_import
 from tests.service_dumps import stream_dump
 from workers.celery_app import create_celery

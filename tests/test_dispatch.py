@@ -136,3 +136,27 @@ def test_celery_tasks_stay_on_the_app_they_were_registered_on() -> None:
 
     assert "boards.fetch" in first.app.tasks
     assert "boards.fetch" not in second.tasks
+
+
+def test_a_slow_periodic_job_does_not_pile_up_in_front_of_the_jobs_it_shares_a_lane_with() -> None:
+    polls: list[float] = []
+    fetched: list[int] = []
+
+    def slow_poll() -> None:
+        polls.append(time.monotonic())
+        time.sleep(0.05)  # a poll slower than its period
+
+    running = EmbeddedDispatcher(lanes={"live": 1})
+    running.register(Job("boards.poll", slow_poll, every_s=0.01, lane="live"))
+    running.register(Job("boards.fetch", lambda: fetched.append(len(polls)), lane="live"))
+    running.start()
+    try:
+        while len(polls) < 3:
+            time.sleep(0.01)
+        running.publish("boards.fetch")
+        assert running.wait_idle(10)
+    finally:
+        running.stop()
+
+    (polls_before_fetch,) = fetched
+    assert polls_before_fetch <= 5

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
 import logging
 from collections.abc import Iterator
 
+import httpx
 import pytest
+import respx
 import structlog
 
+from connectors.http import Clock, request
 from service.logs import configure_logging
 
 
@@ -38,3 +43,38 @@ def test_alembic_and_sqlalchemy_info_stays_off_the_screen_while_ours_shows(
     assert "BEGIN (implicit)" not in shown
     assert "a migration warning" in shown
     assert "api_started" in shown
+
+
+@respx.mock
+def test_a_retry_line_of_a_provider_call_carries_its_call_try_seconds_and_status(
+    restore_logging: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    configure_logging("INFO", "json")
+    respx.get("https://api.miro.test/v2/boards/b1").mock(
+        side_effect=[httpx.Response(502), httpx.Response(200, json={})]
+    )
+
+    async def call() -> None:
+        async with httpx.AsyncClient() as http:
+            await request(
+                http,
+                "GET",
+                "https://api.miro.test/v2/boards/b1",
+                clock=Clock(time=lambda: 1000.0, sleep=_no_sleep),
+                rand=lambda: 0.5,
+            )
+
+    asyncio.run(call())
+
+    lines = [json.loads(line) for line in capsys.readouterr().err.splitlines() if line]
+    (retry,) = [line for line in lines if line["event"] == "server error, retrying"]
+    assert {k: retry[k] for k in ("call", "try", "seconds", "status")} == {
+        "call": "GET /v2/boards/b1",
+        "try": 1,
+        "seconds": 0.25,
+        "status": 502,
+    }
+
+
+async def _no_sleep(seconds: float) -> None:
+    return None

@@ -113,13 +113,16 @@ async def refresh(
     connection. ``invalid_grant`` (reused, expired or revoked refresh token) raises
     :class:`AuthError`: the user must connect again.
     """
-    form = {
+    # Miro's reference and its official clients send all four in the query string, not the
+    # body (https://developers.miro.com/v1.0/reference/get-new-access-token-using-refresh-token;
+    # miro-api.md §1). Only the URL's path is ever logged (connectors.http).
+    query = {
         "grant_type": "refresh_token",
         "refresh_token": refresh_token,
         "client_id": app.client_id,
         "client_secret": app.client_secret,
     }
-    return await _token_call(http, app, form, clock)
+    return await _token_call(http, app, query, clock, in_query=True)
 
 
 async def revoke(http: httpx.AsyncClient, app: MiroApp, access_token: str) -> bool:
@@ -164,13 +167,20 @@ async def get_token_info(http: httpx.AsyncClient, api_url: str, access_token: st
 
 
 async def _token_call(
-    http: httpx.AsyncClient, app: MiroApp, form: Mapping[str, str], clock: Clock
+    http: httpx.AsyncClient,
+    app: MiroApp,
+    form: Mapping[str, str],
+    clock: Clock,
+    *,
+    in_query: bool = False,
 ) -> MiroTokens:
+    """POST ``form`` to the token endpoint: as a form body, or ``in_query`` (the refresh)."""
     response = await request(
         http,
         "POST",
         f"{app.api_url.rstrip('/')}/v1/oauth/token",
-        data=form,
+        params=form if in_query else None,
+        data=None if in_query else form,
         headers={"Accept": "application/json"},
         policy=_TOKEN_POLICY,
         clock=clock,

@@ -17,6 +17,7 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 from starlette.background import BackgroundTask
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from connectors.errors import ProviderError
 from service.api.deps import MULTIPART_OVERHEAD, ids_in_range
 from service.api.middleware import BodyLimitMiddleware, RequestIdMiddleware
 from service.api.problems import (
@@ -25,6 +26,7 @@ from service.api.problems import (
     ProblemError,
     ProblemType,
     problem_body,
+    provider_problem,
     slug_for_status,
 )
 from service.api.ratelimit import RateLimiter
@@ -37,6 +39,7 @@ from service.api.routes import (
     mural_connections,
     render,
     streams,
+    webhooks,
 )
 from service.bootstrap import Runtime, build
 from service.db.migrate import upgrade_database
@@ -44,7 +47,6 @@ from service.dispatch import Dispatcher
 from service.logs import configure_logging
 from service.settings import Settings
 from service.usecases.connections import HttpFactory
-from service.webhooks import api as webhooks_api
 
 API_VERSION = "1.0.0"
 # Retry-After (seconds) when the database is unreachable: PostgreSQL restarts and failovers take
@@ -129,7 +131,7 @@ def create_app(
     # signature: matching POST /v1/hooks/boards/17 took 30 us with the trigger's router first
     # and 640 us with it last (20x; FastAPI 0.165, 13 routers, starlette Route.matches loop).
     routers = (
-        webhooks_api.hooks_router,
+        webhooks.hooks_router,
         imports.router,
         boards.router,
         streams.router,
@@ -137,7 +139,7 @@ def create_app(
         render.router,
         connections.router,
         mural_connections.router,
-        webhooks_api.router,
+        webhooks.router,
     )
     for router in routers:
         app.include_router(router, prefix="/v1")
@@ -208,6 +210,11 @@ def _install_problem_handlers(app: FastAPI) -> None:
             "The database is unavailable; nothing was stored. Try again shortly.",
             headers={"Retry-After": str(DATABASE_RETRY_AFTER_S)},
         )
+
+    @app.exception_handler(ProviderError)
+    async def on_provider(request: Request, exc: ProviderError) -> JSONResponse:
+        problem = provider_problem(exc)
+        return _problem_response(request, problem.kind, problem.detail, headers=problem.headers)
 
     @app.exception_handler(RequestValidationError)
     async def on_validation(request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -6,7 +6,7 @@ import base64
 import binascii
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -179,6 +179,33 @@ def cursor_int(page: PageParams, key: str) -> int | None:
     if isinstance(value, bool) or not isinstance(value, int) or abs(value) >= 2**63:
         raise ProblemError("invalid-cursor", "Pass the next_cursor of a previous page.")
     return value
+
+
+def keyset_page(
+    session: Session,
+    stmt: Any,
+    key: Any,
+    page: PageParams,
+    *,
+    newest_first: bool = False,
+    position: Callable[[Any], Any] | None = None,
+) -> tuple[list[Any], str | None]:
+    """One page of ``stmt`` in the order of the integer column ``key``: the rows after the
+    cursor's position (``after``; ``before`` when ``newest_first``) and the next page's cursor
+    (None on the last page). ``position`` reads ``key`` from a row (default: the attribute of
+    the same name; pass it for rows that are tuples)."""
+    name = "before" if newest_first else "after"
+    start = cursor_int(page, name)
+    if start is not None:
+        stmt = stmt.where(key < start if newest_first else key > start)
+    order = key.desc() if newest_first else key
+    rows = list(session.exec(stmt.order_by(order).limit(page.limit + 1)).all())
+    more = len(rows) > page.limit
+    rows = rows[: page.limit]
+    if not (more and rows):
+        return rows, None
+    read = position or (lambda row: getattr(row, key.key))
+    return rows, encode_cursor({name: read(rows[-1])})
 
 
 async def read_limited_body(request: Request, limit: int) -> bytes:

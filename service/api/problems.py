@@ -7,6 +7,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from connectors.errors import AuthError, ProviderError, RateLimitedError
+
 PROBLEM_BASE = "https://valuestream.dev/problems/"
 MEDIA_TYPE = "application/problem+json"
 
@@ -232,3 +234,18 @@ def responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
 def _describe(status: int) -> str:
     kinds = [p for p in PROBLEM_TYPES.values() if p.status == status]
     return "; ".join(f"`{p.slug}`: {p.meaning}" for p in kinds) or "Problem"
+
+
+def provider_problem(exc: ProviderError) -> ProblemError:
+    """The problem answering a provider failure (``Retry-After`` on rate limits); the app's one
+    ``ProviderError`` handler uses it for every route."""
+    if isinstance(exc, AuthError):
+        return ProblemError("connection-needs-reauth", str(exc))
+    if isinstance(exc, RateLimitedError):
+        retry = str(max(1, round(exc.retry_after)))
+        return ProblemError("provider-unavailable", str(exc), headers={"Retry-After": retry})
+    if exc.status == 403:
+        return ProblemError("provider-forbidden", str(exc))
+    if exc.status == 404:
+        return ProblemError("not-found", str(exc))
+    return ProblemError("provider-unavailable", str(exc))

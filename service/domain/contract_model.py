@@ -117,8 +117,8 @@ class ComparedStep:
 
 
 @dataclass(frozen=True, slots=True)
-class ContractComparison:
-    """One current/target pair; ``other_pairs`` is filled on the document's first pair only."""
+class ComparisonPair:
+    """One current/target pair of streams."""
 
     current_stream_id: str | None = None
     current_stream_name: str | None = None
@@ -132,7 +132,13 @@ class ContractComparison:
     process_time_change_min: float | None = None
     process_time_change_pct: float | None = None
     exhaustive: bool | None = None
-    other_pairs: tuple[ContractComparison, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ContractComparison(ComparisonPair):
+    """The document's comparison: its first pair, with the board's other pairs."""
+
+    other_pairs: tuple[ComparisonPair, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -271,10 +277,8 @@ def _coercer(annotation: object) -> Callable[[object], object]:
     if origin is Mapping and args == (str, int):
         return _counts
     if isinstance(annotation, type) and dataclasses.is_dataclass(annotation):
-        # looked up on use: a comparison holds comparisons (``other_pairs``)
-        return lambda value: (
-            _decoder(annotation)(value) if isinstance(value, Mapping) else _UNUSABLE
-        )
+        nested = _decoder(annotation)
+        return lambda value: nested(value) if isinstance(value, Mapping) else _UNUSABLE
     raise TypeError(f"the contract model has no coercer for {annotation!r}")
 
 

@@ -16,8 +16,8 @@ from collections.abc import Iterable, Mapping, Sequence
 
 from service.domain.contract_model import (
     ComparedStep,
+    ComparisonPair,
     Contract,
-    ContractComparison,
     ContractMetrics,
     ContractStream,
 )
@@ -281,7 +281,7 @@ def metric_rows(metrics: ContractMetrics) -> list[tuple[str, str]]:
     ]
 
 
-def comparison_rows(comparison: ContractComparison) -> list[tuple[str, str]]:
+def comparison_rows(comparison: ComparisonPair) -> list[tuple[str, str]]:
     """The current-vs-target comparison as (label, value) pairs; step titles are joined by ``;``."""
 
     def titles(entries: Sequence[ComparedStep]) -> str:

@@ -24,10 +24,11 @@ from sqlmodel import Session, col, select
 from service.db.engine import SessionFactory
 from service.db.tables import Board, ImportJob, JobStatus, utcnow
 from service.dispatch import Dispatcher
+from service.settings import WebhookSettings
 from service.usecases.errors import ConflictError
 from service.usecases.imports import hand_over, run_import_job, submit_reclassify
 from service.webhooks import notify, signing, triggers
-from service.webhooks.config import SecretBox, SecretBoxError, WebhookSettings
+from service.webhooks.config import SecretBox, SecretBoxError
 from service.webhooks.egress import EgressPolicy
 from service.webhooks.tables import HookState, Subscription
 

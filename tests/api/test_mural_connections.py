@@ -18,8 +18,7 @@ from sqlmodel import select
 from service.api.app import create_app
 from service.db.engine import create_session_factory
 from service.db.tables import Connection, OAuthState
-from service.mural_config import MuralSettings
-from service.settings import Settings
+from service.settings import MuralSettings, Settings
 from tests.api import live_flow
 from tests.api.conftest import Workspace
 from tests.api.live_flow import imported_job, sync_of, until, wait_for_a_poll, workshop_shapes

@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from connectors.dump import read_dump_file
 from service.domain.contract_model import (
     ComparedStep,
+    ComparisonPair,
     Contract,
     ContractMetrics,
     ContractStep,
@@ -113,12 +114,19 @@ def test_numbers_keep_their_type_so_counts_print_without_decimals() -> None:
     )
 
 
-def test_other_pairs_of_a_comparison_are_comparisons_too() -> None:
+def test_other_pairs_are_pairs_without_pairs_of_their_own() -> None:
+    nested = {"current_stream_name": "Ist 3"}
     doc = decode_contract(
         {
             "comparison": {
                 "kept": [{"current_title": "A", "target_title": "B", "similarity": 0.5}],
-                "other_pairs": [{"current_stream_name": "Ist 2", "added": [{"target_title": "C"}]}],
+                "other_pairs": [
+                    {
+                        "current_stream_name": "Ist 2",
+                        "added": [{"target_title": "C"}],
+                        "other_pairs": [nested],
+                    }
+                ],
             }
         }
     )
@@ -127,8 +135,9 @@ def test_other_pairs_of_a_comparison_are_comparisons_too() -> None:
     assert doc.comparison.kept == (
         ComparedStep(current_title="A", target_title="B", similarity=0.5),
     )
-    (other,) = doc.comparison.other_pairs
-    assert (other.current_stream_name, other.added) == ("Ist 2", (ComparedStep(target_title="C"),))
+    assert doc.comparison.other_pairs == (
+        ComparisonPair(current_stream_name="Ist 2", added=(ComparedStep(target_title="C"),)),
+    )
 
 
 @pytest.mark.parametrize("value", [[], "doc", None, 3])

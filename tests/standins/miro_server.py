@@ -98,6 +98,7 @@ class MiroStandIn:
     team_id_as_number: bool = True
     user_id: str = "3458764500000001"
     team_id: str = "3458764500000099"
+    organization_id: str = "3458764500000777"
     scopes: tuple[str, ...] = ("boards:read",)
     boards: dict[str, Json] = field(default_factory=dict)
     forbidden_boards: set[str] = field(default_factory=set)
@@ -331,14 +332,27 @@ class MiroStandIn:
             return {
                 "type": "oauth_token",
                 "scopes": list(record.scopes),
+                "organization": {
+                    "type": "organization",
+                    "name": "Acme",
+                    "id": self.organization_id,
+                },
                 "team": {"type": "team", "name": "Design", "id": record.team_id},
                 "user": {"type": "user", "name": "Ada L", "id": record.user_id},
                 "createdBy": {"type": "user", "name": "Ada L", "id": record.user_id},
             }
 
         async def oauth_token(request: Request) -> Response:
-            form = dict(await request.form())
-            fields = {**dict(request.query_params), **{k: str(v) for k, v in form.items()}}
+            form = {k: str(v) for k, v in (await request.form()).items()}
+            query = dict(request.query_params)
+            # As the reference has it: a code exchange is a form body; a refresh carries
+            # grant_type, refresh_token, client_id and client_secret in the query string.
+            refreshing = query.get("grant_type") == "refresh_token"
+            if refreshing and form:
+                return JSONResponse({"error": "invalid_request"}, status_code=400)
+            if not refreshing and (query or form.get("grant_type") == "refresh_token"):
+                return JSONResponse({"error": "invalid_request"}, status_code=400)
+            fields = query if refreshing else form
             if (
                 fields.get("client_id") != self.client_id
                 or fields.get("client_secret") != self.client_secret

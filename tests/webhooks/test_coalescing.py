@@ -19,10 +19,11 @@ from sqlmodel import col, select
 
 from service.db.engine import SessionFactory, create_session_factory
 from service.db.tables import Board, ImportJob, utcnow
+from service.settings import WebhookSettings
 from service.usecases.imports import parse_dump, run_import_job, submit_import
 from service.usecases.keys import create_api_key
 from service.webhooks import triggers
-from service.webhooks.config import SecretBox, WebhookSettings
+from service.webhooks.config import SecretBox
 from service.webhooks.egress import EgressPolicy
 from service.webhooks.runtime import HookRuntime
 from service.webhooks.tables import (

@@ -12,8 +12,7 @@ from service.api.deps import (
     PageDep,
     SessionDep,
     WorkspaceDep,
-    cursor_int,
-    encode_cursor,
+    keyset_page,
 )
 from service.api.problems import ProblemError, responses
 from service.api.routes.imports import job_public
@@ -89,18 +88,9 @@ def list_boards(
     workspace_id: WorkspaceDep, session: SessionDep, page: PageDep
 ) -> Page[BoardPublic]:
     """The workspace's boards, oldest first."""
-    after = cursor_int(page, "after")
     query = select(Board).where(Board.workspace_id == workspace_id)
-    if after is not None:
-        query = query.where(col(Board.id) > after)
-    boards = session.exec(query.order_by(col(Board.id)).limit(page.limit + 1)).all()
-    more = len(boards) > page.limit
-    boards = boards[: page.limit]
-    return Page(
-        items=[board_public(b) for b in boards],
-        limit=page.limit,
-        next_cursor=encode_cursor({"after": boards[-1].id}) if more and boards else None,
-    )
+    boards, following = keyset_page(session, query, col(Board.id), page)
+    return Page(items=[board_public(b) for b in boards], limit=page.limit, next_cursor=following)
 
 
 @router.get("/{board_id}", response_model=BoardPublic, responses=responses(401, 404))
@@ -118,19 +108,14 @@ def list_revisions(
 ) -> Page[RevisionPublic]:
     """The board's revisions, newest first."""
     board = board_or_404(session, workspace_id, board_id)
-    before = cursor_int(page, "before")
     query = select(Revision).where(Revision.board_id == board.id)
-    if before is not None:
-        query = query.where(col(Revision.number) < before)
-    revisions = session.exec(
-        query.order_by(col(Revision.number).desc()).limit(page.limit + 1)
-    ).all()
-    more = len(revisions) > page.limit
-    revisions = revisions[: page.limit]
+    revisions, following = keyset_page(
+        session, query, col(Revision.number), page, newest_first=True
+    )
     return Page(
         items=[RevisionPublic.model_validate(r) for r in revisions],
         limit=page.limit,
-        next_cursor=encode_cursor({"before": revisions[-1].number}) if more and revisions else None,
+        next_cursor=following,
     )
 
 
@@ -175,22 +160,19 @@ def list_streams(
     """The streams of the latest revision (or of ``revision``) in board order."""
     board = board_or_404(session, workspace_id, board_id)
     number = revision_number_or_404(board, revision)
-    after = cursor_int(page, "after")
     query = (
         select(RevisionStream, Stream.key)
         .join(Stream, col(Stream.id) == col(RevisionStream.stream_id))
         .where(Stream.board_id == board.id, RevisionStream.revision_number == number)
     )
-    if after is not None:
-        query = query.where(col(RevisionStream.position) > after)
-    rows = session.exec(query.order_by(col(RevisionStream.position)).limit(page.limit + 1)).all()
-    more = len(rows) > page.limit
-    rows = rows[: page.limit]
+    rows, following = keyset_page(
+        session, query, col(RevisionStream.position), page, position=lambda row: row[0].position
+    )
     assert board.id is not None
     return Page(
         items=[stream_public(row, key, board.id) for row, key in rows],
         limit=page.limit,
-        next_cursor=encode_cursor({"after": rows[-1][0].position}) if more and rows else None,
+        next_cursor=following,
     )
 
 

@@ -17,7 +17,6 @@ from fastapi.responses import RedirectResponse
 from pydantic import BaseModel, Field
 from sqlmodel import col, select
 
-from connectors.errors import ProviderError
 from connectors.miro.oauth import authorize_url
 from service.api.deps import SessionDep, WorkspaceDep, runtime_of
 from service.api.problems import ProblemError, responses
@@ -33,7 +32,6 @@ from service.api.routes.live_common import (
     live_for,
     provider_call,
     provider_for,
-    provider_problem,
 )
 from service.api.schemas import _Public
 from service.db.engine import PORTABLE_MAX_ID, begin_write
@@ -188,11 +186,8 @@ def remove_connection(
         session.commit()
         return Response(status_code=204)
     live = _miro(request)
-    try:
-        delete_connection(session, live.cipher, live.app, live.http_factory, row)
-    except ProviderError as exc:
-        session.rollback()
-        raise provider_problem(exc) from None
+    # A provider failure leaves everything as it was: the session rolls back when it closes.
+    delete_connection(session, live.cipher, live.app, live.http_factory, row)
     session.commit()
     return Response(status_code=204)
 

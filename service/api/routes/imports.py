@@ -14,9 +14,8 @@ from service.api.deps import (
     SessionDep,
     SettingsDep,
     WorkspaceDep,
-    cursor_int,
     decode_dump,
-    encode_cursor,
+    keyset_page,
     read_json_upload,
 )
 from service.api.problems import ProblemError, responses
@@ -119,18 +118,9 @@ async def create_import(
 def list_imports(
     workspace_id: WorkspaceDep, session: SessionDep, page: PageDep
 ) -> Page[ImportJobPublic]:
-    before = cursor_int(page, "before")
     query = select(ImportJob).where(ImportJob.workspace_id == workspace_id)
-    if before is not None:
-        query = query.where(col(ImportJob.id) < before)
-    jobs = session.exec(query.order_by(col(ImportJob.id).desc()).limit(page.limit + 1)).all()
-    more = len(jobs) > page.limit
-    jobs = jobs[: page.limit]
-    return Page(
-        items=[job_public(job) for job in jobs],
-        limit=page.limit,
-        next_cursor=encode_cursor({"before": jobs[-1].id}) if more and jobs else None,
-    )
+    jobs, following = keyset_page(session, query, col(ImportJob.id), page, newest_first=True)
+    return Page(items=[job_public(job) for job in jobs], limit=page.limit, next_cursor=following)
 
 
 @router.get(

@@ -13,7 +13,7 @@ from fastapi import Query, Request
 from fastapi.responses import RedirectResponse
 from pydantic import BaseModel, Field
 
-from connectors.errors import AuthError, ProviderError, RateLimitedError
+from connectors.errors import AuthError
 from service.api.deps import SessionDep, runtime_of
 from service.api.problems import ProblemError
 from service.api.schemas import _Public
@@ -80,26 +80,10 @@ def connection_or_404(session: SessionDep, workspace_id: int, connection_id: int
     return row
 
 
-def provider_problem(exc: ProviderError) -> ProblemError:
-    """The problem a route answers for a provider failure (``Retry-After`` on rate limits)."""
-    if isinstance(exc, AuthError):
-        return ProblemError("connection-needs-reauth", str(exc))
-    if isinstance(exc, RateLimitedError):
-        retry = str(max(1, round(exc.retry_after)))
-        return ProblemError("provider-unavailable", str(exc), headers={"Retry-After": retry})
-    if exc.status == 403:
-        return ProblemError("provider-forbidden", str(exc))
-    if exc.status == 404:
-        return ProblemError("not-found", str(exc))
-    return ProblemError("provider-unavailable", str(exc))
-
-
 def provider_call(call: Callable[[], Coroutine[Any, Any, T]]) -> T:
-    """Run ``call()`` (a provider read for a browsing route); its failures as problems."""
-    try:
-        return asyncio.run(call())
-    except ProviderError as exc:
-        raise provider_problem(exc) from None
+    """Run ``call()`` (a provider read for a browsing route); its failures propagate as
+    ``ProviderError``, which the app's one handler answers as a problem."""
+    return asyncio.run(call())
 
 
 def authorize_answer(
@@ -136,8 +120,5 @@ def callback_answer(
     except AuthError as exc:
         session.rollback()
         raise ProblemError("oauth-refused", str(exc)) from None
-    except ProviderError as exc:
-        session.rollback()
-        raise provider_problem(exc) from None
     session.commit()
     return ConnectionPublic(**connection_summary(row))

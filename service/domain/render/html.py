@@ -23,8 +23,8 @@ from markupsafe import Markup
 
 from service.domain.contract_model import (
     ComparedStep,
+    ComparisonPair,
     Contract,
-    ContractComparison,
     ContractMetrics,
     ContractProblem,
     ContractStream,
@@ -293,7 +293,7 @@ def _change_table(kind: str, entries: Sequence[ComparedStep]) -> _ChangeTable:
     return _ChangeTable(kind, heading, rows, len(entries) - MAX_TABLE_ROWS)
 
 
-def _comparison_pair(comparison: ContractComparison, names: Mapping[str, str]) -> _ComparisonPair:
+def _comparison_pair(comparison: ComparisonPair, names: Mapping[str, str]) -> _ComparisonPair:
     kinds = (
         ("kept", comparison.kept),
         ("removed", comparison.removed),

@@ -111,7 +111,7 @@ async def test_a_non_expiring_token_has_no_refresh_token_and_no_expiry() -> None
 
 
 @respx.mock
-async def test_refresh_sends_the_refresh_token_and_returns_the_rotated_pair() -> None:
+async def test_refresh_sends_its_four_fields_in_the_query_and_returns_the_rotated_pair() -> None:
     route = respx.post(f"{API}/v1/oauth/token").mock(
         return_value=httpx.Response(
             200,
@@ -124,8 +124,14 @@ async def test_refresh_sends_the_refresh_token_and_returns_the_rotated_pair() ->
 
     assert (tokens.access_token, tokens.refresh_token) == ("at-2", "rt-2")
     assert tokens.expires_within(120, NOW + 3500)
-    assert form(route.calls.last.request)["grant_type"] == "refresh_token"
-    assert form(route.calls.last.request)["refresh_token"] == "rt-1"
+    sent = route.calls.last.request
+    assert dict(sent.url.params) == {
+        "grant_type": "refresh_token",
+        "refresh_token": "rt-1",
+        "client_id": APP.client_id,
+        "client_secret": APP.client_secret,
+    }
+    assert sent.content == b""
 
 
 @respx.mock
@@ -211,14 +217,21 @@ async def test_a_revoked_token_is_refused_by_token_info() -> None:
             await get_token_info(http, API, "revoked")
 
 
-async def test_a_used_refresh_token_is_refused_by_the_stand_in() -> None:
+def stand_in() -> tuple[MiroStandIn, MiroApp, httpx.AsyncClient]:
+    """The stand-in Miro, an app registered there, and a client that talks to it in-process."""
     miro = MiroStandIn(
         redirect_uri=APP.redirect_uri, client_id="cid", client_secret=APP.client_secret
     )
     app = MiroApp("cid", APP.client_secret, APP.redirect_uri, api_url="http://miro.test")
-    async with httpx.AsyncClient(
+    http = httpx.AsyncClient(
         transport=httpx.ASGITransport(app=miro.app()), base_url="http://miro.test"
-    ) as http:
+    )
+    return miro, app, http
+
+
+async def test_a_used_refresh_token_is_refused_by_the_stand_in() -> None:
+    miro, app, client = stand_in()
+    async with client as http:
         first = await exchange_code(http, app, miro.issue_code())
         assert first.refresh_token is not None
         second = await refresh(http, app, first.refresh_token)
@@ -227,3 +240,23 @@ async def test_a_used_refresh_token_is_refused_by_the_stand_in() -> None:
             await refresh(http, app, first.refresh_token)
         assert second.access_token != first.access_token
         assert second.team_id == miro.team_id
+
+
+async def test_the_stand_in_refuses_refresh_fields_in_the_body_as_miro_does() -> None:
+    miro, app, client = stand_in()
+    async with client as http:
+        first = await exchange_code(http, app, miro.issue_code())
+        assert first.refresh_token is not None
+        in_body = await http.post(
+            "/v1/oauth/token",
+            data={
+                "grant_type": "refresh_token",
+                "refresh_token": first.refresh_token,
+                "client_id": "cid",
+                "client_secret": APP.client_secret,
+            },
+        )
+        info = await get_token_info(http, "http://miro.test", first.access_token)
+
+    assert in_body.status_code == 400
+    assert info.organization_id == miro.organization_id

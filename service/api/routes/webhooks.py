@@ -21,8 +21,7 @@ from service.api.deps import (
     PageDep,
     SessionDep,
     WorkspaceDep,
-    cursor_int,
-    encode_cursor,
+    keyset_page,
     read_limited_body,
     runtime_of,
 )
@@ -375,17 +374,12 @@ def list_hook_deliveries(
     """Inbound triggers of the board and their outcome, newest first (kept
     `VSM_WEBHOOKS__LOG_RETENTION_DAYS`, default 14 days)."""
     board_or_404(session, workspace_id, board_id)
-    before = cursor_int(page, "before")
     query = select(HookTrigger).where(HookTrigger.board_id == board_id)
-    if before is not None:
-        query = query.where(col(HookTrigger.id) < before)
-    rows = session.exec(query.order_by(col(HookTrigger.id).desc()).limit(page.limit + 1)).all()
-    more = len(rows) > page.limit
-    rows = rows[: page.limit]
+    rows, following = keyset_page(session, query, col(HookTrigger.id), page, newest_first=True)
     return Page(
         items=[HookTriggerPublic.model_validate(row) for row in rows],
         limit=page.limit,
-        next_cursor=encode_cursor({"before": rows[-1].id}) if more and rows else None,
+        next_cursor=following,
     )
 
 
@@ -569,17 +563,12 @@ def create_subscription_route(
 def list_subscriptions(
     workspace_id: WorkspaceDep, session: SessionDep, page: PageDep
 ) -> Page[SubscriptionPublic]:
-    after = cursor_int(page, "after")
     query = select(Subscription).where(Subscription.workspace_id == workspace_id)
-    if after is not None:
-        query = query.where(col(Subscription.id) > after)
-    rows = session.exec(query.order_by(col(Subscription.id)).limit(page.limit + 1)).all()
-    more = len(rows) > page.limit
-    rows = rows[: page.limit]
+    rows, following = keyset_page(session, query, col(Subscription.id), page)
     return Page(
         items=[SubscriptionPublic.model_validate(_subscription_public(r)) for r in rows],
         limit=page.limit,
-        next_cursor=encode_cursor({"after": rows[-1].id}) if more and rows else None,
+        next_cursor=following,
     )
 
 
@@ -624,17 +613,12 @@ def list_deliveries(
 ) -> Page[DeliveryPublic]:
     """The subscription's deliveries, newest first, each with its attempts."""
     _subscription_or_404(session, workspace_id, subscription_id)
-    before = cursor_int(page, "before")
     query = select(SubscriptionDelivery).where(
         SubscriptionDelivery.subscription_id == subscription_id
     )
-    if before is not None:
-        query = query.where(col(SubscriptionDelivery.id) < before)
-    rows = session.exec(
-        query.order_by(col(SubscriptionDelivery.id).desc()).limit(page.limit + 1)
-    ).all()
-    more = len(rows) > page.limit
-    rows = rows[: page.limit]
+    rows, following = keyset_page(
+        session, query, col(SubscriptionDelivery.id), page, newest_first=True
+    )
     attempts: dict[int, list[DeliveryAttempt]] = {}
     ids = [row.id for row in rows if row.id is not None]
     if ids:
@@ -657,8 +641,4 @@ def list_deliveries(
         )
         for row in rows
     ]
-    return Page(
-        items=items,
-        limit=page.limit,
-        next_cursor=encode_cursor({"before": rows[-1].id}) if more and rows else None,
-    )
+    return Page(items=items, limit=page.limit, next_cursor=following)
