@@ -51,6 +51,16 @@ def submit(session: Session, workspace_id: int, dump: Any, raw: bytes | None = N
     return job.id
 
 
+def submit_committed(sessions: Any, workspace_name: str, dump: Any) -> int:
+    """A new workspace with one committed import job of ``dump``; returns the job id."""
+    with sessions() as session:
+        workspace = Workspace(name=workspace_name)
+        session.add(workspace)
+        session.commit()
+        assert workspace.id is not None
+        return submit(session, workspace.id, dump)
+
+
 def revisions(session: Session) -> list[int]:
     return list(session.exec(select(Revision.number).order_by(col(Revision.number))).all())
 
@@ -188,12 +198,7 @@ def test_a_duplicate_delivery_finishing_second_leaves_the_first_runs_status(
     engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     sessions = create_session_factory(engine)
-    with sessions() as session:
-        workspace = Workspace(name="duplicate")
-        session.add(workspace)
-        session.commit()
-        assert workspace.id is not None
-        job_id = submit(session, workspace.id, stream_dump(3))
+    job_id = submit_committed(sessions, "duplicate", stream_dump(3))
     real_digitize = imports_usecase.digitize
     calls = 0
 
@@ -224,12 +229,7 @@ def test_a_duplicate_delivery_finishing_second_leaves_the_first_runs_status(
 
 def test_failing_a_job_another_session_finished_keeps_its_status(engine) -> None:
     sessions = create_session_factory(engine)
-    with sessions() as session:
-        workspace = Workspace(name="late-failure")
-        session.add(workspace)
-        session.commit()
-        assert workspace.id is not None
-        job_id = submit(session, workspace.id, stream_dump(2))
+    job_id = submit_committed(sessions, "late-failure", stream_dump(2))
     with sessions() as stale:
         loaded = stale.get(ImportJob, job_id)  # loaded (and kept) while queued
         assert loaded is not None
