@@ -26,6 +26,9 @@ RUN pip install --no-deps -e . \
     && chown vsm:vsm /app/var
 
 USER vsm
+# The SQLite database and the generated encryption key of the embedded default live here:
+# `docker run -v vsmdata:/app/var ...` keeps them across container restarts.
+VOLUME ["/app/var"]
 EXPOSE 8000
 # The embedded default (SQLite in /app/var, jobs on a thread) unless VSM_DATABASE_URL and
 # VSM_BROKER_URL point elsewhere; see docker-compose.yml for the scaled-out setup.

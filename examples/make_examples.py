@@ -1,4 +1,4 @@
-"""Write the example board dumps in this folder: one Miro and one Mural workshop.
+"""Write the example board dumps in this folder: two Miro and one Mural workshop.
 
 The boards are laid out in absolute canvas coordinates (item centres, y down) and written in each
 provider's own shape: Miro frame children as centres relative to the frame's top-left, Mural area
@@ -213,7 +213,46 @@ class MiroBoard:
             parent,
         )
 
-    def connect(self, start: str, end: str, *, shape: str = "elbowed") -> str:
+    def shape(
+        self,
+        lines: tuple[str, ...],
+        x: float,
+        y: float,
+        w: float,
+        h: float,
+        parent: str | None = None,
+        *,
+        shape: str = "rectangle",
+        fill: str = "#ffffff",
+    ) -> str:
+        """A shape with text, drawn as the VSM template draws its boxes (black border)."""
+        return self._item(
+            "shapes",
+            "shape",
+            x,
+            y,
+            w,
+            h,
+            {"content": _p(*lines), "shape": shape},
+            {
+                "fillColor": fill,
+                "fillOpacity": "1.0",
+                "borderColor": "#1a1a1a",
+                "borderOpacity": "1.0",
+                "borderStyle": "normal",
+                "borderWidth": "2.0",
+                "color": "#1a1a1a",
+                "fontFamily": "open_sans",
+                "fontSize": "14",
+                "textAlign": "center",
+                "textAlignVertical": "middle",
+            },
+            parent,
+        )
+
+    def connect(
+        self, start: str, end: str, *, shape: str = "elbowed", end_cap: str = "stealth"
+    ) -> str:
         connector_id = self._id()
         stamp = self._stamp()
         author = self.rng.choice(self.users)
@@ -235,7 +274,7 @@ class MiroBoard:
                 },
                 "style": {
                     "startStrokeCap": "none",
-                    "endStrokeCap": "stealth",
+                    "endStrokeCap": end_cap,
                     "strokeColor": "#1a1a1a",
                     "strokeStyle": "normal",
                     "strokeWidth": "2.0",
@@ -274,12 +313,13 @@ class MiroBoard:
         }
 
 
-def miro_abo_workshop() -> Json:
-    """Allied Medien AG, Digital-Abo: the customer journey from the article to the first issue."""
-    board_id = "uXjVN4pQ2kE="
-    b = MiroBoard(board_id, seed=20261112, start=datetime(2026, 11, 12, 8, 47, 5, tzinfo=UTC))
+def _abo_setting(b: MiroBoard, heading: str) -> None:
+    """The Digital-Abo board around its streams: title, legend, persona, participants.
 
-    b.text(_p("VSM-Workshop Digital-Abo · Allied Medien AG · 12.11.2026"), 1350, -880, 2200)
+    Both workshops of the board draw it first, so the items after it (the Ist-Zustand frame
+    among them) get the same ids in both: the board was edited, not drawn anew.
+    """
+    b.text(_p(heading), 1350, -880, 2200)
 
     # The legend: one sticky per colour, naming its role.
     legend = b.frame("Legende", 700, -520, 1500, 360)
@@ -299,6 +339,14 @@ def miro_abo_workshop() -> Json:
     b.sticky(
         _p("Teilnehmende: Vertrieb, Produkt, IT, Kundenservice, Marketing"), -380, 1000, "gray"
     )
+
+
+def miro_abo_workshop() -> Json:
+    """Allied Medien AG, Digital-Abo: the customer journey from the article to the first issue."""
+    board_id = "uXjVN4pQ2kE="
+    b = MiroBoard(board_id, seed=20261112, start=datetime(2026, 11, 12, 8, 47, 5, tzinfo=UTC))
+
+    _abo_setting(b, "VSM-Workshop Digital-Abo · Allied Medien AG · 12.11.2026")
 
     # Current state: 8 steps from the customer's point of view, left to right, all connected.
     ist = b.frame("Ist-Zustand", 1350, 750, 2700, 1500)
@@ -417,6 +465,77 @@ def miro_abo_workshop() -> Json:
                 "/members?limit=20&offset=0"
             ),
         },
+    }
+    return b.dump(board)
+
+
+def miro_abo_workshop_march() -> Json:
+    """The same Digital-Abo board at the follow-up workshop in March, after the first round of
+    improvements: Apple Pay and Google Pay replaced the payment form, the offer page was cut to
+    three variants. The Ist-Zustand frame is the same frame (followed by its frame); the target
+    state was redrawn in a new frame (followed by its title). Two steps now share one problem,
+    e-mails landing in the spam folder, so it shows among the recurring problems."""
+    board_id = "uXjVN4pQ2kE="
+    b = MiroBoard(board_id, seed=20261112, start=datetime(2027, 3, 5, 8, 31, 40, tzinfo=UTC))
+    _abo_setting(b, "VSM-Workshop Digital-Abo · Allied Medien AG · 05.03.2027 (Folgeworkshop)")
+
+    ist = b.frame("Ist-Zustand", 1350, 750, 2700, 1500)
+    step_y, problem_y, data_y = 700.0, 440.0, 960.0
+
+    def step_x(i: int) -> float:
+        return 250.0 + 330.0 * i
+
+    titles = [
+        ("Artikel entdecken", "yellow", ("BZ: 3 min", "DLZ: 1 Std", "%C&A: 95")),
+        ("Paywall sehen", "yellow", ("BZ: 1 min", "DLZ: 3 min", "%C&A: 85")),
+        ("Abo-Angebot vergleichen", "yellow", ("BZ: 8 min", "DLZ: 4 Std", "%C&A: 85")),
+        ("Registrieren", "yellow", ("BZ: 5 min", "DLZ: 15 min", "%C&A: 80")),
+        (
+            "Mit Apple Pay oder Google Pay bezahlen",
+            "yellow",
+            ("BZ: 1 min", "DLZ: 5 min", "%C&A: 95"),
+        ),
+        ("Bestätigungs-E-Mail abwarten", "orange", ("WZ: 1-3 Std", "DLZ: 2 Std")),
+        ("Erste Ausgabe lesen", "yellow", ("BZ: 20 min", "DLZ: 20 min", "%C&A: 90")),
+    ]
+    steps = []
+    for i, (title, color, lines) in enumerate(titles):
+        steps.append(b.sticky(_p(title), step_x(i), step_y, color, ist))
+        b.sticky(_p(*lines), step_x(i), data_y, "light_blue", ist)
+    for start, end in itertools.pairwise(steps):
+        b.connect(start, end)
+
+    def problem(i: int, content: str, votes: int) -> None:
+        b.sticky(_p(content), step_x(i), problem_y, "red", ist)
+        for k in range(votes):
+            b.dot(step_x(i) - 60 + 30 * k, problem_y + 80, ist)
+
+    problem(2, "Drei Varianten, Jahresabo trotzdem schwer zu finden", 1)
+    problem(3, "Passwortregeln erst nach dem Absenden sichtbar", 2)
+    problem(5, "Bestätigungs-E-Mail landet immer noch im Spam-Ordner", 4)
+    problem(6, "Rechnungs-E-Mail landet im Spam-Ordner", 2)
+    b.sticky(_p("Idee: Magic Link statt Passwort"), step_x(3), 180.0, "green", ist)
+
+    # The target state, redrawn in a new frame with the next round's goals.
+    soll = b.frame("Soll-Zustand", 950, 2300, 1900, 1000)
+    soll_y, soll_data_y = 2150.0, 2410.0
+    target = [
+        ("Artikel entdecken", ("BZ: 3 min", "DLZ: 1 Std", "%C&A: 95")),
+        ("Paywall sehen", ("BZ: 1 min", "DLZ: 2 min", "%C&A: 90")),
+        ("Abo-Angebot vergleichen", ("BZ: 5 min", "DLZ: 30 min", "%C&A: 90")),
+        ("Mit Magic Link anmelden und bezahlen", ("BZ: 2 min", "DLZ: 5 min", "%C&A: 95")),
+        ("Erste Ausgabe lesen", ("BZ: 20 min", "DLZ: 20 min", "%C&A: 95")),
+    ]
+    for i, (title, lines) in enumerate(target):
+        x = 250.0 + 350.0 * i
+        b.sticky(_p(title), x, soll_y, "yellow", soll)
+        b.sticky(_p(*lines), x, soll_data_y, "light_blue", soll)
+
+    board = {
+        **miro_abo_workshop()["board"],
+        "description": "Folgeworkshop Digital-Abo: Ist-Zustand nach den ersten Maßnahmen.",
+        "modifiedAt": "2027-03-05T15:41:09Z",
+        "lastOpenedAt": "2027-03-06T08:12:44Z",
     }
     return b.dump(board)
 
@@ -865,6 +984,97 @@ def mural_app_release() -> Json:
     return {"provider": "mural", "mural": mural, "widgets": widgets, "tags": m.tags}
 
 
+def miro_vsm_template() -> Json:
+    """A board made on Miro's Value Stream Mapping template (Rother & Shook symbols): no sticky
+    is a step. Process boxes are rectangle shapes with data boxes under them, inventory
+    triangles between them, kaizen bursts (stars), a timeline ladder at the bottom, plain lines
+    without arrowheads between the boxes, and an Agenda frame with yellow stickies."""
+    m = MiroBoard("uXjVKsT3mpl=", seed=20260311, start=datetime(2026, 3, 11, 8, 30, tzinfo=UTC))
+    agenda = m.frame("Agenda", -1700, 0, 700, 1100)
+    for index, line in enumerate(
+        ("Begrüßung", "Ist-Zustand aufnehmen", "Soll-Zustand", "Maßnahmen")
+    ):
+        m.sticky(_p(line), -1700, -380 + 250 * index, "yellow", agenda)
+
+    current = m.frame("Current State Map", 1400, 0, 3200, 1700)
+    for title, x in (
+        ("Stahlhändler", 0),
+        ("Produktionsplanung (ERP)", 1400),
+        ("Kunde: Landtechnik", 2800),
+    ):
+        m.shape((title,), x, -620, 360, 160, current)
+    boxes: list[str] = []
+    layout = (
+        ("Zuschnitt", ("C/T = 45 s", "C/O = 30 min", "Uptime 85 %", "Operators: 1"), "45 s"),
+        ("Kanten", ("C/T = 62 s", "C/O = 45 min", "Uptime 80 %", "Operators: 1"), "62 s"),
+        ("Schweißen", ("C/T = 2 min", "C/O = 15 min", "Uptime 90 %", "Operators: 2"), "2 min"),
+        ("Pulverbeschichten", ("C/T = 5 min", "Uptime 95 %", "Operators: 2"), "5 min"),
+    )
+    inventories = (
+        ("I", "1.200 Stk", "5 days"),
+        ("I", "600 Stk", "2 days"),
+        ("I", "900 Stk", "3 days"),
+    )
+    for index, (title, data, ladder) in enumerate(layout):
+        x = 200 + 750 * index
+        boxes.append(m.shape((title,), x, -150, 300, 160, current))
+        m.shape(data, x, 120, 300, 240, current)
+        m.text(_p(ladder), x, 620, 160, current)
+    for index, lines in enumerate(inventories):
+        x = 575 + 750 * index
+        m.shape(lines, x, -150, 170, 150, current, shape="triangle", fill="#fff9b1")
+        m.text(_p(lines[2]), x, 540, 160, current)
+    for start, end in itertools.pairwise(boxes):
+        m.connect(start, end, shape="straight", end_cap="none")
+    m.shape(
+        ("Rüstzeit Kanten halbieren",), 1100, -390, 220, 150, current, shape="star", fill="#ffd02f"
+    )
+    m.shape(
+        ("Puffer vor Pulver abbauen",), 2350, -390, 220, 150, current, shape="star", fill="#ffd02f"
+    )
+    m.text(
+        _p("Production lead time = 10 days", "Processing time = 8.8 min"), 2900, 600, 420, current
+    )
+
+    future = m.frame("Future State Map", 1400, 2000, 3200, 1400)
+    target_boxes = []
+    for index, (title, data) in enumerate(
+        (
+            ("Zuschnitt", ("C/T = 45 s", "C/O = 10 min")),
+            ("Kanten", ("C/T = 62 s", "C/O = 20 min")),
+            ("Schweißen + Beschichten", ("C/T = 7 min", "Operators: 3")),
+        )
+    ):
+        x = 300 + 1000 * index
+        target_boxes.append(m.shape((title,), x, 1800, 300, 160, future))
+        m.shape(data, x, 2060, 300, 200, future)
+    m.shape(
+        ("I", "200 Stk", "1 day"), 800, 1800, 170, 150, future, shape="triangle", fill="#fff9b1"
+    )
+    m.shape(
+        ("FIFO", "max. 50 Stk", "0.5 days"),
+        1800,
+        1800,
+        170,
+        150,
+        future,
+        shape="triangle",
+        fill="#fff9b1",
+    )
+    for start, end in itertools.pairwise(target_boxes):
+        m.connect(start, end, shape="straight", end_cap="none")
+
+    board = {
+        "id": "uXjVKsT3mpl=",
+        "type": "board",
+        "name": "Kessler Metallbau \u2013 VSM Blechteile (Miro-Vorlage)",
+        "description": "Value Stream Mapping template, Werk Nord",
+        "createdAt": "2026-03-11T08:30:00Z",
+        "modifiedAt": m.clock.strftime("%Y-%m-%dT%H:%M:%SZ"),
+    }
+    return m.dump(board)
+
+
 def write(name: str, dump: Json) -> Path:
     path = HERE / name
     path.write_text(json.dumps(dump, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
@@ -875,6 +1085,8 @@ def main() -> None:
     for name, dump in (
         ("miro-abo-workshop.json", miro_abo_workshop()),
         ("mural-app-release.json", mural_app_release()),
+        ("miro-abo-workshop-march.json", miro_abo_workshop_march()),
+        ("miro-vsm-template.json", miro_vsm_template()),
     ):
         print(write(name, dump))
 

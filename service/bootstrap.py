@@ -224,7 +224,7 @@ def _hook_runtime(
         box=box,
         policy=policy,
         client=guarded_client(policy, timeout=hooks.delivery_timeout_s),
-        base_url=settings.public_base_url.rstrip("/"),
+        base_url=settings.links_base_url,
         dispatcher=dispatcher,
         live_fetchers=fetchers,
     )

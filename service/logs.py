@@ -11,8 +11,21 @@ import sys
 import structlog
 
 
-def configure_logging(level: str = "INFO", fmt: str = "json") -> None:
-    """Route structlog and the standard library (uvicorn, celery, alembic) through one renderer."""
+def resolve_log_format(fmt: str, stream: object = None) -> str:
+    """``auto``: human-readable ``console`` lines on a terminal, ``json`` lines otherwise (a
+    pipe, a file, a container's log collector). ``json`` and ``console`` stay as they are."""
+    if fmt != "auto":
+        return fmt
+    target = stream if stream is not None else sys.stderr
+    isatty = getattr(target, "isatty", None)
+    return "console" if callable(isatty) and isatty() else "json"
+
+
+def configure_logging(level: str = "INFO", fmt: str = "auto") -> None:
+    """Route structlog and the standard library (uvicorn, celery, alembic) through one renderer.
+
+    ``fmt``: ``json``, ``console`` or ``auto`` (see :func:`resolve_log_format`)."""
+    fmt = resolve_log_format(fmt)
     shared: list[structlog.types.Processor] = [
         structlog.contextvars.merge_contextvars,
         structlog.stdlib.add_log_level,

@@ -4,7 +4,8 @@ Every section is optional and is merged onto the defaults:
 
 * mappings (``colors``, ``tags``, ``markers``, ``legend.words``) extend the defaults entry by
   entry; an entry whose role is ``null`` removes that default;
-* lists (``standalone_markers``, ``legend.titles``, ``streams.current``, ``streams.target``)
+* lists (``standalone_markers``, ``legend.titles``, ``streams.current``, ``streams.target``,
+  ``streams.skip``, ``streams.row_headings``)
   replace the default list as a whole;
 * numbers replace the default.
 
@@ -87,10 +88,13 @@ class LegendSection(_Section):
 
 
 class StreamsSection(_Section):
-    """Container titles that mark the current and the target state."""
+    """Container titles that mark the current and the target state, frames that hold no flow,
+    and the row headings that are no lanes."""
 
     current: WordList | None = None
     target: WordList | None = None
+    skip: WordList | None = None
+    row_headings: WordList | None = None
 
 
 class TimeSection(_Section):
@@ -150,6 +154,8 @@ class RulesetFile(_Section):
             legend_titles=_words(legend.titles, defaults.legend_titles),
             current_titles=_words(streams.current, defaults.current_titles),
             target_titles=_words(streams.target, defaults.target_titles),
+            skip_titles=_words(streams.skip, defaults.skip_titles),
+            row_headings=_words(streams.row_headings, defaults.row_headings),
             hours_per_day=_number(time.hours_per_day, defaults.hours_per_day),
             days_per_week=_number(time.days_per_week, defaults.days_per_week),
             attach_distance=_number(self.attach_distance, defaults.attach_distance),
@@ -326,7 +332,12 @@ def ruleset_to_dict(rules: Ruleset) -> dict[str, Any]:
             "titles": list(rules.legend_titles),
             "words": _role_map(rules.legend_words, defaults.legend_words),
         },
-        "streams": {"current": list(rules.current_titles), "target": list(rules.target_titles)},
+        "streams": {
+            "current": list(rules.current_titles),
+            "target": list(rules.target_titles),
+            "skip": list(rules.skip_titles),
+            "row_headings": list(rules.row_headings),
+        },
         "time": {"hours_per_day": rules.hours_per_day, "days_per_week": rules.days_per_week},
         "attach_distance": rules.attach_distance,
         "dot_size_ratio": rules.dot_size_ratio,

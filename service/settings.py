@@ -116,12 +116,23 @@ class Settings(BaseSettings):
     page_size_max: int = Field(default=200, ge=1)
     page_size_default: int = Field(default=50, ge=1)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
-    log_format: Literal["json", "console"] = "json"
+    log_format: Literal["auto", "json", "console"] = Field(
+        default="auto",
+        description="`auto`: readable lines on a terminal, JSON lines otherwise.",
+    )
     encryption_keys: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
         description="Comma-separated Fernet keys, newest first (tokens at rest; key rotation).",
     )
-    public_base_url: str = "http://127.0.0.1:8000"
+    public_base_url: str | None = Field(
+        default=None,
+        description="Where people reach the API (share links, webhook URLs). Unset: the host "
+        "each request came to, and the address `vsm serve` listens on for background work.",
+    )
+    listen_url: str = Field(
+        default="http://127.0.0.1:8000",
+        description="The address `vsm serve` listens on; it sets this for its processes.",
+    )
     miro: MiroSettings = Field(default_factory=MiroSettings)
     mural: MuralSettings = Field(default_factory=MuralSettings)
     import_max_retries: int = Field(default=5, ge=0)
@@ -138,6 +149,13 @@ class Settings(BaseSettings):
         "answer 429 with Retry-After (one workspace cannot fill the queue for all).",
     )
     webhooks: WebhookSettings = Field(default_factory=WebhookSettings)
+    problem_similarity: float = Field(
+        default=0.75,
+        ge=0.3,
+        le=1.0,
+        description="Recurring problems: how similar two problem texts must be to group "
+        "(0-1, 1 = identical after normalisation); `?similarity=` overrides it per request.",
+    )
 
     @field_validator("encryption_keys", mode="before")
     @classmethod
@@ -157,6 +175,17 @@ class Settings(BaseSettings):
             parse_many(value)  # ValueError names what is wrong
         return value
 
+    @field_validator("database_url", mode="before")
+    @classmethod
+    def _postgres_scheme(cls, value: object) -> object:
+        # Heroku, Render, Fly and libpq write postgres:// or postgresql://; SQLAlchemy needs
+        # the driver named (this project ships psycopg 3).
+        if isinstance(value, str):
+            for prefix in ("postgres://", "postgresql://"):
+                if value.startswith(prefix):
+                    return "postgresql+psycopg://" + value[len(prefix) :]
+        return value
+
     @field_validator("log_level", mode="before")
     @classmethod
     def _upper_level(cls, value: object) -> object:
@@ -167,6 +196,11 @@ class Settings(BaseSettings):
         if self.page_size_default > self.page_size_max:
             raise ValueError("page_size_default must not exceed page_size_max")
         return self
+
+    @property
+    def links_base_url(self) -> str:
+        """The base of links made without a request: the public URL, else the listen address."""
+        return (self.public_base_url or self.listen_url).rstrip("/")
 
     @property
     def embedded_worker(self) -> bool:

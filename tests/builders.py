@@ -167,21 +167,46 @@ def miro_text(
     )
 
 
-def miro_card(id: str, title: str, x: float, y: float, parent: str | None = None) -> Json:
+def miro_card(
+    id: str,
+    title: str,
+    x: float,
+    y: float,
+    parent: str | None = None,
+    description: str = "",
+    w: float = 320.0,
+    h: float = 94.0,
+) -> Json:
+    """A card; ``description`` is plain text (escaped into ``<p>`` lines like Miro stores it)."""
     return miro_item(
         id,
         "card",
         x,
         y,
         parent=parent,
-        w=320.0,
-        h=94.0,
-        data={"title": title, "description": ""},
+        w=w,
+        h=h,
+        data={"title": title, "description": _miro_html(description) if description else ""},
         style={"cardTheme": "#2d9bf0"},
     )
 
 
-def miro_connector(id: str, start: str | None, end: str | None, caption: str | None = None) -> Json:
+_MIRO_CAPS = {
+    "end": ("none", "stealth"),
+    "start": ("stealth", "none"),
+    "both": ("stealth", "stealth"),
+    "none": ("none", "none"),
+}
+_MURAL_TIPS = {"end": "single", "none": "no tip", "both": "double"}
+
+
+def miro_connector(
+    id: str,
+    start: str | None,
+    end: str | None,
+    caption: str | None = None,
+    heads: str = "end",
+) -> Json:
     """A connector; ``None`` for an end attached to the canvas (no ``startItem``/``endItem``)."""
     connector: Json = {"id": id, "type": "connector", "shape": "elbowed", "isSupported": True}
     if start is not None:
@@ -190,7 +215,12 @@ def miro_connector(id: str, start: str | None, end: str | None, caption: str | N
         connector["endItem"] = {"id": end, "position": {"x": "0%", "y": "50%"}}
     if caption is not None:
         connector["captions"] = [{"content": _miro_html(caption), "position": "50%"}]
-    connector["style"] = {"endStrokeCap": "stealth", "strokeWidth": "2.0"}
+    start_cap, end_cap = _MIRO_CAPS[heads]
+    connector["style"] = {
+        "startStrokeCap": start_cap,
+        "endStrokeCap": end_cap,
+        "strokeWidth": "2.0",
+    }
     return connector
 
 
@@ -384,10 +414,15 @@ def mural_text(
     )
 
 
-def mural_arrow(id: str, start: str | None, end: str | None, label: str | None = None) -> Json:
+def mural_arrow(
+    id: str, start: str | None, end: str | None, label: str | None = None, heads: str = "end"
+) -> Json:
+    """An arrow; Mural draws a single tip at the end only, so ``heads="start"`` swaps the ends."""
+    if heads == "start":
+        start, end, heads = end, start, "end"
     fields: Json = {
         "arrowType": "straight",
-        "tip": "single",
+        "tip": _MURAL_TIPS[heads],
         "startRefId": start,
         "endRefId": end,
         "points": [{"x": 0, "y": 0}, {"x": 100, "y": 0}],
@@ -487,15 +522,33 @@ class Shape:
 
 
 @dataclass(frozen=True)
+class Card:
+    """A Miro card at absolute centre (x, y) (Mural has no cards: ``to_mural_dump`` refuses)."""
+
+    title: str
+    x: float
+    y: float
+    description: str = ""
+    w: float = 320.0
+    h: float = 94.0
+    parent: int | None = None
+    tags: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class Link:
-    """A connector between elements ``start`` and ``end`` (list indexes; None = canvas)."""
+    """A connector between elements ``start`` and ``end`` (list indexes; None = canvas).
+
+    ``heads``: where the arrowheads are (``end``, ``start``, ``both``, ``none``).
+    """
 
     start: int | None
     end: int | None
     text: str = ""
+    heads: str = "end"
 
 
-Element = Note | Frame | Label | Shape | Link
+Element = Note | Frame | Label | Shape | Card | Link
 
 
 def miro_id(index: int) -> str:
@@ -530,19 +583,23 @@ def to_miro_dump(elements: Sequence[Element], **kwargs: Any) -> Json:
                     None if element.start is None else miro_id(element.start),
                     None if element.end is None else miro_id(element.end),
                     element.text or None,
+                    element.heads,
                 )
             )
             continue
         box = _parent_box(elements, element.parent)
         x, y = (element.x, element.y) if box is None else (element.x - box[0], element.y - box[1])
         parent = None if element.parent is None else miro_id(element.parent)
-        if isinstance(element, Note):
+        if isinstance(element, Card):
+            items.append(
+                miro_card(
+                    id, element.title, x, y, parent, element.description, element.w, element.h
+                )
+            )
+        elif isinstance(element, Note):
             items.append(
                 miro_sticky(id, element.text, x, y, element.color, parent, element.w, element.h)
             )
-            for title in element.tags:
-                tag_id = tag_ids.setdefault(title, str(3458764500000000 + len(tag_ids)))
-                item_tags.setdefault(id, []).append(tag_id)
         elif isinstance(element, Frame):
             items.append(miro_frame(id, element.title, x, y, element.w, element.h, parent))
         elif isinstance(element, Label):
@@ -554,6 +611,10 @@ def to_miro_dump(elements: Sequence[Element], **kwargs: Any) -> Json:
                     id, element.text, x, y, element.shape, color, parent, element.w, element.h
                 )
             )
+        if isinstance(element, Note | Card):
+            for title in element.tags:
+                tag_id = tag_ids.setdefault(title, str(3458764500000000 + len(tag_ids)))
+                item_tags.setdefault(id, []).append(tag_id)
     tags = [miro_tag(tag_id, title) for title, tag_id in tag_ids.items()]
     return miro_dump(items, connectors, tags, item_tags, **kwargs)
 
@@ -571,9 +632,11 @@ def to_mural_dump(elements: Sequence[Element], **kwargs: Any) -> Json:
                     None if element.start is None else mural_id(element.start),
                     None if element.end is None else mural_id(element.end),
                     element.text or None,
+                    element.heads,
                 )
             )
             continue
+        assert not isinstance(element, Card), "Mural has no cards"
         box = _parent_box(elements, element.parent) or (0.0, 0.0)
         x = element.x - element.w / 2 - box[0]
         y = element.y - element.h / 2 - box[1]

@@ -45,6 +45,31 @@ def test_alembic_and_sqlalchemy_info_stays_off_the_screen_while_ours_shows(
     assert "api_started" in shown
 
 
+class _Stream:
+    def __init__(self, tty: bool) -> None:
+        self._tty = tty
+
+    def isatty(self) -> bool:
+        return self._tty
+
+
+@pytest.mark.parametrize(
+    ("configured", "tty", "used"),
+    [
+        ("auto", True, "console"),
+        ("auto", False, "json"),
+        ("json", True, "json"),
+        ("console", False, "console"),
+    ],
+)
+def test_logs_are_readable_on_a_terminal_and_json_elsewhere_unless_configured(
+    configured: str, tty: bool, used: str
+) -> None:
+    from service.logs import resolve_log_format
+
+    assert resolve_log_format(configured, _Stream(tty)) == used
+
+
 @respx.mock
 def test_a_retry_line_of_a_provider_call_carries_its_call_try_seconds_and_status(
     restore_logging: None, capsys: pytest.CaptureFixture[str]

@@ -197,7 +197,7 @@ def test_the_file_format_covers_every_ruleset_field() -> None:
     changed.update(attach_distance=3.0, dot_size_ratio=0.2, match_similarity=0.9)
     changed["standalone_markers"] = []
     changed["legend"] = {"titles": ["x"], "words": {"x": "step"}}
-    changed["streams"] = {"current": ["a"], "target": ["b"]}
+    changed["streams"] = {"current": ["a"], "target": ["b"], "skip": ["c"], "row_headings": ["d"]}
     changed["colors"] = {"gray": None}
     changed["tags"] = {"t": "idea"}
     changed["markers"] = {"m": "idea"}

@@ -164,6 +164,7 @@ class MiroReader:
                 unknown,
                 data.get("content"),
                 data.get("title"),
+                data.get("description"),
                 data.get("shape"),
                 style.get("fillColor"),
                 style.get("fillOpacity"),
@@ -195,6 +196,7 @@ class MiroReader:
                 0,  # typed items have no unknown fields: those take the validating path
                 data.content,
                 data.title,
+                data.description,
                 data.shape,
                 style.fillColor,
                 wire.loose_float(opacity) if isinstance(opacity, str) else opacity,
@@ -216,6 +218,7 @@ class MiroReader:
         unknown_fields: int,
         content: str | None,
         title: str | None,
+        description: str | None,
         shape: str | None,
         fill_color: str | None,
         fill_opacity: float | None,
@@ -238,6 +241,11 @@ class MiroReader:
             stats.unknown_type(item_type)
         raw_text = (content if item_type in _CONTENT_TYPES else title) or ""
         text, truncated = html_to_text(raw_text, self.max_text_chars)
+        if description and item_type in ("card", "app_card"):
+            # a card shows its title and, under it, its description (where teams write times)
+            more, cut = html_to_text(description, self.max_text_chars)
+            text = f"{text}\n{more}"[: self.max_text_chars] if more else text
+            truncated = truncated or cut
         stats.truncated_texts += truncated
         records[item_id] = _Record(  # positional: once per item, keywords cost more
             kind,
@@ -277,8 +285,9 @@ class MiroReader:
         add = self._add_connector
         for offset, connector in enumerate(wire.CONNECTORS.validate_python(raw)):
             if connector is None:
-                add(start + offset, None, 0, None, None, ())
+                add(start + offset, None, 0, None, None, (), "end")
                 continue
+            style = connector.get("style") or {}
             add(
                 start + offset,
                 connector.get("id"),
@@ -290,6 +299,7 @@ class MiroReader:
                     for caption in (connector.get("captions") or [])[:16]
                     if caption is not None
                 ],
+                _heads(style.get("startStrokeCap"), style.get("endStrokeCap")),
             )
 
     def add_typed_connectors(self, connectors: list[typed.Connector]) -> None:
@@ -311,6 +321,10 @@ class MiroReader:
                     for caption in (connector.captions or [])[:16]
                     if caption is not None
                 ],
+                _heads(
+                    connector.style.startStrokeCap if connector.style is not None else None,
+                    connector.style.endStrokeCap if connector.style is not None else None,
+                ),
             )
 
     def _add_connector(
@@ -321,6 +335,7 @@ class MiroReader:
         start_id: str | None,
         end_id: str | None,
         captions: Sequence[str | None],
+        heads: str,
     ) -> None:
         """Record the connector at ``connectors[index]`` from its wire fields."""
         stats, connectors = self._connector_stats, self._connectors
@@ -333,6 +348,7 @@ class MiroReader:
             start_id=start_id or None,
             end_id=end_id or None,
             text=" ".join(text for text in texts if text)[: self.max_text_chars],
+            heads=heads,
         )
 
     def board(
@@ -385,6 +401,18 @@ class MiroReader:
             connectors=tuple(self._connectors.values()),
             stats=stats.freeze(),
         )
+
+
+def _heads(start_cap: str | None, end_cap: str | None) -> str:
+    """Where the line has arrowheads; a missing cap is Miro's default (start none, end stealth,
+    miro-api.md 4), and ``none`` is the only cap that draws no head."""
+    start = (start_cap or "none") != "none"
+    end = (end_cap or "stealth") != "none"
+    if start and end:
+        return "both"
+    if start:
+        return "start"
+    return "end" if end else "none"
 
 
 def _place(

@@ -27,6 +27,7 @@ class Ref(Struct, gc=False):
 class Data(Struct, gc=False):
     content: str | None = None
     title: str | None = None
+    description: str | None = None
     shape: str | None = None
 
 
@@ -71,6 +72,11 @@ class Caption(Struct, gc=False):
     content: str | None = None
 
 
+class ConnectorStyle(Struct, gc=False):
+    startStrokeCap: str | None = None
+    endStrokeCap: str | None = None
+
+
 class Connector(Struct, forbid_unknown_fields=True, gc=False):
     """An element of ``connectors``: the fields read, and the documented ones left unparsed."""
 
@@ -81,7 +87,7 @@ class Connector(Struct, forbid_unknown_fields=True, gc=False):
     type: Raw = Raw()
     shape: Raw = Raw()
     isSupported: Raw = Raw()
-    style: Raw = Raw()
+    style: ConnectorStyle | None = None
     createdAt: Raw = Raw()
     createdBy: Raw = Raw()
     modifiedAt: Raw = Raw()

@@ -45,6 +45,7 @@ class MiroRef(TypedDict, total=False):
 class MiroItemData(TypedDict, total=False):
     content: LooseStr
     title: LooseStr
+    description: LooseStr  # cards and app cards
     shape: LooseStr
 
 
@@ -74,6 +75,15 @@ class MiroCaption(TypedDict, total=False):
 
 
 @with_config(WIRE_CONFIG)
+class MiroConnectorStyle(TypedDict, total=False):
+    """The arrowheads: ``none`` or a cap such as ``stealth``; Miro's defaults are start ``none``,
+    end ``stealth`` (miro-api.md 4)."""
+
+    startStrokeCap: LooseStr
+    endStrokeCap: LooseStr
+
+
+@with_config(WIRE_CONFIG)
 class MiroConnector(TypedDict, total=False):
     """One element of ``data[]`` from ``GET /v2/boards/{id}/connectors``."""
 
@@ -81,6 +91,7 @@ class MiroConnector(TypedDict, total=False):
     startItem: Annotated[MiroRef | None, NONE_ON_ERROR]
     endItem: Annotated[MiroRef | None, NONE_ON_ERROR]
     captions: Annotated[list[Annotated[MiroCaption | None, NONE_ON_ERROR]] | None, NONE_ON_ERROR]
+    style: Annotated[MiroConnectorStyle | None, NONE_ON_ERROR]
 
 
 @with_config(WIRE_CONFIG)

@@ -277,4 +277,9 @@ def _connector(arrow: MuralWidget, max_chars: int) -> Connector:
         start_id=arrow.get("startRefId") or None,
         end_id=arrow.get("endRefId") or None,
         text=" ".join(text for text in texts if text)[:max_chars],
+        heads=_MURAL_HEADS.get(arrow.get("tip") or "single", "end"),
     )
+
+
+# ``tip``: "no tip" | "single" (at the end) | "double" (mural-api.md 3.7)
+_MURAL_HEADS = {"no tip": "none", "single": "end", "double": "both"}

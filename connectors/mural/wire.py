@@ -60,6 +60,7 @@ class MuralWidget(TypedDict, total=False):
     style: Annotated[MuralStyle | None, NONE_ON_ERROR]
     startRefId: LooseStr
     endRefId: LooseStr
+    tip: LooseStr
     label: Annotated[MuralLabel | None, NONE_ON_ERROR]
     textContent: Annotated[MuralTextContent | None, NONE_ON_ERROR]
 
@@ -111,7 +112,6 @@ DOCUMENTED_WIDGET_FIELDS = frozenset(
         "layout",
         # arrow (§3.7)
         "arrowType",
-        "tip",
         "points",
         "stackable",
         # image, comment, file, table, icon (§3.8)

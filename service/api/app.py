@@ -18,6 +18,7 @@ from starlette.background import BackgroundTask
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from connectors.errors import ProviderError
+from service.api import docs_pages
 from service.api.deps import MULTIPART_OVERHEAD, ids_in_range
 from service.api.middleware import BodyLimitMiddleware, RequestIdMiddleware
 from service.api.problems import (
@@ -37,7 +38,9 @@ from service.api.routes import (
     health,
     imports,
     mural_connections,
+    portfolio,
     render,
+    spreadsheets,
     streams,
     webhooks,
 )
@@ -47,6 +50,7 @@ from service.dispatch import Dispatcher
 from service.logs import configure_logging
 from service.settings import Settings
 from service.usecases.connections import HttpFactory
+from service.web import routes as web_routes
 
 API_VERSION = "1.0.0"
 # Retry-After (seconds) when the database is unreachable: PostgreSQL restarts and failovers take
@@ -95,7 +99,10 @@ def create_app(
             upgrade_database(built.engine)
         built.start()
         for provider in built.providers.values():
-            log.info(
+            # An unconfigured provider is the normal laptop case: a hint at debug level only;
+            # its routes answer with the reason when someone calls them.
+            note = log.info if provider.live is not None else log.debug
+            note(
                 "live_provider",
                 provider=provider.name,
                 enabled=provider.live is not None,
@@ -118,7 +125,7 @@ def create_app(
             f"(default {settings.page_size_default}, at most {settings.page_size_max}) and "
             "`cursor`."
         ),
-        docs_url="/docs",
+        docs_url=None,  # service.api.docs_pages serves /docs and /redoc without a CDN
         openapi_url="/openapi.json",
         redoc_url=None,
         lifespan=lifespan,
@@ -137,13 +144,17 @@ def create_app(
         streams.router,
         classify.router,
         render.router,
+        portfolio.router,
         connections.router,
         mural_connections.router,
         webhooks.router,
+        spreadsheets.router,
     )
     for router in routers:
         app.include_router(router, prefix="/v1")
     app.include_router(health.router)
+    app.include_router(docs_pages.router)
+    app.include_router(web_routes.router)
     # Outermost last: request ids wrap everything, so even a refused body gets one.
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_dump_bytes + MULTIPART_OVERHEAD)
     app.add_middleware(RequestIdMiddleware)

@@ -25,6 +25,7 @@ from service.domain.board import Board as BoardModel
 from service.settings import Settings
 from service.usecases.imports import parse_dump
 from service.usecases.keys import authenticate
+from service.web.session import workspace_from_cookie
 
 # multipart framing (boundaries, part headers) on top of the dump itself
 MULTIPART_OVERHEAD = 64 * 1024
@@ -97,8 +98,16 @@ def require_workspace(
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> int:
     """The workspace id of the request's API key; 401 problem without a valid key, 429 past
-    the key's rate limit (``VSM_RATE_LIMIT``)."""
+    the key's rate limit (``VSM_RATE_LIMIT``).
+
+    A GET or HEAD without a key may use a signed-in browser's session cookie instead (the web
+    front door links the report and the maps), never a write."""
     challenge = {"WWW-Authenticate": 'Bearer realm="valuestream"'}
+    if credentials is None:
+        from_cookie = workspace_from_cookie(request, session)
+        session.rollback()
+        if from_cookie is not None:
+            return from_cookie
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise ProblemError(
             "unauthorized", "Send Authorization: Bearer <API key>.", headers=challenge

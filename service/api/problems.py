@@ -93,6 +93,12 @@ PROBLEM_TYPES: dict[str, ProblemType] = {
             "`VSM_MAX_ACTIVE_IMPORTS` imports queued or running; wait `Retry-After` seconds.",
         ),
         ProblemType(
+            "idempotency-key-reused",
+            422,
+            "Idempotency key reused",
+            "The `Idempotency-Key` came before with a different body; use a new key.",
+        ),
+        ProblemType(
             "not-ready", 503, "Not ready", "The database or the job broker is unreachable."
         ),
         ProblemType(

@@ -39,6 +39,23 @@ class ImportJobPublic(_Public):
     status: Literal["queued", "running", "succeeded", "unchanged", "failed"]
     kind: Literal["import", "reclassify"]
     progress: int = Field(description="0 to 100")
+    phase: str | None = Field(
+        default=None,
+        description="What the job does now: `fetching`, `reading`, `classifying`, `storing`, "
+        "`done` (null while queued).",
+        examples=["fetching"],
+    )
+    items_done: int | None = Field(
+        default=None, description="Board items fetched or read so far.", examples=[3200]
+    )
+    items_total: int | None = Field(
+        default=None, description="Board items in all, once known.", examples=[15147]
+    )
+    progress_text: str = Field(
+        default="queued",
+        description="The progress as people read it.",
+        examples=["fetching 3,200/15,147 items"],
+    )
     trigger: str
     board_id: int | None = Field(description="Known once the job has run (or for reclassify).")
     provider: str | None
@@ -88,6 +105,11 @@ class RevisionDetailPublic(RevisionPublic):
 
     ruleset: dict[str, Any]
     import_stats: dict[str, Any]
+    warnings: list[dict[str, Any]] = Field(
+        default_factory=list,
+        description="What the reader could not make sense of, with the items and what to change "
+        "(contract v1 `warnings`; [] for revisions stored before it existed).",
+    )
 
 
 class StreamPublic(BaseModel):
@@ -131,6 +153,10 @@ class ReportPublic(BaseModel):
     problems: list[RankedProblem]
     comparison: dict[str, Any] | None
     unclassified_count: int
+    warnings: list[dict[str, Any]] = Field(
+        default_factory=list,
+        description="What the reader could not make sense of (contract v1 `warnings`).",
+    )
 
     @field_serializer("created_at", when_used="json")
     def _utc(self, value: datetime) -> str:

@@ -14,14 +14,25 @@ import importlib.util
 import sys
 
 # Registration order is the order ``vsm --help`` lists the commands in.
-COMMAND_MODULES: tuple[str, ...] = ("imports", "diff", "dump", "server")
+COMMAND_MODULES: tuple[str, ...] = ("imports", "explain", "diff", "dump", "server")
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("valuestream")
+    except PackageNotFoundError:
+        return "unknown (not installed)"
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="vsm",
         description="Digitize value stream mapping workshops from Miro and Mural boards.",
+        epilog="example: vsm serve --demo   (then open the printed link in a browser)",
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name in COMMAND_MODULES:
         module_name = f"{__name__}.{name}"

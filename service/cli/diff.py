@@ -43,6 +43,7 @@ def register(subparsers: Any) -> None:
             "removed and changed, the steps added, removed and moved, the problems added, "
             "removed and re-weighted, and the metric changes per stream."
         ),
+        epilog="example: vsm diff monday.json friday.json --format markdown",
     )
     parser.add_argument("old", metavar="OLD", type=Path, help="the earlier dump file (JSON)")
     parser.add_argument("new", metavar="NEW", type=Path, help="the later dump file (JSON)")

@@ -24,8 +24,9 @@ from typing import Any
 import httpx
 
 from connectors.errors import ConnectorError
-from connectors.http import MemoryRateBudget, RetryPolicy, StaticToken
+from connectors.http import SYSTEM_CLOCK, MemoryRateBudget, RetryPolicy, StaticToken
 from connectors.miro.client import DEFAULT_API_URL, MiroClient
+from service.cli.progress import FetchWatch, live_line, show_progress
 
 PROVIDER_MODULES: tuple[str, ...] = ("dump_mural",)
 
@@ -39,6 +40,7 @@ def register(subparsers: Any) -> None:
         "dump",
         help="write a live Miro or Mural board as a dump file",
         description="Fetch a board from the provider's REST API and write it as a dump (JSON).",
+        epilog="example: vsm dump miro uXjVO1a2b3c= -o board.json && vsm import board.json",
     )
     providers = parser.add_subparsers(dest="provider", metavar="PROVIDER", required=True)
     add_provider_parser(
@@ -81,7 +83,13 @@ def add_provider_parser(
     ``$VSM_<NAME>_TOKEN``, the URL to ``$VSM_<NAME>__API_URL``, then ``default_api_url``."""
     token_env = _token_env(name)
     api_env = f"VSM_{name.upper()}__API_URL"
-    parser = providers.add_parser(name, help=help, description=description)
+    parser = providers.add_parser(
+        name,
+        help=help,
+        description=description,
+        epilog=f"example: {token_env}=... vsm dump {name} {id_help.rsplit(' ', 1)[-1]} "
+        "-o board.json",
+    )
     parser.add_argument(id_dest, metavar=id_metavar, help=id_help)
     parser.add_argument(
         "--token",
@@ -98,6 +106,12 @@ def add_provider_parser(
         default=os.environ.get(api_env, default_api_url),
         help=f"{api_name} base URL (default: ${api_env} or {default_api_url})",
     )
+    parser.add_argument(
+        "-q",
+        "--quiet",
+        action="store_true",
+        help="no progress display and no summary line (progress shows only on a terminal)",
+    )
     parser.set_defaults(handler=handler)
 
 
@@ -111,11 +125,19 @@ def _fail(message: str) -> int:
     return 2
 
 
-async def fetch_miro_dump(board_id: str, token: str, api_url: str) -> dict[str, Any]:
-    """The board as a Miro dump, fetched with one static token."""
-    async with httpx.AsyncClient(follow_redirects=False) as http:
+async def fetch_miro_dump(
+    board_id: str, token: str, api_url: str, watch: FetchWatch | None = None
+) -> dict[str, Any]:
+    """The board as a Miro dump, fetched with one static token; ``watch`` sees its progress."""
+    hooks = watch.hooks if watch is not None else {}
+    async with httpx.AsyncClient(follow_redirects=False, event_hooks=hooks) as http:
         client = MiroClient(
-            http, StaticToken(token), MemoryRateBudget(), api_url, policy=CLI_POLICY
+            http,
+            StaticToken(token),
+            MemoryRateBudget(),
+            api_url,
+            policy=CLI_POLICY,
+            clock=watch.clock if watch is not None else SYSTEM_CLOCK,
         )
         return await client.fetch_board(board_id)
 
@@ -140,14 +162,15 @@ def write_json(doc: object, output: Path | None) -> None:
 def run_dump(
     args: argparse.Namespace,
     object_id: str,
-    fetch: Callable[[str, str, str], Coroutine[Any, Any, dict[str, Any]]],
+    fetch: Callable[[str, str, str, FetchWatch], Coroutine[Any, Any, dict[str, Any]]],
     *,
     label: str,
     subject: str,
     not_an_id: str,
     summary: Callable[[dict[str, Any]], str],
 ) -> int:
-    """Fetch ``object_id`` with ``fetch(object_id, token, api_url)`` and write the dump; exit
+    """Fetch ``object_id`` with ``fetch(object_id, token, api_url, watch)`` and write the dump
+    (progress on a terminal unless ``--quiet``); exit
     status 0, or 2 after one ``vsm: error:`` line naming ``subject`` (never the token).
     ``label`` is the provider's name in messages (``Miro``: token from ``$VSM_MIRO_TOKEN``).
 
@@ -158,8 +181,10 @@ def run_dump(
     api_url = str(args.api_url)
     if not api_url.startswith(("https://", "http://")):
         return _fail(f"--api-url must be an http(s) URL, got {api_url[:80]!r}")
+    watch = FetchWatch(label)
     try:
-        dump = asyncio.run(fetch(object_id, args.token, api_url))
+        with live_line(watch.line, show_progress(args.quiet)):
+            dump = asyncio.run(fetch(object_id, args.token, api_url, watch))
     except ConnectorError as exc:
         return _fail(f"{subject} {object_id[:80]!r}: {exc}")
     except ValueError:
@@ -170,7 +195,7 @@ def run_dump(
         write_json(dump, args.output)
     except OSError as exc:
         return _fail(f"cannot write {args.output}: {exc.strerror or exc}")
-    if args.output is not None:
+    if args.output is not None and not args.quiet:
         print(f"wrote {summary(dump)} to {args.output}", file=sys.stderr)
     return 0
 

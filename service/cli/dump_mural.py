@@ -13,9 +13,10 @@ from typing import Any
 
 import httpx
 
-from connectors.http import MemoryRateBudget, StaticToken
+from connectors.http import SYSTEM_CLOCK, MemoryRateBudget, StaticToken
 from connectors.mural.client import DEFAULT_API_URL, MuralClient
 from service.cli.dump import CLI_POLICY, add_provider_parser, run_dump
+from service.cli.progress import FetchWatch
 
 
 def register(providers: Any) -> None:
@@ -37,9 +38,13 @@ def register(providers: Any) -> None:
     )
 
 
-async def fetch_mural_dump(mural_id: str, token: str, api_url: str) -> dict[str, Any]:
-    """The mural as a Mural dump, fetched with one static token (per-process pacing)."""
-    async with httpx.AsyncClient(follow_redirects=False) as http:
+async def fetch_mural_dump(
+    mural_id: str, token: str, api_url: str, watch: FetchWatch | None = None
+) -> dict[str, Any]:
+    """The mural as a Mural dump, fetched with one static token (per-process pacing);
+    ``watch`` sees its progress."""
+    hooks = watch.hooks if watch is not None else {}
+    async with httpx.AsyncClient(follow_redirects=False, event_hooks=hooks) as http:
         client = MuralClient(
             http,
             StaticToken(token),
@@ -47,6 +52,7 @@ async def fetch_mural_dump(mural_id: str, token: str, api_url: str) -> dict[str,
             MemoryRateBudget(),
             api_url,
             policy=CLI_POLICY,
+            clock=watch.clock if watch is not None else SYSTEM_CLOCK,
         )
         return await client.fetch_mural(mural_id)
 

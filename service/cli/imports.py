@@ -12,7 +12,8 @@ import argparse
 import io
 import json
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -23,24 +24,31 @@ from rich.text import Text
 
 from connectors.dump import DEFAULT_MAX_BYTES, read_dump_file
 from connectors.errors import DumpError
+from service.cli.progress import show_progress
+from service.domain.board import Board
 from service.domain.contract_model import Contract, ContractStream, decode_contract
 from service.domain.digitize import digitize
 from service.domain.export import (
+    CSV_DIALECTS,
+    PROBLEM_RANKS_HEADER,
     attached_to,
     comparison_rows,
     contract_to_markdown,
     format_minutes,
     format_percent,
     metric_rows,
+    problem_ranks,
     safe_text,
     step_labels,
+    step_problem_ranks,
     streams_to_csv,
 )
 from service.domain.render.html import render_report_html
 from service.domain.render.svg import render_stream_svg, select_stream
+from service.domain.ruleset import Ruleset
 from service.rules_file import RulesError, load_rules_file
 
-FORMATS = ("table", "json", "markdown", "csv", "svg", "html")
+FORMATS = ("table", "json", "markdown", "csv", "svg", "html", "xlsx")
 
 # A dump larger than this is refused before parsing (100,000 stickies take about 35 MB).
 MAX_DUMP_BYTES = DEFAULT_MAX_BYTES
@@ -59,6 +67,7 @@ def register(subparsers: Any) -> None:
             "Read a Miro or Mural board dump (JSON), classify its items and print the value "
             "streams: steps, lanes, times, ranked problems, ideas and metrics."
         ),
+        epilog="example: vsm import examples/miro-abo-workshop.json --format xlsx -o abo.xlsx",
     )
     parser.add_argument("file", metavar="FILE", type=Path, help="dump file (JSON)")
     parser.add_argument(
@@ -71,11 +80,31 @@ def register(subparsers: Any) -> None:
         "-o", "--output", metavar="OUT", type=Path, help="write to OUT instead of stdout"
     )
     parser.add_argument(
+        "--csv-dialect",
+        choices=tuple(CSV_DIALECTS),
+        default="excel",
+        help="with --format csv: excel (comma, decimal point; default) or excel-de "
+        "(semicolon, decimal comma, as German Excel opens it)",
+    )
+    parser.add_argument(
         "--stream",
         metavar="ID|NAME|N",
         help="with --format svg: the stream to draw (default: the first)",
     )
+    parser.add_argument(
+        "-q", "--quiet", action="store_true", help="no progress spinner (shown on a terminal only)"
+    )
     parser.set_defaults(handler=run_import)
+
+
+@contextmanager
+def _status(first: str, enabled: bool) -> Iterator[Callable[[str], None]]:
+    """A spinner with what ``vsm import`` does now, on a terminal's stderr; gone after."""
+    if not enabled:
+        yield lambda _: None
+        return
+    with Console(stderr=True).status(first) as spinner:
+        yield spinner.update
 
 
 def _fail(message: str) -> int:
@@ -98,7 +127,9 @@ def _naming(path: Path, message: str, label: str = "") -> str:
     return f"{path}: {message}"
 
 
-def run_import(args: argparse.Namespace) -> int:
+def read_inputs(args: argparse.Namespace) -> tuple[Board, Ruleset | None] | int:
+    """The board of ``args.file`` and the ruleset of ``args.rules`` (None: the defaults), or
+    the exit status 2 after reporting an input error (``vsm import`` and ``vsm explain``)."""
     try:
         ruleset = load_rules_file(args.rules) if args.rules is not None else None
     except RulesError as exc:
@@ -111,8 +142,32 @@ def run_import(args: argparse.Namespace) -> int:
         return _fail(_naming(args.file, str(exc)))
     except OSError as exc:
         return _fail(_os_message("read", args.file, exc))
+    return board, ruleset
 
-    doc = digitize(board, ruleset)
+
+def write_output(text: str, output: Path | None) -> int:
+    """``text`` to ``output`` (UTF-8) or standard output; 0, or 2 after a write error."""
+    if output is None:
+        sys.stdout.write(text)
+        return 0
+    try:
+        output.write_text(text, encoding="utf-8", newline="")
+    except OSError as exc:
+        return _fail(_os_message("write", output, exc))
+    return 0
+
+
+def run_import(args: argparse.Namespace) -> int:
+    with _status(f"reading {args.file}", show_progress(args.quiet)) as status:
+        inputs = read_inputs(args)
+        if isinstance(inputs, int):
+            return inputs
+        board, ruleset = inputs
+        status(f"classifying {len(board.items):,} items")
+        doc = digitize(board, ruleset)
+
+    if args.format == "xlsx":
+        return _write_xlsx(doc, args.output)
 
     if args.output is None and args.format == "table":
         render_table(
@@ -120,20 +175,32 @@ def run_import(args: argparse.Namespace) -> int:
         )
         return 0
     try:
-        text = render(doc, args.format, stream=args.stream)
+        text = render(doc, args.format, stream=args.stream, csv_dialect=args.csv_dialect)
     except LookupError as exc:
         return _fail(str(exc))
-    if args.output is None:
-        sys.stdout.write(text)
+    return write_output(text, args.output)
+
+
+def _write_xlsx(doc: Mapping[str, Any], output: Path | None) -> int:
+    """The workbook to ``output``, or to stdout when it is a pipe or a file (never a terminal)."""
+    from service.spreadsheet import contract_to_xlsx
+
+    data = contract_to_xlsx(decode_contract(doc))
+    if output is None:
+        if sys.stdout.isatty():
+            return _fail("--format xlsx writes a binary file: add -o FILE.xlsx")
+        sys.stdout.buffer.write(data)
         return 0
     try:
-        args.output.write_text(text, encoding="utf-8", newline="")
+        output.write_bytes(data)
     except OSError as exc:
-        return _fail(_os_message("write", args.output, exc))
+        return _fail(_os_message("write", output, exc))
     return 0
 
 
-def render(doc: Mapping[str, Any], fmt: str, *, stream: str | None = None) -> str:
+def render(
+    doc: Mapping[str, Any], fmt: str, *, stream: str | None = None, csv_dialect: str = "excel"
+) -> str:
     """The contract document in one of ``FORMATS`` as text (the table without colours).
 
     ``svg`` draws one stream (``stream``: id, name or 1-based position; default the first) and
@@ -141,8 +208,8 @@ def render(doc: Mapping[str, Any], fmt: str, *, stream: str | None = None) -> st
     """
     if fmt == "json":
         return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
-    if fmt not in FORMATS:
-        raise ValueError(f"unknown format {fmt!r}")
+    if fmt not in FORMATS or fmt == "xlsx":
+        raise ValueError(f"unknown text format {fmt!r}")
     contract = decode_contract(doc)
     if fmt == "svg":
         return render_stream_svg(select_stream(contract, stream))
@@ -151,7 +218,7 @@ def render(doc: Mapping[str, Any], fmt: str, *, stream: str | None = None) -> st
     if fmt == "markdown":
         return contract_to_markdown(contract)
     if fmt == "csv":
-        return streams_to_csv(contract.streams)
+        return streams_to_csv(contract.streams, dialect=csv_dialect)
     buffer = io.StringIO()
     render_table(
         contract,
@@ -191,6 +258,14 @@ def render_table(doc: Contract, console: Console) -> None:
         table.add_column("Value")
         for label, value in comparison_rows(comparison):
             table.add_row(Text(label), _t(value))
+        console.print(table)
+        console.print()
+    if doc.warnings:
+        table = _table("Warnings")
+        table.add_column("Warning")
+        table.add_column("What to change")
+        for warning in doc.warnings:
+            table.add_row(_t(warning.message, "yellow"), _t(warning.fix))
         console.print(table)
         console.print()
     unclassified = doc.unclassified
@@ -233,8 +308,9 @@ def _render_stream(stream: ContractStream, console: Console) -> None:
     if show_lane:
         table.add_column("Lane")
     table.add_column("VA")
-    for name in ("PT", "LT", "WT", "%C&A", "Problems"):
+    for name in ("PT", "LT", "WT", "%C&A", PROBLEM_RANKS_HEADER):
         table.add_column(name, justify="right")
+    ranks = problem_ranks(stream)
     for step in steps:
         lane = [_t(step.lane)] if show_lane else []
         table.add_row(
@@ -246,7 +322,7 @@ def _render_stream(stream: ContractStream, console: Console) -> None:
             Text(format_minutes(step.lead_time_min)),
             Text(format_minutes(step.wait_time_min)),
             Text(format_percent(step.complete_accurate_pct)),
-            Text(str(len(step.problem_ids))),
+            Text(step_problem_ranks(step, ranks)),
         )
     console.print(table)
     console.print()
@@ -254,11 +330,13 @@ def _render_stream(stream: ContractStream, console: Console) -> None:
     problems = stream.problems
     if problems:
         table = _table("Problems (most votes first)")
+        table.add_column("Rank", justify="right")
         table.add_column("Votes", justify="right")
         table.add_column("Problem")
         table.add_column("Step")
-        for problem in problems:
+        for rank, problem in enumerate(problems, start=1):
             table.add_row(
+                Text(str(rank)),
                 Text(str(problem.weight)),
                 _t(problem.text),
                 _t(attached_to(labels, problem.step_id)),

@@ -13,6 +13,7 @@ import shlex
 import sys
 import tempfile
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -27,7 +28,14 @@ if TYPE_CHECKING:
     from service.settings import Settings
 
 EXAMPLES_DIR = Path(__file__).resolve().parents[2] / "examples"
-DEMO_FILES = ("miro-abo-workshop.json", "mural-app-release.json")
+# The March file is a later revision of the first board: the demo starts with a trend, a
+# "since the last workshop" report and a recurring problem in the portfolio.
+DEMO_FILES = ("miro-abo-workshop.json", "mural-app-release.json", "miro-abo-workshop-march.json")
+# labels the demo boards get, by external board id (the portfolio filters by them)
+DEMO_LABELS = {
+    "uXjVN4pQ2kE=": {"client": "allied-medien", "team": "digital-abo"},
+    "acme7380.1754493659737": {"client": "acme-mobility", "team": "app"},
+}
 DEMO_WORKSPACE = "demo"
 _SCHEDULE_HELP = "beat's file of last run times (default: in the temporary directory)"
 
@@ -44,6 +52,7 @@ def register(subparsers: Any) -> None:
             "Run the REST API. Without VSM_BROKER_URL jobs run on a thread of this process and "
             "the database is migrated on start."
         ),
+        epilog="example: vsm serve --demo --port 8001",
     )
     serve.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
     serve.add_argument("--port", type=int, default=8000, help="port (default 8000)")
@@ -61,6 +70,7 @@ def register(subparsers: Any) -> None:
         "worker",
         help="run a Celery worker for import jobs (needs VSM_BROKER_URL)",
         description="Run a Celery worker consuming import jobs from VSM_BROKER_URL.",
+        epilog="example: VSM_BROKER_URL=redis://127.0.0.1:6379/0 vsm worker --concurrency 2",
     )
     worker.add_argument("--concurrency", type=int, default=None, help="worker processes")
     worker.add_argument(
@@ -81,17 +91,35 @@ def register(subparsers: Any) -> None:
         help="run Celery beat: sends the live boards' periodic polls (needs VSM_BROKER_URL)",
         description="Run Celery beat, which publishes boards.poll and murals.poll on "
         "VSM_BROKER_URL for the workers. Run exactly one beat per deployment.",
+        epilog="example: VSM_BROKER_URL=redis://127.0.0.1:6379/0 vsm beat",
     )
     beat.add_argument("--loglevel", default=None, help="default: VSM_LOG_LEVEL")
     beat.add_argument("--schedule", default=None, help=_SCHEDULE_HELP)
     beat.set_defaults(handler=_guarded(run_beat))
 
-    db = subparsers.add_parser("db", help="database administration")
+    health = subparsers.add_parser(
+        "health",
+        help="exit 0 when this host's worker answers a ping, or beat's broker answers",
+        description="A container health check: `worker` pings the Celery workers of this host "
+        "over the broker; `beat` checks that the broker it publishes to answers.",
+        epilog="example: vsm health worker   (docker-compose runs it as the healthcheck)",
+    )
+    health.add_argument("role", choices=("worker", "beat"))
+    health.add_argument("--timeout", type=float, default=5.0, help="seconds (default 5)")
+    health.set_defaults(handler=_guarded(run_health))
+
+    db = subparsers.add_parser(
+        "db", help="database administration", epilog="example: vsm db upgrade"
+    )
     db_commands = db.add_subparsers(dest="db_command", metavar="COMMAND", required=True)
     upgrade = db_commands.add_parser("upgrade", help="migrate the database to the newest schema")
     upgrade.set_defaults(handler=_guarded(run_db_upgrade))
 
-    keys = subparsers.add_parser("keys", help="API keys of workspaces")
+    keys = subparsers.add_parser(
+        "keys",
+        help="API keys of workspaces",
+        epilog="example: vsm keys create --workspace acme --label 'CI pipeline'",
+    )
     key_commands = keys.add_subparsers(dest="keys_command", metavar="COMMAND", required=True)
     create = key_commands.add_parser(
         "create", help="create a key (and the workspace if new); prints the key once"
@@ -205,13 +233,20 @@ def run_keys_list(args: argparse.Namespace) -> int:
                         "workspace": workspace.name,
                         "label": key.name,
                         "state": state,
-                        "created_at": key.created_at.isoformat(),
+                        "created_at": _utc_z(key.created_at),
                     }
                 )
             )
         else:
-            print(f"{key.prefix}\t{workspace.name}\t{state}\t{key.name}")
+            created = _utc_z(key.created_at)
+            print(f"{key.prefix}\t{workspace.name}\t{state}\t{created}\t{key.name}")
     return 0
+
+
+def _utc_z(moment: datetime) -> str:
+    """A stored timestamp as UTC with ``Z`` (SQLite hands back naive datetimes, all UTC)."""
+    aware = moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+    return aware.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def run_keys_revoke(args: argparse.Namespace) -> int:
@@ -248,6 +283,21 @@ def _schedule_file(path: str | None) -> str:
     """Beat's file of last run times. The polls are plain intervals, so losing it only makes
     the first polls run at once: a temporary directory is writable by the image's user."""
     return path or os.path.join(tempfile.gettempdir(), "vsm-celerybeat-schedule")
+
+
+def run_health(args: argparse.Namespace) -> int:
+    import socket
+
+    app, _ = _celery_for("health")
+    if args.role == "beat":
+        with app.connection_for_write() as connection:
+            connection.ensure_connection(max_retries=1, timeout=args.timeout)
+        return 0
+    host = socket.gethostname()
+    replies = app.control.inspect(timeout=args.timeout).ping() or {}
+    if any(name.endswith(f"@{host}") for name in replies):
+        return 0
+    raise CommandError(f"no worker of host {host} answered within {args.timeout:g} s")
 
 
 def run_beat(args: argparse.Namespace) -> int:
@@ -289,10 +339,14 @@ def _run_demo(settings: Settings, engine: Engine, base_url: str) -> list[str]:
     from service.db.tables import Board, RevisionStream, Stream
     from service.usecases.imports import parse_dump, run_import_job, submit_import
     from service.usecases.keys import create_api_key
+    from service.usecases.portfolio import replace_labels
+    from service.usecases.web_login import create_login_ticket
 
     sessions = create_session_factory(engine)
     with sessions() as session:
         new = create_api_key(session, DEMO_WORKSPACE, label="vsm serve --demo")
+        assert new.key.id is not None
+        ticket = create_login_ticket(session, new.key.id)
         session.commit()
         workspace_id = new.workspace.id
     assert workspace_id is not None
@@ -312,6 +366,13 @@ def _run_demo(settings: Settings, engine: Engine, base_url: str) -> list[str]:
             if finished is None or finished.status == "failed":
                 reason = finished.error if finished else "the job vanished"
                 raise CommandError(f"the demo import failed: {reason}")
+    with sessions() as session:
+        boards = session.exec(select(Board).where(Board.workspace_id == workspace_id)).all()
+        for board_row in boards:
+            labels = DEMO_LABELS.get(board_row.external_id)
+            if labels and board_row.id is not None:
+                replace_labels(session, board_row.id, labels)
+        session.commit()
     with sessions() as session:
         board_id = session.exec(
             select(Board.id).where(Board.workspace_id == workspace_id).order_by(col(Board.id))
@@ -334,8 +395,39 @@ def _run_demo(settings: Settings, engine: Engine, base_url: str) -> list[str]:
         f"  curl -s -H {auth} '{base_url}/v1/streams/{stream_id}/export?format=markdown'",
         f"  curl -s -H {auth} -H 'Content-Type: application/json' "
         f"--data-binary @{shlex.quote(str(EXAMPLES_DIR / DEMO_FILES[0]))} {base_url}/v1/imports",
+        f"  curl -s -H {auth} '{base_url}/v1/portfolio?label=client:allied-medien'",
+        f"  curl -s -H {auth} {base_url}/v1/portfolio/problems",
+        f"  curl -s -H {auth} {base_url}/v1/boards/{board_id}/trends",
         f"  API docs: {base_url}/docs",
+        "",
+        "Open in a browser (this link signs you in once, for 30 minutes):",
+        f"  {base_url}/web/login/{ticket}",
     ]
+
+
+def _check_port_free(host: str, port: int) -> None:
+    """Fail with one line before anything is printed or created when ``port`` is taken."""
+    import socket
+
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise CommandError(
+                f"cannot listen on {host}:{port} ({exc.strerror or exc}); another program "
+                "uses it: pick a free port with --port, e.g. --port 8001"
+            ) from None
+
+
+def _has_keys(engine: Engine) -> bool:
+    from sqlmodel import Session, select
+
+    from service.db.tables import ApiKey
+
+    with Session(engine) as session:
+        return session.exec(select(ApiKey.id).limit(1)).first() is not None
 
 
 def run_serve(args: argparse.Namespace) -> int:
@@ -348,12 +440,28 @@ def run_serve(args: argparse.Namespace) -> int:
     configure_logging(settings.log_level, settings.log_format)
     if args.workers < 1:
         raise CommandError("--workers must be at least 1")
+    _check_port_free(args.host, args.port)
+    from service.local_key import with_local_key
+
+    settings = with_local_key(settings)  # made here once, before any API process starts
+    host = "127.0.0.1" if args.host in ("0.0.0.0", "::") else args.host  # noqa: S104
+    listen_url = f"http://{host}:{args.port}"
+    # Links made without a request (webhook events) point where this server listens, unless
+    # VSM_PUBLIC_BASE_URL says otherwise; the API processes read it from the environment.
+    os.environ["VSM_LISTEN_URL"] = listen_url
     if args.demo or settings.embedded_worker:
         engine = _engine(settings, migrate=True)
         if args.demo:
-            host = "127.0.0.1" if args.host in ("0.0.0.0", "::") else args.host  # noqa: S104
-            lines = _run_demo(settings, engine, f"http://{host}:{args.port}")
+            lines = _run_demo(settings, engine, listen_url)
             print("\n".join(lines), flush=True)
+        elif not _has_keys(engine):
+            print(
+                "vsm: the database has no API key yet; create the first one with\n"
+                "  vsm keys create --workspace NAME\n"
+                f"then sign in at {listen_url}/web/ (or try `vsm serve --demo`)",
+                file=sys.stderr,
+                flush=True,
+            )
         engine.dispose()
     uvicorn.run(
         "service.api.main:app_from_env",

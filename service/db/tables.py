@@ -1,4 +1,4 @@
-"""SQLModel tables: workspaces, API keys, boards, revisions, streams and import jobs.
+"""SQLModel tables: workspaces, API keys, boards and their labels, revisions, streams, import jobs.
 
 Heavy JSON (the normalized board, the contract result, one stream's document) lives in its own
 tables so that listing boards, revisions and jobs never loads megabytes.
@@ -72,6 +72,21 @@ class ApiKey(SQLModel, table=True):
     revoked_at: datetime | None = Field(default=None, sa_type=sa.DateTime(timezone=True))
 
 
+class LoginTicket(SQLModel, table=True):
+    """A one-time browser sign-in link for an API key (``vsm serve --demo`` prints one).
+
+    Only the SHA-256 of the ticket is stored; ``used_at`` is set by the first sign-in, in the
+    same UPDATE that checks it was unset, so a second use fails even on another process.
+    """
+
+    __tablename__ = "login_ticket"
+
+    ticket_hash: str = Field(max_length=64, primary_key=True)
+    api_key_id: int = Field(foreign_key="api_key.id", ondelete="CASCADE", index=True)
+    expires_at: datetime = Field(sa_type=sa.DateTime(timezone=True))
+    used_at: datetime | None = Field(default=None, sa_type=sa.DateTime(timezone=True))
+
+
 class Board(SQLModel, table=True):
     """A provider board inside a workspace; ``rules`` is the validated rules file, if any."""
 
@@ -92,6 +107,17 @@ class Board(SQLModel, table=True):
     updated_at: datetime = Field(default_factory=utcnow, sa_type=sa.DateTime(timezone=True))
 
 
+class BoardLabel(SQLModel, table=True):
+    """One ``key: value`` label of a board (``client: acme``); one value per key and board."""
+
+    __tablename__ = "board_label"
+    __table_args__ = (sa.Index("ix_board_label_key_value", "key", "value"),)
+
+    board_id: int = Field(foreign_key="board.id", ondelete="CASCADE", primary_key=True)
+    key: str = Field(max_length=50, primary_key=True)
+    value: str = Field(max_length=200)
+
+
 class ImportJob(SQLModel, table=True):
     """One unit of work for a worker: import a dump or reclassify the latest revision."""
 
@@ -106,6 +132,11 @@ class ImportJob(SQLModel, table=True):
     kind: str = Field(default=JobKind.IMPORT, max_length=16)
     status: str = Field(default=JobStatus.QUEUED, max_length=16, index=True)
     progress: int = Field(default=0)
+    # What the job does now ("fetching", "reading", "classifying", "storing") and how far it
+    # got; ``items_total`` is None until known (a provider tells it with the first page).
+    phase: str | None = Field(default=None, max_length=16)
+    items_done: int | None = Field(default=None)
+    items_total: int | None = Field(default=None)
     trigger: str = Field(default="api", max_length=32)
     provider: str | None = Field(default=None, max_length=16)
     external_id: str | None = Field(default=None, max_length=200)
@@ -113,6 +144,8 @@ class ImportJob(SQLModel, table=True):
     error: str | None = Field(default=None, max_length=2000)
     attempts: int = Field(default=0)
     idempotency_key: str | None = Field(default=None, max_length=200)
+    # SHA-256 of the uploaded dump: an idempotency key reused with another body is refused.
+    payload_hash: str | None = Field(default=None, max_length=64)
     revision_number: int | None = Field(default=None)
     created_at: datetime = Field(default_factory=utcnow, sa_type=sa.DateTime(timezone=True))
     started_at: datetime | None = Field(default=None, sa_type=sa.DateTime(timezone=True))
@@ -179,7 +212,7 @@ class Stream(SQLModel, table=True):
 
 
 class RevisionStream(SQLModel, table=True):
-    """A stream as it is in one revision: the contract v1 stream object and its ETag."""
+    """A stream as it is in one revision: the contract v1 stream object, its ETag and metrics."""
 
     __tablename__ = "revision_stream"
     __table_args__ = (sa.UniqueConstraint("stream_id", "revision_number"),)
@@ -193,6 +226,9 @@ class RevisionStream(SQLModel, table=True):
     step_count: int = 0
     etag: str = Field(max_length=64)
     data: dict[str, Any] = Field(sa_type=sa.JSON)
+    # A copy of ``data["metrics"]``: the portfolio lists the figures of thousands of streams
+    # without reading their documents (0.06 s instead of 0.28 s for 2,000, bench/portfolio.py).
+    metrics: dict[str, Any] | None = Field(default=None, sa_type=sa.JSON)
 
 
 class ConnectionStatus(StrEnum):

@@ -98,12 +98,20 @@ class Item(Record, frozen=True):
 
 
 class Connector(Record, frozen=True):
-    """A line between two items; either end may be None (attached to the canvas or missing)."""
+    """A line between two items; either end may be None (attached to the canvas or missing).
+
+    ``heads`` says where the line has arrowheads: ``end`` (the usual arrow, start -> end),
+    ``start``, ``both`` or ``none``; a line with no head or two carries no direction.
+    """
 
     id: str
     start_id: str | None
     end_id: str | None
     text: str = ""
+    heads: str = "end"
+
+
+HEADS = ("end", "start", "both", "none")
 
 
 @dataclass(frozen=True, slots=True)

@@ -54,7 +54,8 @@ class Classification:
     """Roles for the items that got one, plus everything needed to explain the result.
 
     ``dots`` are the ids of vote dots (circles or tiny stickies); they carry no role.
-    ``legend_ids`` are the legend containers found on the board.
+    ``legend_ids`` are the legend containers found on the board; ``skipped_ids`` the containers
+    whose title says they hold no flow.
     ``typical_size`` is the median larger side of the board's stickies (canvas units), the
     yardstick for "near" and "tiny".
     """
@@ -65,3 +66,5 @@ class Classification:
     dots: frozenset[str] = frozenset()
     legend_ids: frozenset[str] = frozenset()
     typical_size: float = 200.0
+    # containers that hold no flow (Agenda, Parking Lot, ...): never streams
+    skipped_ids: frozenset[str] = frozenset()

@@ -7,9 +7,13 @@ are legend items, vote dots carry no role, empty stickies are ignored.
 Which items are considered:
 
 * stickies: by every rule above; one with no rule that fits is unclassified;
-* cards: by tag or marker only (their colour is a theme, not a role), else unclassified;
-* texts, shapes and containers: only when a tag or a leading marker names a role; otherwise
-  they are titles, lanes and frames and get no decision at all;
+* cards: by tag or marker (their colour is a theme, not a role), else a process step;
+* texts, shapes and containers: only when a tag or a leading marker names a role, or shapes
+  drawn as a VSM template draws them (``service.domain.template``); otherwise they are titles,
+  lanes and frames and get no decision at all;
+* a sticky or card that would be a step inside a frame that holds no flow
+  (``ruleset.skip_titles``: Agenda, Parking Lot, ...) gets no role (rule ``skipped-frame``):
+  agenda items are no process steps;
 * circles (shape circle/ellipse/oval, any kind but a container) smaller than a typical sticky,
   and stickies smaller than ``ruleset.dot_size_ratio`` typical stickies, are vote dots when their
   text is at most one short token (empty, "3", "+1", initials such as "MK"). A tiny sticky with a
@@ -32,6 +36,7 @@ from service.domain.board import Board, Geometry, Item, ItemKind
 from service.domain.classification import Classification, Decision, Unclassified
 from service.domain.garbage import gc_paused
 from service.domain.ruleset import Role, Ruleset
+from service.domain.template import template_decisions
 from service.domain.times import DASHES, leading_marker_pattern
 
 DEFAULT_TYPICAL_SIZE = 200.0
@@ -42,6 +47,7 @@ _TEXT_BEARING = frozenset(
 _CONTAINER_WORD = {"miro": "frame", "mural": "area"}  # what the facilitator calls it
 _DOT_TEXT_MAX = 3  # "3", "+1", "MK": what people write on a vote dot
 _QUOTE_MAX = 40
+STEPS = frozenset({Role.STEP, Role.WAIT})
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,8 +57,8 @@ class _LegendEntry:
     legend_title: str
 
 
-def _quote(text: str) -> str:
-    """First line of ``text``, shortened, for a "why" sentence."""
+def quote_first_line(text: str) -> str:
+    """First line of ``text``, shortened and in quotes, for a "why" sentence or a warning."""
     line = next((line.strip() for line in text.splitlines() if line.strip()), "")
     if len(line) > _QUOTE_MAX:
         line = line[: _QUOTE_MAX - 1] + "…"
@@ -85,8 +91,21 @@ def _title_words(title: str) -> tuple[str, str]:
 
 
 def _is_legend(container: Item, titles: frozenset[str]) -> bool:
+    return _title_names(container, titles)
+
+
+def _title_names(container: Item, titles: frozenset[str]) -> bool:
+    """Whether the container's title is, or starts with, one of ``titles`` as whole words
+    ("Farblegende", "Colour code: what the stickies mean", "Agenda (Tag 1)")."""
     first_line, first_word = _title_words(container.text)
-    return first_line in titles or first_word in titles
+    if first_line in titles or first_word in titles:
+        return True
+    head = re.split(rf"[:|()\[\]/{DASHES}]", first_line, maxsplit=1)[0].strip()
+    return any(
+        head.startswith(title) and (len(head) == len(title) or not head[len(title)].isalnum())
+        for title in titles
+        if " " in title or "-" in title
+    )
 
 
 def _position_key(geometry: Geometry | None) -> tuple[int, float, float]:
@@ -177,7 +196,7 @@ def _legend_map(
     mapping: dict[str, _LegendEntry] = {}
     whys: dict[str, str] = {}
     for legend_key, _, _, sticky in members:
-        title = f"{container_word} {_quote(legends[legend_key[1]].text)}"
+        title = f"{container_word} {quote_first_line(legends[legend_key[1]].text)}"
         part_of = f"part of the legend {title}"
         match = words_pattern.search(sticky.text) if words_pattern is not None else None
         if match is None:
@@ -197,8 +216,8 @@ def _legend_map(
         else:
             whys[sticky.id] = (
                 f"{part_of}; it says {color} means {role.value}, but the legend sticky "
-                f"{_quote(earlier.sticky.text)} in {earlier.legend_title} comes first and says "
-                f"{earlier.role.value}, so {earlier.role.value} wins"
+                f"{quote_first_line(earlier.sticky.text)} in {earlier.legend_title} comes first "
+                f"and says {earlier.role.value}, so {earlier.role.value} wins"
             )
     return mapping, whys
 
@@ -304,7 +323,7 @@ def _color_outcome(
     if entry is not None:
         why = (
             f"the legend says {color} means {entry.role.value} (sticky "
-            f"{_quote(entry.sticky.text)} in {entry.legend_title})"
+            f"{quote_first_line(entry.sticky.text)} in {entry.legend_title})"
         )
         return entry.role, "legend", why
     role = rules.colors.get(color)
@@ -332,8 +351,35 @@ def _decide(
     if item.kind is ItemKind.STICKY:
         return _by_color(item, rules, legend, color_outcomes)
     if item.kind is ItemKind.CARD:
-        return Unclassified(item.id, item.text, "card without a role tag")
+        # a card's colour is its theme, not a role; teams that put cards on a VSM board write
+        # their process steps on them
+        why = "a card without a role tag or marker is read as a process step (tag it Note to "
+        return Decision(item.id, Role.STEP, "card", why + "leave it out)")
     return None
+
+
+def _skipped_frames(
+    items: Iterable[Item], legends: Mapping[str, Item], ruleset: Ruleset
+) -> dict[str, Item]:
+    """Containers titled as holding no flow (Agenda, Parking Lot, ...): ``ruleset.skip_titles``.
+
+    A title that names a current or target state is never skipped.
+    """
+    titles = frozenset(" ".join(title.casefold().split()) for title in ruleset.skip_titles)
+    if not titles:
+        return {}
+    state_titles = frozenset(
+        " ".join(title.casefold().split())
+        for title in (*ruleset.current_titles, *ruleset.target_titles)
+    )
+    return {
+        item.id: item
+        for item in items
+        if item.kind is ItemKind.CONTAINER
+        and item.id not in legends
+        and _title_names(item, titles)
+        and not _title_names(item, state_titles)
+    }
 
 
 @gc_paused
@@ -352,6 +398,7 @@ def classify(board: Board, ruleset: Ruleset) -> Classification:
         for item in items
         if item.kind is ItemKind.CONTAINER and _is_legend(item, legend_titles)
     }
+    skipped = _skipped_frames(items, legends, ruleset)
     typical_size = typical_sticky_size(items)
     container_word = _CONTAINER_WORD.get(board.provider, "container")
     legend_colors, legend_whys = _legend_map(items, legends, ruleset, container_word)
@@ -377,6 +424,13 @@ def classify(board: Board, ruleset: Ruleset) -> Classification:
             dots.add(item.id)
             continue
         outcome = _decide(item, rules, legend_colors, color_outcomes)
+        frame = next((skipped[cid] for cid in item.containers if cid in skipped), None)
+        if frame is not None and isinstance(outcome, Decision) and outcome.role in STEPS:
+            why = (
+                f"inside {container_word} {quote_first_line(frame.text)}, which holds no flow "
+                "(its title is one of the rules' streams.skip words), so it is no process step"
+            )
+            outcome = Decision(item.id, None, "skipped-frame", why)
         if isinstance(outcome, Unclassified):
             unclassified.append(outcome)
             decisions.append(Decision(item.id, None, "unclassified", outcome.reason))
@@ -384,11 +438,20 @@ def classify(board: Board, ruleset: Ruleset) -> Classification:
             decisions.append(outcome)
             if outcome.role is not None:
                 roles[item.id] = outcome.role
+    excluded = frozenset(legends) | frozenset(skipped)
+    decided = {decision.item_id: decision.role for decision in decisions}
+    template = template_decisions(items, decided, excluded)
+    if template:
+        for decision in template:
+            if decision.role is not None:
+                roles[decision.item_id] = decision.role
+        decisions = sorted([*decisions, *template], key=attrgetter("item_id"))
     return Classification(
         roles=roles,
         decisions=tuple(decisions),
         unclassified=tuple(unclassified),
         dots=frozenset(dots),
         legend_ids=frozenset(legends),
+        skipped_ids=frozenset(skipped),
         typical_size=typical_size if math.isfinite(typical_size) else DEFAULT_TYPICAL_SIZE,
     )

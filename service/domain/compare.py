@@ -229,6 +229,25 @@ def _only(step: Step) -> OnlyStep:
     return OnlyStep(step.id, step.title, step.lead_time_min, step.process_time_min)
 
 
+def pair_streams(currents: list[str], targets: list[str], ruleset: Ruleset) -> dict[int, int]:
+    """Current stream index -> target stream index, given the streams' names (in board order).
+
+    One current and one target stream pair whatever their names; several pair by the similarity
+    of their titles without the state words (``title_subject``), best first, one to one, at
+    least ``ruleset.match_similarity``. No current or no target stream: no pairs.
+    """
+    if not currents or not targets:
+        return {}
+    if len(currents) == 1 and len(targets) == 1:
+        return {0: 0}
+    matched, _ = match_titles(
+        [title_subject(name, ruleset) for name in currents],
+        [title_subject(name, ruleset) for name in targets],
+        ruleset.match_similarity,
+    )
+    return {i: j for i, (j, _) in matched.items()}
+
+
 def compare_board(streams: tuple[Stream, ...], ruleset: Ruleset) -> tuple[Comparison, ...]:
     """The comparisons a board calls for, in the order of their current streams.
 
@@ -241,18 +260,12 @@ def compare_board(streams: tuple[Stream, ...], ruleset: Ruleset) -> tuple[Compar
     """
     currents = [s for s in streams if s.state is StreamState.CURRENT]
     targets = [s for s in streams if s.state is StreamState.TARGET]
-    if not currents or not targets:
-        return ()
     if len(currents) == 1 and len(targets) == 1:
         return (compare_streams(currents[0], targets[0], ruleset),)
-    matched, _ = match_titles(
-        [title_subject(s.name, ruleset) for s in currents],
-        [title_subject(s.name, ruleset) for s in targets],
-        ruleset.match_similarity,
-    )
+    pairs = pair_streams([s.name for s in currents], [s.name for s in targets], ruleset)
     budget = MAX_FUZZY_PAIRS
     comparisons: list[Comparison] = []
-    for i, (j, _) in sorted(matched.items()):
+    for i, j in sorted(pairs.items()):
         comparison, spent = _compare(currents[i], targets[j], ruleset, budget)
         budget -= spent
         comparisons.append(comparison)

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from service.domain.board import Board
+from service.domain.board_warnings import board_warnings
 from service.domain.classification import Classification, Unclassified
 from service.domain.compare import Comparison, KeptStep, OnlyStep
 from service.domain.garbage import gc_paused
@@ -180,6 +181,35 @@ def _stats(board: Board) -> Json:
     }
 
 
+def _decisions(classification: Classification, streams: Sequence[Stream]) -> list[Json]:
+    """Every classification decision; an item placed by a layout rule (``Stream.placements``)
+    gets that rule as ``placement``, and one without a decision (a lane band, a ladder rung)
+    a decision of its own naming the rule. Sorted by item id."""
+    placed: dict[str, tuple[str, str]] = {}
+    for stream in streams:
+        for item_id, rule, why in stream.placements:
+            placed.setdefault(item_id, (rule, why))
+    entries: list[Json] = []
+    for decision in classification.decisions:
+        entry: Json = {
+            "item_id": decision.item_id,
+            "role": decision.role.value if decision.role is not None else None,
+            "rule": decision.rule,
+            "why": decision.why,
+        }
+        placement = placed.pop(decision.item_id, None)
+        if placement is not None:
+            entry["placement"] = {"rule": placement[0], "why": placement[1]}
+        entries.append(entry)
+    if placed:
+        entries += [
+            {"item_id": item_id, "role": None, "rule": rule, "why": why}
+            for item_id, (rule, why) in placed.items()
+        ]
+        entries.sort(key=lambda entry: entry["item_id"])
+    return entries
+
+
 @gc_paused
 def to_contract(
     board: Board,
@@ -192,6 +222,7 @@ def to_contract(
     ``comparison`` is the first pair of ``comparisons`` (null when empty) with the others in its
     ``other_pairs``. ``unclassified`` joins the classifier's leftovers with the items that got a
     role but no place in a stream (``streams.unplaced``), one entry per item, sorted by id.
+    ``warnings`` says what the reader could not make sense of (``board_warnings``).
     """
     return {
         "schema_version": SCHEMA_VERSION,
@@ -201,14 +232,15 @@ def to_contract(
         "unclassified": _unclassified(
             [*classification.unclassified, *unplaced(board, classification, streams)]
         ),
-        "decisions": [
-            {
-                "item_id": decision.item_id,
-                "role": decision.role.value if decision.role is not None else None,
-                "rule": decision.rule,
-                "why": decision.why,
-            }
-            for decision in classification.decisions
-        ],
+        "decisions": _decisions(classification, streams),
         "stats": _stats(board),
+        "warnings": [
+            {
+                "code": warning.code,
+                "message": warning.message,
+                "item_ids": list(warning.item_ids),
+                "fix": warning.fix,
+            }
+            for warning in board_warnings(board, classification, streams)
+        ],
     }

@@ -181,6 +181,14 @@ class ContractStats:
 
 
 @dataclass(frozen=True, slots=True)
+class ContractWarning:
+    code: str = ""
+    message: str = ""
+    item_ids: tuple[str, ...] = ()
+    fix: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class Contract:
     schema_version: int | None = None
     board: ContractBoard = ContractBoard()
@@ -189,6 +197,7 @@ class Contract:
     unclassified: tuple[ContractUnclassified, ...] = ()
     decisions: tuple[ContractDecision, ...] = ()
     stats: ContractStats | None = None
+    warnings: tuple[ContractWarning, ...] = ()
 
 
 def decode_contract(doc: object) -> Contract:
@@ -205,6 +214,12 @@ def decode_stream(data: object) -> ContractStream:
     Raises ``TypeError`` when ``data`` is not a mapping.
     """
     return _decode_root(ContractStream, data, "stream")
+
+
+def decode_metrics(data: object) -> ContractMetrics:
+    """A stream's ``metrics`` object as ``ContractMetrics``; anything but a mapping gives the
+    defaults (every figure unknown)."""
+    return _decoder(ContractMetrics)(data) if isinstance(data, Mapping) else ContractMetrics()
 
 
 def _decode_root(cls: type[T], value: object, what: str) -> T:

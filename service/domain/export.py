@@ -19,6 +19,7 @@ from service.domain.contract_model import (
     ComparisonPair,
     Contract,
     ContractMetrics,
+    ContractStep,
     ContractStream,
 )
 
@@ -45,6 +46,10 @@ _FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 _MARKDOWN_SPECIAL = frozenset("\\`*_[]|#!~")
 
 _MISSING = "\u2013"  # en dash: "unknown"
+
+# The steps tables' problem column, in the report page, the CLI and Markdown alike: the ranks
+# (1 = most votes) of the step's problems in the stream's ranked problem list.
+PROBLEM_RANKS_HEADER = "Problem ranks"
 
 
 def safe_text(value: object) -> str:
@@ -195,7 +200,9 @@ def stream_to_markdown(stream: ContractStream, *, level: int = 2) -> str:
     if steps:
         # a board without swimlanes gets no column of dashes
         show_lane = any(step.lane for step in steps)
-        header = ["#", "Step", "Lane", "Value-adding", "PT", "LT", "WT", "%C&A", "Problems"]
+        ranks = problem_ranks(stream)
+        header = ["#", "Step", "Lane", "Value-adding", "PT", "LT", "WT", "%C&A"]
+        header.append(PROBLEM_RANKS_HEADER)
         align = "rlllrrrrr"
         if not show_lane:
             del header[2]
@@ -211,7 +218,7 @@ def stream_to_markdown(stream: ContractStream, *, level: int = 2) -> str:
                 format_minutes(step.lead_time_min),
                 format_minutes(step.wait_time_min),
                 format_percent(step.complete_accurate_pct),
-                str(len(step.problem_ids)),
+                step_problem_ranks(step, ranks) or _MISSING,
             ]
             if not show_lane:
                 del row[2]
@@ -225,15 +232,16 @@ def stream_to_markdown(stream: ContractStream, *, level: int = 2) -> str:
     lines += [f"{sub} Problems (most votes first)", ""]
     if problems:
         lines += _table(
-            ("Votes", "Problem", "Step"),
-            "rll",
+            ("Rank", "Votes", "Problem", "Step"),
+            "rrll",
             (
                 (
+                    str(rank),
                     str(problem.weight),
                     markdown_text(problem.text),
                     markdown_text(attached_to(labels, problem.step_id)),
                 )
-                for problem in problems
+                for rank, problem in enumerate(problems, start=1)
             ),
         )
     else:
@@ -313,6 +321,17 @@ def _comparison_title(entry: ComparedStep) -> str:
     return safe_text(current or target or "")
 
 
+def problem_ranks(stream: ContractStream) -> dict[str, int]:
+    """Problem id -> rank in the stream's problem list (1 = most votes; the list is ranked)."""
+    return {problem.id: rank for rank, problem in enumerate(stream.problems, start=1)}
+
+
+def step_problem_ranks(step: ContractStep, ranks: Mapping[str, int], limit: int = 20) -> str:
+    """The ranks of ``step``'s problems, ascending: ``"1, 4"``; empty when it has none."""
+    found = sorted(ranks[pid] for pid in step.problem_ids if pid in ranks)
+    return ", ".join(str(rank) for rank in found[:limit])
+
+
 def contract_to_markdown(doc: Contract) -> str:
     """A contract v1 document as one Markdown report: board, streams, comparison, leftovers."""
     board = doc.board
@@ -376,14 +395,30 @@ def csv_cell(value: object) -> str | int | float:
     return text
 
 
-def streams_to_csv(streams: Sequence[ContractStream]) -> str:
-    """One row per step across ``streams``, with a header row.
+# Spreadsheet dialects: "excel" (comma, decimal point) and "excel-de" (semicolon, decimal comma)
+# as German Excel expects when it opens a .csv by double-click.
+CSV_DIALECTS: dict[str, tuple[str, str]] = {"excel": (",", "."), "excel-de": (";", ",")}
+# Excel reads a CSV as UTF-8 only when the file starts with a byte order mark.
+CSV_BOM = "\ufeff"
+
+
+def streams_to_csv(
+    streams: Sequence[ContractStream], *, dialect: str = "excel", bom: bool = True
+) -> str:
+    """One row per step across ``streams``, with a header row, starting with a BOM.
 
     Times are in minutes as numbers (empty when unknown), ``problems`` counts the problems
     attached to the step and ``problem_weight`` sums their votes. Lines end with CRLF (RFC 4180).
+    ``dialect`` is a key of ``CSV_DIALECTS``: ``excel-de`` separates with ``;`` and writes
+    decimal commas. Raises ``ValueError`` for another dialect.
     """
+    if dialect not in CSV_DIALECTS:
+        raise ValueError(f"unknown CSV dialect {dialect!r}: use {' or '.join(CSV_DIALECTS)}")
+    delimiter, decimal = CSV_DIALECTS[dialect]
     buffer = io.StringIO()
-    writer = csv.writer(buffer)
+    if bom:
+        buffer.write(CSV_BOM)
+    writer = csv.writer(buffer, delimiter=delimiter)
     writer.writerow(CSV_COLUMNS)
     for stream in streams:
         weights = {problem.id: problem.weight or 0 for problem in stream.problems}
@@ -402,5 +437,11 @@ def streams_to_csv(streams: Sequence[ContractStream]) -> str:
                 len(step.problem_ids),
                 sum(weights.get(pid, 0) for pid in step.problem_ids),
             )
-            writer.writerow([csv_cell(value) for value in row])
+            writer.writerow([_localized(csv_cell(value), decimal) for value in row])
     return buffer.getvalue()
+
+
+def _localized(cell: str | int | float, decimal: str) -> str | int | float:
+    if decimal == "." or not isinstance(cell, float):
+        return cell
+    return repr(cell).replace(".", decimal)

@@ -10,7 +10,7 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from service.domain.board import Board, Connector, Geometry, ImportStats, Item, ItemKind
+from service.domain.board import HEADS, Board, Connector, Geometry, ImportStats, Item, ItemKind
 
 FORMAT_VERSION = 1
 
@@ -80,10 +80,7 @@ def board_to_dict(board: Board) -> dict[str, Any]:
         "id": board.id,
         "name": board.name,
         "items": [_item_to_dict(item) for item in board.items],
-        "connectors": [
-            {"id": c.id, "start_id": c.start_id, "end_id": c.end_id, "text": c.text}
-            for c in board.connectors
-        ],
+        "connectors": [_connector_to_dict(c) for c in board.connectors],
         "stats": _stats_to_dict(board.stats),
     }
 
@@ -169,13 +166,31 @@ def _item_from_dict(value: object) -> Item:
     )
 
 
+def _connector_to_dict(connector: Connector) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "id": connector.id,
+        "start_id": connector.start_id,
+        "end_id": connector.end_id,
+        "text": connector.text,
+    }
+    # Written only when not the usual arrow: boards stored before the field keep their dict
+    # (and content hash), so adding it makes no spurious new revisions.
+    if connector.heads != "end":
+        data["heads"] = connector.heads
+    return data
+
+
 def _connector_from_dict(value: object) -> Connector:
     data = _mapping(value, "connector")
+    heads = data.get("heads", "end")
+    if heads not in HEADS:
+        raise BoardFormatError(f"connector heads must be one of {', '.join(HEADS)}")
     return Connector(
         id=_str(data, "id"),
         start_id=_opt_str(data, "start_id"),
         end_id=_opt_str(data, "end_id"),
         text=_str(data, "text"),
+        heads=heads,
     )
 
 

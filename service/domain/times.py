@@ -17,7 +17,27 @@ from service.domain.ruleset import Ruleset
 _SECOND_UNITS = ("s", "sec", "secs", "sek", "sekunde", "sekunden", "second", "seconds")
 _MINUTE_UNITS = ("m", "min", "mins", "minute", "minuten", "minutes")
 _HOUR_UNITS = ("h", "hr", "hrs", "hour", "hours", "std", "stunde", "stunden")
-_DAY_UNITS = ("d", "t", "tag", "tage", "tagen", "day", "days")
+_DAY_UNITS = (
+    "d",
+    "t",
+    "tg",
+    "tag",
+    "tage",
+    "tagen",
+    "day",
+    "days",
+    # working days are the days a ruleset counts anyway (``hours_per_day``)
+    "arbeitstag",
+    "arbeitstage",
+    "arbeitstagen",
+    "werktag",
+    "werktage",
+    "werktagen",
+    "working day",
+    "working days",
+    "business day",
+    "business days",
+)
 _WEEK_UNITS = ("w", "wk", "wks", "wo", "woche", "wochen", "week", "weeks")
 
 _UNIT = "|".join(
@@ -26,21 +46,32 @@ _UNIT = "|".join(
         key=lambda unit: (-len(unit), unit),
     )
 )
+# Vulgar fractions people type or paste: "½ Tag", "1½ h", "1 ¼ Std".
+_FRACTIONS = {"½": 0.5, "¼": 0.25, "¾": 0.75, "⅓": 1 / 3, "⅔": 2 / 3}
+_FRACTION = "[" + "".join(_FRACTIONS) + "]"
 # At most 9 digits and 6 decimals: a bounded number, and no float overflow on absurd input.
-_NUM = r"\d{1,9}(?:[.,]\d{1,6})?(?!\d)"
+_NUM = rf"(?:\d{{1,9}}(?:[.,]\d{{1,6}})?(?: ?{_FRACTION})?|{_FRACTION})(?!\d)"
+# "ca. 20 min", "~1 h", "≈ 2 d", "etwa 3 Tage": an estimate is still the time to count.
+_ABOUT = r"(?:(?:ca\.?|circa|zirka|etwa|ungefähr|approx\.?|about|~|≈|\+/?-|±) ?)?"
 _NOT_LETTER_BEFORE = r"(?<![^\W_])"  # not preceded by a letter or digit
 _NOT_LETTER_AFTER = r"(?![^\W\d_])"  # not followed by a letter
 # hyphen, en dash, em dash: all three appear on stickies
 DASHES = "-\u2013\u2014"
 _RANGE_SEP = rf"(?:[{DASHES}]|bis|to)"
 
+_LABELS = (
+    r"(?:(?P<process>pt|p/t|bz|bearbeitungszeit|prozesszeit|process(?:ing)?[ -]?time"
+    + r"|c/t|cycle[ -]?time|zykluszeit)"
+    + r"|(?P<lead>lt|l/t|dlz|durchlaufzeit|lead[ -]?time)"
+    + r"|(?P<wait>wt|w/t|wz|wartezeit|wait(?:ing)?(?:[ -]?time)?))"
+)
+# The value may stand on the line after its label ("PT:" / "20 min"): one line break is allowed
+# between them, never more, so a label cannot pick up a number from further down the sticky.
 _TIME = re.compile(
     _NOT_LETTER_BEFORE
-    + r"(?:(?P<process>pt|bz|bearbeitungszeit|prozesszeit|process(?:ing)?[ -]?time)"
-    + r"|(?P<lead>lt|dlz|durchlaufzeit|lead[ -]?time)"
-    + r"|(?P<wait>wt|wz|wartezeit|wait(?:ing)?(?:[ -]?time)?))"
+    + _LABELS
     + _NOT_LETTER_AFTER
-    + rf" ?[:=]? ?(?P<a>{_NUM}) ?(?:(?P<ua>{_UNIT}){_NOT_LETTER_AFTER} ?)?"
+    + rf" ?[:=]? ?\n? ?{_ABOUT}(?P<a>{_NUM}) ?(?:(?P<ua>{_UNIT}){_NOT_LETTER_AFTER} ?)?"
     + rf"(?:{_RANGE_SEP} ?(?P<b>{_NUM}) ?)?"
     + rf"(?P<u>{_UNIT}){_NOT_LETTER_AFTER}"
     + rf"(?: ?(?P<a2>{_NUM}) ?(?P<u2>{_UNIT}){_NOT_LETTER_AFTER})?",
@@ -57,7 +88,7 @@ _COMPLETE_ACCURATE = re.compile(
 _BLANKS = re.compile(r"[^\S\n]+")
 # Both patterns need a digit (``_NUM``); most sticky texts have none, and searching for one is
 # much cheaper than trying the patterns at every position.
-_DIGIT = re.compile(r"\d")
+_DIGIT = re.compile(r"\d|" + _FRACTION)
 _ALNUM = re.compile(r"[^\W_]")  # the characters str.isalnum() accepts
 
 _VOTE_DOTS = frozenset("●•⬤⚫")
@@ -83,7 +114,10 @@ def _unit_minutes(unit: str, ruleset: Ruleset) -> float:
 
 
 def _number(text: str) -> float:
-    return float(text.replace(",", "."))
+    fraction = _FRACTIONS.get(text[-1], 0.0)
+    if fraction:
+        text = text[:-1].rstrip()
+    return (float(text.replace(",", ".")) if text else 0.0) + fraction
 
 
 def parse_times(text: str, ruleset: Ruleset) -> Times:
@@ -142,6 +176,39 @@ def parse_times(text: str, ruleset: Ruleset) -> Times:
         complete_accurate_pct=values.get("complete_accurate"),
         ranges=ranges,
     )
+
+
+_BARE_TIME = re.compile(
+    rf"{_ABOUT}(?P<a>{_NUM}) ?(?:{_RANGE_SEP} ?(?P<b>{_NUM}) ?)?(?P<u>{_UNIT}){_NOT_LETTER_AFTER}"
+    + r"\.?",
+    re.IGNORECASE,
+)
+
+
+def parse_bare_time(text: str, ruleset: Ruleset) -> float | None:
+    """The time of a text that is nothing but a time ("2 d", "ca. 20 min", "½ Tag", "1-2 h"),
+    in minutes; None for any other text. What the time means (process or waiting) the caller
+    knows from where the text stands, e.g. on the timeline ladder."""
+    if _DIGIT.search(text) is None or len(text) > 40:
+        return None
+    match = _BARE_TIME.fullmatch(" ".join(text.split()))
+    if match is None:
+        return None
+    unit = _unit_minutes(match["u"], ruleset)
+    first = _number(match["a"]) * unit
+    if match["b"] is None:
+        return first
+    return (first + _number(match["b"]) * unit) / 2
+
+
+def first_bare_time(text: str, ruleset: Ruleset) -> float | None:
+    """The first line of ``text`` that is nothing but a time (an inventory triangle's
+    "I / 300 pcs / 2 days"), in minutes; None when no line is."""
+    for line in text.splitlines()[:16]:
+        found = parse_bare_time(line, ruleset)
+        if found is not None:
+            return found
+    return None
 
 
 def _trailing_parenthesized_votes(text: str) -> tuple[int, int] | None:
@@ -218,6 +285,27 @@ def _without_times(line: str) -> str:
     return _BLANKS.sub(" ", line).strip(_EDGE_PUNCTUATION)
 
 
+_BARE_LABEL = re.compile(_LABELS + r" ?[:=]?", re.IGNORECASE)
+
+
+def _join_label_lines(lines: list[str]) -> list[str]:
+    """A label alone on its line joined with the value on the next ("PT:" + "20 min"), so the
+    pair is one time line, as ``parse_times`` reads it."""
+    if len(lines) < 2:
+        return lines
+    joined: list[str] = []
+    index = 0
+    while index < len(lines):
+        line = lines[index]
+        if index + 1 < len(lines) and _BARE_LABEL.fullmatch(line):
+            joined.append(f"{line} {lines[index + 1]}")
+            index += 2
+        else:
+            joined.append(line)
+            index += 1
+    return joined
+
+
 def strip_marks(text: str, ruleset: Ruleset) -> str:
     """The display title of a sticky, on one line.
 
@@ -241,6 +329,6 @@ def strip_marks_with(text: str, marker: re.Pattern[str] | None) -> str:
         stripped = _without_times(line)
         return stripped if _ALNUM.search(stripped) else line
     lines = [_BLANKS.sub(" ", line).strip() for line in text.splitlines()]
-    lines = [line for line in lines if line]
+    lines = _join_label_lines([line for line in lines if line])
     titled = [stripped for stripped in map(_without_times, lines) if _ALNUM.search(stripped)]
     return " ".join(titled if titled else lines)

@@ -25,12 +25,12 @@ from typing import Any, Protocol
 
 import httpx
 import structlog
-from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from sqlmodel import Session, col, delete, select
 
 from connectors.errors import AuthError
 from connectors.miro import oauth
 from connectors.miro.oauth import MiroApp, MiroTokens
+from service.crypto import Keyring, KeyringError
 from service.db.engine import SessionFactory, begin_write
 from service.db.tables import (
     Board,
@@ -79,34 +79,22 @@ class TokenCipher:
     """Encrypts tokens at rest and signs authorization states (keys newest first)."""
 
     def __init__(self, keys: Sequence[str]) -> None:
-        if not keys:
-            raise EncryptionKeyError(
-                "VSM_ENCRYPTION_KEYS is empty: set one or more Fernet keys "
-                "(python -c 'from cryptography.fernet import Fernet; "
-                "print(Fernet.generate_key().decode())')"
-            )
         try:
-            fernets = [Fernet(key.encode()) for key in keys]
-        except (ValueError, TypeError) as exc:
-            raise EncryptionKeyError(
-                "VSM_ENCRYPTION_KEYS holds a key that is not a Fernet key"
-            ) from exc
-        self._fernet = MultiFernet(fernets)
-        raw = base64.urlsafe_b64decode(keys[0].encode())
+            self._keyring = Keyring(keys)
+        except KeyringError as exc:
+            raise EncryptionKeyError(str(exc)) from None
+        raw = self._keyring.newest
         self._state_key = hashlib.sha256(b"valuestream oauth state\0" + raw).digest()
 
     def encrypt(self, text: str) -> bytes:
-        return self._fernet.encrypt(text.encode())
+        return self._keyring.encrypt(text)
 
     def decrypt(self, blob: bytes) -> str:
         """The stored token; :class:`AuthError` when no configured key opens it."""
         try:
-            return self._fernet.decrypt(blob).decode()
-        except InvalidToken:
-            raise AuthError(
-                "the stored token cannot be decrypted (was its key removed from "
-                "VSM_ENCRYPTION_KEYS?): connect again"
-            ) from None
+            return self._keyring.decrypt(blob, what="the stored token")
+        except KeyringError as exc:
+            raise AuthError(f"{exc}: connect again") from None
 
     def sign(self, message: str) -> str:
         digest = hmac.new(self._state_key, message.encode(), hashlib.sha256).digest()
@@ -355,16 +343,16 @@ class StoredTokens:
     Returns the stored access token, refreshing it first when it expires within
     ``REFRESH_MARGIN_S`` or when ``force_refresh`` reports that the token it handed out was
     refused. ``invalid_grant`` marks the connection ``needs_reauth`` and raises ``AuthError``.
-    ``refresher`` refreshes for another provider than Miro (then ``app`` may be None).
+    Provider-neutral: ``refresher`` is the provider's refresh call (its live sync's
+    ``refresh``).
     """
 
     session_factory: SessionFactory
     connection_id: int
     cipher: TokenCipher
-    app: MiroApp | None
+    refresher: Refresher
     http_factory: HttpFactory
     clock: Callable[[], float] = time.time
-    refresher: Refresher | None = None
     _handed_out: str | None = field(default=None, repr=False)
 
     async def __call__(self, *, force_refresh: bool = False) -> str:
@@ -425,10 +413,7 @@ class StoredTokens:
 
     async def _refresh(self, refresh_token: str) -> TokenPair:
         async with self.http_factory() as http:
-            if self.refresher is not None:
-                return await self.refresher(http, refresh_token)
-            assert self.app is not None, "a Miro StoredTokens needs its MiroApp"
-            return await oauth.refresh(http, self.app, refresh_token)
+            return await self.refresher(http, refresh_token)
 
 
 def connection_in_workspace(

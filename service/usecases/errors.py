@@ -21,3 +21,7 @@ class TooManyActiveError(UseCaseError):
     def __init__(self, message: str, retry_after_s: int) -> None:
         super().__init__(message)
         self.retry_after_s = retry_after_s
+
+
+class IdempotencyKeyReused(UseCaseError):
+    """An idempotency key came again with a different request body."""

@@ -42,7 +42,7 @@ from service.domain.digitize import digitize
 from service.domain.ruleset import Ruleset
 from service.domain.serialize import BoardFormatError, board_from_dict, board_to_dict
 from service.rules_file import RulesError, parse_rules, ruleset_to_dict
-from service.usecases.errors import ConflictError, TooManyActiveError
+from service.usecases.errors import ConflictError, IdempotencyKeyReused, TooManyActiveError
 
 log = structlog.get_logger(__name__)
 
@@ -103,9 +103,11 @@ def submit_import(
     (fairness: one workspace cannot fill the queue for all). Flushes, never commits:
     the caller commits, then enqueues the job id.
     """
+    payload_hash = sha256_hex(raw)
     if idempotency_key is not None:
         existing = _job_by_idempotency_key(session, workspace_id, idempotency_key)
         if existing is not None:
+            _same_body_or_refuse(existing, idempotency_key, payload_hash)
             return existing, False
     if max_active is not None:
         active = session.exec(
@@ -137,6 +139,7 @@ def submit_import(
         external_id=board.id,
         board_name=board.name[:MAX_NAME],
         idempotency_key=idempotency_key,
+        payload_hash=payload_hash,
     )
     try:
         with session.begin_nested():
@@ -152,8 +155,19 @@ def submit_import(
         earlier = _job_by_idempotency_key(session, workspace_id, idempotency_key)
         if earlier is None:
             raise
+        _same_body_or_refuse(earlier, idempotency_key, payload_hash)
         return earlier, False
     return job, True
+
+
+def _same_body_or_refuse(job: ImportJob, key: str, payload_hash: str) -> None:
+    """Raise ``IdempotencyKeyReused`` when ``job`` was submitted with another body."""
+    if job.payload_hash is not None and job.payload_hash != payload_hash:
+        raise IdempotencyKeyReused(
+            f"Idempotency-Key {key[:80]!r} was first used for another body (import job "
+            f"{job.id}, board {(job.board_name or job.external_id or '')[:80]!r}); "
+            "send a new key for a new upload"
+        )
 
 
 def _job_by_idempotency_key(session: Session, workspace_id: int, key: str) -> ImportJob | None:
@@ -263,6 +277,7 @@ def run_import_job(session: Session, job_id: int) -> ImportJob | None:
     job.attempts += 1
     job.started_at = job.started_at or utcnow()
     job.progress = 10
+    job.phase = "reading"
     session.add(job)
     session.commit()
     log.info("import_job_started", job_id=job_id, kind=job.kind, attempt=job.attempts)
@@ -270,7 +285,10 @@ def run_import_job(session: Session, job_id: int) -> ImportJob | None:
     try:
         board, board_row = _load_source(session, job)
         ruleset = ruleset_for(board_row.rules if board_row else None)
+        session.commit()  # ends the read so the progress note below starts a writer
+        note_progress(session, job_id, "classifying", len(board.items), len(board.items), 40)
         result = digitize(board, ruleset)
+        note_progress(session, job_id, "storing", len(board.items), len(board.items), 80)
     except (TransientError, RateLimitedError):
         session.rollback()
         raise
@@ -322,6 +340,29 @@ def _locked_job(job_id: int) -> SelectOfScalar[ImportJob]:
     )
 
 
+def note_progress(
+    session: Session,
+    job_id: int,
+    phase: str,
+    done: int | None,
+    total: int | None,
+    percent: int,
+) -> None:
+    """Show what a running job does now (``GET /v1/imports/{id}``, the web page) and commit.
+
+    Only a job still ``running`` is touched: a duplicate delivery that finished it meanwhile
+    keeps its final state."""
+    begin_write(session)
+    job = session.get(ImportJob, job_id)
+    if job is not None and job.status == JobStatus.RUNNING:
+        job.phase = phase
+        job.items_done = done
+        job.items_total = total
+        job.progress = max(job.progress, percent)
+        session.add(job)
+    session.commit()
+
+
 def fail_import_job(session: Session, job_id: int, reason: str) -> ImportJob | None:
     """Mark the job failed with ``reason`` (unless it finished meanwhile) and commit."""
     begin_write(session)
@@ -366,6 +407,7 @@ def _store(session: Session, job_id: int, outcome: _Outcome) -> ImportJob:
     job.board_id = board_row.id
     job.finished_at = utcnow()
     job.progress = 100
+    job.phase = "done"
     if latest and latest.content_hash == content_hash and latest.rules_hash == rules_hash:
         job.status = JobStatus.UNCHANGED
         job.revision_number = latest.number
@@ -508,6 +550,7 @@ def _insert_revision(
                 step_count=len(stream.get("steps") or []),
                 etag=sha256_hex(canonical_json([board_row.id, number, stream])),
                 data=stream,
+                metrics=stream.get("metrics"),
             )
         )
     session.flush()

@@ -38,8 +38,9 @@ from connectors.errors import (
     TransientError,
 )
 from connectors.http import DEFAULT_POLICY, RateBudget, RetryPolicy
+from connectors.miro import oauth
 from connectors.miro.client import MiroClient
-from connectors.miro.oauth import MiroApp
+from connectors.miro.oauth import MiroApp, MiroTokens
 from service.db.engine import SessionFactory, begin_write
 from service.db.tables import (
     Board,
@@ -138,9 +139,13 @@ class MiroLive:
         modified = meta.get("modifiedAt") if isinstance(meta, dict) else None
         return modified[:64] if isinstance(modified, str) else None
 
+    async def refresh(self, http: httpx.AsyncClient, refresh_token: str) -> MiroTokens:
+        """Miro's rotating refresh (``StoredTokens`` stores the new pair)."""
+        return await oauth.refresh(http, self.app, refresh_token)
+
     def client(self, http: httpx.AsyncClient, connection_id: int) -> MiroClient:
         tokens = StoredTokens(
-            self.session_factory, connection_id, self.cipher, self.app, self.http_factory
+            self.session_factory, connection_id, self.cipher, self.refresh, self.http_factory
         )
         return MiroClient(
             http,

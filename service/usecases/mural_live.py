@@ -99,23 +99,15 @@ class MuralLive:
     provider = MURAL
     label = "Mural"
 
-    def tokens(self, connection_id: int) -> StoredTokens:
-        async def refresh(http: httpx.AsyncClient, refresh_token: str) -> MuralTokens:
-            return await oauth.refresh(
-                http,
-                self.app.refresh_url,
-                self.app.client_id,
-                self.app.client_secret,
-                refresh_token,
-            )
+    async def refresh(self, http: httpx.AsyncClient, refresh_token: str) -> MuralTokens:
+        """Mural's refresh (client credentials as HTTP Basic; always rotates)."""
+        return await oauth.refresh(
+            http, self.app.refresh_url, self.app.client_id, self.app.client_secret, refresh_token
+        )
 
+    def tokens(self, connection_id: int) -> StoredTokens:
         return StoredTokens(
-            self.session_factory,
-            connection_id,
-            self.cipher,
-            None,
-            self.http_factory,
-            refresher=refresh,
+            self.session_factory, connection_id, self.cipher, self.refresh, self.http_factory
         )
 
     def user_key(self, connection_id: int) -> str:

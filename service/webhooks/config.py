@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from cryptography.fernet import Fernet, InvalidToken, MultiFernet
+from service.crypto import Keyring, KeyringError
 
 
 class SecretBoxError(Exception):
@@ -12,31 +12,20 @@ class SecretBoxError(Exception):
 
 
 class SecretBox:
-    """Fernet encryption of webhook secrets with the settings' keys (newest first, rotatable)."""
+    """Webhook secrets at rest, sealed with the process's one :class:`Keyring`."""
 
     def __init__(self, keys: Sequence[str]) -> None:
-        if not keys:
-            raise SecretBoxError(
-                "webhook secrets are stored encrypted: set VSM_ENCRYPTION_KEYS to one or more "
-                "Fernet keys (python -c 'from cryptography.fernet import Fernet; "
-                "print(Fernet.generate_key().decode())')"
-            )
         try:
-            self._fernet = MultiFernet([Fernet(key.encode()) for key in keys])
-        except (ValueError, TypeError) as exc:
-            raise SecretBoxError(
-                "VSM_ENCRYPTION_KEYS holds a key that is not a Fernet key"
-            ) from exc
+            self._keyring = Keyring(keys)
+        except KeyringError as exc:
+            raise SecretBoxError(f"webhook secrets are stored encrypted: {exc}") from None
 
     def seal(self, secret: str) -> bytes:
-        return self._fernet.encrypt(secret.encode())
+        return self._keyring.encrypt(secret)
 
     def open(self, blob: bytes) -> str:
         """The secret; ``SecretBoxError`` when no configured key opens it."""
         try:
-            return self._fernet.decrypt(blob).decode()
-        except InvalidToken:
-            raise SecretBoxError(
-                "a stored webhook secret cannot be decrypted (was its key removed from "
-                "VSM_ENCRYPTION_KEYS?): rotate the secret"
-            ) from None
+            return self._keyring.decrypt(blob, what="a stored webhook secret")
+        except KeyringError as exc:
+            raise SecretBoxError(f"{exc}: rotate the secret") from None

@@ -301,7 +301,9 @@ def refresh_from_two_threads(
         session.commit()
         connection_id = row.id
     providers = [
-        StoredTokens(live.session_factory, connection_id, live.cipher, live.app, live.http_factory)
+        StoredTokens(
+            live.session_factory, connection_id, live.cipher, live.refresh, live.http_factory
+        )
         for _ in range(2)
     ]
     results: list[str] = []
@@ -372,3 +374,27 @@ def test_a_non_expiring_token_connects_and_imports(
 
     assert imported_job(live_client, alice, board_id, None)["status"] == "succeeded"
     assert miro.refreshes() == 0
+
+
+@pytest.mark.parametrize(
+    ("accept", "kind"),
+    [
+        ("text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8", "text/html"),
+        ("application/json", "application/json"),
+        ("*/*", "application/json"),
+    ],
+)
+def test_the_callback_answers_a_browser_with_a_page_and_a_client_with_json(
+    live_client: TestClient, alice: Workspace, accept: str, kind: str
+) -> None:
+    query = authorize(live_client, alice)
+
+    response = live_client.get("/v1/oauth/miro/callback", params=query, headers={"Accept": accept})
+
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith(kind)
+    if kind == "text/html":
+        assert "Miro connected" in response.text
+        assert "/remote-boards" in response.text
+    else:
+        assert response.json()["provider"] == "miro"

@@ -96,6 +96,20 @@ def test_an_idempotency_key_sent_twice_queues_one_job(
     assert count(engine, "import_job") == 1
 
 
+def test_an_idempotency_key_reused_with_another_body_is_refused_naming_the_first_job(
+    client: TestClient, alice: Workspace, engine: Engine
+) -> None:
+    headers = {**alice.headers, "Idempotency-Key": "upload-43"}
+    first = client.post("/v1/imports", json=stream_dump(2), headers=headers)
+
+    other = client.post("/v1/imports", json=stream_dump(3), headers=headers)
+
+    assert other.status_code == 422
+    assert other.json()["type"].endswith("/idempotency-key-reused")
+    assert f"import job {first.json()['id']}" in other.json()["detail"]
+    assert count(engine, "import_job") == 1
+
+
 @pytest.mark.parametrize(
     ("body", "content_type", "status", "problem"),
     [

@@ -181,3 +181,26 @@ def test_a_revision_that_does_not_exist_is_404(
 
     assert response.status_code == 404
     assert "revision 7" in response.json()["detail"]
+
+
+def test_the_revision_and_the_report_carry_the_boards_warnings(
+    client: TestClient, alice: Workspace
+) -> None:
+    dump = stream_dump(2)
+    agenda = {
+        "id": "3458764599999990001",
+        "type": "frame",
+        "data": {"title": "Agenda", "format": "custom", "type": "freeform"},
+        "style": {"fillColor": "#ffffffff"},
+        "position": {"x": -5000, "y": -5000, "origin": "center", "relativeTo": "canvas_center"},
+        "geometry": {"width": 800, "height": 600},
+    }
+    dump["items"].append(agenda)
+    job = import_dump(client, alice, dump)
+
+    revision = client.get(f"/v1/boards/{job['board_id']}/revisions/1", headers=alice.headers)
+    report = client.get(f"/v1/boards/{job['board_id']}/report", headers=alice.headers)
+
+    assert [w["code"] for w in revision.json()["warnings"]] == ["skipped-frame"]
+    assert revision.json()["warnings"][0]["item_ids"] == ["3458764599999990001"]
+    assert report.json()["warnings"] == revision.json()["warnings"]

@@ -16,7 +16,7 @@ import pytest
 
 from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS, OUTPUT, LiveApi, require_chromium
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 
 @dataclass
@@ -138,17 +138,49 @@ def test_the_page_needs_a_key_when_not_shared(browser: Any, live_api: LiveApi) -
         context.close()
 
 
-def test_the_page_prints_on_a4_landscape(browser: Any, live_api: LiveApi) -> None:
+@pytest.mark.parametrize(
+    ("paper", "landscape", "size_pt"),
+    [("A4", True, (841.9, 595.3)), ("A4", False, (595.3, 841.9)), ("A3", True, (1190.6, 841.9))],
+)
+def test_the_page_prints_on_the_paper_the_printer_chooses(
+    browser: Any, live_api: LiveApi, paper: str, landscape: bool, size_pt: tuple[float, float]
+) -> None:
     context, page, _ = open_page(
         browser, f"{live_api.base}/v1/boards/{live_api.board_id}/report.html", live_api.auth
     )
     try:
-        pdf = page.pdf(prefer_css_page_size=True, print_background=True)
+        pdf = page.pdf(format=paper, landscape=landscape, print_background=True)
         boxes = re.findall(rb"/MediaBox \[0 0 ([\d.]+) ([\d.]+)\]", pdf)
-        # A4 landscape is 841.9 x 595.3 pt; every stream starts a page of its own
+        # every stream starts a page of its own, on the paper asked for (the page pins none)
         assert len(boxes) >= live_api.stream_count
         for width, height in boxes:
-            assert abs(float(width) - 841.9) < 2
-            assert abs(float(height) - 595.3) < 2
+            assert abs(float(width) - size_pt[0]) < 2
+            assert abs(float(height) - size_pt[1]) < 2
     finally:
         context.close()
+
+
+def test_the_report_fits_a_phone_with_readable_titles_and_a_pannable_map(
+    browser: Any, live_api: LiveApi
+) -> None:
+    context = browser.new_context(
+        viewport={"width": 390, "height": 844}, extra_http_headers=live_api.auth
+    )
+    try:
+        page = context.new_page()
+        page.goto(f"{live_api.base}/v1/boards/{live_api.board_id}/report.html")
+        page_width = page.evaluate("document.documentElement.scrollWidth")
+        title_cell = page.locator("table.steps tr td:nth-child(2)").first.bounding_box()
+        svg = page.locator("svg.vsm-map").first
+        drawn = svg.bounding_box()
+        natural = float(svg.get_attribute("width") or 0)
+        OUTPUT.mkdir(exist_ok=True)
+        page.screenshot(path=str(OUTPUT / "report-phone.png"))
+    finally:
+        context.close()
+
+    assert page_width <= 390
+    assert title_cell is not None
+    assert title_cell["width"] >= 120
+    assert drawn is not None
+    assert drawn["width"] >= natural * 0.99

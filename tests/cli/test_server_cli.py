@@ -56,7 +56,8 @@ def test_a_key_is_printed_once_listed_by_prefix_and_revoked(
 
     assert status == revoked_status == 0
     assert "shown only now" in note
-    assert listed.split() == [prefix, "acme", "active"]
+    assert listed.split()[:3] == [prefix, "acme", "active"]
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", listed.split()[3])
     assert secret not in listed
     assert listed_after.split()[:3] == [prefix, "acme", "revoked"]
 
@@ -129,7 +130,7 @@ def test_serve_demo_imports_the_examples_and_prints_working_curl_commands(tmp_pa
     )
     try:
         assert process.stdout is not None
-        lines = [process.stdout.readline() for _ in range(6)]
+        lines = [process.stdout.readline() for _ in range(13)]
         key = re.search(r"(vsk_\S+)", lines[0])
         assert key, lines
         streams_url = re.search(r"(http://\S+/v1/streams/\d+)\s*$", "".join(lines[5:6]))
@@ -144,6 +145,12 @@ def test_serve_demo_imports_the_examples_and_prints_working_curl_commands(tmp_pa
                 assert time.monotonic() < deadline, "vsm serve did not answer"
                 time.sleep(0.2)
         boards = httpx.get(f"http://127.0.0.1:{port}/v1/boards", headers=headers).json()
+        login = re.fullmatch(r"\s+(http://\S+/web/login/\S+)\s*", lines[-1])
+        assert login, lines
+        with httpx.Client() as browser:
+            signed_in = browser.get(login.group(1))
+            board_list = browser.get(f"http://127.0.0.1:{port}/web/boards")
+            used_again = httpx.get(login.group(1))
     finally:
         os.killpg(process.pid, signal.SIGTERM)
         process.wait(20)
@@ -151,3 +158,58 @@ def test_serve_demo_imports_the_examples_and_prints_working_curl_commands(tmp_pa
     assert response.status_code == 200
     assert response.json()["stream"]["steps"]
     assert sorted(b["provider"] for b in boards["items"]) == ["miro", "mural"]
+    assert signed_in.status_code == 200
+    assert board_list.status_code == 200
+    assert all(b["name"].split()[0] in board_list.text for b in boards["items"])
+    assert used_again.status_code == 410
+
+
+def test_serve_on_a_busy_port_says_to_use_port_before_printing_a_key(
+    sqlite_env: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        status, out, err = run(capsys, "serve", "--demo", "--port", str(port))
+
+    assert status == 2
+    assert out == ""
+    assert "--port" in err
+    assert err.count("\n") == 1
+    assert "vsk_" not in err
+
+
+def test_serve_on_an_empty_database_says_how_to_create_the_first_key(
+    sqlite_env: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import uvicorn
+
+    started: list[dict[str, object]] = []
+    monkeypatch.setattr(uvicorn, "run", lambda *args, **kwargs: started.append(kwargs))
+    monkeypatch.setenv("VSM_LISTEN_URL", "")  # `vsm serve` sets it; restored after the test
+
+    status, _, err = run(capsys, "serve", "--port", str(free_port()))
+
+    assert status == 0
+    assert "vsm keys create --workspace NAME" in err
+    assert len(started) == 1
+
+
+@pytest.mark.redis
+def test_health_says_beat_is_healthy_when_its_broker_answers_and_no_worker_is_not(
+    sqlite_env: str,
+    redis_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv("VSM_BROKER_URL", redis_url)
+    monkeypatch.setenv("VSM_BROKER_QUEUE", f"health-{os.getpid()}")
+
+    beat_status, _, _ = run(capsys, "health", "beat", "--timeout", "3")
+    worker_status, _, err = run(capsys, "health", "worker", "--timeout", "0.5")
+
+    assert beat_status == 0
+    assert worker_status == 2
+    assert err.startswith("vsm: error: no worker of host")
+    assert err.count("\n") == 1

@@ -37,7 +37,7 @@ def only(board: Board, item_id: str) -> Item:
         (
             miro_item("1", "app_card", 0, 0, data={"title": "Jira-1", "description": "d"}),
             ItemKind.CARD,
-            "Jira-1",
+            "Jira-1\nd",  # the description is on the board too, under the title
         ),
         (miro_item("1", "image", 0, 0, data={"title": "photo.png"}), ItemKind.IMAGE, "photo.png"),
         (miro_item("1", "document", 0, 0, data={"title": "spec.pdf"}), ItemKind.OTHER, "spec.pdf"),

@@ -305,20 +305,20 @@ def test_a_sticky_no_rule_fits_is_unclassified_with_the_reason(
     assert decision(result, "s1") == Decision("s1", None, "unclassified", reason)
 
 
-def test_cards_take_a_role_only_from_a_tag_or_marker() -> None:
+def test_cards_are_steps_unless_a_tag_or_marker_names_another_role() -> None:
     result = classify(
         board(
             Item("c1", ItemKind.CARD, "JIRA-12 Login", color="red", tags=("Problem",)),
             Item("c2", ItemKind.CARD, "Idee: SSO", color="yellow"),
-            Item("c3", ItemKind.CARD, "JIRA-13 Export", color="yellow"),
+            Item("c3", ItemKind.CARD, "JIRA-13 Export", color="red"),
         ),
         RULES,
     )
 
-    assert result.roles == {"c1": Role.PROBLEM, "c2": Role.IDEA}
-    assert [(u.item_id, u.reason) for u in result.unclassified] == [
-        ("c3", "card without a role tag")
-    ]
+    # a card's colour is its theme: red does not make c3 a problem
+    assert result.roles == {"c1": Role.PROBLEM, "c2": Role.IDEA, "c3": Role.STEP}
+    assert decision(result, "c3").rule == "card"
+    assert result.unclassified == ()
 
 
 def test_texts_shapes_and_frames_get_a_role_only_from_a_tag_or_marker() -> None:

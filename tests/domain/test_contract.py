@@ -123,6 +123,7 @@ def test_the_document_has_exactly_the_contract_v1_keys() -> None:
         "unclassified",
         "decisions",
         "stats",
+        "warnings",
     }
     assert document["board"] == {"provider": "miro", "id": "board-1", "name": "Abo workshop"}
     for stream in document["streams"]:

@@ -65,7 +65,7 @@ def test_fields_the_model_does_not_know_are_ignored() -> None:
     doc = json.loads(json.dumps(digitize(read_dump_file(EXAMPLES / "mural-app-release.json"))))
     extended = {
         **doc,
-        "warnings": [{"code": "layout", "item_ids": ["x"]}],
+        "hints": [{"code": "layout", "item_ids": ["x"]}],  # (warnings is a field now)
         "account": {"provider": "mural", "user": "u"},
         "streams": [
             {**s, "colour": "red", "steps": [{**t, "x": 1} for t in s["steps"]]}
@@ -192,3 +192,14 @@ def test_any_json_document_decodes_and_renders(doc: dict[str, Any]) -> None:
     assert render_report_html(contract).endswith("</html>\n")
     contract_to_markdown(contract)
     streams_to_csv(contract.streams)
+
+
+def test_the_warnings_are_decoded_and_absent_ones_read_as_none() -> None:
+    doc = json.loads(json.dumps(digitize(read_dump_file(EXAMPLES / "mural-app-release.json"))))
+
+    (warning,) = decode_contract(doc).warnings
+    assert (warning.code, warning.item_ids) == (
+        "skipped-frame",
+        (doc["warnings"][0]["item_ids"][0],),
+    )
+    assert decode_contract({k: v for k, v in doc.items() if k != "warnings"}).warnings == ()

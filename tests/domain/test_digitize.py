@@ -57,9 +57,11 @@ def layouts(draw: st.DrawFn) -> list[Element]:
 def canonical(document: dict[str, Any], item_id: Any) -> Any:
     """The document with provider ids replaced by element indexes and derived ids by their source.
 
-    ``why`` sentences (which name "frame" or "area"), the board id and the stats differ by design.
+    ``why`` sentences and the warnings' ``message`` and ``fix`` (which name "frame" or "area"),
+    the board id and the stats differ by design.
     """
     indexes = {item_id(i): f"e{i}" for i in range(200)}
+    # ("board" is the board's own header, "message"/"fix" the warnings' sentences)
     derived: dict[str, str] = {}
     for stream in document["streams"]:
         derived[stream["id"]] = f"stream:{indexes.get(stream['frame_id'], 'board')}"
@@ -69,7 +71,7 @@ def canonical(document: dict[str, Any], item_id: Any) -> Any:
 
     def walk(value: Any, key: str = "") -> Any:
         if isinstance(value, dict):
-            return {k: walk(v, k) for k, v in value.items() if k not in ("why", "stats", "board")}
+            return {k: walk(v, k) for k, v in value.items() if k not in _PROVIDER_WORDED}
         if isinstance(value, list):
             return [walk(v, key) for v in value]
         if isinstance(value, str):
@@ -77,6 +79,9 @@ def canonical(document: dict[str, Any], item_id: Any) -> Any:
         return value
 
     return walk(document)
+
+
+_PROVIDER_WORDED = frozenset({"why", "stats", "board", "message", "fix"})
 
 
 @settings(max_examples=40, deadline=None)

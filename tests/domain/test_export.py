@@ -116,7 +116,8 @@ def _step(title: str) -> dict[str, Any]:
 
 
 def _rows(text: str) -> list[dict[str, str]]:
-    return list(csv.DictReader(io.StringIO(text)))
+    assert text.startswith("\ufeff")  # Excel reads UTF-8 only after a BOM
+    return list(csv.DictReader(io.StringIO(text[1:])))
 
 
 @pytest.mark.parametrize(
@@ -178,7 +179,8 @@ def test_stream_markdown_has_one_table_row_per_step_even_with_hostile_titles() -
 
     markdown = stream_to_markdown(decode_stream(stream))
 
-    step_rows = [line for line in markdown.splitlines() if line.startswith("| 1 |")]
+    steps_part = markdown.split("Problems (most votes first)")[0]
+    step_rows = [line for line in steps_part.splitlines() if line.startswith("| 1 |")]
     assert len(step_rows) == 2
     # a row keeps its 9 cells: the pipe in the title is escaped, not a cell border
     assert all(row.count(" | ") == 8 for row in step_rows)
@@ -189,9 +191,9 @@ def test_stream_markdown_shows_times_problems_ideas_and_metrics() -> None:
     markdown = stream_to_markdown(decode_stream(_stream()))
 
     assert markdown.startswith("## Ist-Zustand (current)")
-    assert "| 1 | Registrieren | Kundin | yes | 8 min | 2 d | 2 d | 75 % | 2 |" in markdown
-    assert "| 3 | Passwortregeln unklar | 1. Registrieren |" in markdown
-    assert "| 0 | Kein Support | whole stream |" in markdown
+    assert "| 1 | Registrieren | Kundin | yes | 8 min | 2 d | 2 d | 75 % | 1, 2 |" in markdown
+    assert "| 1 | 3 | Passwortregeln unklar | 1. Registrieren |" in markdown
+    assert "| 3 | 0 | Kein Support | whole stream |" in markdown
     assert "| Magic Link | 1. Registrieren |" in markdown
     assert "| Activity ratio | 0.8 % |" in markdown
     assert "| Rolled %C&A | 75 % |" in markdown
@@ -281,3 +283,48 @@ def test_stream_markdown_leaves_out_the_lane_column_on_a_board_without_lanes() -
 
     assert "| # | Step | Value-adding | PT |" in markdown
     assert "| 1 | Registrieren | yes | 8 min |" in markdown
+
+
+def test_the_steps_problem_column_holds_the_ranks_of_the_ranked_problem_list() -> None:
+    from service.domain.export import PROBLEM_RANKS_HEADER, problem_ranks, step_problem_ranks
+
+    stream = decode_stream(
+        {
+            "problems": [{"id": "p-top"}, {"id": "p-second"}, {"id": "p-third"}],
+            "steps": [
+                {"id": "s1", "order": 1, "problem_ids": ["p-third", "p-top"]},
+                {"id": "s2", "order": 2},
+            ],
+        }
+    )
+    ranks = problem_ranks(stream)
+
+    markdown = stream_to_markdown(stream)
+
+    assert step_problem_ranks(stream.steps[0], ranks) == "1, 3"
+    assert step_problem_ranks(stream.steps[1], ranks) == ""
+    assert PROBLEM_RANKS_HEADER in markdown
+
+
+def test_the_german_excel_dialect_separates_with_semicolons_and_writes_decimal_commas() -> None:
+    from service.domain.export import streams_to_csv as to_csv
+
+    stream = decode_stream(
+        {
+            "name": "Ist; Zustand",
+            "steps": [{"id": "s", "order": 1, "title": "Zahlen", "process_time_min": 6.5}],
+        }
+    )
+
+    text = to_csv([stream], dialect="excel-de")
+    rows = list(csv.DictReader(io.StringIO(text[1:]), delimiter=";"))
+
+    assert text.startswith("\ufeffstream;state;order;")
+    assert rows[0]["process_time_min"] == "6,5"
+    assert rows[0]["stream"] == "Ist; Zustand"
+    assert rows[0]["order"] == "1"
+
+
+def test_an_unknown_csv_dialect_is_refused() -> None:
+    with pytest.raises(ValueError, match="excel-de"):
+        streams_to_csv([], dialect="excel-fr")

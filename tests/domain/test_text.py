@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
 from service.domain.text import html_to_text
@@ -85,13 +83,12 @@ def test_text_at_the_limit_is_not_flagged() -> None:
         "<p>" + "word " * 20_000 + "</p>",
     ],
 )
-def test_hostile_100k_inputs_are_processed_quickly_and_bounded(hostile: str) -> None:
-    start = time.perf_counter()
+def test_hostile_100k_inputs_give_bounded_text(hostile: str) -> None:
+    # Speed on these inputs is measured in bench/digitize.py, not asserted here: a loaded
+    # laptop must not fail the suite. A quadratic regression still ends in pytest-timeout.
     text, _ = html_to_text(hostile)
-    elapsed = time.perf_counter() - start
 
     assert len(text) <= 10_000
-    assert elapsed < 0.5
 
 
 def test_empty_and_whitespace_only_text_is_empty() -> None:

@@ -391,9 +391,46 @@ def test_mural_persona_outside_the_areas_belongs_to_both_streams() -> None:
     assert doc["unclassified"] == []
 
 
+TEMPLATE = "miro-vsm-template.json"
+
+
+def test_template_board_reads_process_boxes_inventories_and_kaizen_bursts() -> None:
+    doc = _doc(TEMPLATE)
+
+    assert [(s["name"], s["state"]) for s in doc["streams"]] == [
+        ("Current State Map", "current"),
+        ("Future State Map", "target"),
+    ]
+    current = _stream(doc, "Current State Map")
+    assert [
+        (s["order"], s["title"], s["process_time_min"], s["wait_time_min"])
+        for s in current["steps"]
+    ] == [
+        (1, "Zuschnitt", 0.75, None),
+        (2, "Kanten", 1.03, 5 * 480),  # 62 s, rounded to 2 decimals
+        (3, "Schweißen", 2, 2 * 480),
+        (4, "Pulverbeschichten", 5, 3 * 480),
+    ]
+    assert _placements(current, "ideas") == {
+        "Rüstzeit Kanten halbieren": "Kanten",
+        "Puffer vor Pulver abbauen": "Pulverbeschichten",
+    }
+    # 10 days of inventory plus the process times after the first box (its lead time is unknown)
+    assert current["metrics"]["total_lead_time_min"] == 4808.03
+    future = _stream(doc, "Future State Map")
+    assert [s["wait_time_min"] for s in future["steps"]] == [None, 480, 240]
+    # the agenda's yellow stickies are no steps, and the board says so
+    assert [w["code"] for w in doc["warnings"]] == ["skipped-frame"]
+    assert doc["unclassified"] == []
+
+
 @pytest.mark.parametrize(
     ("name", "builder"),
-    [(MIRO, "miro_abo_workshop"), (MURAL, "mural_app_release")],
+    [
+        (MIRO, "miro_abo_workshop"),
+        (MURAL, "mural_app_release"),
+        (TEMPLATE, "miro_vsm_template"),
+    ],
 )
 def test_committed_examples_are_what_the_generator_writes(
     name: str, builder: str, monkeypatch: pytest.MonkeyPatch
@@ -409,3 +446,10 @@ def test_committed_examples_are_what_the_generator_writes(
     generated = json.dumps(getattr(module, builder)(), indent=2, ensure_ascii=False) + "\n"
 
     assert (EXAMPLES / name).read_text(encoding="utf-8") == generated
+
+
+def test_the_examples_warn_only_where_something_was_left_out() -> None:
+    assert _doc(MIRO)["warnings"] == []
+    (warning,) = _doc(MURAL)["warnings"]
+    assert warning["code"] == "skipped-frame"
+    assert warning["message"] == "The area 'Parking lot' holds no flow: it is no value stream."

@@ -270,3 +270,31 @@ def test_a_job_whose_final_write_raises_ends_failed_with_the_reason(
     assert revisions(db_session) == []
     assert db_session.get(ImportPayload, job_id) is None
     assert run_import_job(db_session, job_id).status == JobStatus.FAILED  # a re-run is harmless
+
+
+def test_a_running_job_shows_its_phase_and_item_counts_while_it_classifies(
+    db_session: Session, workspace_id: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import service.usecases.imports as imports
+
+    dump = stream_dump(3)
+    job_id = submit(db_session, workspace_id, dump)
+    seen: list[tuple[str | None, int | None, int | None, str]] = []
+    real_digitize = imports.digitize
+    factory = create_session_factory(db_session.get_bind())  # type: ignore[arg-type]
+
+    def observed_digitize(*args: Any, **kwargs: Any) -> Any:
+        with factory() as other:
+            job = other.get(ImportJob, job_id)
+            assert job is not None
+            seen.append((job.phase, job.items_done, job.items_total, job.status))
+        return real_digitize(*args, **kwargs)
+
+    monkeypatch.setattr(imports, "digitize", observed_digitize)
+
+    finished = run_import_job(db_session, job_id)
+
+    items = len(load_dump(dump).items)
+    assert seen == [("classifying", items, items, "running")]
+    assert finished is not None
+    assert (finished.phase, finished.progress) == ("done", 100)

@@ -124,24 +124,25 @@ def test_the_same_request_sent_twice_at_once_queues_one_import(hooked: HookedBoa
     assert len(hooked.jobs()) == 1
 
 
-def test_many_triggers_within_the_debounce_window_make_one_import(
+def test_many_triggers_within_the_debounce_window_make_one_pending_import(
     make_client: MakeClient, alice: Workspace
 ) -> None:
-    window = 2.0
+    # A window far longer than 30 requests take on any machine: the test states no speed.
+    # That the pending import then runs once is the first test's subject.
+    window = 3600.0
     with make_client(encryption_keys=[KEY], webhooks={"debounce_s": window}) as client:
         job = import_dump(client, alice, stream_dump(2))
         board = HookedBoard(client, alice, job["board_id"], "")
         board.secret = board.rotate()["secret"]
-        started = time.monotonic()
 
         outcomes = [board.post().json()["outcome"] for _ in range(30)]
+        hook = client.get(f"/v1/boards/{job['board_id']}/webhook", headers=alice.headers).json()
 
-        assert time.monotonic() - started < window  # all inside one window
         assert outcomes[0] == "accepted"
         assert set(outcomes[1:]) == {"coalesced"}
-        wait_until(lambda: len(finished(board)) == 1)
-        time.sleep(0.5)
-        assert len(board.jobs()) == 1
+        assert hook["state"] == "pending"
+        assert hook["due_at"] is not None
+        assert board.jobs() == []
 
 
 def test_a_trigger_after_the_import_starts_a_new_window(hooked: HookedBoard) -> None:

@@ -135,8 +135,15 @@ def get_revision(
             **RevisionPublic.model_validate(revision).model_dump(),
             "ruleset": content.ruleset,
             "import_stats": content.board.get("stats", {}),
+            "warnings": _warnings(content.result),
         }
     )
+
+
+def _warnings(result: dict[str, Any]) -> list[dict[str, Any]]:
+    """The stored document's warnings ([] for documents stored before they existed)."""
+    warnings = result.get("warnings")
+    return [w for w in warnings if isinstance(w, dict)] if isinstance(warnings, list) else []
 
 
 def stream_public(row: RevisionStream, key: str, board_id: int) -> StreamPublic:
@@ -248,6 +255,7 @@ def get_report(
         ],
         problems=_ranked_problems(streams, stream_ids),
         comparison=content.result.get("comparison"),
+        warnings=_warnings(content.result),
         unclassified_count=rev.unclassified_count,
     )
 

@@ -130,7 +130,7 @@ def miro_callback(
     code: CodeQuery = None,
     state: StateQuery = None,
     error: ErrorQuery = None,
-) -> ConnectionPublic:
+) -> ConnectionPublic | Response:
     live = _miro(request)
     return callback_answer(
         session,
@@ -139,6 +139,7 @@ def miro_callback(
         lambda: complete_miro_authorization(
             session, live.cipher, live.app, live.http_factory, code=code, state=state
         ),
+        request=request,
     )
 
 

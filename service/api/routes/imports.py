@@ -22,7 +22,8 @@ from service.api.problems import ProblemError, responses
 from service.api.schemas import ImportJobPublic, Page
 from service.db.engine import begin_write
 from service.db.tables import ImportJob
-from service.usecases.errors import TooManyActiveError
+from service.domain.progress import describe_job
+from service.usecases.errors import IdempotencyKeyReused, TooManyActiveError
 from service.usecases.imports import hand_over, submit_import
 
 router = APIRouter(prefix="/imports", tags=["imports"])
@@ -49,8 +50,10 @@ _UPLOAD_BODY = {
 
 
 def job_public(job: ImportJob) -> ImportJobPublic:
+    text = describe_job(job.status, job.phase, job.items_done, job.items_total)
     return ImportJobPublic.model_validate(
-        {**job.model_dump(), "revision": job.revision_number}, from_attributes=False
+        {**job.model_dump(), "revision": job.revision_number, "progress_text": text},
+        from_attributes=False,
     )
 
 
@@ -101,7 +104,11 @@ async def create_import(
         session.commit()
         return job, created
 
-    job, created = await run_in_threadpool(submit)
+    try:
+        job, created = await run_in_threadpool(submit)
+    except IdempotencyKeyReused as exc:
+        session.rollback()
+        raise ProblemError("idempotency-key-reused", str(exc)) from None
     if created:
         assert job.id is not None
         hand_over(dispatcher, job.id)  # stored either way: the sweep retries a failed publish

@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Annotated, Any, TypeVar
 
 from fastapi import Query, Request
-from fastapi.responses import RedirectResponse
+from fastapi.responses import RedirectResponse, Response
 from pydantic import BaseModel, Field
 
 from connectors.errors import AuthError
@@ -100,11 +100,16 @@ def authorize_answer(
 
 
 def callback_answer(
-    session: SessionDep, provider: str, error: str | None, complete: Callable[[], Connection]
-) -> ConnectionPublic:
+    session: SessionDep,
+    provider: str,
+    error: str | None,
+    complete: Callable[[], Connection],
+    request: Request | None = None,
+) -> ConnectionPublic | Response:
     """The OAuth callback: ``complete`` consumes the state and stores the connection, committed
     here; a refusal (``error``), a bad state or a provider failure becomes a problem and stores
-    nothing."""
+    nothing. A browser (``Accept: text/html``) gets a "connected" page linking the board
+    picker; a client asking for JSON gets the connection."""
     if error is not None:
         session.rollback()
         raise ProblemError(
@@ -121,4 +126,26 @@ def callback_answer(
         session.rollback()
         raise ProblemError("oauth-refused", str(exc)) from None
     session.commit()
-    return ConnectionPublic(**connection_summary(row))
+    connection = ConnectionPublic(**connection_summary(row))
+    if request is not None and wants_html(request):
+        return connected_page(connection, provider_label(provider))
+    return connection
+
+
+def wants_html(request: Request) -> bool:
+    """True for a browser: it lists ``text/html`` before (or without) ``application/json``."""
+    accept = request.headers.get("accept", "").lower()
+    html, json = accept.find("text/html"), accept.find("application/json")
+    return html >= 0 and (json < 0 or html < json)
+
+
+def connected_page(connection: ConnectionPublic, label: str) -> Response:
+    from service.web.routes import page
+
+    return page(
+        "connected.html",
+        signed_in=None,
+        label=label,
+        connection=connection,
+        picker=f"/v1/connections/{connection.id}/remote-boards",
+    )

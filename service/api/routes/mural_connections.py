@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 import structlog
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import RedirectResponse
 
 from service.api.deps import SessionDep, WorkspaceDep
@@ -85,13 +85,14 @@ def mural_callback(
     code: CodeQuery = None,
     state: StateQuery = None,
     error: ErrorQuery = None,
-) -> ConnectionPublic:
+) -> ConnectionPublic | Response:
     live = _mural(request)
     return callback_answer(
         session,
         MURAL,
         error,
         lambda: complete_mural_authorization(session, live, code=code, state=state),
+        request=request,
     )
 
 

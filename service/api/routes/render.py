@@ -20,6 +20,7 @@ from pydantic import BaseModel, Field
 from sqlmodel import Session
 
 from service.api.deps import SessionDep, SettingsDep, WorkspaceDep, runtime_of
+from service.api.links import public_base_url
 from service.api.problems import ProblemError, responses
 from service.api.routes.boards import (
     RevisionQuery,
@@ -30,6 +31,7 @@ from service.api.routes.boards import (
 from service.api.routes.streams import etag_matches, stream_row_or_404
 from service.db.tables import Board
 from service.domain.contract_model import decode_contract, decode_stream
+from service.domain.render.explain import explain_board
 from service.domain.render.html import CSP_HEADER, render_report_html
 from service.domain.render.share import (
     ShareGrant,
@@ -39,12 +41,15 @@ from service.domain.render.share import (
     verify_share_token,
 )
 from service.domain.render.svg import render_stream_svg
+from service.domain.serialize import BoardFormatError, board_from_dict
+from service.rules_file import RulesError, parse_rules
+from service.usecases.portfolio import board_trends
 
 router = APIRouter(tags=["maps"])
 log = structlog.get_logger(__name__)
 
 # Bump when the renderers change what they draw, so cached maps and pages are fetched again.
-RENDER_VERSION = "1"
+RENDER_VERSION = "2"
 SHARE_DAYS_DEFAULT = 7
 SHARE_DAYS_MAX = 90
 # An SVG opened on its own is a document that could run script; ours has none, and this
@@ -115,7 +120,10 @@ def _report_page(session: Session, board: Board, revision: int | None) -> tuple[
     ).hexdigest()[:32]
     doc: dict[str, Any] = content.result
     page = render_report_html(
-        decode_contract(doc), imported_at=_utc_text(rev.created_at), revision=number
+        decode_contract(doc),
+        imported_at=_utc_text(rev.created_at),
+        revision=number,
+        trends=board_trends(session, board, number),
     )
     return page, f'"{digest}"'
 
@@ -154,6 +162,53 @@ def get_stream_map(
         return Response(status_code=304, headers=headers)
     svg = render_stream_svg(decode_stream(row.data))
     return Response(svg, media_type=_SVG_MEDIA, headers=headers)
+
+
+@router.get(
+    "/boards/{board_id}/revisions/{number}/explain.svg",
+    summary="How the reader understood the board: the explain view (SVG)",
+    response_class=Response,
+    responses={
+        **responses(401, 404, 409, 422),
+        200: {"content": {_SVG_MEDIA: {}}, "description": "The explain view (image/svg+xml)"},
+        304: {"description": "Not modified (If-None-Match)"},
+    },
+)
+def get_explain_view(
+    board_id: int,
+    number: int,
+    workspace_id: WorkspaceDep,
+    session: SessionDep,
+    if_none_match: Annotated[str | None, Header()] = None,
+) -> Response:
+    """The revision's board as it was drawn, every item filled by its role, steps numbered,
+    streams and lanes outlined, data, problems and ideas joined to their steps, unread items
+    hatched with the reason on hover (see docs/rules.md). Drawn from the stored board with the
+    revision's rules; carries an ``ETag``."""
+    board = board_or_404(session, workspace_id, board_id)
+    revision_number_or_404(board, number)
+    rev, content = revision_content_or_404(session, board, number)
+    digest = hashlib.sha256(
+        f"explain:{board.id}:{number}:{rev.content_hash}:{rev.rules_hash}:{RENDER_VERSION}".encode()
+    ).hexdigest()[:32]
+    etag = f'"{digest}"'
+    headers = {
+        "ETag": etag,
+        "Cache-Control": "private, no-cache",
+        "X-Content-Type-Options": "nosniff",
+        "Content-Security-Policy": SVG_CSP,
+        "Content-Disposition": f'inline; filename="board-{board.id}-r{number}-explain.svg"',
+    }
+    if etag_matches(if_none_match, etag):
+        return Response(status_code=304, headers=headers)
+    try:
+        stored = board_from_dict(content.board)
+        ruleset = parse_rules(dict(content.ruleset)) if content.ruleset else None
+    except (BoardFormatError, RulesError) as exc:
+        raise ProblemError(
+            "conflict", f"Revision {number} of board {board.id} cannot be drawn: {exc}"
+        ) from exc
+    return Response(explain_board(stored, ruleset), media_type=_SVG_MEDIA, headers=headers)
 
 
 @router.get(
@@ -197,6 +252,7 @@ def share_board(
     session: SessionDep,
     settings: SettingsDep,
     secret: ShareSecretDep,
+    request: Request,
     body: Annotated[ShareCreate | None, Body()] = None,
 ) -> SharePublic:
     """A signed link to the latest report page that works without an API key until it
@@ -208,7 +264,7 @@ def share_board(
     expires_at = int(time.time()) + days * 86_400
     assert board.id is not None
     token = sign_share_token(secret, ShareGrant(workspace_id, board.id, expires_at))
-    base = settings.public_base_url.rstrip("/")
+    base = public_base_url(request)
     log.info("share_link_created", board_id=board.id, expires_at=expires_at)
     if not settings.encryption_keys:
         log.warning(

@@ -25,6 +25,7 @@ from service.api.deps import (
     read_limited_body,
     runtime_of,
 )
+from service.api.links import public_base_url
 from service.api.problems import ProblemError, responses
 from service.api.routes.boards import board_or_404, revision_number_or_404
 from service.api.schemas import Page, _Public
@@ -309,7 +310,7 @@ def create_webhook_secret(
     return WebhookSecretCreated(
         board_id=board_id,
         secret=secret,
-        trigger_url=f"{runtime.base_url}/v1/hooks/boards/{board_id}",
+        trigger_url=f"{public_base_url(request)}/v1/hooks/boards/{board_id}",
         previous_secret_valid_until=until,
     )
 
@@ -327,7 +328,7 @@ def get_webhook(
         raise ProblemError("not-found", f"Board {board_id} has no webhook.")
     return WebhookPublic(
         board_id=board_id,
-        trigger_url=f"{_runtime(request).base_url}/v1/hooks/boards/{board_id}",
+        trigger_url=f"{public_base_url(request)}/v1/hooks/boards/{board_id}",
         rotated_at=row.rotated_at,
         previous_secret_valid_until=row.previous_valid_until
         if row.previous_secret is not None

@@ -29,6 +29,7 @@ from service.domain.contract_model import (
     ContractProblem,
     ContractStream,
 )
+from service.domain.export import problem_ranks, step_problem_ranks
 from service.domain.render.svg import (
     MAX_STEPS,
     ratio_percent,
@@ -42,6 +43,8 @@ from service.domain.render.textfit import (
     format_minutes,
     format_percent,
 )
+from service.domain.render.trends_html import trends_section
+from service.domain.trends import Trend
 
 # Sent by the API with the page. No script-src: scripts fall back to default-src 'none'.
 CSP_HEADER = (
@@ -196,7 +199,7 @@ def _stream_section(stream: ContractStream, *, draw_map: bool) -> _StreamSection
     state = stream.state or "unspecified"
     steps, problems, ideas = stream.steps, stream.problems, stream.ideas
     titles = {s.id: s.title for s in steps}
-    ranks = {p.id: rank for rank, p in enumerate(problems, start=1)}
+    ranks = problem_ranks(stream)
     rendered = render_stream_map(stream) if draw_map else None
     shown_steps = steps[:MAX_TABLE_ROWS]
     return _StreamSection(
@@ -231,10 +234,7 @@ def _stream_section(stream: ContractStream, *, draw_map: bool) -> _StreamSection
                 lead=format_minutes(step.lead_time_min),
                 wait=format_minutes(step.wait_time_min),
                 quality=format_percent(step.complete_accurate_pct, digits=0),
-                problems=", ".join(
-                    str(r)
-                    for r in sorted(ranks[pid] for pid in step.problem_ids if pid in ranks)[:20]
-                ),
+                problems=step_problem_ranks(step, ranks),
             )
             for step in shown_steps
         ],
@@ -357,12 +357,17 @@ _CSS = Markup(  # noqa: S704 (our own stylesheet)
 
 
 def render_report_html(
-    doc: Contract, *, imported_at: str | None = None, revision: int | None = None
+    doc: Contract,
+    *,
+    imported_at: str | None = None,
+    revision: int | None = None,
+    trends: Sequence[Trend] = (),
 ) -> str:
     """Render a contract v1 document as one self-contained HTML page (UTF-8 text).
 
     ``imported_at`` is shown as given (an ISO 8601 timestamp, say); ``revision`` is the board's
-    revision number. Parts the decoder left empty are shown as unknown.
+    revision number; ``trends`` (the board's streams across its revisions up to this one) add
+    the "Since the last workshop" section. Parts the decoder left empty are shown as unknown.
     """
     board = doc.board
     streams = doc.streams
@@ -403,7 +408,10 @@ def render_report_html(
         streams_total=len(streams),
         sections=sections,
         map_budget=f"{MAX_PAGE_MAP_STEPS:,}",
+        # built by trends_html, which escapes every board text itself
+        trends=Markup(trends_section(trends)),  # noqa: S704
         comparisons=[_comparison_pair(pair, names) for pair in pairs],
+        warnings=doc.warnings[:MAX_TABLE_ROWS],
         unclassified=doc.unclassified[:MAX_TABLE_ROWS],
         unclassified_more=len(doc.unclassified) - MAX_TABLE_ROWS,
     )

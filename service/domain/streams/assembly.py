@@ -9,22 +9,23 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from operator import attrgetter
 
-from service.domain.board import Board
+from service.domain.board import Board, ItemKind
 from service.domain.classification import Classification, Times, Unclassified
 from service.domain.garbage import gc_paused
 from service.domain.ruleset import Role, Ruleset
 from service.domain.streams.flow import flow_order
-from service.domain.streams.model import Idea, Problem, Step, Stream
+from service.domain.streams.ladder import ladder_times
+from service.domain.streams.lanes import find_lanes
+from service.domain.streams.model import Idea, Lane, Problem, Step, Stream
 from service.domain.streams.placement import (
+    Columns,
     Key,
     PlacedSteps,
     Seed,
     count_votes,
     find_frames,
     gather_steps,
-    lane_bands,
-    lane_labels,
-    lane_of,
+    is_inventory,
     place_data,
     place_items,
     place_notes,
@@ -32,7 +33,12 @@ from service.domain.streams.placement import (
 )
 from service.domain.streams.spatial import Placed, finite_geometry
 from service.domain.streams.titles import display_title, stable_id
-from service.domain.times import count_vote_marks, leading_marker_pattern, parse_times
+from service.domain.times import (
+    count_vote_marks,
+    first_bare_time,
+    leading_marker_pattern,
+    parse_times,
+)
 
 
 def _typical(classification: Classification) -> float:
@@ -59,13 +65,19 @@ def build_streams(
     keys = frozenset(seed.key for seed in seeds)
     reach = typical * ruleset.attach_distance
     problems = placed.by_role.get(Role.PROBLEM, ())
+    ideas = placed.by_role.get(Role.IDEA, ())
+    stacked = [*placed.by_role.get(Role.DATA, ()), *problems, *ideas]
+    columns = Columns.of(stacked, steps, keys, typical)
+    ruled: dict[str, str] = {}
     notes = {
-        Role.PROBLEM: place_notes(problems, steps, placed.homes, keys, reach, typical),
-        Role.IDEA: place_notes(
-            placed.by_role.get(Role.IDEA, ()), steps, placed.homes, keys, reach, typical
+        Role.PROBLEM: place_notes(
+            problems, steps, placed.homes, keys, reach, typical, columns, ruled
         ),
+        Role.IDEA: place_notes(ideas, steps, placed.homes, keys, reach, typical, columns, ruled),
     }
-    data = place_data(placed.by_role.get(Role.DATA, ()), steps, placed.homes, keys, typical)
+    data = place_data(
+        placed.by_role.get(Role.DATA, ()), steps, placed.homes, keys, typical, columns, ruled
+    )
     votes = count_votes(board, classification, problems, typical)
 
     marker = leading_marker_pattern(ruleset)
@@ -81,7 +93,7 @@ def build_streams(
             target.append(text)
 
     context = _Context(
-        board, ruleset, marker, classification.roles, typical, steps, data, votes, {}
+        board, ruleset, marker, classification.roles, typical, steps, data, votes, {}, ruled
     )
     return tuple(
         _stream(
@@ -110,12 +122,29 @@ class _Context:
     data: Mapping[str, Sequence[Placed]]
     votes: Mapping[str, Sequence[str]]
     parsed_times: dict[str, Times]  # filled while the streams are built
+    ruled: Mapping[str, str]  # item id -> the layout rule that placed it (placement.py)
 
 
-def _step_times(context: _Context, step: Placed, value_adding: bool) -> Times:
-    stated = [_parsed_times(context, d.item.text) for d in context.data.get(step.item.id, ())]
+def _step_times(
+    context: _Context, step: Placed, value_adding: bool, ladder: Times | None = None
+) -> Times:
+    """Data stickies first (nearest first), then the step's own text, then the timeline
+    ladder: the first stated value of each time counts."""
+    stated = [_data_times(context, d) for d in context.data.get(step.item.id, ())]
     stated.append(_parsed_times(context, step.item.text))
+    if ladder is not None:
+        stated.append(ladder)
     return _completed(_merge(stated), value_adding)
+
+
+def _data_times(context: _Context, data: Placed) -> Times:
+    """A data item's times; an inventory triangle's bare time ("2 days") is waiting."""
+    times = _parsed_times(context, data.item.text)
+    if times.wait_min is None and is_inventory(data.item):
+        waiting = first_bare_time(data.item.text, context.ruleset)
+        if waiting is not None:
+            return Times(times.process_min, times.lead_min, waiting, times.complete_accurate_pct)
+    return times
 
 
 def _parsed_times(context: _Context, text: str) -> Times:
@@ -170,6 +199,56 @@ def _completed(times: Times, value_adding: bool) -> Times:
     return Times(process, lead, wait, times.complete_accurate_pct)
 
 
+_WHY = {
+    "lane-box": "a lane label drawn as a box as tall as its lane: the steps inside it are in "
+    "lane {name}",
+    "lane-band": "a long shape behind the steps: the lane band {name}",
+    "lane-column": "a header above a top-to-bottom flow: the column lane {name}",
+    "ladder-process": "a time on the timeline ladder under step {step}: its process time",
+    "ladder-wait": "a time on the timeline ladder before step {step}: its waiting",
+    "data-overlap": "a data sticky a bit to the side of step {step}, overlapping its width: "
+    "its times",
+    "column": "stacked in the column of step {step} (step row, data row, problem row, idea row)",
+}
+
+
+def _placements(
+    context: _Context,
+    members: Sequence[Placed],
+    lanes: Sequence[Lane],
+    rungs: Mapping[str, tuple[str, str]],
+    notes: Sequence[tuple[Placed, str | None]],
+) -> tuple[tuple[str, str, str], ...]:
+    """(item id, rule, why) for the items of one stream placed by a layout rule of issue 11."""
+    titles = {m.item.id: f"'{_step_title(m, context.marker)}'" for m in members}
+    found: list[tuple[str, str, str]] = []
+    for lane in lanes:
+        if lane.rule != "lane-label":
+            why = _WHY[lane.rule].format(name=f"'{lane.name}'")
+            found.append((lane.label_id, lane.rule, why))
+    for item_id, (step, kind) in rungs.items():
+        found.append((item_id, f"ladder-{kind}", _WHY[f"ladder-{kind}"].format(step=titles[step])))
+    attached = [
+        (data.item.id, step.item.id)
+        for step in members
+        for data in context.data.get(step.item.id, ())
+    ]
+    attached += [(note.item.id, step) for note, step in notes if step is not None]
+    for item_id, step in attached:
+        rule = context.ruled.get(item_id)
+        if rule is not None and step in titles:
+            found.append((item_id, rule, _WHY[rule].format(step=titles[step])))
+    return tuple(sorted(found))
+
+
+def _step_title(step: Placed, marker: re.Pattern[str] | None) -> str:
+    """A card's title is its first line (the rest is its description, read for times only)."""
+    text = step.item.text
+    if step.item.kind is ItemKind.CARD:
+        text = next((line for line in text.splitlines() if line.strip()), text)
+    return display_title(text, marker)
+
+
 def _stream(
     context: _Context,
     seed: Seed,
@@ -183,9 +262,9 @@ def _stream(
     index = {step.item.id: i for i, step in enumerate(members)}
     links = [(index[a], index[b]) for a, b in context.steps.flows.get(seed.key, ())]
     order, edges = flow_order([step.geometry for step in members], links)
-    lanes, bounds, band_names = lane_bands(
-        lane_labels(labels, members, seed.frame, context.typical, ruleset)
-    )
+    lanes = find_lanes(labels, members, seed.frame, context.typical, ruleset)
+    rungs: dict[str, tuple[str, str]] = {}
+    ladder = ladder_times(labels, members, context.typical, ruleset, rungs)
     step_id = {step.item.id: stable_id("st", board.id, step.item.id) for step in members}
     step_order = {step.item.id: order[i] for i, step in enumerate(members)}
     unattached = len(members) + 1
@@ -233,13 +312,13 @@ def _stream(
     built: list[tuple[tuple[int, float, float, str], Step]] = []
     for i, member in enumerate(members):
         value_adding = context.roles.get(member.item.id) is Role.STEP
-        times = _step_times(context, member, value_adding)
+        times = _step_times(context, member, value_adding, ladder.get(member.item.id))
         sid = step_id[member.item.id]
         built_step = Step(
             id=sid,
             order=order[i],
-            title=display_title(member.item.text, context.marker),
-            lane=lane_of(member.geometry.y, bounds, band_names),
+            title=_step_title(member, context.marker),
+            lane=lanes.lane_of(member.geometry),
             value_adding=value_adding,
             process_time_min=times.process_min,
             lead_time_min=times.lead_min,
@@ -268,7 +347,9 @@ def _stream(
         state=seed.state,
         frame_id=seed.key,
         persona=", ".join(personas) or None,
-        lanes=lanes,
+        lanes=lanes.names,
+        lane_spans=lanes.lanes,
+        placements=_placements(context, members, lanes.lanes, rungs, [*problem_notes, *idea_notes]),
         steps=tuple(step for _, step in built),
         problems=tuple(problems),
         ideas=tuple(ideas),

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict, deque
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from service.domain.board import Geometry
 
@@ -123,3 +123,48 @@ def flow_order(
             order[node] = offset + unit_layer + 1
         offset += max(unit_layers) + 1
     return order, edges
+
+
+def orient_lines(
+    lines: Sequence[tuple[str, str]],
+    arrows: Sequence[tuple[str, str]],
+    geometry: Mapping[str, Geometry],
+) -> list[tuple[str, str]]:
+    """Lines without a direction (no arrowhead, or one at each end) turned into flow edges.
+
+    The layout of the chain decides: the lines and arrows joined into one chain are laid out
+    wider than tall (left to right) or taller than wide (top to bottom), and each line runs
+    that way, the other axis breaking ties. Arrows (one head) keep their direction and only
+    help to make up the chain.
+    """
+    if not lines:
+        return []
+    parent: dict[str, str] = {}
+
+    def root(node: str) -> str:
+        parent.setdefault(node, node)
+        while parent[node] != node:
+            parent[node] = parent[parent[node]]
+            node = parent[node]
+        return node
+
+    for a, b in (*lines, *arrows):
+        ra, rb = root(a), root(b)
+        if ra != rb:
+            parent[max(ra, rb)] = min(ra, rb)
+    spans: dict[str, list[float]] = {}
+    for node in list(parent):
+        box = geometry[node]
+        span = spans.setdefault(root(node), [box.x, box.x, box.y, box.y])
+        span[0], span[1] = min(span[0], box.x), max(span[1], box.x)
+        span[2], span[3] = min(span[2], box.y), max(span[3], box.y)
+    oriented: list[tuple[str, str]] = []
+    for a, b in lines:
+        left, right, top, bottom = spans[root(a)]
+        ga, gb = geometry[a], geometry[b]
+        if right - left >= bottom - top:
+            key_a, key_b = (ga.x, ga.y, a), (gb.x, gb.y, b)
+        else:
+            key_a, key_b = (ga.y, ga.x, a), (gb.y, gb.x, b)
+        oriented.append((a, b) if key_a <= key_b else (b, a))
+    return oriented

@@ -57,6 +57,20 @@ class Idea(Record, frozen=True):
 
 
 @dataclass(frozen=True, slots=True)
+class Lane:
+    """One lane: its name, its axis (``rows`` or ``columns``), the span its label covers (top and
+    bottom for rows, left and right for columns; the label's own extent, or the band halfway to
+    the neighbours), the id of the naming item and the rule that found it."""
+
+    name: str
+    axis: str
+    start: float
+    end: float
+    label_id: str
+    rule: str
+
+
+@dataclass(frozen=True, slots=True)
 class Stream:
     """A value stream. ``steps`` are sorted by order, then top to bottom, then left to right.
 
@@ -75,3 +89,9 @@ class Stream:
     problems: tuple[Problem, ...]
     ideas: tuple[Idea, ...]
     edges: tuple[tuple[str, str], ...] = ()
+    # where each lane lies on the board (canvas units), for pictures of the board
+    lane_spans: tuple[Lane, ...] = ()
+    # (item id, rule, why) of the items placed by a layout rule of issue 11 (lane bands and
+    # boxes, column lanes, ladder rungs, data to the side, items stacked in a column), so
+    # their decisions can name the rule
+    placements: tuple[tuple[str, str, str], ...] = ()

@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import math
-from bisect import bisect_right
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from itertools import pairwise
 
 from service.domain.board import Board, Geometry, Item, ItemKind
 from service.domain.classification import Classification
 from service.domain.ruleset import Role, Ruleset, StreamState
+from service.domain.streams.flow import orient_lines
 from service.domain.streams.spatial import (
     Grid,
     Placed,
@@ -22,9 +21,15 @@ from service.domain.streams.spatial import (
     position_key,
 )
 from service.domain.streams.titles import first_line, title_state
+from service.domain.template import TRIANGLE_SHAPES
 
 # a data sticky sits at most this many typical sticky sizes below the step it belongs to
 DATA_REACH = 3.0
+# a column (step row, data row, problem row, idea row, ...) reaches at most this many sizes down
+COLUMN_REACH = 10.0
+# two items stacked in a column leave at most this many sticky sizes between them (an empty
+# cell of the data row, say)
+COLUMN_GAP = 1.5
 
 
 Key = str | None  # a stream's container id; None is the board-level stream
@@ -37,6 +42,9 @@ class Frames:
     containers: Mapping[str, Item]
     states: Mapping[str, StreamState]
     legends: frozenset[str]
+    # frames that hold no flow (Agenda, Parking Lot, ...): never a stream; what they hold
+    # belongs to the stream around them, if any
+    skipped: frozenset[str] = frozenset()
 
 
 def find_frames(board: Board, classification: Classification, ruleset: Ruleset) -> Frames:
@@ -52,13 +60,15 @@ def find_frames(board: Board, classification: Classification, ruleset: Ruleset) 
         for cid, item in containers.items()
         if cid not in legends and (state := title_state(item.text, ruleset)) is not None
     }
-    return Frames(containers, states, legends)
+    return Frames(containers, states, legends, classification.skipped_ids)
 
 
 def _home(item: Item, frames: Frames) -> str | None:
     """The container whose stream the item belongs to (None = outside every container)."""
     chain = [
-        cid for cid in item.containers if cid in frames.containers and cid not in frames.legends
+        cid
+        for cid in item.containers
+        if cid in frames.containers and cid not in frames.legends and cid not in frames.skipped
     ]
     for cid in chain:
         if cid in frames.states:
@@ -148,6 +158,7 @@ def gather_steps(board: Board, placed: PlacedBoard) -> PlacedSteps:
         home[step.item.id] = key
     connections: dict[str, set[str]] = defaultdict(set)
     flows: dict[Key, set[tuple[str, str]]] = defaultdict(set)
+    lines: dict[Key, list[tuple[str, str]]] = defaultdict(list)
     for connector in board.connectors:
         start, end = connector.start_id, connector.end_id
         if start is None or end is None or start == end:
@@ -157,10 +168,21 @@ def gather_steps(board: Board, placed: PlacedBoard) -> PlacedSteps:
         if start in home:
             connections[end].add(start)
         if start in home and end in home and home[start] == home[end]:
-            flows[home[start]].add((start, end))
+            if connector.heads == "end":
+                flows[home[start]].add((start, end))
+            elif connector.heads == "start":
+                flows[home[start]].add((end, start))
+            else:  # no arrowhead, or one at each end: the layout of the chain decides
+                lines[home[start]].append((start, end))
+    by_id = {step.item.id: step for step in steps}
+    for key, undirected in lines.items():
+        geometry = {sid: by_id[sid].geometry for pair in undirected for sid in pair}
+        arrows = sorted(flows.get(key, ()))
+        geometry.update({sid: by_id[sid].geometry for pair in arrows for sid in pair})
+        flows[key].update(orient_lines(sorted(undirected), arrows, geometry))
     return PlacedSteps(
         all=steps,
-        by_id={step.item.id: step for step in steps},
+        by_id=by_id,
         by_key=dict(by_key),
         home=home,
         connections={key: frozenset(ids) for key, ids in connections.items()},
@@ -229,6 +251,66 @@ def _cell(reach: float) -> float:
     return reach if math.isfinite(reach) and reach > 0 else 1.0
 
 
+@dataclass(frozen=True, slots=True)
+class Columns:
+    """The items that stack in a step's column (data, problems, ideas), indexed for look-ups:
+    the column rule attaches an item to the step at the top of an unbroken stack."""
+
+    stacked: Sequence[Placed]
+    grid: Grid
+    steps: _Pools
+    typical: float
+
+    @classmethod
+    def of(
+        cls, stacked: Sequence[Placed], steps: PlacedSteps, keys: frozenset[Key], typical: float
+    ) -> Columns:
+        cell = _cell(typical)
+        grid = build_grid([item.geometry for item in stacked], cell, extents=True)
+        return cls(stacked, grid, _Pools(steps, keys, cell, True, {}), typical)
+
+    def step_of(self, item: Placed, home: Key) -> str | None:
+        """The step at the top of the column the item is stacked in, or None.
+
+        The item overlaps the step's column by at least half the narrower width, lies below
+        it within ``COLUMN_REACH`` sizes, and the items stacked between them leave no gap
+        wider than ``COLUMN_GAP`` sizes.
+        """
+        _, members, grid = self.steps.pool(home)
+        if grid is None:
+            return None
+        box, reach = item.geometry, COLUMN_REACH * self.typical
+        best: tuple[float, str] | None = None
+        for index in near(grid, box.left, box.y - reach, box.right, box.y):
+            step = members[index].geometry
+            gap = box.top - step.bottom
+            if -self.typical / 2 < gap <= reach and _in_column(step, box):
+                candidate = (gap, members[index].item.id)
+                if best is None or candidate < best:
+                    best = candidate
+        if best is None:
+            return None
+        step = self.steps.steps.by_id[best[1]].geometry
+        between = sorted(
+            (self.stacked[i].geometry.top, self.stacked[i].geometry.bottom)
+            for i in near(self.grid, step.left, step.bottom, step.right, box.top)
+            if self.stacked[i].item.id != item.item.id
+            and _in_column(step, self.stacked[i].geometry)
+            and step.bottom <= self.stacked[i].geometry.y <= box.y
+        )
+        cursor, allowed = step.bottom, COLUMN_GAP * self.typical
+        for top, bottom in between:
+            if top - cursor > allowed:
+                break
+            cursor = max(cursor, bottom)
+        return best[1] if box.top - cursor <= allowed else None
+
+
+def _in_column(step: Geometry, box: Geometry) -> bool:
+    overlap = min(step.right, box.right) - max(step.left, box.left)
+    return overlap > 0 and overlap >= 0.5 * min(step.width, box.width)
+
+
 def place_notes(
     notes: Sequence[Placed],
     steps: PlacedSteps,
@@ -236,10 +318,14 @@ def place_notes(
     keys: frozenset[Key],
     reach: float,
     typical: float,
+    columns: Columns | None = None,
+    ruled: dict[str, str] | None = None,
 ) -> dict[Key, list[tuple[Placed, str | None]]]:
     """Stream key -> its problems or ideas with their step item id (None: the stream itself).
 
-    Notes placed nowhere are left out; each stream's notes keep the order of ``notes``.
+    Connected to a step: that step; else the nearest step within ``reach``; else, when it is
+    stacked in a step's column (``Columns``), the step at the top. Notes placed nowhere are
+    left out; each stream's notes keep the order of ``notes``.
     """
     # cells of one reach: the nearest step within reach lies in the 3 x 3 cells around the note
     pools = _Pools(steps, keys, _cell(max(reach, typical)), False, {})
@@ -252,6 +338,10 @@ def place_notes(
             in_stream, members, grid = pools.pool(home)
             if grid is not None:
                 step = nearest(note.geometry, members, grid, reach)
+            if step is None and columns is not None and grid is not None:
+                step = columns.step_of(note, home)
+                if step is not None and ruled is not None:
+                    ruled[note.item.id] = "column"
             if step is None:
                 if in_stream:
                     placed[home].append((note, None))
@@ -266,31 +356,84 @@ def place_data(
     homes: Mapping[str, Key],
     keys: frozenset[Key],
     typical: float,
+    columns: Columns | None = None,
+    ruled: dict[str, str] | None = None,
 ) -> dict[str, list[Placed]]:
-    """Step item id -> its data stickies, nearest first."""
+    """Step item id -> its data stickies, nearest first.
+
+    Connected to a step: that step. An inventory triangle (VSM template): the step right after
+    it in its row. Else the nearest step above whose width holds the sticky's centre or, failing
+    that, overlaps the sticky (a times sticky put a bit to the side), at most ``DATA_REACH``
+    sizes higher; else the step at the top of the column it is stacked in (``Columns``).
+    ``ruled`` collects item id -> rule for the data placed by a rule of issue 11
+    (``data-overlap``, ``column``), so their decisions can name it.
+    """
     reach = DATA_REACH * typical
     pools = _Pools(steps, keys, _cell(typical), True, {})
     found: dict[str, list[tuple[float, str, Placed]]] = defaultdict(list)
     for sticky in data:
         step = _connected_step(sticky, steps) if sticky.item.id in steps.connections else None
+        home = homes[sticky.item.id]
         if step is None:
-            _, members, grid = pools.pool(homes[sticky.item.id])
-            if grid is not None:
+            _, members, grid = pools.pool(home)
+            if grid is not None and is_inventory(sticky.item):
+                step = _step_after(sticky.geometry, members, grid, reach, typical)
+            elif grid is not None:
                 step = _step_above(sticky.geometry, members, grid, reach)
+                if step is not None and ruled is not None:
+                    above = steps.by_id[step].geometry
+                    if not above.left <= sticky.geometry.x <= above.right:
+                        ruled[sticky.item.id] = "data-overlap"
+                if step is None and columns is not None:
+                    step = columns.step_of(sticky, home)
+                    if step is not None and ruled is not None:
+                        ruled[sticky.item.id] = "column"
         if step is not None:
-            gap = abs(sticky.geometry.y - steps.by_id[step].geometry.y)
+            other = steps.by_id[step].geometry
+            gap = abs(sticky.geometry.y - other.y) + abs(sticky.geometry.x - other.x)
             found[step].append((gap, sticky.item.id, sticky))
     return {step: [entry[2] for entry in sorted(entries)] for step, entries in found.items()}
 
 
+def is_inventory(item: Item) -> bool:
+    """A triangle shape: a VSM template's inventory, waiting before the next step."""
+    return item.kind is ItemKind.SHAPE and (item.shape or "").casefold() in TRIANGLE_SHAPES
+
+
 def _step_above(point: Geometry, steps: Sequence[Placed], grid: Grid, reach: float) -> str | None:
-    best: tuple[float, str] | None = None
-    for index in near(grid, point.x, point.y - reach, point.x, point.y):
+    """The nearest step above whose width holds the point's centre; failing that, the nearest
+    one whose width overlaps the point's (most overlap first)."""
+    best: tuple[int, float, float, str] | None = None
+    left, right = point.x - point.width / 2, point.x + point.width / 2
+    for index in near(grid, left, point.y - reach, right, point.y):
         step = steps[index].geometry
         gap = point.y - step.y
-        # step.left <= point.x <= step.right, spelled out: this runs for every candidate
-        if 0 < gap <= reach and step.x - step.width / 2 <= point.x <= step.x + step.width / 2:
-            candidate = (gap, steps[index].item.id)
+        if not 0 < gap <= reach:
+            continue
+        step_left, step_right = step.x - step.width / 2, step.x + step.width / 2
+        if step_left <= point.x <= step_right:
+            candidate = (0, gap, 0.0, steps[index].item.id)
+        elif min(step_right, right) - max(step_left, left) > 0:
+            overlap = min(step_right, right) - max(step_left, left)
+            candidate = (1, -overlap, gap, steps[index].item.id)
+        else:
+            continue
+        if best is None or candidate < best:
+            best = candidate
+    return best[-1] if best else None
+
+
+def _step_after(
+    point: Geometry, steps: Sequence[Placed], grid: Grid, reach: float, typical: float
+) -> str | None:
+    """The nearest step right of the point in its row (the point's centre within a sticky's
+    height of the step's), at most ``reach`` away."""
+    best: tuple[float, str] | None = None
+    for index in near(grid, point.x, point.y - typical, point.x + reach, point.y + typical):
+        step = steps[index].geometry
+        ahead = step.left - point.x
+        if -step.width / 2 < ahead <= reach and abs(step.y - point.y) <= typical:
+            candidate = (ahead, steps[index].item.id)
             if best is None or candidate < best:
                 best = candidate
     return best[1] if best else None
@@ -324,59 +467,3 @@ def count_votes(
         if best is not None:
             votes[best[1]].append(item.id)
     return {problem: sorted(dots) for problem, dots in votes.items()}
-
-
-def lane_labels(
-    candidates: Sequence[Placed],
-    members: Sequence[Placed],
-    frame: Geometry | None,
-    typical: float,
-    ruleset: Ruleset,
-) -> list[tuple[float, str]]:
-    """(centre y, name) of the lane labels.
-
-    A label lies left of the stream's left-most step (its right edge at most half a sticky into
-    the steps), inside the frame, and not above the top-most step by more than one sticky size:
-    a text up there is the frame's heading, not a lane. Without a frame, labels are looked for
-    within 5 sticky sizes left of the steps and one sticky size above or below them.
-    """
-    if not members:
-        return []
-    leftmost = min(step.geometry.left for step in members)
-    highest = min(step.geometry.top for step in members) - typical
-    if frame is not None:
-        bottom, left = frame.bottom, frame.left
-    else:
-        bottom = max(step.geometry.bottom for step in members) + typical
-        left = leftmost - 5 * typical
-    labels: list[tuple[float, str]] = []
-    for candidate in candidates:
-        geometry = candidate.geometry
-        name = first_line(candidate.item.text)
-        if (
-            left <= geometry.x
-            and geometry.right <= leftmost + typical / 2
-            and highest <= geometry.y <= bottom
-            and title_state(name, ruleset) is None
-        ):
-            labels.append((geometry.y, name))
-    return labels
-
-
-def lane_bands(
-    labels: Sequence[tuple[float, str]],
-) -> tuple[tuple[str, ...], list[float], list[str]]:
-    """Lane names top to bottom, band boundaries and the lane of each band."""
-    ordered = sorted(labels)
-    names: list[str] = []
-    for _, name in ordered:
-        if name not in names:
-            names.append(name)
-    bounds = [(a[0] + b[0]) / 2 for a, b in pairwise(ordered)]
-    return tuple(names), bounds, [name for _, name in ordered]
-
-
-def lane_of(y: float, bounds: Sequence[float], band_names: Sequence[str]) -> str | None:
-    if not band_names:
-        return None
-    return band_names[bisect_right(bounds, y)]

@@ -197,11 +197,12 @@ def test_the_page_says_when_the_board_was_imported_and_which_revision() -> None:
     assert "Miro board uXjVabc= · imported 2026-11-27T06:00Z · revision 4" in text
 
 
-def test_the_page_prints_on_a4_landscape_with_a_page_per_stream() -> None:
+def test_the_page_prints_on_any_paper_with_a_page_per_stream() -> None:
     page = page_of(two_stream_doc())
 
     assert "@media print" in page
-    assert re.search(r"@page\s*{\s*size:\s*A4 landscape;", page)
+    assert "@page" in page
+    assert not re.search(r"@page\s*{[^}]*size:", page)  # the printer picks A4/A3 and orientation
     assert re.search(r"section\.stream\s*{\s*break-before:\s*page;", page)
 
 
@@ -285,3 +286,25 @@ def test_a_page_of_huge_streams_draws_maps_up_to_its_budget_and_says_where_the_r
     assert page.count('<svg xmlns="http://www.w3.org/2000/svg"') == drawn
     assert page.count('class="note map-left-out"') == 6 - drawn
     assert page.count('<section class="stream"') == 6
+
+
+def test_warnings_are_shown_with_what_to_change_and_escaped() -> None:
+    warning = {
+        "code": "skipped-frame",
+        "message": f"The frame '{HOSTILE}' holds no flow.",
+        "item_ids": ["f1", "s1"],
+        "fix": "Rename the frame or remove its title word from streams.skip in the rules.",
+    }
+    page = page_of(two_stream_doc(warnings=[warning]))
+    parsed = parse(page)
+    text = " ".join(parsed.text)
+
+    assert "Warnings" in text
+    assert f"The frame '{HOSTILE}' holds no flow." in text
+    assert "streams.skip" in text
+    assert "(2 items)" in text
+    assert "<script>window.pwned" not in page
+
+
+def test_a_board_without_warnings_shows_no_warnings_section() -> None:
+    assert 'class="warnings"' not in page_of(two_stream_doc())

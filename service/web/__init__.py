@@ -1,0 +1,1 @@
+"""The web front door: server-rendered pages for people with a browser (no build step)."""
