@@ -23,7 +23,7 @@ from connectors.errors import DumpError
 from connectors.miro.normalize import read_miro
 from connectors.mural.normalize import normalize_mural
 from connectors.normalizing import json_parts
-from service.domain.board import Board
+from service.domain.board import Board, storable_board
 
 DEFAULT_MAX_BYTES = 200 * 1024 * 1024
 """A default cap for callers without a setting: far above any real board (100k stickies ~ 35 MB)."""
@@ -141,5 +141,9 @@ def _read(parts: Mapping[str, msgspec.Raw]) -> Board:
         if key not in parts:
             raise DumpError(f"not a {provider.title()} dump: missing key {key!r}")
     if provider == "miro":
-        return read_miro(parts)
-    return normalize_mural({key: msgspec.json.decode(value) for key, value in parts.items()})
+        board = read_miro(parts)
+    else:
+        board = normalize_mural({key: msgspec.json.decode(value) for key, value in parts.items()})
+    # Cleaned here, at the edge every dump passes (files, uploads, live fetches), so no later
+    # write meets text the database refuses (docs/service.md, "Text that cannot be stored").
+    return storable_board(board)

@@ -37,6 +37,7 @@ from service.usecases.connections import HttpFactory
 from service.usecases.imports import (
     IMPORT_TASK,
     fail_import_job,
+    republish_stale_jobs,
     run_import_job,
     unfinished_job_ids,
 )
@@ -60,6 +61,8 @@ _BEAT_TICK_S = 30.0
 _EMBEDDED_TICK_S = 5.0
 _PURGE_EVERY_S = 600.0
 _SWEEP_EVERY_S = 60.0
+REPUBLISH_TASK = "imports.republish"
+_REPUBLISH_EVERY_S = 60.0
 _SWEEP_WINDOW = timedelta(minutes=5)
 
 
@@ -288,10 +291,23 @@ def _register_jobs(runtime: Runtime, poll_tick_s: float | None, retry: RetryPoli
 
     def sweep_events() -> None:
         """Emit the events of imports finished in the last minutes that have none yet (a worker
-        that died between an import's commit and its events); emitting twice adds nothing."""
+        that died between an import's commit and its events), and fire boards pending past
+        their due time; emitting or firing twice adds nothing."""
         hooks.emit_recent(utcnow() - _SWEEP_WINDOW)
+        # Triggers accepted while the broker was down: their fire was never published.
+        hooks.fire_overdue()
 
     dispatcher.register(Job(SWEEP_TASK, sweep_events, every_s=_SWEEP_EVERY_S))
+
+    if not runtime.embedded:
+        # The outbox relay's retry: jobs whose publish failed (broker down) stay ``queued`` in
+        # the database and are handed over again here. Embedded publishes cannot fail, and a
+        # start re-publishes what a stopped process left behind (``Runtime._recover``).
+        def republish_imports() -> None:
+            with sessions() as session:
+                republish_stale_jobs(session, dispatcher, now=utcnow())
+
+        dispatcher.register(Job(REPUBLISH_TASK, republish_imports, every_s=_REPUBLISH_EVERY_S))
 
 
 def _register_provider(

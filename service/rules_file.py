@@ -22,6 +22,7 @@ from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -33,6 +34,7 @@ from pydantic import (
 
 from service.domain.colors import PALETTE
 from service.domain.ruleset import Role, Ruleset
+from service.domain.text import has_unstorable
 
 MAX_FILE_BYTES = 1_000_000
 MAX_ENTRIES = 1_000  # per mapping or list: far more than any workshop needs
@@ -40,7 +42,18 @@ MAX_ERRORS_SHOWN = 10
 
 _ROLE_NAMES = ", ".join(role.value for role in Role)
 
-Word = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+
+def _storable(value: str) -> str:
+    if has_unstorable(value):
+        raise ValueError("contains NUL or a lone surrogate, which cannot be stored")
+    return value
+
+
+Word = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=100),
+    AfterValidator(_storable),
+]
 
 
 def _lower(value: object) -> object:

@@ -76,8 +76,8 @@ class WebhookSettings(BaseModel):
     delivery_timeout_s: float = Field(default=10.0, gt=0, le=60)
     allow_private_targets: bool = Field(
         default=False,
-        description="Let subscriptions call loopback, private and link-local addresses "
-        "(receivers on this host or LAN, tests). Off: such URLs are refused.",
+        description="Let subscriptions call loopback and private addresses (receivers on "
+        "this host or LAN, tests). Link-local and cloud metadata addresses stay refused.",
     )
     follow_redirects: bool = Field(
         default=False, description="Follow redirects of subscription URLs (each hop re-checked)."
@@ -140,6 +140,18 @@ class Settings(BaseSettings):
         default=None,
         description="Bearer token that GET /metrics requires (Prometheus); unset: no /metrics.",
     )
+    rate_limit: str | None = Field(
+        default="300/10 seconds",
+        description="Requests one API key may make (`limits` notation, several joined with "
+        "`;`: `300/10 seconds;10000/hour`); more answer 429 with Retry-After. Counted in Redis "
+        "when VSM_BROKER_URL is a Redis URL, else per process. Unset: no limit.",
+    )
+    max_active_imports: int = Field(
+        default=20,
+        ge=1,
+        description="Import jobs one workspace may have queued or running at once; more "
+        "answer 429 with Retry-After (one workspace cannot fill the queue for all).",
+    )
     webhooks: WebhookSettings = Field(default_factory=WebhookSettings)
     problem_similarity: float = Field(
         default=0.75,
@@ -154,6 +166,17 @@ class Settings(BaseSettings):
     def _split_keys(cls, value: object) -> object:
         if isinstance(value, str):
             return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("rate_limit")
+    @classmethod
+    def _parse_rate_limit(cls, value: str | None) -> str | None:
+        if value is not None and not value.strip():
+            return None  # VSM_RATE_LIMIT= (empty): no limit
+        if value is not None:
+            from limits import parse_many
+
+            parse_many(value)  # ValueError names what is wrong
         return value
 
     @field_validator("database_url", mode="before")

@@ -3,20 +3,23 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
 import structlog
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import InterfaceError, OperationalError
+from starlette.background import BackgroundTask
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from connectors.errors import ProviderError
 from service.api import docs_pages
-from service.api.deps import MULTIPART_OVERHEAD
+from service.api.deps import MULTIPART_OVERHEAD, ids_in_range
 from service.api.middleware import BodyLimitMiddleware, RequestIdMiddleware
 from service.api.problems import (
     MEDIA_TYPE,
@@ -27,6 +30,7 @@ from service.api.problems import (
     provider_problem,
     slug_for_status,
 )
+from service.api.ratelimit import RateLimiter
 from service.api.routes import (
     boards,
     classify,
@@ -51,8 +55,12 @@ from service.usecases.keys import KeyCache
 from service.web import routes as web_routes
 
 API_VERSION = "1.0.0"
+# Retry-After (seconds) when the database is unreachable: PostgreSQL restarts and failovers take
+# seconds, and a sooner retry would only add load.
+DATABASE_RETRY_AFTER_S = 5
 
 log = structlog.get_logger(__name__)
+_HTTP_METHODS = frozenset({"GET", "PUT", "POST", "DELETE", "PATCH", "HEAD", "OPTIONS"})
 
 
 def create_app(
@@ -127,11 +135,13 @@ def create_app(
         openapi_url="/openapi.json",
         redoc_url=None,
         lifespan=lifespan,
+        dependencies=[Depends(ids_in_range)],
     )
     app.state.runtime = runtime
     app.state.key_cache = key_cache or KeyCache()
     app.state.stream_reader = stream_reader
     app.state.metrics = runtime.metrics
+    app.state.rate_limiter = rate_limiter(settings)
     # Routes are matched in this order. The signed trigger comes first: senders call it at
     # high rates, and walking the other routers before it costs more than verifying its
     # signature: matching POST /v1/hooks/boards/17 took 30 us with the trigger's router first
@@ -163,6 +173,16 @@ def create_app(
     return app
 
 
+def rate_limiter(settings: Settings) -> RateLimiter | None:
+    """The per-key limiter of ``VSM_RATE_LIMIT``: counted in the broker's Redis when there is
+    one (shared by every API process), else in this process."""
+    if settings.rate_limit is None:
+        return None
+    broker = settings.broker_url or ""
+    storage = broker if broker.startswith(("redis://", "rediss://")) else "memory://"
+    return RateLimiter(settings.rate_limit, storage)
+
+
 def _problem_response(
     request: Request,
     kind: ProblemType,
@@ -170,6 +190,7 @@ def _problem_response(
     *,
     errors: list[dict[str, str]] | None = None,
     headers: dict[str, str] | None = None,
+    background: BackgroundTask | None = None,
 ) -> JSONResponse:
     body = problem_body(
         kind,
@@ -178,7 +199,9 @@ def _problem_response(
         request_id=getattr(request.state, "request_id", None),
         errors=errors,
     )
-    return JSONResponse(body, status_code=kind.status, media_type=MEDIA_TYPE, headers=headers)
+    return JSONResponse(
+        body, status_code=kind.status, media_type=MEDIA_TYPE, headers=headers, background=background
+    )
 
 
 def _field(loc: tuple[Any, ...] | list[Any]) -> str:
@@ -189,7 +212,25 @@ def _install_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(ProblemError)
     async def on_problem(request: Request, exc: ProblemError) -> JSONResponse:
         return _problem_response(
-            request, exc.kind, exc.detail, errors=exc.errors, headers=exc.headers
+            request,
+            exc.kind,
+            exc.detail,
+            errors=exc.errors,
+            headers=exc.headers,
+            background=exc.background,
+        )
+
+    @app.exception_handler(OperationalError)
+    @app.exception_handler(InterfaceError)
+    async def on_database_down(request: Request, exc: Exception) -> JSONResponse:
+        # The database is unreachable (or, on SQLite, locked past the busy timeout): nothing of
+        # the request was committed, so the client may send it again.
+        log.warning("database_unavailable", path=request.url.path, error=type(exc).__name__)
+        return _problem_response(
+            request,
+            PROBLEM_TYPES["not-ready"],
+            "The database is unavailable; nothing was stored. Try again shortly.",
+            headers={"Retry-After": str(DATABASE_RETRY_AFTER_S)},
         )
 
     @app.exception_handler(ProviderError)
@@ -223,4 +264,19 @@ def _install_problem_handlers(app: FastAPI) -> None:
         if kind.status != exc.status_code:
             kind = ProblemType(kind.slug, exc.status_code, kind.title, kind.meaning)
         detail = exc.detail if isinstance(exc.detail, str) else None
-        return _problem_response(request, kind, detail, headers=dict(exc.headers or {}) or None)
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:
+            # Starlette names the methods of the first route matching the path only; a path
+            # served by several routes (GET and PUT of /rules) has all of theirs.
+            headers["Allow"] = ", ".join(_methods_of(request))
+        return _problem_response(request, kind, detail, headers=headers or None)
+
+    def _methods_of(request: Request) -> list[str]:
+        # From the OpenAPI document (built once, cached by FastAPI): the routers of this
+        # FastAPI version do not expose their routes for matching.
+        methods: set[str] = set()
+        for template, operations in app.openapi().get("paths", {}).items():
+            pattern = re.sub(r"\\\{[^/]+?\\\}", "[^/]+", re.escape(template))
+            if re.fullmatch(pattern, request.url.path):
+                methods |= {m.upper() for m in operations if m.upper() in _HTTP_METHODS}
+        return sorted(methods)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Annotated, Any
@@ -16,8 +17,9 @@ from starlette.concurrency import run_in_threadpool
 
 from connectors.errors import DumpError
 from service.api.problems import ProblemError
+from service.api.ratelimit import RateLimiter
 from service.bootstrap import Runtime
-from service.db.engine import SessionFactory
+from service.db.engine import SessionFactory, max_id
 from service.dispatch import Dispatcher
 from service.domain.board import Board as BoardModel
 from service.settings import Settings
@@ -51,6 +53,35 @@ async def get_settings(request: Request) -> Settings:
     return runtime_of(request).settings
 
 
+# Query parameters that hold an id or a revision number (compared with INTEGER columns).
+_ID_QUERY_PARAMS = ("revision", "from", "to")
+_INT_LITERAL = re.compile(r"[+-]?[0-9]+")
+
+
+async def ids_in_range(request: Request) -> None:
+    """404 for an id (path ``*_id``/``number``, query ``revision``/``from``/``to``) past the
+    range of the id columns: no row has it, and the database driver would fail on it.
+
+    An app-wide dependency, so every route (the unauthenticated trigger route too) answers the
+    same way, before the request's own parameters are parsed.
+    """
+    limit = max_id(runtime_of(request).engine)
+    candidates = [
+        (name, raw)
+        for name, raw in request.path_params.items()
+        if name.endswith("_id") or name == "number"
+    ]
+    candidates += [
+        (name, request.query_params[name])
+        for name in _ID_QUERY_PARAMS
+        if name in request.query_params
+    ]
+    for name, raw in candidates:
+        text = str(raw).strip()
+        if _INT_LITERAL.fullmatch(text) and not -limit - 1 <= int(text) <= limit:
+            raise ProblemError("not-found", f"No object has the {name} {text[:40]}.")
+
+
 async def get_dispatcher(request: Request) -> Dispatcher:
     return runtime_of(request).dispatcher
 
@@ -71,7 +102,8 @@ async def require_workspace(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> int:
-    """The workspace id of the request's API key; 401 problem without a valid key."""
+    """The workspace id of the request's API key; 401 problem without a valid key, 429 past
+    the key's rate limit (``VSM_RATE_LIMIT``)."""
     return await workspace_of(request, credentials)
 
 
@@ -105,6 +137,14 @@ async def workspace_of(request: Request, credentials: HTTPAuthorizationCredentia
                 "unauthorized", "The API key is unknown or revoked.", headers=challenge
             )
         cache.remember(secret, workspace_id)
+    limiter: RateLimiter | None = getattr(request.app.state, "rate_limiter", None)
+    wait_s = limiter.wait_s(credentials.credentials) if limiter is not None else None
+    if wait_s is not None:
+        raise ProblemError(
+            "too-many-requests",
+            f"This API key made more requests than its limit; try again in {wait_s} s.",
+            headers={"Retry-After": str(wait_s)},
+        )
     return workspace_id
 
 
@@ -179,7 +219,7 @@ def cursor_int(page: PageParams, key: str) -> int | None:
     if page.cursor is None:
         return None
     value = page.cursor.get(key)
-    if isinstance(value, bool) or not isinstance(value, int):
+    if isinstance(value, bool) or not isinstance(value, int) or abs(value) >= 2**63:
         raise ProblemError("invalid-cursor", "Pass the next_cursor of a previous page.")
     return value
 

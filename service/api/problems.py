@@ -86,6 +86,13 @@ PROBLEM_TYPES: dict[str, ProblemType] = {
             "The rules file failed validation; `errors` names each bad field.",
         ),
         ProblemType(
+            "too-many-requests",
+            429,
+            "Too many requests",
+            "The API key passed its rate limit (`VSM_RATE_LIMIT`), or the workspace has "
+            "`VSM_MAX_ACTIVE_IMPORTS` imports queued or running; wait `Retry-After` seconds.",
+        ),
+        ProblemType(
             "idempotency-key-reused",
             422,
             "Idempotency key reused",
@@ -147,6 +154,7 @@ _BY_STATUS = {
     409: "conflict",
     400: "invalid-json",
     503: "not-ready",
+    429: "too-many-requests",
 }
 
 
@@ -185,6 +193,8 @@ class ProblemError(Exception):
         self.detail = detail
         self.errors = errors
         self.headers = headers
+        # Work to do after the answer was sent (``starlette.background.BackgroundTask``).
+        self.background: Any = None
 
 
 def slug_for_status(status: int) -> str:
@@ -214,7 +224,13 @@ def problem_body(
 
 
 def responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    """OpenAPI ``responses=`` entries documenting the problem answers of a route."""
+    """OpenAPI ``responses=`` entries documenting the problem answers of a route.
+
+    A route that takes an API key (it lists 401) may also answer 429 (the key's rate limit)
+    and 503 (database unreachable): both are added, so every status a route really returns is
+    documented (the contract test checks it)."""
+    if 401 in statuses:
+        statuses = (*statuses, *(s for s in (429, 503) if s not in statuses))
     return {
         status: {"model": Problem, "content": {MEDIA_TYPE: {}}, "description": _describe(status)}
         for status in statuses

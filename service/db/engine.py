@@ -117,3 +117,14 @@ class PlainQuery:
         finally:
             cursor.close()
         return tuple(row) if row is not None else None
+
+
+# The largest id every backend holds (PostgreSQL INTEGER): the bound of ids in request bodies,
+# whose schema cannot depend on the backend.
+PORTABLE_MAX_ID = 2**31 - 1
+
+
+def max_id(engine: Engine) -> int:
+    """The largest value an id column (``INTEGER``) holds on ``engine``'s backend: 32 bits on
+    PostgreSQL, 64 on SQLite. A larger id cannot name a row; passing it to the driver fails."""
+    return PORTABLE_MAX_ID if is_postgres(engine) else 2**63 - 1

@@ -10,12 +10,17 @@ resolved to absolute centres here, so the same board drawn in either tool gives 
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Any
+
+import msgspec
 
 from service.domain.record import Record
+from service.domain.text import has_unstorable, storable_text
 
 
 class ItemKind(StrEnum):
@@ -147,3 +152,45 @@ class Board:
 
     def by_id(self) -> dict[str, Item]:
         return {item.id: item for item in self.items}
+
+
+def _storable(value: Any) -> Any:
+    if isinstance(value, str):
+        return storable_text(value) if has_unstorable(value) else value
+    if isinstance(value, tuple):
+        cleaned = tuple(_storable(part) for part in value)
+        return value if all(a is b for a, b in zip(cleaned, value, strict=True)) else cleaned
+    if isinstance(value, Record):
+        changes = {
+            name: new
+            for name in value.__struct_fields__
+            if (new := _storable(old := getattr(value, name))) is not old
+        }
+        return msgspec.structs.replace(value, **changes) if changes else value
+    return value
+
+
+def storable_board(board: Board) -> Board:
+    """``board`` with text no database can store (lone surrogates, NUL) replaced by U+FFFD in
+    every string: ids, names, texts, tags. The same board object when there is none (the
+    usual case: nothing is copied)."""
+    stats = board.stats
+    changes = {
+        "id": _storable(board.id),
+        "name": _storable(board.name),
+        "items": _storable(board.items),
+        "connectors": _storable(board.connectors),
+        "stats": dataclasses.replace(
+            stats,
+            unknown_types={_storable(k): v for k, v in stats.unknown_types.items()},
+            skipped=_storable(stats.skipped),
+            repaired=_storable(stats.repaired),
+        )
+        if any(has_unstorable(k) for k in stats.unknown_types)
+        or _storable(stats.skipped) is not stats.skipped
+        or _storable(stats.repaired) is not stats.repaired
+        else stats,
+    }
+    if all(new is getattr(board, name) for name, new in changes.items()):
+        return board
+    return dataclasses.replace(board, **changes)

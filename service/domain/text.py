@@ -122,3 +122,17 @@ def _markup_to_text(s: str, max_chars: int) -> tuple[str, bool]:
     if len(text) > max_chars:
         return text[:max_chars].rstrip(), True
     return text, False
+
+
+# What no database column of ours can hold: a lone UTF-16 surrogate (JSON allows the escape
+# "\ud800", UTF-8 cannot encode it) and NUL (PostgreSQL text refuses it).
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def has_unstorable(text: str) -> bool:
+    return _UNSTORABLE.search(text) is not None
+
+
+def storable_text(text: str) -> str:
+    """``text`` with every lone surrogate and NUL replaced by U+FFFD (the replacement character)."""
+    return _UNSTORABLE.sub("\ufffd", text)

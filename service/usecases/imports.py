@@ -13,11 +13,13 @@ import hashlib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from datetime import datetime, timedelta
+from typing import Any, Protocol
 
 import structlog
 from sqlalchemy.exc import IntegrityError, OperationalError
-from sqlmodel import Session, col, delete, select
+from sqlmodel import Session, col, delete, func, select
+from sqlmodel.sql.expression import SelectOfScalar
 
 from connectors.dump import load_dump
 from connectors.errors import ConnectorError, DumpError, RateLimitedError, TransientError
@@ -41,11 +43,17 @@ from service.domain.digitize import digitize
 from service.domain.ruleset import Ruleset
 from service.domain.serialize import BoardFormatError, board_from_dict, board_to_dict
 from service.rules_file import RulesError, parse_rules, ruleset_to_dict
-from service.usecases.errors import ConflictError, IdempotencyKeyReused
+from service.usecases.errors import ConflictError, IdempotencyKeyReused, TooManyActiveError
 
 log = structlog.get_logger(__name__)
 
 IMPORT_TASK = "imports.run"
+# A job still ``queued`` this long after it was stored is handed over again by the sweep: its
+# publish failed (broker down) or the message was lost. Handing over twice is harmless.
+QUEUED_REPUBLISH_AFTER = timedelta(minutes=2)
+_REPUBLISH_BATCH = 500
+# Retry-After hint when a workspace has too many active imports: about one import's time.
+ACTIVE_RETRY_AFTER_S = 10
 """The dispatcher's name of :func:`run_import_job` (published after the job row is committed)."""
 MAX_EXTERNAL_ID = 200
 MAX_NAME = 500
@@ -86,11 +94,14 @@ def submit_import(
     *,
     trigger: str = "api",
     idempotency_key: str | None = None,
+    max_active: int | None = None,
 ) -> tuple[ImportJob, bool]:
     """Queue an import of the dump ``raw`` (already validated into ``board``).
 
     Returns ``(job, created)``; with an ``idempotency_key`` seen before in this workspace the
-    earlier job comes back with ``created`` False and nothing is stored. Flushes, never commits:
+    earlier job comes back with ``created`` False and nothing is stored. With ``max_active``,
+    raises ``TooManyActiveError`` when the workspace has that many jobs queued or running
+    (fairness: one workspace cannot fill the queue for all). Flushes, never commits:
     the caller commits, then enqueues the job id.
     """
     payload_hash = sha256_hex(raw)
@@ -99,6 +110,20 @@ def submit_import(
         if existing is not None:
             _same_body_or_refuse(existing, idempotency_key, payload_hash)
             return existing, False
+    if max_active is not None:
+        active = session.exec(
+            select(func.count())
+            .select_from(ImportJob)
+            .where(
+                ImportJob.workspace_id == workspace_id,
+                col(ImportJob.status).in_([JobStatus.QUEUED, JobStatus.RUNNING]),
+            )
+        ).one()
+        if active >= max_active:
+            raise TooManyActiveError(
+                f"the workspace has {active} imports queued or running (at most {max_active})",
+                retry_after_s=ACTIVE_RETRY_AFTER_S,
+            )
     existing_board = session.exec(
         select(Board).where(
             Board.workspace_id == workspace_id,
@@ -297,7 +322,26 @@ def run_import_job(session: Session, job_id: int) -> ImportJob | None:
             )
             if attempt == _STORE_ATTEMPTS:
                 raise
+        except Exception as exc:
+            # Anything else (a value the database refuses, a bug) would fail the same way on
+            # every re-run: end the job ``failed`` now instead of leaving it ``running``, where
+            # a restarted worker would pick it up and crash on it again.
+            session.rollback()
+            log.exception("import_job_store_crashed", job_id=job_id)
+            return fail_import_job(session, job_id, f"internal error ({type(exc).__name__})")
     raise AssertionError("unreachable")
+
+
+def _locked_job(job_id: int) -> SelectOfScalar[ImportJob]:
+    """The job row, locked (PostgreSQL) and read afresh: the session may hold the job as it was
+    before another delivery finished it, and deciding on that stale status rewrote a finished
+    job (``succeeded`` became ``unchanged``)."""
+    return (
+        select(ImportJob)
+        .where(ImportJob.id == job_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
 
 
 def note_progress(
@@ -326,7 +370,7 @@ def note_progress(
 def fail_import_job(session: Session, job_id: int, reason: str) -> ImportJob | None:
     """Mark the job failed with ``reason`` (unless it finished meanwhile) and commit."""
     begin_write(session)
-    job = session.exec(select(ImportJob).where(ImportJob.id == job_id).with_for_update()).first()
+    job = session.exec(_locked_job(job_id)).first()
     if job is None:
         return None
     if not JobStatus(job.status).finished:
@@ -343,10 +387,11 @@ def fail_import_job(session: Session, job_id: int, reason: str) -> ImportJob | N
 def _store(session: Session, job_id: int, outcome: _Outcome) -> ImportJob:
     """Write the revision (or note ``unchanged``) and finish the job, in one transaction."""
     begin_write(session)
-    job = session.exec(select(ImportJob).where(ImportJob.id == job_id).with_for_update()).one()
+    job = session.exec(_locked_job(job_id)).one()
     if JobStatus(job.status).finished:
-        # A duplicate delivery finished it while we were classifying.
-        session.rollback()
+        # A duplicate delivery finished it while we were classifying. Commit (nothing was
+        # written) rather than roll back: a rollback would expire the job handed back.
+        session.commit()
         return job
     board = outcome.board
     board_row = _lock_or_create_board(session, job, board)
@@ -526,3 +571,56 @@ def unfinished_job_ids(session: Session) -> list[int]:
         .order_by(col(ImportJob.id))
     ).all()
     return [job_id for job_id in ids if job_id is not None]
+
+
+class Publisher(Protocol):
+    """The part of the dispatcher a hand-over needs (``service.dispatch.Dispatcher``)."""
+
+    def publish(self, name: str, *args: Any, delay_s: float = 0.0) -> None: ...
+
+
+def hand_over(dispatcher: Publisher, job_id: int) -> bool:
+    """Publish committed job ``job_id``; False (logged) when the broker does not take it.
+
+    The committed ``queued`` job row is the dispatch record (the outbox): a job whose publish
+    failed is handed over again by :func:`republish_stale_jobs`, so a caller answers 202 with the
+    job either way and never fails a request whose job is stored.
+    """
+    try:
+        dispatcher.publish(IMPORT_TASK, job_id)
+    except Exception as exc:
+        log.warning("import_publish_failed", job_id=job_id, error=type(exc).__name__)
+        return False
+    return True
+
+
+def republish_stale_jobs(
+    session: Session,
+    dispatcher: Publisher,
+    *,
+    now: datetime,
+    older_than: timedelta = QUEUED_REPUBLISH_AFTER,
+) -> list[int]:
+    """Hand over again the jobs ``queued`` since before ``now - older_than`` (at most 500 per
+    call, oldest first); returns their ids. Stops at the first failed publish (the broker is
+    still down; the next sweep tries again)."""
+    ids = session.exec(
+        select(ImportJob.id)
+        .where(
+            ImportJob.status == JobStatus.QUEUED,
+            col(ImportJob.created_at) < now - older_than,
+        )
+        .order_by(col(ImportJob.id))
+        .limit(_REPUBLISH_BATCH)
+    ).all()
+    session.rollback()
+    handed: list[int] = []
+    for job_id in ids:
+        if job_id is None:
+            continue
+        if not hand_over(dispatcher, job_id):
+            break
+        handed.append(job_id)
+    if handed:
+        log.info("import_jobs_republished", count=len(handed))
+    return handed

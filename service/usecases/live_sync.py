@@ -58,7 +58,7 @@ from service.usecases.connections import (
     TokenCipher,
     mark_needs_reauth,
 )
-from service.usecases.imports import IMPORT_TASK, parse_dump, submit_import
+from service.usecases.imports import hand_over, parse_dump, submit_import
 
 log = structlog.get_logger(__name__)
 
@@ -281,7 +281,7 @@ def fetch_and_import(live: LiveSync, board_id: int, *, trigger: str = "miro") ->
         session.add(sync)
         session.commit()
     assert job.id is not None
-    live.dispatcher.publish(IMPORT_TASK, job.id)
+    hand_over(live.dispatcher, job.id)
     log.info("live_fetch_queued", board_id=board_id, job_id=job.id, trigger=trigger)
     return job.id
 

@@ -31,6 +31,15 @@ Resolver = Callable[[str, int], Sequence[str]]
 # How much of a receiver's answer we read: enough for an error message, no more.
 MAX_RESPONSE_BYTES = 64 * 1024
 _NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
+# Cloud instance metadata endpoints outside the link-local ranges: AWS's IPv6 endpoint
+# (https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/instancedata-data-retrieval.html) and
+# Alibaba Cloud's (https://www.alibabacloud.com/help/en/ecs/user-guide/view-instance-metadata).
+# Like link-local addresses they are refused whatever ``allow_private`` says: no receiver
+# lives there, and they hand out the host's cloud credentials.
+_METADATA = (
+    ipaddress.IPv6Network("fd00:ec2::/64"),
+    ipaddress.IPv4Network("100.100.100.200/32"),
+)
 _IPV4_COMPATIBLE = ipaddress.IPv6Network("::/96")
 
 
@@ -54,7 +63,8 @@ def system_resolver(host: str, port: int) -> list[str]:
 @dataclass(frozen=True, slots=True)
 class EgressPolicy:
     """What outbound calls may do. ``allow_private`` is the operator's switch for local receivers
-    (tests, a receiver on the same host or LAN); multicast and unspecified stay refused."""
+    (tests, a receiver on the same host or LAN); multicast, unspecified, link-local and cloud
+    metadata addresses stay refused."""
 
     allow_private: bool = False
     follow_redirects: bool = False
@@ -85,12 +95,14 @@ def refusal_reason(address: Address, *, allow_private: bool = False) -> str | No
         return "unspecified"
     if address.is_multicast:
         return "multicast"
+    if address.is_link_local:
+        return "link_local"
+    if any(address in network for network in _METADATA if network.version == address.version):
+        return "metadata"
     if allow_private:
         return None
     if address.is_loopback:
         return "loopback"
-    if address.is_link_local:
-        return "link_local"
     if address.is_private:
         return "private"
     if address.is_reserved:

@@ -26,8 +26,8 @@ from service.db.tables import Board, ImportJob, JobStatus, utcnow
 from service.dispatch import Dispatcher
 from service.settings import WebhookSettings
 from service.usecases.errors import ConflictError
-from service.usecases.imports import IMPORT_TASK, run_import_job, submit_reclassify
-from service.webhooks import notify, triggers
+from service.usecases.imports import hand_over, run_import_job, submit_reclassify
+from service.webhooks import notify, signing, triggers
 from service.webhooks.config import SecretBox, SecretBoxError
 from service.webhooks.egress import EgressPolicy
 from service.webhooks.tables import HookState, Subscription
@@ -43,6 +43,8 @@ _PURGE_EVERY = timedelta(minutes=10)
 _SECRET_CACHE = 512
 _RUN_ATTEMPTS = 5
 REJECTIONS_LOGGED_PER_MINUTE = 120
+# How long past its due time a pending board waits before the sweep fires it again.
+FIRE_GRACE = timedelta(seconds=60)
 
 LiveFetch = Callable[[int], "int | None"]
 """``board id -> import job id`` (None: not fetched now, the board's sync state says why): fetch
@@ -86,6 +88,9 @@ class HookRuntime:
     # Where an import goes when it cannot run inline (see ``_run``).
     dispatcher: Dispatcher | None = None
     clock: Callable[[], datetime] = utcnow
+    # Verifies triggers of boards without a (readable) webhook secret: the check runs and
+    # fails as for a wrong signature, so the answer does not tell which boards have a webhook.
+    decoy_secret: str = field(default_factory=signing.new_secret, repr=False)
     # The first purge waits one period: a process start is no reason to write.
     _last_purge: datetime = field(default_factory=utcnow, init=False)
     _opened: dict[bytes, str] = field(default_factory=dict, init=False, repr=False)
@@ -203,7 +208,7 @@ class HookRuntime:
                 break
         log.warning("hook_import_handed_over", job_id=job_id)
         if self.dispatcher is not None:
-            self.dispatcher.publish(IMPORT_TASK, job_id)
+            hand_over(self.dispatcher, job_id)
 
     def _settle(self, board_id: int, job_id: int | None) -> None:
         with self.sessions() as session:
@@ -284,6 +289,25 @@ class HookRuntime:
             self.scheduler.fire(board_id, wait)
         for delivery_id, attempt, when in deliveries:
             self.scheduler.deliver(delivery_id, attempt, max(0.0, (when - now).total_seconds()))
+
+    def fire_overdue(self, grace: timedelta = FIRE_GRACE) -> list[int]:
+        """Fire the boards whose import is pending longer than ``grace`` past its due time: their
+        fire was never published (broker down when the trigger came) or was lost. Firing twice
+        is harmless. Returns the board ids fired."""
+        now = self.clock()
+        with self.sessions() as session:
+            boards = triggers.due_boards(session)
+            session.rollback()
+        overdue = [
+            board_id
+            for board_id, state, due in boards
+            if state == HookState.PENDING and due is not None and triggers.as_utc(due) + grace < now
+        ]
+        for board_id in overdue:
+            self.scheduler.fire(board_id, 0.0)
+        if overdue:
+            log.info("hook_fire_overdue", boards=len(overdue))
+        return overdue
 
     def emit_recent(self, since: datetime) -> datetime:
         """Emit events of jobs finished since ``since`` (imports the embedded worker ran);

@@ -45,6 +45,7 @@ def make_client(database: TestDatabase, engine: Engine) -> MakeClient:
 
     @contextmanager
     def make(**overrides: Any) -> Iterator[TestClient]:
+        overrides.setdefault("rate_limit", None)  # tests poll jobs fast; limits: test_fairness
         settings = Settings(database_url=database.url, log_format="console", **overrides)
         app = create_app(settings, engine=engine, migrate=False, configure_logs=False)
         with TestClient(app) as client:

@@ -200,19 +200,41 @@ def test_import_jobs_are_listed_newest_first(client: TestClient, alice: Workspac
 
 
 def test_concurrent_uploads_while_the_worker_writes_all_succeed(
-    client: TestClient, alice: Workspace
+    make_client: MakeClient, alice: Workspace
 ) -> None:
     dumps = [
         stream_dump(5, board_id=f"b{n % 4}", step_text=f"Schritt {{n}} v{n}") for n in range(40)
     ]
 
-    with ThreadPoolExecutor(8) as pool:
+    # All 40 may be active at once here (the default cap of 20 is tested in test_fairness).
+    with make_client(max_active_imports=40) as client, ThreadPoolExecutor(8) as pool:
         responses = list(
             pool.map(lambda d: client.post("/v1/imports", json=d, headers=alice.headers), dumps)
         )
+        assert {r.status_code for r in responses} == {202}
+        jobs = [wait_for_job(client, alice, r.json()["id"]) for r in responses]
+        boards = client.get("/v1/boards", headers=alice.headers).json()["items"]
 
-    assert {r.status_code for r in responses} == {202}
-    jobs = [wait_for_job(client, alice, r.json()["id"]) for r in responses]
     assert {job["status"] for job in jobs} == {"succeeded"}
-    boards = client.get("/v1/boards", headers=alice.headers).json()["items"]
     assert sorted(b["latest_revision"] for b in boards) == [10, 10, 10, 10]
+
+
+@pytest.mark.parametrize(
+    ("bad", "stored"),
+    [("\ud800", "\ufffd"), ("\x00", "\ufffd"), ("a\ud83d", "a\ufffd")],
+)
+def test_text_the_database_cannot_store_is_imported_with_the_replacement_character(
+    client: TestClient, alice: Workspace, bad: str, stored: str
+) -> None:
+    dump = stream_dump(2, name=f"Board {bad}", step_text=f"Schritt {{n}} {bad}")
+    body = json.dumps(dump).encode()  # ASCII escapes: "\ud800" is valid JSON, not valid UTF-8
+
+    response = client.post(
+        "/v1/imports", content=body, headers={**alice.headers, "Content-Type": "application/json"}
+    )
+
+    assert response.status_code == 202, response.text
+    job = wait_for_job(client, alice, response.json()["id"])
+    assert job["status"] == "succeeded", job
+    board = client.get(f"/v1/boards/{job['board_id']}", headers=alice.headers).json()
+    assert board["name"] == f"Board {stored}"

@@ -189,6 +189,9 @@ def _write(tmp_path: Path, name: str, content: str) -> str:
         ("bad rules field", "colors"),
         ("missing rules file", "rules"),
         ("unwritable output", "cannot write"),
+        ("bytes that are not UTF-8 in the board name", "UTF-8"),
+        ("bytes that are not UTF-8 in a sticky", "UTF-8"),
+        ("an object nested 100,000 deep", "nested too deeply"),
     ],
 )
 def test_bad_input_exits_2_with_one_error_line_and_no_traceback(
@@ -212,6 +215,31 @@ def test_bad_input_exits_2_with_one_error_line_and_no_traceback(
             "-o",
             str(tmp_path / "no-such-dir" / "out.txt"),
         ],
+        "bytes that are not UTF-8 in the board name": [
+            "import",
+            _write_bytes(
+                tmp_path, "name.json", _sticky_dump_bytes("NAME").replace(b"NAME", b"\xff")
+            ),
+        ],
+        "bytes that are not UTF-8 in a sticky": [
+            "import",
+            _write_bytes(
+                tmp_path, "text.json", _sticky_dump_bytes("TEXT").replace(b"TEXT", b"\xfe")
+            ),
+        ],
+        "an object nested 100,000 deep": [
+            "import",
+            _write(
+                tmp_path,
+                "deep.json",
+                json.dumps(miro_dump([miro_sticky("s1", "x", 0, 0)]))[:-1]
+                + ', "extra": '
+                + '{"a":' * 100_000
+                + "1"
+                + "}" * 100_000
+                + "}",
+            ),
+        ],
     }[case]
 
     status, out, err = _run(argv, capsys)
@@ -223,6 +251,33 @@ def test_bad_input_exits_2_with_one_error_line_and_no_traceback(
     assert lines[0].startswith("vsm: error: ")
     assert expected in lines[0]
     assert "Traceback" not in err
+
+
+def _sticky_dump_bytes(marker: str) -> bytes:
+    dump = miro_dump([miro_sticky("s1", "TEXT", 0, 0)])
+    dump["board"]["name"] = "NAME"
+    return json.dumps(dump).encode().replace(b"TEXT", marker.encode())
+
+
+def _write_bytes(tmp_path: Path, name: str, data: bytes) -> str:
+    path = tmp_path / name
+    path.write_bytes(data)
+    return str(path)
+
+
+@pytest.mark.parametrize("escape", ["\\ud800", "\\udc00", "\\u0000", "a\\ud800\\ud800b"])
+def test_text_the_database_cannot_store_is_replaced_by_the_replacement_character(
+    escape: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    dump = _sticky_dump_bytes("TEXT").replace(b"TEXT", escape.encode())
+    path = _write_bytes(tmp_path, "text.json", dump)
+
+    status, out, err = _run(["import", path, "--format", "json"], capsys)
+
+    assert status == 0, err
+    shown = json.dumps(json.loads(out), ensure_ascii=False)
+    assert "\ufffd" in shown
+    assert not any(ch == "\x00" or "\ud800" <= ch <= "\udfff" for ch in shown)
 
 
 def _subprocess(*args: str) -> subprocess.CompletedProcess[str]:

@@ -23,8 +23,14 @@ from service.db.tables import (
     Workspace,
 )
 from service.domain.serialize import board_from_dict
+from service.usecases import imports as imports_usecase
 from service.usecases.errors import ConflictError
-from service.usecases.imports import run_import_job, submit_import, submit_reclassify
+from service.usecases.imports import (
+    fail_import_job,
+    run_import_job,
+    submit_import,
+    submit_reclassify,
+)
 from testkit.service_dumps import stream_dump
 
 
@@ -43,6 +49,16 @@ def submit(session: Session, workspace_id: int, dump: Any, raw: bytes | None = N
     session.commit()
     assert job.id is not None
     return job.id
+
+
+def submit_committed(sessions: Any, workspace_name: str, dump: Any) -> int:
+    """A new workspace with one committed import job of ``dump``; returns the job id."""
+    with sessions() as session:
+        workspace = Workspace(name=workspace_name)
+        session.add(workspace)
+        session.commit()
+        assert workspace.id is not None
+        return submit(session, workspace.id, dump)
 
 
 def revisions(session: Session) -> list[int]:
@@ -176,6 +192,84 @@ def test_two_jobs_for_one_new_board_run_at_once_give_revisions_1_and_2(engine) -
         assert statuses == [JobStatus.SUCCEEDED, JobStatus.SUCCEEDED]
         assert revisions(session) == [1, 2]
         assert len(session.exec(select(Board)).all()) == 1
+
+
+def test_a_duplicate_delivery_finishing_second_leaves_the_first_runs_status(
+    engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sessions = create_session_factory(engine)
+    job_id = submit_committed(sessions, "duplicate", stream_dump(3))
+    real_digitize = imports_usecase.digitize
+    calls = 0
+
+    def digitize_while_the_other_delivery_finishes(*args: Any, **kwargs: Any) -> Any:
+        # The duplicate classifies while the first delivery runs the job to the end.
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            with sessions() as other:
+                first = run_import_job(other, job_id)
+                assert first is not None
+                assert first.status == JobStatus.SUCCEEDED
+        return real_digitize(*args, **kwargs)
+
+    monkeypatch.setattr(imports_usecase, "digitize", digitize_while_the_other_delivery_finishes)
+
+    with sessions() as session:
+        duplicate = run_import_job(session, job_id)
+
+    with sessions() as session:
+        job = session.get(ImportJob, job_id)
+        assert job is not None
+        assert (job.status, job.revision_number) == (JobStatus.SUCCEEDED, 1)
+        assert duplicate is not None
+        assert duplicate.status == JobStatus.SUCCEEDED
+        assert revisions(session) == [1]
+
+
+def test_failing_a_job_another_session_finished_keeps_its_status(engine) -> None:
+    sessions = create_session_factory(engine)
+    job_id = submit_committed(sessions, "late-failure", stream_dump(2))
+    with sessions() as stale:
+        loaded = stale.get(ImportJob, job_id)  # loaded (and kept) while queued
+        assert loaded is not None
+        stale.commit()
+        with sessions() as other:
+            run_import_job(other, job_id)
+
+        fail_import_job(stale, job_id, "late failure")
+
+    with sessions() as session:
+        job = session.get(ImportJob, job_id)
+        assert job is not None
+        assert (job.status, job.error) == (JobStatus.SUCCEEDED, None)
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        UnicodeEncodeError("utf-8", "\ud800", 0, 1, "surrogates not allowed"),
+        ValueError("A string literal cannot contain NUL (0x00) characters."),
+    ],
+)
+def test_a_job_whose_final_write_raises_ends_failed_with_the_reason(
+    db_session: Session, workspace_id: int, monkeypatch: pytest.MonkeyPatch, error: Exception
+) -> None:
+    job_id = submit(db_session, workspace_id, stream_dump(2))
+
+    def refuse(*args: Any, **kwargs: Any) -> None:
+        raise error
+
+    monkeypatch.setattr(imports_usecase, "_insert_revision", refuse)
+    job = run_import_job(db_session, job_id)
+
+    assert job is not None
+    assert job.status == JobStatus.FAILED
+    assert job.error is not None
+    assert type(error).__name__ in job.error
+    assert revisions(db_session) == []
+    assert db_session.get(ImportPayload, job_id) is None
+    assert run_import_job(db_session, job_id).status == JobStatus.FAILED  # a re-run is harmless
 
 
 def test_a_running_job_shows_its_phase_and_item_counts_while_it_classifies(

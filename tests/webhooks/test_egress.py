@@ -258,3 +258,48 @@ def test_the_guarded_client_refuses_loopback_without_the_setting(receiver: int) 
         client.post(f"http://127.0.0.1:{receiver}/", content=b"")
 
     assert _Receiver.seen == []
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://169.254.169.254/latest/meta-data/",
+        "http://169.254.0.1/",
+        "http://[fe80::1]/",
+        "http://[fd00:ec2::254]/latest/meta-data/",
+        "http://100.100.100.200/latest/meta-data/",
+        "http://[::ffff:169.254.169.254]/",
+        "http://[64:ff9b::a9fe:a9fe]/",
+        "http://metadata.google.internal/computeMetadata/v1/",
+    ],
+)
+def test_link_local_and_cloud_metadata_addresses_stay_refused_when_private_targets_are_allowed(
+    url: str,
+) -> None:
+    policy = EgressPolicy(
+        allow_private=True,
+        resolver=resolver({"metadata.google.internal": ["169.254.169.254"]}),
+    )
+
+    with pytest.raises(EgressRefused) as refused:
+        vet_url(url, policy)
+
+    assert refused.value.reason in ("link_local", "metadata")
+
+
+@pytest.mark.parametrize(
+    "target", ["http://169.254.169.254/latest/meta-data/", "http://[fd00:ec2::254]/"]
+)
+def test_a_redirect_to_a_metadata_address_is_refused_when_private_targets_are_allowed(
+    router: respx.Router, target: str
+) -> None:
+    policy = EgressPolicy(
+        allow_private=True, follow_redirects=True, resolver=resolver({"receiver.lan": ["10.0.0.7"]})
+    )
+    router.post("http://receiver.lan/x").respond(302, headers={"Location": target})
+    metadata = router.route(url__regex=r"http://(169\.254|\[fd00).*")
+
+    with pytest.raises(EgressRefused):
+        post(_client(router), "http://receiver.lan/x", content=b"{}", headers={}, policy=policy)
+
+    assert not metadata.called

@@ -6,9 +6,13 @@ import json
 import time
 import uuid
 
+import httpx
 import pytest
+from cryptography.fernet import Fernet
 from fastapi.testclient import TestClient
+from structlog.testing import capture_logs
 
+from service.webhooks import signing
 from service.webhooks.signing import DELIVERY_HEADER, SIGNATURE_HEADER, sign
 from testkit.service_dumps import stream_dump
 from tests.api.conftest import MakeClient, Workspace, import_dump
@@ -177,14 +181,49 @@ def test_after_the_overlap_only_the_new_secret_verifies(
     assert (refused.status_code, accepted.status_code) == (401, 202)
 
 
-def test_a_board_without_a_webhook_is_not_found(hooked: HookedBoard) -> None:
-    response = hooked.client.post(
-        f"/v1/hooks/boards/{hooked.board_id + 1000}",
-        content=b"{}",
-        headers={SIGNATURE_HEADER: sign("whsec_x", b"{}", int(time.time())), DELIVERY_HEADER: "x"},
-    )
+def _answer(response: httpx.Response) -> tuple[int, str, dict[str, object]]:
+    body = response.json()
+    shown = {k: v for k, v in body.items() if k not in ("instance", "request_id")}
+    return response.status_code, response.headers["content-type"], shown
 
-    assert response.status_code == 404
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {SIGNATURE_HEADER: sign("whsec_guess", b"{}", int(time.time())), DELIVERY_HEADER: "x"},
+        {SIGNATURE_HEADER: "t=1,v1=zz", DELIVERY_HEADER: "x"},
+        {SIGNATURE_HEADER: sign("whsec_guess", b"{}", int(time.time()))},
+        {DELIVERY_HEADER: "x"},
+    ],
+)
+def test_a_board_without_a_webhook_answers_like_a_board_whose_secret_is_unknown(
+    hooked: HookedBoard, headers: dict[str, str]
+) -> None:
+    def trigger(board_id: int) -> httpx.Response:
+        return hooked.client.post(f"/v1/hooks/boards/{board_id}", content=b"{}", headers=headers)
+
+    assert _answer(trigger(hooked.board_id + 1000)) == _answer(trigger(hooked.board_id))
+
+
+def test_a_board_without_a_webhook_checks_the_signature_as_a_hooked_board_does(
+    hooked: HookedBoard, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The same work on both paths is what makes both answers take the same time.
+    checked: list[int] = []
+    real_verify = signing.verify
+
+    def recording_verify(secrets, *args, **kwargs):  # type: ignore[no-untyped-def]
+        checked.append(len(secrets))
+        return real_verify(secrets, *args, **kwargs)
+
+    monkeypatch.setattr(signing, "verify", recording_verify)
+    t = int(time.time())
+    headers = {SIGNATURE_HEADER: sign("whsec_guess", b"{}", t), DELIVERY_HEADER: "x"}
+
+    for board_id in (hooked.board_id, hooked.board_id + 1000):
+        hooked.client.post(f"/v1/hooks/boards/{board_id}", content=b"{}", headers=headers)
+
+    assert checked == [1, 1]
 
 
 def test_a_deleted_secret_turns_the_trigger_off(hooked: HookedBoard) -> None:
@@ -193,7 +232,7 @@ def test_a_deleted_secret_turns_the_trigger_off(hooked: HookedBoard) -> None:
     )
 
     assert deleted.status_code == 204
-    assert hooked.post().status_code == 404
+    assert hooked.post().status_code == 401
 
 
 def test_secrets_and_logs_belong_to_the_boards_workspace(
@@ -265,3 +304,31 @@ def test_a_flood_of_rejected_triggers_is_answered_but_logged_only_up_to_a_limit(
     assert statuses == {401}
     assert len(hooked.log()) <= 6  # 5, or 6 when a minute boundary passed
     assert hooked.post().status_code == 202  # valid triggers are not limited
+
+
+def test_a_trigger_whose_key_was_removed_answers_like_an_unknown_board_and_tells_the_operator(
+    make_client: MakeClient, alice: Workspace
+) -> None:
+    with make_client(encryption_keys=[KEY]) as client:
+        job = import_dump(client, alice, stream_dump(2))
+        board = HookedBoard(client, alice, job["board_id"], "")
+        board.secret = board.rotate()["secret"]
+    other_key = Fernet.generate_key().decode()
+
+    with make_client(encryption_keys=[other_key]) as client, capture_logs() as logs:
+        board.client = client
+        orphaned = board.post()
+        unknown = client.post(
+            f"/v1/hooks/boards/{board.board_id + 1000}",
+            content=b"{}",
+            headers={
+                SIGNATURE_HEADER: sign(board.secret, b"{}", int(time.time())),
+                DELIVERY_HEADER: "x",
+            },
+        )
+
+    assert _answer(orphaned) == _answer(unknown)
+    assert orphaned.status_code == 401
+    (line,) = [entry for entry in logs if entry["event"] == "webhook_secret_unreadable"]
+    assert (line["board_id"], line["log_level"]) == (board.board_id, "error")
+    assert board.secret not in str(logs)

@@ -33,7 +33,7 @@ from service.db.engine import begin_write
 from service.db.tables import Board, Revision, RevisionContent, RevisionStream, Stream
 from service.rules_file import RulesError, RulesetFile, parse_rules
 from service.usecases.errors import ConflictError
-from service.usecases.imports import IMPORT_TASK, stream_key, submit_reclassify
+from service.usecases.imports import hand_over, stream_key, submit_reclassify
 
 router = APIRouter(prefix="/boards", tags=["boards"])
 
@@ -334,7 +334,7 @@ def put_rules(
         raise ProblemError("conflict", str(exc)) from exc
     session.commit()
     assert job.id is not None
-    dispatcher.publish(IMPORT_TASK, job.id)
+    hand_over(dispatcher, job.id)
     return job_public(job)
 
 

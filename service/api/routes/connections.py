@@ -33,7 +33,8 @@ from service.api.routes.live_common import (
     provider_call,
     provider_for,
 )
-from service.db.engine import begin_write
+from service.api.schemas import _Public
+from service.db.engine import PORTABLE_MAX_ID, begin_write
 from service.db.tables import Board, BoardSync, Connection
 from service.usecases.connections import (
     MIRO,
@@ -52,11 +53,11 @@ router = APIRouter(tags=["connections"])
 
 
 class ConnectBoard(BaseModel):
-    connection_id: int
+    connection_id: int = Field(ge=1, le=PORTABLE_MAX_ID)
     external_id: str = Field(min_length=1, max_length=200, description="The Miro board id.")
 
 
-class BoardSyncPublic(BaseModel):
+class BoardSyncPublic(_Public):
     board_id: int
     provider: str
     external_id: str

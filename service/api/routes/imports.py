@@ -23,8 +23,8 @@ from service.api.schemas import ImportJobPublic, Page
 from service.db.engine import begin_write
 from service.db.tables import ImportJob, Revision, RevisionContent
 from service.domain.progress import describe_job
-from service.usecases.errors import IdempotencyKeyReused
-from service.usecases.imports import IMPORT_TASK, submit_import
+from service.usecases.errors import IdempotencyKeyReused, TooManyActiveError
+from service.usecases.imports import hand_over, submit_import
 
 router = APIRouter(prefix="/imports", tags=["imports"])
 
@@ -68,7 +68,7 @@ def job_public(job: ImportJob) -> ImportJobPublic:
         "rules equal the latest revision. With `Idempotency-Key`, a repeated request returns "
         "the first job instead of queuing another."
     ),
-    responses=responses(400, 401, 413, 415, 422),
+    responses=responses(400, 401, 413, 415, 422, 429, 503),
     openapi_extra=_UPLOAD_BODY,
 )
 async def create_import(
@@ -85,9 +85,22 @@ async def create_import(
 
     def submit() -> tuple[ImportJob, bool]:
         begin_write(session)
-        job, created = submit_import(
-            session, workspace_id, upload.raw, board, idempotency_key=idempotency_key
-        )
+        try:
+            job, created = submit_import(
+                session,
+                workspace_id,
+                upload.raw,
+                board,
+                idempotency_key=idempotency_key,
+                max_active=settings.max_active_imports,
+            )
+        except TooManyActiveError as exc:
+            session.rollback()
+            raise ProblemError(
+                "too-many-requests",
+                f"{exc}; try again when one has finished.",
+                headers={"Retry-After": str(exc.retry_after_s)},
+            ) from exc
         session.commit()
         return job, created
 
@@ -98,7 +111,7 @@ async def create_import(
         raise ProblemError("idempotency-key-reused", str(exc)) from None
     if created:
         assert job.id is not None
-        dispatcher.publish(IMPORT_TASK, job.id)
+        hand_over(dispatcher, job.id)  # stored either way: the sweep retries a failed publish
     response.headers["Location"] = f"/v1/imports/{job.id}"
     return job_public(job)
 

@@ -16,6 +16,7 @@ from pydantic import BaseModel, Field
 from connectors.errors import AuthError
 from service.api.deps import SessionDep, runtime_of
 from service.api.problems import ProblemError
+from service.api.schemas import _Public
 from service.db.engine import begin_write
 from service.db.tables import Connection
 from service.providers import Provider
@@ -35,7 +36,7 @@ StateQuery = Annotated[str | None, Query(max_length=300)]
 ErrorQuery = Annotated[str | None, Query(max_length=200)]
 
 
-class ConnectionPublic(BaseModel):
+class ConnectionPublic(_Public):
     id: int
     provider: str
     account_id: str

@@ -10,9 +10,11 @@ import time
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
+import structlog
 from fastapi import APIRouter, Query, Request, Response
-from pydantic import BaseModel, Field
+from pydantic import AfterValidator, BaseModel, Field
 from sqlmodel import Session, col, select
+from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 
 from service.api.deps import (
@@ -32,8 +34,9 @@ from service.db.tables import Revision, RevisionContent
 from service.domain.contract_model import decode_contract
 from service.domain.diff import DEFAULT_LIMIT, diff_revisions
 from service.domain.serialize import BoardFormatError, board_from_dict
+from service.domain.text import has_unstorable
 from service.webhooks import signing, triggers
-from service.webhooks.config import SecretBox
+from service.webhooks.config import SecretBox, SecretBoxError
 from service.webhooks.notify import (
     EVENT_TYPES,
     SubscriptionError,
@@ -89,6 +92,8 @@ class TriggerAccepted(BaseModel):
     detail: str
 
 
+log = structlog.get_logger(__name__)
+
 _PROBLEM_SLUGS = {401: "unauthorized", 409: "conflict", 413: "payload-too-large"}
 
 
@@ -110,9 +115,11 @@ def _log_rejection(
     rejected: triggers.TriggerRejected,
     body_bytes: int,
 ) -> None:
+    """Write the rejection to the board's trigger log (boards with a webhook only; at most
+    ``REJECTIONS_LOGGED_PER_MINUTE``). Runs after the answer was sent (see ``_refuse``)."""
     with runtime.sessions() as session:
         if session.get(BoardWebhook, board_id) is None:
-            raise ProblemError("not-found", f"Board {board_id} has no webhook.")
+            return
         session.rollback()  # SQLite: write in a transaction that has read nothing yet
         if not runtime.may_log_rejection(board_id):
             return
@@ -121,6 +128,43 @@ def _log_rejection(
                 session, board_id, delivery_id, rejected, now=_now(), body_bytes=body_bytes
             )
             session.commit()
+
+
+def _refuse(
+    runtime: HookRuntime,
+    board_id: int,
+    delivery_id: str | None,
+    rejected: triggers.TriggerRejected,
+    body_bytes: int,
+) -> ProblemError:
+    """The problem answering a rejected trigger; its log entry is written after the answer.
+
+    A board without a webhook and a board whose secret the sender does not know must look the
+    same, in content and in time: the log write (only boards with a webhook have a log) would
+    otherwise tell them apart by tens of milliseconds.
+    """
+    problem = _problem(rejected)
+    problem.background = BackgroundTask(
+        _log_rejection, runtime, board_id, delivery_id, rejected, body_bytes
+    )
+    return problem
+
+
+def _secrets(runtime: HookRuntime, session: Session, board_id: int, now: datetime) -> list[str]:
+    """The secrets that verify the board's triggers, or a decoy nobody knows when the board has
+    no webhook or its secret cannot be decrypted: the signature check then runs, and fails,
+    exactly as for a wrong signature (same answer, same work)."""
+    try:
+        secrets = triggers.board_secrets(session, board_id, runtime.open_secret, now)
+    except SecretBoxError:
+        log.error(
+            "webhook_secret_unreadable",
+            board_id=board_id,
+            hint="no key in VSM_ENCRYPTION_KEYS opens the board's webhook secret (was its key "
+            "removed?); restore the key or rotate the board's secret",
+        )
+        secrets = None
+    return secrets if secrets is not None else [runtime.decoy_secret]
 
 
 def _accept(
@@ -135,9 +179,7 @@ def _accept(
     now = datetime.fromtimestamp(received, UTC)
     with runtime.sessions() as session:
         _box(runtime)
-        secrets = triggers.board_secrets(session, board_id, runtime.open_secret, now)
-        if secrets is None:
-            raise ProblemError("not-found", f"Board {board_id} has no webhook.")
+        secrets = _secrets(runtime, session, board_id, now)
         if runtime.is_sqlite:
             # End the read before writing: on SQLite a transaction that read before another
             # writer's commit cannot become a write transaction ("database is locked").
@@ -156,15 +198,15 @@ def _accept(
                 session.commit()
         except triggers.TriggerRejected as rejected:
             session.rollback()
-            if runtime.may_log_rejection(board_id):
-                with runtime.writing():
-                    triggers.log_rejection(
-                        session, board_id, delivery_id, rejected, now=now, body_bytes=len(body)
-                    )
-                    session.commit()
-            raise _problem(rejected) from None
+            raise _refuse(runtime, board_id, delivery_id, rejected, len(body)) from None
     if result.fire_in_s is not None:
-        runtime.scheduler.fire(board_id, result.fire_in_s)
+        try:
+            runtime.scheduler.fire(board_id, result.fire_in_s)
+        except Exception as exc:
+            # The trigger is stored (board pending with its due time, delivery id recorded, in
+            # one commit): the sweep (``HookRuntime.fire_overdue``) fires the board once the
+            # broker takes tasks again. Answering 5xx now would make the sender's retry a replay.
+            log.warning("trigger_publish_failed", board_id=board_id, error=type(exc).__name__)
     return result
 
 
@@ -211,18 +253,15 @@ async def trigger_board(board_id: int, request: Request) -> TriggerAccepted:
         rejected = triggers.TriggerRejected(
             "body_too_large", f"the body is larger than {hooks.max_body_bytes} bytes", 413
         )
-        await run_in_threadpool(_log_rejection, runtime, board_id, raw_delivery, rejected, 0)
-        raise
+        runtime_of(request).metrics.triggers.labels("rejected").inc()
+        raise _refuse(runtime, board_id, raw_delivery, rejected, 0) from None
     counted = runtime_of(request).metrics.triggers
     try:
         delivery_id = triggers.check_delivery_id(raw_delivery)
         triggers.precheck(header, received, hooks.tolerance_s)
     except triggers.TriggerRejected as rejected:
         counted.labels("rejected").inc()
-        await run_in_threadpool(
-            _log_rejection, runtime, board_id, raw_delivery, rejected, len(body)
-        )
-        raise _problem(rejected) from None
+        raise _refuse(runtime, board_id, raw_delivery, rejected, len(body)) from None
     try:
         result = await run_in_threadpool(
             _accept, runtime, board_id, header, body, delivery_id, received
@@ -422,10 +461,19 @@ def board_diff(
     return DiffPublic(board_id=board_id, from_revision=old, to_revision=new, **result)
 
 
+def _storable(value: str) -> str:
+    if has_unstorable(value):
+        raise ValueError("contains NUL or a lone surrogate, which cannot be stored")
+    return value
+
+
+StorableStr = Annotated[str, AfterValidator(_storable)]
+
+
 class SubscriptionCreate(BaseModel):
-    url: str = Field(max_length=2000, description="http(s) URL that receives the events.")
+    url: StorableStr = Field(max_length=2000, description="http(s) URL that receives the events.")
     events: list[EventType] = Field(min_length=1, max_length=len(EVENT_TYPES))
-    description: str = Field(default="", max_length=200)
+    description: StorableStr = Field(default="", max_length=200)
 
 
 class SubscriptionPublic(_Public):
