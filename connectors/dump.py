@@ -106,6 +106,8 @@ def _split(raw: bytes) -> dict[str, msgspec.Raw]:
         raise DumpError("not a Miro or Mural dump: the top level must be a JSON object") from None
     except msgspec.DecodeError:
         pass
+    except RecursionError:
+        raise _NotJson("invalid JSON: nested too deeply") from None
     # Not JSON msgspec reads: let the json module say where (line and column), as it always did.
     try:
         text = raw.decode("utf-8")

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import math
+import re
 from collections import Counter
 from collections.abc import Container, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -68,8 +70,24 @@ _RAW_LIST = msgspec.json.Decoder(list[msgspec.Raw])
 
 
 def json_parts(dump: Mapping[str, Any]) -> dict[str, msgspec.Raw]:
-    """A parsed dump's top-level values as JSON bytes, the form the readers take (NaN: null)."""
-    return {key: msgspec.Raw(msgspec.json.encode(value)) for key, value in dump.items()}
+    """A parsed dump's top-level values as JSON bytes, the form the readers take (NaN: null).
+
+    A lone surrogate (the JSON escape ``\\ud800`` without its pair, which the json module keeps
+    as it is) cannot be written as UTF-8: it becomes U+FFFD here, as the database could not
+    store it either (docs/service.md, "Text that cannot be stored").
+    """
+    return {key: msgspec.Raw(_encode(value)) for key, value in dump.items()}
+
+
+_LONE_SURROGATE = re.compile(r"[\ud800-\udfff]")
+
+
+def _encode(value: Any) -> bytes:
+    try:
+        return msgspec.json.encode(value)
+    except UnicodeEncodeError:
+        text = json.dumps(value, ensure_ascii=False)
+        return _LONE_SURROGATE.sub("\ufffd", text).encode("utf-8")
 
 
 def raw_list(

@@ -17,8 +17,8 @@ from service.db.engine import create_session_factory
 from service.db.tables import ImportJob, utcnow
 from service.usecases import imports as imports_usecase
 from service.usecases.imports import IMPORT_TASK, QUEUED_REPUBLISH_AFTER, republish_stale_jobs
+from testkit.service_dumps import stream_dump
 from tests.api.conftest import Workspace
-from tests.service_dumps import stream_dump
 
 
 class Published:

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from service.api.ratelimit import RateLimiter
+from testkit.service_dumps import stream_dump
 from tests.api.conftest import MakeClient, Workspace
-from tests.service_dumps import stream_dump
 
 
 def test_an_api_key_past_its_rate_limit_gets_429_with_retry_after_and_others_do_not(

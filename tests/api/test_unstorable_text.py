@@ -10,8 +10,8 @@ import json
 import pytest
 from fastapi.testclient import TestClient
 
+from testkit.service_dumps import stream_dump
 from tests.api.conftest import MakeClient, Workspace, import_dump
-from tests.service_dumps import stream_dump
 
 BAD = ["\ud800", "\x00"]
 
