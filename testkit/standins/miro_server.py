@@ -181,6 +181,11 @@ class MiroStandIn:
         with self._lock:
             return [r for r in self.requests if r[1].endswith(path_suffix)]
 
+    def issued_tokens(self) -> list[str]:
+        """Every access and refresh token handed out so far."""
+        with self._lock:
+            return [*self._tokens, *self._refresh]
+
     def _new_pair(self, expires_in: float | None) -> tuple[str, str | None]:
         access = "at-" + secrets.token_urlsafe(16)
         refresh = "rt-" + secrets.token_urlsafe(16) if expires_in is not None else None
