@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import codecs
 import json
+import re
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -76,7 +77,8 @@ def read_dump_file(path: Path, max_bytes: int = DEFAULT_MAX_BYTES) -> Board:
 
 
 _CHUNK = 1 << 20
-_NUL_ESCAPE = b"\\u0000"
+# searched in the parts' own buffers (re takes a memoryview), so a big dump is not copied
+_NUL_ESCAPE = re.compile(rb"\\u0000")
 
 
 def _check_utf8(raw: bytes) -> None:
@@ -152,6 +154,6 @@ def _read(parts: Mapping[str, msgspec.Raw]) -> Board:
     # Lone surrogates never reach this point (msgspec refuses them and ``json_parts`` replaces
     # them), so only an escaped NUL can: the walk over every string runs only when the bytes
     # hold one (it was half of a 10k-sticky board's normalize, bench/digitize.py).
-    if any(_NUL_ESCAPE in bytes(part) for part in parts.values()):
+    if any(_NUL_ESCAPE.search(memoryview(part)) for part in parts.values()):
         return storable_board(board)
     return board
