@@ -42,6 +42,7 @@ from service.usecases.imports import (
     unfinished_job_ids,
 )
 from service.usecases.live_sync import LiveSync, fetch_and_import, poll_due_boards
+from service.usecases.uploads import purge_abandoned_uploads
 from service.webhooks.config import SecretBox, SecretBoxError
 from service.webhooks.egress import EgressPolicy, guarded_client
 from service.webhooks.runtime import (
@@ -62,6 +63,7 @@ _EMBEDDED_TICK_S = 5.0
 _PURGE_EVERY_S = 600.0
 _SWEEP_EVERY_S = 60.0
 REPUBLISH_TASK = "imports.republish"
+PURGE_UPLOADS_TASK = "imports.purge_uploads"
 _REPUBLISH_EVERY_S = 60.0
 _SWEEP_WINDOW = timedelta(minutes=5)
 
@@ -284,6 +286,13 @@ def _register_jobs(runtime: Runtime, poll_tick_s: float | None, retry: RetryPoli
     )
     for provider in runtime.providers.values():
         _register_provider(runtime, provider, poll_tick_s, retry)
+
+    def purge_uploads() -> None:
+        """Delete uploads broken off mid-transfer (their request never stored a job)."""
+        with sessions() as session:
+            purge_abandoned_uploads(session, now=utcnow())
+
+    dispatcher.register(Job(PURGE_UPLOADS_TASK, purge_uploads, every_s=_PURGE_EVERY_S))
 
     dispatcher.register(Job(FIRE_TASK, hooks.fire))
     dispatcher.register(Job(DELIVER_TASK, hooks.deliver))

@@ -167,7 +167,13 @@ def create_app(
     app.include_router(docs_pages.router)
     app.include_router(web_routes.router)
     # Outermost last: request ids wrap everything, so even a refused body gets one.
-    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_dump_bytes + MULTIPART_OVERHEAD)
+    # Every body is bounded while it arrives; POST /v1/imports streams its upload to storage
+    # and has a limit of its own (VSM_MAX_UPLOAD_BYTES), the others are read into memory.
+    app.add_middleware(
+        BodyLimitMiddleware,
+        max_bytes=settings.max_dump_bytes + MULTIPART_OVERHEAD,
+        per_route={("POST", "/v1/imports"): settings.max_upload_bytes + MULTIPART_OVERHEAD},
+    )
     app.add_middleware(RequestIdMiddleware, metrics=runtime.metrics)
     _install_problem_handlers(app)
     return app
