@@ -7,10 +7,14 @@ proportional to the bytes and the API holds about one chunk per upload in memory
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hashlib
 from collections.abc import AsyncIterator
 
+import structlog
 from fastapi import Request
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
@@ -24,6 +28,8 @@ from service.usecases.uploads import (
     discard_upload,
     open_upload,
 )
+
+log = structlog.get_logger(__name__)
 
 
 def too_large(limit: int) -> ProblemError:
@@ -69,13 +75,16 @@ def upload_pieces(request: Request, file_field: str) -> AsyncIterator[bytes]:
 
 
 class _Writer:
-    """Writes one upload's chunks, each in a short transaction of its own session."""
+    """Writes one upload's chunks in order, each in a short transaction of its own session,
+    and hashes them on the same worker thread (off the event loop)."""
 
     def __init__(self, sessions: SessionFactory, workspace_id: int) -> None:
         self._sessions = sessions
         self._workspace_id = workspace_id
         self.upload_id: int | None = None
         self._seq = 0
+        self.size = 0
+        self._digest = hashlib.sha256()
 
     def open(self) -> None:
         with self._sessions() as session:
@@ -85,17 +94,19 @@ class _Writer:
 
     def write(self, data: bytes) -> None:
         assert self.upload_id is not None
+        self._digest.update(data)
         with self._sessions() as session:
             begin_write(session)
             add_chunk(session, self.upload_id, self._seq, data)
             session.commit()
         self._seq += 1
+        self.size += len(data)
 
-    def close(self, size: int, sha256: str) -> StoredUpload:
+    def close(self) -> StoredUpload:
         assert self.upload_id is not None
         with self._sessions() as session:
             begin_write(session)
-            stored = close_upload(session, self.upload_id, size, sha256)
+            stored = close_upload(session, self.upload_id, self.size, self._digest.hexdigest())
             session.commit()
         return stored
 
@@ -118,37 +129,60 @@ async def stream_upload(
 ) -> StoredUpload:
     """Store the request's dump as an upload of ``workspace_id`` and return it (not yet
     handed to a job). 413 past ``limit`` bytes (``Content-Length`` is checked first), 415 for
-    other media types; a refused or broken-off upload leaves nothing behind."""
+    other media types; a refused or broken-off upload leaves nothing behind.
+
+    One chunk is written (on a worker thread) while the next one arrives: the transfer and
+    the database write overlap, and at most two chunks are held.
+    """
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > limit + (64 * 1024):
         raise too_large(limit)
     pieces = upload_pieces(request, file_field)
     writer = _Writer(sessions, workspace_id)
-    digest = hashlib.sha256()
-    size = 0
+    writing: asyncio.Future[None] | None = None
+    received = 0
     pending = bytearray()
+
+    async def hand_on(chunk: bytes) -> None:
+        nonlocal writing
+        if writing is not None:
+            await writing
+        writing = asyncio.ensure_future(run_in_threadpool(writer.write, chunk))
+
     try:
         await run_in_threadpool(writer.open)
         async for piece in pieces:
-            size += len(piece)
-            if size > limit:
+            received += len(piece)
+            if received > limit:
                 raise too_large(limit)
-            digest.update(piece)
             pending += piece
             while len(pending) >= CHUNK_BYTES:
                 chunk = bytes(pending[:CHUNK_BYTES])
                 del pending[:CHUNK_BYTES]
-                await run_in_threadpool(writer.write, chunk)
+                await hand_on(chunk)
         if pending:
-            await run_in_threadpool(writer.write, bytes(pending))
-        return await run_in_threadpool(writer.close, size, digest.hexdigest())
+            await hand_on(bytes(pending))
+        if writing is not None:
+            await writing
+        return await run_in_threadpool(writer.close)
     except BaseException:
-        await run_in_threadpool(writer.discard)
+        if writing is not None:  # let the write in flight end before deleting what it wrote
+            with contextlib.suppress(BaseException):
+                await asyncio.shield(writing)
+        try:
+            await run_in_threadpool(writer.discard)
+        except SQLAlchemyError as exc:  # the sweep deletes it; the first error is the answer
+            log.warning(
+                "upload_discard_failed", upload_id=writer.upload_id, error=type(exc).__name__
+            )
         raise
 
 
 async def discard(sessions: SessionFactory, upload: StoredUpload) -> None:
-    """Delete a stored upload that will not become a job (the request was refused after it)."""
+    """Delete a stored upload that will not become a job (the request was refused after it).
+
+    Best effort: when the database refuses this too, the hourly sweep deletes it, and the
+    request's own error is the one to answer with."""
 
     def run() -> None:
         with sessions() as session:
@@ -156,4 +190,7 @@ async def discard(sessions: SessionFactory, upload: StoredUpload) -> None:
             discard_upload(session, upload.id)
             session.commit()
 
-    await run_in_threadpool(run)
+    try:
+        await run_in_threadpool(run)
+    except SQLAlchemyError as exc:
+        log.warning("upload_discard_failed", upload_id=upload.id, error=type(exc).__name__)

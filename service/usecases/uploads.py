@@ -15,6 +15,7 @@ import io
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from sqlalchemy import insert
 from sqlmodel import Session, col, delete, select
 
 from service.db.engine import begin_write
@@ -47,9 +48,9 @@ def open_upload(session: Session, workspace_id: int) -> int:
 
 
 def add_chunk(session: Session, upload_id: int, seq: int, data: bytes) -> None:
-    """Add chunk number ``seq`` (from 0) of the upload; flushes, the caller commits."""
-    session.add(ImportUploadChunk(upload_id=upload_id, seq=seq, data=data))
-    session.flush()
+    """Add chunk number ``seq`` (from 0) of the upload (a Core insert: no ORM object for a
+    megabyte that is never read back here); the caller commits."""
+    session.execute(insert(ImportUploadChunk).values(upload_id=upload_id, seq=seq, data=data))
 
 
 def close_upload(session: Session, upload_id: int, size_bytes: int, sha256: str) -> StoredUpload:

@@ -174,7 +174,9 @@ def test_an_upload_is_stored_in_chunks_and_read_back_whole_by_the_worker(
             yield raw[start : start + 777]
 
     response = client.post(
-        "/v1/imports", content=pieces(), headers={**alice.headers, "Content-Type": "application/json"}
+        "/v1/imports",
+        content=pieces(),
+        headers={**alice.headers, "Content-Type": "application/json"},
     )
 
     assert response.status_code == 202

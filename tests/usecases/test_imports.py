@@ -270,7 +270,9 @@ def test_a_job_whose_final_write_raises_ends_failed_with_the_reason(
     assert job.error is not None
     assert type(error).__name__ in job.error
     assert revisions(db_session) == []
-    assert db_session.exec(select(ImportUpload).where(ImportUpload.job_id == job_id)).first() is None
+    assert (
+        db_session.exec(select(ImportUpload).where(ImportUpload.job_id == job_id)).first() is None
+    )
     assert run_import_job(db_session, job_id).status == JobStatus.FAILED  # a re-run is harmless
 
 

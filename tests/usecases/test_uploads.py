@@ -32,7 +32,8 @@ def a_job(session: Session, workspace_id: int, upload_id: int) -> int:
     session.add(job)
     session.flush()
     upload = session.get(ImportUpload, upload_id)
-    assert upload is not None and job.id is not None
+    assert upload is not None
+    assert job.id is not None
     upload.job_id = job.id
     session.add(upload)
     session.commit()
