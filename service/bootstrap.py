@@ -155,7 +155,9 @@ def build(
     metrics = Metrics()
     metrics.watch_database(engine)
     providers = build_providers(
-        ProviderContext(settings, sessions, dispatcher, http_factory or default_http, redis_client)
+        ProviderContext(
+            settings, sessions, dispatcher, http_factory or default_http, redis_client, metrics
+        )
     )
     runtime = Runtime(
         settings=settings,

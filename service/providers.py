@@ -19,6 +19,7 @@ from connectors.miro.oauth import MiroApp
 from service.db.engine import SessionFactory
 from service.db.tables import Connection
 from service.dispatch import Dispatcher
+from service.metrics import Metrics
 from service.settings import Settings
 from service.usecases.connections import (
     MIRO,
@@ -67,6 +68,26 @@ class ProviderContext:
     dispatcher: Dispatcher
     http_factory: HttpFactory
     redis: Any | None  # a sync ``redis.Redis`` shared by the process's budgets, or None
+    metrics: Metrics | None = None  # counts each provider's calls and pacing waits
+
+
+def _http_for(ctx: ProviderContext, provider: str) -> HttpFactory:
+    """``ctx.http_factory`` with every answer counted for ``provider`` (``vsm_provider_calls``)."""
+    metrics = ctx.metrics
+    if metrics is None:
+        return ctx.http_factory
+    counted = metrics.http_hooks(provider)["response"]
+
+    def make() -> httpx.AsyncClient:
+        client = ctx.http_factory()
+        hooks = client.event_hooks
+        client.event_hooks = {
+            "request": list(hooks["request"]),
+            "response": [*hooks["response"], *counted],
+        }
+        return client
+
+    return make
 
 
 def live_cipher(
@@ -86,20 +107,28 @@ def live_cipher(
         return None, str(exc)
 
 
-def _budget_factory(ctx: ProviderContext, kind: str, ttl: int = 180) -> Callable[[str], RateBudget]:
+def _budget_factory(
+    ctx: ProviderContext, kind: str, ttl: int = 180, *, provider: str
+) -> Callable[[str], RateBudget]:
     """Budgets by identity: shared through Redis when the broker is Redis (every worker using
-    one identity sees one window), else per process (the embedded default)."""
+    one identity sees one window), else per process (the embedded default); their waits are
+    counted for ``provider``."""
+    metrics = ctx.metrics
+
+    def counted(budget: RateBudget) -> RateBudget:
+        return budget if metrics is None else metrics.metered(provider, budget)
+
     if ctx.redis is not None:
         scripts = SyncRedisScripts(ctx.redis)
 
         def shared(identity: str) -> RateBudget:
-            return RedisRateBudget(scripts, provider=kind, identity=identity, ttl=ttl)
+            return counted(RedisRateBudget(scripts, provider=kind, identity=identity, ttl=ttl))
 
         return shared
     budgets: dict[str, MemoryRateBudget] = {}
 
     def local(identity: str) -> RateBudget:
-        return budgets.setdefault(identity, MemoryRateBudget())
+        return counted(budgets.setdefault(identity, MemoryRateBudget()))
 
     return local
 
@@ -110,7 +139,7 @@ def build_miro(ctx: ProviderContext) -> Provider:
     cipher, reason = live_cipher(ctx.settings, MIRO, enabled=miro.enabled)
     live: MiroLive | None = None
     if cipher is not None:
-        budget = _budget_factory(ctx, MIRO)
+        budget = _budget_factory(ctx, MIRO, provider=MIRO)
         live = MiroLive(
             session_factory=ctx.sessions,
             cipher=cipher,
@@ -121,7 +150,7 @@ def build_miro(ctx: ProviderContext) -> Provider:
                 api_url=miro.api_url,
                 auth_url=miro.auth_url,
             ),
-            http_factory=ctx.http_factory,
+            http_factory=_http_for(ctx, MIRO),
             budget_for=lambda connection_id: budget(f"connection:{connection_id}"),
             dispatcher=ctx.dispatcher,
             poll_interval_s=miro.poll_interval_s,
@@ -137,8 +166,8 @@ def build_mural(ctx: ProviderContext) -> Provider:
     cipher, reason = live_cipher(ctx.settings, MURAL, enabled=mural.enabled)
     live: MuralLive | None = None
     if cipher is not None:
-        users = _budget_factory(ctx, "mural-user", ttl=60)
-        app_budget = _budget_factory(ctx, "mural-app")(mural.client_id)
+        users = _budget_factory(ctx, "mural-user", ttl=60, provider=MURAL)
+        app_budget = _budget_factory(ctx, "mural-app", provider=MURAL)(mural.client_id)
         live = MuralLive(
             session_factory=ctx.sessions,
             cipher=cipher,
@@ -149,7 +178,7 @@ def build_mural(ctx: ProviderContext) -> Provider:
                 api_url=mural.api_url,
                 auth_url=mural.auth_url,
             ),
-            http_factory=ctx.http_factory,
+            http_factory=_http_for(ctx, MURAL),
             user_budget_for=users,
             app_budget=lambda: app_budget,
             dispatcher=ctx.dispatcher,

@@ -150,6 +150,17 @@ class Settings(BaseSettings):
         default=None,
         description="Bearer token that GET /metrics requires (Prometheus); unset: no /metrics.",
     )
+    worker_metrics_port: int | None = Field(
+        default=None,
+        ge=1,
+        le=65535,
+        description="`vsm worker` serves its processes' Prometheus figures on this port (needs "
+        "PROMETHEUS_MULTIPROC_DIR, see docs/service.md); unset: workers export nothing.",
+    )
+    worker_metrics_host: str = Field(
+        default="127.0.0.1",
+        description="Address of the worker metrics port (`0.0.0.0` in a container).",
+    )
     rate_limit: str | None = Field(
         default="300/10 seconds",
         description="Requests one API key may make (`limits` notation, several joined with "

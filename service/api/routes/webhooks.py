@@ -249,7 +249,6 @@ async def trigger_board(board_id: int, request: Request) -> TriggerAccepted:
     try:
         body = await read_limited_body(request, hooks.max_body_bytes)
     except ProblemError:
-        runtime_of(request).metrics.triggers.labels("rejected").inc()
         rejected = triggers.TriggerRejected(
             "body_too_large", f"the body is larger than {hooks.max_body_bytes} bytes", 413
         )
