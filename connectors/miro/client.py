@@ -177,8 +177,9 @@ class MiroClient:
             )
 
         async with self._slots.hold(priority):
+            started = self._clock.time()
             response = await self._token.call(send)
-        self._learn(response)
+        self._learn(response, started)
         try:
             return _OBJECT.decode(response.content)
         except (msgspec.DecodeError, msgspec.ValidationError):
@@ -186,17 +187,17 @@ class MiroClient:
                 f"GET {path}: response is not a JSON object", status=response.status_code
             ) from None
 
-    def _learn(self, response: httpx.Response) -> None:
-        """Keep the credit window the answer reports, and its round trip."""
+    def _learn(self, response: httpx.Response, started: float) -> None:
+        """Keep the credit window the answer reports, and the first call's round trip (the
+        first call never waits for the budget, which knows nothing yet)."""
         now = self._clock.time()
         seen = rate_snapshot(response.headers, now)
         if seen.remaining is not None:
             self.quota = seen
             if seen.reset_at is not None:
                 self.window_s = max(self.window_s, seen.reset_at - now)
-        elapsed = response.elapsed.total_seconds() if _has_elapsed(response) else None
-        if elapsed is not None and self.round_trip_s is None:
-            self.round_trip_s = elapsed
+        if self.round_trip_s is None:
+            self.round_trip_s = max(now - started, 0.0)
 
     async def get_board(self, board_id: str) -> Json:
         """``GET /v2/boards/{id}`` (Level 1): metadata including ``modifiedAt``."""
@@ -504,22 +505,14 @@ class _ItemSweep:
         return sorted(self._seen.values(), key=lambda item: (len(item["id"]), item["id"]))
 
 
-def _has_elapsed(response: httpx.Response) -> bool:
-    try:
-        response.elapsed  # noqa: B018  (set once the body was read; absent on hand-made ones)
-    except RuntimeError:
-        return False
-    return True
-
-
 def _plain_is_faster(client: MiroClient, pages: int) -> bool:
     """True when listing ``pages`` more Level 2 pages plainly is expected to end no later than
     the split, judged from the last answer's credit window and the first page's round trip.
 
     Each way takes the longer of its chain of dependent pages and the time the budget needs to
-    hand out its credits: while the credits fit in what is left of the window the chain
-    decides (and the split, whose chain is shorter, wins); once they do not, the windows do,
-    and the plain listing needs fewer of them. Unknown figures: the split, as always.
+    hand out its credits: while the split's credits fit in what is left of the window the chain
+    decides (and the split, whose chain is shorter, wins); once they do not, the windows may,
+    and the plain listing needs fewer credits. Unknown figures: the split, as before.
     """
     quota, round_trip = client.quota, client.round_trip_s
     if quota is None or quota.remaining is None or round_trip is None or pages <= 0:
@@ -538,6 +531,8 @@ def _plain_is_faster(client: MiroClient, pages: int) -> bool:
         windows = math.ceil((credits - remaining) / limit)
         return left_s + (windows - 1) * window_s
 
+    if pages * LEVEL2 * SPLIT_CREDIT_OVERHEAD <= remaining:
+        return False  # the budget binds neither way: the chain decides, and the split's is shorter
     chain_s = pages * round_trip
     plain_s = max(chain_s, budget_s(pages * LEVEL2))
     split_s = max(chain_s * SPLIT_CHAIN_SHARE, budget_s(pages * LEVEL2 * SPLIT_CREDIT_OVERHEAD))
