@@ -97,13 +97,13 @@ def start_worker(broker_env: dict[str, str], tmp_path: Path) -> Iterator[StartWo
     """``start_worker()`` launches ``vsm worker`` (prefork, one child) and waits until ready."""
     started: list[WorkerProcess] = []
 
-    def start(concurrency: int = 1) -> WorkerProcess:
+    def start(concurrency: int = 1, env: dict[str, str] | None = None) -> WorkerProcess:
         log_path = tmp_path / f"worker-{len(started)}.log"
         with log_path.open("wb") as log:
             process = subprocess.Popen(
                 [sys.executable, "-m", "service.cli", "worker", f"--concurrency={concurrency}"],
                 cwd=REPO,
-                env={**os.environ, **broker_env},
+                env={**os.environ, **broker_env, **(env or {})},
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
