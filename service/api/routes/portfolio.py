@@ -40,7 +40,7 @@ from service.domain.render.charts import (
     scatter_chart_svg,
     trend_chart_svg,
 )
-from service.domain.render.svg import stream_element_id
+from service.domain.render.svg import step_element_id, stream_element_id
 from service.domain.render.trends_html import trend_series
 from service.domain.trends import Trend, since_last_workshop
 from service.usecases.portfolio import (
@@ -160,7 +160,10 @@ class OccurrencePublic(BaseModel):
     problem_id: str
     text: str
     votes: int
-    report_url: str = Field(description="The board's report page at this stream.")
+    report_url: str = Field(
+        description="The board's report page at the problem's step (at the stream when the "
+        "problem is on the whole stream)."
+    )
 
 
 class ProblemGroupPublic(BaseModel):
@@ -393,7 +396,14 @@ def problem_groups(
 
 
 def report_url(occurrence: Occurrence) -> str:
-    anchor = stream_element_id(ContractStream(id=occurrence.stream_key))
+    """The board's report page at the problem's step (its row in the stream's steps table), or
+    at the stream for a problem on the whole stream."""
+    stream = ContractStream(id=occurrence.stream_key)
+    anchor = (
+        stream_element_id(stream)
+        if occurrence.step_id is None
+        else step_element_id(stream, occurrence.step_id)
+    )
     return f"/v1/boards/{occurrence.board_id}/report.html#{anchor}"
 
 
