@@ -282,14 +282,17 @@ def list_portfolio(
 ) -> Page[PortfolioRowPublic]:
     """The latest revision's streams of every board in the workspace (target states are the
     ``gap`` of the current state they are paired with, not rows), with their key figures."""
-    rows = portfolio_rows(session, workspace_id, label)
-    direction: Direction = order
+    return portfolio_page(portfolio_rows(session, workspace_id, label), page, sort, order)
+
+
+def portfolio_page(
+    rows: list[PortfolioRow], page: PageParams, sort: str, order: Direction
+) -> Page[PortfolioRowPublic]:
+    """One page of ``rows`` sorted by ``sort`` in ``order``, after the page's cursor."""
     after = _after(page, sort, order)
     try:
         ordered = (
-            sort_rows(rows, sort, direction)
-            if after is None
-            else rows_after(rows, sort, direction, after)
+            sort_rows(rows, sort, order) if after is None else rows_after(rows, sort, order, after)
         )
     except ValueError as exc:
         raise _invalid_cursor() from exc
@@ -458,6 +461,13 @@ def list_recurring_problems(
     most votes."""
     threshold = settings.problem_similarity if similarity is None else similarity
     groups = problem_groups(session, workspace_id, label, threshold)
+    return problems_page(groups, page, threshold)
+
+
+def problems_page(
+    groups: list[ProblemGroup], page: PageParams, threshold: float
+) -> Page[ProblemGroupPublic]:
+    """One page of ``groups`` (in reach order) after the page's cursor."""
     if page.cursor is not None:
         after = page.cursor.get("after")
         valid = (
