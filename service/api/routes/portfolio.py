@@ -344,12 +344,14 @@ def export_portfolio(
 def scatter_dots(
     rows: list[PortfolioRow], link: Callable[[PortfolioRow], str] | None = None
 ) -> list[Dot]:
-    """The streams the scatter can place (lead time above 0 and an activity ratio known), each
-    linked to ``link(row)`` when given."""
+    """The streams the scatter can place (lead time above 0 and an activity ratio known),
+    labelled with their board's name (the stream's in the tooltip), each linked to ``link(row)``
+    when given."""
     return [
         Dot(
-            label=row.name,
-            detail=row.board_name,
+            # the board tells the dots apart: most streams are called Ist-Zustand or Current
+            label=row.board_name,
+            detail=row.name,
             lead_time_min=lead,
             activity_ratio=ratio,
             href=None if link is None else link(row),
