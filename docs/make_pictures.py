@@ -11,7 +11,6 @@ dump). The screenshots are the ones the browser tests take (headless Chromium,
 from __future__ import annotations
 
 import shutil
-import subprocess
 import sys
 from pathlib import Path
 
@@ -46,11 +45,10 @@ BROWSER_TESTS = "tests/browser/test_portfolio_pages.py"
 
 def screenshots() -> None:
     """Run the browser tests that take the screenshots and copy them into docs/."""
-    subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", BROWSER_TESTS],
-        cwd=ROOT,
-        check=True,
-    )
+    import pytest
+
+    if pytest.main(["-q", "-p", "no:cacheprovider", str(ROOT / BROWSER_TESTS)]) != 0:
+        raise SystemExit("the browser tests failed: no screenshots copied")
     for shot, picture in SCREENSHOTS.items():
         shutil.copyfile(ROOT / "test-output" / shot, ROOT / "docs" / picture)
         print(ROOT / "docs" / picture)
