@@ -34,6 +34,7 @@ from service.api.routes.portfolio import (
 )
 from service.db.engine import begin_write
 from service.db.tables import Board, BoardLabel
+from service.domain.portfolio import sort_rows
 from service.domain.render.charts import format_figure, scatter_chart_svg
 from service.usecases.portfolio import LabelError, board_labels, check_labels, replace_labels
 from service.web.routes import _board_page, _not_found, _refused, _to_login, page
@@ -136,7 +137,9 @@ def portfolio_view(
         shown = portfolio_page(rows, _page_params(ROWS_PER_PAGE, cursor), sort, order)
     except ProblemError as exc:
         return _bad_request(signed_in, exc, "/web/portfolio")
-    chart = scatter_chart_svg(scatter_dots(rows, lambda row: f"/web/boards/{row.board_id}"))
+    # as the API's chart: the lowest activity ratios first, so they get the visible labels
+    charted = sort_rows(rows, "activity_ratio", "asc")
+    chart = scatter_chart_svg(scatter_dots(charted, lambda row: f"/web/boards/{row.board_id}"))
     filters = {"label": wanted}
     columns = [
         {

@@ -70,7 +70,7 @@ def test_a_column_heading_sorts_the_portfolio_and_a_second_click_reverses_it(
     assert 'aria-sort="ascending"' in second
 
 
-def test_the_portfolio_pages_on_with_a_next_page_link(
+def test_the_portfolio_is_paged_with_a_next_page_link(
     client: TestClient, alice: Workspace, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr("service.web.portfolio_pages.ROWS_PER_PAGE", 1)
