@@ -2,19 +2,18 @@
 
 Tokens are stored Fernet-encrypted (``VSM_ENCRYPTION_KEYS``, newest key first; MultiFernet
 decrypts with any listed key, so keys rotate without re-consent). An authorization ``state`` is
-``<workspace>.<nonce>.<hmac>``: signed with a key derived from the newest encryption key, bound
-to the workspace, stored until its callback consumes it (deleted: single use) and valid for ten
-minutes. Refreshing rotates both tokens; :class:`StoredTokens` locks the connection row (and, for
-SQLite's sake, an in-process lock), re-reads it and refreshes only when the stored token is still
-the one that expired or was refused, so two workers never spend one refresh token twice.
+``[workspace, nonce]`` signed and timestamped by itsdangerous under the newest encryption key
+(salted per provider), stored until its callback consumes it (deleted: single use) and valid for
+ten minutes. Refreshing rotates both tokens; :class:`StoredTokens` locks the connection row
+(and, for SQLite's sake, an in-process lock), re-reads it and refreshes only when the stored
+token is still the one that expired or was refused, so two workers never spend one refresh
+token twice.
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
 import hashlib
-import hmac
 import secrets
 import threading
 import time
@@ -25,6 +24,7 @@ from typing import Any, Protocol
 
 import httpx
 import structlog
+from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from sqlmodel import Session, col, delete, select
 
 from connectors.errors import AuthError
@@ -83,8 +83,7 @@ class TokenCipher:
             self._keyring = Keyring(keys)
         except KeyringError as exc:
             raise EncryptionKeyError(str(exc)) from None
-        raw = self._keyring.newest
-        self._state_key = hashlib.sha256(b"valuestream oauth state\0" + raw).digest()
+        self._state_secret = self._keyring.newest
 
     def encrypt(self, text: str) -> bytes:
         return self._keyring.encrypt(text)
@@ -96,9 +95,14 @@ class TokenCipher:
         except KeyringError as exc:
             raise AuthError(f"{exc}: connect again") from None
 
-    def sign(self, message: str) -> str:
-        digest = hmac.new(self._state_key, message.encode(), hashlib.sha256).digest()
-        return base64.urlsafe_b64encode(digest).decode().rstrip("=")
+    def state_serializer(self, provider: str) -> URLSafeTimedSerializer:
+        """Signs and timestamps ``provider``'s authorization states (HMAC-SHA256; the salt
+        keeps one provider's states, share links and session cookies apart)."""
+        return URLSafeTimedSerializer(
+            self._state_secret,
+            salt=f"vsm-oauth-state:{provider}",
+            signer_kwargs={"digest_method": hashlib.sha256},
+        )
 
 
 def begin_authorization(
@@ -125,8 +129,7 @@ def begin_authorization(
         )
     )
     session.flush()
-    body = f"{workspace_id}.{nonce}"
-    return f"{body}.{cipher.sign(f'{provider}.{body}')}"
+    return str(cipher.state_serializer(provider).dumps([workspace_id, nonce]))
 
 
 def consume_state(
@@ -138,19 +141,31 @@ def consume_state(
     now: datetime | None = None,
 ) -> OAuthState:
     """Check and use up ``state``; raises :class:`StateError`. Flushes the deletion only."""
-    if not state or len(state) > 300 or state.count(".") != 2:
+    if not state or len(state) > 300:
         raise StateError("the authorization state is missing or malformed")
-    workspace, nonce, signature = state.split(".")
-    expected = cipher.sign(f"{provider}.{workspace}.{nonce}")
-    if not hmac.compare_digest(signature.encode(), expected.encode()):
-        raise StateError("the authorization state is not ours")
+    try:
+        signed = cipher.state_serializer(provider).loads(
+            state, max_age=int(STATE_TTL.total_seconds())
+        )
+    except SignatureExpired:
+        raise StateError("the authorization state expired: start again") from None
+    except BadSignature:
+        raise StateError("the authorization state is not ours") from None
+    if (
+        not isinstance(signed, list)
+        or len(signed) != 2
+        or type(signed[0]) is not int
+        or not isinstance(signed[1], str)
+    ):
+        raise StateError("the authorization state is missing or malformed")
+    workspace_id, nonce = signed
     row = session.get(OAuthState, nonce)
     # Deleting by key is the single-use guarantee: of two callbacks racing, one deletes the row.
     deleted = session.exec(delete(OAuthState).where(col(OAuthState.nonce) == nonce))
     session.flush()
     if row is None or deleted.rowcount != 1:
         raise StateError("the authorization state was already used or never issued")
-    if str(row.workspace_id) != workspace or row.provider != provider:
+    if row.workspace_id != workspace_id or row.provider != provider:
         raise StateError("the authorization state belongs to another request")
     if _aware(row.expires_at) < (now or utcnow()):
         raise StateError("the authorization state expired: start again")

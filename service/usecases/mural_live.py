@@ -157,10 +157,10 @@ class MuralLive:
 
 def begin_mural_authorization(session: Session, live: MuralLive, workspace_id: int) -> str:
     """A single-use state with a fresh PKCE verifier; returns Mural's authorize URL. Flushes."""
-    verifier, challenge = oauth.new_pkce()
+    verifier, _ = oauth.new_pkce()
     state = begin_authorization(session, live.cipher, workspace_id, MURAL, code_verifier=verifier)
     return oauth.authorize_url(
-        live.app.auth_url, live.app.client_id, live.app.redirect_uri, state, challenge
+        live.app.auth_url, live.app.client_id, live.app.redirect_uri, state, verifier
     )
 
 

@@ -3,6 +3,8 @@ connect, import, poll, re-import after a change; state misuse, refresh, re-auth,
 
 from __future__ import annotations
 
+import base64
+import json
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -151,15 +153,21 @@ def test_the_api_never_shows_or_stores_tokens_in_clear(
         assert token not in listed
 
 
+def _for_another_workspace(state: str) -> str:
+    """The state with its signed ``[workspace, nonce]`` payload moved to the next workspace,
+    signature kept."""
+    payload, rest = state.split(".", 1)
+    workspace, nonce = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    moved = json.dumps([workspace + 1, nonce], separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(moved).decode().rstrip("=") + "." + rest
+
+
 @pytest.mark.parametrize(
     "spoil",
     [
         lambda q: {k: v for k, v in q.items() if k != "state"},  # missing
         lambda q: {**q, "state": q["state"][:-4] + "AAAA"},  # forged signature
-        lambda q: {
-            **q,
-            "state": "{}.{}".format(int(q["state"].split(".")[0]) + 1, q["state"].split(".", 1)[1]),
-        },
+        lambda q: {**q, "state": _for_another_workspace(q["state"])},
         lambda q: {**q, "state": "garbage"},
     ],
     ids=["missing", "forged", "other-workspace", "garbage"],
