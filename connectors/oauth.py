@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Literal
 
 import httpx
@@ -32,6 +33,21 @@ CODE_VERIFIER = re.compile(r"[A-Za-z0-9\-._~]{43,128}")
 # A code or refresh token is single use: never re-send one whose fate is unknown.
 TOKEN_POLICY = RetryPolicy(max_tries=3, max_total_wait=10.0, timeout=20.0)
 _ERROR_CODE = re.compile(r"[A-Za-z0-9_.\-]{1,64}")
+
+
+@dataclass(frozen=True, slots=True)
+class OAuthApp:
+    """An OAuth app registered at a provider, as the composition root reads it from settings.
+
+    ``auth_url`` is the provider's authorization endpoint, ``api_url`` its REST API base; where
+    the token endpoints are follows from them in each provider's ``oauth`` module.
+    """
+
+    client_id: str
+    client_secret: str = field(repr=False)
+    redirect_uri: str
+    api_url: str
+    auth_url: str
 
 
 def new_code_verifier() -> str:

@@ -22,6 +22,7 @@ from connectors.errors import ProviderError
 from connectors.http import SYSTEM_CLOCK, Clock, json_object, request
 from connectors.oauth import (
     TOKEN_POLICY,
+    OAuthApp,
     authenticate_client,
     authorization_url,
     post_token_request,
@@ -34,15 +35,8 @@ DEFAULT_AUTH_URL = "https://miro.com/oauth/authorize"
 _MAX_LIFETIME_S = 10 * 365 * 24 * 3600.0
 
 
-@dataclass(frozen=True, slots=True)
-class MiroApp:
-    """The OAuth app registered at Miro, as the composition root reads it from settings."""
-
-    client_id: str
-    client_secret: str = field(repr=False)
-    redirect_uri: str
-    api_url: str = DEFAULT_API_URL
-    auth_url: str = DEFAULT_AUTH_URL
+MiroApp = OAuthApp
+"""Miro's OAuth app (``api_url`` defaults to :data:`DEFAULT_API_URL` in the settings)."""
 
 
 @dataclass(frozen=True, slots=True)

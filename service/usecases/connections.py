@@ -1,4 +1,4 @@
-"""Live Miro connections: OAuth state, encrypted tokens, refresh under a row lock, revocation.
+"""Live connections of every provider: OAuth state, encrypted tokens, refresh under a lock.
 
 Tokens are stored Fernet-encrypted (``VSM_ENCRYPTION_KEYS``, newest key first; MultiFernet
 decrypts with any listed key, so keys rotate without re-consent). An authorization ``state`` is
@@ -20,7 +20,7 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol
+from typing import Any
 
 import httpx
 import structlog
@@ -28,8 +28,7 @@ from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from sqlmodel import Session, col, delete, select
 
 from connectors.errors import AuthError
-from connectors.miro import oauth
-from connectors.miro.oauth import MiroApp, MiroTokens
+from connectors.provider import TokenPair
 from service.crypto import Keyring, KeyringError
 from service.db.engine import SessionFactory, begin_write
 from service.db.tables import (
@@ -45,23 +44,11 @@ from service.usecases.errors import ConflictError
 
 log = structlog.get_logger(__name__)
 
-MIRO = "miro"
 STATE_TTL = timedelta(minutes=10)
 REFRESH_MARGIN_S = 120.0  # refresh this long before expiry, as Miro's own clients do
 MAX_REASON = 500
 
 HttpFactory = Callable[[], httpx.AsyncClient]
-
-
-class TokenPair(Protocol):
-    """What is stored of a provider's token answer (``MiroTokens``, ``MuralTokens``)."""
-
-    @property
-    def access_token(self) -> str: ...
-    @property
-    def refresh_token(self) -> str | None: ...
-    @property
-    def expires_at(self) -> float | None: ...
 
 
 Refresher = Callable[[httpx.AsyncClient, str], Awaitable[TokenPair]]
@@ -182,15 +169,6 @@ def _expiry(tokens: TokenPair) -> datetime | None:
     return datetime.fromtimestamp(tokens.expires_at, UTC)
 
 
-async def _exchange(
-    http_factory: HttpFactory, app: MiroApp, code: str
-) -> tuple[MiroTokens, oauth.MiroTokenInfo]:
-    async with http_factory() as http:
-        tokens = await oauth.exchange_code(http, app, code)
-        info = await oauth.get_token_info(http, app.api_url, tokens.access_token)
-    return tokens, info
-
-
 def consume_callback(
     session: Session,
     cipher: TokenCipher,
@@ -258,36 +236,6 @@ def store_connection(
     set_boards_status(session, row, BoardSyncStatus.OK, None, only_if=BoardSyncStatus.NEEDS_REAUTH)
     log.info("connection_stored", connection_id=row.id, provider=provider)
     return row
-
-
-def complete_miro_authorization(
-    session: Session,
-    cipher: TokenCipher,
-    app: MiroApp,
-    http_factory: HttpFactory,
-    *,
-    code: str | None,
-    state: str | None,
-) -> Connection:
-    """The callback: consume ``state``, trade ``code`` for tokens, store the connection.
-
-    Raises :class:`StateError` (nothing stored), :class:`AuthError` when Miro refuses the code,
-    ``TransientError``/``RateLimitedError`` when Miro fails. The state is used up either way.
-    Flushes; the caller commits.
-    """
-    granted, code = consume_callback(session, cipher, MIRO, code=code, state=state)
-    tokens, info = asyncio.run(_exchange(http_factory, app, code))
-    return store_connection(
-        session,
-        cipher,
-        granted,
-        tokens,
-        account_id=info.team_id or tokens.team_id or "",
-        account_name=info.team_name or "",
-        user_id=info.user_id or tokens.user_id or "",
-        user_name=info.user_name or "",
-        scopes=info.scopes or tokens.scopes,
-    )
 
 
 def store_tokens(
@@ -438,39 +386,6 @@ def connection_in_workspace(
     if row is None or row.workspace_id != workspace_id:
         return None
     return row
-
-
-def delete_connection(
-    session: Session,
-    cipher: TokenCipher,
-    app: MiroApp,
-    http_factory: HttpFactory,
-    connection: Connection,
-) -> bool:
-    """Revoke the token at Miro, then delete the connection; its boards stop syncing.
-
-    Returns whether Miro revoked it (False: Miro already considered it invalid). A token that
-    cannot be decrypted any more is deleted without a revocation. ``TransientError`` leaves
-    everything as it was. Flushes; the caller commits.
-    """
-    revoked = False
-    try:
-        access = cipher.decrypt(connection.access_token)
-    except AuthError:
-        access = None
-    if access is not None:
-
-        async def call() -> bool:
-            async with http_factory() as http:
-                return await oauth.revoke(http, app, access)
-
-        try:
-            revoked = asyncio.run(call())
-        except AuthError:
-            revoked = False
-    forget_connection(session, connection)
-    log.info("connection_deleted", connection_id=connection.id, revoked=revoked)
-    return revoked
 
 
 def forget_connection(session: Session, connection: Connection) -> None:

@@ -10,14 +10,12 @@ from __future__ import annotations
 
 import re
 import secrets
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse
-from jinja2 import Environment, PackageLoader, select_autoescape
 from sqlmodel import Session, col, select
 from starlette.concurrency import run_in_threadpool
 
@@ -32,10 +30,11 @@ from service.api.problems import ProblemError
 from service.db.engine import begin_write
 from service.db.tables import Board, ImportJob, JobStatus, RevisionStream, Stream
 from service.domain.contract_model import decode_stream
-from service.domain.progress import describe_job, progress_percent
+from service.domain.progress import progress_percent
 from service.domain.render.svg import render_stream_map
 from service.usecases.imports import IMPORT_TASK, submit_import
 from service.usecases.web_login import key_by_secret, redeem_login_ticket
+from service.web.pages import page
 from service.web.session import (
     LOGIN_CSRF_COOKIE,
     MAX_AGE_S,
@@ -51,65 +50,10 @@ pages = APIRouter(prefix="/web", include_in_schema=False)
 
 STATIC_DIR = Path(__file__).parent / "static"
 STATIC_FILES = {"web.css": "text/css; charset=utf-8", "favicon.svg": "image/svg+xml"}
-PAGE_CSP = (
-    "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "
-    "base-uri 'none'; frame-ancestors 'none'"
-)
-PROVIDERS = {"miro": "Miro", "mural": "Mural"}
-STATES = {"current": "Current state", "target": "Target state", "unspecified": "Value stream"}
 ZOOMS = (50, 100, 150, 200)
 BOARDS_PER_PAGE = 50
 JOBS_PER_PAGE = 50
 _EXPLAIN = re.compile(r"^/v1/boards/\{[^}]+\}/revisions/\{[^}]+\}/explain\.svg$")
-
-
-def _aware(moment: datetime) -> datetime:
-    # SQLite hands back naive datetimes; every stored timestamp is UTC.
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-
-
-def _utc(moment: datetime | None) -> str:
-    return "" if moment is None else _aware(moment).strftime("%Y-%m-%d %H:%M UTC")
-
-
-def _iso(moment: datetime | None) -> str:
-    return "" if moment is None else _aware(moment).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _progress_text(job: ImportJob) -> str:
-    return describe_job(job.status, job.phase, job.items_done, job.items_total)
-
-
-def _environment() -> Environment:
-    env = Environment(
-        loader=PackageLoader("service.web", "templates"),
-        autoescape=select_autoescape(default=True, default_for_string=True),
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
-    env.filters.update(utc=_utc, iso=_iso, progress_text=_progress_text)
-    env.globals.update(providers=PROVIDERS, states=STATES)
-    return env
-
-
-_templates = _environment()
-
-
-def page(
-    template: str, *, signed_in: WebSession | None, status: int = 200, **context: Any
-) -> HTMLResponse:
-    """A rendered template with the headers every front-door page carries."""
-    body = _templates.get_template(template).render(signed_in=signed_in, **context)
-    return HTMLResponse(
-        body,
-        status_code=status,
-        headers={
-            "Content-Security-Policy": PAGE_CSP,
-            "X-Content-Type-Options": "nosniff",
-            "Referrer-Policy": "same-origin",
-            "Cache-Control": "no-store",
-        },
-    )
 
 
 def _safe_next(target: str | None) -> str:
