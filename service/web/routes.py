@@ -1,4 +1,4 @@
-"""The front door's pages: sign-in, boards, a board, a stream's map, import jobs with progress.
+"""The front door's pages: sign-in, boards, a board, a stream's map, imports, the board picker.
 
 Server-rendered with jinja2 (autoescape on: every board text is untrusted), one stylesheet of
 our own, no scripts. The report page and the pictures are the API's own routes
@@ -11,27 +11,38 @@ from __future__ import annotations
 import re
 import secrets
 from pathlib import Path
-from typing import Any
-from urllib.parse import quote
+from typing import Annotated, Any
+from urllib.parse import quote, urlencode
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse
+from pydantic import ValidationError
 from sqlmodel import Session, col, select
 from starlette.concurrency import run_in_threadpool
 
+from connectors.errors import ProviderError
+from connectors.provider import Browse
 from service.api.deps import (
     DispatcherDep,
     SessionDep,
     SettingsDep,
+    decode_cursor,
     decode_dump,
     read_json_upload,
 )
-from service.api.problems import ProblemError
+from service.api.problems import ProblemError, provider_problem
+from service.api.routes.connections import (
+    ConnectBoard,
+    add_live_board,
+    provider_live,
+    remote_page,
+)
 from service.db.engine import begin_write
 from service.db.tables import Board, ImportJob, JobStatus, RevisionStream, Stream
 from service.domain.contract_model import decode_stream
 from service.domain.progress import progress_percent
 from service.domain.render.svg import render_stream_map
+from service.usecases.connections import connection_in_workspace, connection_summary
 from service.usecases.imports import IMPORT_TASK, submit_import
 from service.usecases.web_login import key_by_secret, redeem_login_ticket
 from service.web.pages import page
@@ -52,6 +63,7 @@ STATIC_DIR = Path(__file__).parent / "static"
 STATIC_FILES = {"web.css": "text/css; charset=utf-8", "favicon.svg": "image/svg+xml"}
 ZOOMS = (50, 100, 150, 200)
 BOARDS_PER_PAGE = 50
+PICKS_PER_PAGE = 20
 JOBS_PER_PAGE = 50
 _EXPLAIN = re.compile(r"^/v1/boards/\{[^}]+\}/revisions/\{[^}]+\}/explain\.svg$")
 
@@ -362,6 +374,98 @@ def map_page(
         width=round(drawn.width * scale),
         height=round(drawn.height * scale),
     )
+
+
+@pages.get("/connections/{connection_id}/boards", response_class=HTMLResponse)
+def picker_page(
+    connection_id: int,
+    request: Request,
+    session: SessionDep,
+    kind: Annotated[str | None, Query(max_length=20)] = None,
+    workspace_id: Annotated[str | None, Query(max_length=200)] = None,
+    room_id: Annotated[str | None, Query(max_length=200)] = None,
+    cursor: Annotated[str | None, Query(max_length=2500)] = None,
+) -> Response:
+    """The board picker of a connection: its remote boards (Mural: workspaces, rooms, murals)
+    a page at a time, each board with a form button that imports it."""
+    signed_in = current_session(request, session)
+    if signed_in is None:
+        return _to_login(request)
+    workspace = signed_in.key.workspace_id
+    row = connection_in_workspace(session, workspace, connection_id)
+    if row is None:
+        return _not_found(signed_in, f"connection {connection_id}")
+    connection = connection_summary(row)
+    live = provider_live(request, row.provider)
+    first_kind = live.source.browse_kinds[0] if live is not None else ""
+    try:
+        browse = Browse(
+            kind=kind,
+            workspace_id=workspace_id,
+            room_id=room_id,
+            limit=PICKS_PER_PAGE,
+            position=None if cursor is None else decode_cursor(cursor),
+        )
+        remote = remote_page(request, session, workspace, connection_id, browse)
+    except ProviderError as exc:
+        return _picker_failed(signed_in, provider_problem(exc))
+    except ProblemError as exc:
+        return _picker_failed(signed_in, exc)
+    filters = {"kind": kind, "workspace_id": workspace_id, "room_id": room_id}
+    shown = {k: v for k, v in filters.items() if v is not None}
+    following = remote.next_cursor
+    return page(
+        "picker.html",
+        signed_in=signed_in,
+        connection=connection,
+        label=live.label if live is not None else row.provider,
+        items=remote.items,
+        kind=kind or first_kind,
+        first_kind=first_kind,
+        start=request.url.path,
+        next_link=f"?{urlencode({**shown, 'cursor': following})}" if following else None,
+    )
+
+
+def _picker_failed(signed_in: WebSession, problem: ProblemError) -> HTMLResponse:
+    return page(
+        "message.html",
+        signed_in=signed_in,
+        status=problem.kind.status,
+        heading="The boards could not be listed",
+        text=problem.detail or problem.kind.title,
+        link="/web/boards",
+        link_text="Back to the boards",
+    )
+
+
+@pages.post("/connections/{connection_id}/boards", response_class=HTMLResponse)
+async def pick_board(connection_id: int, request: Request, session: SessionDep) -> Response:
+    """The picker's form button: connect the board and queue its first import (the use case
+    behind ``POST /v1/boards``), then show the board's page."""
+    signed_in = current_session(request, session)
+    if signed_in is None:
+        return _to_login(request)
+    session.rollback()
+    form = await request.form(max_files=0, max_fields=4)
+    if not same_origin(request) or not tokens_match(signed_in.csrf, form.get("csrf")):
+        return _refused(signed_in)
+    external_id = form.get("external_id")
+    try:
+        body = ConnectBoard(
+            connection_id=connection_id,
+            external_id=external_id if isinstance(external_id, str) else "",
+        )
+        added = await run_in_threadpool(
+            add_live_board, request, session, signed_in.key.workspace_id, body
+        )
+    except ValidationError:
+        return _picker_failed(
+            signed_in, ProblemError("validation-error", "That is not a board id.")
+        )
+    except ProblemError as exc:
+        return _picker_failed(signed_in, exc)
+    return RedirectResponse(f"/web/boards/{added.board_id}", status_code=303)
 
 
 @pages.get("/imports", response_class=HTMLResponse)

@@ -121,6 +121,12 @@ def provider_for(request: Request, name: str) -> Provider:
     return provider
 
 
+def provider_live(request: Request, name: str) -> ProviderLive | None:
+    """The live sync of provider ``name``, None when it is off or unknown."""
+    provider = runtime_of(request).providers.get(name)
+    return provider.live if provider is not None else None
+
+
 def live_for(request: Request, name: str) -> ProviderLive:
     """The live sync of provider ``name``; a ``provider-not-configured`` problem with the
     reason when the provider is off."""
@@ -299,13 +305,17 @@ def remove_connection(
     return Response(status_code=204)
 
 
-def _remote_page(
+def remote_page(
     request: Request,
     session: SessionDep,
     workspace_id: int,
     connection_id: int,
     browse: Browse,
 ) -> Page[RemoteItemPublic]:
+    """One page of the connection's remote boards (or containers), asked of its own provider;
+    the API route and the web front door's board picker answer with it. A request the provider
+    cannot answer is a problem before any call; provider failures propagate as
+    ``ProviderError``."""
     row = connection_or_404(session, workspace_id, connection_id)
     live = live_for(request, row.provider)
     session.rollback()  # no transaction held while the provider answers
@@ -387,7 +397,7 @@ def remote_boards(
         limit=page_params.limit,
         position=page_params.cursor,
     )
-    return _remote_page(request, session, workspace_id, connection_id, browse)
+    return remote_page(request, session, workspace_id, connection_id, browse)
 
 
 @router.get(
