@@ -38,7 +38,7 @@ from service.api.routes.connections import (
     remote_page,
 )
 from service.db.engine import begin_write
-from service.db.tables import Board, ImportJob, JobStatus, RevisionStream, Stream
+from service.db.tables import Board, Connection, ImportJob, JobStatus, RevisionStream, Stream
 from service.domain.contract_model import decode_stream
 from service.domain.progress import progress_percent
 from service.domain.render.svg import render_stream_map
@@ -235,7 +235,25 @@ def boards_page(request: Request, session: SessionDep, before: int | None = None
         query = query.where(col(Board.id) < before)
     rows = session.exec(query.order_by(col(Board.id).desc()).limit(BOARDS_PER_PAGE + 1)).all()
     more = rows[BOARDS_PER_PAGE - 1].id if len(rows) > BOARDS_PER_PAGE else None
-    return page("boards.html", signed_in=signed_in, boards=rows[:BOARDS_PER_PAGE], more=more)
+    connections = session.exec(
+        select(Connection)
+        .where(Connection.workspace_id == signed_in.key.workspace_id)
+        .order_by(col(Connection.id))
+        .limit(100)
+    ).all()
+    connectable = [
+        {"label": p.label, "href": f"/v1/connections/{p.name}/authorize"}
+        for p in request.app.state.runtime.providers.values()
+        if p.live is not None
+    ]
+    return page(
+        "boards.html",
+        signed_in=signed_in,
+        boards=rows[:BOARDS_PER_PAGE],
+        more=more,
+        connections=connections,
+        connectable=connectable,
+    )
 
 
 def _explain_link(request: Request, board_id: int, number: int) -> str | None:
