@@ -12,13 +12,14 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 
 from service.db.tables import ImportJob
 from service.domain.progress import describe_job
+from service.providers import REGISTRY
 from service.web.session import WebSession
 
 PAGE_CSP = (
     "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "
     "base-uri 'none'; frame-ancestors 'none'"
 )
-PROVIDERS = {"miro": "Miro", "mural": "Mural"}
+PROVIDERS = {registration.name: registration.label for registration in REGISTRY}
 STATES = {"current": "Current state", "target": "Target state", "unspecified": "Value stream"}
 
 
