@@ -13,7 +13,8 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
+from urllib.parse import parse_qsl
 
 import httpx
 from authlib.common.security import generate_token
@@ -22,7 +23,7 @@ from authlib.oauth2.rfc6749.parameters import prepare_grant_uri, prepare_token_r
 from authlib.oauth2.rfc7636 import create_s256_code_challenge
 
 from connectors.errors import AuthError
-from connectors.http import Clock, RetryPolicy, request
+from connectors.http import Clock, RetryPolicy, json_object, request
 
 ClientAuthMethod = Literal["client_secret_post", "client_secret_basic"]
 
@@ -112,26 +113,51 @@ def authenticate_client(
     return dict(headers), str(body)
 
 
-async def post_token_request(
+@dataclass(frozen=True, slots=True)
+class TokenClient:
+    """Who asks a token endpoint and how it proves it: ``auth`` is an RFC 6749 §2.3.1 method,
+    or ``"query"`` for a provider that wants every field in the query string (Miro's
+    refresh). ``label`` names the provider in errors."""
+
+    client_id: str
+    client_secret: str = field(repr=False)
+    auth: ClientAuthMethod | Literal["query"]
+    label: str
+
+
+async def request_token(
     http: httpx.AsyncClient,
     url: str,
-    *,
-    body: str | None,
-    headers: Mapping[str, str],
-    clock: Clock,
-    params: Mapping[str, str] | None = None,
-    label: str,
+    client: TokenClient,
     grant_type: str,
-) -> httpx.Response:
-    """POST one token request; a refusal (400, 401, 403) raises :class:`AuthError` naming
-    only the OAuth ``error`` code (the description is provider text we do not echo)."""
+    *,
+    clock: Clock,
+    redirect_uri: str | None = None,
+    **fields: str,
+) -> dict[str, Any]:
+    """POST one token request (``grant_type`` with ``fields``) and return its JSON object.
+
+    A refusal (400, 401, 403) raises :class:`AuthError` naming only the OAuth ``error`` code
+    (the description is provider text we do not echo); the request is not repeated unless the
+    provider surely did not receive it (a code or refresh token is single use).
+    """
+    body: str | None = token_body(grant_type, redirect_uri=redirect_uri, **fields)
+    params: dict[str, str] | None = None
+    if client.auth == "query":
+        params = dict(parse_qsl(body or ""))
+        params.update(client_id=client.client_id, client_secret=client.client_secret)
+        headers, body = {"Accept": "application/json"}, None
+    else:
+        headers, body = authenticate_client(
+            client.auth, client.client_id, client.client_secret, body or ""
+        )
     response = await request(
         http,
         "POST",
         url,
         params=params,
         content=body.encode("ascii") if body is not None else None,
-        headers=dict(headers),
+        headers=headers,
         policy=TOKEN_POLICY,
         clock=clock,
         idempotent=False,
@@ -139,10 +165,10 @@ async def post_token_request(
     )
     if response.status_code >= 400:
         raise AuthError(
-            f"{label} refused the {grant_type} grant ({error_code(response)})",
+            f"{client.label} refused the {grant_type} grant ({error_code(response)})",
             status=response.status_code,
         )
-    return response
+    return json_object(response)
 
 
 def error_code(response: httpx.Response) -> str:

@@ -23,10 +23,9 @@ from connectors.http import SYSTEM_CLOCK, Clock, json_object, request
 from connectors.oauth import (
     TOKEN_POLICY,
     OAuthApp,
-    authenticate_client,
+    TokenClient,
     authorization_url,
-    post_token_request,
-    token_body,
+    request_token,
 )
 
 DEFAULT_API_URL = "https://api.miro.com"
@@ -89,20 +88,17 @@ async def exchange_code(
     :class:`AuthError` when Miro refuses the code or the client, ``TransientError`` /
     ``RateLimitedError`` as :func:`connectors.http.request` does.
     """
-    body = token_body("authorization_code", redirect_uri=app.redirect_uri, code=code)
-    headers, body = authenticate_client(
-        "client_secret_post", app.client_id, app.client_secret, body
-    )
-    response = await post_token_request(
+    client = TokenClient(app.client_id, app.client_secret, "client_secret_post", "Miro")
+    payload = await request_token(
         http,
         _token_url(app),
-        body=body,
-        headers=headers,
+        client,
+        "authorization_code",
         clock=clock,
-        label="Miro",
-        grant_type="authorization_code",
+        redirect_uri=app.redirect_uri,
+        code=code,
     )
-    return tokens_from_response(json_object(response), issued_at=clock.time())
+    return tokens_from_response(payload, issued_at=clock.time())
 
 
 async def refresh(
@@ -117,23 +113,11 @@ async def refresh(
     # Miro's reference and its official clients send all four in the query string, not the
     # body (https://developers.miro.com/v1.0/reference/get-new-access-token-using-refresh-token;
     # miro-api.md §1). Only the URL's path is ever logged (connectors.http).
-    query = {
-        "grant_type": "refresh_token",
-        "refresh_token": refresh_token,
-        "client_id": app.client_id,
-        "client_secret": app.client_secret,
-    }
-    response = await post_token_request(
-        http,
-        _token_url(app),
-        body=None,
-        params=query,
-        headers={"Accept": "application/json"},
-        clock=clock,
-        label="Miro",
-        grant_type="refresh_token",
+    client = TokenClient(app.client_id, app.client_secret, "query", "Miro")
+    payload = await request_token(
+        http, _token_url(app), client, "refresh_token", clock=clock, refresh_token=refresh_token
     )
-    return tokens_from_response(json_object(response), issued_at=clock.time())
+    return tokens_from_response(payload, issued_at=clock.time())
 
 
 async def revoke(http: httpx.AsyncClient, app: MiroApp, access_token: str) -> bool:

@@ -14,6 +14,7 @@ from typing import Any
 
 import httpx
 
+from connectors import provider as seam
 from connectors.http import (
     DEFAULT_POLICY,
     Clock,
@@ -26,18 +27,6 @@ from connectors.miro import oauth
 from connectors.miro.client import DEFAULT_API_URL, PAGE_LIMIT, MiroClient
 from connectors.miro.oauth import MiroTokens
 from connectors.oauth import OAuthApp
-from connectors.provider import (
-    Access,
-    Browse,
-    BudgetFactory,
-    DumpCommand,
-    Grant,
-    Identity,
-    Json,
-    Registration,
-    RemoteItem,
-    RemotePage,
-)
 
 NAME = "miro"
 KINDS = ("boards",)
@@ -68,13 +57,13 @@ class MiroProvider:
 
     async def exchange_code(
         self, http: httpx.AsyncClient, code: str, code_verifier: str | None
-    ) -> Grant:
+    ) -> seam.Grant:
         """The code for tokens, then ``GET /v1/oauth-token`` for the team and user."""
         tokens = await oauth.exchange_code(http, self.app, code)
         info = await oauth.get_token_info(http, self.app.api_url, tokens.access_token)
-        return Grant(
+        return seam.Grant(
             tokens,
-            Identity(
+            seam.Identity(
                 account_id=info.team_id or tokens.team_id or "",
                 account_name=info.team_name or "",
                 user_id=info.user_id or tokens.user_id or "",
@@ -90,26 +79,19 @@ class MiroProvider:
     async def revoke(self, http: httpx.AsyncClient, access_token: str) -> bool:
         return await oauth.revoke(http, self.app, access_token)
 
-    def client(self, http: httpx.AsyncClient, access: Access) -> MiroClient:
-        return MiroClient(
-            http,
-            access.tokens,
-            self._budget_for(f"connection:{access.connection_id}"),
-            self.app.api_url,
-            policy=self._policy,
-        )
-
-    async def fetch_dump(self, http: httpx.AsyncClient, access: Access, external_id: str) -> Json:
+    async def fetch_dump(
+        self, http: httpx.AsyncClient, access: seam.Access, external_id: str
+    ) -> seam.Json:
         return await self.client(http, access).fetch_board(external_id)
 
     async def change_marker(
-        self, http: httpx.AsyncClient, access: Access, external_id: str
+        self, http: httpx.AsyncClient, access: seam.Access, external_id: str
     ) -> str | None:
         board = await self.client(http, access).get_board(external_id)
         modified = board.get("modifiedAt")
         return modified[:64] if isinstance(modified, str) else None
 
-    def marker_of(self, dump: Json) -> str | None:
+    def marker_of(self, dump: seam.Json) -> str | None:
         meta = dump.get("board")
         modified = meta.get("modifiedAt") if isinstance(meta, dict) else None
         return modified[:64] if isinstance(modified, str) else None
@@ -117,7 +99,9 @@ class MiroProvider:
     def check_external_id(self, external_id: str) -> None:
         """Miro board ids are opaque (``uXjVO1a2b3c=``): the shared path-safety check is all."""
 
-    async def browse(self, http: httpx.AsyncClient, access: Access, request: Browse) -> RemotePage:
+    async def browse(
+        self, http: httpx.AsyncClient, access: seam.Access, request: seam.Browse
+    ) -> seam.RemotePage:
         """One page of the account's boards (``query`` searches names and descriptions)."""
         if (request.kind or KINDS[0]) not in KINDS:
             raise ValueError("a Miro account lists boards only")
@@ -132,8 +116,17 @@ class MiroProvider:
         total = page.get("total")
         following = offset + len(data)
         more = bool(data) and isinstance(total, int) and following < min(total, _MAX_OFFSET)
-        return RemotePage(
+        return seam.RemotePage(
             items=items, limit=limit, next_position={"offset": following} if more else None
+        )
+
+    def client(self, http: httpx.AsyncClient, access: seam.Access) -> MiroClient:
+        return MiroClient(
+            http,
+            access.tokens,
+            self._budget_for(f"connection:{access.connection_id}"),
+            self.app.api_url,
+            policy=self._policy,
         )
 
 
@@ -146,12 +139,12 @@ def _offset(position: Mapping[str, Any] | None) -> int:
     return offset
 
 
-def _board(board: Mapping[str, Any]) -> RemoteItem:
+def _board(board: Mapping[str, Any]) -> seam.RemoteItem:
     def text(key: str, limit: int) -> str | None:
         value = board.get(key)
         return value[:limit] if isinstance(value, str) else None
 
-    return RemoteItem(
+    return seam.RemoteItem(
         kind="board",
         id=str(board["id"]),
         name=text("name", 500) or "",
@@ -161,7 +154,7 @@ def _board(board: Mapping[str, Any]) -> RemoteItem:
     )
 
 
-def build(app: OAuthApp, budgets: BudgetFactory, policy: RetryPolicy) -> MiroProvider:
+def build(app: OAuthApp, budgets: seam.BudgetFactory, policy: RetryPolicy) -> MiroProvider:
     """A budget per connection (Miro meters each user token); kept three minutes."""
     return MiroProvider(app, budgets(NAME, 180), policy)
 
@@ -173,7 +166,7 @@ async def fetch_with_token(
     api_url: str,
     policy: RetryPolicy,
     clock: Clock,
-) -> Json:
+) -> seam.Json:
     """The board as a Miro dump, fetched with one static token."""
     client = MiroClient(
         http, StaticToken(token), MemoryRateBudget(), api_url, policy=policy, clock=clock
@@ -181,21 +174,21 @@ async def fetch_with_token(
     return await client.fetch_board(board_id)
 
 
-def _summary(dump: Json) -> str:
+def _summary(dump: seam.Json) -> str:
     return (
         f"{len(dump['items'])} items, {len(dump['connectors'])} connectors and "
         f"{len(dump['tags'])} tags"
     )
 
 
-REGISTRATION = Registration(
+REGISTRATION = seam.Registration(
     name=NAME,
     label="Miro",
     revocable=True,
     resource="boards",
     default_api_url=DEFAULT_API_URL,
     build=build,
-    dump=DumpCommand(
+    dump=seam.DumpCommand(
         help="dump a Miro board",
         description=(
             "Fetch a Miro board (items, connectors, tags) with an access token that has "

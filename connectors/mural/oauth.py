@@ -22,14 +22,13 @@ from typing import Any
 import httpx
 
 from connectors.errors import ProviderError
-from connectors.http import SYSTEM_CLOCK, Clock, json_object
+from connectors.http import SYSTEM_CLOCK, Clock
 from connectors.oauth import (
-    authenticate_client,
+    TokenClient,
     authorization_url,
     code_challenge,
     new_code_verifier,
-    post_token_request,
-    token_body,
+    request_token,
 )
 
 DEFAULT_SCOPES = ("workspaces:read", "rooms:read", "murals:read", "identity:read")
@@ -99,20 +98,18 @@ async def exchange_code(
     ``RateLimitedError``/``TransientError`` as :func:`connectors.http.request` does. Repeated
     only when Mural surely did not receive it: a code is single use.
     """
-    body = token_body(
-        "authorization_code", redirect_uri=redirect_uri, code=code, code_verifier=code_verifier
-    )
-    headers, body = authenticate_client("client_secret_post", client_id, client_secret, body)
-    response = await post_token_request(
+    client = TokenClient(client_id, client_secret, "client_secret_post", "Mural")
+    payload = await request_token(
         http,
         token_url,
-        body=body,
-        headers=headers,
+        client,
+        "authorization_code",
         clock=clock,
-        label="Mural",
-        grant_type="authorization_code",
+        redirect_uri=redirect_uri,
+        code=code,
+        code_verifier=code_verifier,
     )
-    return tokens_from_response(json_object(response), issued_at=clock.time())
+    return tokens_from_response(payload, issued_at=clock.time())
 
 
 async def refresh(
@@ -133,18 +130,11 @@ async def refresh(
     reused token: the user must re-consent), ``RateLimitedError``/``TransientError`` as
     :func:`connectors.http.request` does.
     """
-    body = token_body("refresh_token", refresh_token=refresh_token)
-    headers, body = authenticate_client("client_secret_basic", client_id, client_secret, body)
-    response = await post_token_request(
-        http,
-        refresh_url,
-        body=body,
-        headers=headers,
-        clock=clock,
-        label="Mural",
-        grant_type="refresh_token",
+    client = TokenClient(client_id, client_secret, "client_secret_basic", "Mural")
+    payload = await request_token(
+        http, refresh_url, client, "refresh_token", clock=clock, refresh_token=refresh_token
     )
-    tokens = tokens_from_response(json_object(response), issued_at=clock.time())
+    tokens = tokens_from_response(payload, issued_at=clock.time())
     if tokens.refresh_token is None:
         # Mural always rotates; should a response ever omit the new token, the old one is the
         # only refresh token there is and dropping it would force a re-consent.

@@ -18,6 +18,7 @@ from typing import Any
 
 import httpx
 
+from connectors import provider as seam
 from connectors.http import (
     DEFAULT_POLICY,
     Clock,
@@ -30,18 +31,6 @@ from connectors.mural import oauth
 from connectors.mural.client import DEFAULT_API_URL, PAGE_LIMIT, MuralClient, change_marker
 from connectors.mural.oauth import DEFAULT_SCOPES, MuralTokens
 from connectors.oauth import OAuthApp
-from connectors.provider import (
-    Access,
-    Browse,
-    BudgetFactory,
-    DumpCommand,
-    Grant,
-    Identity,
-    Json,
-    Registration,
-    RemoteItem,
-    RemotePage,
-)
 
 NAME = "mural"
 # "<workspace id>.<numeric id>" (mural-api.md §2.3; R-HVE validates the same pattern).
@@ -93,7 +82,7 @@ class MuralProvider:
 
     async def exchange_code(
         self, http: httpx.AsyncClient, code: str, code_verifier: str | None
-    ) -> Grant:
+    ) -> seam.Grant:
         """The code and its verifier for tokens, then ``/users/me`` for whose they are."""
         if code_verifier is None:
             raise ValueError("a Mural code exchange needs the PKCE code_verifier")
@@ -116,9 +105,9 @@ class MuralProvider:
         )
         me = await client.get_me()
         names = (_text(me.get("firstName"), 100), _text(me.get("lastName"), 100))
-        return Grant(
+        return seam.Grant(
             tokens,
-            Identity(
+            seam.Identity(
                 account_id=_text(me.get("companyId"), 100),
                 account_name=_text(me.get("companyName"), 200),
                 user_id=_text(me.get("id"), 100),
@@ -136,28 +125,18 @@ class MuralProvider:
         """Mural offers no revocation call (registered not ``revocable``): nothing is sent."""
         return False
 
-    def client(self, http: httpx.AsyncClient, access: Access) -> MuralClient:
-        """A client for the connection: its tokens, its user's and the app's budgets."""
-        key = f"user:{access.user_id}" if access.user_id else f"connection:{access.connection_id}"
-        return MuralClient(
-            http,
-            access.tokens,
-            self._user_budget_for(key),
-            self._app_budget,
-            self.app.api_url,
-            policy=self._policy,
-        )
-
-    async def fetch_dump(self, http: httpx.AsyncClient, access: Access, external_id: str) -> Json:
-        return await self.client(http, access).fetch_mural(external_id)
-
     async def change_marker(
-        self, http: httpx.AsyncClient, access: Access, external_id: str
+        self, http: httpx.AsyncClient, access: seam.Access, external_id: str
     ) -> str | None:
         """The cheap check: one ``GET /murals/{id}`` for its ``updatedOn``."""
         return change_marker(await self.client(http, access).get_mural(external_id))
 
-    def marker_of(self, dump: Json) -> str | None:
+    async def fetch_dump(
+        self, http: httpx.AsyncClient, access: seam.Access, external_id: str
+    ) -> seam.Json:
+        return await self.client(http, access).fetch_mural(external_id)
+
+    def marker_of(self, dump: seam.Json) -> str | None:
         mural = dump.get("mural")
         return change_marker(mural) if isinstance(mural, dict) else None
 
@@ -166,7 +145,9 @@ class MuralProvider:
         if not MURAL_ID.fullmatch(external_id):
             raise ValueError("external_id is not a Mural id (workspace.number)")
 
-    async def browse(self, http: httpx.AsyncClient, access: Access, request: Browse) -> RemotePage:
+    async def browse(
+        self, http: httpx.AsyncClient, access: seam.Access, request: seam.Browse
+    ) -> seam.RemotePage:
         """Workspaces, rooms of a workspace, or murals of a workspace or room, one page.
 
         The position carries Mural's ``next`` token and the page size, which Mural wants the
@@ -192,10 +173,22 @@ class MuralProvider:
         items = [_item(kind, e) for e in entries if isinstance(e, dict) and _id(e.get("id"))]
         following = page.get("next")
         more = isinstance(following, str) and 0 < len(following) <= 2048
-        return RemotePage(
+        return seam.RemotePage(
             items=items,
             limit=limit,
             next_position={"next": following, "limit": limit} if more else None,
+        )
+
+    def client(self, http: httpx.AsyncClient, access: seam.Access) -> MuralClient:
+        """A client for the connection: its tokens, its user's and the app's budgets."""
+        key = f"user:{access.user_id}" if access.user_id else f"connection:{access.connection_id}"
+        return MuralClient(
+            http,
+            access.tokens,
+            self._user_budget_for(key),
+            self._app_budget,
+            self.app.api_url,
+            policy=self._policy,
         )
 
 
@@ -213,8 +206,8 @@ def _position(position: Mapping[str, Any] | None, limit: int) -> tuple[str | Non
     return token, size
 
 
-def _item(kind: str, entry: Mapping[str, Any]) -> RemoteItem:
-    return RemoteItem(
+def _item(kind: str, entry: Mapping[str, Any]) -> seam.RemoteItem:
+    return seam.RemoteItem(
         kind=_ITEM_KIND[kind],
         id=_id(entry.get("id")),
         name=_text(entry.get("title") if kind == "murals" else entry.get("name"), 500),
@@ -251,7 +244,7 @@ def _text(value: object, limit: int) -> str:
     return value[:limit] if isinstance(value, str) else ""
 
 
-def build(app: OAuthApp, budgets: BudgetFactory, policy: RetryPolicy) -> MuralProvider:
+def build(app: OAuthApp, budgets: seam.BudgetFactory, policy: RetryPolicy) -> MuralProvider:
     """Users' budgets live a minute (Mural's user window is a second), the app's three."""
     return MuralProvider(
         app, budgets("mural-user", 60), budgets("mural-app", 180)(app.client_id), policy
@@ -265,7 +258,7 @@ async def fetch_with_token(
     api_url: str,
     policy: RetryPolicy,
     clock: Clock,
-) -> Json:
+) -> seam.Json:
     """The mural as a Mural dump, fetched with one static token (per-process pacing)."""
     client = MuralClient(
         http,
@@ -279,19 +272,19 @@ async def fetch_with_token(
     return await client.fetch_mural(mural_id)
 
 
-def _summary(dump: Json) -> str:
+def _summary(dump: seam.Json) -> str:
     votes = f" and votes on {len(dump['votes'])} widgets" if "votes" in dump else ""
     return f"{len(dump['widgets'])} widgets, {len(dump['tags'])} tags{votes}"
 
 
-REGISTRATION = Registration(
+REGISTRATION = seam.Registration(
     name=NAME,
     label="Mural",
     revocable=False,
     resource="murals",
     default_api_url=DEFAULT_API_URL,
     build=build,
-    dump=DumpCommand(
+    dump=seam.DumpCommand(
         help="dump a mural",
         description=(
             "Fetch a mural (widgets, tags, voting results) with an access token that has "

@@ -64,6 +64,8 @@ STATIC_FILES = {"web.css": "text/css; charset=utf-8", "favicon.svg": "image/svg+
 ZOOMS = (50, 100, 150, 200)
 BOARDS_PER_PAGE = 50
 PICKS_PER_PAGE = 20
+_NOT_LISTED = "The boards could not be listed"
+_NOT_ADDED = "The board was not added"
 JOBS_PER_PAGE = 50
 _EXPLAIN = re.compile(r"^/v1/boards/\{[^}]+\}/revisions/\{[^}]+\}/explain\.svg$")
 
@@ -426,9 +428,9 @@ def picker_page(
         )
         remote = remote_page(request, session, workspace, connection_id, browse)
     except ProviderError as exc:
-        return _picker_failed(signed_in, provider_problem(exc))
+        return _problem_page(signed_in, provider_problem(exc), _NOT_LISTED)
     except ProblemError as exc:
-        return _picker_failed(signed_in, exc)
+        return _problem_page(signed_in, exc, _NOT_LISTED)
     filters = {"kind": kind, "workspace_id": workspace_id, "room_id": room_id}
     shown = {k: v for k, v in filters.items() if v is not None}
     following = remote.next_cursor
@@ -445,15 +447,21 @@ def picker_page(
     )
 
 
-def _picker_failed(signed_in: WebSession, problem: ProblemError) -> HTMLResponse:
+def _problem_page(
+    signed_in: WebSession,
+    problem: ProblemError,
+    heading: str,
+    link: tuple[str, str] = ("/web/boards", "Back to the boards"),
+) -> HTMLResponse:
+    """A problem of the API's use cases as a page: its status, its detail."""
     return page(
         "message.html",
         signed_in=signed_in,
         status=problem.kind.status,
-        heading="The boards could not be listed",
+        heading=heading,
         text=problem.detail or problem.kind.title,
-        link="/web/boards",
-        link_text="Back to the boards",
+        link=link[0],
+        link_text=link[1],
     )
 
 
@@ -478,11 +486,10 @@ async def pick_board(connection_id: int, request: Request, session: SessionDep) 
             add_live_board, request, session, signed_in.key.workspace_id, body
         )
     except ValidationError:
-        return _picker_failed(
-            signed_in, ProblemError("validation-error", "That is not a board id.")
-        )
+        problem = ProblemError("validation-error", "That is not a board id.")
+        return _problem_page(signed_in, problem, _NOT_ADDED)
     except ProblemError as exc:
-        return _picker_failed(signed_in, exc)
+        return _problem_page(signed_in, exc, _NOT_ADDED)
     return RedirectResponse(f"/web/boards/{added.board_id}", status_code=303)
 
 
@@ -532,14 +539,11 @@ async def import_upload(
             return _refused(signed_in)
         _, board = await decode_dump(upload.raw)
     except ProblemError as exc:
-        return page(
-            "message.html",
-            signed_in=signed_in,
-            status=exc.kind.status,
-            heading="The file was not imported",
-            text=exc.detail or exc.kind.title,
-            link="/web/imports",
-            link_text="Back to the imports",
+        return _problem_page(
+            signed_in,
+            exc,
+            "The file was not imported",
+            ("/web/imports", "Back to the imports"),
         )
     workspace_id = signed_in.key.workspace_id
 

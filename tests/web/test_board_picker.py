@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
 
 import pytest
 from cryptography.fernet import Fernet
@@ -32,19 +34,28 @@ def miro() -> MiroStandIn:
     return miro_stand_in()
 
 
+@contextmanager
+def live_app(database: TestDatabase, engine: Engine, **providers: Any) -> Iterator[TestClient]:
+    """The API with the given provider settings (``miro=...``, ``mural=...``) and a key."""
+    settings = Settings(
+        database_url=database.url,
+        log_format="console",
+        rate_limit=None,
+        encryption_keys=[Fernet.generate_key().decode()],
+        **providers,
+    )
+    app = create_app(settings, engine=engine, migrate=False, configure_logs=False)
+    with TestClient(app) as client:
+        yield client
+
+
 @pytest.fixture
 def live_client(database: TestDatabase, engine: Engine, miro: MiroStandIn) -> Iterator[TestClient]:
-    with serve(miro.app()) as url:
-        settings = Settings(
-            database_url=database.url,
-            log_format="console",
-            rate_limit=None,
-            encryption_keys=[Fernet.generate_key().decode()],
-            miro=miro_settings(miro, url),
-        )
-        app = create_app(settings, engine=engine, migrate=False, configure_logs=False)
-        with TestClient(app) as client:
-            yield client
+    with (
+        serve(miro.app()) as url,
+        live_app(database, engine, miro=miro_settings(miro, url)) as client,
+    ):
+        yield client
 
 
 def connected_in_a_browser(client: TestClient, who: Workspace) -> str:
@@ -144,23 +155,17 @@ def test_the_mural_picker_walks_from_workspaces_to_murals(
     mural = MuralStandIn(redirect_uris=(MURAL_CALLBACK,))
     mural.add_user("u1", "Ana", "Lee")
     mural.add_dump(mural_workshop())
-    with serve(mural.app()) as url:
-        settings = Settings(
-            database_url=database.url,
-            log_format="console",
-            rate_limit=None,
-            encryption_keys=[Fernet.generate_key().decode()],
-            mural=mural_settings(mural, url),
-        )
-        app = create_app(settings, engine=engine, migrate=False, configure_logs=False)
-        with TestClient(app) as client:
-            connection = live_flow.connect(client, alice, "mural", MURAL_CALLBACK)
-            sign_in(client, alice)
-            picker = f"/web/connections/{connection['id']}/boards"
-            workspaces = client.get(picker)
-            link = re.search(r'href="(\?kind=murals[^"]+)"', workspaces.text)
-            assert link, workspaces.text
-            murals = client.get(picker + link.group(1).replace("&amp;", "&"))
+    with (
+        serve(mural.app()) as url,
+        live_app(database, engine, mural=mural_settings(mural, url)) as client,
+    ):
+        connection = live_flow.connect(client, alice, "mural", MURAL_CALLBACK)
+        sign_in(client, alice)
+        picker = f"/web/connections/{connection['id']}/boards"
+        workspaces = client.get(picker)
+        link = re.search(r'href="(\?kind=murals[^"]+)"', workspaces.text)
+        assert link, workspaces.text
+        murals = client.get(picker + link.group(1).replace("&amp;", "&"))
 
     assert "Murals of this workspace" in workspaces.text
     assert 'name="external_id"' not in workspaces.text

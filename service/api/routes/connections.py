@@ -371,6 +371,14 @@ _BROWSE_DESCRIPTION = (
 
 
 @router.get(
+    "/connections/{connection_id}/remote-murals",
+    response_model=Page[RemoteItemPublic],
+    operation_id="listRemoteMurals",
+    summary="Alias of remote-boards (kept for clients of earlier releases)",
+    description=_BROWSE_DESCRIPTION + " Same answer as `remote-boards`.",
+    responses=responses(400, 401, 404, 409, 422, 502, 503),
+)
+@router.get(
     "/connections/{connection_id}/remote-boards",
     response_model=Page[RemoteItemPublic],
     operation_id="listRemoteBoards",
@@ -398,38 +406,6 @@ def remote_boards(
         position=page_params.cursor,
     )
     return remote_page(request, session, workspace_id, connection_id, browse)
-
-
-@router.get(
-    "/connections/{connection_id}/remote-murals",
-    response_model=Page[RemoteItemPublic],
-    operation_id="listRemoteMurals",
-    summary="Alias of remote-boards (kept for clients of earlier releases)",
-    description=_BROWSE_DESCRIPTION + " Same answer as `remote-boards`.",
-    responses=responses(400, 401, 404, 409, 422, 502, 503),
-)
-def remote_murals(
-    request: Request,
-    connection_id: int,
-    workspace_id: WorkspaceDep,
-    session: SessionDep,
-    page_params: PageDep,
-    kind: KindQuery = None,
-    remote_workspace: RemoteWorkspaceQuery = None,
-    room_id: RoomQuery = None,
-    query: SearchQuery = None,
-) -> Page[RemoteItemPublic]:
-    return remote_boards(
-        request,
-        connection_id,
-        workspace_id,
-        session,
-        page_params,
-        kind,
-        remote_workspace,
-        room_id,
-        query,
-    )
 
 
 def add_live_board(
