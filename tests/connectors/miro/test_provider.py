@@ -64,7 +64,7 @@ async def test_a_listing_miro_cannot_answer_is_refused_before_any_call(
 ) -> None:
     provider, access, _ = provider_and_access(miro)
 
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="Miro"):
         await provider.browse(miro_http, access, browse)
 
     assert miro.calls("/v2/boards") == []

@@ -54,7 +54,7 @@ async def test_murals_page_with_the_same_limit_and_read_as_boards(
         Browse(kind="murals", workspace_id="acme7380", limit=50, position=first.next_position),
     )
 
-    assert [(i.kind, i.name, i.modified_at) for i in first.items][0] == (
+    assert (first.items[0].kind, first.items[0].name, first.items[0].modified_at) == (
         "board",
         "Mural 0",
         "2025-08-06T17:06:40Z",
@@ -91,7 +91,7 @@ async def test_a_listing_mural_cannot_answer_is_refused_before_any_call(
 ) -> None:
     provider, access, _ = provider_and_access(mural)
 
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"kind|listed|Mural listing"):
         await provider.browse(mural_http, access, browse)
 
     assert mural.api_calls() == []
