@@ -171,3 +171,14 @@ def test_the_mural_picker_walks_from_workspaces_to_murals(
     assert 'name="external_id"' not in workspaces.text
     assert f'name="external_id" value="{MURAL}"' in murals.text
     assert "Order to cash" in murals.text
+
+
+def test_the_picker_link_of_a_browser_without_a_session_signs_in_first(
+    live_client: TestClient, alice: Workspace
+) -> None:
+    picker = connected_in_a_browser(live_client, alice)
+
+    answer = live_client.get(picker, follow_redirects=False)
+
+    assert answer.status_code == 303
+    assert answer.headers["location"] == f"/web/login?next={picker}"
