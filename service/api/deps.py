@@ -203,8 +203,7 @@ async def page_params(
 
 
 def decode_cursor(cursor: str) -> dict[str, Any]:
-    """The position an :func:`encode_cursor` cursor holds; ``invalid-cursor`` for anything
-    else."""
+    """The position a ``next_cursor`` holds; anything else is an ``invalid-cursor`` problem."""
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
         position = json.loads(base64.urlsafe_b64decode(padded.encode()))

@@ -44,6 +44,7 @@ from service.domain.progress import progress_percent
 from service.domain.render.svg import render_stream_map
 from service.usecases.connections import connection_in_workspace, connection_summary
 from service.usecases.imports import IMPORT_TASK, submit_import
+from service.usecases.portfolio import board_labels
 from service.usecases.web_login import key_by_secret, redeem_login_ticket
 from service.web.pages import page
 from service.web.session import (
@@ -60,7 +61,11 @@ from service.web.session import (
 pages = APIRouter(prefix="/web", include_in_schema=False)
 
 STATIC_DIR = Path(__file__).parent / "static"
-STATIC_FILES = {"web.css": "text/css; charset=utf-8", "favicon.svg": "image/svg+xml"}
+STATIC_FILES = {
+    "web.css": "text/css; charset=utf-8",
+    "portfolio.css": "text/css; charset=utf-8",
+    "favicon.svg": "image/svg+xml",
+}
 ZOOMS = (50, 100, 150, 200)
 BOARDS_PER_PAGE = 50
 PICKS_PER_PAGE = 20
@@ -313,6 +318,8 @@ def _board_page(
         explain=_explain_link(request, board_id, number) if number else None,
         downloads=_downloads(request, board_id),
         share=extra.get("share"),
+        labels=board_labels(session, board_id),
+        label_error=extra.get("label_error"),
     )
 
 
