@@ -181,26 +181,29 @@ def _summary(dump: seam.Json) -> str:
     )
 
 
+DUMP = seam.DumpCommand(
+    help="dump a Miro board",
+    description=(
+        "Fetch a Miro board (items, connectors, tags) with an access token that has "
+        "boards:read and write the Miro dump."
+    ),
+    id_dest="board_id",
+    id_metavar="BOARD_ID",
+    id_help="Miro board id, e.g. uXjVO1a2b3c=",
+    api_name="Miro REST API",
+    subject="Miro board",
+    not_an_id="a Miro board id",
+    fetch=fetch_with_token,
+    summary=_summary,
+)
+"""``vsm dump miro``: the words and the static-token fetch."""
+
 REGISTRATION = seam.Registration(
     name=NAME,
     label="Miro",
-    revocable=True,
     resource="boards",
     default_api_url=DEFAULT_API_URL,
+    revocable=True,
     build=build,
-    dump=seam.DumpCommand(
-        help="dump a Miro board",
-        description=(
-            "Fetch a Miro board (items, connectors, tags) with an access token that has "
-            "boards:read and write the Miro dump."
-        ),
-        id_dest="board_id",
-        id_metavar="BOARD_ID",
-        id_help="Miro board id, e.g. uXjVO1a2b3c=",
-        api_name="Miro REST API",
-        subject="Miro board",
-        not_an_id="a Miro board id",
-        fetch=fetch_with_token,
-        summary=_summary,
-    ),
+    dump=DUMP,
 )

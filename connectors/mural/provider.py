@@ -277,26 +277,29 @@ def _summary(dump: seam.Json) -> str:
     return f"{len(dump['widgets'])} widgets, {len(dump['tags'])} tags{votes}"
 
 
+DUMP = seam.DumpCommand(
+    help="dump a mural",
+    description=(
+        "Fetch a mural (widgets, tags, voting results) with an access token that has "
+        "murals:read and write the Mural dump."
+    ),
+    id_dest="mural_id",
+    id_metavar="MURAL_ID",
+    id_help="Mural id, e.g. acme7380.1754493659737",
+    api_name="Mural public API",
+    subject="mural",
+    not_an_id="a Mural id",
+    fetch=fetch_with_token,
+    summary=_summary,
+)
+"""``vsm dump mural``: the words and the static-token fetch."""
+
 REGISTRATION = seam.Registration(
     name=NAME,
     label="Mural",
-    revocable=False,
     resource="murals",
     default_api_url=DEFAULT_API_URL,
+    revocable=False,
     build=build,
-    dump=seam.DumpCommand(
-        help="dump a mural",
-        description=(
-            "Fetch a mural (widgets, tags, voting results) with an access token that has "
-            "murals:read and write the Mural dump."
-        ),
-        id_dest="mural_id",
-        id_metavar="MURAL_ID",
-        id_help="Mural id, e.g. acme7380.1754493659737",
-        api_name="Mural public API",
-        subject="mural",
-        not_an_id="a Mural id",
-        fetch=fetch_with_token,
-        summary=_summary,
-    ),
+    dump=DUMP,
 )
