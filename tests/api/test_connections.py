@@ -455,3 +455,14 @@ def test_a_remote_listing_that_cannot_be_answered_is_a_problem_not_a_provider_ca
     assert response.status_code in (400, 422)
     assert response.json()["type"].endswith(f"/{kind}")
     assert not miro.calls("/v2/boards")
+
+
+@pytest.mark.parametrize("path", ["/v1/connections/acme/authorize", "/v1/oauth/acme/callback"])
+def test_a_provider_that_is_not_registered_is_a_404_problem(
+    live_client: TestClient, alice: Workspace, path: str
+) -> None:
+    response = live_client.get(path, headers=alice.headers)
+
+    assert response.status_code == 404
+    assert response.headers["content-type"] == "application/problem+json"
+    assert "acme" in response.json()["detail"]
