@@ -20,10 +20,14 @@ from service.usecases.keys import create_api_key
 CIPHER = TokenCipher([Fernet.generate_key().decode()])
 
 
-def _issue(db_session: Session, provider: str = "miro", **kwargs: str) -> tuple[int, str]:
+def _issue(
+    db_session: Session, provider: str = "miro", code_verifier: str | None = None
+) -> tuple[int, str]:
     workspace = create_api_key(db_session, "acme").workspace.id
     assert workspace is not None
-    state = begin_authorization(db_session, CIPHER, workspace, provider, **kwargs)
+    state = begin_authorization(
+        db_session, CIPHER, workspace, provider, code_verifier=code_verifier
+    )
     db_session.commit()
     return workspace, state
 
