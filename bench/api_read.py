@@ -91,11 +91,16 @@ def seed(url: str) -> tuple[str, list[tuple[str, str]]]:
             ).scalar_one()
             routes.append((f"GET /v1/streams/{{id}} ({steps} steps)", f"/v1/streams/{stream_id}"))
             if steps == 10:
-                routes.append(("GET /v1/boards/{id}", f"/v1/boards/{done.board_id}"))
-                routes.append(
-                    ("GET /v1/boards/{id}/streams", f"/v1/boards/{done.board_id}/streams")
-                )
-                routes.append(("GET /v1/boards/{id}/report", f"/v1/boards/{done.board_id}/report"))
+                board = done.board_id
+                routes += [
+                    ("GET /v1/streams/{id}/map.svg", f"/v1/streams/{stream_id}/map.svg"),
+                    ("GET /v1/boards", "/v1/boards"),
+                    ("GET /v1/boards/{id}", f"/v1/boards/{board}"),
+                    ("GET /v1/boards/{id}/streams", f"/v1/boards/{board}/streams"),
+                    ("GET /v1/boards/{id}/revisions/{n}", f"/v1/boards/{board}/revisions/1"),
+                    ("GET /v1/boards/{id}/report", f"/v1/boards/{board}/report"),
+                    ("GET /v1/boards/{id}/report.html", f"/v1/boards/{board}/report.html"),
+                ]
     engine.dispose()
     return new.secret, routes
 
@@ -150,7 +155,8 @@ def run_wrk(url: str, headers: list[str], duration: float, connections: int) -> 
 
 def bench_database(name: str, url: str, args: argparse.Namespace) -> list[dict[str, object]]:
     key, routes = seed(url)
-    env = {**os.environ, "VSM_DATABASE_URL": url, "VSM_LOG_FORMAT": "json"}
+    # No per-key rate limit: the default (300 per 10 s) would answer a load test with 429s.
+    env = {**os.environ, "VSM_DATABASE_URL": url, "VSM_LOG_FORMAT": "json", "VSM_RATE_LIMIT": ""}
     env.pop("VSM_BROKER_URL", None)
     auth = f"Authorization: Bearer {key}"
     options = ["--no-access-log", "--log-level", "warning"]
@@ -163,11 +169,11 @@ def bench_database(name: str, url: str, args: argparse.Namespace) -> list[dict[s
             anchor = None
             try:
                 ours_base = f"http://127.0.0.1:{ours_port}"
-                recorded: dict[str, str] = {}
+                recorded: dict[str, list[str]] = {}
                 etags: dict[str, str] = {}
                 for _, path in routes:
                     answer = wait_up(ours_base, key, path)
-                    recorded[path] = answer.text
+                    recorded[path] = [answer.text, answer.headers["content-type"]]
                     etags[path] = answer.headers.get("etag", "")
                 bodies_file.write_text(json.dumps(recorded))
                 command = api_command(anchor_port, "--workers", str(workers), *options)
