@@ -1,14 +1,15 @@
 """The hot reads' common case, answered before FastAPI routes the request (issue 16).
 
 ``GET`` of a stream, a stream's map, the board list, a board, its streams, a revision, the
-report and the report page, with a remembered API key and no query string, are answered here:
+report and the report page, with a valid API key and no query string, are answered here:
 FastAPI's routing (every route's pattern tried in turn), its dependency resolution and the
 threadpool hops of sync routes cost several times the work itself (bench/api_read.py). Anything
-else (another method, a query string, a cookie instead of a key, a key not in the
-:class:`~service.usecases.keys.KeyCache`, a rate limit reached, an id past the id columns'
-range, a row not found, an error) goes on to the FastAPI routes unchanged, which answer it as
-before: the problems, the validation and the OpenAPI document stay theirs, and the routes'
-own code stays the one reference for what an answer holds.
+else (another method, a query string, a cookie instead of a key, an unknown or revoked key, a
+rate limit reached, an id past the id columns' range, a row not found, an error) goes on to the
+FastAPI routes unchanged, which answer it as before: the problems, the validation and the
+OpenAPI document stay theirs, and the routes' own code stays the one reference for what an
+answer holds. The key is looked up as ``keys.authenticate`` does, behind the same
+:class:`~service.usecases.keys.KeyCache`.
 
 On SQLite the look-ups run on the event loop on one connection of its own (in WAL mode a
 reader never waits for a writer, and an indexed look-up costs less than a thread hop); on
@@ -43,13 +44,14 @@ from service.api.routes import boards, render, streams
 from service.api.schemas import BoardPublic, stream_json, stream_page
 from service.bootstrap import Runtime
 from service.db.engine import PlainQuery, max_id
-from service.db.tables import Board, Revision, RevisionStream, Stream
-from service.usecases.keys import KeyCache
+from service.db.tables import ApiKey, Board, Revision, RevisionStream, Stream
+from service.usecases.keys import KeyCache, could_be_key, hash_key, key_workspace
 
 # Rendered answers kept per process, in bytes of body: a 20-stream report page is ~300 KB.
 RENDER_CACHE_BYTES = 64 * 1024 * 1024
 
 _board = Board.__table__  # type: ignore[attr-defined]
+_key = ApiKey.__table__  # type: ignore[attr-defined]
 _revision = Revision.__table__  # type: ignore[attr-defined]
 _rs = RevisionStream.__table__  # type: ignore[attr-defined]
 _stream = Stream.__table__  # type: ignore[attr-defined]
@@ -212,6 +214,12 @@ class HotReads:
             .order_by(_rs.c.position)
             .limit(self._page + 1),
         )
+        self._q_key = PlainQuery(
+            engine,
+            sa.select(_key.c.workspace_id, _key.c.revoked_at).where(
+                _key.c.key_hash == sa.bindparam("hash")
+            ),
+        )
         self._q_revision = PlainQuery(
             engine,
             sa.select(_revision)
@@ -279,20 +287,17 @@ class HotReads:
         scheme, _, credentials = secret.partition(" ")
         if scheme.lower() != "bearer" or not credentials:
             return None
-        cache: KeyCache = self._state.key_cache
-        workspace_id = cache.workspace_of(credentials)
-        if workspace_id is None:
+        if not could_be_key(credentials):
             return None
-        limiter: RateLimiter | None = getattr(self._state, "rate_limiter", None)
-        if limiter is not None and limiter.wait_s(credentials) is not None:
-            return None  # the route answers 429 (the limiter counts allowed requests only)
         handler = self._handlers[name]
         try:
             if self._inline:
-                answer = handler(self._connection(), workspace_id, ids, if_none_match)
+                answer = self._authorized(
+                    self._connection(), credentials, handler, ids, if_none_match
+                )
             else:
                 answer = await run_in_threadpool(
-                    self._pooled, handler, workspace_id, ids, if_none_match
+                    self._pooled, credentials, handler, ids, if_none_match
                 )
             if isinstance(answer, _Render):
                 answer = await run_in_threadpool(self._render, answer)
@@ -303,12 +308,36 @@ class HotReads:
     def _connection(self) -> Any:
         return self._streams.loop_connection()
 
-    def _pooled(self, handler: Callable[..., Any], *args: Any) -> Any:
+    def _pooled(self, *args: Any) -> Any:
         connection = self._runtime.engine.raw_connection()
         try:
-            return handler(connection, *args)
+            return self._authorized(connection, *args)
         finally:
             connection.close()
+
+    def _authorized(
+        self,
+        connection: Any,
+        credentials: str,
+        handler: Callable[..., Answer | Response | _Render],
+        ids: tuple[int, ...],
+        if_none_match: str | None,
+    ) -> Answer | Response | _Render:
+        """``handler``'s answer for the key's workspace. A key the cache forgot is looked up
+        here (``keys.authenticate``'s query) rather than by the routes: when it expires, every
+        request in flight would otherwise take the slow path at once, each second."""
+        cache: KeyCache = self._state.key_cache
+        workspace_id = cache.workspace_of(credentials)
+        if workspace_id is None:
+            row = self._q_key.first_on(connection, hash=hash_key(credentials))
+            workspace_id = key_workspace(row)
+            if workspace_id is None:
+                raise _Fallthrough  # unknown or revoked: the routes answer 401
+            cache.remember(credentials, workspace_id)
+        limiter: RateLimiter | None = getattr(self._state, "rate_limiter", None)
+        if limiter is not None and limiter.wait_s(credentials) is not None:
+            raise _Fallthrough  # the route answers 429 (the limiter counts allowed requests)
+        return handler(connection, workspace_id, ids, if_none_match)
 
     # -- the answers -------------------------------------------------------------------------
 

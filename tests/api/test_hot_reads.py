@@ -80,17 +80,19 @@ def test_the_fast_path_answers_as_the_routes_do_without_a_transaction(
     now = [100.0]
     with hot_client(database, engine, now) as client:
         for path in hot_paths(client, alice):
-            # An expired key goes to the routes (which remember it); the next request with it
-            # is the fast path's: the first time rendering what it keeps, then from memory.
-            now[0] += 2.0
+            # A query string (ignored by the routes) sends the request to the routes; without
+            # one the fast path answers: the first time rendering what it keeps, then from
+            # memory; with an expired key too, which it looks up itself.
             with transactions(engine) as routed_begun:
-                routed = client.get(path, headers=alice.headers)
+                routed = client.get(f"{path}?via=routes", headers=alice.headers)
+            now[0] += 2.0
             client.get(path, headers=alice.headers)
             with transactions(engine) as fast_begun:
                 fast = client.get(path, headers=alice.headers)
 
             assert (routed.status_code, fast.status_code) == (200, 200), path
-            assert routed_begun, path
+            # (the stream route itself reads without a session already)
+            assert routed_begun or "/v1/streams/" in path, path
             assert fast_begun == [], path
             if fast.headers["content-type"].startswith("application/json"):
                 assert fast.json() == routed.json(), path
