@@ -10,13 +10,17 @@ with the same uvicorn options (``--no-access-log``, ``--log-level warning``):
 - the anchor: ``bench/anchor_app.py``, one plain ``async`` FastAPI route per route of ours,
   returning the recorded bytes (no database, no key, no middleware).
 
-Each route is then loaded with ``wrk -t2 -c16`` on ours and on the anchor, one after the other,
-with the bearer key. Printed per route: requests/s and p99 for both and the ratios against the
+Each route is then loaded with ``wrk -t2 -c16`` on ours and on the anchor, alternately
+``--repeat`` times (default 3), with the bearer key; the best throughput and the lowest p99 of
+each side count (on a shared machine noise only ever lowers the one and raises the other).
+The per-key rate limit is off (``VSM_RATE_LIMIT=``): it would answer a load test with 429s.
+Printed per route: requests/s and p99 for both and the ratios against the
 targets of issue 16 (throughput >= 0.5 x the anchor, p99 <= 3 x the anchor's), and for
 ``--workers 1 2`` the scaling of ours (2 processes >= 1.7 x one). A ``If-None-Match`` request
 (304) is measured too.
 
     .venv/bin/python bench/api_read.py                             # SQLite, 1 and 2 processes
+    .venv/bin/python bench/api_read.py --workers 1 --duration 2    # one process, quicker
     .venv/bin/python bench/api_read.py --duration 5 --databases sqlite postgresql
 
 PostgreSQL comes from ``VSM_TEST_POSTGRES_URL`` (default postgresql+psycopg://postgres@127.0.0.1:5432/test).
@@ -191,12 +195,25 @@ def bench_database(name: str, url: str, args: argparse.Namespace) -> list[dict[s
                     headers = [auth]
                     if "304" in label:
                         headers.append(f"If-None-Match: {etags[path]}")
-                    figures = {}
-                    for side, base in (("ours", ours_base), ("anchor", anchor_base)):
+                    sides = (("ours", ours_base), ("anchor", anchor_base))
+                    runs: dict[str, list[dict[str, float]]] = {"ours": [], "anchor": []}
+                    for _, base in sides:
                         run_wrk(base + path, headers, 1, args.connections)  # warm-up
-                        figures[side] = run_wrk(
-                            base + path, headers, args.duration, args.connections
-                        )
+                    # Ours and the anchor alternately, the best of each: on a shared machine
+                    # noise only ever lowers throughput and raises the tail.
+                    for _ in range(args.repeat):
+                        for side, base in sides:
+                            runs[side].append(
+                                run_wrk(base + path, headers, args.duration, args.connections)
+                            )
+                    figures = {
+                        side: {
+                            "rps": max(run["rps"] for run in done),
+                            "p99": min(run["p99"] for run in done),
+                            "errors": sum(run["errors"] for run in done),
+                        }
+                        for side, done in runs.items()
+                    }
                     row = {"database": name, "workers": workers, "route": label, **figures}
                     rows.append(row)
                     print(
@@ -254,8 +271,11 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--databases", nargs="+", default=["sqlite"])
     parser.add_argument("--workers", nargs="+", type=int, default=[1, 2])
-    parser.add_argument("--duration", type=float, default=3, help="seconds per wrk run")
+    parser.add_argument("--duration", type=float, default=2, help="seconds per wrk run")
     parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument(
+        "--repeat", type=int, default=3, help="alternate runs per side; the best one counts"
+    )
     args = parser.parse_args()
     if not shutil.which("wrk"):
         print("wrk is not installed (apt-get install wrk)", file=sys.stderr)
