@@ -254,17 +254,26 @@ def report(rows: list[dict[str, object]]) -> None:
             f"| {ours['p99']:.1f} | {anchor['p99']:.1f} | {tail:.1f} "
             f"{verdict(tail <= P99_TARGET)} |"
         )
-    by_key = {(r["database"], r["workers"], r["route"]): r["ours"] for r in rows}
+    by_key = {(r["database"], r["workers"], r["route"]): r for r in rows}
     scaled = [
-        (db, route, by_key[(db, 2, route)]["rps"] / one["rps"])  # type: ignore[index]
+        (
+            db,
+            route,
+            by_key[(db, 2, route)]["ours"]["rps"] / one["ours"]["rps"],  # type: ignore[index]
+            by_key[(db, 2, route)]["anchor"]["rps"] / one["anchor"]["rps"],  # type: ignore[index]
+        )
         for (db, workers, route), one in by_key.items()
         if workers == 1 and (db, 2, route) in by_key
     ]
     if scaled:
-        print("\n| database | route | 2 processes / 1 (>= 1.7) |")
-        print("|---|---|---|")
-        for db, route, ratio in scaled:
-            print(f"| {db} | {route} | {ratio:.2f} {verdict(ratio >= SCALING_TARGET)} |")
+        # The anchor's own scaling says what the machine allowed meanwhile: on two cores
+        # shared with other work neither side can double.
+        print("\n| database | route | ours: 2 processes / 1 (>= 1.7) | anchor: 2 / 1 |")
+        print("|---|---|---|---|")
+        for db, route, ours, anchor in scaled:
+            print(
+                f"| {db} | {route} | {ours:.2f} {verdict(ours >= SCALING_TARGET)} | {anchor:.2f} |"
+            )
 
 
 def main() -> int:
