@@ -334,10 +334,12 @@ class HotReads:
             if workspace_id is None:
                 raise _Fallthrough  # unknown or revoked: the routes answer 401
             cache.remember(credentials, workspace_id)
+        # The handler first: a request it sends on to the routes (a 404) is counted there, once.
+        answer = handler(connection, workspace_id, ids, if_none_match)
         limiter: RateLimiter | None = getattr(self._state, "rate_limiter", None)
         if limiter is not None and limiter.wait_s(credentials) is not None:
             raise _Fallthrough  # the route answers 429 (the limiter counts allowed requests)
-        return handler(connection, workspace_id, ids, if_none_match)
+        return answer
 
     # -- the answers -------------------------------------------------------------------------
 

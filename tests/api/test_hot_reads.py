@@ -14,7 +14,7 @@ from service.api.app import create_app
 from service.settings import Settings
 from service.usecases.keys import KeyCache
 from testkit.service_dumps import stream_dump
-from tests.api.conftest import Workspace, import_dump
+from tests.api.conftest import MakeClient, Workspace, import_dump
 from tests.conftest import TestDatabase
 
 # Headers that must be the same whichever path answered (x-request-id differs by design).
@@ -128,3 +128,16 @@ def test_the_fast_path_keeps_other_workspaces_out_and_follows_new_revisions(
     assert first_page.headers["etag"] != second_page.headers["etag"]
     assert "Schritt 7" in second_page.text
     assert "Schritt 7" not in first_page.text
+
+
+def test_a_request_the_fast_path_sends_on_counts_once_against_the_rate_limit(
+    make_client: MakeClient, alice: Workspace
+) -> None:
+    with make_client(rate_limit="3/minute") as client:
+        missing = [
+            client.get("/v1/boards/999", headers=alice.headers).status_code for _ in range(2)
+        ]
+        third = client.get("/v1/boards", headers=alice.headers).status_code
+        fourth = client.get("/v1/boards", headers=alice.headers).status_code
+
+    assert (missing, third, fourth) == ([404, 404], 200, 429)
