@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
+import structlog
 from cachetools import LRUCache
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import State
@@ -46,6 +47,8 @@ from service.bootstrap import Runtime
 from service.db.engine import PlainQuery, max_id
 from service.db.tables import ApiKey, Board, Revision, RevisionStream, Stream
 from service.usecases.keys import KeyCache, could_be_key, hash_key, key_workspace
+
+log = structlog.get_logger(__name__)
 
 # Rendered answers kept per process, in bytes of body: a 20-stream report page is ~300 KB.
 RENDER_CACHE_BYTES = 64 * 1024 * 1024
@@ -277,10 +280,10 @@ class HotReads:
             return None
         secret = None
         if_none_match = None
-        for header, value in scope["headers"]:
-            if header == b"authorization":
+        for header, value in scope["headers"]:  # the first of each, as Starlette reads them
+            if header == b"authorization" and secret is None:
                 secret = value.decode("latin-1")
-            elif header == b"if-none-match":
+            elif header == b"if-none-match" and if_none_match is None:
                 if_none_match = value.decode("latin-1")
         if secret is None:
             return None
@@ -302,6 +305,13 @@ class HotReads:
             if isinstance(answer, _Render):
                 answer = await run_in_threadpool(self._render, answer)
         except (_Fallthrough, ProblemError):
+            return None
+        except Exception as exc:
+            # The routes answer instead (an unreachable database as their 503 problem); the
+            # event loop's connection is opened afresh in case it is the one that broke.
+            log.warning("hot_read_fell_back", route=name, error=type(exc).__name__)
+            if self._inline:
+                self._streams.close()
             return None
         return answer if isinstance(answer, Response) else answer.response(if_none_match)
 

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
+from structlog.testing import capture_logs
 
 from service.api.app import create_app
+from service.api.hot import HotReads
 from service.settings import Settings
 from service.usecases.keys import KeyCache
 from testkit.service_dumps import stream_dump
@@ -141,3 +145,22 @@ def test_a_request_the_fast_path_sends_on_counts_once_against_the_rate_limit(
         fourth = client.get("/v1/boards", headers=alice.headers).status_code
 
     assert (missing, third, fourth) == ([404, 404], 200, 429)
+
+
+def test_an_error_in_the_fast_path_is_answered_by_the_routes_and_logged(
+    make_client: MakeClient, alice: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(*_args: object) -> None:
+        raise sqlite3.OperationalError("disk I/O error")
+
+    monkeypatch.setattr(HotReads, "_board", broken)
+    with make_client() as client:
+        board = import_dump(client, alice, stream_dump(2))["board_id"]
+        with capture_logs() as logs:
+            response = client.get(f"/v1/boards/{board}", headers=alice.headers)
+
+    assert response.status_code == 200
+    assert response.json()["id"] == board
+    assert {"event": "hot_read_fell_back", "route": "board", "error": "OperationalError"} in [
+        {k: entry.get(k) for k in ("event", "route", "error")} for entry in logs
+    ]
