@@ -38,7 +38,6 @@ from service.api.routes import (
     connections,
     health,
     imports,
-    mural_connections,
     portfolio,
     render,
     spreadsheets,
@@ -160,7 +159,6 @@ def create_app(
         render.router,
         portfolio.router,
         connections.router,
-        mural_connections.router,
         webhooks.router,
         spreadsheets.router,
     )
