@@ -96,7 +96,7 @@ def raw_list(
     """The elements of the JSON array ``parts[key]``, each as its JSON bytes; a missing or null
     optional key is an empty list. Raises ``DumpError`` as ``checked_list`` does."""
     part = parts.get(key)
-    if part is None or bytes(part) == b"null":
+    if part is None or memoryview(part) == b"null":  # compared in place, not copied
         if required:
             raise DumpError(f"not a {provider} dump: missing key {key!r}")
         return []

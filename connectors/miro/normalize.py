@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, TypeVar
 
 import msgspec
 
@@ -59,6 +59,7 @@ _CONTENT_REQUIRED = frozenset({"sticky_note", "text"})
 _SIZED_TYPES = frozenset({"sticky_note", "shape", "frame", "card", "app_card"})
 _MAX_SHARED_LABELS = 1_024
 _NO_DATA, _NO_STYLE = wire.MiroItemData(), wire.MiroItemStyle()
+T = TypeVar("T")
 
 
 def normalize_miro(dump: Mapping[str, Any], *, max_text_chars: int = DEFAULT_MAX_CHARS) -> Board:
@@ -76,8 +77,12 @@ def read_miro(
     parts: Mapping[str, msgspec.Raw], *, max_text_chars: int = DEFAULT_MAX_CHARS
 ) -> Board:
     """Normalize a Miro dump given as its top-level parts, each the JSON bytes of its value."""
-    raw_items = raw_list(parts, "items", "Miro", required=True)
-    raw_connectors = raw_list(parts, "connectors", "Miro")
+    # A well-formed list is decoded in one call; a list with one element that does not decode
+    # is read again element by element (``MiroReader.add_items``), which says which one broke.
+    items = _all_or_none(parts.get("items"), _ITEMS)
+    connectors = _all_or_none(parts.get("connectors"), _CONNECTORS)
+    raw_items = raw_list(parts, "items", "Miro", required=True) if items is None else items
+    raw_connectors = raw_list(parts, "connectors", "Miro") if connectors is None else connectors
     raw_list(parts, "tags", "Miro")  # the type check; the tags are decoded by the reader
     if len(raw_items) + len(raw_connectors) > MAX_ITEMS:
         raise DumpError(f"the dump has more than {MAX_ITEMS:,} items; refusing to import it")
@@ -86,11 +91,35 @@ def read_miro(
     if not isinstance(item_tags, Mapping):
         raise DumpError("not a Miro dump: 'item_tags' must be an object of item id -> tag ids")
     reader = MiroReader(max_text_chars)
-    reader.add_items(raw_items)
-    del raw_items
-    reader.add_connectors(raw_connectors)
+    if items is None:
+        reader.add_items(raw_items)
+    else:
+        reader.add_decoded_items(items)
+    del raw_items, items
+    if connectors is None:
+        reader.add_connectors(raw_connectors)
+    else:
+        reader.add_decoded_connectors(connectors)
     no_part = msgspec.Raw()
     return reader.board(parts.get("board", no_part), parts.get("tags", no_part), item_tags)
+
+
+_ITEMS = msgspec.json.Decoder(list[wire.MiroItem])
+_CONNECTORS = msgspec.json.Decoder(list[wire.MiroConnector])
+
+
+def _all_or_none(
+    part: msgspec.Raw | None, decoder: msgspec.json.Decoder[list[T]]
+) -> list[T] | None:
+    """Every element of the JSON array ``part``, decoded in one call; None when the part is
+    missing, no list, or any element does not decode (the caller then reads element by
+    element). One call instead of one per element: 11 % of normalize at 10k stickies."""
+    if part is None:
+        return None
+    try:
+        return decoder.decode(part)
+    except msgspec.ValidationError:
+        return None
 
 
 class _Record(Record, frozen=True):
@@ -138,7 +167,7 @@ class MiroReader:
 
     def add_items(self, raw: list[msgspec.Raw]) -> None:
         """Decode and record every ``items`` element (each from its own JSON bytes)."""
-        stats, records = self._items, self._records
+        stats = self._items
         stats.items_read += len(raw)
         decode = wire.ITEM.decode
         for index, element in enumerate(raw):
@@ -155,14 +184,25 @@ class MiroReader:
                         stats.malformed_item(where, decoded.field, decoded.problem)
                     continue
                 item = decoded.value
-            item_id = item.id
-            if not stats.admit(item_id, "items", index, records, "item"):
-                continue
-            try:
-                records[item_id] = self._record(item)
-            except _Malformed as bad:
-                stats.malformed_item(item_id, bad.field, bad.problem)
-                self._malformed.add(item_id)
+            self._add_item(item, index)
+
+    def add_decoded_items(self, items: list[wire.MiroItem]) -> None:
+        """Record every ``items`` element, all of them already decoded."""
+        self._items.items_read += len(items)
+        add = self._add_item
+        for index, item in enumerate(items):
+            add(item, index)
+
+    def _add_item(self, item: wire.MiroItem, index: int) -> None:
+        stats, records = self._items, self._records
+        item_id = item.id
+        if not stats.admit(item_id, "items", index, records, "item"):
+            return
+        try:
+            records[item_id] = self._record(item)
+        except _Malformed as bad:
+            stats.malformed_item(item_id, bad.field, bad.problem)
+            self._malformed.add(item_id)
 
     def _record(self, item: wire.MiroItem) -> _Record:
         """The record of one decoded item; raises ``_Malformed`` for a field it cannot read."""
@@ -229,7 +269,7 @@ class MiroReader:
 
     def add_connectors(self, raw: list[msgspec.Raw]) -> None:
         """Decode and record every ``connectors`` element."""
-        stats, connectors = self._connector_stats, self._connectors
+        stats = self._connector_stats
         stats.items_read += len(raw)
         for index, element in enumerate(raw):
             decoded = wire.decode_connector(element)
@@ -238,23 +278,33 @@ class MiroReader:
             if connector is None:
                 stats.skip(f"connectors[{index}]", decoded.problem or "not a JSON object")
                 continue
-            connector_id = connector.id
-            if not stats.admit(connector_id, "connectors", index, connectors, "connector"):
-                continue
-            captions = [
-                html_to_text(caption.content or "", self.max_text_chars)[0]
-                for caption in (connector.captions or [])[:16]
-                if caption is not None
-            ]
-            start, end = connector.startItem, connector.endItem
-            style = connector.style or wire.MiroConnectorStyle()
-            connectors[connector_id] = Connector(
-                id=connector_id,
-                start_id=(start.id or None) if start is not None else None,
-                end_id=(end.id or None) if end is not None else None,
-                text=" ".join(text for text in captions if text)[: self.max_text_chars],
-                heads=_heads(style.startStrokeCap, style.endStrokeCap),
-            )
+            self._add_connector(connector, index)
+
+    def add_decoded_connectors(self, connectors: list[wire.MiroConnector]) -> None:
+        """Record every ``connectors`` element, all of them already decoded."""
+        self._connector_stats.items_read += len(connectors)
+        for index, connector in enumerate(connectors):
+            self._add_connector(connector, index)
+
+    def _add_connector(self, connector: wire.MiroConnector, index: int) -> None:
+        stats, connectors = self._connector_stats, self._connectors
+        connector_id = connector.id
+        if not stats.admit(connector_id, "connectors", index, connectors, "connector"):
+            return
+        captions = [
+            html_to_text(caption.content or "", self.max_text_chars)[0]
+            for caption in (connector.captions or [])[:16]
+            if caption is not None
+        ]
+        start, end = connector.startItem, connector.endItem
+        style = connector.style or wire.MiroConnectorStyle()
+        connectors[connector_id] = Connector(
+            id=connector_id,
+            start_id=(start.id or None) if start is not None else None,
+            end_id=(end.id or None) if end is not None else None,
+            text=" ".join(text for text in captions if text)[: self.max_text_chars],
+            heads=_heads(style.startStrokeCap, style.endStrokeCap),
+        )
 
     def board(
         self, raw_board: msgspec.Raw, raw_tags: msgspec.Raw, item_tags: Mapping[str, Any]
