@@ -22,7 +22,6 @@ import msgspec
 
 from connectors.errors import DumpError
 from connectors.miro.normalize import read_miro
-from connectors.mural.normalize import normalize_mural
 from connectors.normalizing import json_parts
 from service.domain.board import Board, storable_board
 
@@ -152,6 +151,9 @@ def _read(parts: Mapping[str, msgspec.Raw], nul_escape: bool | None = None) -> B
     if provider == "miro":
         board = read_miro(parts)
     else:
+        # the Mural reader's pydantic models load with the first Mural dump, not with every one
+        from connectors.mural.normalize import normalize_mural
+
         board = normalize_mural({key: msgspec.json.decode(value) for key, value in parts.items()})
     # Cleaned here, at the edge every dump passes (files, uploads, live fetches), so no later
     # write meets text the database refuses (docs/service.md, "Text that cannot be stored").

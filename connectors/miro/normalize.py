@@ -81,10 +81,12 @@ def read_miro(
     # is read again element by element (``MiroReader.add_items``), which says which one broke.
     items = _all_or_none(parts.get("items"), _ITEMS)
     connectors = _all_or_none(parts.get("connectors"), _CONNECTORS)
-    raw_items = raw_list(parts, "items", "Miro", required=True) if items is None else items
-    raw_connectors = raw_list(parts, "connectors", "Miro") if connectors is None else connectors
+    raw_items = raw_list(parts, "items", "Miro", required=True) if items is None else []
+    raw_connectors = raw_list(parts, "connectors", "Miro") if connectors is None else []
     raw_list(parts, "tags", "Miro")  # the type check; the tags are decoded by the reader
-    if len(raw_items) + len(raw_connectors) > MAX_ITEMS:
+    count = len(items if items is not None else raw_items)
+    count += len(connectors if connectors is not None else raw_connectors)
+    if count > MAX_ITEMS:
         raise DumpError(f"the dump has more than {MAX_ITEMS:,} items; refusing to import it")
     item_tags: object = msgspec.json.decode(parts["item_tags"]) if "item_tags" in parts else None
     item_tags = {} if item_tags is None else item_tags
