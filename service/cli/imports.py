@@ -151,8 +151,10 @@ def run_import(args: argparse.Namespace) -> int:
         if isinstance(inputs, int):
             return inputs
         board, ruleset = inputs
+        del inputs
         status(f"classifying {len(board.items):,} items")
         doc = digitize(board, ruleset)
+        del board  # the document holds all the output needs: 100,000s of items freed here
 
     max_share = 0.0 if args.strict else (ruleset or Ruleset()).max_malformed_share
     refused = malformed_error(doc["account"], max_share)
@@ -162,19 +164,18 @@ def run_import(args: argparse.Namespace) -> int:
         return _write_xlsx(doc, args.output)
 
     if args.format == "json":
-        text = render_json(doc)
-    else:
-        from service.cli import import_formats  # rich, jinja2, the exporters: not for JSON
+        return _write_json(doc, args.output)
+    from service.cli import import_formats  # rich, jinja2, the exporters: not for JSON
 
-        if args.output is None and args.format == "table":
-            import_formats.print_table(doc)
-            return _summarize(doc)
-        try:
-            text = import_formats.render(
-                doc, args.format, stream=args.stream, csv_dialect=args.csv_dialect
-            )
-        except LookupError as exc:
-            return _fail(str(exc))
+    if args.output is None and args.format == "table":
+        import_formats.print_table(doc)
+        return _summarize(doc)
+    try:
+        text = import_formats.render(
+            doc, args.format, stream=args.stream, csv_dialect=args.csv_dialect
+        )
+    except LookupError as exc:
+        return _fail(str(exc))
     written = write_output(text, args.output)
     return _summarize(doc) if written == 0 and args.format == "table" else written
 
@@ -203,6 +204,17 @@ def _write_xlsx(doc: Mapping[str, Any], output: Path | None) -> int:
     return 0
 
 
-def render_json(doc: Mapping[str, Any]) -> str:
-    """The contract document as ``--format json`` prints it."""
-    return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
+def _write_json(doc: Mapping[str, Any], output: Path | None) -> int:
+    """The document as JSON (2-space indent), written piece by piece as it is encoded: the whole
+    text of a 100,000-sticky board is never one string (and its pieces' list) in memory."""
+    if output is None:
+        json.dump(doc, sys.stdout, indent=2, ensure_ascii=False)
+        sys.stdout.write("\n")
+        return 0
+    try:
+        with output.open("w", encoding="utf-8", newline="") as handle:
+            json.dump(doc, handle, indent=2, ensure_ascii=False)
+            handle.write("\n")
+    except OSError as exc:
+        return _fail(_os_message("write", output, exc))
+    return 0
