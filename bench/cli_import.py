@@ -28,7 +28,8 @@ TARGET_RATIO = 3.0
 def _cpu(command: list[str]) -> float:
     """CPU seconds (user + system) the command's process took."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    subprocess.run(command, check=True, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    quiet = subprocess.DEVNULL
+    subprocess.run(command, check=True, cwd=ROOT, stdout=quiet, stderr=quiet)
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     return (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
@@ -49,13 +50,13 @@ def main(argv: list[str] | None = None) -> int:
                 f"import json; json.load(open({str(board)!r}, encoding='utf-8'))",
             ],
             "vsm import --format json": [
-                python, "-m", "service.cli", "import", str(board), "--format", "json", "-q",
-                "-o", str(Path(tmp) / "out.json"),
-            ],  # fmt: skip
+                *(python, "-m", "service.cli", "import", str(board), "--format", "json"),
+                *("-q", "-o", str(Path(tmp) / "out.json")),
+            ],
             "vsm import (table)": [
-                python, "-m", "service.cli", "import", str(board), "-q",
-                "-o", str(Path(tmp) / "out.txt"),
-            ],  # fmt: skip
+                *(python, "-m", "service.cli", "import", str(board), "-q"),
+                *("-o", str(Path(tmp) / "out.txt")),
+            ],
         }
         runs: dict[str, list[float]] = {name: [] for name in commands}
         for _ in range(args.repeat):
@@ -69,7 +70,8 @@ def main(argv: list[str] | None = None) -> int:
         ratio = seconds / anchor if anchor > 0 else float("inf")
         verdict = ""
         if name != "anchor: json.load":
-            verdict = f"  target <= {TARGET_RATIO:g}x: {'ok' if ratio <= TARGET_RATIO else 'MISSED'}"
+            met = "ok" if ratio <= TARGET_RATIO else "MISSED"
+            verdict = f"  target <= {TARGET_RATIO:g}x: {met}"
         print(f"{name:<28}{seconds:8.3f} s  x{ratio:5.1f}{verdict}")
     return 0
 

@@ -67,7 +67,8 @@ def main(argv: list[str] | None = None) -> int:
     verdict = "ok" if 0 < figure < TARGET_MB else "MISSED"
     print(f"{args.stickies:,} stickies, a {size_mb:.0f} MB file; peak RSS of a fresh process")
     print(f"anchor: json.load of the file   {anchor:7.0f} MB")
-    print(f"vsm import --format json        {figure:7.0f} MB  target < {TARGET_MB:.0f} MB: {verdict}")
+    target = f"target < {TARGET_MB:.0f} MB: {verdict}"
+    print(f"vsm import --format json        {figure:7.0f} MB  {target}")
     return 0
 
 

@@ -70,16 +70,16 @@ def read_dump_file(path: Path, max_bytes: int = DEFAULT_MAX_BYTES) -> Board:
     if len(raw) > max_bytes:
         raise DumpError(f"{path}: the file is larger than the limit of {max_bytes:,} bytes")
     try:
-        # an escaped NUL in any part is in the file's bytes: one fast search of the bytes
-        return _read(_split(raw.removeprefix(_BOM)), nul_escape=_NUL_BYTES in raw)
+        parts = _split(raw.removeprefix(_BOM))
     except _NotJson as exc:
         raise DumpError(f"{path}: {exc}") from None
+    del raw  # the parts keep the bytes alive only while the reader needs them (read_miro)
+    return _read(parts)
 
 
 _CHUNK = 1 << 20
 # searched in the parts' own buffers (re takes a memoryview), so a big dump is not copied
 _NUL_ESCAPE = re.compile(rb"\\u0000")
-_NUL_BYTES = b"\\u0000"
 
 
 def _check_utf8(raw: bytes) -> None:
@@ -131,13 +131,13 @@ def _split(raw: bytes) -> dict[str, msgspec.Raw]:
     return json_parts(data)
 
 
-def _read(parts: Mapping[str, msgspec.Raw], nul_escape: bool | None = None) -> Board:
-    """The board of a dump's parts; ``nul_escape`` says whether their bytes hold an escaped
-    NUL (None: search them)."""
+def _read(parts: dict[str, msgspec.Raw]) -> Board:
+    """The board of a dump's parts (the Miro reader takes them out of ``parts`` as it reads)."""
     provider_part = parts.get("provider")
     if provider_part is None:
         raise DumpError("not a Miro or Mural dump: missing key 'provider'")
     provider = msgspec.json.decode(provider_part)
+    del provider_part  # a view of the file's bytes
     if provider is None:
         raise DumpError("not a Miro or Mural dump: missing key 'provider'")
     if not isinstance(provider, str) or provider not in _REQUIRED:
@@ -148,6 +148,8 @@ def _read(parts: Mapping[str, msgspec.Raw], nul_escape: bool | None = None) -> B
     for key in _REQUIRED[provider]:
         if key not in parts:
             raise DumpError(f"not a {provider.title()} dump: missing key {key!r}")
+    # searched before the reader takes the parts
+    nul_escape = any(_NUL_ESCAPE.search(memoryview(part)) for part in parts.values())
     if provider == "miro":
         board = read_miro(parts)
     else:
@@ -160,8 +162,6 @@ def _read(parts: Mapping[str, msgspec.Raw], nul_escape: bool | None = None) -> B
     # Lone surrogates never reach this point (msgspec refuses them and ``json_parts`` replaces
     # them), so only an escaped NUL can: the walk over every string runs only when the bytes
     # hold one (it was half of a 10k-sticky board's normalize, bench/digitize.py).
-    if nul_escape is None:
-        nul_escape = any(_NUL_ESCAPE.search(memoryview(part)) for part in parts.values())
     if nul_escape:
         return storable_board(board)
     return board
