@@ -97,15 +97,23 @@ class LiveApi:
     board_id: int
     stream_count: int
     share_url: str
+    database_url: str = ""
 
     @property
     def auth(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.key}"}
 
 
-def _serve(app: Any) -> Iterator[str]:
+def bound_socket() -> socket.socket:
+    """A socket on a free local port, bound before the app exists (its URL goes into the
+    app's settings)."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.bind(("127.0.0.1", 0))
+    return sock
+
+
+def _serve(app: Any, sock: socket.socket | None = None) -> Iterator[str]:
+    sock = sock or bound_socket()
     port = sock.getsockname()[1]
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
@@ -159,5 +167,5 @@ def live_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveApi]:
             streams = client.get(f"/v1/boards/{board_id}/streams").json()["items"]
             share = client.post(f"/v1/boards/{board_id}/share")
             assert share.status_code == 201, share.text
-        yield LiveApi(base, key, board_id, len(streams), share.json()["url"])
+        yield LiveApi(base, key, board_id, len(streams), share.json()["url"], database)
     engine.dispose()
