@@ -27,6 +27,8 @@ BENCHES: list[tuple[str, list[str]]] = [
     ("webhook_ack", ["--seconds", "10", "--burst", "500"]),
     ("digitize", ["10000", "100000", "--repeat", "3"]),
     ("render", ["--repeat", "3"]),
+    ("cli_import", ["--repeat", "3"]),
+    ("memory", []),
     ("miro_import", []),
     ("mural_import", []),
     ("import_queue", ["--dumps", "60"]),
