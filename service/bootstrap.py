@@ -60,9 +60,7 @@ log = structlog.get_logger(__name__)
 _BEAT_TICK_S = 30.0
 _EMBEDDED_TICK_S = 5.0
 _PURGE_EVERY_S = 600.0
-_SWEEP_EVERY_S = 60.0
 REPUBLISH_TASK = "imports.republish"
-_REPUBLISH_EVERY_S = 60.0
 _SWEEP_WINDOW = timedelta(minutes=5)
 
 
@@ -295,9 +293,10 @@ def _register_jobs(runtime: Runtime, poll_tick_s: float | None, retry: RetryPoli
         their due time; emitting or firing twice adds nothing."""
         hooks.emit_recent(utcnow() - _SWEEP_WINDOW)
         # Triggers accepted while the broker was down: their fire was never published.
-        hooks.fire_overdue()
+        hooks.fire_overdue(stale_after)
 
-    dispatcher.register(Job(SWEEP_TASK, sweep_events, every_s=_SWEEP_EVERY_S))
+    stale_after = timedelta(seconds=settings.outbox_stale_after_s)
+    dispatcher.register(Job(SWEEP_TASK, sweep_events, every_s=settings.outbox_sweep_s))
 
     if not runtime.embedded:
         # The outbox relay's retry: jobs whose publish failed (broker down) stay ``queued`` in
@@ -305,9 +304,11 @@ def _register_jobs(runtime: Runtime, poll_tick_s: float | None, retry: RetryPoli
         # start re-publishes what a stopped process left behind (``Runtime._recover``).
         def republish_imports() -> None:
             with sessions() as session:
-                republish_stale_jobs(session, dispatcher, now=utcnow())
+                republish_stale_jobs(session, dispatcher, now=utcnow(), older_than=stale_after)
 
-        dispatcher.register(Job(REPUBLISH_TASK, republish_imports, every_s=_REPUBLISH_EVERY_S))
+        dispatcher.register(
+            Job(REPUBLISH_TASK, republish_imports, every_s=settings.outbox_sweep_s)
+        )
 
 
 def _register_provider(
