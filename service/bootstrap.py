@@ -18,8 +18,9 @@ from typing import Any
 import structlog
 from celery import Celery
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import InterfaceError, OperationalError, SQLAlchemyError
 
+from connectors.errors import TransientError
 from connectors.http import RetryPolicy
 from service.db.engine import SessionFactory, create_db_engine, create_session_factory
 from service.db.tables import BoardSync, BoardSyncStatus, utcnow
@@ -262,6 +263,11 @@ def _register_jobs(runtime: Runtime, poll_tick_s: float | None, retry: RetryPoli
             with sessions() as session, runtime.metrics.time_job() as timer:
                 done = run_import_job(session, job_id)
                 timer.outcome = done.status if done is not None else "missing"
+        except (OperationalError, InterfaceError) as exc:
+            # The database dropped the connection (restart, failover, terminated backend):
+            # retried like a provider's blip, then given up as ``failed`` with the reason.
+            reason = str(exc.orig or exc).splitlines()[0][:200]
+            raise TransientError(f"database unavailable: {reason}") from exc
         finally:
             structlog.contextvars.unbind_contextvars("job_id")
         after_import(job_id)

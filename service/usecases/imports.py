@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 import structlog
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 from sqlmodel import Session, col, delete, func, select
 from sqlmodel.sql.expression import SelectOfScalar
 
@@ -262,8 +262,9 @@ def run_import_job(session: Session, job_id: int) -> ImportJob | None:
     """Run job ``job_id`` to a final status; None when the job does not exist.
 
     Commits twice: once to show the job ``running``, once for the result (the revision and the
-    final status together). ``TransientError`` and ``RateLimitedError`` propagate with the job
-    left ``running`` so the caller can retry; every other failure marks the job ``failed`` and
+    final status together). ``TransientError``, ``RateLimitedError`` and the database's
+    ``OperationalError``/``InterfaceError`` (connection lost) propagate with the job left
+    ``running`` so the caller can retry; every other failure marks the job ``failed`` and
     leaves the board's revisions untouched.
     """
     begin_write(session)
@@ -293,7 +294,9 @@ def run_import_job(session: Session, job_id: int) -> ImportJob | None:
         if refused is not None:
             raise JobFailure(refused)  # the previous revision stays current
         note_progress(session, job_id, "storing", len(board.items), len(board.items), 80)
-    except (TransientError, RateLimitedError):
+    except (TransientError, RateLimitedError, OperationalError, InterfaceError):
+        # A provider's blip or a lost database connection (restart, failover, terminated
+        # backend) says nothing about the job: left ``running`` for the caller's retry.
         session.rollback()
         raise
     except (JobFailure, ConnectorError) as exc:
