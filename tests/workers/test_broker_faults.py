@@ -108,10 +108,12 @@ def test_a_trigger_sent_while_the_broker_is_down_imports_the_board_once_it_is_ba
     # reclassifies its stored revision).
     assert [j["status"] for j in fired()] == ["unchanged"]
     wait_until(
-        lambda: hooked.client.get(
-            f"/v1/boards/{hooked.board_id}/webhook", headers=who.headers
-        ).json()["state"]
-        == "idle",
+        lambda: (
+            hooked.client.get(f"/v1/boards/{hooked.board_id}/webhook", headers=who.headers).json()[
+                "state"
+            ]
+            == "idle"
+        ),
         timeout=DEADLINE_S,
     )
     # The sender's retry of the same delivery is a replay now: the first one was not lost.
