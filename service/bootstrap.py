@@ -312,9 +312,7 @@ def _register_jobs(runtime: Runtime, poll_tick_s: float | None, retry: RetryPoli
             with sessions() as session:
                 republish_stale_jobs(session, dispatcher, now=utcnow(), older_than=stale_after)
 
-        dispatcher.register(
-            Job(REPUBLISH_TASK, republish_imports, every_s=settings.outbox_sweep_s)
-        )
+        dispatcher.register(Job(REPUBLISH_TASK, republish_imports, every_s=settings.outbox_sweep_s))
 
 
 def _register_provider(

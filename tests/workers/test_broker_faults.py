@@ -19,9 +19,9 @@ from service.api.app import create_app
 from service.settings import Settings
 from testkit.service_dumps import stream_dump
 from tests.api.conftest import Workspace, import_dump, make_workspace, wait_for_job
-from tests.conftest import TestDatabase
+from tests.conftest import RedisServer, TestDatabase
 from tests.webhooks.conftest import HookedBoard, wait_until
-from tests.workers.conftest import RedisServer, StartWorker
+from tests.workers.conftest import StartWorker
 
 pytestmark = [pytest.mark.slow, pytest.mark.redis, pytest.mark.postgres]
 
