@@ -273,8 +273,14 @@ def _register_jobs(runtime: Runtime, poll_tick_s: float | None, retry: RetryPoli
         after_import(job_id)
 
     def give_up_import(job_id: int, exc: Exception) -> None:
-        with sessions() as session:
-            fail_import_job(session, job_id, f"gave up after retries: {exc}")
+        try:
+            with sessions() as session:
+                fail_import_job(session, job_id, f"gave up after retries: {exc}")
+        except SQLAlchemyError as error:
+            # Still no database: the job stays ``running`` and imports.republish hands it over
+            # again once it has been running for the broker's visibility timeout.
+            log.warning("import_give_up_unrecorded", job_id=job_id, error=type(error).__name__)
+            return
         after_import(job_id)
 
     dispatcher.register(
@@ -304,13 +310,20 @@ def _register_jobs(runtime: Runtime, poll_tick_s: float | None, retry: RetryPoli
     stale_after = timedelta(seconds=settings.outbox_stale_after_s)
     dispatcher.register(Job(SWEEP_TASK, sweep_events, every_s=settings.outbox_sweep_s))
 
+    abandoned_after = timedelta(seconds=settings.broker_visibility_timeout_s)
     if not runtime.embedded:
         # The outbox relay's retry: jobs whose publish failed (broker down) stay ``queued`` in
         # the database and are handed over again here. Embedded publishes cannot fail, and a
         # start re-publishes what a stopped process left behind (``Runtime._recover``).
         def republish_imports() -> None:
             with sessions() as session:
-                republish_stale_jobs(session, dispatcher, now=utcnow(), older_than=stale_after)
+                republish_stale_jobs(
+                    session,
+                    dispatcher,
+                    now=utcnow(),
+                    older_than=stale_after,
+                    running_older_than=abandoned_after,
+                )
 
         dispatcher.register(Job(REPUBLISH_TASK, republish_imports, every_s=settings.outbox_sweep_s))
 
