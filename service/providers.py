@@ -122,7 +122,11 @@ def build_miro(ctx: ProviderContext) -> Provider:
                 auth_url=miro.auth_url,
             ),
             http_factory=ctx.http_factory,
-            budget_for=lambda connection_id: budget(f"connection:{connection_id}"),
+            # Connection ids are this deployment's own: scoped by its queue, two deployments
+            # sharing one Redis never pace each other's connection 1.
+            budget_for=lambda connection_id: budget(
+                f"{ctx.settings.broker_queue}:connection:{connection_id}"
+            ),
             dispatcher=ctx.dispatcher,
             poll_interval_s=miro.poll_interval_s,
             poll_jitter=miro.poll_jitter,

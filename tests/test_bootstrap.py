@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import time
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +18,7 @@ import service.bootstrap
 import service.dispatch
 from connectors.dump import load_dump
 from connectors.errors import TransientError
-from connectors.http import RetryPolicy
+from connectors.http import RateSnapshot, RetryPolicy
 from service.api.app import create_app
 from service.bootstrap import Runtime, build
 from service.db.engine import create_session_factory
@@ -171,3 +173,35 @@ def test_the_api_with_a_broker_builds_one_celery_app_and_one_engine_and_runs_not
     runtime: Runtime = app.state.runtime
     assert (len(celery_apps), len(engines)) == (1, 1)
     assert isinstance(runtime.dispatcher, CeleryDispatcher)
+
+
+@pytest.mark.redis
+@pytest.mark.anyio
+async def test_deployments_sharing_a_redis_keep_apart_the_budgets_of_their_connections(
+    redis_url: str, tmp_path: Path
+) -> None:
+    """Connection ids start at 1 in every database: only the queue tells deployments apart."""
+
+    def miro_budget(queue: str) -> Any:
+        settings = Settings(
+            database_url=f"sqlite:///{tmp_path / 'unused.db'}",
+            broker_url=redis_url,
+            broker_queue=queue,
+            encryption_keys=[Fernet.generate_key().decode()],
+            miro={"client_id": "c", "client_secret": SecretStr("s")},
+        )
+        live = build(settings).providers["miro"].live
+        assert live is not None
+        return live.budget_for(1)  # type: ignore[attr-defined]
+
+    prefix = f"q-{uuid.uuid4().hex[:8]}"
+    ours, same, other = (
+        miro_budget(f"{prefix}-a"),
+        miro_budget(f"{prefix}-a"),
+        miro_budget(f"{prefix}-b"),
+    )
+    now = time.time()
+    await ours.observe(RateSnapshot(remaining=0, reset_at=now + 50, limit=100), now)
+
+    assert await same.reserve(1, now) > 0  # the same deployment waits for its window
+    assert await other.reserve(1, now) == 0  # another deployment's connection 1 does not
