@@ -64,8 +64,8 @@ def miro_url(miro: MiroStandIn) -> Iterator[str]:
 def broker_env(
     broker_env: dict[str, str], miro: MiroStandIn, miro_url: str, private_redis: RedisServer
 ) -> dict[str, str]:
-    # A Redis of its own: rate budgets are keyed by connection id, and ids start at 1 again in
-    # every test, so a budget another test left in a shared Redis would pace this one.
+    # A Redis of its own: nothing another test (or engineer) left in the shared one, such as a
+    # rate budget's window, can pace this import.
     broker_env.update(
         VSM_BROKER_URL=private_redis.url,
         VSM_ENCRYPTION_KEYS=KEY,
