@@ -16,14 +16,17 @@ from sqlmodel import select
 
 import service.bootstrap
 import service.dispatch
+import service.providers
 from connectors.dump import load_dump
 from connectors.errors import TransientError
 from connectors.http import RateSnapshot, RetryPolicy
+from connectors.mural.provider import token_url
 from service.api.app import create_app
 from service.bootstrap import Runtime, build
-from service.db.engine import create_session_factory
+from service.db.engine import create_db_engine, create_session_factory
 from service.db.tables import ImportJob, JobStatus, Workspace
 from service.dispatch import CeleryDispatcher, EmbeddedDispatcher
+from service.providers import ProviderContext, default_http
 from service.settings import MuralSettings, Settings
 from service.usecases.imports import run_import_job, submit_import
 from testkit.service_dumps import stream_dump
@@ -144,7 +147,7 @@ def test_a_provider_stays_off_with_a_reason_until_its_app_and_a_key_are_set(
     assert "VSM_MURAL__CLIENT_ID" in off.disabled_reason
     assert "VSM_ENCRYPTION_KEYS" in no_key.disabled_reason
     assert on.live is not None
-    assert on.live.app.token_url == (  # type: ignore[attr-defined]
+    assert token_url(on.live.source.app) == (  # type: ignore[attr-defined]
         "https://app.mural.co/api/public/v1/authorization/oauth2/token"
     )
 
@@ -183,16 +186,13 @@ async def test_deployments_sharing_a_redis_keep_apart_the_budgets_of_their_conne
     """Connection ids start at 1 in every database: only the queue tells deployments apart."""
 
     def miro_budget(queue: str) -> Any:
-        settings = Settings(
-            database_url=f"sqlite:///{tmp_path / 'unused.db'}",
-            broker_url=redis_url,
-            broker_queue=queue,
-            encryption_keys=[Fernet.generate_key().decode()],
-            miro={"client_id": "c", "client_secret": SecretStr("s")},
+        """Connection 1's Miro budget as a process of the deployment with ``queue`` builds it."""
+        settings = Settings(broker_url=redis_url, broker_queue=queue)
+        runtime = build(settings, engine=create_db_engine(f"sqlite:///{tmp_path / 'unused.db'}"))
+        context = ProviderContext(
+            settings, runtime.sessions, runtime.dispatcher, default_http, runtime.redis
         )
-        live = build(settings).providers["miro"].live
-        assert live is not None
-        return live.budget_for(1)  # type: ignore[attr-defined]
+        return service.providers._budgets(context)("miro", 180)("connection:1")
 
     prefix = f"q-{uuid.uuid4().hex[:8]}"
     ours, same, other = (
