@@ -14,21 +14,17 @@ from typing import Any
 
 from service.bootstrap import build
 from service.settings import Settings
-from service.usecases.connections import StoredTokens
-from service.usecases.live_sync import MiroLive
 
 
 def main() -> None:
     connection_id, racers = int(sys.argv[1]), int(sys.argv[2])
     live = build(Settings()).providers["miro"].live
-    assert isinstance(live, MiroLive), "Miro is not configured in this process"
+    assert live is not None, "Miro is not configured in this process"
     start = threading.Barrier(racers + 1)
     results: list[dict[str, Any]] = []
 
     def race() -> None:
-        tokens = StoredTokens(
-            live.session_factory, connection_id, live.cipher, live.refresh, live.http_factory
-        )
+        tokens = live.tokens(connection_id)  # what a fetch in a worker uses
         start.wait()
         try:
             results.append({"token": asyncio.run(tokens())})
