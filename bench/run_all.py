@@ -33,6 +33,7 @@ BENCHES: list[tuple[str, list[str]]] = [
     ("miro_import", []),
     ("mural_import", []),
     ("import_queue", ["--dumps", "60"]),
+    ("soak", ["--seconds", "30"]),
     ("upload", ["--repeat", "2"]),
 ]
 

@@ -134,11 +134,19 @@ def _budgets(ctx: ProviderContext, provider: str) -> BudgetFactory:
     def counted(budget: RateBudget) -> RateBudget:
         return budget if metrics is None else metrics.metered(provider, budget)
 
+    queue = ctx.settings.broker_queue
+
     def factory(kind: str, ttl: int) -> Callable[[str], RateBudget]:
         if ctx.redis is not None:
             scripts = SyncRedisScripts(ctx.redis)
 
             def shared(identity: str) -> RateBudget:
+                if identity.startswith("connection:"):
+                    # Connection ids are this deployment's own (they start at 1 in every
+                    # database): scoped by its queue, two deployments sharing one Redis never
+                    # pace each other's connection 1. Provider-side identities (a Mural user,
+                    # an OAuth app) are metered by the provider across deployments: unscoped.
+                    identity = f"{queue}:{identity}"
                 return counted(RedisRateBudget(scripts, provider=kind, identity=identity, ttl=ttl))
 
             return shared
