@@ -124,15 +124,17 @@ def live_cipher(
         return None, str(exc)
 
 
-def _budgets(ctx: ProviderContext, provider: str) -> BudgetFactory:
+def _budgets(ctx: ProviderContext, provider: str | None = None) -> BudgetFactory:
     """Budgets by kind and identity: shared through Redis when the broker is Redis (every
     worker using one identity sees one window), else per process (the embedded default);
-    their pacing waits are counted for ``provider``."""
+    their pacing waits are counted for ``provider`` (when given, with metrics)."""
     local: dict[tuple[str, str], MemoryRateBudget] = {}
     metrics = ctx.metrics
 
     def counted(budget: RateBudget) -> RateBudget:
-        return budget if metrics is None else metrics.metered(provider, budget)
+        if metrics is None or provider is None:
+            return budget
+        return metrics.metered(provider, budget)
 
     queue = ctx.settings.broker_queue
 
