@@ -14,10 +14,25 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
+from pydantic import BaseModel
+from pydantic.json_schema import models_json_schema
 
 from service.api.problems import MEDIA_TYPE, PROBLEM_BASE, PROBLEM_TYPES, ProblemType
 from service.domain.export import CSV_COLUMNS
 from service.domain.portfolio_export import COLUMNS as PORTFOLIO_COLUMNS
+from service.rules_file import RulesetFile
+
+# Bodies that routes read themselves (YAML or JSON rules files) and reference by ``$ref``.
+EXTRA_MODELS: tuple[type[BaseModel], ...] = (RulesetFile,)
+
+RULES_EXAMPLE: dict[str, Any] = {
+    "version": 1,
+    "colors": {"blue": "step", "violet": "data", "gray": None},
+    "tags": {"Blocker": "problem"},
+    "streams": {"current": ["Ist", "Heute"], "target": ["Soll", "Morgen"]},
+    "time": {"hours_per_day": 7.5},
+    "precedence": "rules",
+}
 
 # Route function names that read badly as operation ids; the others are camelCased as they are
 # (``get_stream`` -> ``getStream``, ``list_boards`` -> ``listBoards``).
@@ -183,6 +198,13 @@ def install(app: FastAPI) -> None:
 def polish(document: dict[str, Any]) -> None:
     """Problem responses per operation, examples on every body, no FastAPI 422 schema."""
     components = document.setdefault("components", {}).setdefault("schemas", {})
+    _, extra = models_json_schema(
+        [(model, "validation") for model in EXTRA_MODELS],
+        ref_template="#/components/schemas/{model}",
+    )
+    for name, model_schema in extra.get("$defs", {}).items():
+        components.setdefault(name, model_schema)
+    components["RulesetFile"]["examples"] = [RULES_EXAMPLE]
     for name, model in components.items():
         stream = model.get("properties", {}).get("stream")
         if name.startswith("StreamPublic") and stream is not None:
