@@ -10,7 +10,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 from testkit.service_dumps import stream_dump
-from tests.api.conftest import Workspace, import_dump
+from tests.api.conftest import Workspace, import_dump, shared_app_client
+
+client = pytest.fixture(shared_app_client)  # read routes: one app for the module
 
 CONTRACT = json.loads(
     (Path(__file__).resolve().parents[2] / "schema" / "contract-v1.json").read_text("utf-8")

@@ -11,11 +11,13 @@ from sqlalchemy.engine import Engine
 
 from testkit.builders import Frame, Note, to_miro_dump
 from testkit.service_dumps import stream_dump
-from tests.api.conftest import Workspace, import_dump, wait_for_job
+from tests.api.conftest import Workspace, import_dump, shared_app_client, wait_for_job
 from tests.api.test_imports import count
 
 # The frame is titled "Ablauf": no state word, until a rule names it the current state.
 CUSTOM_TITLE = "Ablauf"
+
+client = pytest.fixture(shared_app_client)  # one app for the module's tests
 
 
 def test_new_rules_reclassify_the_latest_revision_into_a_new_one(
