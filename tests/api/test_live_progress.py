@@ -24,6 +24,8 @@ from tests.api import live_flow
 from tests.api.conftest import Workspace
 from tests.conftest import TestDatabase
 
+pytestmark = pytest.mark.slow  # a stand-in Miro on a real socket, an OAuth flow, a live import
+
 CALLBACK = "http://testserver/v1/oauth/miro/callback"
 STEPS = 130
 
