@@ -209,9 +209,6 @@ def polish(document: dict[str, Any]) -> None:
         stream = model.get("properties", {}).get("stream")
         if name.startswith("StreamPublic") and stream is not None:
             stream["examples"] = [STREAM_EXAMPLE]
-            stream["description"] = (
-                "The contract v1 stream (schema/contract-v1.json: $defs/stream)."
-            )
     for operations in document.get("paths", {}).values():
         for method, operation in operations.items():
             if method not in ("get", "put", "post", "delete", "patch"):
