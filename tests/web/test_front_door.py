@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
+from sqlmodel import Session, select
 
 from service.db.engine import create_session_factory
 from service.db.tables import ApiKey, ImportJob
@@ -258,10 +259,10 @@ def test_the_pages_load_nothing_from_outside_and_run_no_script(
 def test_a_job_fetching_from_the_provider_shows_its_items_on_the_page(
     client: TestClient, alice: Workspace, engine: Engine
 ) -> None:
-    with create_session_factory(engine)() as session:
-        workspace_id = session.query(ApiKey).filter(ApiKey.prefix == alice.key[:12]).one()
+    with Session(engine) as session:
+        key = session.exec(select(ApiKey).where(ApiKey.prefix == alice.key[:12])).one()
         job = ImportJob(
-            workspace_id=workspace_id.workspace_id,
+            workspace_id=key.workspace_id,
             status="running",
             phase="fetching",
             items_done=3200,
