@@ -6,8 +6,7 @@ from __future__ import annotations
 import json
 from datetime import datetime
 
-from service.api.routes.connections import BoardSyncPublic
-from service.api.routes.live_common import ConnectionPublic
+from service.api.routes.connections import BoardSyncPublic, ConnectionPublic
 
 NAIVE = datetime(2026, 12, 2, 7, 0, 0)
 
