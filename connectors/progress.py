@@ -23,9 +23,16 @@ class FetchTally:
     def __init__(self, on_page: Callable[[FetchTally], None] | None = None) -> None:
         self.pages = 0
         self.items = 0
-        self.total: int | None = None
         self.retries = 0
         self._on_page = on_page
+        # per listing path, the total its first page stated: a provider lists items, connectors
+        # and tags side by side (in any order), and later sweeps of one path count one type
+        self._totals: dict[str, int] = {}
+
+    @property
+    def total(self) -> int | None:
+        """What the listings said they hold, summed over listings; None until one said."""
+        return sum(self._totals.values()) if self._totals else None
 
     async def on_response(self, response: httpx.Response) -> None:
         status = response.status_code
@@ -52,8 +59,11 @@ class FetchTally:
             self.pages += 1
             self.items += len(listed)
             total = body.get("total")
-            # the first listing's total is the board's (Miro); later ones count one item type
-            if self.total is None and isinstance(total, int) and total >= 0:
-                self.total = total
+            try:
+                path = response.request.url.path
+            except RuntimeError:  # a response built without its request (tests)
+                path = ""
+            if path not in self._totals and isinstance(total, int) and total >= 0:
+                self._totals[path] = total
             if self._on_page is not None:
                 self._on_page(self)
