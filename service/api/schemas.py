@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from typing import Any, Generic, Literal, TypeVar
 
@@ -137,6 +138,29 @@ class StreamPublic(BaseModel):
     schema_version: Literal[1] = Field(default=1, description="The output contract's version.")
     stream: ContractStream = Field(
         description="The contract v1 stream object, unchanged (schema/contract-v1.json)."
+    )
+
+
+def stream_json(
+    stream_id: int, board_id: int, revision: int, key: str, document: str | bytes
+) -> bytes:
+    """``StreamPublic`` JSON assembled around the stored document (valid JSON, written by the
+    worker): no parse and no re-serialization of the document."""
+    head = (
+        f'{{"id":{stream_id},"board_id":{board_id},"revision":{revision},'
+        f'"key":{json.dumps(key)},"schema_version":1,"stream":'
+    )
+    return b"".join(
+        (head.encode(), document.encode() if isinstance(document, str) else document, b"}")
+    )
+
+
+def stream_page(items: list[bytes], limit: int, following: str | None) -> bytes:
+    """``Page[StreamPublic]`` JSON around the streams' JSON from ``stream_json``."""
+    return b'{"items":[%s],"limit":%d,"next_cursor":%s}' % (
+        b",".join(items),
+        limit,
+        json.dumps(following).encode(),
     )
 
 
