@@ -220,6 +220,69 @@ def _name_job(session: Session, job: ImportJob, board: BoardModel) -> None:
         ).first()
 
 
+FETCHING = "fetching"
+
+
+def open_fetch_job(session: Session, board: Board, trigger: str) -> ImportJob:
+    """The import job of a live board's provider fetch, ``running`` in phase ``fetching`` from
+    the start, so the fetch's progress shows on it (``GET /v1/imports/{id}``, the web page).
+
+    A job still fetching for this board (a retry after a rate limit or a blip) is taken up
+    again rather than doubled. Flushes, never commits. ``attach_fetched_dump`` completes it.
+    """
+    assert board.id is not None
+    earlier = session.exec(
+        select(ImportJob)
+        .where(
+            ImportJob.board_id == board.id,
+            ImportJob.status == JobStatus.RUNNING,
+            ImportJob.phase == FETCHING,
+        )
+        .order_by(col(ImportJob.id).desc())
+    ).first()
+    if earlier is not None:
+        return earlier
+    job = ImportJob(
+        workspace_id=board.workspace_id,
+        board_id=board.id,
+        kind=JobKind.IMPORT,
+        status=JobStatus.RUNNING,
+        phase=FETCHING,
+        trigger=trigger,
+        provider=board.provider,
+        external_id=board.external_id,
+        board_name=board.name[:MAX_NAME],
+        started_at=utcnow(),
+    )
+    session.add(job)
+    session.flush()
+    return job
+
+
+def attach_fetched_dump(
+    session: Session, job_id: int, workspace_id: int, raw: bytes, board: BoardModel, trigger: str
+) -> ImportJob:
+    """Give the fetching job ``job_id`` its dump and queue it; returns the job to hand over.
+
+    When that job is no longer fetching (a duplicate delivery completed it, or it was failed
+    meanwhile), a new job is submitted instead. Flushes, never commits.
+    """
+    job = session.exec(_locked_job(job_id)).first()
+    if job is None or job.status != JobStatus.RUNNING or job.phase != FETCHING:
+        return submit_import(session, workspace_id, raw, board, trigger=trigger)[0]
+    job.status = JobStatus.QUEUED
+    job.board_name = board.name[:MAX_NAME]
+    upload = store_bytes(session, workspace_id, raw)
+    job.payload_hash = upload.sha256
+    session.add(job)
+    row = session.get(ImportUpload, upload.id)
+    assert row is not None
+    row.job_id = job_id
+    session.add(row)
+    session.flush()
+    return job
+
+
 def _same_body_or_refuse(job: ImportJob, key: str, payload_hash: str) -> None:
     """Raise ``IdempotencyKeyReused`` when ``job`` was submitted with another body."""
     if job.payload_hash is not None and job.payload_hash != payload_hash:
@@ -301,6 +364,8 @@ def _load_source(session: Session, job: ImportJob) -> tuple[BoardModel, Board | 
             raise JobFailure(f"the stored board cannot be read: {exc}") from exc
     assert job.id is not None
     raw = read_job_upload(session, job.id)
+    if raw is None and job.payload_hash is None:  # a live fetch's job, never completed
+        raise JobFailure("the fetch from the provider did not finish; the next check fetches again")
     if raw is None:
         raise JobFailure("the uploaded dump is gone")
     board = read_dump_bytes(raw, what="the uploaded dump")
@@ -336,7 +401,7 @@ def run_import_job(session: Session, job_id: int) -> ImportJob | None:
     job.status = JobStatus.RUNNING
     job.attempts += 1
     job.started_at = job.started_at or utcnow()
-    job.progress = 10
+    job.progress = max(job.progress, 10)  # a fetched board keeps what its fetch reached
     job.phase = "reading"
     session.add(job)
     session.commit()
