@@ -152,13 +152,9 @@ def consume_state(
         raise StateError("the authorization state was already used or never issued")
     if str(row.workspace_id) != workspace or row.provider != provider:
         raise StateError("the authorization state belongs to another request")
-    if _aware(row.expires_at) < (now or utcnow()):
+    if row.expires_at < (now or utcnow()):
         raise StateError("the authorization state expired: start again")
     return row
-
-
-def _aware(value: datetime) -> datetime:
-    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
 def _expiry(tokens: TokenPair) -> datetime | None:
@@ -366,7 +362,7 @@ class StoredTokens:
         if row.status != ConnectionStatus.ACTIVE:
             raise AuthError(f"the connection needs re-authorization: {row.status_reason}")
         access = self.cipher.decrypt(row.access_token)
-        expires = _aware(row.expires_at).timestamp() if row.expires_at else None
+        expires = row.expires_at.timestamp() if row.expires_at else None
         expiring = expires is not None and expires - self.clock() < REFRESH_MARGIN_S
         refused = force_refresh and access == self._handed_out
         return None if expiring or refused else access

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 import secrets
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -34,6 +34,7 @@ from service.db.tables import Board, ImportJob, JobStatus, RevisionStream, Strea
 from service.domain.contract_model import decode_stream
 from service.domain.progress import describe_job, progress_percent
 from service.domain.render.svg import render_stream_map
+from service.domain.utc import utc_minutes, utc_seconds
 from service.usecases.imports import IMPORT_TASK, submit_import
 from service.usecases.web_login import key_by_secret, redeem_login_ticket
 from service.web.session import (
@@ -63,17 +64,12 @@ JOBS_PER_PAGE = 50
 _EXPLAIN = re.compile(r"^/v1/boards/\{[^}]+\}/revisions/\{[^}]+\}/explain\.svg$")
 
 
-def _aware(moment: datetime) -> datetime:
-    # SQLite hands back naive datetimes; every stored timestamp is UTC.
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-
-
 def _utc(moment: datetime | None) -> str:
-    return "" if moment is None else _aware(moment).strftime("%Y-%m-%d %H:%M UTC")
+    return "" if moment is None else utc_minutes(moment)
 
 
 def _iso(moment: datetime | None) -> str:
-    return "" if moment is None else _aware(moment).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return "" if moment is None else utc_seconds(moment)
 
 
 def _progress_text(job: ImportJob) -> str:

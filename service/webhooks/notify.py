@@ -14,7 +14,7 @@ import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
@@ -24,6 +24,7 @@ from sqlmodel import Session, col, delete, select
 
 from service.db.engine import begin_write
 from service.db.tables import Board, ImportJob, JobStatus, Revision
+from service.domain.utc import utc_iso
 from service.webhooks import signing
 from service.webhooks.config import SecretBox
 from service.webhooks.egress import EgressPolicy, EgressRefused, post, vet_url
@@ -33,7 +34,6 @@ from service.webhooks.tables import (
     Subscription,
     SubscriptionDelivery,
 )
-from service.webhooks.triggers import as_utc
 
 EVENT_TYPES = ("revision.created", "import.failed")
 MAX_SUBSCRIPTIONS = 50  # per workspace
@@ -41,10 +41,6 @@ USER_AGENT = "Valuestream-Webhooks/1"
 _ERROR_CHARS = 500
 # Namespace of the deterministic event ids (uuid5), so every emitter names an event the same.
 _EVENT_NAMESPACE = uuid.UUID("6f1d7c3e-8a52-4c55-9a55-0b7c1f9e2d10")
-
-
-def utc_text(value: datetime) -> str:
-    return as_utc(value).astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 def backoff_s(attempt: int) -> float:
@@ -148,7 +144,7 @@ def job_event(
                 "number": number,
                 "previous": previous,
                 "trigger": revision.trigger,
-                "created_at": utc_text(revision.created_at),
+                "created_at": utc_iso(revision.created_at),
                 "item_count": revision.item_count,
                 "stream_count": revision.stream_count,
                 "step_count": revision.step_count,
@@ -204,7 +200,7 @@ def emit_job_events(session: Session, job_id: int, *, base_url: str, now: dateti
         payload = {
             "id": delivery_key,
             "type": event_type,
-            "created_at": utc_text(now),
+            "created_at": utc_iso(now),
             "data": data,
         }
         delivery = SubscriptionDelivery(
@@ -314,7 +310,7 @@ def attempt_delivery(
         status = DeliveryStatus.DELIVERED
     else:
         delay = backoff_s(attempt)
-        deadline = as_utc(created_at) + timedelta(seconds=window_s)
+        deadline = created_at + timedelta(seconds=window_s)
         if refused or finished + timedelta(seconds=delay) > deadline:
             status = DeliveryStatus.FAILED
         else:
@@ -364,7 +360,7 @@ def due_deliveries(
         .limit(limit)
     ).all()
     return [
-        (delivery_id, attempts + 1, as_utc(when))
+        (delivery_id, attempts + 1, when)
         for delivery_id, attempts, when in rows
         if delivery_id is not None and when is not None
     ]

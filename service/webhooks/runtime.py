@@ -285,7 +285,7 @@ class HookRuntime:
         for board_id, state, due in boards:
             wait = 0.0
             if state == HookState.PENDING and due is not None:
-                wait = max(0.0, (triggers.as_utc(due) - now).total_seconds())
+                wait = max(0.0, (due - now).total_seconds())
             self.scheduler.fire(board_id, wait)
         for delivery_id, attempt, when in deliveries:
             self.scheduler.deliver(delivery_id, attempt, max(0.0, (when - now).total_seconds()))
@@ -301,7 +301,7 @@ class HookRuntime:
         overdue = [
             board_id
             for board_id, state, due in boards
-            if state == HookState.PENDING and due is not None and triggers.as_utc(due) + grace < now
+            if state == HookState.PENDING and due is not None and due + grace < now
         ]
         for board_id in overdue:
             self.scheduler.fire(board_id, 0.0)
@@ -331,5 +331,5 @@ class HookRuntime:
             if job_id is not None:
                 self.after_import(job_id)
             if finished_at is not None:
-                watermark = max(watermark, triggers.as_utc(finished_at))
+                watermark = max(watermark, finished_at)
         return watermark

@@ -6,7 +6,7 @@ import json
 import threading
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -287,7 +287,6 @@ def test_delivery_gives_up_when_the_day_is_over(sessions: SessionFactory) -> Non
     delivery_id = _failed_job_delivery(sessions, "https://hooks.example.com/x", PUBLIC_POLICY)
     transport = httpx.MockTransport(lambda request: httpx.Response(500))
     created = _delivery(sessions, delivery_id).created_at
-    created = created if created.tzinfo else created.replace(tzinfo=UTC)
     late = created + timedelta(hours=23, minutes=59, seconds=50)
 
     result = _attempt(sessions, delivery_id, 1, transport, now=late)
