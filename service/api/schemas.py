@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import datetime
 from typing import Any, Generic, Literal, TypeVar
 
@@ -12,6 +13,17 @@ from service.domain.utc import utc_iso
 T = TypeVar("T")
 
 ContractStream = dict[str, Any]
+
+
+S = TypeVar("S")
+
+
+def served_as(public: type[S], value: Any, **more: Any) -> S:
+    """The core's dataclass ``value`` as ``public``: a pydantic dataclass subclassing its type
+    that re-declares how some fields are served (and may add ``more``). One definition of the
+    fields serves the core and the API."""
+    fields = {field.name: getattr(value, field.name) for field in dataclasses.fields(value)}
+    return public(**fields, **more)
 
 
 class _Public(BaseModel):
