@@ -76,9 +76,7 @@ def _connect(engine: Engine, workspace: str, board_id: int) -> int:
 @pytest.fixture
 def client(make_client: MakeClient) -> Iterator[TestClient]:
     key = Fernet.generate_key().decode()
-    with make_client(
-        encryption_keys=[key], webhooks={"allow_private_targets": True}
-    ) as client:
+    with make_client(encryption_keys=[key], webhooks={"allow_private_targets": True}) as client:
         yield client
 
 
@@ -87,9 +85,9 @@ def test_every_timestamp_of_every_read_route_is_utc_with_z(
 ) -> None:
     job = import_dump(client, alice, stream_dump(3))
     board_id = job["board_id"]
-    stream_id = client.get(f"/v1/boards/{board_id}/streams", headers=alice.headers).json()[
-        "items"
-    ][0]["id"]
+    stream_id = client.get(f"/v1/boards/{board_id}/streams", headers=alice.headers).json()["items"][
+        0
+    ]["id"]
     hook = client.post(f"/v1/boards/{board_id}/webhook-secret", headers=alice.headers)
     assert hook.status_code == 201, hook.text
     subscription = client.post(
@@ -154,8 +152,11 @@ def test_the_key_listing_shows_its_dates_in_utc_with_z(
     assert main(["keys", "list", "--json"]) == 0
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
 
-    assert _moments(table.split()) and all(_UTC_Z.match(t) for t in _moments(table.split()))
-    assert lines and all(_UTC_Z.match(line["created_at"]) for line in lines)
+    listed = _moments(table.split())
+    assert listed
+    assert all(_UTC_Z.match(moment) for moment in listed)
+    assert lines
+    assert all(_UTC_Z.match(line["created_at"]) for line in lines)
 
 
 def test_a_stored_timestamp_comes_back_aware_utc_and_a_naive_one_is_refused(
