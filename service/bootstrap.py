@@ -21,6 +21,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from connectors.http import RetryPolicy
+from connectors.loop import ProviderHttp
 from service.db.engine import SessionFactory, create_db_engine, create_session_factory
 from service.db.tables import BoardSync, BoardSyncStatus, utcnow
 from service.dispatch import CeleryDispatcher, Dispatcher, EmbeddedDispatcher, Job
@@ -87,6 +88,7 @@ class Runtime:
     share_secret: bytes
     metrics: Metrics
     redis: Any | None = None
+    provider_http: ProviderHttp | None = None  # the one loop and client of provider calls
 
     @property
     def embedded(self) -> bool:
@@ -102,6 +104,8 @@ class Runtime:
     def stop(self) -> None:
         self.dispatcher.stop()
         self.hooks.client.close()
+        if self.provider_http is not None:
+            self.provider_http.close()
         if self.redis is not None:
             with contextlib.suppress(Exception):
                 self.redis.close()
@@ -152,8 +156,9 @@ def build(
     redis_client = _redis(settings)
     metrics = Metrics()
     metrics.watch_database(engine)
+    provider_http = ProviderHttp(http_factory or default_http)
     providers = build_providers(
-        ProviderContext(settings, sessions, dispatcher, http_factory or default_http, redis_client)
+        ProviderContext(settings, sessions, dispatcher, provider_http, redis_client)
     )
     runtime = Runtime(
         settings=settings,
@@ -165,6 +170,7 @@ def build(
         share_secret=share_signing_key(settings),
         metrics=metrics,
         redis=redis_client,
+        provider_http=provider_http,
     )
     _register_jobs(runtime, poll_tick_s, retry)
     return runtime

@@ -15,6 +15,7 @@ import httpx
 from sqlmodel import Session
 
 from connectors.http import MemoryRateBudget, RateBudget, RedisRateBudget, SyncRedisScripts
+from connectors.loop import ProviderHttp
 from connectors.miro.oauth import MiroApp
 from service.db.engine import SessionFactory
 from service.db.tables import Connection
@@ -23,7 +24,6 @@ from service.settings import Settings
 from service.usecases.connections import (
     MIRO,
     EncryptionKeyError,
-    HttpFactory,
     TokenCipher,
     provider_label,
 )
@@ -65,7 +65,7 @@ class ProviderContext:
     settings: Settings
     sessions: SessionFactory
     dispatcher: Dispatcher
-    http_factory: HttpFactory
+    http_factory: ProviderHttp
     redis: Any | None  # a sync ``redis.Redis`` shared by the process's budgets, or None
 
 

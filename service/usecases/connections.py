@@ -28,6 +28,7 @@ import structlog
 from sqlmodel import Session, col, delete, select
 
 from connectors.errors import AuthError
+from connectors.loop import ProviderHttp
 from connectors.miro import oauth
 from connectors.miro.oauth import MiroApp, MiroTokens
 from service.crypto import Keyring, KeyringError
@@ -50,6 +51,8 @@ STATE_TTL = timedelta(minutes=10)
 REFRESH_MARGIN_S = 120.0  # refresh this long before expiry, as Miro's own clients do
 MAX_REASON = 500
 
+# What makes the providers' client (tests pass one with a mock transport); the composition
+# root wraps it in the process's ``ProviderHttp``.
 HttpFactory = Callable[[], httpx.AsyncClient]
 
 
@@ -164,11 +167,10 @@ def _expiry(tokens: TokenPair) -> datetime | None:
 
 
 async def _exchange(
-    http_factory: HttpFactory, app: MiroApp, code: str
+    http: httpx.AsyncClient, app: MiroApp, code: str
 ) -> tuple[MiroTokens, oauth.MiroTokenInfo]:
-    async with http_factory() as http:
-        tokens = await oauth.exchange_code(http, app, code)
-        info = await oauth.get_token_info(http, app.api_url, tokens.access_token)
+    tokens = await oauth.exchange_code(http, app, code)
+    info = await oauth.get_token_info(http, app.api_url, tokens.access_token)
     return tokens, info
 
 
@@ -245,7 +247,7 @@ def complete_miro_authorization(
     session: Session,
     cipher: TokenCipher,
     app: MiroApp,
-    http_factory: HttpFactory,
+    http_factory: ProviderHttp,
     *,
     code: str | None,
     state: str | None,
@@ -257,7 +259,7 @@ def complete_miro_authorization(
     Flushes; the caller commits.
     """
     granted, code = consume_callback(session, cipher, MIRO, code=code, state=state)
-    tokens, info = asyncio.run(_exchange(http_factory, app, code))
+    tokens, info = http_factory.run(lambda http: _exchange(http, app, code))
     return store_connection(
         session,
         cipher,
@@ -347,7 +349,7 @@ class StoredTokens:
     connection_id: int
     cipher: TokenCipher
     refresher: Refresher
-    http_factory: HttpFactory
+    http_factory: ProviderHttp
     clock: Callable[[], float] = time.time
     _handed_out: str | None = field(default=None, repr=False)
 
@@ -392,7 +394,7 @@ class StoredTokens:
                 raise AuthError(reason)
             refresh_token = self.cipher.decrypt(row.refresh_token)
             try:
-                tokens = asyncio.run(self._refresh(refresh_token))
+                tokens = self.http_factory.run(lambda http: self.refresher(http, refresh_token))
             except AuthError as exc:
                 mark_needs_reauth(session, row, str(exc))
                 session.commit()
@@ -406,10 +408,6 @@ class StoredTokens:
             log.info("connection_refreshed", connection_id=self.connection_id)
             self._handed_out = tokens.access_token
             return tokens.access_token
-
-    async def _refresh(self, refresh_token: str) -> TokenPair:
-        async with self.http_factory() as http:
-            return await self.refresher(http, refresh_token)
 
 
 def connection_in_workspace(
@@ -425,7 +423,7 @@ def delete_connection(
     session: Session,
     cipher: TokenCipher,
     app: MiroApp,
-    http_factory: HttpFactory,
+    http_factory: ProviderHttp,
     connection: Connection,
 ) -> bool:
     """Revoke the token at Miro, then delete the connection; its boards stop syncing.
@@ -440,13 +438,8 @@ def delete_connection(
     except AuthError:
         access = None
     if access is not None:
-
-        async def call() -> bool:
-            async with http_factory() as http:
-                return await oauth.revoke(http, app, access)
-
         try:
-            revoked = asyncio.run(call())
+            revoked = http_factory.run(lambda http: oauth.revoke(http, app, access))
         except AuthError:
             revoked = False
     forget_connection(session, connection)

@@ -16,7 +16,6 @@ caller's retry.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import random
 from collections.abc import Callable
@@ -38,6 +37,7 @@ from connectors.errors import (
     TransientError,
 )
 from connectors.http import DEFAULT_POLICY, RateBudget, RetryPolicy
+from connectors.loop import ProviderHttp
 from connectors.miro import oauth
 from connectors.miro.client import MiroClient
 from connectors.miro.oauth import MiroApp, MiroTokens
@@ -53,7 +53,6 @@ from service.db.tables import (
 from service.dispatch import Dispatcher
 from service.usecases.connections import (
     MIRO,
-    HttpFactory,
     StoredTokens,
     TokenCipher,
     mark_needs_reauth,
@@ -80,7 +79,7 @@ class LiveSync(Protocol):
     @property
     def dispatcher(self) -> Dispatcher: ...
     @property
-    def http_factory(self) -> HttpFactory: ...
+    def http_factory(self) -> ProviderHttp: ...
 
     async def fetch_dump(
         self, http: httpx.AsyncClient, connection_id: int, external_id: str
@@ -111,7 +110,7 @@ class MiroLive:
     session_factory: SessionFactory
     cipher: TokenCipher
     app: MiroApp
-    http_factory: HttpFactory
+    http_factory: ProviderHttp
     budget_for: Callable[[int], RateBudget]  # connection id -> its shared rate budget
     dispatcher: Dispatcher
     poll_interval_s: float = 300.0
@@ -231,12 +230,10 @@ def fetch_and_import(live: LiveSync, board_id: int, *, trigger: str = "miro") ->
     if target is None:
         return None
 
-    async def fetch() -> dict[str, object]:
-        async with live.http_factory() as http:
-            return await live.fetch_dump(http, target.connection_id, target.external_id)
-
     try:
-        dump = asyncio.run(fetch())
+        dump = live.http_factory.run(
+            lambda http: live.fetch_dump(http, target.connection_id, target.external_id)
+        )
     except (TransientError, RateLimitedError) as exc:
         with live.session_factory() as session:
             begin_write(session)
@@ -314,20 +311,19 @@ def poll_due_boards(live: LiveSync, *, now: datetime | None = None, limit: int =
     if not checks:
         return []
 
-    async def check_all() -> list[object]:
-        async with live.http_factory() as http:
-            results: list[object] = []
-            for _, connection_id, external_id in checks:
-                assert connection_id is not None
-                try:
-                    marker = await live.change_marker(http, connection_id, external_id)
-                except ProviderError as exc:
-                    results.append(exc)
-                else:
-                    results.append(marker)
-            return results
+    async def check_all(http: httpx.AsyncClient) -> list[object]:
+        results: list[object] = []
+        for _, connection_id, external_id in checks:
+            assert connection_id is not None
+            try:
+                marker = await live.change_marker(http, connection_id, external_id)
+            except ProviderError as exc:
+                results.append(exc)
+            else:
+                results.append(marker)
+        return results
 
-    outcomes = asyncio.run(check_all())
+    outcomes = live.http_factory.run(check_all)
     changed: list[int] = []
     with live.session_factory() as session:
         begin_write(session)

@@ -31,6 +31,7 @@ from sqlmodel import Session
 
 from connectors.errors import AuthError
 from connectors.http import DEFAULT_POLICY, MemoryRateBudget, RateBudget, RetryPolicy, StaticToken
+from connectors.loop import ProviderHttp
 from connectors.mural import oauth
 from connectors.mural.client import MuralClient, change_marker
 from connectors.mural.oauth import MuralTokens
@@ -38,7 +39,6 @@ from service.db.engine import SessionFactory
 from service.db.tables import Connection
 from service.dispatch import Dispatcher
 from service.usecases.connections import (
-    HttpFactory,
     StoredTokens,
     TokenCipher,
     begin_authorization,
@@ -87,7 +87,7 @@ class MuralLive:
     session_factory: SessionFactory
     cipher: TokenCipher
     app: MuralApp
-    http_factory: HttpFactory
+    http_factory: ProviderHttp
     user_budget_for: Callable[[str], RateBudget]
     app_budget: Callable[[], RateBudget]
     dispatcher: Dispatcher
@@ -165,27 +165,26 @@ def begin_mural_authorization(session: Session, live: MuralLive, workspace_id: i
 
 
 async def _exchange(
-    live: MuralLive, code: str, verifier: str
+    live: MuralLive, http: httpx.AsyncClient, code: str, verifier: str
 ) -> tuple[MuralTokens, dict[str, Any]]:
-    async with live.http_factory() as http:
-        tokens = await oauth.exchange_code(
-            http,
-            live.app.token_url,
-            live.app.client_id,
-            live.app.client_secret,
-            code,
-            live.app.redirect_uri,
-            verifier,
-        )
-        client = MuralClient(
-            http,
-            StaticToken(tokens.access_token),
-            MemoryRateBudget(),
-            live.app_budget(),
-            live.app.api_url,
-            policy=live.policy,
-        )
-        me = await client.get_me()
+    tokens = await oauth.exchange_code(
+        http,
+        live.app.token_url,
+        live.app.client_id,
+        live.app.client_secret,
+        code,
+        live.app.redirect_uri,
+        verifier,
+    )
+    client = MuralClient(
+        http,
+        StaticToken(tokens.access_token),
+        MemoryRateBudget(),
+        live.app_budget(),
+        live.app.api_url,
+        policy=live.policy,
+    )
+    me = await client.get_me()
     return tokens, me
 
 
@@ -201,7 +200,8 @@ def complete_mural_authorization(
     granted, code = consume_callback(session, live.cipher, MURAL, code=code, state=state)
     if not granted.code_verifier:
         raise AuthError("the authorization request has no PKCE verifier: start again")
-    tokens, me = asyncio.run(_exchange(live, code, granted.code_verifier))
+    verifier = granted.code_verifier
+    tokens, me = live.http_factory.run(lambda http: _exchange(live, http, code, verifier))
     names = (_text(me.get("firstName"), 100), _text(me.get("lastName"), 100))
     return store_connection(
         session,
