@@ -463,6 +463,59 @@ class RefreshingToken:
             return await self._tokens(force_refresh=True)
 
 
+class BearerCalls:
+    """The GETs one provider client makes for one user: each through :func:`request` with the
+    bearer token (repeated once with a refreshed token after a refusal), the user's pacing
+    ``budget`` and further ``quotas``, one retry ``policy`` and one ``clock``."""
+
+    def __init__(
+        self,
+        http: httpx.AsyncClient,
+        token_provider: TokenProvider,
+        budget: RateBudget,
+        *,
+        quotas: Sequence[Quota] = (),
+        policy: RetryPolicy = DEFAULT_POLICY,
+        clock: Clock = SYSTEM_CLOCK,
+    ) -> None:
+        self._http = http
+        self._token = RefreshingToken(token_provider)
+        self._budget = budget
+        self._quotas = tuple(quotas)
+        self._policy = policy
+        self._clock = clock
+
+    async def get(
+        self,
+        url: str,
+        read: Callable[[httpx.Response], T],
+        *,
+        params: Mapping[str, str | int] | None = None,
+        cost: int = 1,
+        accept: Collection[int] = (),
+    ) -> T:
+        """``read(response)`` of ``GET url``; ``read`` runs inside the token's refusal retry,
+        so an ``AuthError`` it raises (a provider's own way of saying "expired") refreshes."""
+
+        async def send(token: str) -> T:
+            response = await request(
+                self._http,
+                "GET",
+                url,
+                headers={"Authorization": f"Bearer {token}", "Accept": "application/json"},
+                params=params,
+                budget=self._budget,
+                cost=cost,
+                policy=self._policy,
+                clock=self._clock,
+                accept=accept,
+                quotas=self._quotas,
+            )
+            return read(response)
+
+        return await self._token.call(send)
+
+
 def _header_float(headers: httpx.Headers, name: str) -> float | None:
     raw = headers.get(name)
     if raw is None:
