@@ -60,12 +60,18 @@ _EPOCH_THRESHOLD = 1e9
 _TRANSIENT_STATUSES = frozenset({500, 502, 503, 504, 520, 521, 522, 523, 524})
 
 
+def _no_note(seconds: float) -> None:
+    return None
+
+
 @dataclass(frozen=True, slots=True)
 class Clock:
-    """Wall time (UNIX seconds) and an async sleep; tests pass fakes."""
+    """Wall time (UNIX seconds) and an async sleep; tests pass fakes. ``waiting(seconds)`` is
+    told before each retry wait, which stamina sleeps (a progress display shows it)."""
 
     time: Callable[[], float] = time.time
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
+    waiting: Callable[[float], None] = _no_note
 
 
 SYSTEM_CLOCK = Clock()
@@ -648,6 +654,7 @@ async def request(
         else:
             message = "server error, retrying"
         _log_retry(message, what, tries, seconds, status)
+        clock.waiting(seconds)
 
     retrying = policy.retrying(lambda exc: retryable, rand=rand, on_retry=log_retry)
 

@@ -56,11 +56,15 @@ class FetchWatch:
 
     @property
     def clock(self) -> Clock:
-        return Clock(sleep=self.sleep)
+        return Clock(sleep=self.sleep, waiting=self.waiting)
 
     async def sleep(self, seconds: float) -> None:
-        self._wait_until = max(self._wait_until, self._now() + seconds)
+        self.waiting(seconds)
         await self._sleep(seconds)
+
+    def waiting(self, seconds: float) -> None:
+        """A wait of ``seconds`` starts now (a pacing sleep, or a retry's wait)."""
+        self._wait_until = max(self._wait_until, self._now() + seconds)
 
     async def on_response(self, response: httpx.Response) -> None:
         status = response.status_code
