@@ -1,12 +1,16 @@
-"""Write the explain-view pictures of docs/rules.md: the test boards of issue 11, as read.
+"""Write the explain-view pictures of docs/rules.md: the test boards of issue 11, as read; with
+``--web``, also the front door's screenshots of docs/web.md and docs/portfolio.md.
 
-    .venv/bin/python docs/make_pictures.py
+    .venv/bin/python docs/make_pictures.py [--web]
 
-Each picture is ``vsm explain`` of one board in ``tests/domain/layout_boards.py`` (Miro dump).
+Each explain picture is ``vsm explain`` of one board in ``tests/domain/layout_boards.py`` (Miro
+dump). The screenshots are the ones the browser tests take (headless Chromium,
+``tests/browser/test_portfolio_pages.py``, saved to ``test-output/``), copied here.
 """
 
 from __future__ import annotations
 
+import shutil
 import sys
 from pathlib import Path
 
@@ -30,8 +34,29 @@ BOARDS = (
     "handwritten_times",
 )
 
+# screenshot in test-output/ -> picture in docs/
+SCREENSHOTS = {
+    "web-portfolio.png": "web-portfolio.png",
+    "web-recurring-problems.png": "web-recurring-problems.png",
+    "web-board-labels-trends.png": "web-board-labels-trends.png",
+}
+BROWSER_TESTS = "tests/browser/test_portfolio_pages.py"
+
+
+def screenshots() -> None:
+    """Run the browser tests that take the screenshots and copy them into docs/."""
+    import pytest
+
+    if pytest.main(["-q", "-p", "no:cacheprovider", str(ROOT / BROWSER_TESTS)]) != 0:
+        raise SystemExit("the browser tests failed: no screenshots copied")
+    for shot, picture in SCREENSHOTS.items():
+        shutil.copyfile(ROOT / "test-output" / shot, ROOT / "docs" / picture)
+        print(ROOT / "docs" / picture)
+
 
 def main() -> None:
+    if "--web" in sys.argv[1:]:
+        screenshots()
     for name in BOARDS:
         elements = getattr(layout_boards, name)()
         board = load_dump(to_miro_dump(elements, name=name.replace("_", " ").capitalize()))

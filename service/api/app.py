@@ -52,6 +52,7 @@ from service.logs import configure_logging
 from service.settings import Settings
 from service.usecases.connections import HttpFactory
 from service.usecases.keys import KeyCache
+from service.web import portfolio_pages as web_portfolio
 from service.web import routes as web_routes
 
 API_VERSION = "1.0.0"
@@ -166,6 +167,7 @@ def create_app(
     app.include_router(metrics_route.router)
     app.include_router(docs_pages.router)
     app.include_router(web_routes.router)
+    app.include_router(web_portfolio.pages)
     # Outermost last: request ids wrap everything, so even a refused body gets one.
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_dump_bytes + MULTIPART_OVERHEAD)
     app.add_middleware(RequestIdMiddleware, metrics=runtime.metrics)

@@ -199,16 +199,19 @@ async def page_params(
                 }
             ],
         )
-    position = None
-    if cursor is not None:
-        try:
-            padded = cursor + "=" * (-len(cursor) % 4)
-            position = json.loads(base64.urlsafe_b64decode(padded.encode()))
-        except (binascii.Error, ValueError, UnicodeDecodeError):
-            position = None
-        if not isinstance(position, dict):
-            raise ProblemError("invalid-cursor", "Pass the next_cursor of a previous page.")
-    return PageParams(limit=size, cursor=position)
+    return PageParams(limit=size, cursor=None if cursor is None else decode_cursor(cursor))
+
+
+def decode_cursor(cursor: str) -> dict[str, Any]:
+    """The position a ``next_cursor`` holds; anything else is an ``invalid-cursor`` problem."""
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        position = json.loads(base64.urlsafe_b64decode(padded.encode()))
+    except (binascii.Error, ValueError, UnicodeDecodeError):
+        position = None
+    if not isinstance(position, dict):
+        raise ProblemError("invalid-cursor", "Pass the next_cursor of a previous page.")
+    return position
 
 
 PageDep = Annotated[PageParams, Depends(page_params)]

@@ -36,6 +36,7 @@ from service.domain.progress import describe_job, progress_percent
 from service.domain.render.svg import render_stream_map
 from service.domain.utc import utc_minutes, utc_seconds
 from service.usecases.imports import IMPORT_TASK, submit_import
+from service.usecases.portfolio import board_labels
 from service.usecases.web_login import key_by_secret, redeem_login_ticket
 from service.web.session import (
     LOGIN_CSRF_COOKIE,
@@ -51,7 +52,11 @@ from service.web.session import (
 pages = APIRouter(prefix="/web", include_in_schema=False)
 
 STATIC_DIR = Path(__file__).parent / "static"
-STATIC_FILES = {"web.css": "text/css; charset=utf-8", "favicon.svg": "image/svg+xml"}
+STATIC_FILES = {
+    "web.css": "text/css; charset=utf-8",
+    "portfolio.css": "text/css; charset=utf-8",
+    "favicon.svg": "image/svg+xml",
+}
 PAGE_CSP = (
     "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "
     "base-uri 'none'; frame-ancestors 'none'"
@@ -333,6 +338,8 @@ def _board_page(
         explain=_explain_link(request, board_id, number) if number else None,
         downloads=_downloads(request, board_id),
         share=extra.get("share"),
+        labels=board_labels(session, board_id),
+        label_error=extra.get("label_error"),
     )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from pathlib import Path
 from typing import Any
 from xml.etree import ElementTree
@@ -260,9 +261,13 @@ def test_recurring_problems_group_similar_texts_across_boards(
     ]
     places = [(o["board_id"], o["step_title"], o["votes"]) for o in groups[0]["occurrences"]]
     assert places == [(first, "Schritt 2", 3), (second, "Schritt 1", 2)]
-    assert groups[0]["occurrences"][0]["report_url"].startswith(
-        f"/v1/boards/{first}/report.html#vsm-"
-    )
+    link = groups[0]["occurrences"][0]["report_url"]
+    page, _, anchor = link.partition("#")
+    report = client.get(page, headers=alice.headers).text
+    row = re.search(rf'<tr id="{anchor}"[^>]*>.*?</tr>', report)
+    assert page == f"/v1/boards/{first}/report.html"
+    assert row is not None
+    assert "Schritt 2" in row.group(0)  # the problem's step, on its report
     assert strict == []
     assert too_loose.status_code == 422
 

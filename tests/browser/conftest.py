@@ -97,6 +97,7 @@ class LiveApi:
     board_id: int
     stream_count: int
     share_url: str
+    database_url: str = ""
 
     @property
     def auth(self) -> dict[str, str]:
@@ -159,5 +160,5 @@ def live_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveApi]:
             streams = client.get(f"/v1/boards/{board_id}/streams").json()["items"]
             share = client.post(f"/v1/boards/{board_id}/share")
             assert share.status_code == 201, share.text
-        yield LiveApi(base, key, board_id, len(streams), share.json()["url"])
+        yield LiveApi(base, key, board_id, len(streams), share.json()["url"], database)
     engine.dispose()

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import random
+
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from rapidfuzz import process
 from rapidfuzz.distance import Indel
 
-from service.domain.recurring import Occurrence, group_problems, problem_key
+from service.domain.recurring import CHUNK, Occurrence, _leaders, group_problems, problem_key
 
 
 def occurrence(
@@ -109,3 +113,40 @@ def test_every_problem_in_a_group_is_similar_to_its_leader(
     for group in groups:
         for member in group.occurrences:
             assert Indel.normalized_similarity(problem_key(member.text), group.key) >= similarity
+
+
+def _leaders_one_by_one(keys: list[str], similarity: float) -> list[int]:
+    """The leader clustering written plainly: one ``extractOne`` per key over the leaders."""
+    leaders: list[int] = []
+    owner = []
+    for index, key in enumerate(keys):
+        found = process.extractOne(
+            key,
+            [keys[i] for i in leaders],
+            scorer=Indel.normalized_similarity,
+            score_cutoff=similarity,
+        )
+        if found is None:
+            leaders.append(index)
+            owner.append(index)
+        else:
+            owner.append(leaders[found[2]])
+    return owner
+
+
+@pytest.mark.parametrize("similarity", [0.5, 0.75, 0.9])
+def test_the_chunked_scoring_picks_the_same_leaders_as_comparing_one_key_at_a_time(
+    similarity: float,
+) -> None:
+    rng = random.Random(7)
+    words = ["freigabe", "rechnung", "dauert", "lange", "fehlt", "spam", "release", "wartet"]
+    keys = sorted(
+        {
+            " ".join(rng.choice(words) for _ in range(rng.randint(1, 4)))
+            + ("" if rng.random() < 0.5 else f" {rng.randint(1, 9)}")
+            for _ in range(3 * CHUNK)
+        }
+    )
+    assert len(keys) > CHUNK  # the leaders of earlier chunks and of the same chunk both count
+
+    assert _leaders(keys, similarity) == _leaders_one_by_one(keys, similarity)

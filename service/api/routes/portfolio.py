@@ -40,7 +40,7 @@ from service.domain.render.charts import (
     scatter_chart_svg,
     trend_chart_svg,
 )
-from service.domain.render.svg import stream_element_id
+from service.domain.render.svg import step_element_id, stream_element_id
 from service.domain.render.trends_html import trend_series
 from service.domain.trends import Delta, Trend, TrendPoint, since_last_workshop
 from service.usecases.portfolio import (
@@ -143,7 +143,8 @@ class PortfolioRowPublic(PortfolioRow):
 
 @pydantic_dataclass(frozen=True)
 class OccurrencePublic(Occurrence):
-    """One problem on a stream; ``report_url`` is the board's report page at this stream."""
+    """One problem on a stream; ``report_url`` is the board's report page at the problem's step
+    (at the stream when the problem is on the whole stream)."""
 
     stream_key: Annotated[str, Field(exclude=True)]
     report_url: str
@@ -227,14 +228,17 @@ def list_portfolio(
 ) -> Page[PortfolioRowPublic]:
     """The latest revision's streams of every board in the workspace (target states are the
     ``gap`` of the current state they are paired with, not rows), with their key figures."""
-    rows = portfolio_rows(session, workspace_id, label)
-    direction: Direction = order
+    return portfolio_page(portfolio_rows(session, workspace_id, label), page, sort, order)
+
+
+def portfolio_page(
+    rows: list[PortfolioRow], page: PageParams, sort: str, order: Direction
+) -> Page[PortfolioRowPublic]:
+    """One page of ``rows`` sorted by ``sort`` in ``order``, after the page's cursor."""
     after = _after(page, sort, order)
     try:
         ordered = (
-            sort_rows(rows, sort, direction)
-            if after is None
-            else rows_after(rows, sort, direction, after)
+            sort_rows(rows, sort, order) if after is None else rows_after(rows, sort, order, after)
         )
     except ValueError as exc:
         raise _invalid_cursor() from exc
@@ -290,12 +294,14 @@ def export_portfolio(
 def scatter_dots(
     rows: list[PortfolioRow], link: Callable[[PortfolioRow], str] | None = None
 ) -> list[Dot]:
-    """The streams the scatter can place (lead time above 0 and an activity ratio known), each
-    linked to ``link(row)`` when given."""
+    """The streams the scatter can place (lead time above 0 and an activity ratio known),
+    labelled with their board's name (the stream's in the tooltip), each linked to ``link(row)``
+    when given."""
     return [
         Dot(
-            label=row.name,
-            detail=row.board_name,
+            # the board tells the dots apart: most streams are called Ist-Zustand or Current
+            label=row.board_name,
+            detail=row.name,
             lead_time_min=lead,
             activity_ratio=ratio,
             href=None if link is None else link(row),
@@ -345,7 +351,14 @@ def problem_groups(
 
 
 def report_url(occurrence: Occurrence) -> str:
-    anchor = stream_element_id(ContractStream(id=occurrence.stream_key))
+    """The board's report page at the problem's step (its row in the stream's steps table), or
+    at the stream for a problem on the whole stream."""
+    stream = ContractStream(id=occurrence.stream_key)
+    anchor = (
+        stream_element_id(stream)
+        if occurrence.step_id is None
+        else step_element_id(stream, occurrence.step_id)
+    )
     return f"/v1/boards/{occurrence.board_id}/report.html#{anchor}"
 
 
@@ -389,6 +402,13 @@ def list_recurring_problems(
     most votes."""
     threshold = settings.problem_similarity if similarity is None else similarity
     groups = problem_groups(session, workspace_id, label, threshold)
+    return problems_page(groups, page, threshold)
+
+
+def problems_page(
+    groups: list[ProblemGroup], page: PageParams, threshold: float
+) -> Page[ProblemGroupPublic]:
+    """One page of ``groups`` (in reach order) after the page's cursor."""
     if page.cursor is not None:
         after = page.cursor.get("after")
         valid = (

@@ -34,6 +34,7 @@ from service.domain.render.svg import (
     MAX_STEPS,
     ratio_percent,
     render_stream_map,
+    step_element_id,
     stream_element_id,
 )
 from service.domain.render.textfit import (
@@ -142,6 +143,7 @@ class _ProblemRow:
 @dataclass(frozen=True, slots=True)
 class _StepRow:
     id: str
+    anchor: str
     order: str
     title: str
     lane: str
@@ -226,6 +228,7 @@ def _stream_section(stream: ContractStream, *, draw_map: bool) -> _StreamSection
         steps=[
             _StepRow(
                 id=step.id,
+                anchor=step_element_id(stream, step.id),
                 order=_count(step.order),
                 title=step.title or "(untitled)",
                 lane=step.lane or "",

@@ -106,6 +106,12 @@ def stream_element_id(stream: ContractStream) -> str:
     return f"vsm-{digest[:12]}"
 
 
+def step_element_id(stream: ContractStream, step_id: str) -> str:
+    """The report's anchor of a step's row in its stream's steps table (links to a step)."""
+    digest = hashlib.sha256(step_id.encode("utf-8", "replace")).hexdigest()
+    return f"{stream_element_id(stream)}-step-{digest[:12]}"
+
+
 def _text(
     x: float,
     y: float,
