@@ -617,6 +617,7 @@ async def request(
     params: Mapping[str, str | int] | None = None,
     json: Any = None,
     data: Mapping[str, str] | None = None,
+    content: bytes | None = None,
     budget: RateBudget | None = None,
     cost: int = 1,
     policy: RetryPolicy = DEFAULT_POLICY,
@@ -685,6 +686,7 @@ async def request(
                 params=params,
                 json=json,
                 data=data,
+                content=content,
                 timeout=policy.timeout,
             )
         except (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError) as exc:

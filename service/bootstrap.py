@@ -42,7 +42,7 @@ from service.usecases.imports import (
     run_import_job,
     unfinished_job_ids,
 )
-from service.usecases.live_sync import LiveSync, fetch_and_import, poll_due_boards
+from service.usecases.live_sync import ProviderLive, fetch_and_import, poll_due_boards
 from service.webhooks.config import SecretBox, SecretBoxError
 from service.webhooks.egress import EgressPolicy, guarded_client
 from service.webhooks.runtime import (
@@ -241,7 +241,7 @@ def _hook_runtime(
     )
 
 
-def _fetcher(live: LiveSync) -> LiveFetch:
+def _fetcher(live: ProviderLive) -> LiveFetch:
     def fetch(board_id: int) -> int | None:
         return fetch_and_import(live, board_id, trigger=TRIGGER)
 

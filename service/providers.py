@@ -1,34 +1,43 @@
 """The live providers of a process, by name: what each needs from the settings, built once.
 
-A :class:`Provider` is a registration: its name (``Board.provider``), its job names and its live
-sync (``None`` with the reason when it is not configured). :data:`BUILDERS` is the one list a new
-provider is added to (see CONTRIBUTING.md).
+:data:`REGISTRY` is the one list a new provider is added to (see CONTRIBUTING.md): each entry is
+the :class:`connectors.provider.Registration` of a package under ``connectors/``. A
+:class:`Provider` is that registration in this process: its job names and its live sync
+(``None`` with the reason when it is not configured).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
-from sqlmodel import Session
 
-from connectors.http import MemoryRateBudget, RateBudget, RedisRateBudget, SyncRedisScripts
+from connectors.http import (
+    DEFAULT_POLICY,
+    MemoryRateBudget,
+    RateBudget,
+    RedisRateBudget,
+    SyncRedisScripts,
+)
 from connectors.loop import ProviderHttp
-from connectors.miro.oauth import MiroApp
+from connectors.miro.provider import REGISTRATION as MIRO
+from connectors.mural.provider import REGISTRATION as MURAL
+from connectors.oauth import OAuthApp
+from connectors.provider import BudgetFactory, Registration
 from service.db.engine import SessionFactory
-from service.db.tables import Connection
 from service.dispatch import Dispatcher
-from service.settings import Settings
+from service.settings import ProviderSettings, Settings
 from service.usecases.connections import (
-    MIRO,
     EncryptionKeyError,
     TokenCipher,
     provider_label,
 )
-from service.usecases.live_sync import LiveSync, MiroLive
-from service.usecases.mural_live import MURAL, MuralApp, MuralLive, delete_mural_connection
+from service.usecases.live_sync import ProviderLive
+
+REGISTRY: tuple[Registration, ...] = (MIRO, MURAL)
+"""Every provider this service knows; a third one adds its registration here."""
 
 
 def default_http() -> httpx.AsyncClient:
@@ -41,21 +50,29 @@ class Provider:
     """One provider's registration in a process.
 
     ``fetch_task``/``poll_task``: the dispatcher's names of its fetch (``board id, trigger``)
-    and its change poll. ``forget``: deletes a connection without a revocation call (providers
-    that have none); None when the routes revoke through the provider's own use case.
+    and its change poll.
     """
 
-    name: str
-    fetch_task: str
-    poll_task: str
+    registration: Registration
     poll_interval_s: float
-    live: LiveSync | None
+    live: ProviderLive | None
     disabled_reason: str = ""
-    forget: Callable[[Session, Connection], None] | None = field(default=None, repr=False)
+
+    @property
+    def name(self) -> str:
+        return self.registration.name
 
     @property
     def label(self) -> str:
-        return provider_label(self.name)
+        return self.registration.label
+
+    @property
+    def fetch_task(self) -> str:
+        return f"{self.registration.resource}.fetch"
+
+    @property
+    def poll_task(self) -> str:
+        return f"{self.registration.resource}.poll"
 
 
 @dataclass(frozen=True)
@@ -86,90 +103,53 @@ def live_cipher(
         return None, str(exc)
 
 
-def _budget_factory(ctx: ProviderContext, kind: str, ttl: int = 180) -> Callable[[str], RateBudget]:
-    """Budgets by identity: shared through Redis when the broker is Redis (every worker using
-    one identity sees one window), else per process (the embedded default)."""
-    if ctx.redis is not None:
-        scripts = SyncRedisScripts(ctx.redis)
+def _budgets(ctx: ProviderContext) -> BudgetFactory:
+    """Budgets by kind and identity: shared through Redis when the broker is Redis (every
+    worker using one identity sees one window), else per process (the embedded default)."""
+    local: dict[tuple[str, str], MemoryRateBudget] = {}
 
-        def shared(identity: str) -> RateBudget:
-            return RedisRateBudget(scripts, provider=kind, identity=identity, ttl=ttl)
+    def factory(kind: str, ttl: int) -> Callable[[str], RateBudget]:
+        if ctx.redis is not None:
+            scripts = SyncRedisScripts(ctx.redis)
 
-        return shared
-    budgets: dict[str, MemoryRateBudget] = {}
+            def shared(identity: str) -> RateBudget:
+                return RedisRateBudget(scripts, provider=kind, identity=identity, ttl=ttl)
 
-    def local(identity: str) -> RateBudget:
-        return budgets.setdefault(identity, MemoryRateBudget())
+            return shared
 
-    return local
+        def in_process(identity: str) -> RateBudget:
+            return local.setdefault((kind, identity), MemoryRateBudget())
+
+        return in_process
+
+    return factory
 
 
-def build_miro(ctx: ProviderContext) -> Provider:
-    """Miro: a budget per connection (Miro meters each user token)."""
-    miro = ctx.settings.miro
-    cipher, reason = live_cipher(ctx.settings, MIRO, enabled=miro.enabled)
-    live: MiroLive | None = None
+def build_provider(ctx: ProviderContext, registration: Registration) -> Provider:
+    """``registration`` in this process: its live sync when its OAuth app (the settings group
+    named like it) and an encryption key are configured."""
+    group: ProviderSettings = getattr(ctx.settings, registration.name)
+    cipher, reason = live_cipher(ctx.settings, registration.name, enabled=group.enabled)
+    live: ProviderLive | None = None
     if cipher is not None:
-        budget = _budget_factory(ctx, MIRO)
-        live = MiroLive(
+        app = OAuthApp(
+            client_id=group.client_id,
+            client_secret=group.client_secret.get_secret_value(),
+            redirect_uri=group.redirect_uri,
+            api_url=group.api_url or registration.default_api_url,
+            auth_url=group.auth_url,
+        )
+        live = ProviderLive(
+            source=registration.build(app, _budgets(ctx), DEFAULT_POLICY),
             session_factory=ctx.sessions,
             cipher=cipher,
-            app=MiroApp(
-                client_id=miro.client_id,
-                client_secret=miro.client_secret.get_secret_value(),
-                redirect_uri=miro.redirect_uri,
-                api_url=miro.api_url,
-                auth_url=miro.auth_url,
-            ),
             http_factory=ctx.http_factory,
-            budget_for=lambda connection_id: budget(f"connection:{connection_id}"),
             dispatcher=ctx.dispatcher,
-            poll_interval_s=miro.poll_interval_s,
-            poll_jitter=miro.poll_jitter,
+            poll_interval_s=group.poll_interval_s,
+            poll_jitter=group.poll_jitter,
         )
-    return Provider(MIRO, "boards.fetch", "boards.poll", miro.poll_interval_s, live, reason)
-
-
-def build_mural(ctx: ProviderContext) -> Provider:
-    """Mural: a budget per user and one the whole app shares (10,000 requests/min across every
-    worker and tenant: in Redis at scale)."""
-    mural = ctx.settings.mural
-    cipher, reason = live_cipher(ctx.settings, MURAL, enabled=mural.enabled)
-    live: MuralLive | None = None
-    if cipher is not None:
-        users = _budget_factory(ctx, "mural-user", ttl=60)
-        app_budget = _budget_factory(ctx, "mural-app")(mural.client_id)
-        live = MuralLive(
-            session_factory=ctx.sessions,
-            cipher=cipher,
-            app=MuralApp(
-                client_id=mural.client_id,
-                client_secret=mural.client_secret.get_secret_value(),
-                redirect_uri=mural.redirect_uri,
-                api_url=mural.api_url,
-                auth_url=mural.auth_url,
-            ),
-            http_factory=ctx.http_factory,
-            user_budget_for=users,
-            app_budget=lambda: app_budget,
-            dispatcher=ctx.dispatcher,
-            poll_interval_s=mural.poll_interval_s,
-            poll_jitter=mural.poll_jitter,
-        )
-    return Provider(
-        MURAL,
-        "murals.fetch",
-        "murals.poll",
-        mural.poll_interval_s,
-        live,
-        reason,
-        forget=delete_mural_connection,
-    )
-
-
-BUILDERS: tuple[Callable[[ProviderContext], Provider], ...] = (build_miro, build_mural)
-"""Every provider this service knows; a third one adds its builder here."""
+    return Provider(registration, group.poll_interval_s, live, reason)
 
 
 def build_providers(ctx: ProviderContext) -> Mapping[str, Provider]:
-    return {provider.name: provider for provider in (build(ctx) for build in BUILDERS)}
+    return {r.name: build_provider(ctx, r) for r in REGISTRY}

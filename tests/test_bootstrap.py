@@ -17,6 +17,7 @@ import service.dispatch
 from connectors.dump import load_dump
 from connectors.errors import TransientError
 from connectors.http import RetryPolicy
+from connectors.mural.provider import token_url
 from service.api.app import create_app
 from service.bootstrap import Runtime, build
 from service.db.engine import create_session_factory
@@ -142,7 +143,7 @@ def test_a_provider_stays_off_with_a_reason_until_its_app_and_a_key_are_set(
     assert "VSM_MURAL__CLIENT_ID" in off.disabled_reason
     assert "VSM_ENCRYPTION_KEYS" in no_key.disabled_reason
     assert on.live is not None
-    assert on.live.app.token_url == (  # type: ignore[attr-defined]
+    assert token_url(on.live.source.app) == (  # type: ignore[attr-defined]
         "https://app.mural.co/api/public/v1/authorization/oauth2/token"
     )
 

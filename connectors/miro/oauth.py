@@ -1,5 +1,7 @@
 """Miro OAuth 2.0: authorize link, code exchange, rotating refresh, revoke and token context.
 
+The protocol parts are authlib's (:mod:`connectors.oauth`); this module adds Miro's quirks.
+
 Facts (/work/shared/reference/miro-api.md §1): the authorize link has no ``scope`` (scopes are set
 in the app); token calls are form posts to ``{api_url}/v1/oauth/token``; expiring-token apps get
 ``expires_in`` + ``refresh_token`` and every refresh rotates both tokens, non-expiring apps get
@@ -10,35 +12,30 @@ JSON body (the v1 form that puts the token in the URL is deprecated as vulnerabl
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlencode
 
 import httpx
 
-from connectors.errors import AuthError, ProviderError
-from connectors.http import SYSTEM_CLOCK, Clock, RetryPolicy, json_object, request
+from connectors.errors import ProviderError
+from connectors.http import SYSTEM_CLOCK, Clock, json_object, request
+from connectors.oauth import (
+    TOKEN_POLICY,
+    OAuthApp,
+    TokenClient,
+    authorization_url,
+    request_token,
+)
 
 DEFAULT_API_URL = "https://api.miro.com"
 DEFAULT_AUTH_URL = "https://miro.com/oauth/authorize"
 
-_ERROR_CODE = re.compile(r"[A-Za-z0-9_.\-]{1,64}")
 _MAX_LIFETIME_S = 10 * 365 * 24 * 3600.0
-# A code or refresh token is single use: never re-send one whose fate is unknown.
-_TOKEN_POLICY = RetryPolicy(max_tries=3, max_total_wait=10.0, timeout=20.0)
 
 
-@dataclass(frozen=True, slots=True)
-class MiroApp:
-    """The OAuth app registered at Miro, as the composition root reads it from settings."""
-
-    client_id: str
-    client_secret: str = field(repr=False)
-    redirect_uri: str
-    api_url: str = DEFAULT_API_URL
-    auth_url: str = DEFAULT_AUTH_URL
+MiroApp = OAuthApp
+"""Miro's OAuth app (``api_url`` defaults to :data:`DEFAULT_API_URL` in the settings)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,17 +70,13 @@ class MiroTokenInfo:
 
 
 def authorize_url(app: MiroApp, state: str, *, team_id: str | None = None) -> str:
-    """The Miro page to send the user's browser to; Miro redirects back with ``code``+``state``."""
-    params = {
-        "response_type": "code",
-        "client_id": app.client_id,
-        "redirect_uri": app.redirect_uri,
-        "state": state,
-    }
-    if team_id:
-        params["team_id"] = team_id
-    separator = "&" if "?" in app.auth_url else "?"
-    return f"{app.auth_url}{separator}{urlencode(params)}"
+    """The Miro page to send the user's browser to; Miro redirects back with ``code``+``state``.
+
+    No PKCE: Miro's OAuth reference documents no ``code_challenge`` (miro-api.md §1), and the
+    client secret authenticates the exchange.
+    """
+    extra = {"team_id": team_id} if team_id else None
+    return authorization_url(app.auth_url, app.client_id, app.redirect_uri, state, extra=extra)
 
 
 async def exchange_code(
@@ -91,17 +84,21 @@ async def exchange_code(
 ) -> MiroTokens:
     """Trade an authorization code (single use, valid 10 minutes) for tokens.
 
-    Raises :class:`AuthError` when Miro refuses the code or the client, ``TransientError`` /
+    The client credentials go in the form body, as Miro's reference asks. Raises
+    :class:`AuthError` when Miro refuses the code or the client, ``TransientError`` /
     ``RateLimitedError`` as :func:`connectors.http.request` does.
     """
-    form = {
-        "grant_type": "authorization_code",
-        "client_id": app.client_id,
-        "client_secret": app.client_secret,
-        "code": code,
-        "redirect_uri": app.redirect_uri,
-    }
-    return await _token_call(http, app, form, clock)
+    client = TokenClient(app.client_id, app.client_secret, "client_secret_post", "Miro")
+    payload = await request_token(
+        http,
+        _token_url(app),
+        client,
+        "authorization_code",
+        clock=clock,
+        redirect_uri=app.redirect_uri,
+        code=code,
+    )
+    return tokens_from_response(payload, issued_at=clock.time())
 
 
 async def refresh(
@@ -116,19 +113,18 @@ async def refresh(
     # Miro's reference and its official clients send all four in the query string, not the
     # body (https://developers.miro.com/v1.0/reference/get-new-access-token-using-refresh-token;
     # miro-api.md §1). Only the URL's path is ever logged (connectors.http).
-    query = {
-        "grant_type": "refresh_token",
-        "refresh_token": refresh_token,
-        "client_id": app.client_id,
-        "client_secret": app.client_secret,
-    }
-    return await _token_call(http, app, query, clock, in_query=True)
+    client = TokenClient(app.client_id, app.client_secret, "query", "Miro")
+    payload = await request_token(
+        http, _token_url(app), client, "refresh_token", clock=clock, refresh_token=refresh_token
+    )
+    return tokens_from_response(payload, issued_at=clock.time())
 
 
 async def revoke(http: httpx.AsyncClient, app: MiroApp, access_token: str) -> bool:
     """Revoke the token (and with it the refresh token) at Miro.
 
     Returns ``False`` when Miro says the token was already invalid (the goal is met either way).
+    Miro's v2 revocation takes a JSON body, not RFC 7009's form (miro-api.md §1).
     """
     response = await request(
         http,
@@ -139,7 +135,7 @@ async def revoke(http: httpx.AsyncClient, app: MiroApp, access_token: str) -> bo
             "clientId": app.client_id,
             "clientSecret": app.client_secret,
         },
-        policy=_TOKEN_POLICY,
+        policy=TOKEN_POLICY,
         accept=(400, 401),
     )
     return response.status_code < 400
@@ -152,7 +148,7 @@ async def get_token_info(http: httpx.AsyncClient, api_url: str, access_token: st
         "GET",
         f"{api_url.rstrip('/')}/v1/oauth-token",
         headers={"Authorization": f"Bearer {access_token}", "Accept": "application/json"},
-        policy=_TOKEN_POLICY,
+        policy=TOKEN_POLICY,
     )
     body = json_object(response)
     team, user, org = (_object(body.get(key)) for key in ("team", "user", "organization"))
@@ -166,33 +162,8 @@ async def get_token_info(http: httpx.AsyncClient, api_url: str, access_token: st
     )
 
 
-async def _token_call(
-    http: httpx.AsyncClient,
-    app: MiroApp,
-    form: Mapping[str, str],
-    clock: Clock,
-    *,
-    in_query: bool = False,
-) -> MiroTokens:
-    """POST ``form`` to the token endpoint: as a form body, or ``in_query`` (the refresh)."""
-    response = await request(
-        http,
-        "POST",
-        f"{app.api_url.rstrip('/')}/v1/oauth/token",
-        params=form if in_query else None,
-        data=None if in_query else form,
-        headers={"Accept": "application/json"},
-        policy=_TOKEN_POLICY,
-        clock=clock,
-        idempotent=False,
-        accept=(400, 401),
-    )
-    if response.status_code in (400, 401):
-        raise AuthError(
-            f"Miro refused the {form['grant_type']} grant ({_error_code(response)})",
-            status=response.status_code,
-        )
-    return tokens_from_response(json_object(response), issued_at=clock.time())
+def _token_url(app: MiroApp) -> str:
+    return f"{app.api_url.rstrip('/')}/v1/oauth/token"
 
 
 def tokens_from_response(payload: Mapping[str, Any], *, issued_at: float) -> MiroTokens:
@@ -247,17 +218,3 @@ def _scope_list(value: object) -> tuple[str, ...]:
     if isinstance(value, list):
         return tuple(v for v in value if isinstance(v, str))
     return ()
-
-
-def _error_code(response: httpx.Response) -> str:
-    """The OAuth ``error`` (or Miro ``code``) of a refusal, only if it looks like a code."""
-    try:
-        body = response.json()
-    except ValueError:
-        return "no error code"
-    if isinstance(body, dict):
-        for key in ("error", "code"):
-            value = body.get(key)
-            if isinstance(value, str) and _ERROR_CODE.fullmatch(value):
-                return value
-    return "no error code"

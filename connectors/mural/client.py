@@ -217,9 +217,12 @@ class MuralClient:
         workspace_id: str | None = None,
         room_id: str | int | None = None,
         next_token: str | None = None,
+        limit: int | None = None,
     ) -> Json:
         """One page of ``workspaces``, ``rooms`` (of a workspace) or ``murals`` (of a workspace
-        or room) as Mural sends it, ``{"value": [...], "next"?: str}``, for browsing screens."""
+        or room) as Mural sends it, ``{"value": [...], "next"?: str}``, for browsing screens.
+        ``limit`` (default: the client's page size) must be the same on every page of a
+        listing (mural-api.md §2.1)."""
         if kind == "workspaces":
             path = "/workspaces"
         elif kind == "rooms" and workspace_id is not None:
@@ -228,7 +231,9 @@ class MuralClient:
             path = _murals_path(workspace_id, room_id)
         else:
             raise ValueError("kind is workspaces, rooms (with workspace_id) or murals")
-        params: dict[str, str | int] = {"limit": self._page_limit}
+        if limit is not None and not 1 <= limit <= PAGE_LIMIT:
+            raise ValueError(f"limit must be 1..{PAGE_LIMIT}")
+        params: dict[str, str | int] = {"limit": limit or self._page_limit}
         if next_token:
             params["next"] = next_token[:2048]
         try:

@@ -1,31 +1,35 @@
 """Mural OAuth 2.0: authorization code with PKCE (S256), code exchange and rotating refresh.
 
-Facts (see /work/shared/reference/mural-api.md §1): the authorize URL takes ``code_challenge`` /
-``code_challenge_method=S256``; the code exchange posts the client credentials in the form body;
-the refresh posts ``grant_type=refresh_token`` with the client credentials as HTTP Basic (body
-credentials were seen refused with ``invalid_client``); every refresh returns a new refresh token,
-so the caller must store the new pair and never reuse the old refresh token. Token responses carry
-no ``scope``; the access token is a JWT whose claims may name them.
+The protocol parts are authlib's (:mod:`connectors.oauth`). Facts (mural-api.md §1): the
+authorize URL takes ``code_challenge`` / ``code_challenge_method=S256``; the code exchange posts
+the client credentials in the form body; the refresh posts ``grant_type=refresh_token`` with the
+client credentials as HTTP Basic (body credentials were seen refused with ``invalid_client``);
+every refresh returns a new refresh token, so the caller must store the new pair and never reuse
+the old refresh token. Token responses carry no ``scope``; the access token is a JWT whose
+claims may name them.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 import json
 import math
-import re
-import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlencode
 
 import httpx
 
-from connectors.errors import AuthError, ProviderError
-from connectors.http import SYSTEM_CLOCK, Clock, RetryPolicy, json_object, request
+from connectors.errors import ProviderError
+from connectors.http import SYSTEM_CLOCK, Clock
+from connectors.oauth import (
+    TokenClient,
+    authorization_url,
+    code_challenge,
+    new_code_verifier,
+    request_token,
+)
 
 DEFAULT_SCOPES = ("workspaces:read", "rooms:read", "murals:read", "identity:read")
 
@@ -33,9 +37,6 @@ DEFAULT_SCOPES = ("workspaces:read", "rooms:read", "murals:read", "identity:read
 _MAX_TOKEN_CHARS = 16_384
 # Lifetimes beyond this are treated as nonsense from the provider, not as "never expires".
 _MAX_LIFETIME_S = 10 * 365 * 24 * 3600.0
-# A code or refresh token is single use: never re-send one whose fate is unknown.
-_TOKEN_POLICY = RetryPolicy(max_tries=3, max_total_wait=10.0, timeout=20.0)
-_ERROR_CODE = re.compile(r"[A-Za-z0-9_.\-]{1,64}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,18 +59,9 @@ class MuralTokens:
 
 
 def new_pkce() -> tuple[str, str]:
-    """A fresh ``(code_verifier, code_challenge)`` pair for S256 (RFC 7636 §4.1-4.2).
-
-    The verifier is 64 URL-safe characters (within the 43..128 the RFC allows).
-    """
-    verifier = secrets.token_urlsafe(48)
-    return verifier, pkce_challenge(verifier)
-
-
-def pkce_challenge(verifier: str) -> str:
-    """base64url(SHA-256(verifier)) without padding."""
-    digest = hashlib.sha256(verifier.encode("ascii")).digest()
-    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
+    """A fresh ``(code_verifier, code_challenge)`` pair for S256 (RFC 7636 §4.1-4.2)."""
+    verifier = new_code_verifier()
+    return verifier, code_challenge(verifier)
 
 
 def authorize_url(
@@ -77,24 +69,15 @@ def authorize_url(
     client_id: str,
     redirect_uri: str,
     state: str,
-    code_challenge: str,
+    code_verifier: str,
     scopes: tuple[str, ...] = DEFAULT_SCOPES,
 ) -> str:
-    """The URL to send the user's browser to. ``auth_url`` is Mural's authorization endpoint
-    (``.../authorization/oauth2/``, trailing slash kept as given)."""
-    query = urlencode(
-        {
-            "client_id": client_id,
-            "redirect_uri": redirect_uri,
-            "response_type": "code",
-            "scope": " ".join(scopes),
-            "state": state,
-            "code_challenge": code_challenge,
-            "code_challenge_method": "S256",
-        }
+    """The URL to send the user's browser to, with the S256 challenge of ``code_verifier``.
+    ``auth_url`` is Mural's authorization endpoint (``.../authorization/oauth2/``, trailing
+    slash kept as given)."""
+    return authorization_url(
+        auth_url, client_id, redirect_uri, state, scopes=scopes, code_verifier=code_verifier
     )
-    separator = "&" if "?" in auth_url else "?"
-    return f"{auth_url}{separator}{query}"
 
 
 async def exchange_code(
@@ -108,21 +91,25 @@ async def exchange_code(
     *,
     clock: Clock = SYSTEM_CLOCK,
 ) -> MuralTokens:
-    """Trade an authorization code for tokens.
+    """Trade an authorization code and its PKCE ``code_verifier`` for tokens (client
+    credentials in the form body, as Mural's sample app posts them).
 
     Raises ``AuthError`` when Mural refuses (bad/used code, wrong verifier, bad client),
     ``RateLimitedError``/``TransientError`` as :func:`connectors.http.request` does. Repeated
     only when Mural surely did not receive it: a code is single use.
     """
-    form = {
-        "grant_type": "authorization_code",
-        "code": code,
-        "redirect_uri": redirect_uri,
-        "client_id": client_id,
-        "client_secret": client_secret,
-        "code_verifier": code_verifier,
-    }
-    return await _token_call(http, token_url, form, clock)
+    client = TokenClient(client_id, client_secret, "client_secret_post", "Mural")
+    payload = await request_token(
+        http,
+        token_url,
+        client,
+        "authorization_code",
+        clock=clock,
+        redirect_uri=redirect_uri,
+        code=code,
+        code_verifier=code_verifier,
+    )
+    return tokens_from_response(payload, issued_at=clock.time())
 
 
 async def refresh(
@@ -136,15 +123,18 @@ async def refresh(
 ) -> MuralTokens:
     """Use a refresh token once and get a new pair (Mural rotates the refresh token).
 
-    The caller must persist the returned pair before using it and must serialise refreshes per
-    connection: the old refresh token is dead once this returns. Raises ``AuthError`` when the
-    refresh is refused (``invalid_grant``, revoked, reused token: the user must re-consent),
-    ``RateLimitedError``/``TransientError`` as :func:`connectors.http.request` does.
+    The client credentials go as HTTP Basic: body credentials were seen refused with
+    ``invalid_client`` (mural-api.md §1.4). The caller must persist the returned pair before
+    using it and must serialise refreshes per connection: the old refresh token is dead once
+    this returns. Raises ``AuthError`` when the refresh is refused (``invalid_grant``, revoked,
+    reused token: the user must re-consent), ``RateLimitedError``/``TransientError`` as
+    :func:`connectors.http.request` does.
     """
-    form = {"grant_type": "refresh_token", "refresh_token": refresh_token}
-    tokens = await _token_call(
-        http, refresh_url, form, clock, basic=_basic_credentials(client_id, client_secret)
+    client = TokenClient(client_id, client_secret, "client_secret_basic", "Mural")
+    payload = await request_token(
+        http, refresh_url, client, "refresh_token", clock=clock, refresh_token=refresh_token
     )
+    tokens = tokens_from_response(payload, issued_at=clock.time())
     if tokens.refresh_token is None:
         # Mural always rotates; should a response ever omit the new token, the old one is the
         # only refresh token there is and dropping it would force a re-consent.
@@ -179,54 +169,6 @@ def tokens_from_response(payload: Mapping[str, Any], *, issued_at: float) -> Mur
         refresh_expires_at=None if refresh_token is None else _jwt_exp(refresh_token),
         scopes=_scopes(payload, access),
     )
-
-
-async def _token_call(
-    http: httpx.AsyncClient,
-    url: str,
-    form: Mapping[str, str],
-    clock: Clock,
-    *,
-    basic: str | None = None,
-) -> MuralTokens:
-    headers = {"Accept": "application/json"}
-    if basic is not None:
-        headers["Authorization"] = basic
-    response = await request(
-        http,
-        "POST",
-        url,
-        data=form,
-        headers=headers,
-        policy=_TOKEN_POLICY,
-        clock=clock,
-        idempotent=False,
-        accept=(400, 401, 403),
-    )
-    if response.status_code >= 400:
-        # Refused grant, bad client, wrong verifier, reused or revoked refresh token: every one
-        # of them needs the user to connect again. Only the OAuth error code goes into the
-        # message; the description is provider text we do not echo.
-        raise AuthError(
-            f"Mural refused the {form['grant_type']} grant ({_error_code(response)})",
-            status=response.status_code,
-        )
-    return tokens_from_response(json_object(response), issued_at=clock.time())
-
-
-def _basic_credentials(client_id: str, client_secret: str) -> str:
-    # Plain ``id:secret`` as Mural's own sample app sends it (mural-api.md §1.4).
-    raw = f"{client_id}:{client_secret}".encode()
-    return "Basic " + base64.b64encode(raw).decode("ascii")
-
-
-def _error_code(response: httpx.Response) -> str:
-    try:
-        body = response.json()
-    except ValueError:
-        return "no error code"
-    code = body.get("error") if isinstance(body, dict) else None
-    return code if isinstance(code, str) and _ERROR_CODE.fullmatch(code) else "no error code"
 
 
 def _lifetime_end(expires_in: object, issued_at: float) -> float | None:

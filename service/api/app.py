@@ -37,7 +37,6 @@ from service.api.routes import (
     connections,
     health,
     imports,
-    mural_connections,
     portfolio,
     render,
     spreadsheets,
@@ -157,7 +156,6 @@ def create_app(
         render.router,
         portfolio.router,
         connections.router,
-        mural_connections.router,
         webhooks.router,
         spreadsheets.router,
     )

@@ -1,9 +1,9 @@
-"""``vsm dump miro BOARD_ID --token TOKEN [-o FILE]``: write a live board as a dump file.
+"""``vsm dump <provider> ID --token TOKEN [-o FILE]``: write a live board as a dump file.
 
 The dump is the same JSON ``vsm import`` and the service read, fetched from the provider's REST
-API. Provider subcommands: ``miro`` here; other providers' modules listed in
-``PROVIDER_MODULES`` add theirs with ``register(provider_subparsers)`` once they exist. Errors
-(refused token, missing board, rate limit, unwritable file) end with exit status 2 and one line
+API. One subcommand per provider of the registry (:data:`service.providers.REGISTRY`), with the
+provider's own words from its :class:`connectors.provider.DumpCommand`. Errors (refused token,
+missing board, rate limit, unwritable file) end with exit status 2 and one line
 ``vsm: error: ...`` on stderr; the token is never printed.
 """
 
@@ -11,24 +11,20 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import importlib
-import importlib.util
 import json
 import os
 import sys
 import tempfile
-from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
 import httpx
 
 from connectors.errors import ConnectorError
-from connectors.http import SYSTEM_CLOCK, MemoryRateBudget, RetryPolicy, StaticToken
-from connectors.miro.client import DEFAULT_API_URL, MiroClient
+from connectors.http import SYSTEM_CLOCK, RetryPolicy
+from connectors.provider import Json, Registration
 from service.cli.progress import FetchWatch, live_line, show_progress
-
-PROVIDER_MODULES: tuple[str, ...] = ("dump_mural",)
+from service.providers import REGISTRY
 
 # A CLI run has nobody to hand a long rate-limit wait to: sit out a whole minute window (Miro's
 # credits, Mural's app bucket).
@@ -36,66 +32,38 @@ CLI_POLICY = RetryPolicy(max_inline_wait=65.0, max_total_wait=300.0)
 
 
 def register(subparsers: Any) -> None:
+    labels = " or ".join(r.label for r in REGISTRY)
     parser = subparsers.add_parser(
         "dump",
-        help="write a live Miro or Mural board as a dump file",
+        help=f"write a live {labels} board as a dump file",
         description="Fetch a board from the provider's REST API and write it as a dump (JSON).",
         epilog="example: vsm dump miro uXjVO1a2b3c= -o board.json && vsm import board.json",
     )
     providers = parser.add_subparsers(dest="provider", metavar="PROVIDER", required=True)
-    add_provider_parser(
-        providers,
-        "miro",
-        help="dump a Miro board",
-        description=(
-            "Fetch a Miro board (items, connectors, tags) with an access token that has "
-            "boards:read and write the Miro dump."
-        ),
-        id_dest="board_id",
-        id_metavar="BOARD_ID",
-        id_help="Miro board id, e.g. uXjVO1a2b3c=",
-        label="Miro",
-        api_name="Miro REST API",
-        default_api_url=DEFAULT_API_URL,
-        handler=run_dump_miro,
-    )
-    for name in PROVIDER_MODULES:
-        module_name = f"{__package__}.{name}"
-        if importlib.util.find_spec(module_name) is not None:
-            importlib.import_module(module_name).register(providers)
+    for registration in REGISTRY:
+        add_provider_parser(providers, registration)
 
 
-def add_provider_parser(
-    providers: Any,
-    name: str,
-    *,
-    help: str,
-    description: str,
-    id_dest: str,
-    id_metavar: str,
-    id_help: str,
-    label: str,
-    api_name: str,
-    default_api_url: str,
-    handler: Callable[[argparse.Namespace], int],
-) -> None:
+def add_provider_parser(providers: Any, registration: Registration) -> None:
     """``vsm dump <name> ID --token TOKEN [-o FILE] [--api-url URL]``; the token defaults to
-    ``$VSM_<NAME>_TOKEN``, the URL to ``$VSM_<NAME>__API_URL``, then ``default_api_url``."""
+    ``$VSM_<NAME>_TOKEN``, the URL to ``$VSM_<NAME>__API_URL``, then the provider's own."""
+    name, words = registration.name, registration.dump
     token_env = _token_env(name)
     api_env = f"VSM_{name.upper()}__API_URL"
+    default_api_url = registration.default_api_url
     parser = providers.add_parser(
         name,
-        help=help,
-        description=description,
-        epilog=f"example: {token_env}=... vsm dump {name} {id_help.rsplit(' ', 1)[-1]} "
+        help=words.help,
+        description=words.description,
+        epilog=f"example: {token_env}=... vsm dump {name} {words.id_help.rsplit(' ', 1)[-1]} "
         "-o board.json",
     )
-    parser.add_argument(id_dest, metavar=id_metavar, help=id_help)
+    parser.add_argument(words.id_dest, metavar=words.id_metavar, help=words.id_help)
     parser.add_argument(
         "--token",
         metavar="TOKEN",
         default=os.environ.get(token_env),
-        help=f"{label} access token (default: ${token_env})",
+        help=f"{registration.label} access token (default: ${token_env})",
     )
     parser.add_argument(
         "-o", "--output", metavar="FILE", type=Path, help="write here instead of stdout"
@@ -111,7 +79,7 @@ def add_provider_parser(
         "--api-url",
         metavar="URL",
         default=os.environ.get(api_env, default_api_url),
-        help=f"{api_name} base URL (default: ${api_env} or {default_api_url})",
+        help=f"{words.api_name} base URL (default: ${api_env} or {default_api_url})",
     )
     parser.add_argument(
         "-q",
@@ -119,7 +87,7 @@ def add_provider_parser(
         action="store_true",
         help="no progress display and no summary line (progress shows only on a terminal)",
     )
-    parser.set_defaults(handler=handler)
+    parser.set_defaults(handler=lambda args: run_dump(args, registration))
 
 
 def _token_env(provider: str) -> str:
@@ -132,21 +100,19 @@ def _fail(message: str) -> int:
     return 2
 
 
-async def fetch_miro_dump(
-    board_id: str, token: str, api_url: str, watch: FetchWatch | None = None
-) -> dict[str, Any]:
-    """The board as a Miro dump, fetched with one static token; ``watch`` sees its progress."""
+async def fetch_dump(
+    registration: Registration,
+    external_id: str,
+    token: str,
+    api_url: str,
+    watch: FetchWatch | None = None,
+) -> Json:
+    """The board as the provider's dump, fetched with one static token; ``watch`` sees its
+    progress."""
     hooks = watch.hooks if watch is not None else {}
+    clock = watch.clock if watch is not None else SYSTEM_CLOCK
     async with httpx.AsyncClient(follow_redirects=False, event_hooks=hooks) as http:
-        client = MiroClient(
-            http,
-            StaticToken(token),
-            MemoryRateBudget(),
-            api_url,
-            policy=CLI_POLICY,
-            clock=watch.clock if watch is not None else SYSTEM_CLOCK,
-        )
-        return await client.fetch_board(board_id)
+        return await registration.dump.fetch(http, external_id, token, api_url, CLI_POLICY, clock)
 
 
 def write_json(doc: object, output: Path | None, indent: int | None = None) -> None:
@@ -170,36 +136,28 @@ def write_json(doc: object, output: Path | None, indent: int | None = None) -> N
         raise
 
 
-def run_dump(
-    args: argparse.Namespace,
-    object_id: str,
-    fetch: Callable[[str, str, str, FetchWatch], Coroutine[Any, Any, dict[str, Any]]],
-    *,
-    label: str,
-    subject: str,
-    not_an_id: str,
-    summary: Callable[[dict[str, Any]], str],
-) -> int:
-    """Fetch ``object_id`` with ``fetch(object_id, token, api_url, watch)`` and write the dump
-    (progress on a terminal unless ``--quiet``); exit
-    status 0, or 2 after one ``vsm: error:`` line naming ``subject`` (never the token).
-    ``label`` is the provider's name in messages (``Miro``: token from ``$VSM_MIRO_TOKEN``).
-
-    ``summary`` says what a dump written to a file holds (``"3 items, ..."``), on stderr.
+def run_dump(args: argparse.Namespace, registration: Registration) -> int:
+    """Fetch the board named on the command line and write the dump (progress on a terminal
+    unless ``--quiet``); exit status 0, or 2 after one ``vsm: error:`` line naming the board
+    (never the token). A dump written to a file is summed up on stderr (``"3 items, ..."``).
     """
+    words, label = registration.dump, registration.label
+    object_id = str(getattr(args, words.id_dest))
     if not args.token:
-        return _fail(f"a {label} access token is needed: --token TOKEN or ${_token_env(label)}")
+        return _fail(
+            f"a {label} access token is needed: --token TOKEN or ${_token_env(registration.name)}"
+        )
     api_url = str(args.api_url)
     if not api_url.startswith(("https://", "http://")):
         return _fail(f"--api-url must be an http(s) URL, got {api_url[:80]!r}")
     watch = FetchWatch(label)
     try:
         with live_line(watch.line, show_progress(args.quiet)):
-            dump = asyncio.run(fetch(object_id, args.token, api_url, watch))
+            dump = asyncio.run(fetch_dump(registration, object_id, args.token, api_url, watch))
     except ConnectorError as exc:
-        return _fail(f"{subject} {object_id[:80]!r}: {exc}")
+        return _fail(f"{words.subject} {object_id[:80]!r}: {exc}")
     except ValueError:
-        return _fail(f"{object_id[:80]!r} is not {not_an_id}")
+        return _fail(f"{object_id[:80]!r} is not {words.not_an_id}")
     except httpx.InvalidURL:
         return _fail(f"--api-url is not a valid URL: {api_url[:80]!r}")
     try:
@@ -207,20 +165,5 @@ def run_dump(
     except OSError as exc:
         return _fail(f"cannot write {args.output}: {exc.strerror or exc}")
     if args.output is not None and not args.quiet:
-        print(f"wrote {summary(dump)} to {args.output}", file=sys.stderr)
+        print(f"wrote {words.summary(dump)} to {args.output}", file=sys.stderr)
     return 0
-
-
-def run_dump_miro(args: argparse.Namespace) -> int:
-    return run_dump(
-        args,
-        args.board_id,
-        fetch_miro_dump,
-        label="Miro",
-        subject="Miro board",
-        not_an_id="a Miro board id",
-        summary=lambda dump: (
-            f"{len(dump['items'])} items, {len(dump['connectors'])} connectors and "
-            f"{len(dump['tags'])} tags"
-        ),
-    )

@@ -1,36 +1,35 @@
-"""Live Miro connections: OAuth state, encrypted tokens, refresh under a row lock, revocation.
+"""Live connections of every provider: OAuth state, encrypted tokens, refresh under a lock.
 
 Tokens are stored Fernet-encrypted (``VSM_ENCRYPTION_KEYS``, newest key first; MultiFernet
 decrypts with any listed key, so keys rotate without re-consent). An authorization ``state`` is
-``<workspace>.<nonce>.<hmac>``: signed with a key derived from the newest encryption key, bound
-to the workspace, stored until its callback consumes it (deleted: single use) and valid for ten
-minutes. Refreshing rotates both tokens; :class:`StoredTokens` locks the connection row (and, for
-SQLite's sake, an in-process lock), re-reads it and refreshes only when the stored token is still
-the one that expired or was refused, so two workers never spend one refresh token twice.
+``[workspace, nonce]`` signed and timestamped by itsdangerous under the newest encryption key
+(salted per provider), stored until its callback consumes it (deleted: single use) and valid for
+ten minutes. Refreshing rotates both tokens; :class:`StoredTokens` locks the connection row
+(and, for SQLite's sake, an in-process lock), re-reads it and refreshes only when the stored
+token is still the one that expired or was refused, so two workers never spend one refresh
+token twice.
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
 import hashlib
-import hmac
 import secrets
 import threading
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol
+from typing import Any
 
 import httpx
 import structlog
+from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from sqlmodel import Session, col, delete, select
 
 from connectors.errors import AuthError
 from connectors.loop import ProviderHttp
-from connectors.miro import oauth
-from connectors.miro.oauth import MiroApp, MiroTokens
+from connectors.provider import TokenPair
 from service.crypto import Keyring, KeyringError
 from service.db.engine import SessionFactory, begin_write
 from service.db.tables import (
@@ -46,7 +45,6 @@ from service.usecases.errors import ConflictError
 
 log = structlog.get_logger(__name__)
 
-MIRO = "miro"
 STATE_TTL = timedelta(minutes=10)
 REFRESH_MARGIN_S = 120.0  # refresh this long before expiry, as Miro's own clients do
 MAX_REASON = 500
@@ -54,17 +52,6 @@ MAX_REASON = 500
 # What makes the providers' client (tests pass one with a mock transport); the composition
 # root wraps it in the process's ``ProviderHttp``.
 HttpFactory = Callable[[], httpx.AsyncClient]
-
-
-class TokenPair(Protocol):
-    """What is stored of a provider's token answer (``MiroTokens``, ``MuralTokens``)."""
-
-    @property
-    def access_token(self) -> str: ...
-    @property
-    def refresh_token(self) -> str | None: ...
-    @property
-    def expires_at(self) -> float | None: ...
 
 
 Refresher = Callable[[httpx.AsyncClient, str], Awaitable[TokenPair]]
@@ -86,8 +73,7 @@ class TokenCipher:
             self._keyring = Keyring(keys)
         except KeyringError as exc:
             raise EncryptionKeyError(str(exc)) from None
-        raw = self._keyring.newest
-        self._state_key = hashlib.sha256(b"valuestream oauth state\0" + raw).digest()
+        self._state_secret = self._keyring.newest
 
     def encrypt(self, text: str) -> bytes:
         return self._keyring.encrypt(text)
@@ -99,9 +85,14 @@ class TokenCipher:
         except KeyringError as exc:
             raise AuthError(f"{exc}: connect again") from None
 
-    def sign(self, message: str) -> str:
-        digest = hmac.new(self._state_key, message.encode(), hashlib.sha256).digest()
-        return base64.urlsafe_b64encode(digest).decode().rstrip("=")
+    def state_serializer(self, provider: str) -> URLSafeTimedSerializer:
+        """Signs and timestamps ``provider``'s authorization states (HMAC-SHA256; the salt
+        keeps one provider's states, share links and session cookies apart)."""
+        return URLSafeTimedSerializer(
+            self._state_secret,
+            salt=f"vsm-oauth-state:{provider}",
+            signer_kwargs={"digest_method": hashlib.sha256},
+        )
 
 
 def begin_authorization(
@@ -128,8 +119,7 @@ def begin_authorization(
         )
     )
     session.flush()
-    body = f"{workspace_id}.{nonce}"
-    return f"{body}.{cipher.sign(f'{provider}.{body}')}"
+    return str(cipher.state_serializer(provider).dumps([workspace_id, nonce]))
 
 
 def consume_state(
@@ -141,19 +131,31 @@ def consume_state(
     now: datetime | None = None,
 ) -> OAuthState:
     """Check and use up ``state``; raises :class:`StateError`. Flushes the deletion only."""
-    if not state or len(state) > 300 or state.count(".") != 2:
+    if not state or len(state) > 300:
         raise StateError("the authorization state is missing or malformed")
-    workspace, nonce, signature = state.split(".")
-    expected = cipher.sign(f"{provider}.{workspace}.{nonce}")
-    if not hmac.compare_digest(signature.encode(), expected.encode()):
-        raise StateError("the authorization state is not ours")
+    try:
+        signed = cipher.state_serializer(provider).loads(
+            state, max_age=int(STATE_TTL.total_seconds())
+        )
+    except SignatureExpired:
+        raise StateError("the authorization state expired: start again") from None
+    except BadSignature:
+        raise StateError("the authorization state is not ours") from None
+    if (
+        not isinstance(signed, list)
+        or len(signed) != 2
+        or type(signed[0]) is not int
+        or not isinstance(signed[1], str)
+    ):
+        raise StateError("the authorization state is missing or malformed")
+    workspace_id, nonce = signed
     row = session.get(OAuthState, nonce)
     # Deleting by key is the single-use guarantee: of two callbacks racing, one deletes the row.
     deleted = session.exec(delete(OAuthState).where(col(OAuthState.nonce) == nonce))
     session.flush()
     if row is None or deleted.rowcount != 1:
         raise StateError("the authorization state was already used or never issued")
-    if str(row.workspace_id) != workspace or row.provider != provider:
+    if row.workspace_id != workspace_id or row.provider != provider:
         raise StateError("the authorization state belongs to another request")
     if row.expires_at < (now or utcnow()):
         raise StateError("the authorization state expired: start again")
@@ -164,14 +166,6 @@ def _expiry(tokens: TokenPair) -> datetime | None:
     if tokens.expires_at is None:
         return None
     return datetime.fromtimestamp(tokens.expires_at, UTC)
-
-
-async def _exchange(
-    http: httpx.AsyncClient, app: MiroApp, code: str
-) -> tuple[MiroTokens, oauth.MiroTokenInfo]:
-    tokens = await oauth.exchange_code(http, app, code)
-    info = await oauth.get_token_info(http, app.api_url, tokens.access_token)
-    return tokens, info
 
 
 def consume_callback(
@@ -241,36 +235,6 @@ def store_connection(
     set_boards_status(session, row, BoardSyncStatus.OK, None, only_if=BoardSyncStatus.NEEDS_REAUTH)
     log.info("connection_stored", connection_id=row.id, provider=provider)
     return row
-
-
-def complete_miro_authorization(
-    session: Session,
-    cipher: TokenCipher,
-    app: MiroApp,
-    http_factory: ProviderHttp,
-    *,
-    code: str | None,
-    state: str | None,
-) -> Connection:
-    """The callback: consume ``state``, trade ``code`` for tokens, store the connection.
-
-    Raises :class:`StateError` (nothing stored), :class:`AuthError` when Miro refuses the code,
-    ``TransientError``/``RateLimitedError`` when Miro fails. The state is used up either way.
-    Flushes; the caller commits.
-    """
-    granted, code = consume_callback(session, cipher, MIRO, code=code, state=state)
-    tokens, info = http_factory.run(lambda http: _exchange(http, app, code))
-    return store_connection(
-        session,
-        cipher,
-        granted,
-        tokens,
-        account_id=info.team_id or tokens.team_id or "",
-        account_name=info.team_name or "",
-        user_id=info.user_id or tokens.user_id or "",
-        user_name=info.user_name or "",
-        scopes=info.scopes or tokens.scopes,
-    )
 
 
 def store_tokens(
@@ -417,34 +381,6 @@ def connection_in_workspace(
     if row is None or row.workspace_id != workspace_id:
         return None
     return row
-
-
-def delete_connection(
-    session: Session,
-    cipher: TokenCipher,
-    app: MiroApp,
-    http_factory: ProviderHttp,
-    connection: Connection,
-) -> bool:
-    """Revoke the token at Miro, then delete the connection; its boards stop syncing.
-
-    Returns whether Miro revoked it (False: Miro already considered it invalid). A token that
-    cannot be decrypted any more is deleted without a revocation. ``TransientError`` leaves
-    everything as it was. Flushes; the caller commits.
-    """
-    revoked = False
-    try:
-        access = cipher.decrypt(connection.access_token)
-    except AuthError:
-        access = None
-    if access is not None:
-        try:
-            revoked = http_factory.run(lambda http: oauth.revoke(http, app, access))
-        except AuthError:
-            revoked = False
-    forget_connection(session, connection)
-    log.info("connection_deleted", connection_id=connection.id, revoked=revoked)
-    return revoked
 
 
 def forget_connection(session: Session, connection: Connection) -> None:

@@ -1,8 +1,8 @@
 """Live boards: fetch a connected board into an import job, and poll boards for changes.
 
-The provider side is a :class:`LiveSync` (:class:`MiroLive` here, ``MuralLive`` in
-:mod:`service.usecases.mural_live`): how to fetch a dump, read the cheap change marker and find
-that marker in a dump. The rest is the same for every provider.
+The provider side is a :class:`connectors.provider.BoardProvider` (how to fetch a dump, read the
+cheap change marker and find that marker in a dump) inside a :class:`ProviderLive`. The rest is
+the same for every provider.
 
 Miro retired its REST webhooks on 2025-12-05, so a board stays current by polling: each board's
 ``modifiedAt`` (one Level 1 call, charged to the connection's rate budget) is read every
@@ -16,12 +16,13 @@ caller's retry.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import Any
 
 import httpx
 import structlog
@@ -36,11 +37,8 @@ from connectors.errors import (
     RateLimitedError,
     TransientError,
 )
-from connectors.http import DEFAULT_POLICY, RateBudget, RetryPolicy
 from connectors.loop import ProviderHttp
-from connectors.miro import oauth
-from connectors.miro.client import MiroClient
-from connectors.miro.oauth import MiroApp, MiroTokens
+from connectors.provider import Access, BoardProvider, TokenPair
 from service.db.engine import SessionFactory, begin_write
 from service.db.tables import (
     Board,
@@ -52,7 +50,6 @@ from service.db.tables import (
 )
 from service.dispatch import Dispatcher
 from service.usecases.connections import (
-    MIRO,
     StoredTokens,
     TokenCipher,
     mark_needs_reauth,
@@ -67,33 +64,6 @@ MAX_ERROR = 2000
 _POLLED = (BoardSyncStatus.OK, BoardSyncStatus.FAILED, BoardSyncStatus.PENDING)
 
 
-class LiveSync(Protocol):
-    """One provider's side of live sync; ``provider`` is the ``Board.provider`` it serves."""
-
-    @property
-    def provider(self) -> str: ...
-    @property
-    def label(self) -> str: ...
-    @property
-    def session_factory(self) -> SessionFactory: ...
-    @property
-    def dispatcher(self) -> Dispatcher: ...
-    @property
-    def http_factory(self) -> ProviderHttp: ...
-
-    async def fetch_dump(
-        self, http: httpx.AsyncClient, connection_id: int, external_id: str
-    ) -> dict[str, Any]: ...
-
-    async def change_marker(
-        self, http: httpx.AsyncClient, connection_id: int, external_id: str
-    ) -> str | None: ...
-
-    def marker_of(self, dump: dict[str, Any]) -> str | None: ...
-
-    def next_check(self, now: datetime) -> datetime: ...
-
-
 def next_poll(
     now: datetime, interval_s: float, jitter: float, rand: Callable[[], float]
 ) -> datetime:
@@ -104,55 +74,62 @@ def next_poll(
 
 
 @dataclass(frozen=True)
-class MiroLive:
-    """What the live Miro use cases need; built by a composition root."""
+class ProviderLive:
+    """One configured provider's live sync: its :class:`connectors.provider.BoardProvider`
+    (``source``) with what the use cases need around it; built by the composition root.
 
+    The same for every provider: the source decides how to fetch, check and browse, this adds
+    the stored connection's tokens (refreshed under a row lock) and the polling rhythm.
+    """
+
+    source: BoardProvider
     session_factory: SessionFactory
     cipher: TokenCipher
-    app: MiroApp
-    http_factory: ProviderHttp
-    budget_for: Callable[[int], RateBudget]  # connection id -> its shared rate budget
+    http_factory: ProviderHttp  # the process's one loop and client for provider calls
     dispatcher: Dispatcher
     poll_interval_s: float = 300.0
     poll_jitter: float = 0.2
-    policy: RetryPolicy = DEFAULT_POLICY
     rand: Callable[[], float] = random.random
 
-    provider = MIRO
-    label = "Miro"
+    @property
+    def provider(self) -> str:
+        return self.source.name
+
+    @property
+    def label(self) -> str:
+        return self.source.label
+
+    async def refresh(self, http: httpx.AsyncClient, refresh_token: str) -> TokenPair:
+        """The provider's refresh (``StoredTokens`` stores the new pair)."""
+        return await self.source.refresh(http, refresh_token)
+
+    def tokens(self, connection_id: int) -> StoredTokens:
+        return StoredTokens(
+            self.session_factory, connection_id, self.cipher, self.refresh, self.http_factory
+        )
+
+    def access(self, connection_id: int) -> Access:
+        """The connection's token source and user id (one small read)."""
+        with self.session_factory() as session:
+            row = session.get(Connection, connection_id)
+            user = row.user_id if row is not None else ""
+            session.rollback()
+        return Access(self.tokens(connection_id), connection_id, user)
 
     async def fetch_dump(
         self, http: httpx.AsyncClient, connection_id: int, external_id: str
     ) -> dict[str, Any]:
-        return await self.client(http, connection_id).fetch_board(external_id)
+        access = await asyncio.to_thread(self.access, connection_id)
+        return await self.source.fetch_dump(http, access, external_id)
 
     async def change_marker(
         self, http: httpx.AsyncClient, connection_id: int, external_id: str
     ) -> str | None:
-        board = await self.client(http, connection_id).get_board(external_id)
-        modified = board.get("modifiedAt")
-        return modified[:64] if isinstance(modified, str) else None
+        access = await asyncio.to_thread(self.access, connection_id)
+        return await self.source.change_marker(http, access, external_id)
 
     def marker_of(self, dump: dict[str, Any]) -> str | None:
-        meta = dump.get("board")
-        modified = meta.get("modifiedAt") if isinstance(meta, dict) else None
-        return modified[:64] if isinstance(modified, str) else None
-
-    async def refresh(self, http: httpx.AsyncClient, refresh_token: str) -> MiroTokens:
-        """Miro's rotating refresh (``StoredTokens`` stores the new pair)."""
-        return await oauth.refresh(http, self.app, refresh_token)
-
-    def client(self, http: httpx.AsyncClient, connection_id: int) -> MiroClient:
-        tokens = StoredTokens(
-            self.session_factory, connection_id, self.cipher, self.refresh, self.http_factory
-        )
-        return MiroClient(
-            http,
-            tokens,
-            self.budget_for(connection_id),
-            self.app.api_url,
-            policy=self.policy,
-        )
+        return self.source.marker_of(dump)
 
     def next_check(self, now: datetime) -> datetime:
         return next_poll(now, self.poll_interval_s, self.poll_jitter, self.rand)
@@ -216,7 +193,7 @@ def _record_refusal(session: Session, sync: BoardSync, exc: ProviderError, label
     session.add(sync)
 
 
-def fetch_and_import(live: LiveSync, board_id: int, *, trigger: str = "miro") -> int | None:
+def fetch_and_import(live: ProviderLive, board_id: int, *, trigger: str = "miro") -> int | None:
     """Fetch board ``board_id`` from its provider and queue its import; returns the job id.
 
     None when the board cannot be fetched now for a reason shown in its sync state (refused,
@@ -283,7 +260,9 @@ def fetch_and_import(live: LiveSync, board_id: int, *, trigger: str = "miro") ->
     return job.id
 
 
-def poll_due_boards(live: LiveSync, *, now: datetime | None = None, limit: int = 100) -> list[int]:
+def poll_due_boards(
+    live: ProviderLive, *, now: datetime | None = None, limit: int = 100
+) -> list[int]:
     """Check the change marker (Miro ``modifiedAt``, Mural ``updatedOn``) of ``live``'s
     provider's boards whose next check is due; returns the changed ones.
 

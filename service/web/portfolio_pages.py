@@ -37,7 +37,8 @@ from service.db.tables import Board, BoardLabel
 from service.domain.portfolio import sort_rows
 from service.domain.render.charts import format_figure, scatter_chart_svg
 from service.usecases.portfolio import LabelError, board_labels, check_labels, replace_labels
-from service.web.routes import _board_page, _not_found, _refused, _to_login, page
+from service.web.pages import page
+from service.web.routes import _board_page, _not_found, _refused, _to_login
 from service.web.session import WebSession, current_session, same_origin, tokens_match
 
 pages = APIRouter(prefix="/web", include_in_schema=False)

@@ -1,4 +1,4 @@
-"""The front door's pages: sign-in, boards, a board, a stream's map, import jobs with progress.
+"""The front door's pages: sign-in, boards, a board, a stream's map, imports, the board picker.
 
 Server-rendered with jinja2 (autoescape on: every board text is untrusted), one stylesheet of
 our own, no scripts. The report page and the pictures are the API's own routes
@@ -10,34 +10,43 @@ from __future__ import annotations
 
 import re
 import secrets
-from datetime import datetime
 from pathlib import Path
-from typing import Any
-from urllib.parse import quote
+from typing import Annotated, Any
+from urllib.parse import quote, urlencode
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse
-from jinja2 import Environment, PackageLoader, select_autoescape
+from pydantic import ValidationError
 from sqlmodel import Session, col, select
 from starlette.concurrency import run_in_threadpool
 
+from connectors.errors import ProviderError
+from connectors.provider import Browse
 from service.api.deps import (
     DispatcherDep,
     SessionDep,
     SettingsDep,
+    decode_cursor,
     decode_dump,
     read_json_upload,
 )
-from service.api.problems import ProblemError
+from service.api.problems import ProblemError, provider_problem
+from service.api.routes.connections import (
+    ConnectBoard,
+    add_live_board,
+    provider_live,
+    remote_page,
+)
 from service.db.engine import begin_write
-from service.db.tables import Board, ImportJob, JobStatus, RevisionStream, Stream
+from service.db.tables import Board, Connection, ImportJob, JobStatus, RevisionStream, Stream
 from service.domain.contract_model import decode_stream
-from service.domain.progress import describe_job, progress_percent
+from service.domain.progress import progress_percent
 from service.domain.render.svg import render_stream_map
-from service.domain.utc import utc_minutes, utc_seconds
+from service.usecases.connections import connection_in_workspace, connection_summary
 from service.usecases.imports import IMPORT_TASK, submit_import
 from service.usecases.portfolio import board_labels
 from service.usecases.web_login import key_by_secret, redeem_login_ticket
+from service.web.pages import page
 from service.web.session import (
     LOGIN_CSRF_COOKIE,
     MAX_AGE_S,
@@ -57,60 +66,13 @@ STATIC_FILES = {
     "portfolio.css": "text/css; charset=utf-8",
     "favicon.svg": "image/svg+xml",
 }
-PAGE_CSP = (
-    "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "
-    "base-uri 'none'; frame-ancestors 'none'"
-)
-PROVIDERS = {"miro": "Miro", "mural": "Mural"}
-STATES = {"current": "Current state", "target": "Target state", "unspecified": "Value stream"}
 ZOOMS = (50, 100, 150, 200)
 BOARDS_PER_PAGE = 50
+PICKS_PER_PAGE = 20
+_NOT_LISTED = "The boards could not be listed"
+_NOT_ADDED = "The board was not added"
 JOBS_PER_PAGE = 50
 _EXPLAIN = re.compile(r"^/v1/boards/\{[^}]+\}/revisions/\{[^}]+\}/explain\.svg$")
-
-
-def _utc(moment: datetime | None) -> str:
-    return "" if moment is None else utc_minutes(moment)
-
-
-def _iso(moment: datetime | None) -> str:
-    return "" if moment is None else utc_seconds(moment)
-
-
-def _progress_text(job: ImportJob) -> str:
-    return describe_job(job.status, job.phase, job.items_done, job.items_total)
-
-
-def _environment() -> Environment:
-    env = Environment(
-        loader=PackageLoader("service.web", "templates"),
-        autoescape=select_autoescape(default=True, default_for_string=True),
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
-    env.filters.update(utc=_utc, iso=_iso, progress_text=_progress_text)
-    env.globals.update(providers=PROVIDERS, states=STATES)
-    return env
-
-
-_templates = _environment()
-
-
-def page(
-    template: str, *, signed_in: WebSession | None, status: int = 200, **context: Any
-) -> HTMLResponse:
-    """A rendered template with the headers every front-door page carries."""
-    body = _templates.get_template(template).render(signed_in=signed_in, **context)
-    return HTMLResponse(
-        body,
-        status_code=status,
-        headers={
-            "Content-Security-Policy": PAGE_CSP,
-            "X-Content-Type-Options": "nosniff",
-            "Referrer-Policy": "same-origin",
-            "Cache-Control": "no-store",
-        },
-    )
 
 
 def _safe_next(target: str | None) -> str:
@@ -280,7 +242,25 @@ def boards_page(request: Request, session: SessionDep, before: int | None = None
         query = query.where(col(Board.id) < before)
     rows = session.exec(query.order_by(col(Board.id).desc()).limit(BOARDS_PER_PAGE + 1)).all()
     more = rows[BOARDS_PER_PAGE - 1].id if len(rows) > BOARDS_PER_PAGE else None
-    return page("boards.html", signed_in=signed_in, boards=rows[:BOARDS_PER_PAGE], more=more)
+    connections = session.exec(
+        select(Connection)
+        .where(Connection.workspace_id == signed_in.key.workspace_id)
+        .order_by(col(Connection.id))
+        .limit(100)
+    ).all()
+    connectable = [
+        {"label": p.label, "href": f"/v1/connections/{p.name}/authorize"}
+        for p in request.app.state.runtime.providers.values()
+        if p.live is not None
+    ]
+    return page(
+        "boards.html",
+        signed_in=signed_in,
+        boards=rows[:BOARDS_PER_PAGE],
+        more=more,
+        connections=connections,
+        connectable=connectable,
+    )
 
 
 def _explain_link(request: Request, board_id: int, number: int) -> str | None:
@@ -423,6 +403,103 @@ def map_page(
     )
 
 
+@pages.get("/connections/{connection_id}/boards", response_class=HTMLResponse)
+def picker_page(
+    connection_id: int,
+    request: Request,
+    session: SessionDep,
+    kind: Annotated[str | None, Query(max_length=20)] = None,
+    workspace_id: Annotated[str | None, Query(max_length=200)] = None,
+    room_id: Annotated[str | None, Query(max_length=200)] = None,
+    cursor: Annotated[str | None, Query(max_length=2500)] = None,
+) -> Response:
+    """The board picker of a connection: its remote boards (Mural: workspaces, rooms, murals)
+    a page at a time, each board with a form button that imports it."""
+    signed_in = current_session(request, session)
+    if signed_in is None:
+        return _to_login(request)
+    workspace = signed_in.key.workspace_id
+    row = connection_in_workspace(session, workspace, connection_id)
+    if row is None:
+        return _not_found(signed_in, f"connection {connection_id}")
+    connection = connection_summary(row)
+    live = provider_live(request, row.provider)
+    first_kind = live.source.browse_kinds[0] if live is not None else ""
+    try:
+        browse = Browse(
+            kind=kind,
+            workspace_id=workspace_id,
+            room_id=room_id,
+            limit=PICKS_PER_PAGE,
+            position=None if cursor is None else decode_cursor(cursor),
+        )
+        remote = remote_page(request, session, workspace, connection_id, browse)
+    except ProviderError as exc:
+        return _problem_page(signed_in, provider_problem(exc), _NOT_LISTED)
+    except ProblemError as exc:
+        return _problem_page(signed_in, exc, _NOT_LISTED)
+    filters = {"kind": kind, "workspace_id": workspace_id, "room_id": room_id}
+    shown = {k: v for k, v in filters.items() if v is not None}
+    following = remote.next_cursor
+    return page(
+        "picker.html",
+        signed_in=signed_in,
+        connection=connection,
+        label=live.label if live is not None else row.provider,
+        items=remote.items,
+        kind=kind or first_kind,
+        first_kind=first_kind,
+        start=request.url.path,
+        next_link=f"?{urlencode({**shown, 'cursor': following})}" if following else None,
+    )
+
+
+def _problem_page(
+    signed_in: WebSession,
+    problem: ProblemError,
+    heading: str,
+    link: tuple[str, str] = ("/web/boards", "Back to the boards"),
+) -> HTMLResponse:
+    """A problem of the API's use cases as a page: its status, its detail."""
+    return page(
+        "message.html",
+        signed_in=signed_in,
+        status=problem.kind.status,
+        heading=heading,
+        text=problem.detail or problem.kind.title,
+        link=link[0],
+        link_text=link[1],
+    )
+
+
+@pages.post("/connections/{connection_id}/boards", response_class=HTMLResponse)
+async def pick_board(connection_id: int, request: Request, session: SessionDep) -> Response:
+    """The picker's form button: connect the board and queue its first import (the use case
+    behind ``POST /v1/boards``), then show the board's page."""
+    signed_in = current_session(request, session)
+    if signed_in is None:
+        return _to_login(request)
+    session.rollback()
+    form = await request.form(max_files=0, max_fields=4)
+    if not same_origin(request) or not tokens_match(signed_in.csrf, form.get("csrf")):
+        return _refused(signed_in)
+    external_id = form.get("external_id")
+    try:
+        body = ConnectBoard(
+            connection_id=connection_id,
+            external_id=external_id if isinstance(external_id, str) else "",
+        )
+        added = await run_in_threadpool(
+            add_live_board, request, session, signed_in.key.workspace_id, body
+        )
+    except ValidationError:
+        problem = ProblemError("validation-error", "That is not a board id.")
+        return _problem_page(signed_in, problem, _NOT_ADDED)
+    except ProblemError as exc:
+        return _problem_page(signed_in, exc, _NOT_ADDED)
+    return RedirectResponse(f"/web/boards/{added.board_id}", status_code=303)
+
+
 @pages.get("/imports", response_class=HTMLResponse)
 def imports_page(request: Request, session: SessionDep) -> Response:
     signed_in = current_session(request, session)
@@ -469,14 +546,11 @@ async def import_upload(
             return _refused(signed_in)
         _, board = await decode_dump(upload.raw)
     except ProblemError as exc:
-        return page(
-            "message.html",
-            signed_in=signed_in,
-            status=exc.kind.status,
-            heading="The file was not imported",
-            text=exc.detail or exc.kind.title,
-            link="/web/imports",
-            link_text="Back to the imports",
+        return _problem_page(
+            signed_in,
+            exc,
+            "The file was not imported",
+            ("/web/imports", "Back to the imports"),
         )
     workspace_id = signed_in.key.workspace_id
 

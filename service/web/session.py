@@ -8,7 +8,6 @@ something carry the session's CSRF token and must come from our own origin.
 
 from __future__ import annotations
 
-import hmac
 import secrets
 from dataclasses import dataclass
 
@@ -101,4 +100,4 @@ def same_origin(request: Request) -> bool:
 
 
 def tokens_match(expected: str, given: object) -> bool:
-    return isinstance(given, str) and bool(expected) and hmac.compare_digest(expected, given)
+    return isinstance(given, str) and bool(expected) and secrets.compare_digest(expected, given)

@@ -16,6 +16,7 @@ import asyncio
 import base64
 import hashlib
 import json
+import re
 import secrets
 import threading
 import time
@@ -31,6 +32,7 @@ from starlette.routing import Route
 
 Json = dict[str, Any]
 
+_VERIFIER = re.compile(r"[A-Za-z0-9\-._~]{43,128}")
 READ_SCOPES = ("workspaces:read", "rooms:read", "murals:read", "identity:read")
 
 
@@ -520,7 +522,10 @@ class MuralStandIn:
         if code.redirect_uri != form.get("redirect_uri") or code.client_id != client_id:
             return _oauth_error(400, "invalid_grant")
         if code.challenge is not None:
+            # RFC 7636 §4.6: the verifier must be well formed and hash to the challenge.
             verifier = form.get("code_verifier", "")
+            if not _VERIFIER.fullmatch(verifier):
+                return _oauth_error(400, "invalid_grant")
             digest = hashlib.sha256(verifier.encode()).digest()
             expected = base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
             if not secrets.compare_digest(expected, code.challenge):

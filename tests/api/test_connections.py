@@ -3,6 +3,8 @@ connect, import, poll, re-import after a change; state misuse, refresh, re-auth,
 
 from __future__ import annotations
 
+import base64
+import json
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -110,7 +112,8 @@ def test_a_board_is_connected_imported_polled_and_reimported_after_a_change(
         headers=alice.headers,
     )
     assert remote.status_code == 200, remote.text
-    assert [b["id"] for b in remote.json()["data"]] == [BOARD]
+    assert [(b["kind"], b["id"]) for b in remote.json()["items"]] == [("board", BOARD)]
+    assert remote.json()["next_cursor"] is None
 
     board_id = connect_board(live_client, alice, connection["id"])
     first = imported_job(live_client, alice, board_id, None)
@@ -151,15 +154,21 @@ def test_the_api_never_shows_or_stores_tokens_in_clear(
         assert token not in listed
 
 
+def _for_another_workspace(state: str) -> str:
+    """The state with its signed ``[workspace, nonce]`` payload moved to the next workspace,
+    signature kept."""
+    payload, rest = state.split(".", 1)
+    workspace, nonce = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    moved = json.dumps([workspace + 1, nonce], separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(moved).decode().rstrip("=") + "." + rest
+
+
 @pytest.mark.parametrize(
     "spoil",
     [
         lambda q: {k: v for k, v in q.items() if k != "state"},  # missing
         lambda q: {**q, "state": q["state"][:-4] + "AAAA"},  # forged signature
-        lambda q: {
-            **q,
-            "state": "{}.{}".format(int(q["state"].split(".")[0]) + 1, q["state"].split(".", 1)[1]),
-        },
+        lambda q: {**q, "state": _for_another_workspace(q["state"])},
         lambda q: {**q, "state": "garbage"},
     ],
     ids=["missing", "forged", "other-workspace", "garbage"],
@@ -398,6 +407,62 @@ def test_the_callback_answers_a_browser_with_a_page_and_a_client_with_json(
     assert response.headers["content-type"].startswith(kind)
     if kind == "text/html":
         assert "Miro connected" in response.text
-        assert "/remote-boards" in response.text
+        assert 'href="/web/connections/' in response.text  # the board picker
     else:
         assert response.json()["provider"] == "miro"
+
+
+def test_remote_boards_page_with_items_and_next_cursor_like_every_list(
+    live_client: TestClient, alice: Workspace, miro: MiroStandIn
+) -> None:
+    for n in range(4):
+        miro.add_board(to_miro_dump([], board_id=f"uXjVOboard{n}=", name=f"Workshop {n}"))
+    connection = connect(live_client, alice)
+    url = f"/v1/connections/{connection['id']}/remote-boards"
+
+    pages, cursor = [], None
+    for _ in range(10):
+        params = {"limit": 2, **({"cursor": cursor} if cursor else {})}
+        answer = live_client.get(url, params=params, headers=alice.headers).json()
+        pages.append([b["id"] for b in answer["items"]])
+        cursor = answer["next_cursor"]
+        if cursor is None:
+            break
+
+    assert [len(p) for p in pages] == [2, 2, 1]  # five boards, two a page
+    assert len({b for p in pages for b in p}) == 5
+    offsets = [q.get("offset") for _, path, q in miro.calls("/v2/boards")]
+    assert offsets == ["0", "2", "4"]
+
+
+@pytest.mark.parametrize(
+    ("params", "kind"),
+    [
+        ({"cursor": "not-a-cursor"}, "invalid-cursor"),
+        ({"cursor": "eyJvZmZzZXQiOiItMSJ9"}, "invalid-cursor"),  # {"offset":"-1"}
+        ({"kind": "murals"}, "validation-error"),
+    ],
+)
+def test_a_remote_listing_that_cannot_be_answered_is_a_problem_not_a_provider_call(
+    live_client: TestClient, alice: Workspace, miro: MiroStandIn, params: dict[str, str], kind: str
+) -> None:
+    connection = connect(live_client, alice)
+
+    response = live_client.get(
+        f"/v1/connections/{connection['id']}/remote-boards", params=params, headers=alice.headers
+    )
+
+    assert response.status_code in (400, 422)
+    assert response.json()["type"].endswith(f"/{kind}")
+    assert not miro.calls("/v2/boards")
+
+
+@pytest.mark.parametrize("path", ["/v1/connections/acme/authorize", "/v1/oauth/acme/callback"])
+def test_a_provider_that_is_not_registered_is_a_404_problem(
+    live_client: TestClient, alice: Workspace, path: str
+) -> None:
+    response = live_client.get(path, headers=alice.headers)
+
+    assert response.status_code == 404
+    assert response.headers["content-type"] == "application/problem+json"
+    assert "acme" in response.json()["detail"]

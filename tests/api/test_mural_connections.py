@@ -118,8 +118,10 @@ def test_a_mural_is_connected_imported_polled_and_reimported_after_a_change(
         headers=alice.headers,
     )
     assert workspaces.status_code == 200, workspaces.text
-    assert [w["id"] for w in workspaces.json()["data"]] == ["acme7380"]
-    assert [(m["id"], m["title"]) for m in murals.json()["data"]] == [(MURAL, "Order to cash")]
+    assert [(w["kind"], w["id"]) for w in workspaces.json()["items"]] == [("workspace", "acme7380")]
+    assert [(m["kind"], m["id"], m["name"]) for m in murals.json()["items"]] == [
+        ("board", MURAL, "Order to cash")
+    ]
 
     board_id = connect_mural(live_client, alice, connection["id"])
     first = imported_job(live_client, alice, board_id, None)
@@ -302,12 +304,59 @@ def test_miro_and_mural_live_side_by_side_each_poll_only_their_own_boards(
                 wait_for_a_poll(client, alice, board_id)
 
             syncs = [sync_of(client, alice, b)["status"] for b in (miro_board, mural_board)]
-            crossed = client.get(
+            browsed = client.get(
                 f"/v1/connections/{mural_connection['id']}/remote-boards", headers=alice.headers
             )
 
     assert syncs == ["ok", "ok"]
-    assert crossed.status_code == 404  # a Mural token is never sent to Miro's board listing
+    # A Mural connection's listing asks Mural: its token is never sent to Miro.
+    assert [w["kind"] for w in browsed.json()["items"]] == ["workspace"]
     assert not miro.calls("/v2/boards")
     assert not [r for r in mural.requests if MIRO_BOARD in r.path]
     assert not [c for c in miro.calls() if MURAL in c[1]]
+
+
+@pytest.mark.parametrize("path", ["remote-boards", "remote-murals"])
+def test_murals_page_with_the_same_limit_on_every_page_under_both_paths(
+    live_client: TestClient, alice: Workspace, mural: MuralStandIn, path: str
+) -> None:
+    for n in range(4):
+        mural.add_mural(f"acme7380.175449365980{n}", f"Workshop {n}")
+    connection = connect(live_client, alice)
+    url = f"/v1/connections/{connection['id']}/{path}"
+    filters = {"kind": "murals", "workspace_id": "acme7380", "limit": 2}
+
+    first = live_client.get(url, params=filters, headers=alice.headers).json()
+    second = live_client.get(
+        url, params={**filters, "cursor": first["next_cursor"]}, headers=alice.headers
+    ).json()
+    third = live_client.get(
+        url, params={**filters, "cursor": second["next_cursor"]}, headers=alice.headers
+    ).json()
+
+    assert [len(p["items"]) for p in (first, second, third)] == [2, 2, 1]
+    assert third["next_cursor"] is None
+    assert {m["kind"] for p in (first, second, third) for m in p["items"]} == {"board"}
+    # Mural wants the same limit on every page of a listing (mural-api.md §2.1).
+    listings = mural.api_calls("/workspaces/acme7380/murals")
+    assert [r.query.get("limit") for r in listings] == ["2", "2", "2"]
+    assert [r.status for r in listings] == [200, 200, 200]
+
+
+@pytest.mark.parametrize(
+    "params",
+    [{"kind": "murals"}, {"kind": "rooms"}, {"kind": "boards"}],
+    ids=["murals-without-container", "rooms-without-workspace", "unknown-kind"],
+)
+def test_a_mural_listing_without_what_mural_needs_is_a_422(
+    live_client: TestClient, alice: Workspace, mural: MuralStandIn, params: dict[str, str]
+) -> None:
+    connection = connect(live_client, alice)
+    calls = len(mural.api_calls())
+
+    response = live_client.get(
+        f"/v1/connections/{connection['id']}/remote-boards", params=params, headers=alice.headers
+    )
+
+    assert response.status_code == 422
+    assert len(mural.api_calls()) == calls

@@ -104,6 +104,7 @@ def test_every_timestamp_of_every_read_route_is_utc_with_z(
         "stream_id": stream_id,
         "subscription_id": subscription.json()["id"],
         "connection_id": connection_id,
+        "provider": "miro",
     }
 
     seen: dict[str, list[str]] = {}

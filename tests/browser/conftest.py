@@ -104,9 +104,16 @@ class LiveApi:
         return {"Authorization": f"Bearer {self.key}"}
 
 
-def _serve(app: Any) -> Iterator[str]:
+def bound_socket() -> socket.socket:
+    """A socket on a free local port, bound before the app exists (its URL goes into the
+    app's settings)."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.bind(("127.0.0.1", 0))
+    return sock
+
+
+def _serve(app: Any, sock: socket.socket | None = None) -> Iterator[str]:
+    sock = sock or bound_socket()
     port = sock.getsockname()[1]
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)

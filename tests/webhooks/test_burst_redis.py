@@ -2,7 +2,8 @@
 
 The API runs in this process and only publishes. A burst of 1,000 triggers for one board: the
 workers run the debounced fire and the import; one or two imports follow (the second when
-triggers arrive while the first runs), never more, and no trigger gets an error response.
+triggers arrive while the first runs), one more for each further debounce window a slow machine
+stretches the burst over, never one per trigger, and no trigger gets an error response.
 An import run by a worker is announced to subscribers by a worker.
 """
 
@@ -157,6 +158,9 @@ def test_a_burst_of_1000_triggers_makes_one_or_two_imports(
             if response.status_code == 202:
                 outcome = response.json()["outcome"]
                 outcomes[outcome] = outcomes.get(outcome, 0) + 1
+        # On a busy machine the burst can outlast one debounce window: each further window
+        # may open one more import, never one per trigger.
+        windows = 1 + int((time.monotonic() - started) // DEBOUNCE_S)
 
         def settled() -> bool:
             with sessions() as session:
@@ -173,10 +177,10 @@ def test_a_burst_of_1000_triggers_makes_one_or_two_imports(
             select(ImportJob).where(ImportJob.trigger == "webhook").order_by(col(ImportJob.id))
         ).all()
     assert statuses == {202: TRIGGERS}
-    assert 1 <= len(imports) <= 2, [(j.id, j.status) for j in imports]
+    assert 1 <= len(imports) <= windows + 1, [(j.id, j.status) for j in imports]
     assert all(job.finished_at is not None for job in imports)
     assert sum(outcomes.values()) == TRIGGERS
-    assert outcomes["accepted"] in (1, 2)
+    assert 1 <= outcomes["accepted"] <= windows + 1
 
 
 def test_an_import_run_by_a_celery_worker_is_delivered_to_subscribers(

@@ -1,15 +1,20 @@
-"""Live Miro routes: OAuth connect, connections, remote-board browsing and connecting a board.
+"""Live provider routes, one router for every provider: OAuth connect, connections, browsing a
+connection's remote boards, connecting a board and its sync state.
 
-The app factory lists these routes; their dependencies come from the process's runtime
-(:func:`service.bootstrap.build`). The OAuth callback is the one ``/v1`` route without an API
-key: Miro's redirect carries no key, so the signed, single-use, workspace-bound ``state`` is
-what ties it to a workspace.
+Every route is parameterised by the provider's name (``/connections/{provider}/authorize``,
+``/oauth/{provider}/callback``) or by the connection, whose provider it reads; the provider's
+own behaviour is its :class:`connectors.provider.BoardProvider`. The OAuth callback is the one
+``/v1`` route without an API key: the provider's redirect carries no key, so the signed,
+single-use, workspace-bound ``state`` is what ties it to a workspace.
+``/connections/{id}/remote-murals`` is kept as a documented alias of ``remote-boards``.
 """
 
 from __future__ import annotations
 
+import asyncio
+from dataclasses import asdict
 from datetime import datetime, timedelta
-from typing import Annotated, Any
+from typing import Annotated
 
 import structlog
 from fastapi import APIRouter, Query, Request, Response
@@ -17,44 +22,80 @@ from fastapi.responses import RedirectResponse
 from pydantic import BaseModel, Field
 from sqlmodel import col, select
 
-from connectors.miro.oauth import authorize_url
-from service.api.deps import SessionDep, WorkspaceDep, runtime_of
+from connectors.errors import AuthError
+from connectors.provider import Browse, RemotePage
+from service.api.deps import PageDep, SessionDep, WorkspaceDep, encode_cursor, runtime_of
 from service.api.problems import ProblemError, responses
-from service.api.routes.live_common import (
-    AuthorizePublic,
-    CodeQuery,
-    ConnectionPublic,
-    ErrorQuery,
-    StateQuery,
-    authorize_answer,
-    callback_answer,
-    connection_or_404,
-    live_for,
-    provider_call,
-    provider_for,
-)
-from service.api.schemas import _Public
+from service.api.schemas import Page, _Public
 from service.db.engine import PORTABLE_MAX_ID, begin_write
 from service.db.tables import Board, BoardSync, Connection
-from service.usecases.connections import (
-    MIRO,
-    begin_authorization,
-    complete_miro_authorization,
-    connect_board,
-    connection_summary,
+from service.providers import Provider
+from service.usecases.authorization import (
+    begin_provider_authorization,
+    complete_authorization,
     delete_connection,
 )
+from service.usecases.connections import (
+    STATE_TTL,
+    StateError,
+    connect_board,
+    connection_in_workspace,
+    connection_summary,
+    forget_connection,
+)
 from service.usecases.errors import ConflictError
-from service.usecases.live_sync import MiroLive
+from service.usecases.live_sync import ProviderLive
+from service.web.pages import page
 
 log = structlog.get_logger(__name__)
 
 router = APIRouter(tags=["connections"])
 
+# The OAuth callback's query (bounded: the provider's redirect is as untrusted as any request).
+CodeQuery = Annotated[str | None, Query(max_length=2000)]
+StateQuery = Annotated[str | None, Query(max_length=300)]
+ErrorQuery = Annotated[str | None, Query(max_length=200)]
+
+
+class ConnectionPublic(_Public):
+    id: int
+    provider: str
+    account_id: str
+    account_name: str
+    user_id: str
+    user_name: str
+    scopes: list[str]
+    status: str = Field(description="`active` or `needs_reauth`")
+    status_reason: str | None
+    expires_at: datetime | None = Field(description="Access token expiry; null = non-expiring.")
+    created_at: datetime
+    updated_at: datetime
+
+
+class AuthorizePublic(BaseModel):
+    authorize_url: str
+    expires_in: int = Field(description="Seconds the authorization request stays valid.")
+
+
+class RemoteItemPublic(BaseModel):
+    """A board of the connected account (``kind`` ``board``: pass its ``id`` as
+    ``external_id`` to ``POST /v1/boards``), or a Mural ``workspace``/``room`` to list."""
+
+    kind: str = Field(examples=["board"])
+    id: str = Field(examples=["uXjVO1a2b3c="])
+    name: str = Field(examples=["Order to cash"])
+    description: str | None = None
+    modified_at: str | None = Field(default=None, description="As the provider reports it.")
+    view_link: str | None = None
+    workspace_id: str | None = None
+    room_id: str | None = None
+
 
 class ConnectBoard(BaseModel):
     connection_id: int = Field(ge=1, le=PORTABLE_MAX_ID)
-    external_id: str = Field(min_length=1, max_length=200, description="The Miro board id.")
+    external_id: str = Field(
+        min_length=1, max_length=200, description="The Miro board id or Mural mural id."
+    )
 
 
 class BoardSyncPublic(_Public):
@@ -72,10 +113,46 @@ class BoardSyncPublic(_Public):
     last_import_job_id: int | None
 
 
-def _miro(request: Request) -> MiroLive:
-    live = live_for(request, MIRO)
-    assert isinstance(live, MiroLive)
-    return live
+def provider_for(request: Request, name: str) -> Provider:
+    """The registration of provider ``name`` in this process (404 for a name it does not know)."""
+    provider = runtime_of(request).providers.get(name)
+    if provider is None:
+        raise ProblemError("not-found", f"No provider {name[:50]!r}.")
+    return provider
+
+
+def provider_live(request: Request, name: str) -> ProviderLive | None:
+    """The live sync of provider ``name``, None when it is off or unknown."""
+    provider = runtime_of(request).providers.get(name)
+    return provider.live if provider is not None else None
+
+
+def live_for(request: Request, name: str) -> ProviderLive:
+    """The live sync of provider ``name``; a ``provider-not-configured`` problem with the
+    reason when the provider is off."""
+    provider = provider_for(request, name)
+    if provider.live is None:
+        raise ProblemError("provider-not-configured", provider.disabled_reason)
+    return provider.live
+
+
+def connection_or_404(session: SessionDep, workspace_id: int, connection_id: int) -> Connection:
+    row = connection_in_workspace(session, workspace_id, connection_id)
+    if row is None:
+        raise ProblemError("not-found", f"No connection {connection_id} in this workspace.")
+    return row
+
+
+def wants_html(request: Request) -> bool:
+    """True for a browser: it lists ``text/html`` before (or without) ``application/json``."""
+    accept = request.headers.get("accept", "").lower()
+    html, json = accept.find("text/html"), accept.find("application/json")
+    return html >= 0 and (json < 0 or html < json)
+
+
+def picker_path(connection_id: int) -> str:
+    """The web front door's board picker of a connection."""
+    return f"/web/connections/{connection_id}/boards"
 
 
 def _sync_public(board: Board, sync: BoardSync) -> BoardSyncPublic:
@@ -95,55 +172,91 @@ def _sync_public(board: Board, sync: BoardSync) -> BoardSyncPublic:
 
 
 @router.get(
-    "/connections/miro/authorize",
+    "/connections/{provider}/authorize",
     response_model=AuthorizePublic,
-    summary="Start connecting a Miro account",
+    operation_id="authorizeConnection",
+    summary="Start connecting a provider account (`miro`, `mural`)",
     description=(
-        "Answers with Miro's authorization URL (valid 10 minutes, single use, bound to your "
-        "workspace); a browser asking for HTML is redirected there (302)."
+        "Answers with the provider's authorization URL (valid 10 minutes, single use, bound to "
+        "your workspace; with a PKCE S256 challenge where the provider takes PKCE: Mural); a "
+        "browser asking for HTML is redirected there (302)."
     ),
-    responses=responses(401, 503),
+    responses=responses(401, 404, 503),
 )
-def authorize_miro(
-    request: Request, workspace_id: WorkspaceDep, session: SessionDep
+def authorize(
+    provider: str, request: Request, workspace_id: WorkspaceDep, session: SessionDep
 ) -> AuthorizePublic | RedirectResponse:
-    live = _miro(request)
-    return authorize_answer(
-        request,
-        session,
-        lambda: authorize_url(
-            live.app, begin_authorization(session, live.cipher, workspace_id, MIRO)
-        ),
-    )
+    live = live_for(request, provider)
+    begin_write(session)
+    url = begin_provider_authorization(session, live, workspace_id)
+    session.commit()
+    if "text/html" in request.headers.get("accept", ""):
+        return RedirectResponse(url, status_code=302)
+    return AuthorizePublic(authorize_url=url, expires_in=int(STATE_TTL.total_seconds()))
 
 
 @router.get(
-    "/oauth/miro/callback",
+    "/oauth/{provider}/callback",
     response_model=ConnectionPublic,
-    summary="Miro's redirect back: store the connection",
-    description="Needs no API key; the `state` issued by the authorize route identifies you.",
-    responses=responses(400, 502, 503),
+    operation_id="completeConnection",
+    summary="The provider's redirect back: store the connection",
+    description=(
+        "Needs no API key; the `state` issued by the authorize route identifies you. A browser "
+        "(`Accept` listing `text/html` first) gets a page saying the account is connected, "
+        "with a link to the web front door's board picker; a client asking for JSON gets the "
+        "connection."
+    ),
+    responses={
+        **responses(400, 404, 502, 503),
+        200: {"content": {"application/json": {}, "text/html": {}}},
+    },
 )
-def miro_callback(
+def callback(
+    provider: str,
     request: Request,
     session: SessionDep,
     code: CodeQuery = None,
     state: StateQuery = None,
     error: ErrorQuery = None,
 ) -> ConnectionPublic | Response:
-    live = _miro(request)
-    return callback_answer(
-        session,
-        MIRO,
-        error,
-        lambda: complete_miro_authorization(
-            session, live.cipher, live.app, live.http_factory, code=code, state=state
-        ),
-        request=request,
-    )
+    """``complete_authorization`` consumes the state and stores the connection, committed
+    here; a refusal (``error``), a bad state or a provider failure becomes a problem and
+    stores nothing."""
+    live = live_for(request, provider)
+    if error is not None:
+        session.rollback()
+        raise ProblemError(
+            "oauth-refused", f"{live.label} reports that the authorization was refused."
+        )
+    begin_write(session)  # the state is read, then used up and the connection stored
+    try:
+        row = complete_authorization(session, live, code=code, state=state)
+    except StateError as exc:
+        session.rollback()
+        raise ProblemError("invalid-oauth-state", str(exc)) from None
+    except AuthError as exc:
+        session.rollback()
+        raise ProblemError("oauth-refused", str(exc)) from None
+    session.commit()
+    connection = ConnectionPublic(**connection_summary(row))
+    if wants_html(request):
+        return page(
+            "connected.html",
+            signed_in=None,
+            label=live.label,
+            connection=connection,
+            picker=picker_path(connection.id),
+            api_picker=f"/v1/connections/{connection.id}/remote-boards",
+        )
+    return connection
 
 
-@router.get("/connections", response_model=list[ConnectionPublic], responses=responses(401))
+@router.get(
+    "/connections",
+    response_model=list[ConnectionPublic],
+    operation_id="listConnections",
+    responses=responses(401),
+)
 def list_connections(workspace_id: WorkspaceDep, session: SessionDep) -> list[ConnectionPublic]:
     rows = session.exec(
         select(Connection)
@@ -157,6 +270,7 @@ def list_connections(workspace_id: WorkspaceDep, session: SessionDep) -> list[Co
 @router.get(
     "/connections/{connection_id}",
     response_model=ConnectionPublic,
+    operation_id="getConnection",
     responses=responses(401, 404),
 )
 def get_connection(
@@ -170,7 +284,8 @@ def get_connection(
 @router.delete(
     "/connections/{connection_id}",
     status_code=204,
-    summary="Revoke the token at the provider (Miro) and delete the connection",
+    operation_id="deleteConnection",
+    summary="Revoke the token at the provider (where it can be) and delete the connection",
     description="Mural has no revocation call: its tokens are deleted here only.",
     responses=responses(401, 404, 502, 503),
 )
@@ -179,80 +294,125 @@ def remove_connection(
 ) -> Response:
     begin_write(session)
     row = connection_or_404(session, workspace_id, connection_id)
-    if row.provider != MIRO:
-        forget = provider_for(request, row.provider).forget
-        if forget is None:
-            raise ProblemError("provider-not-configured", f"{row.provider} is not configured")
-        forget(session, row)
-        session.commit()
-        return Response(status_code=204)
-    live = _miro(request)
-    # A provider failure leaves everything as it was: the session rolls back when it closes.
-    delete_connection(session, live.cipher, live.app, live.http_factory, row)
+    provider = provider_for(request, row.provider)
+    if provider.live is None and not provider.registration.revocable:
+        forget_connection(session, row)  # nothing to revoke: deleting needs no configuration
+    else:
+        # A provider failure leaves everything as it was: the session rolls back when it closes.
+        live = live_for(request, row.provider)
+        delete_connection(session, live, row, revocable=provider.registration.revocable)
     session.commit()
     return Response(status_code=204)
 
 
+def remote_page(
+    request: Request,
+    session: SessionDep,
+    workspace_id: int,
+    connection_id: int,
+    browse: Browse,
+) -> Page[RemoteItemPublic]:
+    """One page of the connection's remote boards (or containers), asked of its own provider;
+    the API route and the web front door's board picker answer with it. A request the provider
+    cannot answer is a problem before any call; provider failures propagate as
+    ``ProviderError``."""
+    row = connection_or_404(session, workspace_id, connection_id)
+    live = live_for(request, row.provider)
+    session.rollback()  # no transaction held while the provider answers
+    assert row.id is not None
+    connection = row.id
+
+    async def fetch() -> RemotePage:
+        async with live.http_factory() as http:
+            access = await asyncio.to_thread(live.access, connection)
+            return await live.source.browse(http, access, browse)
+
+    try:
+        # Provider failures propagate as ProviderError: the app's one handler answers them.
+        remote = asyncio.run(fetch())
+    except ValueError as exc:
+        if browse.position is not None:
+            raise ProblemError(
+                "invalid-cursor", "Pass the next_cursor of a previous page."
+            ) from None
+        raise ProblemError(
+            "validation-error", str(exc), errors=[{"field": "query", "message": str(exc)}]
+        ) from None
+    following = remote.next_position
+    return Page[RemoteItemPublic](
+        items=[RemoteItemPublic(**asdict(item)) for item in remote.items],
+        limit=remote.limit,
+        next_cursor=encode_cursor(following) if following is not None else None,
+    )
+
+
+KindQuery = Annotated[
+    str | None,
+    Query(
+        max_length=20,
+        description="What to list: Miro `boards` (the default); Mural `workspaces` (the "
+        "default), `rooms` (with `workspace_id`) or `murals` (with `workspace_id` or `room_id`).",
+    ),
+]
+RemoteWorkspaceQuery = Annotated[
+    str | None, Query(alias="workspace_id", max_length=200, description="A Mural workspace id.")
+]
+RoomQuery = Annotated[str | None, Query(max_length=200, description="A Mural room id.")]
+SearchQuery = Annotated[
+    str | None, Query(max_length=500, description="Miro: search board names and descriptions.")
+]
+
+_BROWSE_DESCRIPTION = (
+    "Pages like every list of this API: `items`, `limit` and `next_cursor` (pass it as "
+    "`cursor`, with the same filters, for the next page; null on the last). `limit` is capped "
+    "by the provider (Miro 50, Mural 100). Items of kind `board` can be connected with "
+    "`POST /v1/boards`."
+)
+
+
+@router.get(
+    "/connections/{connection_id}/remote-murals",
+    response_model=Page[RemoteItemPublic],
+    operation_id="listRemoteMurals",
+    summary="Alias of remote-boards (kept for clients of earlier releases)",
+    description=_BROWSE_DESCRIPTION + " Same answer as `remote-boards`.",
+    responses=responses(400, 401, 404, 409, 422, 502, 503),
+)
 @router.get(
     "/connections/{connection_id}/remote-boards",
-    summary="Browse the connected account's Miro boards",
-    description="Miro's own offset paging, passed through (`offset`, `limit` 1..50, `total`).",
-    responses=responses(401, 404, 409, 502, 503),
+    response_model=Page[RemoteItemPublic],
+    operation_id="listRemoteBoards",
+    summary="Browse the connected account's boards (Miro boards; Mural workspaces, rooms, murals)",
+    description=_BROWSE_DESCRIPTION,
+    responses=responses(400, 401, 404, 409, 422, 502, 503),
 )
 def remote_boards(
     request: Request,
     connection_id: int,
     workspace_id: WorkspaceDep,
     session: SessionDep,
-    query: Annotated[str | None, Query(max_length=500)] = None,
-    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
-    limit: Annotated[int, Query(ge=1, le=50)] = 20,
-) -> dict[str, Any]:
-    live = _miro(request)
-    row = connection_or_404(session, workspace_id, connection_id)
-    if row.provider != MIRO:
-        # A Mural connection's token must never be sent to Miro.
-        raise ProblemError("not-found", f"Connection {connection_id} is not a Miro connection.")
-    session.rollback()  # no transaction held while Miro answers
-    assert row.id is not None
-    connection = row.id
-
-    async def fetch() -> dict[str, Any]:
-        async with live.http_factory() as http:
-            client = live.client(http, connection)
-            return await client.get_boards_page(query=query, offset=offset, limit=limit)
-
-    page = provider_call(fetch)
-    raw = page.get("data")
-    data: list[Any] = raw if isinstance(raw, list) else []
-    boards = [
-        {
-            key: board.get(key)
-            for key in ("id", "name", "description", "viewLink", "createdAt", "modifiedAt")
-        }
-        for board in data
-        if isinstance(board, dict)
-    ]
-    return {
-        "data": boards,
-        "total": page.get("total") if isinstance(page.get("total"), int) else None,
-        "offset": offset,
-        "limit": limit,
-    }
+    page_params: PageDep,
+    kind: KindQuery = None,
+    remote_workspace: RemoteWorkspaceQuery = None,
+    room_id: RoomQuery = None,
+    query: SearchQuery = None,
+) -> Page[RemoteItemPublic]:
+    browse = Browse(
+        kind=kind,
+        workspace_id=remote_workspace,
+        room_id=room_id,
+        query=query,
+        limit=page_params.limit,
+        position=page_params.cursor,
+    )
+    return remote_page(request, session, workspace_id, connection_id, browse)
 
 
-@router.post(
-    "/boards",
-    status_code=202,
-    response_model=BoardSyncPublic,
-    summary="Connect a Miro board or a mural and queue its first import",
-    description="`external_id` is a Miro board id or a Mural mural id, after the connection's "
-    "provider.",
-    responses=responses(401, 404, 409, 422, 503),
-)
-def create_live_board(
-    request: Request, body: ConnectBoard, workspace_id: WorkspaceDep, session: SessionDep
+def add_live_board(
+    request: Request, session: SessionDep, workspace_id: int, body: ConnectBoard
 ) -> BoardSyncPublic:
+    """Connect ``body.external_id`` of the connection's provider and queue its first import:
+    the use case behind ``POST /v1/boards`` and the board picker's form. Commits."""
     begin_write(session)
     connection = connection_or_404(session, workspace_id, body.connection_id)
     live = live_for(request, connection.provider)
@@ -262,8 +422,8 @@ def create_live_board(
             workspace_id,
             connection,
             body.external_id,
-            recheck_after=timedelta(seconds=getattr(live, "poll_interval_s", 300.0)),
-            check_id=getattr(live, "check_external_id", None),
+            recheck_after=timedelta(seconds=live.poll_interval_s),
+            check_id=live.source.check_external_id,
         )
     except ValueError as exc:
         session.rollback()
@@ -282,10 +442,27 @@ def create_live_board(
     return _sync_public(board, sync)
 
 
+@router.post(
+    "/boards",
+    status_code=202,
+    response_model=BoardSyncPublic,
+    operation_id="connectBoard",
+    summary="Connect a Miro board or a mural and queue its first import",
+    description="`external_id` is a Miro board id or a Mural mural id, after the connection's "
+    "provider.",
+    responses=responses(401, 404, 409, 422, 503),
+)
+def create_live_board(
+    request: Request, body: ConnectBoard, workspace_id: WorkspaceDep, session: SessionDep
+) -> BoardSyncPublic:
+    return add_live_board(request, session, workspace_id, body)
+
+
 @router.get(
     "/boards/{board_id}/sync",
     response_model=BoardSyncPublic,
-    summary="How a live board follows Miro: status, last change seen, next check",
+    operation_id="getBoardSync",
+    summary="How a live board follows its provider: status, last change seen, next check",
     responses=responses(401, 404),
 )
 def get_board_sync(

@@ -2,7 +2,7 @@
 
 The pages are rendered by the pure core (``service.domain.render``) on every request from the
 stored contract v1 result; they carry strict headers (CSP, ``nosniff``) because every text on
-them came from a board. Share links are HMAC-signed tokens (``domain.render.share``); the
+them came from a board. Share links are itsdangerous-signed tokens (``domain.render.share``); the
 signing key is derived from the newest ``VSM_ENCRYPTION_KEYS`` entry, or is a random key per
 API process when none is configured (links then end with the process).
 """
@@ -38,6 +38,7 @@ from service.domain.render.share import (
     ShareGrant,
     ShareTokenError,
     ShareTokenExpired,
+    ShareTokenRetired,
     sign_share_token,
     verify_share_token,
 )
@@ -286,12 +287,18 @@ def share_board(
 )
 def get_shared_report_page(token: str, session: SessionDep, secret: ShareSecretDep) -> Response:
     """The report page of a share link's board, latest revision. A tampered or unknown link is
-    a 404 problem; a genuine link past its expiry a 410 ``link-expired``."""
+    a 404 problem; a genuine link past its expiry, or a link of the first format (made before
+    share links were signed with itsdangerous), a 410 ``link-expired``."""
     try:
         grant = verify_share_token(secret, token, now=int(time.time()))
     except ShareTokenExpired as exc:
         raise ProblemError(
             "link-expired", "This share link has expired; ask for a new one."
+        ) from exc
+    except ShareTokenRetired as exc:
+        raise ProblemError(
+            "link-expired",
+            "Share links made before this release no longer work; ask for a new one.",
         ) from exc
     except ShareTokenError as exc:
         raise ProblemError("not-found", "No such shared report.") from exc

@@ -160,7 +160,7 @@ def _token(client: TestClient, seeded: Seeded, auth: dict[str, str]) -> str:
     "tamper",
     [
         lambda t: t[:-2] + ("AA" if not t.endswith("AA") else "BB"),
-        lambda t: t.replace("v1.", "v2.", 1),
+        lambda t: "A" + t[1:] if not t.startswith("A") else "B" + t[1:],
         lambda t: t + "x",
         lambda t: "garbage",
         lambda t: "x" * 5000,
@@ -181,11 +181,9 @@ def test_a_tampered_share_link_is_not_found(
 def test_a_link_for_another_board_cannot_be_made_by_editing_the_token(
     client: TestClient, seeded: Seeded, auth: dict[str, str]
 ) -> None:
-    version, _, signature = _token(client, seeded, auth).split(".")
-    forged_payload = f"{seeded.workspace_id}.{seeded.other_board_id}.9999999999".encode()
-    forged = (
-        f"{version}.{base64.urlsafe_b64encode(forged_payload).decode().rstrip('=')}.{signature}"
-    )
+    _, signature = _token(client, seeded, auth).rsplit(".", 1)
+    forged_payload = f"[{seeded.workspace_id},{seeded.other_board_id},9999999999]".encode()
+    forged = f"{base64.urlsafe_b64encode(forged_payload).decode().rstrip('=')}.{signature}"
 
     assert client.get(f"/v1/shared/{forged}/report.html").status_code == 404
 
@@ -200,6 +198,21 @@ def test_an_expired_share_link_is_gone(client: TestClient, seeded: Seeded) -> No
     assert response.headers["content-type"] == "application/problem+json"
     assert response.json()["type"] == "https://valuestream.dev/problems/link-expired"
     assert "expired" in response.json()["detail"]
+
+
+def test_a_share_link_of_the_first_format_is_gone_with_a_request_to_ask_again(
+    client: TestClient, seeded: Seeded
+) -> None:
+    # The hand-made HMAC format of earlier releases: v1.<payload>.<signature>.
+    old = f"{seeded.workspace_id}.{seeded.board_id}.9999999999"
+    payload = base64.urlsafe_b64encode(old.encode())
+    first_format = f"v1.{payload.decode().rstrip('=')}.{'A' * 43}"
+
+    response = client.get(f"/v1/shared/{first_format}/report.html")
+
+    assert response.status_code == 410
+    assert response.json()["type"] == "https://valuestream.dev/problems/link-expired"
+    assert "before this release" in response.json()["detail"]
 
 
 def test_a_genuine_token_naming_a_board_outside_its_workspace_is_not_found(

@@ -222,7 +222,13 @@ def stand_in() -> tuple[MiroStandIn, MiroApp, httpx.AsyncClient]:
     miro = MiroStandIn(
         redirect_uri=APP.redirect_uri, client_id="cid", client_secret=APP.client_secret
     )
-    app = MiroApp("cid", APP.client_secret, APP.redirect_uri, api_url="http://miro.test")
+    app = MiroApp(
+        "cid",
+        APP.client_secret,
+        APP.redirect_uri,
+        api_url="http://miro.test",
+        auth_url=APP.auth_url,
+    )
     http = httpx.AsyncClient(
         transport=httpx.ASGITransport(app=miro.app()), base_url="http://miro.test"
     )

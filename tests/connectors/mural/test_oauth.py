@@ -52,7 +52,9 @@ def test_pkce_challenge_is_the_unpadded_base64url_sha256_of_a_fresh_verifier() -
 
 
 def test_authorize_url_asks_for_a_code_with_an_s256_challenge_and_the_read_scopes() -> None:
-    url = authorize_url(AUTH, "client-1", REDIRECT, "state-xyz", "chal-123")
+    verifier, challenge = new_pkce()
+
+    url = authorize_url(AUTH, "client-1", REDIRECT, "state-xyz", verifier)
 
     parts = urlsplit(url)
     query = {k: v[0] for k, v in parse_qs(parts.query).items()}
@@ -63,9 +65,15 @@ def test_authorize_url_asks_for_a_code_with_an_s256_challenge_and_the_read_scope
         "response_type": "code",
         "scope": " ".join(DEFAULT_SCOPES),
         "state": "state-xyz",
-        "code_challenge": "chal-123",
+        "code_challenge": challenge,
         "code_challenge_method": "S256",
     }
+    assert verifier not in url
+
+
+def test_a_verifier_outside_rfc_7636_is_refused_before_anything_is_sent() -> None:
+    with pytest.raises(ValueError, match=r"43\.\.128"):
+        authorize_url(AUTH, "client-1", REDIRECT, "state-xyz", "too-short")
 
 
 @pytest.mark.anyio
@@ -213,9 +221,9 @@ async def test_full_dance_against_the_stand_in_rotates_and_kills_the_old_refresh
 ) -> None:
     base = mural_url + mural.prefix + "/authorization/oauth2/"
     redirect = mural.redirect_uris[0]
-    verifier, challenge = new_pkce()
+    verifier, _ = new_pkce()
     async with httpx.AsyncClient() as http:
-        consent = await http.get(authorize_url(base, mural.client_id, redirect, "st-1", challenge))
+        consent = await http.get(authorize_url(base, mural.client_id, redirect, "st-1", verifier))
         callback = {
             k: v[0] for k, v in parse_qs(urlsplit(consent.headers["location"]).query).items()
         }

@@ -69,11 +69,11 @@ async def test_a_mural_imports_over_a_socket_through_refresh_restart_and_three_p
     mural.add_votes(mural_id, "s-1", {"s2": 3, "p1": 1})
     mural.add_votes(mural_id, "s-2", {"p1": 2})
     oauth_url = mural_url + mural.prefix + "/authorization/oauth2/"
-    verifier, challenge = new_pkce()
+    verifier, _ = new_pkce()
 
     async with httpx.AsyncClient() as http:
         consent = await http.get(
-            authorize_url(oauth_url, mural.client_id, mural.redirect_uris[0], "st", challenge)
+            authorize_url(oauth_url, mural.client_id, mural.redirect_uris[0], "st", verifier)
         )
         code = parse_qs(urlsplit(consent.headers["location"]).query)["code"][0]
         tokens = RefreshingTokens(http, oauth_url, mural)

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 
 import pytest
+from itsdangerous import URLSafeSerializer
 
 from service.domain.render.share import (
     ShareGrant,
     ShareTokenError,
     ShareTokenExpired,
+    ShareTokenRetired,
     derive_share_secret,
     sign_share_token,
     verify_share_token,
@@ -33,7 +36,7 @@ def test_a_token_past_its_expiry_is_refused_as_expired() -> None:
 
 
 def test_a_token_from_another_secret_is_refused() -> None:
-    token = sign_share_token(derive_share_secret("someone else"), GRANT)
+    token = sign_share_token(derive_share_secret("someone else's operator secret"), GRANT)
 
     with pytest.raises(ShareTokenError) as caught:
         verify_share_token(SECRET, token, now=0)
@@ -41,14 +44,13 @@ def test_a_token_from_another_secret_is_refused() -> None:
 
 
 def _swap_payload(token: str, payload: str) -> str:
-    version, _, signature = token.split(".")
-    return (
-        f"{version}.{base64.urlsafe_b64encode(payload.encode()).decode().rstrip('=')}.{signature}"
-    )
+    _, signature = token.rsplit(".", 1)
+    encoded = base64.urlsafe_b64encode(payload.encode()).decode().rstrip("=")
+    return f"{encoded}.{signature}"
 
 
 @pytest.mark.parametrize(
-    "payload", ["3.43.1800000000", "4.42.1800000000", "3.42.1900000000", "3.42.1800000000 "]
+    "payload", ["[3,43,1800000000]", "[4,42,1800000000]", "[3,42,1900000000]", "[3,42,1800000000] "]
 )
 def test_changing_board_workspace_or_expiry_breaks_the_signature(payload: str) -> None:
     forged = _swap_payload(sign_share_token(SECRET, GRANT), payload)
@@ -59,11 +61,28 @@ def test_changing_board_workspace_or_expiry_breaks_the_signature(payload: str) -
 
 @pytest.mark.parametrize(
     "token",
-    ["", "v1", "v1..", "v2.abc.def", "v1.a.b.c", "x" * 500, "v1.äöü.sig", "v1.a.b\n", "v1.%%.$$"],
+    ["", "v1", "v1..", "v2.abc.def", "a.b.c", "x" * 500, "v1.äöü.sig", "v1.a.b\n", "v1.%%.$$"],
 )
 def test_malformed_tokens_are_refused(token: str) -> None:
-    with pytest.raises(ShareTokenError):
+    with pytest.raises(ShareTokenError) as caught:
         verify_share_token(SECRET, token, now=0)
+    assert not isinstance(caught.value, ShareTokenRetired | ShareTokenExpired)
+
+
+def test_a_link_of_the_first_format_is_named_retired_not_forged() -> None:
+    first_format = "v1.My40Mi4xODAwMDAwMDAw.q2Hc0o1w4bJ9qzY0kTnNnq2B0x7P8g9V5oZ8m7m3L0A"
+
+    with pytest.raises(ShareTokenRetired):
+        verify_share_token(SECRET, first_format, now=0)
+
+
+def test_a_signed_payload_that_is_not_a_grant_is_refused() -> None:
+    odd = URLSafeSerializer(
+        SECRET, salt="vsm-share-link", signer_kwargs={"digest_method": hashlib.sha256}
+    ).dumps({"board": 42})
+
+    with pytest.raises(ShareTokenError):
+        verify_share_token(SECRET, odd, now=0)
 
 
 def test_a_short_secret_is_rejected() -> None:
