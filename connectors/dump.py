@@ -22,7 +22,6 @@ import msgspec
 
 from connectors.errors import DumpError
 from connectors.miro.normalize import read_miro
-from connectors.mural.normalize import normalize_mural
 from connectors.normalizing import json_parts
 from service.domain.board import Board, storable_board
 
@@ -71,9 +70,11 @@ def read_dump_file(path: Path, max_bytes: int = DEFAULT_MAX_BYTES) -> Board:
     if len(raw) > max_bytes:
         raise DumpError(f"{path}: the file is larger than the limit of {max_bytes:,} bytes")
     try:
-        return _read(_split(raw.removeprefix(_BOM)))
+        parts = _split(raw.removeprefix(_BOM))
     except _NotJson as exc:
         raise DumpError(f"{path}: {exc}") from None
+    del raw  # the parts keep the bytes alive only while the reader needs them (read_miro)
+    return _read(parts)
 
 
 _CHUNK = 1 << 20
@@ -130,11 +131,13 @@ def _split(raw: bytes) -> dict[str, msgspec.Raw]:
     return json_parts(data)
 
 
-def _read(parts: Mapping[str, msgspec.Raw]) -> Board:
+def _read(parts: dict[str, msgspec.Raw]) -> Board:
+    """The board of a dump's parts (the Miro reader takes them out of ``parts`` as it reads)."""
     provider_part = parts.get("provider")
     if provider_part is None:
         raise DumpError("not a Miro or Mural dump: missing key 'provider'")
     provider = msgspec.json.decode(provider_part)
+    del provider_part  # a view of the file's bytes
     if provider is None:
         raise DumpError("not a Miro or Mural dump: missing key 'provider'")
     if not isinstance(provider, str) or provider not in _REQUIRED:
@@ -145,15 +148,20 @@ def _read(parts: Mapping[str, msgspec.Raw]) -> Board:
     for key in _REQUIRED[provider]:
         if key not in parts:
             raise DumpError(f"not a {provider.title()} dump: missing key {key!r}")
+    # searched before the reader takes the parts
+    nul_escape = any(_NUL_ESCAPE.search(memoryview(part)) for part in parts.values())
     if provider == "miro":
         board = read_miro(parts)
     else:
+        # the Mural reader's pydantic models load with the first Mural dump, not with every one
+        from connectors.mural.normalize import normalize_mural
+
         board = normalize_mural({key: msgspec.json.decode(value) for key, value in parts.items()})
     # Cleaned here, at the edge every dump passes (files, uploads, live fetches), so no later
     # write meets text the database refuses (docs/service.md, "Text that cannot be stored").
     # Lone surrogates never reach this point (msgspec refuses them and ``json_parts`` replaces
     # them), so only an escaped NUL can: the walk over every string runs only when the bytes
     # hold one (it was half of a 10k-sticky board's normalize, bench/digitize.py).
-    if any(_NUL_ESCAPE.search(memoryview(part)) for part in parts.values()):
+    if nul_escape:
         return storable_board(board)
     return board

@@ -8,13 +8,15 @@ import re
 from collections import Counter
 from collections.abc import Container, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, TypeGuard, TypeVar
+from typing import TYPE_CHECKING, Any, TypeGuard, TypeVar
 
 import msgspec
-from pydantic import TypeAdapter
 
 from connectors.errors import DumpError
 from service.domain.board import ImportStats
+
+if TYPE_CHECKING:  # pydantic loads with the Mural reader, not with every dump
+    from pydantic import TypeAdapter
 
 MAX_ITEMS = 1_000_000
 """More items (plus connectors) than this and a dump is refused, not imported."""
@@ -96,7 +98,7 @@ def raw_list(
     """The elements of the JSON array ``parts[key]``, each as its JSON bytes; a missing or null
     optional key is an empty list. Raises ``DumpError`` as ``checked_list`` does."""
     part = parts.get(key)
-    if part is None or bytes(part) == b"null":
+    if part is None or memoryview(part) == memoryview(b"null"):  # compared in place, no copy
         if required:
             raise DumpError(f"not a {provider} dump: missing key {key!r}")
         return []

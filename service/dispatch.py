@@ -237,6 +237,13 @@ class EmbeddedDispatcher:
             return
 
 
+WORKER_MAX_MEMORY_KB = 400_000
+"""A pool process whose resident memory passed this (KiB) after a task is replaced by a fresh
+one (Celery's ``worker_max_memory_per_child``): CPython keeps the arenas a 100,000-sticky import
+filled, so the process would hold its peak for good; the next process starts at ~100 MB. The
+task that crossed the line finishes first; nothing is retried."""
+
+
 class CeleryDispatcher:
     """Jobs as Celery tasks on ``settings``' broker: the API publishes, ``vsm worker`` runs.
 
@@ -252,6 +259,7 @@ class CeleryDispatcher:
             task_acks_late=True,
             task_reject_on_worker_lost=True,
             worker_prefetch_multiplier=1,
+            worker_max_memory_per_child=WORKER_MAX_MEMORY_KB,
             task_serializer="json",
             accept_content=["json"],
             result_serializer="json",

@@ -11,7 +11,7 @@ from celery import Celery
 
 from connectors.errors import RateLimitedError, TransientError
 from connectors.http import RetryPolicy
-from service.dispatch import CeleryDispatcher, EmbeddedDispatcher, Job
+from service.dispatch import WORKER_MAX_MEMORY_KB, CeleryDispatcher, EmbeddedDispatcher, Job
 
 FAST = RetryPolicy(max_tries=3, base_delay=0.01, max_delay=0.02)
 
@@ -160,3 +160,11 @@ def test_a_slow_periodic_job_does_not_pile_up_in_front_of_the_jobs_it_shares_a_l
 
     (polls_before_fetch,) = fetched
     assert polls_before_fetch <= 5
+
+
+def test_a_celery_pool_process_that_grew_past_the_bound_is_replaced_after_its_task() -> None:
+    celery = CeleryDispatcher("memory://", queue="q", visibility_timeout_s=60)
+
+    # a 100,000-sticky import peaks near 350 MB; the process is recycled instead of keeping it
+    assert celery.app.conf.worker_max_memory_per_child == WORKER_MAX_MEMORY_KB
+    assert 100_000 < WORKER_MAX_MEMORY_KB < 500_000

@@ -17,7 +17,7 @@ read (``ImportStats``), so the import's account adds up.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, MutableMapping
 from typing import Any
 
 import msgspec
@@ -73,9 +73,14 @@ def normalize_miro(dump: Mapping[str, Any], *, max_text_chars: int = DEFAULT_MAX
 
 
 def read_miro(
-    parts: Mapping[str, msgspec.Raw], *, max_text_chars: int = DEFAULT_MAX_CHARS
+    parts: MutableMapping[str, msgspec.Raw], *, max_text_chars: int = DEFAULT_MAX_CHARS
 ) -> Board:
-    """Normalize a Miro dump given as its top-level parts, each the JSON bytes of its value."""
+    """Normalize a Miro dump given as its top-level parts, each the JSON bytes of its value.
+
+    The parts are taken out of ``parts`` once checked (the small ones copied): a part is a view
+    of the whole file's bytes and keeps them alive, so with the caller's own reference gone the
+    file's bytes are freed as soon as the items are read, before the board is built.
+    """
     raw_items = raw_list(parts, "items", "Miro", required=True)
     raw_connectors = raw_list(parts, "connectors", "Miro")
     raw_list(parts, "tags", "Miro")  # the type check; the tags are decoded by the reader
@@ -85,12 +90,15 @@ def read_miro(
     item_tags = {} if item_tags is None else item_tags
     if not isinstance(item_tags, Mapping):
         raise DumpError("not a Miro dump: 'item_tags' must be an object of item id -> tag ids")
+    raw_board = msgspec.Raw(bytes(parts.get("board", b"")))
+    raw_tags = msgspec.Raw(bytes(parts.get("tags", b"")))
+    parts.clear()
     reader = MiroReader(max_text_chars)
     reader.add_items(raw_items)
     del raw_items
     reader.add_connectors(raw_connectors)
-    no_part = msgspec.Raw()
-    return reader.board(parts.get("board", no_part), parts.get("tags", no_part), item_tags)
+    del raw_connectors
+    return reader.board(raw_board, raw_tags, item_tags)
 
 
 class _Record(Record, frozen=True):

@@ -138,7 +138,7 @@ async def workspace_of(request: Request, credentials: HTTPAuthorizationCredentia
             )
         cache.remember(secret, workspace_id)
     limiter: RateLimiter | None = getattr(request.app.state, "rate_limiter", None)
-    wait_s = limiter.wait_s(credentials.credentials) if limiter is not None else None
+    wait_s = await limiter.wait(credentials.credentials) if limiter is not None else None
     if wait_s is not None:
         raise ProblemError(
             "too-many-requests",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 from datetime import datetime
 from typing import Any, Generic, Literal, TypeVar
 
@@ -141,6 +142,29 @@ class StreamPublic(BaseModel):
     key: str = Field(description="The stream's id inside the contract document.")
     schema_version: Literal[1] = 1
     stream: ContractStream
+
+
+def stream_json(
+    stream_id: int, board_id: int, revision: int, key: str, document: str | bytes
+) -> bytes:
+    """``StreamPublic`` JSON assembled around the stored document (valid JSON, written by the
+    worker): no parse and no re-serialization of the document."""
+    head = (
+        f'{{"id":{stream_id},"board_id":{board_id},"revision":{revision},'
+        f'"key":{json.dumps(key)},"schema_version":1,"stream":'
+    )
+    return b"".join(
+        (head.encode(), document.encode() if isinstance(document, str) else document, b"}")
+    )
+
+
+def stream_page(items: list[bytes], limit: int, following: str | None) -> bytes:
+    """``Page[StreamPublic]`` JSON around the streams' JSON from ``stream_json``."""
+    return b'{"items":[%s],"limit":%d,"next_cursor":%s}' % (
+        b",".join(items),
+        limit,
+        json.dumps(following).encode(),
+    )
 
 
 class RankedProblem(BaseModel):

@@ -9,7 +9,6 @@ invalid JSON, not a dump, bad rules file, unwritable output) end with exit statu
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import sys
 from collections.abc import Callable, Iterator, Mapping
@@ -17,47 +16,22 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from rich import box
-from rich.console import Console
-from rich.table import Table
-from rich.text import Text
-
 from connectors.dump import DEFAULT_MAX_BYTES, read_dump_file
 from connectors.errors import DumpError
-from service.cli.progress import show_progress
+from service.cli.terminal import show_progress
 from service.domain.account import malformed_error, summary_line
 from service.domain.board import Board
-from service.domain.contract_model import Contract, ContractStream, decode_contract
 from service.domain.digitize import digitize
-from service.domain.export import (
-    CSV_DIALECTS,
-    PROBLEM_RANKS_HEADER,
-    attached_to,
-    comparison_rows,
-    contract_to_markdown,
-    format_minutes,
-    format_percent,
-    metric_rows,
-    problem_ranks,
-    safe_text,
-    step_labels,
-    step_problem_ranks,
-    streams_to_csv,
-)
-from service.domain.render.html import render_report_html
-from service.domain.render.svg import render_stream_svg, select_stream
 from service.domain.ruleset import Ruleset
-from service.rules_file import RulesError, load_rules_file
 
+# Only what ``vsm import --format json`` needs is imported above; the other formats' modules
+# (rich, the typed contract, jinja2, openpyxl) load when asked for (``import_formats``).
 FORMATS = ("table", "json", "markdown", "csv", "svg", "html", "xlsx")
+# the keys of ``service.domain.export.CSV_DIALECTS`` (a test keeps them equal)
+CSV_DIALECT_NAMES = ("excel", "excel-de")
 
 # A dump larger than this is refused before parsing (100,000 stickies take about 35 MB).
 MAX_DUMP_BYTES = DEFAULT_MAX_BYTES
-
-# Width of the table when it does not go to a terminal (file, pipe, test capture).
-_FILE_WIDTH = 120
-
-_MISSING = "\u2013"  # en dash: "unknown"
 
 
 def register(subparsers: Any) -> None:
@@ -82,7 +56,7 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument(
         "--csv-dialect",
-        choices=tuple(CSV_DIALECTS),
+        choices=CSV_DIALECT_NAMES,
         default="excel",
         help="with --format csv: excel (comma, decimal point; default) or excel-de "
         "(semicolon, decimal comma, as German Excel opens it)",
@@ -109,12 +83,16 @@ def _status(first: str, enabled: bool) -> Iterator[Callable[[str], None]]:
     if not enabled:
         yield lambda _: None
         return
+    from rich.console import Console
+
     with Console(stderr=True).status(first) as spinner:
         yield spinner.update
 
 
 def _fail(message: str) -> int:
     """Report an input error as the single line ``vsm: error: ...``; returns exit status 2."""
+    from service.domain.export import safe_text
+
     one_line = " ".join(safe_text(message).split())
     print(f"vsm: error: {one_line}", file=sys.stderr)
     return 2
@@ -136,12 +114,16 @@ def _naming(path: Path, message: str, label: str = "") -> str:
 def read_inputs(args: argparse.Namespace) -> tuple[Board, Ruleset | None] | int:
     """The board of ``args.file`` and the ruleset of ``args.rules`` (None: the defaults), or
     the exit status 2 after reporting an input error (``vsm import`` and ``vsm explain``)."""
-    try:
-        ruleset = load_rules_file(args.rules) if args.rules is not None else None
-    except RulesError as exc:
-        return _fail(_naming(args.rules, str(exc), "rules file"))
-    except OSError as exc:
-        return _fail(_os_message("read rules file", args.rules, exc))
+    ruleset = None
+    if args.rules is not None:
+        from service.rules_file import RulesError, load_rules_file  # yaml, pydantic: on demand
+
+        try:
+            ruleset = load_rules_file(args.rules)
+        except RulesError as exc:
+            return _fail(_naming(args.rules, str(exc), "rules file"))
+        except OSError as exc:
+            return _fail(_os_message("read rules file", args.rules, exc))
     try:
         board = read_dump_file(args.file, MAX_DUMP_BYTES)
     except DumpError as exc:
@@ -169,8 +151,10 @@ def run_import(args: argparse.Namespace) -> int:
         if isinstance(inputs, int):
             return inputs
         board, ruleset = inputs
+        del inputs
         status(f"classifying {len(board.items):,} items")
         doc = digitize(board, ruleset)
+        del board  # the document holds all the output needs: 100,000s of items freed here
 
     max_share = 0.0 if args.strict else (ruleset or Ruleset()).max_malformed_share
     refused = malformed_error(doc["account"], max_share)
@@ -179,13 +163,17 @@ def run_import(args: argparse.Namespace) -> int:
     if args.format == "xlsx":
         return _write_xlsx(doc, args.output)
 
+    if args.format == "json":
+        return _write_json(doc, args.output)
+    from service.cli import import_formats  # rich, jinja2, the exporters: not for JSON
+
     if args.output is None and args.format == "table":
-        render_table(
-            decode_contract(doc), Console(width=None if sys.stdout.isatty() else _FILE_WIDTH)
-        )
+        import_formats.print_table(doc)
         return _summarize(doc)
     try:
-        text = render(doc, args.format, stream=args.stream, csv_dialect=args.csv_dialect)
+        text = import_formats.render(
+            doc, args.format, stream=args.stream, csv_dialect=args.csv_dialect
+        )
     except LookupError as exc:
         return _fail(str(exc))
     written = write_output(text, args.output)
@@ -200,6 +188,7 @@ def _summarize(doc: Mapping[str, Any]) -> int:
 
 def _write_xlsx(doc: Mapping[str, Any], output: Path | None) -> int:
     """The workbook to ``output``, or to stdout when it is a pipe or a file (never a terminal)."""
+    from service.domain.contract_model import decode_contract
     from service.spreadsheet import contract_to_xlsx
 
     data = contract_to_xlsx(decode_contract(doc))
@@ -215,166 +204,17 @@ def _write_xlsx(doc: Mapping[str, Any], output: Path | None) -> int:
     return 0
 
 
-def render(
-    doc: Mapping[str, Any], fmt: str, *, stream: str | None = None, csv_dialect: str = "excel"
-) -> str:
-    """The contract document in one of ``FORMATS`` as text (the table without colours).
-
-    ``svg`` draws one stream (``stream``: id, name or 1-based position; default the first) and
-    raises ``LookupError`` when there is no such stream; ``html`` is the whole report page.
-    """
-    if fmt == "json":
-        return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
-    if fmt not in FORMATS or fmt == "xlsx":
-        raise ValueError(f"unknown text format {fmt!r}")
-    contract = decode_contract(doc)
-    if fmt == "svg":
-        return render_stream_svg(select_stream(contract, stream))
-    if fmt == "html":
-        return render_report_html(contract)
-    if fmt == "markdown":
-        return contract_to_markdown(contract)
-    if fmt == "csv":
-        return streams_to_csv(contract.streams, dialect=csv_dialect)
-    buffer = io.StringIO()
-    render_table(
-        contract,
-        Console(file=buffer, width=_FILE_WIDTH, color_system=None, force_terminal=False),
-    )
-    return buffer.getvalue()
-
-
-def _t(value: object, style: str = "") -> Text:
-    """Board text as a rich ``Text``: never parsed as markup, control characters removed."""
-    text = safe_text(value)
-    return Text(text if text else _MISSING, style=style)
-
-
-def _yes_no(value: object) -> Text:
-    if value is None:
-        return _t(None)
-    return Text("yes", style="green") if value else Text("no", style="red")
-
-
-def render_table(doc: Contract, console: Console) -> None:
-    """Print the document for people: per stream its steps, problems, ideas and metrics."""
-    board = doc.board
-    heading = Text(safe_text(board.name) or "(unnamed board)", style="bold")
-    heading.append(f"  {safe_text(board.provider)} board {safe_text(board.id)}", style="dim")
-    console.print(heading)
-    console.print()
-    if not doc.streams:
-        console.print(Text("No value stream found on this board."))
-        console.print()
-    for stream in doc.streams:
-        _render_stream(stream, console)
-    comparison = doc.comparison
-    if comparison is not None:
-        table = _table("Current vs target state", show_header=False)
-        table.add_column("")
-        table.add_column("Value")
-        for label, value in comparison_rows(comparison):
-            table.add_row(Text(label), _t(value))
-        console.print(table)
-        console.print()
-    if doc.warnings:
-        table = _table("Warnings")
-        table.add_column("Warning")
-        table.add_column("What to change")
-        for warning in doc.warnings:
-            table.add_row(_t(warning.message, "yellow"), _t(warning.fix))
-        console.print(table)
-        console.print()
-    unclassified = doc.unclassified
-    console.print(
-        Text(
-            f"Unclassified items: {len(unclassified)}"
-            + (" (see --format json or markdown for the list)" if unclassified else ""),
-            style="dim" if not unclassified else "yellow",
-        )
-    )
-
-
-def _table(title: str, *, show_header: bool = True) -> Table:
-    return Table(
-        title=Text(title, style="bold"),
-        title_justify="left",
-        box=box.SIMPLE_HEAD,
-        show_edge=False,
-        show_header=show_header,
-    )
-
-
-def _render_stream(stream: ContractStream, console: Console) -> None:
-    title = Text(safe_text(stream.name) or "(unnamed stream)", style="bold cyan")
-    title.append(f"  {safe_text(stream.state)}", style="cyan")
-    console.print(title)
-    if stream.persona:
-        console.print(Text("Persona: ") + _t(stream.persona))
-    lanes = [safe_text(lane) for lane in stream.lanes]
-    if lanes:
-        console.print(Text("Lanes: " + ", ".join(lanes)))
-
-    steps = stream.steps
-    labels = step_labels(stream)
-    # a board without swimlanes gets no column of dashes
-    show_lane = any(step.lane for step in steps)
-    table = _table("Steps")
-    table.add_column("#", justify="right")
-    table.add_column("Step")
-    if show_lane:
-        table.add_column("Lane")
-    table.add_column("VA")
-    for name in ("PT", "LT", "WT", "%C&A", PROBLEM_RANKS_HEADER):
-        table.add_column(name, justify="right")
-    ranks = problem_ranks(stream)
-    for step in steps:
-        lane = [_t(step.lane)] if show_lane else []
-        table.add_row(
-            Text(str(step.order)),
-            _t(step.title),
-            *lane,
-            _yes_no(step.value_adding),
-            Text(format_minutes(step.process_time_min)),
-            Text(format_minutes(step.lead_time_min)),
-            Text(format_minutes(step.wait_time_min)),
-            Text(format_percent(step.complete_accurate_pct)),
-            Text(step_problem_ranks(step, ranks)),
-        )
-    console.print(table)
-    console.print()
-
-    problems = stream.problems
-    if problems:
-        table = _table("Problems (most votes first)")
-        table.add_column("Rank", justify="right")
-        table.add_column("Votes", justify="right")
-        table.add_column("Problem")
-        table.add_column("Step")
-        for rank, problem in enumerate(problems, start=1):
-            table.add_row(
-                Text(str(rank)),
-                Text(str(problem.weight)),
-                _t(problem.text),
-                _t(attached_to(labels, problem.step_id)),
-            )
-        console.print(table)
-        console.print()
-
-    ideas = stream.ideas
-    if ideas:
-        table = _table("Ideas")
-        table.add_column("Idea")
-        table.add_column("Step")
-        for idea in ideas:
-            table.add_row(_t(idea.text), _t(attached_to(labels, idea.step_id)))
-        console.print(table)
-        console.print()
-
-    table = _table("Metrics", show_header=False)
-    table.add_column("Metric")
-    table.add_column("Value", justify="right")
-    for label, value in metric_rows(stream.metrics):
-        table.add_row(Text(label), Text(value))
-    console.print(table)
-    console.print()
+def _write_json(doc: Mapping[str, Any], output: Path | None) -> int:
+    """The document as JSON (2-space indent), written piece by piece as it is encoded: the whole
+    text of a 100,000-sticky board is never one string (and its pieces' list) in memory."""
+    if output is None:
+        json.dump(doc, sys.stdout, indent=2, ensure_ascii=False)
+        sys.stdout.write("\n")
+        return 0
+    try:
+        with output.open("w", encoding="utf-8", newline="") as handle:
+            json.dump(doc, handle, indent=2, ensure_ascii=False)
+            handle.write("\n")
+    except OSError as exc:
+        return _fail(_os_message("write", output, exc))
+    return 0

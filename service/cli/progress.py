@@ -9,11 +9,9 @@ response through an httpx event hook and every wait through the connectors' inje
 from __future__ import annotations
 
 import asyncio
-import sys
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
 
 import httpx
 from rich.console import Console
@@ -21,15 +19,11 @@ from rich.live import Live
 from rich.text import Text
 
 from connectors.http import Clock
+from service.cli.terminal import show_progress
+
+__all__ = ["FetchWatch", "live_line", "show_progress"]
 
 _MAX_PARSED_BYTES = 20 * 1024 * 1024  # a page larger than this is counted, not parsed
-
-
-def show_progress(quiet: bool, stream: Any = None) -> bool:
-    """Whether to draw progress: not with ``--quiet``, and only on a terminal."""
-    target = stream if stream is not None else sys.stderr
-    isatty = getattr(target, "isatty", None)
-    return not quiet and callable(isatty) and bool(isatty())
 
 
 class FetchWatch:

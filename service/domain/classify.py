@@ -422,7 +422,11 @@ def classify(board: Board, ruleset: Ruleset) -> Classification:
             dots.add(item.id)
             continue
         outcome = _decide(item, rules, legend_colors, color_outcomes)
-        frame = next((skipped[cid] for cid in item.containers if cid in skipped), None)
+        frame = (
+            next((skipped[cid] for cid in item.containers if cid in skipped), None)
+            if skipped
+            else None
+        )
         if frame is not None and isinstance(outcome, Decision) and outcome.role in STEPS:
             why = (
                 f"inside {container_word} {quote_first_line(frame.text)}, which holds no flow "

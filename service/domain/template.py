@@ -67,6 +67,8 @@ def _shape(item: Item) -> str:
 
 def _home(item: Item, excluded: frozenset[str]) -> str | None:
     """The innermost container of the item that is not a legend or skipped frame."""
+    if not excluded:
+        return item.containers[0] if item.containers else None
     return next((cid for cid in item.containers if cid not in excluded), None)
 
 
@@ -113,7 +115,7 @@ def template_decisions(
     candidates: dict[str | None, list[Item]] = defaultdict(list)
     homes_with_steps: set[str | None] = set()
     for item in items:
-        if any(cid in excluded for cid in item.containers):
+        if excluded and any(cid in excluded for cid in item.containers):
             continue
         role = decided.get(item.id)
         if role in (Role.STEP, Role.WAIT):

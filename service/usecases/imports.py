@@ -17,8 +17,8 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 import structlog
-from sqlalchemy.exc import IntegrityError, OperationalError
-from sqlmodel import Session, col, delete, func, select
+from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
+from sqlmodel import Session, and_, col, delete, func, or_, select
 from sqlmodel.sql.expression import SelectOfScalar
 
 from connectors.dump import load_dump
@@ -264,8 +264,9 @@ def run_import_job(session: Session, job_id: int) -> ImportJob | None:
     """Run job ``job_id`` to a final status; None when the job does not exist.
 
     Commits twice: once to show the job ``running``, once for the result (the revision and the
-    final status together). ``TransientError`` and ``RateLimitedError`` propagate with the job
-    left ``running`` so the caller can retry; every other failure marks the job ``failed`` and
+    final status together). ``TransientError``, ``RateLimitedError`` and the database's
+    ``OperationalError``/``InterfaceError`` (connection lost) propagate with the job left
+    ``running`` so the caller can retry; every other failure marks the job ``failed`` and
     leaves the board's revisions untouched.
     """
     begin_write(session)
@@ -295,7 +296,9 @@ def run_import_job(session: Session, job_id: int) -> ImportJob | None:
         if refused is not None:
             raise JobFailure(refused)  # the previous revision stays current
         note_progress(session, job_id, "storing", len(board.items), len(board.items), 80)
-    except (TransientError, RateLimitedError):
+    except (TransientError, RateLimitedError, OperationalError, InterfaceError):
+        # A provider's blip or a lost database connection (restart, failover, terminated
+        # backend) says nothing about the job: left ``running`` for the caller's retry.
         session.rollback()
         raise
     except (JobFailure, ConnectorError) as exc:
@@ -615,18 +618,31 @@ def republish_stale_jobs(
     *,
     now: datetime,
     older_than: timedelta = QUEUED_REPUBLISH_AFTER,
+    running_older_than: timedelta | None = None,
 ) -> list[int]:
-    """Hand over again the jobs ``queued`` since before ``now - older_than`` (at most 500 per
-    call, oldest first); returns their ids. Stops at the first failed publish (the broker is
-    still down; the next sweep tries again)."""
-    ids = session.exec(
-        select(ImportJob.id)
-        .where(
-            ImportJob.status == JobStatus.QUEUED,
-            col(ImportJob.created_at) < now - older_than,
+    """Hand over again the jobs ``queued`` since before ``now - older_than`` and, with
+    ``running_older_than``, the jobs ``running`` since before ``now - running_older_than``
+    (at most 500 per call, oldest first); returns their ids. Stops at the first failed publish
+    (the broker is still down; the next sweep tries again).
+
+    A job is left ``running`` with no message to run it when its last try failed to record the
+    failure (the database was down longer than the retries); the broker would have redelivered
+    an unacknowledged one by ``running_older_than`` (its visibility timeout) anyway.
+    """
+    stale = [
+        and_(
+            col(ImportJob.status) == JobStatus.QUEUED, col(ImportJob.created_at) < now - older_than
         )
-        .order_by(col(ImportJob.id))
-        .limit(_REPUBLISH_BATCH)
+    ]
+    if running_older_than is not None:
+        stale.append(
+            and_(
+                col(ImportJob.status) == JobStatus.RUNNING,
+                col(ImportJob.started_at) < now - running_older_than,
+            )
+        )
+    ids = session.exec(
+        select(ImportJob.id).where(or_(*stale)).order_by(col(ImportJob.id)).limit(_REPUBLISH_BATCH)
     ).all()
     session.rollback()
     handed: list[int] = []

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
+import sqlalchemy as sa
 from fastapi import APIRouter, Query, Response
 from sqlmodel import Session, col, select
 
@@ -14,7 +15,7 @@ from service.api.deps import (
     WorkspaceDep,
     keyset_page,
 )
-from service.api.etags import NOT_MODIFIED, IfNoneMatch, json_with_etag
+from service.api.etags import NOT_MODIFIED, IfNoneMatch, json_bytes_with_etag, json_with_etag
 from service.api.problems import ProblemError, responses
 from service.api.routes.imports import job_public
 from service.api.schemas import (
@@ -28,6 +29,8 @@ from service.api.schemas import (
     RulesPublic,
     StreamMetricsPublic,
     StreamPublic,
+    stream_json,
+    stream_page,
 )
 from service.db.engine import begin_write
 from service.db.tables import Board, Revision, RevisionContent, RevisionStream, Stream
@@ -176,12 +179,6 @@ def _warnings(result: dict[str, Any]) -> list[dict[str, Any]]:
     return [w for w in warnings if isinstance(w, dict)] if isinstance(warnings, list) else []
 
 
-def stream_public(row: RevisionStream, key: str, board_id: int) -> StreamPublic:
-    return StreamPublic(
-        id=row.stream_id, board_id=board_id, revision=row.revision_number, key=key, stream=row.data
-    )
-
-
 @router.get(
     "/{board_id}/streams",
     response_model=Page[StreamPublic],
@@ -199,19 +196,27 @@ def list_streams(
     board = board_or_404(session, workspace_id, board_id)
     number = revision_number_or_404(board, revision)
     query = (
-        select(RevisionStream, Stream.key)
+        sa.select(
+            col(RevisionStream.stream_id),
+            col(RevisionStream.position),
+            col(Stream.key),
+            sa.cast(col(RevisionStream.data), sa.Text),
+        )
         .join(Stream, col(Stream.id) == col(RevisionStream.stream_id))
-        .where(Stream.board_id == board.id, RevisionStream.revision_number == number)
+        .where(col(Stream.board_id) == board.id, col(RevisionStream.revision_number) == number)
     )
     rows, following = keyset_page(
-        session, query, col(RevisionStream.position), page, position=lambda row: row[0].position
+        session, query, col(RevisionStream.position), page, position=lambda row: row[1]
     )
     assert board.id is not None
-    return json_with_etag(
-        Page(
-            items=[stream_public(row, key, board.id) for row, key in rows],
-            limit=page.limit,
-            next_cursor=following,
+    return json_bytes_with_etag(
+        stream_page(
+            [
+                stream_json(stream_id, board.id, number, key, document)
+                for stream_id, _, key, document in rows
+            ],
+            page.limit,
+            following,
         ),
         if_none_match,
     )
