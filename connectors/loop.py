@@ -14,11 +14,23 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
 from typing import TypeVar
 
 import httpx
 
 T = TypeVar("T")
+ResponseHook = Callable[[httpx.Response], Awaitable[None]]
+
+# The response hook of the call running in this task (and the tasks it starts): the client is
+# shared, so a call's own hook cannot be one of the client's event hooks.
+_CALL_HOOK: ContextVar[ResponseHook | None] = ContextVar("provider_call_hook", default=None)
+
+
+async def _call_hook(response: httpx.Response) -> None:
+    hook = _CALL_HOOK.get()
+    if hook is not None:
+        await hook(response)
 
 
 class ProviderHttp:
@@ -36,13 +48,19 @@ class ProviderHttp:
     def __call__(self) -> httpx.AsyncClient:
         return self._factory()
 
-    def run(self, call: Callable[[httpx.AsyncClient], Awaitable[T]]) -> T:
+    def run(
+        self,
+        call: Callable[[httpx.AsyncClient], Awaitable[T]],
+        *,
+        on_response: ResponseHook | None = None,
+    ) -> T:
         """``await call(client)`` on the process's loop; blocks this thread until it is done
-        and returns its result or raises its exception. Not for use on that loop itself."""
+        and returns its result or raises its exception. ``on_response`` sees every response
+        of this call (progress counting), none of other calls. Not for use on that loop."""
         loop = self._started()
         if self._on_loop(loop):
             raise RuntimeError("ProviderHttp.run was called from its own event loop")
-        return asyncio.run_coroutine_threadsafe(self._call(call), loop).result()
+        return asyncio.run_coroutine_threadsafe(self._call(call, on_response), loop).result()
 
     def close(self) -> None:
         """Close the client and stop the loop; a later :meth:`run` starts them again."""
@@ -56,9 +74,15 @@ class ProviderHttp:
         thread.join()
         loop.close()
 
-    async def _call(self, call: Callable[[httpx.AsyncClient], Awaitable[T]]) -> T:
+    async def _call(
+        self, call: Callable[[httpx.AsyncClient], Awaitable[T]], on_response: ResponseHook | None
+    ) -> T:
         if self._client is None:  # made on the loop it belongs to
-            self._client = self._factory()
+            client = self._factory()
+            hooks = client.event_hooks
+            client.event_hooks = {**hooks, "response": [*hooks.get("response", []), _call_hook]}
+            self._client = client
+        _CALL_HOOK.set(on_response)  # this task's own context (run_coroutine_threadsafe)
         return await call(self._client)
 
     async def _close_client(self) -> None:

@@ -110,15 +110,24 @@ def database(
         engine.dispose()
 
 
+# Ids start at 1 again in every test, as on a fresh database.
+_RESTART_SEQUENCES = sa.text(
+    "SELECT setval(c.oid, 1, false) FROM pg_class c "
+    "JOIN pg_namespace n ON n.oid = c.relnamespace "
+    "WHERE c.relkind = 'S' AND n.nspname = current_schema()"
+)
+
+
 def clear_tables(engine: Engine) -> None:
+    """Empty every table, children first. DELETE, not TRUNCATE: a test leaves a few rows, and
+    PostgreSQL's TRUNCATE of 25 tables took 0.4 to 0.8 s per test on a loaded 2-core machine
+    against 0.02 s for these DELETEs and the sequence reset."""
     tables = [t.name for t in SQLModel.metadata.sorted_tables]
     with engine.begin() as connection:
+        for name in reversed(tables):
+            connection.execute(sa.text(f'DELETE FROM "{name}"'))
         if engine.dialect.name == "postgresql":
-            names = ", ".join(f'"{name}"' for name in tables)
-            connection.execute(sa.text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
-        else:
-            for name in reversed(tables):
-                connection.execute(sa.text(f'DELETE FROM "{name}"'))
+            connection.execute(_RESTART_SEQUENCES)
 
 
 @pytest.fixture

@@ -163,6 +163,65 @@ def submit_import(
     return job, True
 
 
+FETCHING = "fetching"
+
+
+def open_fetch_job(session: Session, board: Board, trigger: str) -> ImportJob:
+    """The import job of a live board's provider fetch, ``running`` in phase ``fetching`` from
+    the start, so the fetch's progress shows on it (``GET /v1/imports/{id}``, the web page).
+
+    A job still fetching for this board (a retry after a rate limit or a blip) is taken up
+    again rather than doubled. Flushes, never commits. ``attach_fetched_dump`` completes it.
+    """
+    assert board.id is not None
+    earlier = session.exec(
+        select(ImportJob)
+        .where(
+            ImportJob.board_id == board.id,
+            ImportJob.status == JobStatus.RUNNING,
+            ImportJob.phase == FETCHING,
+        )
+        .order_by(col(ImportJob.id).desc())
+    ).first()
+    if earlier is not None:
+        return earlier
+    job = ImportJob(
+        workspace_id=board.workspace_id,
+        board_id=board.id,
+        kind=JobKind.IMPORT,
+        status=JobStatus.RUNNING,
+        phase=FETCHING,
+        trigger=trigger,
+        provider=board.provider,
+        external_id=board.external_id,
+        board_name=board.name[:MAX_NAME],
+        started_at=utcnow(),
+    )
+    session.add(job)
+    session.flush()
+    return job
+
+
+def attach_fetched_dump(
+    session: Session, job_id: int, workspace_id: int, raw: bytes, board: BoardModel, trigger: str
+) -> ImportJob:
+    """Give the fetching job ``job_id`` its dump and queue it; returns the job to hand over.
+
+    When that job is no longer fetching (a duplicate delivery completed it, or it was failed
+    meanwhile), a new job is submitted instead. Flushes, never commits.
+    """
+    job = session.exec(_locked_job(job_id)).first()
+    if job is None or job.status != JobStatus.RUNNING or job.phase != FETCHING:
+        return submit_import(session, workspace_id, raw, board, trigger=trigger)[0]
+    job.status = JobStatus.QUEUED
+    job.board_name = board.name[:MAX_NAME]
+    job.payload_hash = sha256_hex(raw)
+    session.add(job)
+    session.add(ImportPayload(job_id=job_id, data=raw, size_bytes=len(raw)))
+    session.flush()
+    return job
+
+
 def _same_body_or_refuse(job: ImportJob, key: str, payload_hash: str) -> None:
     """Raise ``IdempotencyKeyReused`` when ``job`` was submitted with another body."""
     if job.payload_hash is not None and job.payload_hash != payload_hash:
@@ -243,6 +302,8 @@ def _load_source(session: Session, job: ImportJob) -> tuple[BoardModel, Board | 
         except BoardFormatError as exc:
             raise JobFailure(f"the stored board cannot be read: {exc}") from exc
     payload = session.get(ImportPayload, job.id)
+    if payload is None and job.payload_hash is None:  # a live fetch's job, never completed
+        raise JobFailure("the fetch from the provider did not finish; the next check fetches again")
     if payload is None:
         raise JobFailure("the uploaded dump is gone")
     try:
@@ -280,7 +341,7 @@ def run_import_job(session: Session, job_id: int) -> ImportJob | None:
     job.status = JobStatus.RUNNING
     job.attempts += 1
     job.started_at = job.started_at or utcnow()
-    job.progress = 10
+    job.progress = max(job.progress, 10)  # a fetched board keeps what its fetch reached
     job.phase = "reading"
     session.add(job)
     session.commit()

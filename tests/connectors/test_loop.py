@@ -66,3 +66,21 @@ def test_running_on_its_own_loop_is_refused_instead_of_deadlocking() -> None:
     with pytest.raises(RuntimeError, match="own event loop"):
         http.run(nested)
     http.close()
+
+
+def test_a_calls_response_hook_sees_its_own_responses_only() -> None:
+    transport = httpx.MockTransport(lambda request: httpx.Response(200, text=request.url.path))
+    http = ProviderHttp(lambda: httpx.AsyncClient(transport=transport))
+    seen: list[str] = []
+
+    async def note(response: httpx.Response) -> None:
+        seen.append(response.request.url.path)
+
+    async def get(path: str, client: httpx.AsyncClient) -> None:
+        await client.get(f"https://provider.test{path}")
+
+    http.run(lambda client: get("/watched", client), on_response=note)
+    http.run(lambda client: get("/other", client))
+    http.close()
+
+    assert seen == ["/watched"]

@@ -111,7 +111,7 @@ def test_an_unchanged_import_sends_nothing(
     again = import_dump(hook_client, alice, stream_dump(3))
 
     assert again["status"] == "unchanged"
-    time.sleep(1.5)
+    assert hook_client.app.state.runtime.dispatcher.wait_idle(30)  # type: ignore[attr-defined]
     assert len(Receiver.received) == 1
 
 
