@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+import httpx
 import structlog
 from celery import Celery
 from sqlalchemy.engine import Engine
@@ -22,6 +23,7 @@ from sqlalchemy.exc import InterfaceError, OperationalError, SQLAlchemyError
 
 from connectors.errors import TransientError
 from connectors.http import RetryPolicy
+from connectors.loop import ProviderHttp
 from service.db.engine import SessionFactory, create_db_engine, create_session_factory
 from service.db.tables import BoardSync, BoardSyncStatus, utcnow
 from service.dispatch import CeleryDispatcher, Dispatcher, EmbeddedDispatcher, Job
@@ -88,6 +90,7 @@ class Runtime:
     share_secret: bytes
     metrics: Metrics
     redis: Any | None = None
+    provider_http: ProviderHttp | None = None  # the one loop and client of provider calls
 
     @property
     def embedded(self) -> bool:
@@ -103,6 +106,8 @@ class Runtime:
     def stop(self) -> None:
         self.dispatcher.stop()
         self.hooks.client.close()
+        if self.provider_http is not None:
+            self.provider_http.close()
         if self.redis is not None:
             with contextlib.suppress(Exception):
                 self.redis.close()
@@ -153,10 +158,11 @@ def build(
     redis_client = _redis(settings)
     metrics = Metrics()
     metrics.watch_database(engine)
+    provider_http = ProviderHttp(
+        metrics.counting(http_factory or default_http, provider_hosts(settings))
+    )
     providers = build_providers(
-        ProviderContext(
-            settings, sessions, dispatcher, http_factory or default_http, redis_client, metrics
-        )
+        ProviderContext(settings, sessions, dispatcher, provider_http, redis_client, metrics)
     )
     runtime = Runtime(
         settings=settings,
@@ -168,9 +174,21 @@ def build(
         share_secret=share_signing_key(settings),
         metrics=metrics,
         redis=redis_client,
+        provider_http=provider_http,
     )
     _register_jobs(runtime, poll_tick_s, retry)
     return runtime
+
+
+def provider_hosts(settings: Settings) -> dict[str, str]:
+    """Host -> provider name of every configured provider URL (API and OAuth), for metrics."""
+    hosts: dict[str, str] = {}
+    for name in ("miro", "mural"):
+        group = getattr(settings, name)
+        for url in (group.api_url, group.auth_url):
+            if url:
+                hosts[httpx.URL(url).host] = name
+    return hosts
 
 
 def worker_celery(settings: Settings) -> Celery:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import os
 import resource
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -119,6 +119,28 @@ class Metrics:
 
         return {"response": [count]}
 
+    def counting(
+        self, factory: Callable[[], httpx.AsyncClient], hosts: Mapping[str, str]
+    ) -> Callable[[], httpx.AsyncClient]:
+        """``factory`` whose clients count every answer for the provider of its host
+        (``hosts``: host -> provider name; other hosts as ``other``). The process shares one
+        provider client, so the host tells the providers apart."""
+
+        async def count(response: httpx.Response) -> None:
+            provider = hosts.get(response.request.url.host, "other")
+            self.provider_calls.labels(provider, status_class(response.status_code)).inc()
+
+        def make() -> httpx.AsyncClient:
+            client = factory()
+            hooks = client.event_hooks
+            client.event_hooks = {
+                "request": list(hooks["request"]),
+                "response": [*hooks["response"], count],
+            }
+            return client
+
+        return make
+
     def metered(self, provider: str, budget: RateBudget) -> RateBudget:
         """``budget`` with its pacing waits counted for ``provider``."""
         return MeteredBudget(budget, self, provider)
@@ -212,9 +234,7 @@ class _JobTable(Collector):
         yield jobs
         age = 0.0
         if oldest is not None:
-            # SQLite hands back naive datetimes; every stored timestamp is UTC.
-            created = oldest if oldest.tzinfo else oldest.replace(tzinfo=UTC)
-            age = max(0.0, (self._clock() - created).total_seconds())
+            age = max(0.0, (self._clock() - oldest).total_seconds())
         yield GaugeMetricFamily(
             "vsm_import_queue_oldest_age_seconds",
             "Age of the oldest queued import job (0: the queue is empty).",

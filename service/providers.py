@@ -21,6 +21,7 @@ from connectors.http import (
     RedisRateBudget,
     SyncRedisScripts,
 )
+from connectors.loop import ProviderHttp
 from connectors.miro.provider import REGISTRATION as MIRO
 from connectors.mural.provider import REGISTRATION as MURAL
 from connectors.oauth import OAuthApp
@@ -31,7 +32,6 @@ from service.metrics import Metrics
 from service.settings import ProviderSettings, Settings
 from service.usecases.connections import (
     EncryptionKeyError,
-    HttpFactory,
     TokenCipher,
     provider_label,
 )
@@ -83,28 +83,9 @@ class ProviderContext:
     settings: Settings
     sessions: SessionFactory
     dispatcher: Dispatcher
-    http_factory: HttpFactory
+    http_factory: ProviderHttp
     redis: Any | None  # a sync ``redis.Redis`` shared by the process's budgets, or None
     metrics: Metrics | None = None  # counts each provider's calls and pacing waits
-
-
-def _http_for(ctx: ProviderContext, provider: str) -> HttpFactory:
-    """``ctx.http_factory`` with every answer counted for ``provider`` (``vsm_provider_calls``)."""
-    metrics = ctx.metrics
-    if metrics is None:
-        return ctx.http_factory
-    counted = metrics.http_hooks(provider)["response"]
-
-    def make() -> httpx.AsyncClient:
-        client = ctx.http_factory()
-        hooks = client.event_hooks
-        client.event_hooks = {
-            "request": list(hooks["request"]),
-            "response": [*hooks["response"], *counted],
-        }
-        return client
-
-    return make
 
 
 def live_cipher(
@@ -179,7 +160,7 @@ def build_provider(ctx: ProviderContext, registration: Registration) -> Provider
             source=registration.build(app, _budgets(ctx, registration.name), DEFAULT_POLICY),
             session_factory=ctx.sessions,
             cipher=cipher,
-            http_factory=_http_for(ctx, registration.name),
+            http_factory=ctx.http_factory,
             dispatcher=ctx.dispatcher,
             poll_interval_s=group.poll_interval_s,
             poll_jitter=group.poll_jitter,

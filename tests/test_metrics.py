@@ -15,12 +15,14 @@ import pytest
 from cryptography.fernet import Fernet
 from sqlalchemy.engine import Engine
 
+import service.providers
 from connectors.http import RateSnapshot
+from service.bootstrap import provider_hosts
 from service.db.engine import create_session_factory
 from service.db.tables import ImportJob, JobStatus, Workspace, utcnow
 from service.dispatch import EmbeddedDispatcher
 from service.metrics import Metrics
-from service.providers import ProviderContext, build_providers
+from service.providers import ProviderContext
 from service.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -86,29 +88,50 @@ def test_pacing_waits_are_counted_with_their_seconds_per_provider() -> None:
     assert inner.observed == [RateSnapshot(remaining=3, reset_at=None)]
 
 
-def test_the_providers_clients_and_budgets_count_for_their_provider(tmp_path: Path) -> None:
+def test_the_process_provider_client_counts_each_answer_for_the_provider_of_its_host(
+    tmp_path: Path,
+) -> None:
+    metrics = Metrics()
+    settings = Settings(database_url=f"sqlite:///{tmp_path / 'x.db'}")
+
+    def http() -> httpx.AsyncClient:
+        return httpx.AsyncClient(transport=httpx.MockTransport(lambda _: httpx.Response(429)))
+
+    make = metrics.counting(http, provider_hosts(settings))
+
+    async def call() -> None:
+        async with make() as client:
+            await client.get(f"{settings.miro.api_url}/v2/boards/x")
+            await client.get(f"{settings.mural.api_url}/murals/x")
+            await client.get("https://elsewhere.test/x")
+
+    asyncio.run(call())
+    text = metrics.render().decode()
+
+    assert line(text, 'vsm_provider_calls_total{provider="miro",status="429"}') == 1
+    assert line(text, 'vsm_provider_calls_total{provider="mural",status="429"}') == 1
+    assert line(text, 'vsm_provider_calls_total{provider="other",status="429"}') == 1
+
+
+def test_the_providers_budgets_count_their_waits_for_their_provider(tmp_path: Path) -> None:
     metrics = Metrics()
     settings = Settings(
         database_url=f"sqlite:///{tmp_path / 'x.db'}",
         encryption_keys=[Fernet.generate_key().decode()],
         miro={"client_id": "app", "client_secret": "secret"},
     )
+    ctx = ProviderContext(settings, None, EmbeddedDispatcher(), None, None, metrics)  # type: ignore[arg-type]
+    budget = service.providers._budgets(ctx, "miro")("miro", 180)("connection:1")
 
-    def http() -> httpx.AsyncClient:
-        return httpx.AsyncClient(transport=httpx.MockTransport(lambda _: httpx.Response(429)))
+    async def run() -> float:
+        await budget.observe(RateSnapshot(remaining=0, reset_at=100.0, limit=10), 40.0)
+        return await budget.reserve(1, 40.0)
 
-    ctx = ProviderContext(settings, None, EmbeddedDispatcher(), http, None, metrics)  # type: ignore[arg-type]
-    miro = build_providers(ctx)["miro"].live
-    assert miro is not None
-
-    async def call() -> None:
-        async with miro.http_factory() as client:
-            await client.get("https://api.miro.com/v2/boards/x")
-
-    asyncio.run(call())
+    assert asyncio.run(run()) == 60.0
     text = metrics.render().decode()
 
-    assert line(text, 'vsm_provider_calls_total{provider="miro",status="429"}') == 1
+    assert line(text, 'vsm_provider_rate_limit_waits_total{provider="miro"}') == 1
+    assert line(text, 'vsm_provider_rate_limit_wait_seconds_total{provider="miro"}') == 60.0
 
 
 @pytest.mark.parametrize("queued", [0, 2])

@@ -37,14 +37,13 @@ from connectors.errors import ConnectorError, ProviderError
 from connectors.http import (
     DEFAULT_POLICY,
     SYSTEM_CLOCK,
+    BearerCalls,
     Clock,
     RateBudget,
     RateSnapshot,
-    RefreshingToken,
     RetryPolicy,
     TokenProvider,
     rate_snapshot,
-    request,
 )
 
 Json = dict[str, Any]
@@ -145,12 +144,9 @@ class MiroClient:
         max_concurrency: int = 10,
         max_items: int = MAX_ITEMS,
     ) -> None:
-        self._http = http
-        self._token = RefreshingToken(token_provider)
-        self._budget = budget
-        self._base = base_url.rstrip("/")
-        self._policy = policy
+        self._calls = BearerCalls(http, token_provider, budget, policy=policy, clock=clock)
         self._clock = clock
+        self._base = base_url.rstrip("/")
         self._slots = _Slots(max(1, max_concurrency))
         self._max_items = max_items
         # What the answers said about the credit window, and how long a page took
@@ -162,30 +158,20 @@ class MiroClient:
         self, path: str, params: Mapping[str, str | int], cost: int, priority: float = 0.0
     ) -> Json:
         url = f"{self._base}{path}"
-
-        async def send(token: str) -> httpx.Response:
-            return await request(
-                self._http,
-                "GET",
-                url,
-                headers={"Authorization": f"Bearer {token}", "Accept": "application/json"},
-                params=params,
-                budget=self._budget,
-                cost=cost,
-                policy=self._policy,
-                clock=self._clock,
-            )
-
         async with self._slots.hold(priority):
             started = self._clock.time()
-            response = await self._token.call(send)
-        self._learn(response, started)
-        try:
-            return _OBJECT.decode(response.content)
-        except (msgspec.DecodeError, msgspec.ValidationError):
-            raise ProviderError(
-                f"GET {path}: response is not a JSON object", status=response.status_code
-            ) from None
+
+            def read(response: httpx.Response) -> Json:
+                self._learn(response, started)
+                try:
+                    decoded: Json = _OBJECT.decode(response.content)
+                except (msgspec.DecodeError, msgspec.ValidationError):
+                    raise ProviderError(
+                        f"GET {path}: response is not a JSON object", status=response.status_code
+                    ) from None
+                return decoded
+
+            return await self._calls.get(url, read, params=params, cost=cost)
 
     def _learn(self, response: httpx.Response, started: float) -> None:
         """Keep the credit window the answer reports, and the first call's round trip (the
