@@ -21,7 +21,8 @@ from pathlib import Path
 import msgspec
 
 from connectors.errors import DumpError
-from connectors.miro.normalize import read_miro
+from connectors.miro.normalize import read_miro, read_miro_parts
+from connectors.miro.wire import DUMP_PARTS, MiroDumpParts
 from connectors.normalizing import json_parts
 from service.domain.board import Board, storable_board
 
@@ -69,12 +70,29 @@ def read_dump_file(path: Path, max_bytes: int = DEFAULT_MAX_BYTES) -> Board:
         raise DumpError(f"{path}: cannot read the file ({exc.strerror or exc})") from None
     if len(raw) > max_bytes:
         raise DumpError(f"{path}: the file is larger than the limit of {max_bytes:,} bytes")
+    raw = raw.removeprefix(_BOM)
     try:
-        parts = _split(raw.removeprefix(_BOM))
+        _check_utf8(raw)  # msgspec leaves the parts unparsed, so their bytes are checked here
+        miro = _miro_parts(raw)
+        if miro is not None:
+            # the usual file: a well-formed Miro dump, its lists split in the same pass
+            nul_escape = _NUL_ESCAPE.search(raw) is not None
+            del raw  # the parts keep the bytes alive only while the reader needs them
+            return _storable_if(read_miro_parts(miro), nul_escape)
+        parts = _split(raw)
     except _NotJson as exc:
         raise DumpError(f"{path}: {exc}") from None
     del raw  # the parts keep the bytes alive only while the reader needs them (read_miro)
     return _read(parts)
+
+
+def _miro_parts(raw: bytes) -> MiroDumpParts | None:
+    """The top level of a well-formed Miro dump; None for anything else, which ``_split``
+    and ``_read`` then read the general way (naming what is wrong)."""
+    try:
+        return DUMP_PARTS.decode(raw)
+    except (msgspec.DecodeError, RecursionError):  # ValidationError is a DecodeError
+        return None
 
 
 _CHUNK = 1 << 20
@@ -101,8 +119,7 @@ class _NotJson(Exception):
 
 
 def _split(raw: bytes) -> dict[str, msgspec.Raw]:
-    """The top-level parts of the JSON object in ``raw``."""
-    _check_utf8(raw)  # msgspec leaves the parts unparsed, so their bytes are checked here
+    """The top-level parts of the JSON object in ``raw`` (UTF-8, ``_check_utf8``)."""
     try:
         return _PARTS.decode(raw)
     except msgspec.ValidationError:
@@ -157,11 +174,15 @@ def _read(parts: dict[str, msgspec.Raw]) -> Board:
         from connectors.mural.normalize import normalize_mural
 
         board = normalize_mural({key: msgspec.json.decode(value) for key, value in parts.items()})
-    # Cleaned here, at the edge every dump passes (files, uploads, live fetches), so no later
-    # write meets text the database refuses (docs/service.md, "Text that cannot be stored").
-    # Lone surrogates never reach this point (msgspec refuses them and ``json_parts`` replaces
-    # them), so only an escaped NUL can: the walk over every string runs only when the bytes
-    # hold one (it was half of a 10k-sticky board's normalize, bench/digitize.py).
-    if nul_escape:
-        return storable_board(board)
-    return board
+    return _storable_if(board, nul_escape)
+
+
+def _storable_if(board: Board, nul_escape: bool) -> Board:
+    """Cleaned here, at the edge every dump passes (files, uploads, live fetches), so no later
+    write meets text the database refuses (docs/service.md, "Text that cannot be stored").
+
+    Lone surrogates never reach this point (msgspec refuses them and ``json_parts`` replaces
+    them), so only an escaped NUL can: the walk over every string runs only when the bytes
+    hold one (it was half of a 10k-sticky board's normalize, bench/digitize.py).
+    """
+    return storable_board(board) if nul_escape else board
