@@ -1,6 +1,7 @@
 """The anchor of the read benches: a minimal FastAPI app serving recorded bodies at our paths.
 
-``VSM_BENCH_BODIES`` names a JSON file ``{path: body}`` recorded from the API. Each route is
+``VSM_BENCH_BODIES`` names a JSON file ``{path: [body, content type]}`` recorded from the API;
+the signed trigger's route answers 202 after reading the body (bench/webhook_ack.py). Each route is
 one plain ``async`` handler with its path parameter typed, as a minimal app would write it,
 answering the recorded bytes: no database, no key, no middleware. Started with the same
 uvicorn options as the API:
@@ -18,15 +19,25 @@ from fastapi import FastAPI, Request, Response
 
 
 def app_from_env() -> FastAPI:
-    recorded = json.loads(Path(os.environ["VSM_BENCH_BODIES"]).read_text())
-    bodies = {path: body.encode() for path, body in recorded.items()}
+    source = os.environ.get("VSM_BENCH_BODIES")
+    recorded = json.loads(Path(source).read_text()) if source else {}
+    bodies = {path: (body.encode(), media) for path, (body, media) in recorded.items()}
     app = FastAPI()
 
     def answer(request: Request) -> Response:
-        return Response(bodies[request.url.path], media_type="application/json")
+        body, media = bodies[request.url.path]
+        return Response(body, media_type=media)
 
     @app.get("/v1/streams/{stream_id}")
     async def stream(stream_id: int, request: Request) -> Response:
+        return answer(request)
+
+    @app.get("/v1/streams/{stream_id}/map.svg")
+    async def stream_map(stream_id: int, request: Request) -> Response:
+        return answer(request)
+
+    @app.get("/v1/boards")
+    async def boards(request: Request) -> Response:
         return answer(request)
 
     @app.get("/v1/boards/{board_id}")
@@ -37,8 +48,25 @@ def app_from_env() -> FastAPI:
     async def streams(board_id: int, request: Request) -> Response:
         return answer(request)
 
+    @app.get("/v1/boards/{board_id}/revisions/{number}")
+    async def revision(board_id: int, number: int, request: Request) -> Response:
+        return answer(request)
+
     @app.get("/v1/boards/{board_id}/report")
     async def report(board_id: int, request: Request) -> Response:
         return answer(request)
 
+    @app.get("/v1/boards/{board_id}/report.html")
+    async def report_page(board_id: int, request: Request) -> Response:
+        return answer(request)
+
+    @app.post("/v1/hooks/boards/{board_id}", status_code=202)
+    async def trigger(board_id: int, request: Request) -> Response:
+        await request.body()
+        return Response(ACCEPTED, status_code=202, media_type="application/json")
+
     return app
+
+
+# The anchor of bench/webhook_ack.py: reads the body, answers 202 (no signature, no database).
+ACCEPTED = b'{"outcome":"accepted"}'

@@ -10,13 +10,17 @@ with the same uvicorn options (``--no-access-log``, ``--log-level warning``):
 - the anchor: ``bench/anchor_app.py``, one plain ``async`` FastAPI route per route of ours,
   returning the recorded bytes (no database, no key, no middleware).
 
-Each route is then loaded with ``wrk -t2 -c16`` on ours and on the anchor, one after the other,
-with the bearer key. Printed per route: requests/s and p99 for both and the ratios against the
+Each route is then loaded with ``wrk -t2 -c16`` on ours and on the anchor, alternately
+``--repeat`` times (default 3), with the bearer key; the best throughput and the lowest p99 of
+each side count (on a shared machine noise only ever lowers the one and raises the other).
+The per-key rate limit is off (``VSM_RATE_LIMIT=``): it would answer a load test with 429s.
+Printed per route: requests/s and p99 for both and the ratios against the
 targets of issue 16 (throughput >= 0.5 x the anchor, p99 <= 3 x the anchor's), and for
 ``--workers 1 2`` the scaling of ours (2 processes >= 1.7 x one). A ``If-None-Match`` request
 (304) is measured too.
 
     .venv/bin/python bench/api_read.py                             # SQLite, 1 and 2 processes
+    .venv/bin/python bench/api_read.py --workers 1 --duration 2    # one process, quicker
     .venv/bin/python bench/api_read.py --duration 5 --databases sqlite postgresql
 
 PostgreSQL comes from ``VSM_TEST_POSTGRES_URL`` (default postgresql+psycopg://postgres@127.0.0.1:5432/test).
@@ -91,11 +95,16 @@ def seed(url: str) -> tuple[str, list[tuple[str, str]]]:
             ).scalar_one()
             routes.append((f"GET /v1/streams/{{id}} ({steps} steps)", f"/v1/streams/{stream_id}"))
             if steps == 10:
-                routes.append(("GET /v1/boards/{id}", f"/v1/boards/{done.board_id}"))
-                routes.append(
-                    ("GET /v1/boards/{id}/streams", f"/v1/boards/{done.board_id}/streams")
-                )
-                routes.append(("GET /v1/boards/{id}/report", f"/v1/boards/{done.board_id}/report"))
+                board = done.board_id
+                routes += [
+                    ("GET /v1/streams/{id}/map.svg", f"/v1/streams/{stream_id}/map.svg"),
+                    ("GET /v1/boards", "/v1/boards"),
+                    ("GET /v1/boards/{id}", f"/v1/boards/{board}"),
+                    ("GET /v1/boards/{id}/streams", f"/v1/boards/{board}/streams"),
+                    ("GET /v1/boards/{id}/revisions/{n}", f"/v1/boards/{board}/revisions/1"),
+                    ("GET /v1/boards/{id}/report", f"/v1/boards/{board}/report"),
+                    ("GET /v1/boards/{id}/report.html", f"/v1/boards/{board}/report.html"),
+                ]
     engine.dispose()
     return new.secret, routes
 
@@ -150,7 +159,8 @@ def run_wrk(url: str, headers: list[str], duration: float, connections: int) -> 
 
 def bench_database(name: str, url: str, args: argparse.Namespace) -> list[dict[str, object]]:
     key, routes = seed(url)
-    env = {**os.environ, "VSM_DATABASE_URL": url, "VSM_LOG_FORMAT": "json"}
+    # No per-key rate limit: the default (300 per 10 s) would answer a load test with 429s.
+    env = {**os.environ, "VSM_DATABASE_URL": url, "VSM_LOG_FORMAT": "json", "VSM_RATE_LIMIT": ""}
     env.pop("VSM_BROKER_URL", None)
     auth = f"Authorization: Bearer {key}"
     options = ["--no-access-log", "--log-level", "warning"]
@@ -163,11 +173,11 @@ def bench_database(name: str, url: str, args: argparse.Namespace) -> list[dict[s
             anchor = None
             try:
                 ours_base = f"http://127.0.0.1:{ours_port}"
-                recorded: dict[str, str] = {}
+                recorded: dict[str, list[str]] = {}
                 etags: dict[str, str] = {}
                 for _, path in routes:
                     answer = wait_up(ours_base, key, path)
-                    recorded[path] = answer.text
+                    recorded[path] = [answer.text, answer.headers["content-type"]]
                     etags[path] = answer.headers.get("etag", "")
                 bodies_file.write_text(json.dumps(recorded))
                 command = api_command(anchor_port, "--workers", str(workers), *options)
@@ -185,12 +195,25 @@ def bench_database(name: str, url: str, args: argparse.Namespace) -> list[dict[s
                     headers = [auth]
                     if "304" in label:
                         headers.append(f"If-None-Match: {etags[path]}")
-                    figures = {}
-                    for side, base in (("ours", ours_base), ("anchor", anchor_base)):
+                    sides = (("ours", ours_base), ("anchor", anchor_base))
+                    runs: dict[str, list[dict[str, float]]] = {"ours": [], "anchor": []}
+                    for _, base in sides:
                         run_wrk(base + path, headers, 1, args.connections)  # warm-up
-                        figures[side] = run_wrk(
-                            base + path, headers, args.duration, args.connections
-                        )
+                    # Ours and the anchor alternately, the best of each: on a shared machine
+                    # noise only ever lowers throughput and raises the tail.
+                    for _ in range(args.repeat):
+                        for side, base in sides:
+                            runs[side].append(
+                                run_wrk(base + path, headers, args.duration, args.connections)
+                            )
+                    figures = {
+                        side: {
+                            "rps": max(run["rps"] for run in done),
+                            "p99": min(run["p99"] for run in done),
+                            "errors": sum(run["errors"] for run in done),
+                        }
+                        for side, done in runs.items()
+                    }
                     row = {"database": name, "workers": workers, "route": label, **figures}
                     rows.append(row)
                     print(
@@ -231,25 +254,37 @@ def report(rows: list[dict[str, object]]) -> None:
             f"| {ours['p99']:.1f} | {anchor['p99']:.1f} | {tail:.1f} "
             f"{verdict(tail <= P99_TARGET)} |"
         )
-    by_key = {(r["database"], r["workers"], r["route"]): r["ours"] for r in rows}
+    by_key = {(r["database"], r["workers"], r["route"]): r for r in rows}
     scaled = [
-        (db, route, by_key[(db, 2, route)]["rps"] / one["rps"])  # type: ignore[index]
+        (
+            db,
+            route,
+            by_key[(db, 2, route)]["ours"]["rps"] / one["ours"]["rps"],  # type: ignore[index]
+            by_key[(db, 2, route)]["anchor"]["rps"] / one["anchor"]["rps"],  # type: ignore[index]
+        )
         for (db, workers, route), one in by_key.items()
         if workers == 1 and (db, 2, route) in by_key
     ]
     if scaled:
-        print("\n| database | route | 2 processes / 1 (>= 1.7) |")
-        print("|---|---|---|")
-        for db, route, ratio in scaled:
-            print(f"| {db} | {route} | {ratio:.2f} {verdict(ratio >= SCALING_TARGET)} |")
+        # The anchor's own scaling says what the machine allowed meanwhile: on two cores
+        # shared with other work neither side can double.
+        print("\n| database | route | ours: 2 processes / 1 (>= 1.7) | anchor: 2 / 1 |")
+        print("|---|---|---|---|")
+        for db, route, ours, anchor in scaled:
+            print(
+                f"| {db} | {route} | {ours:.2f} {verdict(ours >= SCALING_TARGET)} | {anchor:.2f} |"
+            )
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--databases", nargs="+", default=["sqlite"])
     parser.add_argument("--workers", nargs="+", type=int, default=[1, 2])
-    parser.add_argument("--duration", type=float, default=3, help="seconds per wrk run")
+    parser.add_argument("--duration", type=float, default=2, help="seconds per wrk run")
     parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument(
+        "--repeat", type=int, default=3, help="alternate runs per side; the best one counts"
+    )
     args = parser.parse_args()
     if not shutil.which("wrk"):
         print("wrk is not installed (apt-get install wrk)", file=sys.stderr)

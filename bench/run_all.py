@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 # (name, arguments): the short settings; each bench's --help has the long ones.
 BENCHES: list[tuple[str, list[str]]] = [
-    ("api_read", ["--duration", "3"]),
+    ("api_read", ["--duration", "2"]),
     ("webhook_ack", ["--seconds", "10", "--burst", "500"]),
     ("digitize", ["10000", "100000", "--repeat", "3"]),
     ("render", ["--repeat", "3"]),
@@ -32,6 +32,7 @@ BENCHES: list[tuple[str, list[str]]] = [
     ("miro_import", []),
     ("mural_import", []),
     ("import_queue", ["--dumps", "60"]),
+    ("soak", ["--seconds", "30"]),
 ]
 
 

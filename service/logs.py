@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import MutableMapping
+from typing import Any
 
 import structlog
 
@@ -56,6 +58,22 @@ def configure_logging(level: str = "INFO", fmt: str = "auto") -> None:
             renderer,
         ],
     )
+    global _access
+    # The access line of every request, rendered by the same processors and renderer straight
+    # to the same stream: through the standard library it cost 87 us per request, more than a
+    # whole hot read (bench/api_read.py); this way about a fifth, and nothing below the level.
+    _access = structlog.wrap_logger(
+        _StderrLine(),
+        processors=[
+            structlog.contextvars.merge_contextvars,
+            structlog.processors.add_log_level,
+            _access_logger_name,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            structlog.processors.format_exc_info,
+            renderer,
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),
+    )
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(formatter)
     root = logging.getLogger()
@@ -70,3 +88,33 @@ def configure_logging(level: str = "INFO", fmt: str = "auto") -> None:
     for name in ("uvicorn", "uvicorn.error"):
         logging.getLogger(name).handlers[:] = []
         logging.getLogger(name).propagate = True
+
+
+ACCESS_LOGGER = "service.api.access"
+_access: Any = None
+
+
+def _access_logger_name(_logger: Any, _method: str, event: MutableMapping[str, Any]) -> Any:
+    event["logger"] = ACCESS_LOGGER
+    return event
+
+
+def access_log() -> Any:
+    """The logger of the per-request access line: the direct one ``configure_logging`` built,
+    or, when the process did not configure logging (tests, an embedding app), the standard
+    one, so the line goes wherever that process's logging goes."""
+    return _access if _access is not None else structlog.get_logger(ACCESS_LOGGER)
+
+
+class _StderrLine:
+    """Writes a rendered line to the process's ``sys.stderr`` of the moment (where the root
+    handler writes); a closed or broken stream loses the line, never the request."""
+
+    def msg(self, message: str) -> None:
+        try:
+            sys.stderr.write(message + "\n")
+            sys.stderr.flush()
+        except (OSError, ValueError):
+            pass
+
+    debug = info = warning = error = critical = exception = msg

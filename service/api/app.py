@@ -18,8 +18,9 @@ from starlette.background import BackgroundTask
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from connectors.errors import ProviderError
-from service.api import docs_pages
+from service.api import docs_pages, openapi
 from service.api.deps import MULTIPART_OVERHEAD, ids_in_range
+from service.api.hot import HotReads, RenderCache
 from service.api.middleware import BodyLimitMiddleware, RequestIdMiddleware
 from service.api.problems import (
     MEDIA_TYPE,
@@ -97,6 +98,7 @@ def create_app(
     should_migrate = settings.embedded_worker if migrate is None else migrate
     built = runtime
     stream_reader = streams.StreamReader(runtime.engine)
+    render_cache = RenderCache()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -136,10 +138,12 @@ def create_app(
         redoc_url=None,
         lifespan=lifespan,
         dependencies=[Depends(ids_in_range)],
+        generate_unique_id_function=openapi.operation_id,
     )
     app.state.runtime = runtime
     app.state.key_cache = key_cache or KeyCache()
     app.state.stream_reader = stream_reader
+    app.state.render_cache = render_cache
     app.state.metrics = runtime.metrics
     app.state.rate_limiter = rate_limiter(settings)
     # Routes are matched in this order. The signed trigger comes first: senders call it at
@@ -166,10 +170,15 @@ def create_app(
     app.include_router(docs_pages.router)
     app.include_router(web_routes.router)
     app.include_router(web_portfolio.pages)
-    # Outermost last: request ids wrap everything, so even a refused body gets one.
+    # Outermost last: request ids wrap everything, so even a refused body gets one. The hot
+    # reads' common case is answered innermost, before FastAPI's routing (service.api.hot).
+    app.add_middleware(
+        HotReads, runtime=runtime, state=app.state, stream_reader=stream_reader, cache=render_cache
+    )
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_dump_bytes + MULTIPART_OVERHEAD)
     app.add_middleware(RequestIdMiddleware, metrics=runtime.metrics)
     _install_problem_handlers(app)
+    openapi.install(app)
     return app
 
 

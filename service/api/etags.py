@@ -34,7 +34,11 @@ def json_with_etag(model: BaseModel, if_none_match: str | None) -> Response:
     Saves the transfer, not the work: for answers assembled from several rows (boards, lists,
     reports), where no stored tag covers everything the body shows.
     """
-    body = model.model_dump_json().encode()
+    return json_bytes_with_etag(model.model_dump_json().encode(), if_none_match)
+
+
+def json_bytes_with_etag(body: bytes, if_none_match: str | None) -> Response:
+    """``json_with_etag`` for a body already serialized."""
     etag = f'W/"{hashlib.sha256(body).hexdigest()[:32]}"'
     headers = {"ETag": etag, "Cache-Control": "private, no-cache"}
     if etag_matches(if_none_match, etag):

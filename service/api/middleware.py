@@ -12,6 +12,7 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service.api.problems import MEDIA_TYPE, PROBLEM_TYPES, problem_body
+from service.logs import access_log
 from service.metrics import Metrics
 
 REQUEST_ID_HEADER = "x-request-id"
@@ -82,7 +83,7 @@ class RequestIdMiddleware:
             await send_with_id({"type": "http.response.body", "body": body})
         finally:
             elapsed = time.perf_counter() - started
-            log.info(
+            access_log().info(
                 "request",
                 method=scope.get("method"),
                 path=scope.get("path"),

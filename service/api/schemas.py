@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from typing import Any, Generic, Literal, TypeVar
 
@@ -127,12 +128,40 @@ class StreamPublic(BaseModel):
     """One value stream as of one revision. ``stream`` is the contract v1 stream object
     (schema/contract-v1.json): steps, lanes, problems, ideas, metrics."""
 
-    id: int = Field(description="Stable across revisions: the same stream on a later import.")
-    board_id: int
-    revision: int
-    key: str = Field(description="The stream's id inside the contract document.")
-    schema_version: Literal[1] = 1
-    stream: ContractStream
+    id: int = Field(
+        description="The API's id of the stream, stable across revisions (the same stream on a "
+        "later import keeps it); the contract's own id is `stream.id` (= `key`)."
+    )
+    board_id: int = Field(description="The board the stream is on.")
+    revision: int = Field(description="The board revision this copy of the stream is from.")
+    key: str = Field(description="The stream's id inside the contract document (`stream.id`).")
+    schema_version: Literal[1] = Field(default=1, description="The output contract's version.")
+    stream: ContractStream = Field(
+        description="The contract v1 stream object, unchanged (schema/contract-v1.json)."
+    )
+
+
+def stream_json(
+    stream_id: int, board_id: int, revision: int, key: str, document: str | bytes
+) -> bytes:
+    """``StreamPublic`` JSON assembled around the stored document (valid JSON, written by the
+    worker): no parse and no re-serialization of the document."""
+    head = (
+        f'{{"id":{stream_id},"board_id":{board_id},"revision":{revision},'
+        f'"key":{json.dumps(key)},"schema_version":1,"stream":'
+    )
+    return b"".join(
+        (head.encode(), document.encode() if isinstance(document, str) else document, b"}")
+    )
+
+
+def stream_page(items: list[bytes], limit: int, following: str | None) -> bytes:
+    """``Page[StreamPublic]`` JSON around the streams' JSON from ``stream_json``."""
+    return b'{"items":[%s],"limit":%d,"next_cursor":%s}' % (
+        b",".join(items),
+        limit,
+        json.dumps(following).encode(),
+    )
 
 
 class RankedProblem(BaseModel):

@@ -7,6 +7,7 @@ import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from sqlmodel import Session, col, select
 
@@ -79,14 +80,25 @@ def revoke_api_key(session: Session, prefix: str) -> ApiKey:
 
 def authenticate(session: Session, secret: str) -> int | None:
     """The workspace id of a valid, unrevoked key, else None."""
-    if not secret.startswith(f"{KEY_SCHEME}_") or len(secret) > 200:
+    if not could_be_key(secret):
         return None
     row = session.exec(
         select(ApiKey.workspace_id, ApiKey.revoked_at).where(ApiKey.key_hash == hash_key(secret))
     ).first()
+    return key_workspace(row)
+
+
+def could_be_key(secret: str) -> bool:
+    """Whether ``secret`` has the form of a key (anything else is not looked up)."""
+    return secret.startswith(f"{KEY_SCHEME}_") and len(secret) <= 200
+
+
+def key_workspace(row: Any) -> int | None:
+    """The workspace id of a ``(workspace_id, revoked_at)`` key row: None when there is no row
+    or the key is revoked."""
     if row is None or row[1] is not None:
         return None
-    return row[0]
+    return int(row[0])
 
 
 class KeyCache:

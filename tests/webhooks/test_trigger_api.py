@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import threading
 import time
 import uuid
 
 import httpx
 import pytest
+import sqlalchemy as sa
 from cryptography.fernet import Fernet
 from fastapi.testclient import TestClient
 from structlog.testing import capture_logs
@@ -332,3 +334,30 @@ def test_a_trigger_whose_key_was_removed_answers_like_an_unknown_board_and_tells
     (line,) = [entry for entry in logs if entry["event"] == "webhook_secret_unreadable"]
     assert (line["board_id"], line["log_level"]) == (board.board_id, "error")
     assert board.secret not in str(logs)
+
+
+def test_an_accepted_trigger_takes_one_transaction(
+    make_client: MakeClient, alice: Workspace
+) -> None:
+    # SQLAlchemy's "begin" event counts the transactions the request's own threads start (the
+    # in-process worker's threads are named vsm-*; a long debounce keeps them idle anyway).
+    with make_client(encryption_keys=[KEY], webhooks={"debounce_s": 3600.0}) as client:
+        job = import_dump(client, alice, stream_dump(2))
+        board = HookedBoard(client, alice, job["board_id"], "")
+        board.secret = board.rotate()["secret"]
+        engine = client.app.state.runtime.engine  # type: ignore[attr-defined]
+        begins: list[str] = []
+
+        def count(_connection: object) -> None:
+            name = threading.current_thread().name
+            if not name.startswith("vsm-"):
+                begins.append(name)
+
+        sa.event.listen(engine, "begin", count)
+        try:
+            accepted = [board.post().status_code for _ in range(3)]
+        finally:
+            sa.event.remove(engine, "begin", count)
+
+    assert accepted == [202, 202, 202]
+    assert len(begins) == 3

@@ -4,17 +4,19 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
+import sqlalchemy as sa
 from fastapi import APIRouter, Query, Response
 from sqlmodel import Session, col, select
 
 from service.api.deps import (
     DispatcherDep,
     PageDep,
+    RulesBody,
     SessionDep,
     WorkspaceDep,
     keyset_page,
 )
-from service.api.etags import NOT_MODIFIED, IfNoneMatch, json_with_etag
+from service.api.etags import NOT_MODIFIED, IfNoneMatch, json_bytes_with_etag, json_with_etag
 from service.api.problems import ProblemError, responses
 from service.api.routes.imports import job_public
 from service.api.schemas import (
@@ -28,10 +30,11 @@ from service.api.schemas import (
     RulesPublic,
     StreamMetricsPublic,
     StreamPublic,
+    stream_json,
+    stream_page,
 )
 from service.db.engine import begin_write
 from service.db.tables import Board, Revision, RevisionContent, RevisionStream, Stream
-from service.rules_file import RulesError, RulesetFile, parse_rules
 from service.usecases.errors import ConflictError
 from service.usecases.imports import hand_over, stream_key, submit_reclassify
 
@@ -176,12 +179,6 @@ def _warnings(result: dict[str, Any]) -> list[dict[str, Any]]:
     return [w for w in warnings if isinstance(w, dict)] if isinstance(warnings, list) else []
 
 
-def stream_public(row: RevisionStream, key: str, board_id: int) -> StreamPublic:
-    return StreamPublic(
-        id=row.stream_id, board_id=board_id, revision=row.revision_number, key=key, stream=row.data
-    )
-
-
 @router.get(
     "/{board_id}/streams",
     response_model=Page[StreamPublic],
@@ -199,19 +196,27 @@ def list_streams(
     board = board_or_404(session, workspace_id, board_id)
     number = revision_number_or_404(board, revision)
     query = (
-        select(RevisionStream, Stream.key)
+        sa.select(
+            col(RevisionStream.stream_id),
+            col(RevisionStream.position),
+            col(Stream.key),
+            sa.cast(col(RevisionStream.data), sa.Text),
+        )
         .join(Stream, col(Stream.id) == col(RevisionStream.stream_id))
-        .where(Stream.board_id == board.id, RevisionStream.revision_number == number)
+        .where(col(Stream.board_id) == board.id, col(RevisionStream.revision_number) == number)
     )
     rows, following = keyset_page(
-        session, query, col(RevisionStream.position), page, position=lambda row: row[0].position
+        session, query, col(RevisionStream.position), page, position=lambda row: row[1]
     )
     assert board.id is not None
-    return json_with_etag(
-        Page(
-            items=[stream_public(row, key, board.id) for row, key in rows],
-            limit=page.limit,
-            next_cursor=following,
+    return json_bytes_with_etag(
+        stream_page(
+            [
+                stream_json(stream_id, board.id, number, key, document)
+                for stream_id, _, key, document in rows
+            ],
+            page.limit,
+            following,
         ),
         if_none_match,
     )
@@ -309,25 +314,40 @@ def get_rules(board_id: int, workspace_id: WorkspaceDep, session: SessionDep) ->
     return RulesPublic(board_id=board.id, rules=board.rules)
 
 
+_RULES_BODY = {
+    "requestBody": {
+        "required": True,
+        "description": "The rules file of docs/rules.md, as YAML or as the same structure in JSON.",
+        "content": {
+            "application/json": {"schema": {"$ref": "#/components/schemas/RulesetFile"}},
+            "application/yaml": {
+                "schema": {"type": "string"},
+                "example": "version: 1\ncolors:\n  blue: step\nprecedence: rules\n",
+            },
+        },
+    }
+}
+
+
 @router.put(
     "/{board_id}/rules",
     status_code=202,
     response_model=ImportJobPublic,
-    responses=responses(401, 404, 409, 422),
+    responses=responses(400, 401, 404, 409, 415, 422),
+    openapi_extra=_RULES_BODY,
 )
 def put_rules(
     board_id: int,
-    rules: RulesetFile,
     workspace_id: WorkspaceDep,
+    stored: RulesBody,
     session: SessionDep,
     dispatcher: DispatcherDep,
 ) -> ImportJobPublic:
-    """Replace the board's rules (the rules file format, as JSON) and queue a job that
-    classifies the latest revision's stored board again into a new revision."""
+    """Replace the board's rules (the rules file format of docs/rules.md, as YAML with
+    ``Content-Type: application/yaml`` or as JSON) and queue a job that classifies the latest
+    revision's stored board again into a new revision."""
     begin_write(session)
     board = board_or_404(session, workspace_id, board_id)
-    stored = rules.model_dump(mode="json", exclude_unset=True)
-    validate_rules(stored)
     try:
         job = submit_reclassify(session, board, stored)
     except ConflictError as exc:
@@ -336,11 +356,3 @@ def put_rules(
     assert job.id is not None
     hand_over(dispatcher, job.id)
     return job_public(job)
-
-
-def validate_rules(data: dict[str, Any]) -> None:
-    """422 ``invalid-rules`` for what the schema cannot see (unknown colour names, markers)."""
-    try:
-        parse_rules(data)
-    except RulesError as exc:
-        raise ProblemError("invalid-rules", exc.message) from exc

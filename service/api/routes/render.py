@@ -1,10 +1,11 @@
 """Pictures of a board: a stream's SVG map, the board's HTML report page and signed share links.
 
-The pages are rendered by the pure core (``service.domain.render``) on every request from the
-stored contract v1 result; they carry strict headers (CSP, ``nosniff``) because every text on
-them came from a board. Share links are itsdangerous-signed tokens (``domain.render.share``); the
-signing key is derived from the newest ``VSM_ENCRYPTION_KEYS`` entry, or is a random key per
-API process when none is configured (links then end with the process).
+The pages are rendered by the pure core (``service.domain.render``) from the stored contract v1
+result (``service.api.hot`` keeps the report page and the maps once rendered); they carry
+strict headers (CSP, ``nosniff``) because every text on them came from a board. Share links are
+itsdangerous-signed tokens (``domain.render.share``); the signing key is derived from the newest
+``VSM_ENCRYPTION_KEYS`` entry, or is a random key per API process when none is configured
+(links then end with the process).
 """
 
 from __future__ import annotations

@@ -16,7 +16,7 @@ from service.api.deps import SessionDep, WorkspaceDep, request_workspace
 from service.api.etags import etag_matches
 from service.api.problems import ProblemError, responses
 from service.api.routes.boards import RevisionQuery
-from service.api.schemas import StreamPublic
+from service.api.schemas import StreamPublic, stream_json
 from service.db.engine import PlainQuery
 from service.db.tables import Board, RevisionStream, Stream
 from service.domain.contract_model import decode_stream
@@ -154,20 +154,19 @@ class StreamReader:
     ) -> StreamRow | str:
         """The stream's row, or its stored ETag alone when ``if_none_match`` names it (the
         document is not read then); the 404 problem when there is no such stream here."""
-        params = {"stream": stream_id, "workspace": workspace_id, "revision": revision}
-        if self.inline:
-            # The event loop's own connection (one thread): a pool checkout and its reset on
-            # return cost more than the look-up.
-            if self._loop_connection is None:
-                self._loop_connection = self._engine.raw_connection()
-            connection = self._loop_connection
-        else:
-            connection = self._engine.raw_connection()
+        connection = self.loop_connection() if self.inline else self._engine.raw_connection()
         try:
-            return self._read(connection, stream_id, revision, if_none_match, params)
+            return self.read_on(connection, workspace_id, stream_id, revision, if_none_match)
         finally:
             if not self.inline:
                 connection.close()
+
+    def loop_connection(self) -> Any:
+        """The event loop's own DBAPI connection (SQLite; one thread): a pool checkout and its
+        reset on return cost more than a look-up. ``service.api.hot`` reads on it too."""
+        if self._loop_connection is None:
+            self._loop_connection = self._engine.raw_connection()
+        return self._loop_connection
 
     def close(self) -> None:
         """Give the event loop's connection back (app shutdown)."""
@@ -175,14 +174,16 @@ class StreamReader:
             self._loop_connection.close()
             self._loop_connection = None
 
-    def _read(
+    def read_on(
         self,
         connection: Any,
+        workspace_id: int,
         stream_id: int,
         revision: int | None,
         if_none_match: str | None,
-        params: dict[str, Any],
     ) -> StreamRow | str:
+        """``read`` on a DBAPI ``connection`` the caller holds."""
+        params = {"stream": stream_id, "workspace": workspace_id, "revision": revision}
         pinned = revision is not None
         if if_none_match:
             meta = self._latest[(pinned, False)].first_on(connection, **params)
@@ -268,17 +269,14 @@ async def get_stream(stream_id: int, request: Request) -> Response:
         if reader.inline
         else await run_in_threadpool(reader.read, workspace_id, stream_id, revision, if_none_match)
     )
+    return stream_response(found)
+
+
+def stream_response(found: StreamRow | str) -> Response:
+    """The answer of ``StreamReader.read``'s result: the stream, or 304 for its ETag alone."""
     if isinstance(found, str):
         return Response(status_code=304, headers=_stream_headers(found))
-    # StreamPublic, assembled around the stored document (valid JSON, written by the worker).
-    document = found.document
-    head = (
-        f'{{"id":{found.stream_id},"board_id":{found.board_id},"revision":{found.revision},'
-        f'"key":{json.dumps(found.key)},"schema_version":1,"stream":'
-    )
-    body = b"".join(
-        (head.encode(), document.encode() if isinstance(document, str) else document, b"}")
-    )
+    body = stream_json(found.stream_id, found.board_id, found.revision, found.key, found.document)
     return Response(
         content=body, media_type="application/json", headers=_stream_headers(found.etag)
     )
