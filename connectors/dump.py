@@ -7,7 +7,9 @@ results, or ``"votes_unavailable"`` with the reason when Mural refused them).
 
 One parse path: the file's bytes are split into the top-level parts (``msgspec.Raw``, left
 unparsed), and each provider's reader decodes its parts with its wire models. A dump that is
-already parsed (live connectors, the REST API) is turned into the same parts first.
+already parsed (live connectors, the REST API) is turned into the same parts first. A
+well-formed Miro file is split in one pass with its lists already cut into their elements
+(``wire.MiroDumpParts``); anything else is split the general way, which names what is wrong.
 """
 
 from __future__ import annotations

@@ -114,8 +114,8 @@ def template_decisions(
     """
     decisions: list[Decision] = []
     candidates: dict[str | None, list[Item]] = defaultdict(list)
-    box = ItemKind.SHAPE
-    for item in [item for item in items if item.kind is box and item.id not in decided]:
+    shape_kind = ItemKind.SHAPE
+    for item in [item for item in items if item.kind is shape_kind and item.id not in decided]:
         if not item.text.strip():
             continue
         if excluded and any(cid in excluded for cid in item.containers):
