@@ -21,6 +21,8 @@ the machine was meanwhile.
     .venv/bin/python bench/digitize.py 10000      # one size
     .venv/bin/python bench/digitize.py --repeat 5
     .venv/bin/python bench/digitize.py --instructions   # callgrind: instructions, not seconds
+    .venv/bin/python bench/digitize.py 10000 --instructions --stages --anchor ../anchor2d9
+        # instructions per stage, beside an older commit's worktree on the same file
 """
 
 from __future__ import annotations
