@@ -6,6 +6,7 @@ import json
 import threading
 import time
 import uuid
+from typing import Any
 
 import httpx
 import pytest
@@ -339,25 +340,36 @@ def test_a_trigger_whose_key_was_removed_answers_like_an_unknown_board_and_tells
 def test_an_accepted_trigger_takes_one_transaction(
     make_client: MakeClient, alice: Workspace
 ) -> None:
-    # SQLAlchemy's "begin" event counts the transactions the request's own threads start (the
-    # in-process worker's threads are named vsm-*; a long debounce keeps them idle anyway).
+    # SQLite traces every statement on the connections the request's own threads check out
+    # (the in-process worker's threads are named vsm-*; a long debounce keeps them idle).
     with make_client(encryption_keys=[KEY], webhooks={"debounce_s": 3600.0}) as client:
         job = import_dump(client, alice, stream_dump(2))
         board = HookedBoard(client, alice, job["board_id"], "")
         board.secret = board.rotate()["secret"]
         engine = client.app.state.runtime.engine  # type: ignore[attr-defined]
-        begins: list[str] = []
+        if engine.dialect.name != "sqlite":
+            pytest.skip("SQLite traces statements; PostgreSQL runs the same transaction code")
+        statements: list[str] = []
 
-        def count(_connection: object) -> None:
-            name = threading.current_thread().name
-            if not name.startswith("vsm-"):
-                begins.append(name)
+        def note(sql: str) -> None:
+            if not threading.current_thread().name.startswith("vsm-"):
+                statements.append(sql.split(None, 1)[0].upper())
 
-        sa.event.listen(engine, "begin", count)
+        def trace(dbapi_connection: Any, _record: object, _proxy: object) -> None:
+            dbapi_connection.set_trace_callback(note)
+
+        sa.event.listen(engine, "checkout", trace)
         try:
             accepted = [board.post().status_code for _ in range(3)]
         finally:
-            sa.event.remove(engine, "begin", count)
+            sa.event.remove(engine, "checkout", trace)
 
     assert accepted == [202, 202, 202]
-    assert len(begins) == 3
+    transactions = "".join(
+        {"BEGIN": "(", "COMMIT": ")", "ROLLBACK": "!"}.get(word, "w" if word in WRITES else "")
+        for word in statements
+    )
+    assert transactions == "(www)" * 3  # remember the id, the coalescing update, the log entry
+
+
+WRITES = {"INSERT", "UPDATE", "DELETE"}
