@@ -190,7 +190,9 @@ def plain_transaction(engine: Engine) -> Iterator[Any]:
     try:
         try:
             if engine.dialect.name == "sqlite":
-                connection.driver_connection.execute("BEGIN IMMEDIATE")
+                cursor = connection.cursor()
+                cursor.execute("BEGIN IMMEDIATE")
+                cursor.close()
             yield connection
             connection.commit()
         except dbapi.Error as exc:

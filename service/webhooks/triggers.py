@@ -309,9 +309,7 @@ def accept_trigger(
     """
     store, connection = tx.store, tx.connection
     try:
-        store.remember.run_on(
-            connection, board_id=board_id, delivery_id=delivery_id, seen_at=now
-        )
+        store.remember.run_on(connection, board_id=board_id, delivery_id=delivery_id, seen_at=now)
     except IntegrityError:
         raise TriggerRejected(
             "replay", "this delivery id was accepted before; the trigger is not repeated", 409

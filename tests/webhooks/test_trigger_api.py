@@ -15,6 +15,7 @@ from cryptography.fernet import Fernet
 from fastapi.testclient import TestClient
 from structlog.testing import capture_logs
 
+from service.api.routes import webhooks as webhooks_routes
 from service.webhooks import signing
 from service.webhooks.signing import DELIVERY_HEADER, SIGNATURE_HEADER, sign
 from testkit.service_dumps import stream_dump
@@ -335,6 +336,35 @@ def test_a_trigger_whose_key_was_removed_answers_like_an_unknown_board_and_tells
     (line,) = [entry for entry in logs if entry["event"] == "webhook_secret_unreadable"]
     assert (line["board_id"], line["log_level"]) == (board.board_id, "error")
     assert board.secret not in str(logs)
+
+
+def test_the_route_behind_the_fast_path_answers_as_it_does(
+    hooked: HookedBoard, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # service.api.hot.HotTrigger answers triggers before FastAPI's routing; a query string
+    # goes on to the route. Both call answer_trigger: the answers differ in nothing else.
+    called: list[int] = []
+    real = webhooks_routes.answer_trigger
+
+    async def counting(request: object, board_id: int) -> object:
+        called.append(board_id)
+        return await real(request, board_id)  # type: ignore[arg-type]
+
+    url = hooked.url
+    answers = []
+    for suffix in ("", "?via=route"):
+        monkeypatch.setattr(HookedBoard, "url", property(lambda _, to=url + suffix: to))
+        accepted = hooked.post(delivery_id=f"d{suffix}")
+        refused = hooked.post(secret="whsec_wrong", delivery_id="x")
+        replayed = hooked.post(delivery_id=f"d{suffix}")
+        shown = sorted(accepted.json())
+        answers.append([accepted.status_code, shown, _answer(refused), replayed.status_code])
+    monkeypatch.setattr(webhooks_routes, "answer_trigger", counting)
+    hooked.post(delivery_id="counted")
+
+    assert answers[0] == answers[1]
+    assert answers[0][0::3] == [202, 409]
+    assert called == [hooked.board_id]
 
 
 def test_an_accepted_trigger_takes_one_transaction(
