@@ -32,6 +32,7 @@ BENCHES: list[tuple[str, list[str]]] = [
     ("miro_import", []),
     ("mural_import", []),
     ("import_queue", ["--dumps", "60"]),
+    ("soak", ["--seconds", "30"]),
 ]
 
 

@@ -18,8 +18,9 @@ from typing import Any
 import structlog
 from celery import Celery
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import InterfaceError, OperationalError, SQLAlchemyError
 
+from connectors.errors import TransientError
 from connectors.http import RetryPolicy
 from service.db.engine import SessionFactory, create_db_engine, create_session_factory
 from service.db.tables import BoardSync, BoardSyncStatus, utcnow
@@ -60,9 +61,7 @@ log = structlog.get_logger(__name__)
 _BEAT_TICK_S = 30.0
 _EMBEDDED_TICK_S = 5.0
 _PURGE_EVERY_S = 600.0
-_SWEEP_EVERY_S = 60.0
 REPUBLISH_TASK = "imports.republish"
-_REPUBLISH_EVERY_S = 60.0
 _SWEEP_WINDOW = timedelta(minutes=5)
 
 
@@ -264,13 +263,24 @@ def _register_jobs(runtime: Runtime, poll_tick_s: float | None, retry: RetryPoli
             with sessions() as session, runtime.metrics.time_job() as timer:
                 done = run_import_job(session, job_id)
                 timer.outcome = done.status if done is not None else "missing"
+        except (OperationalError, InterfaceError) as exc:
+            # The database dropped the connection (restart, failover, terminated backend):
+            # retried like a provider's blip, then given up as ``failed`` with the reason.
+            reason = str(exc.orig or exc).splitlines()[0][:200]
+            raise TransientError(f"database unavailable: {reason}") from exc
         finally:
             structlog.contextvars.unbind_contextvars("job_id")
         after_import(job_id)
 
     def give_up_import(job_id: int, exc: Exception) -> None:
-        with sessions() as session:
-            fail_import_job(session, job_id, f"gave up after retries: {exc}")
+        try:
+            with sessions() as session:
+                fail_import_job(session, job_id, f"gave up after retries: {exc}")
+        except SQLAlchemyError as error:
+            # Still no database: the job stays ``running`` and imports.republish hands it over
+            # again once it has been running for the broker's visibility timeout.
+            log.warning("import_give_up_unrecorded", job_id=job_id, error=type(error).__name__)
+            return
         after_import(job_id)
 
     dispatcher.register(
@@ -295,19 +305,27 @@ def _register_jobs(runtime: Runtime, poll_tick_s: float | None, retry: RetryPoli
         their due time; emitting or firing twice adds nothing."""
         hooks.emit_recent(utcnow() - _SWEEP_WINDOW)
         # Triggers accepted while the broker was down: their fire was never published.
-        hooks.fire_overdue()
+        hooks.fire_overdue(stale_after)
 
-    dispatcher.register(Job(SWEEP_TASK, sweep_events, every_s=_SWEEP_EVERY_S))
+    stale_after = timedelta(seconds=settings.outbox_stale_after_s)
+    dispatcher.register(Job(SWEEP_TASK, sweep_events, every_s=settings.outbox_sweep_s))
 
+    abandoned_after = timedelta(seconds=settings.broker_visibility_timeout_s)
     if not runtime.embedded:
         # The outbox relay's retry: jobs whose publish failed (broker down) stay ``queued`` in
         # the database and are handed over again here. Embedded publishes cannot fail, and a
         # start re-publishes what a stopped process left behind (``Runtime._recover``).
         def republish_imports() -> None:
             with sessions() as session:
-                republish_stale_jobs(session, dispatcher, now=utcnow())
+                republish_stale_jobs(
+                    session,
+                    dispatcher,
+                    now=utcnow(),
+                    older_than=stale_after,
+                    running_older_than=abandoned_after,
+                )
 
-        dispatcher.register(Job(REPUBLISH_TASK, republish_imports, every_s=_REPUBLISH_EVERY_S))
+        dispatcher.register(Job(REPUBLISH_TASK, republish_imports, every_s=settings.outbox_sweep_s))
 
 
 def _register_provider(

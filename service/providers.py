@@ -107,12 +107,19 @@ def _budgets(ctx: ProviderContext) -> BudgetFactory:
     """Budgets by kind and identity: shared through Redis when the broker is Redis (every
     worker using one identity sees one window), else per process (the embedded default)."""
     local: dict[tuple[str, str], MemoryRateBudget] = {}
+    queue = ctx.settings.broker_queue
 
     def factory(kind: str, ttl: int) -> Callable[[str], RateBudget]:
         if ctx.redis is not None:
             scripts = SyncRedisScripts(ctx.redis)
 
             def shared(identity: str) -> RateBudget:
+                if identity.startswith("connection:"):
+                    # Connection ids are this deployment's own (they start at 1 in every
+                    # database): scoped by its queue, two deployments sharing one Redis never
+                    # pace each other's connection 1. Provider-side identities (a Mural user,
+                    # an OAuth app) are metered by the provider across deployments: unscoped.
+                    identity = f"{queue}:{identity}"
                 return RedisRateBudget(scripts, provider=kind, identity=identity, ttl=ttl)
 
             return shared

@@ -7,7 +7,9 @@ Every section is optional and is merged onto the defaults:
 * lists (``standalone_markers``, ``legend.titles``, ``streams.current``, ``streams.target``,
   ``streams.skip``, ``streams.row_headings``)
   replace the default list as a whole;
-* numbers replace the default.
+* numbers replace the default;
+* ``precedence`` (``legend``, the default, or ``rules``) says who wins when the board's own
+  legend maps a colour to another role than ``colors`` does.
 
 Keys are matched case-insensitively everywhere, so they are stored lower-cased. Unknown keys are
 errors, and every error names the field path (``colors.violet``, ``time.hours_per_day``).
@@ -33,7 +35,7 @@ from pydantic import (
 )
 
 from service.domain.colors import PALETTE
-from service.domain.ruleset import Role, Ruleset
+from service.domain.ruleset import Precedence, Role, Ruleset
 from service.domain.text import has_unstorable
 
 MAX_FILE_BYTES = 1_000_000
@@ -119,6 +121,11 @@ class RulesetFile(_Section):
     dot_size_ratio: Number | None = Field(default=None, gt=0, lt=1, allow_inf_nan=False)
     match_similarity: Number | None = Field(default=None, ge=0, le=1, allow_inf_nan=False)
     max_malformed_share: Number | None = Field(default=None, ge=0, le=1, allow_inf_nan=False)
+    precedence: Precedence | None = Field(
+        default=None,
+        description="Who wins when the board's legend and `colors` give one colour different "
+        "roles: `legend` (default) or `rules`.",
+    )
 
     def to_ruleset(self) -> Ruleset:
         """Merge onto the defaults; raises ``RulesError`` for unknown colours or markers."""
@@ -163,6 +170,7 @@ class RulesetFile(_Section):
             dot_size_ratio=_number(self.dot_size_ratio, defaults.dot_size_ratio),
             match_similarity=_number(self.match_similarity, defaults.match_similarity),
             max_malformed_share=_number(self.max_malformed_share, defaults.max_malformed_share),
+            precedence=self.precedence or defaults.precedence,
         )
 
 
@@ -229,6 +237,8 @@ def _describe(error: Mapping[str, Any]) -> str:
         section = ".".join(loc[:-1])
         allowed = ", ".join(_SECTIONS[section].model_fields) if section in _SECTIONS else ""
         return f"{path}: unknown key (allowed: {allowed})"
+    if kind == "enum" and path == "precedence":
+        return f"precedence: must be legend or rules (got {_shown(value)})"
     if kind == "enum":
         return f"{path}: {_shown(value)} is not a role ({_ROLE_NAMES})"
     if path in _BOUNDS:
@@ -286,20 +296,30 @@ def load_rules_file(path: Path) -> Ruleset:
             raw = handle.read(MAX_FILE_BYTES + 1)
     except OSError as error:
         raise RulesError(f"rules file: cannot read {path}: {error.strerror}") from None
+    return parse_rules(read_rules_text(raw, str(path), is_json=path.suffix.lower() == ".json"))
+
+
+def read_rules_text(raw: bytes, source: str, *, is_json: bool) -> object:
+    """The parsed content of a rules file's bytes (YAML, or JSON when ``is_json``; JSON is
+    YAML too), not yet validated; ``source`` names it in messages (a path, "the body").
+
+    Raises ``RulesError`` when it is over 1 MB, not UTF-8, does not parse, uses YAML aliases
+    or is empty.
+    """
     if len(raw) > MAX_FILE_BYTES:
-        raise RulesError(f"rules file: {path} is larger than {MAX_FILE_BYTES // 1_000_000} MB")
+        raise RulesError(f"rules file: {source} is larger than {MAX_FILE_BYTES // 1_000_000} MB")
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError:
-        raise RulesError(f"rules file: {path} is not UTF-8 text") from None
+        raise RulesError(f"rules file: {source} is not UTF-8 text") from None
     data: object
-    if path.suffix.lower() == ".json":
+    if is_json:
         try:
             data = json.loads(text)
         except json.JSONDecodeError as error:
             raise RulesError(
-                f"rules file: {path}: invalid JSON at line {error.lineno}, column {error.colno}: "
-                f"{error.msg}"
+                f"rules file: {source}: invalid JSON at line {error.lineno}, column "
+                f"{error.colno}: {error.msg}"
             ) from None
     else:
         try:
@@ -309,10 +329,12 @@ def load_rules_file(path: Path) -> Ruleset:
             mark = getattr(error, "problem_mark", None)
             where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
             problem = getattr(error, "problem", None) or "not valid YAML"
-            raise RulesError(f"rules file: {path}: invalid YAML{where}: {problem}") from None
+            raise RulesError(f"rules file: {source}: invalid YAML{where}: {problem}") from None
+        except RecursionError:
+            raise RulesError(f"rules file: {source} is nested too deeply") from None
     if data is None:
-        raise RulesError(f"rules file: {path} is empty (write at least `version: 1`)")
-    return parse_rules(data)
+        raise RulesError(f"rules file: {source} is empty (write at least `version: 1`)")
+    return data
 
 
 def _role_map(rules: Mapping[str, Role], defaults: Mapping[str, Role]) -> dict[str, str | None]:
@@ -346,4 +368,7 @@ def ruleset_to_dict(rules: Ruleset) -> dict[str, Any]:
         "dot_size_ratio": rules.dot_size_ratio,
         "match_similarity": rules.match_similarity,
         "max_malformed_share": rules.max_malformed_share,
+        # only when changed: a revision's rules_hash is taken over this dict, and boards stored
+        # before the setting existed must still read as unchanged on their next import
+        **({"precedence": rules.precedence.value} if rules.precedence is Precedence.RULES else {}),
     }

@@ -136,6 +136,20 @@ class Settings(BaseSettings):
     miro: MiroSettings = Field(default_factory=MiroSettings)
     mural: MuralSettings = Field(default_factory=MuralSettings)
     import_max_retries: int = Field(default=5, ge=0)
+    outbox_sweep_s: float = Field(
+        default=60.0,
+        gt=0,
+        le=3600,
+        description="Seconds between the beat sweeps that hand the broker what it did not take "
+        "(imports still queued, webhook triggers past their due time).",
+    )
+    outbox_stale_after_s: float = Field(
+        default=120.0,
+        gt=0,
+        le=86400,
+        description="How late a queued import or a pending trigger must be before the sweep "
+        "hands it over again (handing over twice is harmless, only wasteful).",
+    )
     metrics_token: SecretStr | None = Field(
         default=None,
         description="Bearer token that GET /metrics requires (Prometheus); unset: no /metrics.",

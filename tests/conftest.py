@@ -9,9 +9,15 @@ per backend and session; PostgreSQL gets a schema of its own per session, droppe
 from __future__ import annotations
 
 import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from urllib.parse import quote
 
 import pytest
@@ -95,15 +101,24 @@ def database(
         engine.dispose()
 
 
+# Ids start at 1 again in every test, as on a fresh database.
+_RESTART_SEQUENCES = sa.text(
+    "SELECT setval(c.oid, 1, false) FROM pg_class c "
+    "JOIN pg_namespace n ON n.oid = c.relnamespace "
+    "WHERE c.relkind = 'S' AND n.nspname = current_schema()"
+)
+
+
 def clear_tables(engine: Engine) -> None:
+    """Empty every table, children first. DELETE, not TRUNCATE: a test leaves a few rows, and
+    PostgreSQL's TRUNCATE of 25 tables took 0.4 to 0.8 s per test on a loaded 2-core machine
+    against 0.02 s for these DELETEs and the sequence reset."""
     tables = [t.name for t in SQLModel.metadata.sorted_tables]
     with engine.begin() as connection:
+        for name in reversed(tables):
+            connection.execute(sa.text(f'DELETE FROM "{name}"'))
         if engine.dialect.name == "postgresql":
-            names = ", ".join(f'"{name}"' for name in tables)
-            connection.execute(sa.text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
-        else:
-            for name in reversed(tables):
-                connection.execute(sa.text(f'DELETE FROM "{name}"'))
+            connection.execute(_RESTART_SEQUENCES)
 
 
 @pytest.fixture
@@ -142,3 +157,88 @@ def redis_url() -> str:
     finally:
         client.close()
     return REDIS_URL
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@dataclass
+class RedisServer:
+    """A private ``redis-server`` (no persistence) that a test may kill and start again on the
+    same port, as a broker outage; the shared test Redis is never touched."""
+
+    port: int
+    log_path: Path
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        with self.log_path.open("ab") as log:
+            self.process = subprocess.Popen(
+                [
+                    "redis-server",
+                    "--port",
+                    str(self.port),
+                    "--bind",
+                    "127.0.0.1",
+                    "--save",
+                    "",
+                    "--appendonly",
+                    "no",
+                ],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        import redis
+
+        client = redis.Redis(port=self.port, socket_connect_timeout=1)
+        deadline = time.monotonic() + 20
+        try:
+            while True:
+                try:
+                    client.ping()
+                    return
+                except redis.ConnectionError:
+                    if self.process.poll() is not None or time.monotonic() > deadline:
+                        raise AssertionError(
+                            f"redis-server did not start:\n{self.log_path.read_text()[-2000:]}"
+                        ) from None
+                    time.sleep(0.05)
+        finally:
+            client.close()
+
+    def pause(self) -> None:
+        """SIGSTOP: connections are still accepted (by the kernel) but nothing is answered."""
+        assert self.process is not None
+        self.process.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        assert self.process is not None
+        self.process.send_signal(signal.SIGCONT)
+
+    def kill(self) -> None:
+        """SIGKILL: every connection drops, every queued message is gone (no persistence)."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(10)
+        self.process = None
+
+
+@pytest.fixture
+def private_redis(tmp_path: Path) -> Iterator[RedisServer]:
+    """A started private Redis on a free port, stopped after the test."""
+    if shutil.which("redis-server") is None:
+        require_service("redis-server", "the redis-server executable is not on PATH")
+    server = RedisServer(free_port(), tmp_path / "redis.log")
+    server.start()
+    try:
+        yield server
+    finally:
+        server.kill()

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import time
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -14,15 +16,17 @@ from sqlmodel import select
 
 import service.bootstrap
 import service.dispatch
+import service.providers
 from connectors.dump import load_dump
 from connectors.errors import TransientError
-from connectors.http import RetryPolicy
+from connectors.http import RateSnapshot, RetryPolicy
 from connectors.mural.provider import token_url
 from service.api.app import create_app
 from service.bootstrap import Runtime, build
-from service.db.engine import create_session_factory
+from service.db.engine import create_db_engine, create_session_factory
 from service.db.tables import ImportJob, JobStatus, Workspace
 from service.dispatch import CeleryDispatcher, EmbeddedDispatcher
+from service.providers import ProviderContext, default_http
 from service.settings import MuralSettings, Settings
 from service.usecases.imports import run_import_job, submit_import
 from testkit.service_dumps import stream_dump
@@ -172,3 +176,32 @@ def test_the_api_with_a_broker_builds_one_celery_app_and_one_engine_and_runs_not
     runtime: Runtime = app.state.runtime
     assert (len(celery_apps), len(engines)) == (1, 1)
     assert isinstance(runtime.dispatcher, CeleryDispatcher)
+
+
+@pytest.mark.redis
+@pytest.mark.anyio
+async def test_deployments_sharing_a_redis_keep_apart_the_budgets_of_their_connections(
+    redis_url: str, tmp_path: Path
+) -> None:
+    """Connection ids start at 1 in every database: only the queue tells deployments apart."""
+
+    def miro_budget(queue: str) -> Any:
+        """Connection 1's Miro budget as a process of the deployment with ``queue`` builds it."""
+        settings = Settings(broker_url=redis_url, broker_queue=queue)
+        runtime = build(settings, engine=create_db_engine(f"sqlite:///{tmp_path / 'unused.db'}"))
+        context = ProviderContext(
+            settings, runtime.sessions, runtime.dispatcher, default_http, runtime.redis
+        )
+        return service.providers._budgets(context)("miro", 180)("connection:1")
+
+    prefix = f"q-{uuid.uuid4().hex[:8]}"
+    ours, same, other = (
+        miro_budget(f"{prefix}-a"),
+        miro_budget(f"{prefix}-a"),
+        miro_budget(f"{prefix}-b"),
+    )
+    now = time.time()
+    await ours.observe(RateSnapshot(remaining=0, reset_at=now + 50, limit=100), now)
+
+    assert await same.reserve(1, now) > 0  # the same deployment waits for its window
+    assert await other.reserve(1, now) == 0  # another deployment's connection 1 does not

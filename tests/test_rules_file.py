@@ -203,6 +203,7 @@ def test_the_file_format_covers_every_ruleset_field() -> None:
     changed["colors"] = {"gray": None}
     changed["tags"] = {"t": "idea"}
     changed["markers"] = {"m": "idea"}
+    changed["precedence"] = "rules"
 
     rules = parse_rules(changed)
 
@@ -218,6 +219,7 @@ def test_the_model_class_gives_the_api_a_schema_naming_every_section() -> None:
     assert set(schema["properties"]) == {
         "version", "colors", "tags", "markers", "standalone_markers", "legend", "streams",
         "time", "attach_distance", "dot_size_ratio", "match_similarity", "max_malformed_share",
+        "precedence",
     }  # fmt: skip
     assert schema["additionalProperties"] is False
 

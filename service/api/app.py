@@ -18,7 +18,7 @@ from starlette.background import BackgroundTask
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from connectors.errors import ProviderError
-from service.api import docs_pages
+from service.api import docs_pages, openapi
 from service.api.deps import MULTIPART_OVERHEAD, ids_in_range
 from service.api.hot import HotReads, HotTrigger, RenderCache
 from service.api.middleware import BodyLimitMiddleware, RequestIdMiddleware
@@ -138,6 +138,7 @@ def create_app(
         redoc_url=None,
         lifespan=lifespan,
         dependencies=[Depends(ids_in_range)],
+        generate_unique_id_function=openapi.operation_id,
     )
     app.state.runtime = runtime
     app.state.key_cache = key_cache or KeyCache()
@@ -179,6 +180,7 @@ def create_app(
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_dump_bytes + MULTIPART_OVERHEAD)
     app.add_middleware(RequestIdMiddleware, metrics=runtime.metrics)
     _install_problem_handlers(app)
+    openapi.install(app)
     return app
 
 

@@ -12,6 +12,7 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import ValidationError
 from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 
@@ -22,6 +23,7 @@ from service.bootstrap import Runtime
 from service.db.engine import SessionFactory, max_id
 from service.dispatch import Dispatcher
 from service.domain.board import Board as BoardModel
+from service.rules_file import RulesError, RulesetFile, parse_rules, read_rules_text
 from service.settings import Settings
 from service.usecases.imports import parse_dump
 from service.usecases.keys import KeyCache, authenticate
@@ -138,7 +140,7 @@ async def workspace_of(request: Request, credentials: HTTPAuthorizationCredentia
             )
         cache.remember(secret, workspace_id)
     limiter: RateLimiter | None = getattr(request.app.state, "rate_limiter", None)
-    wait_s = limiter.wait_s(credentials.credentials) if limiter is not None else None
+    wait_s = await limiter.wait(credentials.credentials) if limiter is not None else None
     if wait_s is not None:
         raise ProblemError(
             "too-many-requests",
@@ -356,3 +358,60 @@ async def decode_dump(raw: bytes) -> tuple[Any, BoardModel]:
 def _decode_dump_sync(raw: bytes) -> tuple[Any, BoardModel]:
     data = parse_json(raw, "dump")
     return data, to_board(data)
+
+
+# Rules files as the docs write them (docs/rules.md); JSON is the same structure.
+YAML_MEDIA_TYPES = frozenset({"application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml"})
+
+
+def read_yaml_rules(raw: bytes) -> object:
+    """A YAML (or JSON) rules file's content, not yet validated; 422 ``invalid-rules`` when it
+    does not parse."""
+    try:
+        return read_rules_text(raw, "the rules", is_json=False)
+    except RulesError as exc:
+        raise ProblemError("invalid-rules", exc.message) from exc
+
+
+def rules_from(raw: bytes, *, is_yaml: bool, field: str) -> dict[str, Any]:
+    """A rules file (YAML or JSON bytes) validated -> the dict to store, or the problem: 400
+    ``invalid-json`` for broken JSON, 422 ``invalid-rules`` naming each bad field (``field`` is
+    where the rules sit: ``body``, ``body.rules``)."""
+    data = read_yaml_rules(raw) if is_yaml else parse_json(raw, field)
+    return validated_rules(data, field)
+
+
+def validated_rules(data: object, field: str) -> dict[str, Any]:
+    """Decoded rules validated -> the dict to store, or 422 ``invalid-rules`` (``rules_from``)."""
+    try:
+        model = RulesetFile.model_validate(data)
+    except ValidationError as exc:
+        raise ProblemError(
+            "invalid-rules",
+            "The rules failed validation.",
+            errors=[
+                {"field": ".".join([field, *(str(p) for p in e["loc"])]), "message": e["msg"]}
+                for e in exc.errors()[:20]
+            ],
+        ) from exc
+    stored = model.model_dump(mode="json", exclude_unset=True)
+    try:
+        parse_rules(stored)  # what the schema cannot see: colour names, markers
+    except RulesError as exc:
+        raise ProblemError("invalid-rules", exc.message) from exc
+    return stored
+
+
+async def rules_body(request: Request) -> dict[str, Any]:
+    """The request body as a rules file: ``application/json`` or ``application/yaml``."""
+    media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    is_yaml = media in YAML_MEDIA_TYPES
+    if media and not is_yaml and media != "application/json" and not media.endswith("+json"):
+        raise ProblemError(
+            "unsupported-media-type", "Send the rules as application/json or application/yaml."
+        )
+    raw = await request.body()
+    return await run_in_threadpool(rules_from, raw, is_yaml=is_yaml, field="body")
+
+
+RulesBody = Annotated[dict[str, Any], Depends(rules_body)]

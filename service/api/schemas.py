@@ -128,12 +128,17 @@ class StreamPublic(BaseModel):
     """One value stream as of one revision. ``stream`` is the contract v1 stream object
     (schema/contract-v1.json): steps, lanes, problems, ideas, metrics."""
 
-    id: int = Field(description="Stable across revisions: the same stream on a later import.")
-    board_id: int
-    revision: int
-    key: str = Field(description="The stream's id inside the contract document.")
-    schema_version: Literal[1] = 1
-    stream: ContractStream
+    id: int = Field(
+        description="The API's id of the stream, stable across revisions (the same stream on a "
+        "later import keeps it); the contract's own id is `stream.id` (= `key`)."
+    )
+    board_id: int = Field(description="The board the stream is on.")
+    revision: int = Field(description="The board revision this copy of the stream is from.")
+    key: str = Field(description="The stream's id inside the contract document (`stream.id`).")
+    schema_version: Literal[1] = Field(default=1, description="The output contract's version.")
+    stream: ContractStream = Field(
+        description="The contract v1 stream object, unchanged (schema/contract-v1.json)."
+    )
 
 
 def stream_json(

@@ -19,14 +19,13 @@ from rich.live import Live
 from rich.text import Text
 
 from connectors.http import Clock
+from connectors.progress import FetchTally
 from service.cli.terminal import show_progress
 
 __all__ = ["FetchWatch", "live_line", "show_progress"]
 
-_MAX_PARSED_BYTES = 20 * 1024 * 1024  # a page larger than this is counted, not parsed
 
-
-class FetchWatch:
+class FetchWatch(FetchTally):
     """What a provider fetch has done so far, as one line for people.
 
     ``on_response`` is an httpx response hook (pages, items, the provider's total, 429 and 5xx
@@ -35,11 +34,8 @@ class FetchWatch:
     """
 
     def __init__(self, label: str, now: Callable[[], float] = time.monotonic) -> None:
+        super().__init__()
         self.label = label
-        self.pages = 0
-        self.items = 0
-        self.total: int | None = None
-        self.retries = 0
         self._now = now
         self._wait_until = 0.0
         self._sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
@@ -55,35 +51,6 @@ class FetchWatch:
     async def sleep(self, seconds: float) -> None:
         self._wait_until = max(self._wait_until, self._now() + seconds)
         await self._sleep(seconds)
-
-    async def on_response(self, response: httpx.Response) -> None:
-        status = response.status_code
-        if status == 429 or status >= 500:
-            self.retries += 1
-            return
-        if not 200 <= status < 300:
-            return
-        if "json" not in response.headers.get("content-type", ""):
-            return
-        declared = response.headers.get("content-length", "")
-        if declared.isdigit() and int(declared) > _MAX_PARSED_BYTES:
-            self.pages += 1
-            return
-        await response.aread()
-        try:
-            body = response.json()
-        except ValueError:
-            return
-        if not isinstance(body, dict):
-            return
-        listed = body.get("data", body.get("value"))
-        if isinstance(listed, list):
-            self.pages += 1
-            self.items += len(listed)
-            total = body.get("total")
-            # the first listing's total is the board's (Miro); later ones count one item type
-            if self.total is None and isinstance(total, int) and total >= 0:
-                self.total = total
 
     def line(self) -> Text:
         """``Miro: 12 pages, 3,200/15,147 items · waiting for the rate limit, 23 s left``."""

@@ -8,6 +8,8 @@ the items concerned and what to change, on the board or in the rules, to have th
 * ``skipped-frame``: a frame whose title says it holds no flow (Agenda, Parking Lot, ...) is no
   stream, and the stickies and cards in it that would be steps are none;
 * ``unmapped-colour``: stickies of a colour the rules give no role, listed together;
+* ``legend-outranks-rules``: the board's legend maps a colour to another role than the rules
+  file does, and the legend won (``precedence``); says which rule lost and how to make it win;
 * ``ignored-shapes`` / ``ignored-texts``: many shapes or texts with text that no rule read (they
   were neither lanes nor titles).
 
@@ -44,7 +46,9 @@ class BoardWarning(Record, frozen=True):
 
 
 def _plural(count: int, word: str) -> str:
-    return f"{count} {word}" if count == 1 else f"{count} {word}s"
+    if count == 1:
+        return f"{count} {word}"
+    return f"{count} {word[:-1]}ies" if word.endswith("ky") else f"{count} {word}s"
 
 
 def _ids(items: Sequence[str]) -> tuple[str, ...]:
@@ -79,6 +83,7 @@ def board_warnings(
             )
     found.extend(_skipped(classification, items, word))
     found.extend(_unmapped_colours(classification, items))
+    found.extend(_overruled(classification))
     found.extend(_ignored_kinds(board, classification, streams))
     return tuple(sorted(found, key=lambda w: (w.code, w.item_ids[:1], w.message)))
 
@@ -161,6 +166,22 @@ def _unmapped_colours(
             "stickies with their role.",
         )
         for colour, ids in sorted(by_colour.items())
+    ]
+
+
+def _overruled(classification: Classification) -> list[BoardWarning]:
+    return [
+        BoardWarning(
+            "legend-outranks-rules",
+            f"The board's legend outranks your rule colors.{lost.color}: {lost.rule_role.value}: "
+            f"the legend sticky {lost.legend_sticky} in {lost.legend_title} says {lost.color} "
+            f"means {lost.legend_role.value}, so {_plural(len(lost.item_ids), 'sticky')} "
+            f"became {lost.legend_role.value} instead of {lost.rule_role.value}.",
+            _ids(list(lost.item_ids)),
+            "To make your rule win, set 'precedence: rules' in the rules file; or change the "
+            "legend sticky on the board.",
+        )
+        for lost in classification.overruled
     ]
 
 

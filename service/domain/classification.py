@@ -30,6 +30,18 @@ class Unclassified(Record, frozen=True):
     reason: str
 
 
+class Overruled(Record, frozen=True):
+    """A colour of the rules that the board's legend outranked (``Ruleset.precedence``): the
+    stickies ``item_ids`` took ``legend_role`` from the legend sticky instead of ``rule_role``."""
+
+    color: str
+    rule_role: Role
+    legend_role: Role
+    legend_sticky: str  # the legend sticky's first line, quoted
+    legend_title: str  # "frame 'Legende'"
+    item_ids: tuple[str, ...]
+
+
 class Times(Record, frozen=True):
     """Times found in a text, in minutes. None means "not stated", never 0."""
 
@@ -68,3 +80,5 @@ class Classification:
     typical_size: float = 200.0
     # containers that hold no flow (Agenda, Parking Lot, ...): never streams
     skipped_ids: frozenset[str] = frozenset()
+    # colours of the rules that the board's legend outranked, by colour
+    overruled: tuple[Overruled, ...] = ()

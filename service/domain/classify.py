@@ -33,8 +33,8 @@ from functools import lru_cache
 from operator import attrgetter
 
 from service.domain.board import Board, Geometry, Item, ItemKind
-from service.domain.classification import Classification, Decision, Unclassified
-from service.domain.ruleset import Role, Ruleset
+from service.domain.classification import Classification, Decision, Overruled, Unclassified
+from service.domain.ruleset import Precedence, Role, Ruleset
 from service.domain.template import template_decisions
 from service.domain.times import DASHES, leading_marker_pattern
 
@@ -231,6 +231,12 @@ class _Rules:
     standalone_marker: re.Pattern[str] | None
     colors: Mapping[str, Role]
     default_colors: Mapping[str, Role]
+    rules_first: bool  # Precedence.RULES: a changed colour outranks the board's legend
+
+    def changed(self, color: str) -> Role | None:
+        """The role the rules give ``color`` when it differs from the defaults, else None."""
+        role = self.colors.get(color)
+        return role if role is not None and self.default_colors.get(color) is not role else None
 
     @classmethod
     def of(cls, ruleset: Ruleset) -> _Rules:
@@ -249,6 +255,7 @@ class _Rules:
             standalone_marker=_cached_words_pattern(standalone),
             colors={color.casefold(): role for color, role in ruleset.colors.items()},
             default_colors=Ruleset().colors,
+            rules_first=ruleset.precedence is Precedence.RULES,
         )
 
 
@@ -319,17 +326,53 @@ def _color_outcome(
         return None, "", "no colour, tag or marker"
     color = raw.casefold()
     entry = legend.get(color)
-    if entry is not None:
-        why = (
-            f"the legend says {color} means {entry.role.value} (sticky "
-            f"{quote_first_line(entry.sticky.text)} in {entry.legend_title})"
-        )
-        return entry.role, "legend", why
+    changed = rules.changed(color)
+    says = (
+        f"the legend says {color} means {entry.role.value} (sticky "
+        f"{quote_first_line(entry.sticky.text)} in {entry.legend_title})"
+        if entry is not None
+        else ""
+    )
+    if entry is not None and not (rules.rules_first and changed not in (None, entry.role)):
+        return entry.role, "legend", says
     role = rules.colors.get(color)
     if role is None:
         return None, "", f"colour '{raw}' has no role in the ruleset"
-    source = "the default colours" if rules.default_colors.get(color) is role else "the rules"
-    return role, "color", f"colour {color} is mapped to {role.value} by {source}"
+    source = "the default colours" if changed is None else "the rules"
+    why = f"colour {color} is mapped to {role.value} by {source}"
+    if entry is not None:
+        why += f" (precedence: rules; {says})"
+    return role, "color", why
+
+
+def _overruled(
+    items: Iterable[Item],
+    decisions: Iterable[Decision],
+    rules: _Rules,
+    legend: Mapping[str, _LegendEntry],
+) -> tuple[Overruled, ...]:
+    """The colours the rules changed that the legend outranked, with the stickies concerned."""
+    by_legend = {d.item_id for d in decisions if d.rule == "legend"}
+    lost: dict[str, list[str]] = {}
+    for item in items:
+        if item.id not in by_legend or item.color is None:
+            continue
+        color = item.color.casefold()
+        entry = legend.get(color)
+        changed = rules.changed(color)
+        if entry is not None and changed is not None and changed is not entry.role:
+            lost.setdefault(color, []).append(item.id)
+    return tuple(
+        Overruled(
+            color=color,
+            rule_role=rules.colors[color],
+            legend_role=legend[color].role,
+            legend_sticky=quote_first_line(legend[color].sticky.text),
+            legend_title=legend[color].legend_title,
+            item_ids=tuple(ids),
+        )
+        for color, ids in sorted(lost.items())
+    )
 
 
 def _decide(
@@ -448,7 +491,9 @@ def classify(board: Board, ruleset: Ruleset) -> Classification:
             if decision.role is not None:
                 roles[decision.item_id] = decision.role
         decisions = sorted([*decisions, *template], key=attrgetter("item_id"))
+    overruled = _overruled(items, decisions, rules, legend_colors) if legend_colors else ()
     return Classification(
+        overruled=overruled,
         roles=roles,
         decisions=tuple(decisions),
         unclassified=tuple(unclassified),

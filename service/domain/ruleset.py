@@ -22,6 +22,13 @@ class Role(StrEnum):
     NOTE = "note"
 
 
+class Precedence(StrEnum):
+    """Who wins when the board's own legend and the rules map one colour to different roles."""
+
+    LEGEND = "legend"  # the board's legend (the default: the team wrote it for this board)
+    RULES = "rules"  # the colours of the rules file
+
+
 class StreamState(StrEnum):
     CURRENT = "current"
     TARGET = "target"
@@ -231,3 +238,6 @@ class Ruleset:
     match_similarity: float = 0.6
     # an import fails when more than this share of the items read are malformed (0: any)
     max_malformed_share: float = 0.02
+    # a colour the rules map differently from the defaults, and the board's legend maps to yet
+    # another role: the legend wins unless this is RULES (a warning names the rule that lost)
+    precedence: Precedence = Precedence.LEGEND

@@ -17,8 +17,8 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 import structlog
-from sqlalchemy.exc import IntegrityError, OperationalError
-from sqlmodel import Session, col, delete, func, select
+from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
+from sqlmodel import Session, and_, col, delete, func, or_, select
 from sqlmodel.sql.expression import SelectOfScalar
 
 from connectors.dump import load_dump
@@ -161,6 +161,65 @@ def submit_import(
     return job, True
 
 
+FETCHING = "fetching"
+
+
+def open_fetch_job(session: Session, board: Board, trigger: str) -> ImportJob:
+    """The import job of a live board's provider fetch, ``running`` in phase ``fetching`` from
+    the start, so the fetch's progress shows on it (``GET /v1/imports/{id}``, the web page).
+
+    A job still fetching for this board (a retry after a rate limit or a blip) is taken up
+    again rather than doubled. Flushes, never commits. ``attach_fetched_dump`` completes it.
+    """
+    assert board.id is not None
+    earlier = session.exec(
+        select(ImportJob)
+        .where(
+            ImportJob.board_id == board.id,
+            ImportJob.status == JobStatus.RUNNING,
+            ImportJob.phase == FETCHING,
+        )
+        .order_by(col(ImportJob.id).desc())
+    ).first()
+    if earlier is not None:
+        return earlier
+    job = ImportJob(
+        workspace_id=board.workspace_id,
+        board_id=board.id,
+        kind=JobKind.IMPORT,
+        status=JobStatus.RUNNING,
+        phase=FETCHING,
+        trigger=trigger,
+        provider=board.provider,
+        external_id=board.external_id,
+        board_name=board.name[:MAX_NAME],
+        started_at=utcnow(),
+    )
+    session.add(job)
+    session.flush()
+    return job
+
+
+def attach_fetched_dump(
+    session: Session, job_id: int, workspace_id: int, raw: bytes, board: BoardModel, trigger: str
+) -> ImportJob:
+    """Give the fetching job ``job_id`` its dump and queue it; returns the job to hand over.
+
+    When that job is no longer fetching (a duplicate delivery completed it, or it was failed
+    meanwhile), a new job is submitted instead. Flushes, never commits.
+    """
+    job = session.exec(_locked_job(job_id)).first()
+    if job is None or job.status != JobStatus.RUNNING or job.phase != FETCHING:
+        return submit_import(session, workspace_id, raw, board, trigger=trigger)[0]
+    job.status = JobStatus.QUEUED
+    job.board_name = board.name[:MAX_NAME]
+    job.payload_hash = sha256_hex(raw)
+    session.add(job)
+    session.add(ImportPayload(job_id=job_id, data=raw, size_bytes=len(raw)))
+    session.flush()
+    return job
+
+
 def _same_body_or_refuse(job: ImportJob, key: str, payload_hash: str) -> None:
     """Raise ``IdempotencyKeyReused`` when ``job`` was submitted with another body."""
     if job.payload_hash is not None and job.payload_hash != payload_hash:
@@ -241,6 +300,8 @@ def _load_source(session: Session, job: ImportJob) -> tuple[BoardModel, Board | 
         except BoardFormatError as exc:
             raise JobFailure(f"the stored board cannot be read: {exc}") from exc
     payload = session.get(ImportPayload, job.id)
+    if payload is None and job.payload_hash is None:  # a live fetch's job, never completed
+        raise JobFailure("the fetch from the provider did not finish; the next check fetches again")
     if payload is None:
         raise JobFailure("the uploaded dump is gone")
     try:
@@ -262,8 +323,9 @@ def run_import_job(session: Session, job_id: int) -> ImportJob | None:
     """Run job ``job_id`` to a final status; None when the job does not exist.
 
     Commits twice: once to show the job ``running``, once for the result (the revision and the
-    final status together). ``TransientError`` and ``RateLimitedError`` propagate with the job
-    left ``running`` so the caller can retry; every other failure marks the job ``failed`` and
+    final status together). ``TransientError``, ``RateLimitedError`` and the database's
+    ``OperationalError``/``InterfaceError`` (connection lost) propagate with the job left
+    ``running`` so the caller can retry; every other failure marks the job ``failed`` and
     leaves the board's revisions untouched.
     """
     begin_write(session)
@@ -277,7 +339,7 @@ def run_import_job(session: Session, job_id: int) -> ImportJob | None:
     job.status = JobStatus.RUNNING
     job.attempts += 1
     job.started_at = job.started_at or utcnow()
-    job.progress = 10
+    job.progress = max(job.progress, 10)  # a fetched board keeps what its fetch reached
     job.phase = "reading"
     session.add(job)
     session.commit()
@@ -293,7 +355,9 @@ def run_import_job(session: Session, job_id: int) -> ImportJob | None:
         if refused is not None:
             raise JobFailure(refused)  # the previous revision stays current
         note_progress(session, job_id, "storing", len(board.items), len(board.items), 80)
-    except (TransientError, RateLimitedError):
+    except (TransientError, RateLimitedError, OperationalError, InterfaceError):
+        # A provider's blip or a lost database connection (restart, failover, terminated
+        # backend) says nothing about the job: left ``running`` for the caller's retry.
         session.rollback()
         raise
     except (JobFailure, ConnectorError) as exc:
@@ -600,18 +664,31 @@ def republish_stale_jobs(
     *,
     now: datetime,
     older_than: timedelta = QUEUED_REPUBLISH_AFTER,
+    running_older_than: timedelta | None = None,
 ) -> list[int]:
-    """Hand over again the jobs ``queued`` since before ``now - older_than`` (at most 500 per
-    call, oldest first); returns their ids. Stops at the first failed publish (the broker is
-    still down; the next sweep tries again)."""
-    ids = session.exec(
-        select(ImportJob.id)
-        .where(
-            ImportJob.status == JobStatus.QUEUED,
-            col(ImportJob.created_at) < now - older_than,
+    """Hand over again the jobs ``queued`` since before ``now - older_than`` and, with
+    ``running_older_than``, the jobs ``running`` since before ``now - running_older_than``
+    (at most 500 per call, oldest first); returns their ids. Stops at the first failed publish
+    (the broker is still down; the next sweep tries again).
+
+    A job is left ``running`` with no message to run it when its last try failed to record the
+    failure (the database was down longer than the retries); the broker would have redelivered
+    an unacknowledged one by ``running_older_than`` (its visibility timeout) anyway.
+    """
+    stale = [
+        and_(
+            col(ImportJob.status) == JobStatus.QUEUED, col(ImportJob.created_at) < now - older_than
         )
-        .order_by(col(ImportJob.id))
-        .limit(_REPUBLISH_BATCH)
+    ]
+    if running_older_than is not None:
+        stale.append(
+            and_(
+                col(ImportJob.status) == JobStatus.RUNNING,
+                col(ImportJob.started_at) < now - running_older_than,
+            )
+        )
+    ids = session.exec(
+        select(ImportJob.id).where(or_(*stale)).order_by(col(ImportJob.id)).limit(_REPUBLISH_BATCH)
     ).all()
     session.rollback()
     handed: list[int] = []

@@ -37,6 +37,7 @@ from connectors.errors import (
     RateLimitedError,
     TransientError,
 )
+from connectors.progress import FetchTally
 from connectors.provider import Access, BoardProvider, TokenPair
 from service.db.engine import SessionFactory, begin_write
 from service.db.tables import (
@@ -48,13 +49,22 @@ from service.db.tables import (
     utcnow,
 )
 from service.dispatch import Dispatcher
+from service.domain.progress import progress_percent
 from service.usecases.connections import (
     HttpFactory,
     StoredTokens,
     TokenCipher,
     mark_needs_reauth,
 )
-from service.usecases.imports import hand_over, parse_dump, submit_import
+from service.usecases.imports import (
+    FETCHING,
+    attach_fetched_dump,
+    fail_import_job,
+    hand_over,
+    note_progress,
+    open_fetch_job,
+    parse_dump,
+)
 
 log = structlog.get_logger(__name__)
 
@@ -196,19 +206,31 @@ def _record_refusal(session: Session, sync: BoardSync, exc: ProviderError, label
 def fetch_and_import(live: ProviderLive, board_id: int, *, trigger: str = "miro") -> int | None:
     """Fetch board ``board_id`` from its provider and queue its import; returns the job id.
 
-    None when the board cannot be fetched now for a reason shown in its sync state (refused,
-    forbidden, gone, not a usable board). ``TransientError`` and ``RateLimitedError`` are raised
-    after noting them on the board, for the caller to retry (a Celery countdown, or later).
+    The job exists from the start of the fetch, ``running`` in phase ``fetching``, with the
+    items fetched so far and the provider's total (``fetching 3,200/15,147 items``). None when
+    the board cannot be fetched now for a reason shown in its sync state (refused, forbidden,
+    gone, not a usable board); the job then ends ``failed`` with it. ``TransientError`` and
+    ``RateLimitedError`` are raised after noting them on the board, for the caller to retry (a
+    Celery countdown, or later); the retry takes the same job up again.
     """
     with live.session_factory() as session:
         begin_write(session)  # _target may note a lost connection on the board
-        target, _ = _target(session, board_id, live.label)
+        target, sync = _target(session, board_id, live.label)
+        board = session.get(Board, board_id) if target is not None else None
+        job_id = open_fetch_job(session, board, trigger).id if board is not None else None
+        previous = sync.last_import_job_id if sync is not None else None
+        if sync is not None and job_id is not None:
+            sync.last_import_job_id = job_id  # followable from GET .../sync while it fetches
+            session.add(sync)
         session.commit()
-    if target is None:
+    if target is None or job_id is None:
         return None
+    progress = _FetchProgress(live.session_factory, job_id)
 
     async def fetch() -> dict[str, object]:
         async with live.http_factory() as http:
+            hooks = http.event_hooks
+            http.event_hooks = {**hooks, "response": [*hooks.get("response", []), progress.hook]}
             return await live.fetch_dump(http, target.connection_id, target.external_id)
 
     try:
@@ -228,7 +250,9 @@ def fetch_and_import(live: ProviderLive, board_id: int, *, trigger: str = "miro"
             sync = session.get(BoardSync, board_id)
             if sync is not None:
                 _record_refusal(session, sync, exc, live.label)
+                sync.last_import_job_id = previous  # nothing was imported
                 session.commit()
+            fail_import_job(session, job_id, f"{live.label} refused the fetch: {exc}")
         log.info("live_fetch_refused", board_id=board_id, error=str(exc))
         return None
 
@@ -237,17 +261,19 @@ def fetch_and_import(live: ProviderLive, board_id: int, *, trigger: str = "miro"
         begin_write(session)
         sync = session.get(BoardSync, board_id)
         if sync is None:
-            return None  # the board was deleted while we fetched
+            return None  # the board was deleted while we fetched (its jobs with it)
         try:
             model = parse_dump(dump)
             if model.id != target.external_id:
                 raise DumpError(f"{live.label} answered for board {model.id[:80]!r}")
         except DumpError as exc:
             _set(sync, BoardSyncStatus.FAILED, f"the board could not be read: {exc}")
+            sync.last_import_job_id = previous
             session.add(sync)
             session.commit()
+            fail_import_job(session, job_id, f"the board could not be read: {exc}")
             return None
-        job, _ = submit_import(session, target.workspace_id, raw, model, trigger=trigger)
+        job = attach_fetched_dump(session, job_id, target.workspace_id, raw, model, trigger)
         now = utcnow()
         sync.remote_modified_at = live.marker_of(dump)
         sync.last_import_job_id = job.id
@@ -260,6 +286,26 @@ def fetch_and_import(live: ProviderLive, board_id: int, *, trigger: str = "miro"
     hand_over(live.dispatcher, job.id)
     log.info("live_fetch_queued", board_id=board_id, job_id=job.id, trigger=trigger)
     return job.id
+
+
+class _FetchProgress:
+    """Stores a fetch's progress on its job after each listing page (``FetchTally``)."""
+
+    def __init__(self, sessions: SessionFactory, job_id: int) -> None:
+        self._sessions = sessions
+        self._job_id = job_id
+        self.tally = FetchTally(self._store)
+
+    async def hook(self, response: httpx.Response) -> None:
+        await self.tally.on_response(response)
+
+    def _store(self, tally: FetchTally) -> None:
+        done, total = tally.items, tally.total
+        if total is not None:
+            done = min(done, total)
+        percent = progress_percent(FETCHING, done, total)
+        with self._sessions() as session:
+            note_progress(session, self._job_id, FETCHING, done, total, percent)
 
 
 def poll_due_boards(

@@ -12,7 +12,10 @@ Rate limiting follows Miro's credit model: each token gets ``credits`` per ``win
 call when ``aligned_windows`` is off), Level 1 calls cost 50 and Level 2
 calls 100; every response carries ``X-RateLimit-Limit/Remaining/Reset`` (reset = epoch seconds)
 and an exhausted budget answers 429 (``Retry-After`` only when ``send_retry_after``). ``latency``
-adds seconds to every request; ``fail_next(n)`` answers the next ``n`` API calls with 503.
+adds seconds to every request; ``fail_next(n)`` answers the next ``n`` API calls with 503, and
+``inject(plan)`` answers the next API calls from a plan of :class:`Fault` s (``None`` in the plan:
+serve that call normally), for 429 and 5xx storms. ``answers`` records every API answer as an
+:class:`Answer` (``time.monotonic()`` when the request arrived and when it was answered).
 
 ``/_standin/stats`` (no auth) reports the requests, 429s and credits spent so far.
 ``serve(stand_in.app())`` runs it on a real socket (uvicorn in a thread, 127.0.0.1, random port).
@@ -58,6 +61,23 @@ ITEM_TYPES = frozenset(
 LEVEL1, LEVEL2 = 50, 100
 _Handler = Callable[[Request], Awaitable[Json]]
 _Endpoint = Callable[[Request], Awaitable[Response]]
+
+
+@dataclass(frozen=True)
+class Fault:
+    """An injected answer: ``status`` (429, 500, 502, 503...) with ``Retry-After`` seconds."""
+
+    status: int
+    retry_after: int | None = None
+
+
+@dataclass(frozen=True)
+class Answer:
+    arrived: float
+    answered: float
+    path: str
+    status: int
+    retry_after: str | None
 
 
 @dataclass
@@ -110,7 +130,9 @@ class MiroStandIn:
     _refresh: dict[str, str] = field(default_factory=dict)  # refresh token -> access token
     _codes: dict[str, float] = field(default_factory=dict)  # code -> expiry
     _windows: dict[str, _Window] = field(default_factory=dict)
+    answers: list[Answer] = field(default_factory=list)
     _fail: int = 0
+    _plan: list[Fault | None] = field(default_factory=list)
     _refreshes: int = 0
     _revoked: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -176,6 +198,15 @@ class MiroStandIn:
     def fail_next(self, count: int) -> None:
         with self._lock:
             self._fail = count
+
+    def inject(self, plan: list[Fault | None]) -> None:
+        """Answer the next API calls (after any ``fail_next``) one by one from ``plan``."""
+        with self._lock:
+            self._plan = list(plan)
+
+    def injected_faults_left(self) -> int:
+        with self._lock:
+            return len(self._plan)
 
     def calls(self, path_suffix: str = "") -> list[tuple[str, str, dict[str, str]]]:
         with self._lock:
@@ -253,6 +284,7 @@ class MiroStandIn:
             cost: int, handler: Callable[[Request], Awaitable[Json]]
         ) -> Callable[[Request], Awaitable[Response]]:
             async def endpoint(request: Request) -> Response:
+                arrived = time.monotonic()
                 with self._lock:
                     self.requests.append(
                         (request.method, request.url.path, dict(request.query_params))
@@ -262,11 +294,30 @@ class MiroStandIn:
                 token = self._authenticate(request)
                 if token is None:
                     return _error(401, "unauthorized", "Unauthorized")
+                response = await answer(request, token)
+                record = Answer(
+                    arrived,
+                    time.monotonic(),
+                    request.url.path,
+                    response.status_code,
+                    response.headers.get("retry-after"),
+                )
+                with self._lock:
+                    self.answers.append(record)
+                return response
+
+            async def answer(request: Request, token: str) -> Response:
                 with self._lock:
                     failing = self._fail > 0
                     self._fail -= 1 if failing else 0
+                    fault = None if failing or not self._plan else self._plan.pop(0)
                 if failing:
                     return _error(503, "serviceUnavailable", "Service unavailable")
+                if fault is not None:
+                    wait = (
+                        {} if fault.retry_after is None else {"Retry-After": str(fault.retry_after)}
+                    )
+                    return _error(fault.status, "injected", "Injected fault", wait)
                 allowed, headers = self._charge(token, cost)
                 if not allowed:
                     return _error(429, "tooManyRequests", "Too many requests", headers)

@@ -60,6 +60,23 @@ def client(make_client: MakeClient) -> Iterator[TestClient]:
         yield client
 
 
+@pytest.fixture(scope="module")
+def shared_client(database: TestDatabase) -> Iterator[TestClient]:
+    """One app for all of a module's tests on a backend (an app's start costs about 0.1 s),
+    for modules whose tests keep the default settings and wait for the work they start. The
+    tables are still emptied after each test: override ``client`` with ``shared_app_client``."""
+    settings = Settings(database_url=database.url, log_format="console", rate_limit=None)
+    app = create_app(settings, engine=database.engine, migrate=False, configure_logs=False)
+    with TestClient(app) as client:
+        yield client
+
+
+def shared_app_client(shared_client: TestClient, engine: Engine) -> TestClient:
+    """``client`` for a module that shares one app (``client = pytest.fixture(...)``)."""
+    shared_client.cookies.clear()
+    return shared_client
+
+
 @pytest.fixture
 def alice(engine: Engine) -> Workspace:
     return make_workspace(engine, "alice")

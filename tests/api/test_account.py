@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
 
 from testkit.service_dumps import stream_dump
-from tests.api.conftest import Workspace, import_dump
+from tests.api.conftest import Workspace, import_dump, shared_app_client
+
+client = pytest.fixture(shared_app_client)  # one app for the module's tests
 
 
 def _added_up(account: dict[str, Any]) -> int:

@@ -95,3 +95,39 @@ def test_an_import_that_cannot_be_stored_answers_503_with_retry_after_and_stores
     assert int(response.headers["retry-after"]) > 0
     with create_session_factory(engine)() as session:
         assert session.exec(select(ImportJob)).all() == []
+
+
+def test_the_sweep_hands_over_jobs_left_running_past_the_visibility_timeout_and_only_those(
+    engine: Engine,
+) -> None:
+    """A job whose last try could not record its failure (database down longer than the
+    retries) stays ``running`` with no message left to run it: the sweep hands it over."""
+    sessions = create_session_factory(engine)
+    timeout = timedelta(hours=1)
+    with sessions() as session:
+        from service.db.tables import Workspace as WorkspaceRow
+
+        workspace = WorkspaceRow(name="abandoned")
+        session.add(workspace)
+        session.commit()
+        assert workspace.id is not None
+        ids = []
+        for n, started in ((2, timeout + timedelta(seconds=1)), (3, timeout / 2)):
+            dump = stream_dump(n, board_id=f"b{n}")
+            job, _ = imports_usecase.submit_import(
+                session, workspace.id, json.dumps(dump).encode(), imports_usecase.parse_dump(dump)
+            )
+            job.status = "running"
+            job.started_at = utcnow() - started
+            session.add(job)
+            session.commit()
+            ids.append(job.id)
+    broker = Published()
+
+    with sessions() as session:
+        handed = republish_stale_jobs(
+            session, broker, now=utcnow(), older_than=timedelta(days=1), running_older_than=timeout
+        )
+
+    assert handed == [ids[0]]
+    assert broker.calls == [(IMPORT_TASK, (ids[0],))]

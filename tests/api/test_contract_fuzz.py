@@ -23,6 +23,8 @@ from schemathesis.specs.openapi.checks import (
 from tests.api.conftest import MakeClient, Workspace
 
 MAX_EXAMPLES = 8
+# The slowest single test (every operation, twice per backend): out of the quick loop, in CI.
+pytestmark = pytest.mark.slow
 
 
 @schemathesis.check

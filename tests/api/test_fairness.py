@@ -3,6 +3,7 @@ active imports, both answered 429 with Retry-After."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from typing import Any
 
@@ -11,6 +12,7 @@ import pytest
 from service.api.ratelimit import RateLimiter
 from testkit.service_dumps import stream_dump
 from tests.api.conftest import MakeClient, Workspace
+from tests.conftest import RedisServer
 
 
 def test_an_api_key_past_its_rate_limit_gets_429_with_retry_after_and_others_do_not(
@@ -71,3 +73,30 @@ def test_an_unreachable_counting_store_lets_requests_through() -> None:
     limiter = RateLimiter("1/minute", "redis://127.0.0.1:1/6")
 
     assert [limiter.wait_s("k"), limiter.wait_s("k")] == [None, None]
+
+
+@pytest.mark.redis
+def test_counting_in_a_stalled_redis_leaves_the_event_loop_free(
+    private_redis: RedisServer,
+) -> None:
+    limiter = RateLimiter("3/minute", private_redis.url)
+    key = f"key-{uuid.uuid4().hex}"
+
+    async def scenario() -> tuple[int, int | None]:
+        private_redis.pause()  # accepts connections, answers nothing
+        try:
+            counting = asyncio.create_task(limiter.wait(key))
+            turns = 0
+            # A blocking call would hold the loop until Redis answers (or times out): the task
+            # would be done by the first turn back here.
+            while not counting.done() and turns < 200:
+                await asyncio.sleep(0)
+                turns += 1
+        finally:
+            private_redis.resume()
+        return turns, await counting
+
+    turns, answer = asyncio.run(scenario())
+
+    assert turns == 200
+    assert answer is None

@@ -8,10 +8,12 @@ from sqlalchemy.engine import Engine
 
 from service.api.deps import encode_cursor
 from service.db.engine import max_id
-from tests.api.conftest import Workspace
+from tests.api.conftest import Workspace, shared_app_client
 
 # "past" is one past the backend's column range: 2^31 on PostgreSQL, 2^63 on SQLite.
 TOO_LARGE = ["past", 2**63, 10**30, -(2**63) - 1]
+
+client = pytest.fixture(shared_app_client)  # one app for the module's tests
 
 
 def out_of_range(engine: Engine, number: int | str) -> int:

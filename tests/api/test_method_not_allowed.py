@@ -5,7 +5,9 @@ from __future__ import annotations
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.api.conftest import Workspace
+from tests.api.conftest import Workspace, shared_app_client
+
+client = pytest.fixture(shared_app_client)  # one app for the module's tests
 
 
 @pytest.mark.parametrize(

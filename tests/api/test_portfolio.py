@@ -15,9 +15,11 @@ from fastapi.testclient import TestClient
 from openpyxl import load_workbook
 
 from testkit.service_dumps import stream_dump
-from tests.api.conftest import Workspace, import_dump
+from tests.api.conftest import Workspace, import_dump, shared_app_client
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+
+client = pytest.fixture(shared_app_client)  # one app for the module's tests
 
 
 def timed_board(

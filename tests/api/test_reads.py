@@ -2,12 +2,24 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
+import jsonschema
 import pytest
 from fastapi.testclient import TestClient
 
 from testkit.service_dumps import stream_dump
-from tests.api.conftest import Workspace, import_dump
+from tests.api.conftest import Workspace, import_dump, shared_app_client
 
+client = pytest.fixture(shared_app_client)  # read routes: one app for the module
+
+CONTRACT = json.loads(
+    (Path(__file__).resolve().parents[2] / "schema" / "contract-v1.json").read_text("utf-8")
+)
+STREAM_SCHEMA = jsonschema.Draft202012Validator(
+    {"$defs": CONTRACT["$defs"], "$ref": "#/$defs/stream"}
+)
 PROBLEMS = [(0, "Formular unklar (1)"), (2, "Freigabe dauert ewig (5)"), (1, "Medienbruch (3)")]
 
 
@@ -41,8 +53,27 @@ def test_a_stream_is_served_as_contract_v1(
     body = response.json()
     assert response.status_code == 200
     assert (body["schema_version"], body["board_id"], body["revision"]) == (1, board["id"], 1)
-    assert set(body["stream"]) >= {"id", "name", "state", "steps", "problems", "metrics"}
+    assert set(body) == {"id", "board_id", "revision", "key", "schema_version", "stream"}
+    assert body["id"] == board["stream_id"]
+    assert body["stream"]["id"] == body["key"]  # the contract's own id, not the API's
+    assert body["stream"]["id"].startswith("s-")
+    STREAM_SCHEMA.validate(body["stream"])
     assert body["stream"]["metrics"]["step_count"] == 3
+
+
+@pytest.mark.parametrize("query", ["", "?revision=1"])
+def test_every_stream_of_a_board_is_valid_against_the_contract_schema(
+    client: TestClient, alice: Workspace, board: dict, query: str
+) -> None:
+    listed = client.get(f"/v1/boards/{board['id']}/streams{query}", headers=alice.headers).json()
+    exported = client.get(
+        f"/v1/streams/{board['stream_id']}/export?format=json", headers=alice.headers
+    ).json()
+
+    for item in listed["items"]:
+        STREAM_SCHEMA.validate(item["stream"])
+        assert item["stream"]["id"] == item["key"]
+    STREAM_SCHEMA.validate(exported["stream"])
 
 
 def test_a_stream_read_answers_304_while_its_etag_matches(

@@ -9,12 +9,15 @@ import sqlalchemy as sa
 from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
 
+from testkit.builders import Frame, Note, to_miro_dump
 from testkit.service_dumps import stream_dump
-from tests.api.conftest import Workspace, import_dump, wait_for_job
+from tests.api.conftest import Workspace, import_dump, shared_app_client, wait_for_job
 from tests.api.test_imports import count
 
 # The frame is titled "Ablauf": no state word, until a rule names it the current state.
 CUSTOM_TITLE = "Ablauf"
+
+client = pytest.fixture(shared_app_client)  # one app for the module's tests
 
 
 def test_new_rules_reclassify_the_latest_revision_into_a_new_one(
@@ -146,3 +149,127 @@ def test_classify_refuses_bad_input_with_a_problem(
 
     assert response.status_code == 422
     assert response.json()["type"].endswith(problem)
+
+
+RULES_YAML = """\
+# as docs/rules.md writes them
+version: 1
+streams:
+  current: [Ablauf]
+"""
+
+
+def test_rules_sent_as_yaml_are_stored_and_used(client: TestClient, alice: Workspace) -> None:
+    board = import_dump(client, alice, stream_dump(2, title=CUSTOM_TITLE))["board_id"]
+
+    response = client.put(
+        f"/v1/boards/{board}/rules",
+        content=RULES_YAML.encode(),
+        headers={**alice.headers, "Content-Type": "application/yaml"},
+    )
+
+    assert response.status_code == 202
+    assert wait_for_job(client, alice, response.json()["id"])["status"] == "succeeded"
+    rules = client.get(f"/v1/boards/{board}/rules", headers=alice.headers).json()
+    assert rules["rules"] == {"version": 1, "streams": {"current": ["Ablauf"]}}
+    streams = client.get(f"/v1/boards/{board}/streams", headers=alice.headers).json()["items"]
+    assert [s["stream"]["state"] for s in streams] == ["current"]
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type", "status", "problem", "says"),
+    [
+        (b"colors: [unclosed", "application/yaml", 422, "invalid-rules", "invalid YAML at line"),
+        (b"a: &x 1\nb: *x\n", "text/yaml", 422, "invalid-rules", "aliases"),
+        (b"colors:\n  violet: villain\n", "application/yaml", 422, "invalid-rules", None),
+        (b"<rules/>", "application/xml", 415, "unsupported-media-type", "application/yaml"),
+        (b"{", "application/json", 400, "invalid-json", "not valid JSON"),
+    ],
+)
+def test_bad_rules_files_are_refused_saying_why(
+    client: TestClient,
+    alice: Workspace,
+    body: bytes,
+    content_type: str,
+    status: int,
+    problem: str,
+    says: str | None,
+) -> None:
+    board = import_dump(client, alice, stream_dump(2))["board_id"]
+
+    response = client.put(
+        f"/v1/boards/{board}/rules",
+        content=body,
+        headers={**alice.headers, "Content-Type": content_type},
+    )
+
+    assert response.status_code == status
+    assert response.json()["type"].endswith("/" + problem)
+    if says:
+        assert says in response.json()["detail"]
+    else:
+        assert "body.colors.violet" in [e["field"] for e in response.json()["errors"]]
+
+
+def test_classify_takes_a_yaml_rules_file_upload(client: TestClient, alice: Workspace) -> None:
+    response = client.post(
+        "/v1/classify",
+        files={
+            "file": ("b.json", json.dumps(stream_dump(2, title=CUSTOM_TITLE)), "application/json"),
+            "rules": ("rules.yaml", RULES_YAML, "application/yaml"),
+        },
+        headers=alice.headers,
+    )
+
+    assert response.status_code == 200
+    assert [s["state"] for s in response.json()["streams"]] == ["current"]
+
+
+def legend_board() -> dict:
+    """Two red stickies in the stream, and a legend saying red means wait."""
+    return to_miro_dump(
+        [
+            Frame("Ist-Zustand", 600.0, 0.0, w=1600.0),
+            Note("Antrag prüfen", 300.0, -200.0, parent=0),
+            Note("Warten auf IT", 600.0, -200.0, color="red", parent=0),
+            Note("Freigabe", 900.0, -200.0, parent=0),
+            Frame("Legende", 4000.0, 0.0, w=800.0),
+            Note("Wartezeit", 4000.0, 0.0, color="red", parent=4),
+        ],
+        board_id="uXjVlegend1=",
+        name="Legend board",
+    )
+
+
+@pytest.mark.parametrize(
+    ("precedence", "role_of_red", "warned"),
+    [(None, "wait", True), ("rules", "idea", False)],
+)
+def test_the_legend_outranking_a_rule_is_a_warning_unless_precedence_says_rules(
+    client: TestClient,
+    alice: Workspace,
+    precedence: str | None,
+    role_of_red: str,
+    warned: bool,
+) -> None:
+    rules: dict = {"colors": {"red": "idea"}}
+    if precedence:
+        rules["precedence"] = precedence
+
+    response = client.post(
+        "/v1/classify", json={"dump": legend_board(), "rules": rules}, headers=alice.headers
+    )
+
+    document = response.json()
+    red = [
+        d["role"]
+        for d in document["decisions"]
+        if d["rule"] in ("legend", "color") and d["role"] != "step"
+    ]
+    warnings = [w for w in document["warnings"] if w["code"] == "legend-outranks-rules"]
+    assert response.status_code == 200
+    assert red == [role_of_red]
+    assert bool(warnings) is warned
+    if warned:
+        assert "colors.red: idea" in warnings[0]["message"]
+        assert "precedence: rules" in warnings[0]["fix"]

@@ -11,9 +11,11 @@ from fastapi.testclient import TestClient
 from openpyxl import load_workbook
 
 from service.cli import main
-from tests.api.conftest import Workspace, import_dump
+from tests.api.conftest import Workspace, import_dump, shared_app_client
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "miro-abo-workshop.json"
+
+client = pytest.fixture(shared_app_client)  # one app for the module's tests
 
 
 def test_a_board_downloads_as_an_xlsx_workbook(client: TestClient, alice: Workspace) -> None:

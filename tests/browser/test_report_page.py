@@ -184,3 +184,33 @@ def test_the_report_fits_a_phone_with_readable_titles_and_a_pannable_map(
     assert title_cell["width"] >= 120
     assert drawn is not None
     assert drawn["width"] >= natural * 0.99
+
+
+def test_printed_maps_are_drawn_at_full_size_in_tiles_with_no_text_below_8_pt(
+    browser: Any, live_api: LiveApi
+) -> None:
+    context, page, _ = open_page(
+        browser, f"{live_api.base}/v1/boards/{live_api.board_id}/report.html", live_api.auth
+    )
+    try:
+        page.emulate_media(media="print")
+        tiles = page.evaluate(
+            """() => [...document.querySelectorAll('svg.print-tile')].map(t => {
+                const box = t.getBoundingClientRect();
+                return [box.width, Number(t.getAttribute('width')), t.viewBox.baseVal.width];
+            })"""
+        )
+        smallest_pt = page.evaluate(
+            """() => Math.min(...[...document.querySelectorAll('svg.vsm-map text')]
+                .map(t => parseFloat(getComputedStyle(t).fontSize) * 0.75))"""
+        )
+        map_room = page.locator("svg.vsm-map").first.evaluate(
+            "m => m.parentElement.getBoundingClientRect().width"
+        )
+    finally:
+        context.close()
+
+    assert len(tiles) >= live_api.stream_count
+    assert all(drawn == width == view for drawn, width, view in tiles)  # 1:1, not shrunk
+    assert smallest_pt >= 8
+    assert map_room == 0  # the tiles draw the map on paper

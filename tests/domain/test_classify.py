@@ -8,9 +8,10 @@ from hypothesis import strategies as st
 from msgspec.structs import replace
 
 from service.domain.board import Board, Geometry, Item, ItemKind
+from service.domain.board_warnings import board_warnings
 from service.domain.classification import Classification, Decision
 from service.domain.classify import classify
-from service.domain.ruleset import Role, Ruleset
+from service.domain.ruleset import Precedence, Role, Ruleset
 
 RULES = Ruleset()
 
@@ -195,6 +196,55 @@ def test_the_legend_remaps_a_colour_for_the_whole_board() -> None:
         "the legend says red means wait (sticky 'Wartezeit' in frame 'Legende')"
     )
     assert result.legend_ids == frozenset({"legend"})
+
+
+def _legend_says_red_is_wait_rules_say_idea(precedence: Precedence) -> tuple[Board, Ruleset]:
+    colors = {**Ruleset().colors, "red": Role.IDEA}
+    return board(
+        frame("legend", "Legende", x=5000),
+        sticky("l1", "Wartezeit", "red", x=5000, containers=("legend",)),
+        sticky("s1", "Warten auf IT", "red"),
+        sticky("s2", "Warten auf Kunde", "red"),
+        sticky("s3", "Rechnung prüfen", "yellow"),
+    ), Ruleset(colors=colors, precedence=precedence)
+
+
+def test_when_the_legend_outranks_a_rule_a_warning_names_the_rule_and_how_to_make_it_win() -> None:
+    workshop, rules = _legend_says_red_is_wait_rules_say_idea(Precedence.LEGEND)
+
+    result = classify(workshop, rules)
+    warnings = [w for w in board_warnings(workshop, result, ()) if w.code != "no-steps"]
+
+    assert result.roles["s1"] is Role.WAIT
+    assert [(w.code, w.item_ids) for w in warnings] == [("legend-outranks-rules", ("s1", "s2"))]
+    assert "colors.red: idea" in warnings[0].message
+    assert "'Wartezeit' in frame 'Legende'" in warnings[0].message
+    assert "2 stickies became wait instead of idea" in warnings[0].message
+    assert "precedence: rules" in warnings[0].fix
+
+
+def test_a_rules_file_with_precedence_rules_outranks_the_boards_legend() -> None:
+    workshop, rules = _legend_says_red_is_wait_rules_say_idea(Precedence.RULES)
+
+    result = classify(workshop, rules)
+
+    assert result.roles["s1"] is result.roles["s2"] is Role.IDEA
+    assert decision(result, "s1").rule == "color"
+    assert "precedence: rules" in decision(result, "s1").why
+    assert "legend says red means wait" in decision(result, "s1").why
+    assert result.overruled == ()
+
+
+def test_a_legend_that_agrees_with_the_rules_or_maps_an_unchanged_colour_warns_nothing() -> None:
+    workshop = board(
+        frame("legend", "Legende", x=5000),
+        sticky("l1", "Wartezeit", "red", x=5000, containers=("legend",)),
+        sticky("s1", "Warten auf IT", "red"),
+    )
+
+    assert classify(workshop, RULES).overruled == ()
+    agreeing = Ruleset(colors={**Ruleset().colors, "red": Role.WAIT})
+    assert classify(workshop, agreeing).overruled == ()
 
 
 @pytest.mark.parametrize(

@@ -10,9 +10,10 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
+from sqlmodel import Session, select
 
 from service.db.engine import create_session_factory
-from service.db.tables import ApiKey
+from service.db.tables import ApiKey, ImportJob
 from service.usecases.keys import revoke_api_key
 from service.usecases.web_login import create_login_ticket
 from tests.api.conftest import Workspace, import_dump
@@ -253,3 +254,31 @@ def test_the_pages_load_nothing_from_outside_and_run_no_script(
     assert "default-src 'none'" in answer.headers["content-security-policy"]
     assert "<script" not in answer.text
     assert not re.search(r'(src|href)="(https?:)?//', answer.text)
+
+
+def test_a_job_fetching_from_the_provider_shows_its_items_on_the_page(
+    client: TestClient, alice: Workspace, engine: Engine
+) -> None:
+    with Session(engine) as session:
+        key = session.exec(select(ApiKey).where(ApiKey.prefix == alice.key[:12])).one()
+        job = ImportJob(
+            workspace_id=key.workspace_id,
+            status="running",
+            phase="fetching",
+            items_done=3200,
+            items_total=15147,
+            trigger="poll",
+            provider="miro",
+            board_name="Onboarding",
+        )
+        session.add(job)
+        session.commit()
+        job_id = job.id
+    sign_in(client, alice)
+
+    page = client.get(f"/web/imports/{job_id}")
+    listing = client.get("/web/imports")
+
+    assert "fetching 3,200/15,147 items" in page.text
+    assert "fetching 3,200/15,147 items" in listing.text
+    assert re.search(r'<progress[^>]*value="(\d+)"', page.text)

@@ -86,6 +86,11 @@ class HookedBoard:
         assert response.status_code == 200, response.text
         return [job for job in response.json()["items"] if job["trigger"] == "webhook"]
 
+    def settle(self) -> None:
+        """Wait until every job the app published, a debounced fire included, has run: what
+        has not happened by then never will (no sleep to prove that nothing happened)."""
+        assert self.client.app.state.runtime.dispatcher.wait_idle(30)  # type: ignore[attr-defined]
+
     def rotate(self) -> dict[str, Any]:
         response = self.client.post(
             f"/v1/boards/{self.board_id}/webhook-secret", headers=self.owner.headers

@@ -18,6 +18,8 @@ from sqlmodel import col, select
 
 from service.db.engine import SessionFactory, create_session_factory
 from service.db.tables import ImportJob, JobStatus, utcnow
+from service.usecases import imports as imports_usecase
+from service.usecases.imports import IMPORT_TASK
 from service.usecases.keys import create_api_key
 from service.webhooks import notify
 from service.webhooks.config import SecretBox
@@ -109,8 +111,36 @@ def test_an_unchanged_import_sends_nothing(
     again = import_dump(hook_client, alice, stream_dump(3))
 
     assert again["status"] == "unchanged"
-    time.sleep(1.5)
+    assert hook_client.app.state.runtime.dispatcher.wait_idle(30)  # type: ignore[attr-defined]
     assert len(Receiver.received) == 1
+
+
+def test_a_job_that_crashes_while_storing_ends_failed_and_is_announced_once(
+    hook_client: TestClient, alice: Workspace, receiver: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    subscription = subscribe(hook_client, alice, receiver, ["import.failed"])
+
+    def refuse(*args: Any, **kwargs: Any) -> None:
+        raise UnicodeEncodeError("utf-8", "\ud800", 0, 1, "surrogates not allowed")
+
+    monkeypatch.setattr(imports_usecase, "_insert_revision", refuse)
+    job = import_dump(hook_client, alice, stream_dump(3))
+    runtime = hook_client.app.state.runtime  # type: ignore[attr-defined]
+    runtime.dispatcher.publish(IMPORT_TASK, job["id"])  # a redelivery, as after a restart
+    assert runtime.dispatcher.wait_idle()
+
+    assert job["status"] == "failed"
+    assert "UnicodeEncodeError" in job["error"]
+    wait_until(lambda: len(Receiver.received) == 1)
+    event = json.loads(Receiver.received[0][1])
+    assert event["type"] == "import.failed"
+    assert event["data"]["import_job"]["id"] == job["id"]
+    deliveries = hook_client.get(
+        f"/v1/subscriptions/{subscription['id']}/deliveries", headers=alice.headers
+    ).json()["items"]
+    assert len(deliveries) == 1
+    again = hook_client.get(f"/v1/imports/{job['id']}", headers=alice.headers).json()
+    assert (again["status"], again["attempts"]) == ("failed", 1)
 
 
 def test_subscriptions_are_listed_read_and_deleted_within_their_workspace(

@@ -97,11 +97,16 @@ def start_worker(broker_env: dict[str, str], tmp_path: Path) -> Iterator[StartWo
     """``start_worker()`` launches ``vsm worker`` (prefork, one child) and waits until ready."""
     started: list[WorkerProcess] = []
 
-    def start(concurrency: int = 1) -> WorkerProcess:
+    def start(concurrency: int = 1, *, beat: bool = False) -> WorkerProcess:
+        """``beat``: also run beat in the worker (the periodic sweeps), with its schedule file in
+        the test's directory."""
         log_path = tmp_path / f"worker-{len(started)}.log"
+        argv = [sys.executable, "-m", "service.cli", "worker", f"--concurrency={concurrency}"]
+        if beat:
+            argv += ["--beat", f"--schedule={tmp_path / f'beat-{len(started)}'}"]
         with log_path.open("wb") as log:
             process = subprocess.Popen(
-                [sys.executable, "-m", "service.cli", "worker", f"--concurrency={concurrency}"],
+                argv,
                 cwd=REPO,
                 env={**os.environ, **broker_env},
                 stdout=log,

@@ -43,18 +43,29 @@ def test_an_import_whose_worker_is_killed_completes_once_on_another_worker(
     board_id = import_dump(broker_client, who, stream_dump(3))["board_id"]
 
     # Hold the board row so the worker stops inside the import's final transaction.
-    with postgres.engine.connect() as blocker:
+    with postgres.engine.connect() as blocker, postgres.engine.connect() as observer:
         blocker.execute(
             sa.text("SELECT id FROM board WHERE id = :id FOR NO KEY UPDATE"), {"id": board_id}
         )
+        blocker_pid = blocker.execute(sa.text("SELECT pg_backend_pid()")).scalar_one()
         job_id = broker_client.post("/v1/imports", json=stream_dump(5), headers=who.headers).json()[
             "id"
         ]
-        deadline = time.monotonic() + 30
-        while job_status(broker_client, who, job_id) != "running":
-            assert time.monotonic() < deadline, "the worker never started the job"
+        deadline = time.monotonic() + 60
+        # The worker is inside the import's final transaction once it waits for our lock.
+        while True:
+            waiting = observer.execute(
+                sa.text(
+                    "SELECT count(*) FROM pg_stat_activity WHERE :pid = ANY(pg_blocking_pids(pid))"
+                ),
+                {"pid": blocker_pid},
+            ).scalar_one()
+            observer.rollback()  # pg_stat_activity is a snapshot per transaction
+            if waiting:
+                break
+            assert time.monotonic() < deadline, "the worker never reached the board's lock"
             time.sleep(0.05)
-        time.sleep(0.5)  # let it reach the lock
+        assert job_status(broker_client, who, job_id) == "running"
         first.kill()
         blocker.rollback()
     assert job_status(broker_client, who, job_id) == "running"  # died mid-import, wrote nothing

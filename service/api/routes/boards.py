@@ -11,6 +11,7 @@ from sqlmodel import Session, col, select
 from service.api.deps import (
     DispatcherDep,
     PageDep,
+    RulesBody,
     SessionDep,
     WorkspaceDep,
     keyset_page,
@@ -34,7 +35,6 @@ from service.api.schemas import (
 )
 from service.db.engine import begin_write
 from service.db.tables import Board, Revision, RevisionContent, RevisionStream, Stream
-from service.rules_file import RulesError, RulesetFile, parse_rules
 from service.usecases.errors import ConflictError
 from service.usecases.imports import hand_over, stream_key, submit_reclassify
 
@@ -314,25 +314,40 @@ def get_rules(board_id: int, workspace_id: WorkspaceDep, session: SessionDep) ->
     return RulesPublic(board_id=board.id, rules=board.rules)
 
 
+_RULES_BODY = {
+    "requestBody": {
+        "required": True,
+        "description": "The rules file of docs/rules.md, as YAML or as the same structure in JSON.",
+        "content": {
+            "application/json": {"schema": {"$ref": "#/components/schemas/RulesetFile"}},
+            "application/yaml": {
+                "schema": {"type": "string"},
+                "example": "version: 1\ncolors:\n  blue: step\nprecedence: rules\n",
+            },
+        },
+    }
+}
+
+
 @router.put(
     "/{board_id}/rules",
     status_code=202,
     response_model=ImportJobPublic,
-    responses=responses(401, 404, 409, 422),
+    responses=responses(400, 401, 404, 409, 415, 422),
+    openapi_extra=_RULES_BODY,
 )
 def put_rules(
     board_id: int,
-    rules: RulesetFile,
     workspace_id: WorkspaceDep,
+    stored: RulesBody,
     session: SessionDep,
     dispatcher: DispatcherDep,
 ) -> ImportJobPublic:
-    """Replace the board's rules (the rules file format, as JSON) and queue a job that
-    classifies the latest revision's stored board again into a new revision."""
+    """Replace the board's rules (the rules file format of docs/rules.md, as YAML with
+    ``Content-Type: application/yaml`` or as JSON) and queue a job that classifies the latest
+    revision's stored board again into a new revision."""
     begin_write(session)
     board = board_or_404(session, workspace_id, board_id)
-    stored = rules.model_dump(mode="json", exclude_unset=True)
-    validate_rules(stored)
     try:
         job = submit_reclassify(session, board, stored)
     except ConflictError as exc:
@@ -341,11 +356,3 @@ def put_rules(
     assert job.id is not None
     hand_over(dispatcher, job.id)
     return job_public(job)
-
-
-def validate_rules(data: dict[str, Any]) -> None:
-    """422 ``invalid-rules`` for what the schema cannot see (unknown colour names, markers)."""
-    try:
-        parse_rules(data)
-    except RulesError as exc:
-        raise ProblemError("invalid-rules", exc.message) from exc

@@ -8,11 +8,20 @@ from fastapi import APIRouter, Request
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
-from service.api.deps import SettingsDep, WorkspaceDep, parse_json, read_json_upload, to_board
+from service.api.deps import (
+    SettingsDep,
+    WorkspaceDep,
+    parse_json,
+    read_json_upload,
+    read_yaml_rules,
+    to_board,
+    validated_rules,
+)
 from service.api.problems import ProblemError, responses
 from service.api.schemas import ClassifyCreate
 from service.domain.digitize import digitize
-from service.rules_file import RulesError, RulesetFile, parse_rules
+from service.domain.ruleset import Ruleset
+from service.rules_file import parse_rules
 
 router = APIRouter(tags=["classify"])
 
@@ -39,7 +48,7 @@ _BODY = {
                         "rules": {
                             "type": "string",
                             "format": "binary",
-                            "description": "Rules file as JSON",
+                            "description": "Rules file as YAML or JSON (docs/rules.md)",
                         },
                     },
                 }
@@ -49,32 +58,17 @@ _BODY = {
 }
 
 
-def _rules(data: object) -> Any:
+def _rules(data: object, field: str) -> Ruleset | None:
     if data is None:
         return None
-    try:
-        RulesetFile.model_validate(data)
-        return parse_rules(data)
-    except ValidationError as exc:
-        raise ProblemError(
-            "invalid-rules",
-            "The rules failed validation.",
-            errors=[
-                {
-                    "field": ".".join(["body", "rules", *(str(p) for p in e["loc"])]),
-                    "message": e["msg"],
-                }
-                for e in exc.errors()[:20]
-            ],
-        ) from exc
-    except RulesError as exc:
-        raise ProblemError("invalid-rules", exc.message) from exc
+    return parse_rules(validated_rules(data, field))  # validated: parses without error
 
 
 def _preview(raw: bytes, rules_raw: bytes | None, multipart: bool) -> dict[str, Any]:
     body = parse_json(raw, "dump" if multipart else "body")
     if multipart:
-        dump, rules = body, parse_json(rules_raw, "rules") if rules_raw else None
+        # the rules part is a rules file as the docs write it: YAML (JSON is YAML too)
+        dump, rules = body, read_yaml_rules(rules_raw) if rules_raw else None
     else:
         try:
             request = ClassifyCreate.model_validate(body)
@@ -88,7 +82,7 @@ def _preview(raw: bytes, rules_raw: bytes | None, multipart: bool) -> dict[str, 
                 ],
             ) from exc
         dump, rules = request.dump, request.rules
-    ruleset = _rules(rules)
+    ruleset = _rules(rules, "body.rules")
     board = to_board(dump)
     result: dict[str, Any] = digitize(board, ruleset)
     return result

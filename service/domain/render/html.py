@@ -12,6 +12,7 @@ stylesheet ``templates/report.css``; this module turns the contract into what th
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -31,7 +32,9 @@ from service.domain.contract_model import (
 )
 from service.domain.export import problem_ranks, step_problem_ranks
 from service.domain.render.svg import (
+    COL_W,
     MAX_STEPS,
+    ROW_H,
     ratio_percent,
     render_stream_map,
     step_element_id,
@@ -67,6 +70,13 @@ MAX_PAGE_MAP_STEPS = 2_000
 # Maps up to this wide are shrunk to the page width (at most to 3/4, still legible); wider maps
 # keep their natural size and scroll sideways.
 FIT_MAX_WIDTH = 2000
+
+# Print: a map goes on paper at its natural size (its smallest text, 11 px, is 8.25 pt), cut
+# into tiles that fit A4 portrait and landscape between 12 mm margins (186 mm = 703 px across,
+# with room for the heading down). A tile overlaps the next by a step column (a lane row down),
+# so every step box is whole on one of them; on wider paper tiles sit side by side again.
+PRINT_TILE_W = 680.0
+PRINT_TILE_H = 640.0
 
 PROVIDERS = {"miro": "Miro", "mural": "Mural"}
 STATES = {"current": "Current state", "target": "Target state", "unspecified": "Value stream"}
@@ -156,6 +166,33 @@ class _StepRow:
 
 
 @dataclass(frozen=True, slots=True)
+class PrintTile:
+    """One printed piece of a map: the ``viewBox`` window ``x y w h`` drawn at 1:1."""
+
+    x: float
+    y: float
+    w: float
+    h: float
+
+
+def _starts(total: float, size: float, step: float) -> list[float]:
+    if total <= size:
+        return [0.0]
+    count = math.ceil((total - size) / step)
+    return [min(i * step, total - size) for i in range(count + 1)]
+
+
+def print_tiles(width: float, height: float) -> list[PrintTile]:
+    """The tiles a ``width`` x ``height`` map prints as, row by row (see ``PRINT_TILE_W``)."""
+    w, h = min(width, PRINT_TILE_W), min(height, PRINT_TILE_H)
+    return [
+        PrintTile(x, y, w, h)
+        for y in _starts(height, PRINT_TILE_H, PRINT_TILE_H - ROW_H)
+        for x in _starts(width, PRINT_TILE_W, PRINT_TILE_W - COL_W)
+    ]
+
+
+@dataclass(frozen=True, slots=True)
 class _StreamSection:
     anchor: str
     id: str
@@ -165,6 +202,8 @@ class _StreamSection:
     persona: str | None
     map: Markup | None  # None: left out, the page's map budget is spent
     map_fits: bool
+    drawing_id: str
+    tiles: list[PrintTile]
     metrics: list[tuple[str, str]]
     problems: list[_ProblemRow]
     problems_more: int
@@ -213,6 +252,8 @@ def _stream_section(stream: ContractStream, *, draw_map: bool) -> _StreamSection
         persona=stream.persona,
         map=Markup(rendered.svg) if rendered is not None else None,  # noqa: S704 (escaped SVG)
         map_fits=rendered is not None and rendered.width <= FIT_MAX_WIDTH,
+        drawing_id=rendered.drawing_id if rendered is not None else "",
+        tiles=print_tiles(rendered.width, rendered.height) if rendered is not None else [],
         metrics=_metric_rows(stream.metrics),
         problems=_problem_rows(problems, titles),
         problems_more=len(problems) - MAX_LIST_ITEMS,

@@ -54,6 +54,9 @@ TOTALS_W = 208
 LIST_COL_W = 430
 LIST_ROW_H = 48
 MIN_WIDTH = 760
+# The smallest text drawn: 11 px is 8.25 pt at the map's natural size, which is how the report
+# prints it (in tiles, see html.py), so no text on paper is below 8 pt.
+MIN_TEXT_PX = 11.0
 
 FONT_STACK = (
     "system-ui, 'Segoe UI', Roboto, 'Helvetica Neue', Arial, 'Noto Sans', 'DejaVu Sans', "
@@ -261,7 +264,7 @@ def _marker(
     marker: _Marker, cx: float, cy: float, max_weight: float, *, on_step: str | None
 ) -> str:
     radius, fill, ink = _marker_style(marker.weight, max_weight)
-    size = 11.0 if marker.rank < 100 else 8.5
+    size = MIN_TEXT_PX
     problem_id = attr(marker.problem.id, 200)
     tooltip = f"Problem {marker.rank} ({_votes(marker.weight)}): {marker.problem.text}"
     cls = "problem-marker" if on_step is not None else "problem-list-marker"
@@ -320,14 +323,17 @@ def _step_box(
     times = f"PT {process} \u00b7 LT {lead}"
     if quality is not None:
         times_2 = f"C&A {format_percent(quality, digits=0)}"
-        out.append(_text(x + 8, y + BOX_H - 22, [times, times_2], size=10.5, fill=MUTED))
+        lines = [*_fit(times, BOX_W - 16, MIN_TEXT_PX, 1), times_2]
+        out.append(_text(x + 8, y + BOX_H - 22, lines, size=MIN_TEXT_PX, fill=MUTED))
     else:
-        out.append(_text(x + 8, y + BOX_H - 9, [times], size=10.5, fill=MUTED))
+        lines = _fit(times, BOX_W - 16, MIN_TEXT_PX, 1)
+        out.append(_text(x + 8, y + BOX_H - 9, lines, size=MIN_TEXT_PX, fill=MUTED))
     if not value_adding:
         out.append(
             f'<g class="nva-badge"><rect x="{_n(x + 6)}" y="{_n(y - 8)}" width="34" height="16" '
             f'rx="3" fill="{NVA_STROKE}"/><text x="{_n(x + 23)}" y="{_n(y + 4)}" '
-            f'font-size="10" font-weight="bold" fill="#ffffff" text-anchor="middle">NVA</text></g>'
+            f'font-size="{_n(MIN_TEXT_PX)}" font-weight="bold" fill="#ffffff" '
+            f'text-anchor="middle">NVA</text></g>'
         )
     for k, marker in enumerate(markers[:MAX_MARKERS_PER_STEP]):
         out.append(_marker(marker, x + BOX_W - 13 - k * 28, y, max_weight, on_step=step_id))
@@ -335,7 +341,8 @@ def _step_box(
     if hidden > 0:
         cx = x + BOX_W - 13 - MAX_MARKERS_PER_STEP * 28 + 4
         out.append(
-            f'<text class="problem-more" x="{_n(cx)}" y="{_n(y + 4)}" font-size="10" '
+            f'<text class="problem-more" x="{_n(cx)}" y="{_n(y + 4)}" '
+            f'font-size="{_n(MIN_TEXT_PX)}" '
             f'font-weight="bold" fill="{LADDER_WAIT}" text-anchor="middle">+{hidden}</text>'
         )
     out.append("</g>")
@@ -355,11 +362,13 @@ def _flow(ax: float, ay: float, bx: float, by: float, pfx: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class RenderedMap:
-    """An SVG map and its natural size in CSS pixels (the ``viewBox`` size)."""
+    """An SVG map and its natural size in CSS pixels (the ``viewBox`` size); ``drawing_id`` is
+    the id of the group holding the whole drawing."""
 
     svg: str
     width: float
     height: float
+    drawing_id: str = ""
 
 
 def render_stream_svg(stream: ContractStream, *, title: str | None = None) -> str:
@@ -428,8 +437,10 @@ def render_stream_map(stream: ContractStream, *, title: str | None = None) -> Re
     out.append(_ladder(canvas, stream.metrics))
     out.append(_problem_list(canvas, problems))
     out.append(_notes(canvas, len(all_steps), problems.total))
-    out.append("</svg>")
-    return RenderedMap("".join(out), canvas.width, canvas.height)
+    out.append("</g></svg>")
+    return RenderedMap(
+        "".join(out), canvas.width, canvas.height, f"{stream_element_id(stream)}-drawing"
+    )
 
 
 def _problems(problems: Sequence[ContractProblem], shown: Sequence[ContractStep]) -> _Problems:
@@ -534,6 +545,8 @@ def _opening(
         f'markerHeight="7" orient="auto-start-reverse"><path d="M0 0 L10 5 L0 10 z" '
         f'fill="#7b8794"/></marker>',
         "</defs>",
+        # the whole drawing, for the report's print tiles (``<use href="#...-drawing">``)
+        f'<g id="{pfx}-drawing">',
         f'<rect x="0" y="0" width="{_n(width)}" height="{_n(height)}" fill="#ffffff"/>',
         _text(
             MARGIN,
@@ -773,7 +786,8 @@ def _problem_list(canvas: _Canvas, problems: _Problems) -> str:
             )
         )
         meta = f"{_votes(weight)} \u00b7 at: {where}"
-        out.append(_text(x + 32, y + 40, _fit(meta, text_w, 10.5, 1), size=10.5, fill=MUTED))
+        meta_line = _fit(meta, text_w, MIN_TEXT_PX, 1)
+        out.append(_text(x + 32, y + 40, meta_line, size=MIN_TEXT_PX, fill=MUTED))
         out.append("</g>")
     out.append("</g>")
     return "".join(out)

@@ -13,7 +13,11 @@ from service.domain.render.html import (
     CSP_HEADER,
     MAX_PAGE_MAP_STEPS,
     MAX_STREAMS,
+    PRINT_TILE_H,
+    PRINT_TILE_W,
+    print_tiles,
 )
+from service.domain.render.svg import BOX_H, BOX_W, COL_W, ROW_H
 from tests.domain.render.contracts import abo_stream, document, linear_stream, page_of
 
 HOSTILE = '<img src=x onerror="window.pwned=1"><script>window.pwned=1</script>'
@@ -117,7 +121,7 @@ def test_the_page_fetches_nothing_and_runs_nothing() -> None:
 
 def test_the_page_contains_every_streams_map() -> None:
     page = page_of(two_stream_doc())
-    svgs = re.findall(r"<svg .*?</svg>", page, flags=re.DOTALL)
+    svgs = re.findall(r'<svg [^>]*class="vsm-map".*?</svg>', page, flags=re.DOTALL)
 
     assert [ET.fromstring(svg).get("data-stream-id") for svg in svgs] == ["s1", "lin"]
 
@@ -283,7 +287,7 @@ def test_a_page_of_huge_streams_draws_maps_up_to_its_budget_and_says_where_the_r
     page = page_of(document(streams))
 
     drawn = MAX_PAGE_MAP_STEPS // 500
-    assert page.count('<svg xmlns="http://www.w3.org/2000/svg"') == drawn
+    assert page.count('class="vsm-map"') == drawn
     assert page.count('class="note map-left-out"') == 6 - drawn
     assert page.count('<section class="stream"') == 6
 
@@ -308,3 +312,59 @@ def test_warnings_are_shown_with_what_to_change_and_escaped() -> None:
 
 def test_a_board_without_warnings_shows_no_warnings_section() -> None:
     assert 'class="warnings"' not in page_of(two_stream_doc())
+
+
+def _print_block(page: str) -> str:
+    start = page.index("@media print")
+    depth, end = 0, start
+    for end in range(page.index("{", start), len(page)):
+        depth += {"{": 1, "}": -1}.get(page[end], 0)
+        if depth == 0:
+            break
+    return page[start : end + 1]
+
+
+def test_no_printed_text_is_below_8_pt() -> None:
+    page = page_of(two_stream_doc(streams=[linear_stream(14)]))
+
+    css = re.findall(r"font(?:-size)?:\s*([\d.]+)(px|pt)", page)
+    svg_text = [float(size) for size in re.findall(r'font-size="([\d.]+)"', page)]
+    tiles = re.findall(
+        r'<svg[^>]*class="print-tile" width="([\d.]+)" height="([\d.]+)" '
+        r'viewBox="[\d.]+ [\d.]+ ([\d.]+) ([\d.]+)"',
+        page,
+    )
+
+    assert css
+    assert min(float(size) * (0.75 if unit == "px" else 1.0) for size, unit in css) >= 8
+    # maps print 1:1 (a tile's viewBox is its size), where 11 px of map text is 8.25 pt
+    assert svg_text
+    assert min(svg_text) >= 11
+    assert len(tiles) > 1
+    assert all(width == view_w and height == view_h for width, height, view_w, view_h in tiles)
+    assert "width: 100%" not in _print_block(page)
+
+
+def test_print_tiles_fit_the_paper_and_hold_every_step_box_whole() -> None:
+    width, height = 24 + 136 + 40 * COL_W + 208 + 24, 1500.0
+    tiles = print_tiles(width, height)
+
+    assert all(t.w <= PRINT_TILE_W and t.h <= PRINT_TILE_H for t in tiles)
+    assert min(t.x for t in tiles) == 0
+    assert max(t.x + t.w for t in tiles) == width
+    assert max(t.y + t.h for t in tiles) == height
+    for column in range(40):
+        left = 24 + 136 + column * COL_W
+        assert any(t.x <= left and left + BOX_W <= t.x + t.w for t in tiles), column
+    for row in range(10):
+        top = 100 + row * ROW_H
+        if top + BOX_H <= height:
+            assert any(t.y <= top and top + BOX_H <= t.y + t.h for t in tiles), row
+
+
+def test_printed_tables_and_lists_are_not_split_mid_row() -> None:
+    block = _print_block(page_of(two_stream_doc()))
+
+    assert re.search(r"tr, li \{ break-inside: avoid; page-break-inside: avoid; \}", block)
+    assert re.search(r"\.print-tile \{[^}]*break-inside: avoid", block)
+    assert re.search(r"thead \{ display: table-header-group; \}", block)
