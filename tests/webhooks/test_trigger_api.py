@@ -13,6 +13,7 @@ import pytest
 import sqlalchemy as sa
 from cryptography.fernet import Fernet
 from fastapi.testclient import TestClient
+from pydantic import SecretStr
 from structlog.testing import capture_logs
 
 from service.api.routes import webhooks as webhooks_routes
@@ -403,3 +404,27 @@ def test_an_accepted_trigger_takes_one_transaction(
 
 
 WRITES = {"INSERT", "UPDATE", "DELETE"}
+
+
+def test_triggers_are_counted_once_per_outcome_under_the_route_template(
+    make_client: MakeClient, alice: Workspace
+) -> None:
+    token = "metrics-token-for-trigger-tests"
+    with make_client(encryption_keys=[KEY], metrics_token=SecretStr(token)) as client:
+        job = import_dump(client, alice, stream_dump(2))
+        board = HookedBoard(client, alice, job["board_id"], "")
+        board.secret = board.rotate()["secret"]
+        statuses = [
+            board.post().status_code,
+            board.post().status_code,
+            board.post(secret="whsec_wrong").status_code,
+            board.post(b"x" * (64 * 1024 + 1)).status_code,
+        ]
+        text = client.get("/metrics", headers={"Authorization": f"Bearer {token}"}).text
+
+    assert statuses == [202, 202, 401, 413]
+    for outcome, count in [("accepted", 1), ("coalesced", 1), ("rejected", 2)]:
+        assert f'vsm_webhook_triggers_total{{outcome="{outcome}"}} {count}.0' in text
+    route = 'method="POST",route="/v1/hooks/boards/{board_id}"'
+    assert f'vsm_http_request_duration_seconds_count{{{route},status="202"}} 2.0' in text
+    assert f"/v1/hooks/boards/{board.board_id}" not in text
