@@ -5,6 +5,11 @@ error tree of :mod:`connectors.errors`. Short waits (a 5xx blip, a rate window t
 seconds) are slept out in-process; a wait longer than ``RetryPolicy.max_inline_wait`` raises
 :class:`RateLimitedError` so a Celery task can retry with a countdown instead of holding a worker.
 
+:class:`RetryPolicy` is the one retry policy of the code base (HTTP calls, jobs, the embedded
+dispatcher, webhook deliveries, database write conflicts): a server-given wait is honoured
+exactly, anything else gets full-jitter capped backoff. In-process retry loops run on stamina
+(:meth:`RetryPolicy.retrying`), so ``stamina.set_testing`` takes every wait out of the tests.
+
 Pacing is a :class:`RateBudget` passed in by the composition root: :class:`MemoryRateBudget` for
 one process, :class:`RedisRateBudget` when several workers share one user's quota. Budgets count
 abstract *credits*; the provider client says what each call costs.
@@ -21,11 +26,20 @@ import logging
 import math
 import random
 import time
-from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
+from collections.abc import (
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Collection,
+    Iterator,
+    Mapping,
+    Sequence,
+)
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 
 import httpx
+import stamina
 
 from connectors.errors import (
     AuthError,
@@ -46,12 +60,18 @@ _EPOCH_THRESHOLD = 1e9
 _TRANSIENT_STATUSES = frozenset({500, 502, 503, 504, 520, 521, 522, 523, 524})
 
 
+def _no_note(seconds: float) -> None:
+    return None
+
+
 @dataclass(frozen=True, slots=True)
 class Clock:
-    """Wall time (UNIX seconds) and an async sleep; tests pass fakes."""
+    """Wall time (UNIX seconds) and an async sleep; tests pass fakes. ``waiting(seconds)`` is
+    told before each retry wait, which stamina sleeps (a progress display shows it)."""
 
     time: Callable[[], float] = time.time
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
+    waiting: Callable[[float], None] = _no_note
 
 
 SYSTEM_CLOCK = Clock()
@@ -93,6 +113,79 @@ class RetryPolicy:
     def gives_up(self, attempt: int) -> bool:
         """True when try number ``attempt + 1`` (counting from 0) was the last one allowed."""
         return attempt + 1 >= self.max_tries
+
+    def retrying(
+        self,
+        worth_retrying: Callable[[Exception], bool],
+        *,
+        rand: Callable[[], float] = random.random,
+        on_retry: Callable[[int, Exception, float], None] | None = None,
+    ) -> Retrying:
+        """One in-process retry loop under this policy (see :class:`Retrying`)."""
+        return Retrying(self, worth_retrying, rand, on_retry)
+
+
+class Retrying:
+    """The tries of one operation under a :class:`RetryPolicy`, run by stamina::
+
+        for attempt in policy.retrying(lambda exc: isinstance(exc, OperationalError)):
+            with attempt:
+                return write()
+
+    (``async for`` in coroutines). A failure is tried again when ``worth_retrying(exc)`` and
+    tries are left, after :meth:`RetryPolicy.delay` (a :class:`RateLimitedError`'s wait exactly,
+    never when it is longer than ``max_inline_wait``), while all waits of the operation stay
+    within ``max_total_wait``; otherwise the failure propagates. ``on_retry(try, exc, seconds)``
+    runs before each wait (log lines). :meth:`spend` counts waits made outside the loop (rate
+    pacing) against the same bound.
+    """
+
+    def __init__(
+        self,
+        policy: RetryPolicy,
+        worth_retrying: Callable[[Exception], bool],
+        rand: Callable[[], float],
+        on_retry: Callable[[int, Exception, float], None] | None,
+    ) -> None:
+        self.policy = policy
+        self.waited = 0.0
+        self._worth_retrying = worth_retrying
+        self._rand = rand
+        self._on_retry = on_retry
+        self._tries = 0
+
+    def spend(self, seconds: float) -> bool:
+        """Count a wait of ``seconds`` made between tries; False (nothing counted) when it
+        would pass ``max_total_wait``."""
+        if self.waited + seconds > self.policy.max_total_wait:
+            return False
+        self.waited += seconds
+        return True
+
+    def _backoff(self, exc: Exception) -> bool | float:
+        # stamina's backoff hook: False lets ``exc`` through, a float is the wait (stamina's
+        # own backoff formula is not used: the policy's is the one formula).
+        self._tries += 1
+        policy = self.policy
+        if not self._worth_retrying(exc) or policy.gives_up(self._tries - 1):
+            return False
+        if isinstance(exc, RateLimitedError) and exc.retry_after > policy.max_inline_wait:
+            return False
+        delay = policy.delay(self._tries - 1, exc, self._rand)
+        if not self.spend(delay):
+            return False
+        if self._on_retry is not None:
+            self._on_retry(self._tries, exc, delay)
+        return delay
+
+    def _context(self) -> Any:
+        return stamina.retry_context(on=self._backoff, attempts=self.policy.max_tries, timeout=None)
+
+    def __iter__(self) -> Iterator[stamina.Attempt]:
+        return iter(self._context())
+
+    def __aiter__(self) -> AsyncIterator[stamina.Attempt]:
+        return self._context().__aiter__()  # type: ignore[no-any-return]
 
 
 DEFAULT_POLICY = RetryPolicy()
@@ -376,6 +469,59 @@ class RefreshingToken:
             return await self._tokens(force_refresh=True)
 
 
+class BearerCalls:
+    """The GETs one provider client makes for one user: each through :func:`request` with the
+    bearer token (repeated once with a refreshed token after a refusal), the user's pacing
+    ``budget`` and further ``quotas``, one retry ``policy`` and one ``clock``."""
+
+    def __init__(
+        self,
+        http: httpx.AsyncClient,
+        token_provider: TokenProvider,
+        budget: RateBudget,
+        *,
+        quotas: Sequence[Quota] = (),
+        policy: RetryPolicy = DEFAULT_POLICY,
+        clock: Clock = SYSTEM_CLOCK,
+    ) -> None:
+        self._http = http
+        self._token = RefreshingToken(token_provider)
+        self._budget = budget
+        self._quotas = tuple(quotas)
+        self._policy = policy
+        self._clock = clock
+
+    async def get(
+        self,
+        url: str,
+        read: Callable[[httpx.Response], T],
+        *,
+        params: Mapping[str, str | int] | None = None,
+        cost: int = 1,
+        accept: Collection[int] = (),
+    ) -> T:
+        """``read(response)`` of ``GET url``; ``read`` runs inside the token's refusal retry,
+        so an ``AuthError`` it raises (a provider's own way of saying "expired") refreshes."""
+
+        async def send(token: str) -> T:
+            response = await request(
+                self._http,
+                "GET",
+                url,
+                headers={"Authorization": f"Bearer {token}", "Accept": "application/json"},
+                params=params,
+                budget=self._budget,
+                cost=cost,
+                policy=self._policy,
+                clock=self._clock,
+                accept=accept,
+                quotas=self._quotas,
+            )
+            return read(response)
+
+        return await self._token.call(send)
+
+
 def _header_float(headers: httpx.Headers, name: str) -> float | None:
     raw = headers.get(name)
     if raw is None:
@@ -439,11 +585,6 @@ class Quota:
     prefix: str
 
 
-def backoff_delay(attempt: int, policy: RetryPolicy, rand: Callable[[], float]) -> float:
-    """Full-jitter exponential backoff: uniform in [0, min(max_delay, base * 2**attempt)]."""
-    return policy.delay(attempt, None, rand)
-
-
 def _log_retry(message: str, call: str, attempt: int, seconds: float, status: int | None) -> None:
     """One line per retry, its fields as ``extra`` (``service.logs`` keeps them as keys)."""
     fields = {"call": call, "try": attempt, "seconds": round(seconds, 3), "status": status}
@@ -502,30 +643,41 @@ async def request(
     """
     pacing: RateBudget = budget if budget is not None else NoRateBudget()
     what = _describe(method, httpx.URL(url))
-    waited = 0.0
-    attempt = 0
+    # Whether the failure just raised may be tried again (stamina asks after the raise).
+    retryable = False
 
-    async def pause(seconds: float, error: ProviderError) -> None:
-        nonlocal waited
-        if waited + seconds > policy.max_total_wait:
-            raise error
-        waited += seconds
-        await clock.sleep(seconds)
+    def log_retry(tries: int, exc: Exception, seconds: float) -> None:
+        status = exc.status if isinstance(exc, ProviderError) else None
+        if isinstance(exc, RateLimitedError):
+            message = "rate limited, waiting"
+        elif status is None:
+            message = "provider call failed, retrying"
+        else:
+            message = "server error, retrying"
+        _log_retry(message, what, tries, seconds, status)
+        clock.waiting(seconds)
 
-    while True:
-        wait = await pacing.reserve(cost, clock.time())
-        for quota in quotas:
-            if wait > 0:
-                break
-            wait = await quota.budget.reserve(cost, clock.time())
-        if wait > 0:
+    retrying = policy.retrying(lambda exc: retryable, rand=rand, on_retry=log_retry)
+
+    async def paced() -> None:
+        """Wait until every budget lets the call go (rate windows the provider reported)."""
+        while True:
+            wait = await pacing.reserve(cost, clock.time())
+            for quota in quotas:
+                if wait > 0:
+                    break
+                wait = await quota.budget.reserve(cost, clock.time())
+            if wait <= 0:
+                return
             limited = RateLimitedError(f"{what}: rate budget exhausted", retry_after=wait)
-            if wait > policy.max_inline_wait:
+            if wait > policy.max_inline_wait or not retrying.spend(wait):
                 raise limited
-            await pause(wait, limited)
-            continue
+            await clock.sleep(wait)
 
-        attempt += 1
+    async def send(attempt: int) -> httpx.Response:
+        nonlocal retryable
+        retryable = False
+        await paced()
         try:
             response = await http.request(
                 method,
@@ -539,13 +691,8 @@ async def request(
             )
         except (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError) as exc:
             sure_not_sent = isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout)
-            failure = TransientError(f"{what}: {type(exc).__name__} after {attempt} tries")
-            if attempt >= policy.max_tries or not (idempotent or sure_not_sent):
-                raise failure from None
-            delay = backoff_delay(attempt - 1, policy, rand)
-            _log_retry("provider call failed, retrying", what, attempt, delay, None)
-            await pause(delay, failure)
-            continue
+            retryable = idempotent or sure_not_sent
+            raise TransientError(f"{what}: {type(exc).__name__} after {attempt} tries") from None
 
         now = clock.time()
         await pacing.observe(rate_snapshot(response.headers, now), now)
@@ -562,31 +709,28 @@ async def request(
             if max(quota_waits) > 0:
                 told = max(told or 0.0, *quota_waits)
             if told is None:
-                delay = backoff_delay(attempt - 1, policy, rand) + policy.base_delay
-            else:
-                delay = told
-            await pacing.observe(RateSnapshot(remaining=0, reset_at=now + delay), now)
-            limited = RateLimitedError(f"{what}: rate limited (429)", retry_after=delay)
-            if delay > policy.max_inline_wait or attempt >= policy.max_tries:
-                raise limited
-            _log_retry("rate limited, waiting", what, attempt, delay, status)
-            await pause(delay, limited)
-            continue
+                # No wait given: back off, never sooner than the base delay.
+                told = policy.delay(attempt - 1, None, rand) + policy.base_delay
+            await pacing.observe(RateSnapshot(remaining=0, reset_at=now + told), now)
+            retryable = True
+            raise RateLimitedError(f"{what}: rate limited (429)", retry_after=told)
 
         if 200 <= status < 300 or status in accept:
             return response
 
         error = _error_for(status, what)
-        if isinstance(error, TransientError) and idempotent and attempt < policy.max_tries:
-            delay = backoff_delay(attempt - 1, policy, rand)
-            _log_retry("server error, retrying", what, attempt, delay, status)
-            await pause(delay, error)
-            continue
-        if isinstance(error, TransientError) and attempt > 1:
-            raise TransientError(
-                f"{what}: server error ({status}) after {attempt} tries", status=status
-            )
+        if isinstance(error, TransientError):
+            retryable = idempotent
+            if attempt > 1:
+                error = TransientError(
+                    f"{what}: server error ({status}) after {attempt} tries", status=status
+                )
         raise error
+
+    async for attempt in retrying:
+        with attempt:
+            return await send(attempt.num)
+    raise AssertionError("unreachable: stamina re-raises the last failure")
 
 
 def json_object(response: httpx.Response) -> dict[str, Any]:

@@ -22,6 +22,7 @@ from sqlalchemy.exc import InterfaceError, OperationalError, SQLAlchemyError
 
 from connectors.errors import TransientError
 from connectors.http import RetryPolicy
+from connectors.loop import ProviderHttp
 from service.db.engine import SessionFactory, create_db_engine, create_session_factory
 from service.db.tables import BoardSync, BoardSyncStatus, utcnow
 from service.dispatch import CeleryDispatcher, Dispatcher, EmbeddedDispatcher, Job
@@ -86,6 +87,7 @@ class Runtime:
     share_secret: bytes
     metrics: Metrics
     redis: Any | None = None
+    provider_http: ProviderHttp | None = None  # the one loop and client of provider calls
 
     @property
     def embedded(self) -> bool:
@@ -101,6 +103,8 @@ class Runtime:
     def stop(self) -> None:
         self.dispatcher.stop()
         self.hooks.client.close()
+        if self.provider_http is not None:
+            self.provider_http.close()
         if self.redis is not None:
             with contextlib.suppress(Exception):
                 self.redis.close()
@@ -151,8 +155,9 @@ def build(
     redis_client = _redis(settings)
     metrics = Metrics()
     metrics.watch_database(engine)
+    provider_http = ProviderHttp(http_factory or default_http)
     providers = build_providers(
-        ProviderContext(settings, sessions, dispatcher, http_factory or default_http, redis_client)
+        ProviderContext(settings, sessions, dispatcher, provider_http, redis_client)
     )
     runtime = Runtime(
         settings=settings,
@@ -164,6 +169,7 @@ def build(
         share_secret=share_signing_key(settings),
         metrics=metrics,
         redis=redis_client,
+        provider_http=provider_http,
     )
     _register_jobs(runtime, poll_tick_s, retry)
     return runtime

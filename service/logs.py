@@ -10,6 +10,7 @@ import sys
 from collections.abc import MutableMapping
 from typing import Any
 
+import stamina.instrumentation
 import structlog
 
 
@@ -83,6 +84,10 @@ def configure_logging(level: str = "INFO", fmt: str = "auto") -> None:
     # screen of `vsm serve` (the key and the curl commands); their warnings and errors still show.
     for name in ("alembic", "sqlalchemy"):
         logging.getLogger(name).setLevel(max(logging.WARNING, root.level))
+    # Every retry loop logs its own line with its fields (connectors.http: call, try, seconds,
+    # status); stamina's line would repeat it without them, and its counter would land in the
+    # default Prometheus registry, which /metrics does not serve.
+    stamina.instrumentation.set_on_retry_hooks(())
     # uvicorn's access log would duplicate ours (and ours carries the request id).
     logging.getLogger("uvicorn.access").disabled = True
     for name in ("uvicorn", "uvicorn.error"):

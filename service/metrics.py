@@ -122,9 +122,7 @@ class _JobTable(Collector):
         yield jobs
         age = 0.0
         if oldest is not None:
-            # SQLite hands back naive datetimes; every stored timestamp is UTC.
-            created = oldest if oldest.tzinfo else oldest.replace(tzinfo=UTC)
-            age = max(0.0, (self._clock() - created).total_seconds())
+            age = max(0.0, (self._clock() - oldest).total_seconds())
         yield GaugeMetricFamily(
             "vsm_import_queue_oldest_age_seconds",
             "Age of the oldest queued import job (0: the queue is empty).",

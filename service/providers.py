@@ -21,6 +21,7 @@ from connectors.http import (
     RedisRateBudget,
     SyncRedisScripts,
 )
+from connectors.loop import ProviderHttp
 from connectors.miro.provider import REGISTRATION as MIRO
 from connectors.mural.provider import REGISTRATION as MURAL
 from connectors.oauth import OAuthApp
@@ -30,7 +31,6 @@ from service.dispatch import Dispatcher
 from service.settings import ProviderSettings, Settings
 from service.usecases.connections import (
     EncryptionKeyError,
-    HttpFactory,
     TokenCipher,
     provider_label,
 )
@@ -82,7 +82,7 @@ class ProviderContext:
     settings: Settings
     sessions: SessionFactory
     dispatcher: Dispatcher
-    http_factory: HttpFactory
+    http_factory: ProviderHttp
     redis: Any | None  # a sync ``redis.Redis`` shared by the process's budgets, or None
 
 

@@ -22,6 +22,7 @@ from urllib.parse import quote
 
 import pytest
 import sqlalchemy as sa
+import stamina
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, SQLModel
 
@@ -32,6 +33,14 @@ POSTGRES_URL = os.environ.get(
     "VSM_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )
 REDIS_URL = os.environ.get("VSM_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+
+
+@pytest.fixture(autouse=True)
+def no_retry_waits() -> Iterator[None]:
+    """Retry loops (stamina) keep their tries but do not wait: a test never sleeps on a backoff.
+    What a loop would have waited is asserted on its log line (``seconds``)."""
+    with stamina.set_testing(True, attempts=1_000, cap=True):
+        yield
 
 
 def require_service(name: str, reason: str) -> None:

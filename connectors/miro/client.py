@@ -29,13 +29,12 @@ from connectors.errors import ConnectorError, ProviderError
 from connectors.http import (
     DEFAULT_POLICY,
     SYSTEM_CLOCK,
+    BearerCalls,
     Clock,
     RateBudget,
-    RefreshingToken,
     RetryPolicy,
     TokenProvider,
     json_object,
-    request,
 )
 
 Json = dict[str, Any]
@@ -130,12 +129,8 @@ class MiroClient:
         max_concurrency: int = 10,
         max_items: int = MAX_ITEMS,
     ) -> None:
-        self._http = http
-        self._token = RefreshingToken(token_provider)
-        self._budget = budget
+        self._calls = BearerCalls(http, token_provider, budget, policy=policy, clock=clock)
         self._base = base_url.rstrip("/")
-        self._policy = policy
-        self._clock = clock
         self._slots = _Slots(max(1, max_concurrency))
         self._max_items = max_items
 
@@ -143,22 +138,8 @@ class MiroClient:
         self, path: str, params: Mapping[str, str | int], cost: int, priority: float = 0.0
     ) -> Json:
         url = f"{self._base}{path}"
-
-        async def send(token: str) -> httpx.Response:
-            return await request(
-                self._http,
-                "GET",
-                url,
-                headers={"Authorization": f"Bearer {token}", "Accept": "application/json"},
-                params=params,
-                budget=self._budget,
-                cost=cost,
-                policy=self._policy,
-                clock=self._clock,
-            )
-
         async with self._slots.hold(priority):
-            return json_object(await self._token.call(send))
+            return await self._calls.get(url, json_object, params=params, cost=cost)
 
     async def get_board(self, board_id: str) -> Json:
         """``GET /v2/boards/{id}`` (Level 1): metadata including ``modifiedAt``."""

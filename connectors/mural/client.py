@@ -34,15 +34,14 @@ from connectors.errors import (
 from connectors.http import (
     DEFAULT_POLICY,
     SYSTEM_CLOCK,
+    BearerCalls,
     Clock,
     Quota,
     RateBudget,
     RedisRateBudget,
-    RefreshingToken,
     RetryPolicy,
     TokenProvider,
     json_object,
-    request,
 )
 
 Json = dict[str, Any]
@@ -88,13 +87,11 @@ class MuralClient:
     ) -> None:
         if not 1 <= page_limit <= 1000:
             raise ValueError("page_limit must be 1..1000")
-        self._http = http
-        self._token = RefreshingToken(token_provider)
-        self._budget = budget
-        self._quotas = () if app_budget is None else (Quota(app_budget, APP_QUOTA_PREFIX),)
+        quotas = () if app_budget is None else (Quota(app_budget, APP_QUOTA_PREFIX),)
+        self._calls = BearerCalls(
+            http, token_provider, budget, quotas=quotas, policy=policy, clock=clock
+        )
         self._base = base_url.rstrip("/")
-        self._policy = policy
-        self._clock = clock
         self._slots = asyncio.Semaphore(max(1, max_concurrency))
         self._page_limit = page_limit
         self._max_widgets = max_widgets
@@ -103,24 +100,10 @@ class MuralClient:
     async def _get(self, path: str, params: Mapping[str, str | int] | None = None) -> Json:
         """One GET, unwrapped to its JSON object; one forced refresh after a refused token."""
         url = f"{self._base}{path}"
-
-        async def send(token: str) -> Json:
-            response = await request(
-                self._http,
-                "GET",
-                url,
-                headers={"Authorization": f"Bearer {token}", "Accept": "application/json"},
-                params=params,
-                budget=self._budget,
-                quotas=self._quotas,
-                policy=self._policy,
-                clock=self._clock,
-                accept=(400, 403),
-            )
-            return _checked(response, path)
-
         async with self._slots:
-            return await self._token.call(send)
+            return await self._calls.get(
+                url, lambda response: _checked(response, path), params=params, accept=(400, 403)
+            )
 
     async def _value(self, path: str) -> Json:
         body = await self._get(path)

@@ -2,21 +2,29 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, field_serializer
+
+from service.domain.utc import utc_iso
 
 T = TypeVar("T")
 
 ContractStream = dict[str, Any]
 
 
-def utc_text(value: datetime) -> str:
-    """ISO 8601 in UTC with ``Z``. SQLite hands back naive datetimes; all we store is UTC."""
-    aware = value if value.tzinfo else value.replace(tzinfo=UTC)
-    return aware.astimezone(UTC).isoformat().replace("+00:00", "Z")
+S = TypeVar("S")
+
+
+def served_as(public: type[S], value: Any, **more: Any) -> S:
+    """The core's dataclass ``value`` as ``public``: a pydantic dataclass subclassing its type
+    that re-declares how some fields are served (and may add ``more``). One definition of the
+    fields serves the core and the API."""
+    fields = {field.name: getattr(value, field.name) for field in dataclasses.fields(value)}
+    return public(**fields, **more)
 
 
 class _Public(BaseModel):
@@ -24,7 +32,7 @@ class _Public(BaseModel):
 
     @field_serializer("*", when_used="json", check_fields=False)
     def _utc(self, value: Any) -> Any:
-        return utc_text(value) if isinstance(value, datetime) else value
+        return utc_iso(value) if isinstance(value, datetime) else value
 
 
 class Page(BaseModel, Generic[T]):
@@ -200,7 +208,7 @@ class ReportPublic(BaseModel):
 
     @field_serializer("created_at", when_used="json")
     def _utc(self, value: datetime) -> str:
-        return utc_text(value)
+        return utc_iso(value)
 
 
 class RulesPublic(BaseModel):

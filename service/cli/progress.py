@@ -46,11 +46,15 @@ class FetchWatch(FetchTally):
 
     @property
     def clock(self) -> Clock:
-        return Clock(sleep=self.sleep)
+        return Clock(sleep=self.sleep, waiting=self.waiting)
 
     async def sleep(self, seconds: float) -> None:
-        self._wait_until = max(self._wait_until, self._now() + seconds)
+        self.waiting(seconds)
         await self._sleep(seconds)
+
+    def waiting(self, seconds: float) -> None:
+        """A wait of ``seconds`` starts now (a pacing sleep, or a retry's wait)."""
+        self._wait_until = max(self._wait_until, self._now() + seconds)
 
     def line(self) -> Text:
         """``Miro: 12 pages, 3,200/15,147 items · waiting for the rate limit, 23 s left``."""

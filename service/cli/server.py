@@ -13,11 +13,11 @@ import shlex
 import sys
 import tempfile
 from collections.abc import Callable
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from connectors.errors import DumpError
+from service.domain.utc import utc_seconds
 
 # the database, settings and pydantic stack load in the handlers: every `vsm` command registers
 # these subcommands, and `vsm import` should not pay for SQLAlchemy
@@ -233,20 +233,14 @@ def run_keys_list(args: argparse.Namespace) -> int:
                         "workspace": workspace.name,
                         "label": key.name,
                         "state": state,
-                        "created_at": _utc_z(key.created_at),
+                        "created_at": utc_seconds(key.created_at),
                     }
                 )
             )
         else:
-            created = _utc_z(key.created_at)
+            created = utc_seconds(key.created_at)
             print(f"{key.prefix}\t{workspace.name}\t{state}\t{created}\t{key.name}")
     return 0
-
-
-def _utc_z(moment: datetime) -> str:
-    """A stored timestamp as UTC with ``Z`` (SQLite hands back naive datetimes, all UTC)."""
-    aware = moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
-    return aware.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def run_keys_revoke(args: argparse.Namespace) -> int:

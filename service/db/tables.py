@@ -27,6 +27,31 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+class UTCDateTime(sa.TypeDecorator[datetime]):
+    """Every timestamp column: stored in UTC, read back as an aware UTC ``datetime``.
+
+    PostgreSQL keeps ``timestamptz`` (its answers come in the session's zone and are moved to
+    UTC); SQLite keeps no zone at all and hands back naive values, which are the UTC this
+    type wrote. A naive value written is refused: it could be any zone. The column DDL is
+    ``DateTime(timezone=True)``'s, so the type needs no migration.
+    """
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("a naive datetime cannot be stored: pass an aware (UTC) one")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
 class JobStatus(StrEnum):
     QUEUED = "queued"
     RUNNING = "running"
@@ -55,7 +80,7 @@ class Workspace(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     name: str = Field(max_length=100, unique=True)
-    created_at: datetime = Field(default_factory=utcnow, sa_type=sa.DateTime(timezone=True))
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 
 class ApiKey(SQLModel, table=True):
@@ -68,8 +93,8 @@ class ApiKey(SQLModel, table=True):
     prefix: str = Field(max_length=16, unique=True)
     key_hash: str = Field(max_length=64, unique=True)
     name: str = Field(default="", max_length=100)
-    created_at: datetime = Field(default_factory=utcnow, sa_type=sa.DateTime(timezone=True))
-    revoked_at: datetime | None = Field(default=None, sa_type=sa.DateTime(timezone=True))
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    revoked_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
 class LoginTicket(SQLModel, table=True):
@@ -83,8 +108,8 @@ class LoginTicket(SQLModel, table=True):
 
     ticket_hash: str = Field(max_length=64, primary_key=True)
     api_key_id: int = Field(foreign_key="api_key.id", ondelete="CASCADE", index=True)
-    expires_at: datetime = Field(sa_type=sa.DateTime(timezone=True))
-    used_at: datetime | None = Field(default=None, sa_type=sa.DateTime(timezone=True))
+    expires_at: datetime = Field(sa_type=UTCDateTime)
+    used_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
 class Board(SQLModel, table=True):
@@ -103,8 +128,8 @@ class Board(SQLModel, table=True):
     connection_id: int | None = Field(default=None)
     rules: dict[str, Any] | None = Field(default=None, sa_type=sa.JSON)
     latest_revision_number: int | None = Field(default=None)
-    created_at: datetime = Field(default_factory=utcnow, sa_type=sa.DateTime(timezone=True))
-    updated_at: datetime = Field(default_factory=utcnow, sa_type=sa.DateTime(timezone=True))
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 
 class BoardLabel(SQLModel, table=True):
@@ -147,9 +172,9 @@ class ImportJob(SQLModel, table=True):
     # SHA-256 of the uploaded dump: an idempotency key reused with another body is refused.
     payload_hash: str | None = Field(default=None, max_length=64)
     revision_number: int | None = Field(default=None)
-    created_at: datetime = Field(default_factory=utcnow, sa_type=sa.DateTime(timezone=True))
-    started_at: datetime | None = Field(default=None, sa_type=sa.DateTime(timezone=True))
-    finished_at: datetime | None = Field(default=None, sa_type=sa.DateTime(timezone=True))
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    started_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    finished_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
 class ImportPayload(SQLModel, table=True):
@@ -185,7 +210,7 @@ class Revision(SQLModel, table=True):
     step_count: int = 0
     problem_count: int = 0
     unclassified_count: int = 0
-    created_at: datetime = Field(default_factory=utcnow, sa_type=sa.DateTime(timezone=True))
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 
 class RevisionContent(SQLModel, table=True):
@@ -208,7 +233,7 @@ class Stream(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     board_id: int = Field(foreign_key="board.id", ondelete="CASCADE")
     key: str = Field(max_length=200)
-    created_at: datetime = Field(default_factory=utcnow, sa_type=sa.DateTime(timezone=True))
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 
 class RevisionStream(SQLModel, table=True):
@@ -255,11 +280,11 @@ class Connection(SQLModel, table=True):
     scopes: str = Field(default="", max_length=1000)  # space-separated
     access_token: bytes = Field(sa_type=sa.LargeBinary)
     refresh_token: bytes | None = Field(default=None, sa_type=sa.LargeBinary)
-    expires_at: datetime | None = Field(default=None, sa_type=sa.DateTime(timezone=True))
+    expires_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     status: str = Field(default=ConnectionStatus.ACTIVE, max_length=16)
     status_reason: str | None = Field(default=None, max_length=500)
-    created_at: datetime = Field(default_factory=utcnow, sa_type=sa.DateTime(timezone=True))
-    updated_at: datetime = Field(default_factory=utcnow, sa_type=sa.DateTime(timezone=True))
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 
 class OAuthState(SQLModel, table=True):
@@ -271,7 +296,7 @@ class OAuthState(SQLModel, table=True):
     workspace_id: int = Field(foreign_key="workspace.id", ondelete="CASCADE")
     provider: str = Field(max_length=16)
     code_verifier: str | None = Field(default=None, max_length=128)  # PKCE providers (Mural)
-    expires_at: datetime = Field(sa_type=sa.DateTime(timezone=True))
+    expires_at: datetime = Field(sa_type=UTCDateTime)
 
 
 class BoardSyncStatus(StrEnum):
@@ -295,8 +320,6 @@ class BoardSync(SQLModel, table=True):
     status: str = Field(default=BoardSyncStatus.PENDING, max_length=16)
     error: str | None = Field(default=None, max_length=2000)
     remote_modified_at: str | None = Field(default=None, max_length=64)
-    last_checked_at: datetime | None = Field(default=None, sa_type=sa.DateTime(timezone=True))
-    next_check_at: datetime | None = Field(
-        default=None, sa_type=sa.DateTime(timezone=True), index=True
-    )
+    last_checked_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    next_check_at: datetime | None = Field(default=None, sa_type=UTCDateTime, index=True)
     last_import_job_id: int | None = Field(default=None)

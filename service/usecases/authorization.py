@@ -8,8 +8,6 @@ at the provider where it offers a revocation call, then forgotten here.
 
 from __future__ import annotations
 
-import asyncio
-
 import structlog
 from sqlmodel import Session
 
@@ -51,12 +49,10 @@ def complete_authorization(
     granted, code = consume_callback(session, live.cipher, live.provider, code=code, state=state)
     if live.source.pkce and not granted.code_verifier:
         raise AuthError("the authorization request has no PKCE verifier: start again")
-
-    async def exchange() -> Grant:
-        async with live.http_factory() as http:
-            return await live.source.exchange_code(http, code, granted.code_verifier)
-
-    grant = asyncio.run(exchange())
+    verifier = granted.code_verifier
+    grant: Grant = live.http_factory.run(
+        lambda http: live.source.exchange_code(http, code, verifier)
+    )
     who = grant.identity
     return store_connection(
         session,
@@ -90,13 +86,8 @@ def delete_connection(
             access = None
     if access is not None:
         token = access
-
-        async def call() -> bool:
-            async with live.http_factory() as http:
-                return await live.source.revoke(http, token)
-
         try:
-            revoked = asyncio.run(call())
+            revoked = live.http_factory.run(lambda http: live.source.revoke(http, token))
         except AuthError:
             revoked = False
     forget_connection(session, connection)

@@ -28,6 +28,7 @@ from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from sqlmodel import Session, col, delete, select
 
 from connectors.errors import AuthError
+from connectors.loop import ProviderHttp
 from connectors.provider import TokenPair
 from service.crypto import Keyring, KeyringError
 from service.db.engine import SessionFactory, begin_write
@@ -48,6 +49,8 @@ STATE_TTL = timedelta(minutes=10)
 REFRESH_MARGIN_S = 120.0  # refresh this long before expiry, as Miro's own clients do
 MAX_REASON = 500
 
+# What makes the providers' client (tests pass one with a mock transport); the composition
+# root wraps it in the process's ``ProviderHttp``.
 HttpFactory = Callable[[], httpx.AsyncClient]
 
 
@@ -154,13 +157,9 @@ def consume_state(
         raise StateError("the authorization state was already used or never issued")
     if row.workspace_id != workspace_id or row.provider != provider:
         raise StateError("the authorization state belongs to another request")
-    if _aware(row.expires_at) < (now or utcnow()):
+    if row.expires_at < (now or utcnow()):
         raise StateError("the authorization state expired: start again")
     return row
-
-
-def _aware(value: datetime) -> datetime:
-    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
 def _expiry(tokens: TokenPair) -> datetime | None:
@@ -314,7 +313,7 @@ class StoredTokens:
     connection_id: int
     cipher: TokenCipher
     refresher: Refresher
-    http_factory: HttpFactory
+    http_factory: ProviderHttp
     clock: Callable[[], float] = time.time
     _handed_out: str | None = field(default=None, repr=False)
 
@@ -329,7 +328,7 @@ class StoredTokens:
         if row.status != ConnectionStatus.ACTIVE:
             raise AuthError(f"the connection needs re-authorization: {row.status_reason}")
         access = self.cipher.decrypt(row.access_token)
-        expires = _aware(row.expires_at).timestamp() if row.expires_at else None
+        expires = row.expires_at.timestamp() if row.expires_at else None
         expiring = expires is not None and expires - self.clock() < REFRESH_MARGIN_S
         refused = force_refresh and access == self._handed_out
         return None if expiring or refused else access
@@ -359,7 +358,7 @@ class StoredTokens:
                 raise AuthError(reason)
             refresh_token = self.cipher.decrypt(row.refresh_token)
             try:
-                tokens = asyncio.run(self._refresh(refresh_token))
+                tokens = self.http_factory.run(lambda http: self.refresher(http, refresh_token))
             except AuthError as exc:
                 mark_needs_reauth(session, row, str(exc))
                 session.commit()
@@ -373,10 +372,6 @@ class StoredTokens:
             log.info("connection_refreshed", connection_id=self.connection_id)
             self._handed_out = tokens.access_token
             return tokens.access_token
-
-    async def _refresh(self, refresh_token: str) -> TokenPair:
-        async with self.http_factory() as http:
-            return await self.refresher(http, refresh_token)
 
 
 def connection_in_workspace(

@@ -23,6 +23,7 @@ from sqlmodel.sql.expression import SelectOfScalar
 
 from connectors.dump import load_dump
 from connectors.errors import ConnectorError, DumpError, RateLimitedError, TransientError
+from connectors.http import RetryPolicy
 from service.db.engine import begin_write
 from service.db.tables import (
     Board,
@@ -58,8 +59,9 @@ ACTIVE_RETRY_AFTER_S = 10
 MAX_EXTERNAL_ID = 200
 MAX_NAME = 500
 MAX_ERROR = 2000
-# Conflicting writers (a duplicate delivery, SQLite's single writer) retry the final write.
-_STORE_ATTEMPTS = 5
+# Conflicting writers (a duplicate delivery, SQLite's single writer) retry the final write,
+# after a short jittered wait so that they do not collide again in step.
+STORE_RETRY = RetryPolicy(max_tries=5, base_delay=0.05, max_delay=1.0)
 
 
 class JobFailure(Exception):
@@ -370,30 +372,43 @@ def run_import_job(session: Session, job_id: int) -> ImportJob | None:
 
     session.commit()  # ends the read transaction (nothing to write) so the store starts fresh
     outcome = _Outcome(board=board, ruleset=ruleset, result=result)
-    for attempt in range(1, _STORE_ATTEMPTS + 1):
-        try:
-            return _store(session, job_id, outcome)
-        except JobFailure as exc:
-            session.rollback()
-            return fail_import_job(session, job_id, str(exc))
-        except (IntegrityError, OperationalError) as exc:
-            session.rollback()  # also ends the transaction, so the next attempt begins a writer
-            log.info(
-                "import_job_store_conflict",
-                job_id=job_id,
-                attempt=attempt,
-                error=type(exc).__name__,
-            )
-            if attempt == _STORE_ATTEMPTS:
-                raise
-        except Exception as exc:
-            # Anything else (a value the database refuses, a bug) would fail the same way on
-            # every re-run: end the job ``failed`` now instead of leaving it ``running``, where
-            # a restarted worker would pick it up and crash on it again.
-            session.rollback()
-            log.exception("import_job_store_crashed", job_id=job_id)
-            return fail_import_job(session, job_id, f"internal error ({type(exc).__name__})")
-    raise AssertionError("unreachable")
+
+    def conflict(tries: int, exc: Exception, seconds: float) -> None:
+        log.info(
+            "import_job_store_conflict",
+            job_id=job_id,
+            attempt=tries,
+            error=type(exc).__name__,
+            seconds=round(seconds, 3),
+        )
+
+    retrying = STORE_RETRY.retrying(
+        lambda exc: isinstance(exc, IntegrityError | OperationalError), on_retry=conflict
+    )
+    for attempt in retrying:
+        with attempt:
+            return _store_once(session, job_id, outcome)
+    raise AssertionError("unreachable: stamina re-raises the last conflict")
+
+
+def _store_once(session: Session, job_id: int, outcome: _Outcome) -> ImportJob | None:
+    """One try of the final write: a write conflict propagates (rolled back) for a retry; any
+    other failure ends the job ``failed``."""
+    try:
+        return _store(session, job_id, outcome)
+    except JobFailure as exc:
+        session.rollback()
+        return fail_import_job(session, job_id, str(exc))
+    except (IntegrityError, OperationalError):
+        session.rollback()  # also ends the transaction, so the next try begins a writer
+        raise
+    except Exception as exc:
+        # Anything else (a value the database refuses, a bug) would fail the same way on every
+        # re-run: end the job ``failed`` now instead of leaving it ``running``, where a
+        # restarted worker would pick it up and crash on it again.
+        session.rollback()
+        log.exception("import_job_store_crashed", job_id=job_id)
+        return fail_import_job(session, job_id, f"internal error ({type(exc).__name__})")
 
 
 def _locked_job(job_id: int) -> SelectOfScalar[ImportJob]:

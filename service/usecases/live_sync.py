@@ -37,6 +37,7 @@ from connectors.errors import (
     RateLimitedError,
     TransientError,
 )
+from connectors.loop import ProviderHttp
 from connectors.progress import FetchTally
 from connectors.provider import Access, BoardProvider, TokenPair
 from service.db.engine import SessionFactory, begin_write
@@ -51,7 +52,6 @@ from service.db.tables import (
 from service.dispatch import Dispatcher
 from service.domain.progress import progress_percent
 from service.usecases.connections import (
-    HttpFactory,
     StoredTokens,
     TokenCipher,
     mark_needs_reauth,
@@ -95,7 +95,7 @@ class ProviderLive:
     source: BoardProvider
     session_factory: SessionFactory
     cipher: TokenCipher
-    http_factory: HttpFactory
+    http_factory: ProviderHttp  # the process's one loop and client for provider calls
     dispatcher: Dispatcher
     poll_interval_s: float = 300.0
     poll_jitter: float = 0.2
@@ -227,14 +227,11 @@ def fetch_and_import(live: ProviderLive, board_id: int, *, trigger: str = "miro"
         return None
     progress = _FetchProgress(live.session_factory, job_id)
 
-    async def fetch() -> dict[str, object]:
-        async with live.http_factory() as http:
-            hooks = http.event_hooks
-            http.event_hooks = {**hooks, "response": [*hooks.get("response", []), progress.hook]}
-            return await live.fetch_dump(http, target.connection_id, target.external_id)
-
     try:
-        dump = asyncio.run(fetch())
+        dump = live.http_factory.run(
+            lambda http: live.fetch_dump(http, target.connection_id, target.external_id),
+            on_response=progress.hook,
+        )
     except (TransientError, RateLimitedError) as exc:
         with live.session_factory() as session:
             begin_write(session)
@@ -338,20 +335,19 @@ def poll_due_boards(
     if not checks:
         return []
 
-    async def check_all() -> list[object]:
-        async with live.http_factory() as http:
-            results: list[object] = []
-            for _, connection_id, external_id in checks:
-                assert connection_id is not None
-                try:
-                    marker = await live.change_marker(http, connection_id, external_id)
-                except ProviderError as exc:
-                    results.append(exc)
-                else:
-                    results.append(marker)
-            return results
+    async def check_all(http: httpx.AsyncClient) -> list[object]:
+        results: list[object] = []
+        for _, connection_id, external_id in checks:
+            assert connection_id is not None
+            try:
+                marker = await live.change_marker(http, connection_id, external_id)
+            except ProviderError as exc:
+                results.append(exc)
+            else:
+                results.append(marker)
+        return results
 
-    outcomes = asyncio.run(check_all())
+    outcomes = live.http_factory.run(check_all)
     changed: list[int] = []
     with live.session_factory() as session:
         begin_write(session)

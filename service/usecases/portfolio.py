@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
-from datetime import UTC, datetime
 from typing import Any
 
 import msgspec
@@ -29,6 +28,7 @@ from service.domain.recurring import Occurrence
 from service.domain.ruleset import Ruleset, StreamState
 from service.domain.trends import MAX_REVISIONS, BoardRevision, Trend, follow_streams
 from service.domain.trends import RevisionStream as TrendStream
+from service.domain.utc import utc_iso
 from service.rules_file import RulesError, parse_rules
 
 MAX_LABELS = 20
@@ -265,18 +265,13 @@ def load_problems(
     return found
 
 
-def _utc(moment: datetime) -> str:
-    aware = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-    return aware.astimezone(UTC).isoformat().replace("+00:00", "Z")
-
-
 def load_revisions(session: Session, board: Board, upto: int | None = None) -> list[BoardRevision]:
     """The board's newest ``MAX_REVISIONS`` revisions (up to revision ``upto``, default the
     latest) with their streams in board order."""
     latest = (board.latest_revision_number or 0) if upto is None else upto
     first = latest - MAX_REVISIONS + 1
     revisions = {
-        number: BoardRevision(number, _utc(created), [])
+        number: BoardRevision(number, utc_iso(created), [])
         for number, created in session.execute(
             sa.select(col(Revision.number), col(Revision.created_at)).where(
                 col(Revision.board_id) == board.id,

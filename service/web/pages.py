@@ -4,7 +4,7 @@ and by API routes that answer a browser with a page (the OAuth callback)."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from fastapi.responses import HTMLResponse
@@ -12,6 +12,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 
 from service.db.tables import ImportJob
 from service.domain.progress import describe_job
+from service.domain.utc import utc_minutes, utc_seconds
 from service.providers import REGISTRY
 from service.web.session import WebSession
 
@@ -23,17 +24,12 @@ PROVIDERS = {registration.name: registration.label for registration in REGISTRY}
 STATES = {"current": "Current state", "target": "Target state", "unspecified": "Value stream"}
 
 
-def _aware(moment: datetime) -> datetime:
-    # SQLite hands back naive datetimes; every stored timestamp is UTC.
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-
-
 def _utc(moment: datetime | None) -> str:
-    return "" if moment is None else _aware(moment).strftime("%Y-%m-%d %H:%M UTC")
+    return "" if moment is None else utc_minutes(moment)
 
 
 def _iso(moment: datetime | None) -> str:
-    return "" if moment is None else _aware(moment).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return "" if moment is None else utc_seconds(moment)
 
 
 def _progress_text(job: ImportJob) -> str:

@@ -70,8 +70,8 @@ def _figures(row: PortfolioRowPublic) -> dict[str, str]:
     figures = row.figures
     gap = None if row.gap is None else row.gap.lead_time_change_pct
     return {
-        "lead_time": format_figure(figures.lead_time_min, "minutes"),
-        "process_time": format_figure(figures.process_time_min, "minutes"),
+        "lead_time": format_figure(figures.total_lead_time_min, "minutes"),
+        "process_time": format_figure(figures.total_process_time_min, "minutes"),
         "activity_ratio": format_figure(figures.activity_ratio, "ratio"),
         "rolled": format_figure(figures.rolled_complete_accurate, "ratio"),
         "handoffs": format_figure(figures.handoffs, "count"),

@@ -3,18 +3,20 @@
 An event is written once per subscription (``subscription_delivery``, unique per event id), so
 emitting the events of a job again (a redelivered task, the embedded poller) adds nothing. A
 delivery is attempted by exactly one worker per attempt number: the attempt is claimed with a
-conditional UPDATE before the HTTP call. Retries back off exponentially (``backoff_s``) until
-``delivery_window_s`` after the event; then the delivery is ``failed``.
+conditional UPDATE before the HTTP call. Retries follow ``DELIVERY_RETRY`` (the one retry policy:
+a receiver's ``Retry-After`` honoured exactly, else full-jitter backoff from 30 s capped at an
+hour) until ``delivery_window_s`` after the event; then the delivery is ``failed``.
 """
 
 from __future__ import annotations
 
 import json
+import random
 import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
@@ -22,8 +24,11 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, delete, select
 
+from connectors.errors import RateLimitedError
+from connectors.http import RetryPolicy, retry_after_seconds
 from service.db.engine import begin_write
 from service.db.tables import Board, ImportJob, JobStatus, Revision
+from service.domain.utc import utc_iso
 from service.webhooks import signing
 from service.webhooks.config import SecretBox
 from service.webhooks.egress import EgressPolicy, EgressRefused, post, vet_url
@@ -33,7 +38,6 @@ from service.webhooks.tables import (
     Subscription,
     SubscriptionDelivery,
 )
-from service.webhooks.triggers import as_utc
 
 EVENT_TYPES = ("revision.created", "import.failed")
 MAX_SUBSCRIPTIONS = 50  # per workspace
@@ -43,13 +47,9 @@ _ERROR_CHARS = 500
 _EVENT_NAMESPACE = uuid.UUID("6f1d7c3e-8a52-4c55-9a55-0b7c1f9e2d10")
 
 
-def utc_text(value: datetime) -> str:
-    return as_utc(value).astimezone(UTC).isoformat().replace("+00:00", "Z")
-
-
-def backoff_s(attempt: int) -> float:
-    """Seconds before attempt ``attempt + 1``: 30 s, 1 min, 2 min ... at most one hour."""
-    return float(min(3600, 30 * 2 ** max(0, attempt - 1)))
+# Attempt n+1 waits up to 30 s * 2**(n-1), at most an hour; the window ends them first (about
+# 35 attempts in a day at the longest waits).
+DELIVERY_RETRY = RetryPolicy(max_tries=100, base_delay=30.0, max_delay=3600.0)
 
 
 class SubscriptionError(ValueError):
@@ -148,7 +148,7 @@ def job_event(
                 "number": number,
                 "previous": previous,
                 "trigger": revision.trigger,
-                "created_at": utc_text(revision.created_at),
+                "created_at": utc_iso(revision.created_at),
                 "item_count": revision.item_count,
                 "stream_count": revision.stream_count,
                 "step_count": revision.step_count,
@@ -204,7 +204,7 @@ def emit_job_events(session: Session, job_id: int, *, base_url: str, now: dateti
         payload = {
             "id": delivery_key,
             "type": event_type,
-            "created_at": utc_text(now),
+            "created_at": utc_iso(now),
             "data": data,
         }
         delivery = SubscriptionDelivery(
@@ -260,6 +260,8 @@ def attempt_delivery(
     box: SecretBox,
     window_s: int,
     now: Callable[[], datetime],
+    retry: RetryPolicy = DELIVERY_RETRY,
+    rand: Callable[[], float] = random.random,
 ) -> AttemptResult:
     """Make attempt ``attempt`` (1-based) of a delivery, record it, and say what comes next.
 
@@ -293,12 +295,16 @@ def attempt_delivery(
     status_code: int | None = None
     error: str | None = None
     refused = False
+    told: RateLimitedError | None = None  # the receiver's Retry-After (429, 503)
     started = time.perf_counter()
     try:
         response = post(client, subscription.url, content=body, headers=headers, policy=policy)
         status_code = response.status_code
         if not 200 <= status_code < 300:
             error = f"HTTP {status_code}"
+        wait = retry_after_seconds(response.headers, sent_at.timestamp())
+        if status_code in (429, 503) and wait is not None:
+            told = RateLimitedError(error or "", retry_after=wait, status=status_code)
     except EgressRefused as exc:
         error = f"refused: {exc}"[:_ERROR_CHARS]
         refused = exc.reason != "dns_failure"
@@ -313,9 +319,10 @@ def attempt_delivery(
     if error is None:
         status = DeliveryStatus.DELIVERED
     else:
-        delay = backoff_s(attempt)
-        deadline = as_utc(created_at) + timedelta(seconds=window_s)
-        if refused or finished + timedelta(seconds=delay) > deadline:
+        delay = retry.delay(attempt - 1, told, rand)
+        deadline = created_at + timedelta(seconds=window_s)
+        late = finished + timedelta(seconds=delay) > deadline
+        if refused or late or retry.gives_up(attempt - 1):
             status = DeliveryStatus.FAILED
         else:
             status, retry_in = DeliveryStatus.PENDING, delay
@@ -364,7 +371,7 @@ def due_deliveries(
         .limit(limit)
     ).all()
     return [
-        (delivery_id, attempts + 1, as_utc(when))
+        (delivery_id, attempts + 1, when)
         for delivery_id, attempts, when in rows
         if delivery_id is not None and when is not None
     ]

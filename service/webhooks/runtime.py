@@ -22,6 +22,7 @@ import structlog
 from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, col, select
 
+from connectors.http import RetryPolicy
 from service.db.engine import SessionFactory
 from service.db.tables import Board, ImportJob, JobStatus, utcnow
 from service.dispatch import Dispatcher
@@ -42,7 +43,8 @@ SWEEP_TASK = "hooks.sweep"
 TRIGGER = "webhook"
 _PURGE_EVERY = timedelta(minutes=10)
 _SECRET_CACHE = 512
-_RUN_ATTEMPTS = 5
+# SQLite refuses a write for a moment ("database is locked") while other triggers commit.
+_RUN_RETRY = RetryPolicy(max_tries=5, base_delay=0.05, max_delay=1.0)
 REJECTIONS_LOGGED_PER_MINUTE = 120
 # How long past its due time a pending board waits before the sweep fires it again.
 FIRE_GRACE = timedelta(seconds=60)
@@ -202,16 +204,15 @@ class HookRuntime:
         ``imports.run`` job (the jobs' own retries apply there) so the board never waits on a
         job nobody runs.
         """
-        for attempt in range(_RUN_ATTEMPTS):
-            try:
-                with self.sessions() as session:
+        try:
+            for attempt in _RUN_RETRY.retrying(lambda exc: isinstance(exc, OperationalError)):
+                with attempt, self.sessions() as session:
                     run_import_job(session, job_id)
-                return
-            except OperationalError:
-                time.sleep(0.05 * 2**attempt)
-            except Exception:
-                log.exception("hook_import_crashed", job_id=job_id)
-                break
+            return
+        except OperationalError:
+            pass
+        except Exception:
+            log.exception("hook_import_crashed", job_id=job_id)
         log.warning("hook_import_handed_over", job_id=job_id)
         if self.dispatcher is not None:
             hand_over(self.dispatcher, job_id)
@@ -291,7 +292,7 @@ class HookRuntime:
         for board_id, state, due in boards:
             wait = 0.0
             if state == HookState.PENDING and due is not None:
-                wait = max(0.0, (triggers.as_utc(due) - now).total_seconds())
+                wait = max(0.0, (due - now).total_seconds())
             self.scheduler.fire(board_id, wait)
         for delivery_id, attempt, when in deliveries:
             self.scheduler.deliver(delivery_id, attempt, max(0.0, (when - now).total_seconds()))
@@ -307,7 +308,7 @@ class HookRuntime:
         overdue = [
             board_id
             for board_id, state, due in boards
-            if state == HookState.PENDING and due is not None and triggers.as_utc(due) + grace < now
+            if state == HookState.PENDING and due is not None and due + grace < now
         ]
         for board_id in overdue:
             self.scheduler.fire(board_id, 0.0)
@@ -337,5 +338,5 @@ class HookRuntime:
             if job_id is not None:
                 self.after_import(job_id)
             if finished_at is not None:
-                watermark = max(watermark, triggers.as_utc(finished_at))
+                watermark = max(watermark, finished_at)
         return watermark

@@ -13,9 +13,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
-from service.db.tables import utcnow
-
-TIMESTAMP = sa.DateTime(timezone=True)
+from service.db.tables import UTCDateTime, utcnow
 
 
 class HookState(StrEnum):
@@ -37,14 +35,14 @@ class BoardWebhook(SQLModel, table=True):
     secret: bytes = Field(sa_type=sa.LargeBinary)
     # After a rotation the previous secret keeps verifying until ``previous_valid_until``.
     previous_secret: bytes | None = Field(default=None, sa_type=sa.LargeBinary)
-    previous_valid_until: datetime | None = Field(default=None, sa_type=TIMESTAMP)
-    rotated_at: datetime = Field(default_factory=utcnow, sa_type=TIMESTAMP)
+    previous_valid_until: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    rotated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     state: str = Field(default=HookState.IDLE, max_length=16)
-    due_at: datetime | None = Field(default=None, sa_type=TIMESTAMP, index=True)
+    due_at: datetime | None = Field(default=None, sa_type=UTCDateTime, index=True)
     dirty: bool = Field(default=False)
     running_job_id: int | None = Field(default=None)
-    running_since: datetime | None = Field(default=None, sa_type=TIMESTAMP)
-    created_at: datetime = Field(default_factory=utcnow, sa_type=TIMESTAMP)
+    running_since: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 
 class HookDeliverySeen(SQLModel, table=True):
@@ -54,7 +52,7 @@ class HookDeliverySeen(SQLModel, table=True):
 
     board_id: int = Field(foreign_key="board.id", ondelete="CASCADE", primary_key=True)
     delivery_id: str = Field(max_length=100, primary_key=True)
-    seen_at: datetime = Field(default_factory=utcnow, sa_type=TIMESTAMP, index=True)
+    seen_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, index=True)
 
 
 class TriggerOutcome(StrEnum):
@@ -71,7 +69,7 @@ class HookTrigger(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     board_id: int = Field(foreign_key="board.id", ondelete="CASCADE", index=True)
     delivery_id: str | None = Field(default=None, max_length=100)
-    received_at: datetime = Field(default_factory=utcnow, sa_type=TIMESTAMP, index=True)
+    received_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, index=True)
     outcome: str = Field(max_length=16)
     reason: str | None = Field(default=None, max_length=64)
     detail: str | None = Field(default=None, max_length=500)
@@ -89,7 +87,7 @@ class Subscription(SQLModel, table=True):
     events: list[str] = Field(sa_type=sa.JSON)
     secret: bytes = Field(sa_type=sa.LargeBinary)
     description: str = Field(default="", max_length=200)
-    created_at: datetime = Field(default_factory=utcnow, sa_type=TIMESTAMP)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 
 class DeliveryStatus(StrEnum):
@@ -111,11 +109,11 @@ class SubscriptionDelivery(SQLModel, table=True):
     payload: dict[str, Any] = Field(sa_type=sa.JSON)
     status: str = Field(default=DeliveryStatus.PENDING, max_length=16, index=True)
     attempts: int = 0
-    next_attempt_at: datetime | None = Field(default=None, sa_type=TIMESTAMP, index=True)
+    next_attempt_at: datetime | None = Field(default=None, sa_type=UTCDateTime, index=True)
     last_status_code: int | None = None
     last_error: str | None = Field(default=None, max_length=500)
-    created_at: datetime = Field(default_factory=utcnow, sa_type=TIMESTAMP)
-    finished_at: datetime | None = Field(default=None, sa_type=TIMESTAMP)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    finished_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
 class DeliveryAttempt(SQLModel, table=True):
@@ -127,7 +125,7 @@ class DeliveryAttempt(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     delivery_id: int = Field(foreign_key="subscription_delivery.id", ondelete="CASCADE", index=True)
     number: int
-    attempted_at: datetime = Field(default_factory=utcnow, sa_type=TIMESTAMP)
+    attempted_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     status_code: int | None = None
     error: str | None = Field(default=None, max_length=500)
     duration_ms: int = 0

@@ -25,7 +25,7 @@ import json
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -34,7 +34,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, delete, select
 
 from service.db.engine import PlainQuery, plain_transaction
-from service.db.tables import ImportJob
+from service.db.tables import ImportJob, UTCDateTime
 from service.webhooks import signing
 from service.webhooks.config import SecretBox
 from service.webhooks.tables import (
@@ -118,7 +118,7 @@ def board_secrets(
         return None
     secret, previous, until = row
     found = [opener(secret)]
-    if previous is not None and until is not None and as_utc(until) > now:
+    if previous is not None and until is not None and until > now:
         found.append(opener(previous))
     return found
 
@@ -132,14 +132,9 @@ def verifying_secrets(
     open_secret = opener.open if isinstance(opener, SecretBox) else opener
     found = [open_secret(row.secret)]
     until = row.previous_valid_until
-    if row.previous_secret is not None and until is not None and as_utc(until) > now:
+    if row.previous_secret is not None and until is not None and until > now:
         found.append(open_secret(row.previous_secret))
     return found
-
-
-def as_utc(value: datetime) -> datetime:
-    # SQLite hands back naive datetimes; everything stored is UTC.
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def check_delivery_id(value: str | None) -> str:
@@ -221,7 +216,7 @@ _seen = HookDeliverySeen.__table__  # type: ignore[attr-defined]
 _log = HookTrigger.__table__  # type: ignore[attr-defined]
 
 
-_due = sa.bindparam("due", type_=sa.DateTime(timezone=True))
+_due = sa.bindparam("due", type_=UTCDateTime())
 # One statement moves the board along when a trigger changes something: an idle board becomes
 # pending (this trigger's due_at), a running board without a follow-up gets one. SET expressions
 # read the old row (SQL standard, also SQLite). A board already pending, or running with a
@@ -323,16 +318,16 @@ def accept_trigger(
         raise TriggerRejected("no_webhook", "the board's webhook was deleted", 404)
     state, due_at, running_since = row
     fire_in: float | None = None
-    if state == HookState.PENDING and due_at is not None and as_utc(due_at) == due:
+    if state == HookState.PENDING and due_at is not None and due_at == due:
         outcome, detail, fire_in = TriggerOutcome.ACCEPTED, "import in debounce window", debounce_s
     else:
         outcome = TriggerOutcome.COALESCED
         if state == HookState.RUNNING:
             detail = "queued after the running import"
-            stale = running_since is not None and as_utc(running_since) + STALE_RUNNING < now
+            stale = running_since is not None and running_since + STALE_RUNNING < now
         else:
             detail = "joined the pending import"
-            stale = due_at is not None and as_utc(due_at) + STALE_PENDING < now
+            stale = due_at is not None and due_at + STALE_PENDING < now
         # A fire far overdue, or an import running far too long, was probably lost with its
         # worker: this trigger schedules another (fires are idempotent, a spare is harmless).
         fire_in = 0.0 if stale else None
@@ -400,7 +395,7 @@ def claim_fire(session: Session, board_id: int, *, now: datetime) -> Claim:
     if row is None or row.state == HookState.IDLE:
         return Claim("idle")
     if row.state == HookState.PENDING:
-        due = as_utc(row.due_at) if row.due_at else now
+        due = row.due_at if row.due_at else now
         return Claim("early", wait_s=max(0.0, (due - now).total_seconds()))
     return Claim("running", job_id=row.running_job_id)
 

@@ -13,6 +13,13 @@ from fastapi.testclient import TestClient
 from pydantic import SecretStr
 from sqlalchemy.engine import Engine
 
+from connectors.errors import (
+    AuthError,
+    ForbiddenError,
+    NotFoundError,
+    RateLimitedError,
+    TransientError,
+)
 from service.api.app import create_app
 from service.api.problems import PROBLEM_TYPES
 from service.db.engine import create_db_engine, create_session_factory
@@ -285,3 +292,38 @@ def test_every_problem_type_is_documented_in_the_service_guide() -> None:
     documented = set(re.findall(r"^\| `([a-z-]+)` \| (\d{3}) \|", guide, flags=re.MULTILINE))
 
     assert documented == {(p.slug, str(p.status)) for p in PROBLEM_TYPES.values()}
+
+
+@pytest.mark.parametrize(
+    ("error", "status", "slug", "retry_after"),
+    [
+        (AuthError("token refused", status=401), 409, "connection-needs-reauth", None),
+        (RateLimitedError("slow down", retry_after=41.6), 502, "provider-unavailable", "42"),
+        (ForbiddenError("no access", status=403), 403, "provider-forbidden", None),
+        (NotFoundError("no board", status=404), 404, "not-found", None),
+        (TransientError("server error (502)", status=502), 502, "provider-unavailable", None),
+    ],
+)
+def test_every_provider_error_of_any_route_is_answered_by_the_one_handler_as_a_problem(
+    database: TestDatabase,
+    engine: Engine,
+    error: Exception,
+    status: int,
+    slug: str,
+    retry_after: str | None,
+) -> None:
+    app = create_app(
+        Settings(database_url=database.url), engine=engine, migrate=False, configure_logs=False
+    )
+
+    def provider_failed() -> None:
+        raise error
+
+    app.add_api_route("/v1/provider-test", provider_failed)
+    with TestClient(app) as client:
+        response = client.get("/v1/provider-test")
+
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["type"] == PROBLEM_TYPES[slug].uri
+    assert response.headers.get("Retry-After") == retry_after
+    assert response.status_code == status

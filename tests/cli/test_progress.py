@@ -8,6 +8,7 @@ import io
 import httpx
 import pytest
 
+from connectors.http import request
 from service.cli.progress import FetchWatch, show_progress
 
 
@@ -64,6 +65,23 @@ def test_a_rate_limit_wait_shows_the_seconds_left_and_retries_are_counted() -> N
     assert clock.slept == [60.0]
     assert while_waiting.endswith("waiting for the rate limit, 23 s left · 2 retries")
     assert "waiting" not in after
+
+
+def test_a_429_retry_wait_of_a_real_call_shows_in_the_line() -> None:
+    clock = FakeClock()
+    watch = watched(clock)
+    limited = httpx.Response(429, headers={"Retry-After": "12"})
+
+    async def run() -> None:
+        transport = httpx.MockTransport(
+            lambda request: limited if not watch.retries else httpx.Response(200, json={})
+        )
+        async with httpx.AsyncClient(transport=transport, event_hooks=watch.hooks) as http:
+            await request(http, "GET", "https://api.miro.test/v2/boards/b", clock=watch.clock)
+
+    asyncio.run(run())
+
+    assert watch.line().plain.endswith("waiting for the rate limit, 12 s left · 1 retry")
 
 
 @pytest.mark.parametrize(("quiet", "tty", "shown"), [(False, True, True), (True, True, False)])

@@ -8,6 +8,8 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
+import structlog.testing
+from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, col, func, select
 
 from connectors.dump import load_dump
@@ -270,6 +272,48 @@ def test_a_job_whose_final_write_raises_ends_failed_with_the_reason(
     assert revisions(db_session) == []
     assert db_session.get(ImportPayload, job_id) is None
     assert run_import_job(db_session, job_id).status == JobStatus.FAILED  # a re-run is harmless
+
+
+def test_a_write_conflict_on_the_final_store_is_tried_again_after_a_logged_wait(
+    db_session: Session, workspace_id: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    job_id = submit(db_session, workspace_id, stream_dump(2))
+    real_insert = imports_usecase._insert_revision
+    conflicts = [OperationalError("INSERT", {}, Exception("database is locked"))] * 2
+
+    def conflicting(*args: Any, **kwargs: Any) -> Any:
+        if conflicts:
+            raise conflicts.pop()
+        return real_insert(*args, **kwargs)
+
+    monkeypatch.setattr(imports_usecase, "_insert_revision", conflicting)
+    with structlog.testing.capture_logs() as logs:
+        job = run_import_job(db_session, job_id)
+
+    assert job is not None
+    assert job.status == JobStatus.SUCCEEDED
+    assert revisions(db_session) == [1]
+    waits = [line for line in logs if line["event"] == "import_job_store_conflict"]
+    assert [line["attempt"] for line in waits] == [1, 2]
+    assert all(0 <= line["seconds"] <= 1.0 for line in waits)
+
+
+def test_a_write_conflict_that_persists_is_raised_for_the_jobs_own_retry(
+    db_session: Session, workspace_id: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    job_id = submit(db_session, workspace_id, stream_dump(2))
+    tries: list[int] = []
+
+    def always_locked(*args: Any, **kwargs: Any) -> None:
+        tries.append(1)
+        raise OperationalError("INSERT", {}, Exception("database is locked"))
+
+    monkeypatch.setattr(imports_usecase, "_insert_revision", always_locked)
+    with pytest.raises(OperationalError):
+        run_import_job(db_session, job_id)
+
+    assert len(tries) == imports_usecase.STORE_RETRY.max_tries
+    assert db_session.get(ImportJob, job_id).status == JobStatus.RUNNING  # type: ignore[union-attr]
 
 
 def test_a_running_job_shows_its_phase_and_item_counts_while_it_classifies(

@@ -12,6 +12,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import select
 
 from connectors.errors import ForbiddenError, TransientError
+from connectors.loop import ProviderHttp
 from service.db.engine import SessionFactory, create_session_factory
 from service.db.tables import (
     Board,
@@ -49,8 +50,7 @@ class ScriptedLive:
     provider: str = "miro"
     label: str = "Miro"
 
-    def http_factory(self) -> httpx.AsyncClient:
-        return httpx.AsyncClient()
+    http_factory: ProviderHttp = field(default_factory=lambda: ProviderHttp(httpx.AsyncClient))
 
     async def fetch_dump(
         self, http: httpx.AsyncClient, connection_id: int, external_id: str

@@ -6,7 +6,7 @@ import json
 import threading
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -256,6 +256,7 @@ def _attempt(
             box=BOX,
             window_s=24 * 3600,
             now=lambda: now or utcnow(),
+            rand=lambda: 1.0,  # the longest wait the jitter allows
         )
 
 
@@ -317,7 +318,6 @@ def test_delivery_gives_up_when_the_day_is_over(sessions: SessionFactory) -> Non
     delivery_id = _failed_job_delivery(sessions, "https://hooks.example.com/x", PUBLIC_POLICY)
     transport = httpx.MockTransport(lambda request: httpx.Response(500))
     created = _delivery(sessions, delivery_id).created_at
-    created = created if created.tzinfo else created.replace(tzinfo=UTC)
     late = created + timedelta(hours=23, minutes=59, seconds=50)
 
     result = _attempt(sessions, delivery_id, 1, transport, now=late)
@@ -327,8 +327,17 @@ def test_delivery_gives_up_when_the_day_is_over(sessions: SessionFactory) -> Non
     assert (row.status, row.next_attempt_at, row.last_status_code) == ("failed", None, 500)
 
 
+def test_a_receivers_retry_after_is_honoured_exactly(sessions: SessionFactory) -> None:
+    delivery_id = _failed_job_delivery(sessions, "https://hooks.example.com/x", PUBLIC_POLICY)
+    busy = httpx.MockTransport(lambda request: httpx.Response(503, headers={"Retry-After": "7"}))
+
+    result = _attempt(sessions, delivery_id, 1, busy)
+
+    assert (result.status, result.retry_in_s) == (DeliveryStatus.PENDING, 7.0)
+
+
 def test_the_retry_schedule_spans_the_day_with_growing_gaps() -> None:
-    gaps = [notify.backoff_s(n) for n in range(1, 40)]
+    gaps = [notify.DELIVERY_RETRY.delay(n, None, lambda: 1.0) for n in range(40)]
     elapsed, attempts = 0.0, 1
     for gap in gaps:
         if elapsed + gap > 24 * 3600:

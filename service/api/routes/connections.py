@@ -11,11 +11,11 @@ single-use, workspace-bound ``state`` is what ties it to a workspace.
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import asdict
 from datetime import datetime, timedelta
 from typing import Annotated
 
+import httpx
 import structlog
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import RedirectResponse
@@ -322,14 +322,15 @@ def remote_page(
     assert row.id is not None
     connection = row.id
 
-    async def fetch() -> RemotePage:
-        async with live.http_factory() as http:
-            access = await asyncio.to_thread(live.access, connection)
-            return await live.source.browse(http, access, browse)
+    access = live.access(connection)
+
+    async def fetch(http: httpx.AsyncClient) -> RemotePage:
+        return await live.source.browse(http, access, browse)
 
     try:
         # Provider failures propagate as ProviderError: the app's one handler answers them.
-        remote = asyncio.run(fetch())
+        # The call runs on the process's one provider loop and client (connectors/loop.py).
+        remote = live.http_factory.run(fetch)
     except ValueError as exc:
         if browse.position is not None:
             raise ProblemError(

@@ -8,18 +8,18 @@ key's workspace: another workspace's board is never listed and is a 404 when nam
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import asdict
 from typing import Annotated, Any, Literal, get_args
 
 from fastapi import APIRouter, Query, Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer
+from pydantic.dataclasses import dataclass as pydantic_dataclass
 from sqlmodel import Session
 
 from service.api.deps import PageDep, PageParams, SessionDep, SettingsDep, WorkspaceDep
 from service.api.deps import encode_cursor as encode_position
 from service.api.problems import ProblemError, responses
 from service.api.routes.boards import board_or_404
-from service.api.schemas import Page
+from service.api.schemas import Page, served_as
 from service.db.engine import begin_write
 from service.domain.contract_model import ContractMetrics, ContractStream
 from service.domain.portfolio import (
@@ -42,7 +42,7 @@ from service.domain.render.charts import (
 )
 from service.domain.render.svg import step_element_id, stream_element_id
 from service.domain.render.trends_html import trend_series
-from service.domain.trends import Trend, since_last_workshop
+from service.domain.trends import Delta, Trend, TrendPoint, since_last_workshop
 from service.usecases.portfolio import (
     LabelError,
     board_labels,
@@ -125,45 +125,29 @@ class FiguresPublic(BaseModel):
     step_count: int | None
 
 
-class GapPublic(BaseModel):
-    """The paired target state minus this stream (negative times = the target is faster)."""
-
-    target_stream_id: int
-    target_name: str
-    lead_time_change_min: float | None
-    lead_time_change_pct: float | None
-    process_time_change_min: float | None
-    process_time_change_pct: float | None
-    activity_ratio_change: float | None
+def figures_public(metrics: ContractMetrics) -> FiguresPublic:
+    return FiguresPublic(**{name: getattr(metrics, field) for name, field in FIGURE_KEYS.items()})
 
 
-class PortfolioRowPublic(BaseModel):
-    board_id: int
-    board_name: str
-    revision: int
-    stream_id: int
-    key: str
-    name: str
-    state: str
-    labels: dict[str, str]
-    figures: FiguresPublic
-    gap: GapPublic | None = Field(description="Null when no target state is paired with it.")
+# The responses below are the core's own dataclasses, served by pydantic; only what the API
+# shows differently is declared again: the figures under their API names (``FIGURE_KEYS``).
+Figures = Annotated[ContractMetrics, PlainSerializer(figures_public, return_type=FiguresPublic)]
 
 
-class OccurrencePublic(BaseModel):
-    board_id: int
-    board_name: str
-    stream_id: int
-    stream_name: str
-    step_id: str | None
-    step_title: str | None
-    problem_id: str
-    text: str
-    votes: int
-    report_url: str = Field(
-        description="The board's report page at the problem's step (at the stream when the "
-        "problem is on the whole stream)."
-    )
+@pydantic_dataclass(frozen=True)
+class PortfolioRowPublic(PortfolioRow):
+    """A stream's key figures; ``gap`` is null when no target state is paired with it."""
+
+    figures: Figures
+
+
+@pydantic_dataclass(frozen=True)
+class OccurrencePublic(Occurrence):
+    """One problem on a stream; ``report_url`` is the board's report page at the problem's step
+    (at the stream when the problem is on the whole stream)."""
+
+    stream_key: Annotated[str, Field(exclude=True)]
+    report_url: str
 
 
 class ProblemGroupPublic(BaseModel):
@@ -176,28 +160,9 @@ class ProblemGroupPublic(BaseModel):
     occurrences: list[OccurrencePublic] = Field(description=f"At most {MAX_OCCURRENCES}.")
 
 
-class DeltaPublic(BaseModel):
-    """Latest minus the last workshop: minutes and percent; ratios in fraction points."""
-
-    since_revision: int
-    since_created_at: str
-    lead_time_change_min: float | None
-    lead_time_change_pct: float | None
-    process_time_change_min: float | None
-    process_time_change_pct: float | None
-    activity_ratio_change: float | None
-    rolled_complete_accurate_change: float | None
-    handoffs_change: int | None
-    problem_weight_change: int | None
-
-
-class TrendPointPublic(BaseModel):
-    revision: int
-    created_at: str
-    stream_id: int
-    name: str
-    matched_by: Literal["first", "frame", "title"]
-    figures: FiguresPublic
+@pydantic_dataclass(frozen=True)
+class TrendPointPublic(TrendPoint):
+    figures: Figures
 
 
 class TrendPublic(BaseModel):
@@ -205,16 +170,12 @@ class TrendPublic(BaseModel):
     state: str
     stream_id: int = Field(description="The stream of the latest point.")
     points: list[TrendPointPublic]
-    since_last_workshop: DeltaPublic | None
+    since_last_workshop: Delta | None
 
 
 class BoardTrendsPublic(BaseModel):
     board_id: int
     trends: list[TrendPublic]
-
-
-def figures_public(metrics: ContractMetrics) -> FiguresPublic:
-    return FiguresPublic(**{name: getattr(metrics, field) for name, field in FIGURE_KEYS.items()})
 
 
 def _wanted(label: list[str]) -> dict[str, str]:
@@ -233,21 +194,6 @@ def portfolio_rows(session: Session, workspace_id: int, label: list[str]) -> lis
         for board, ruleset in load_portfolio(session, workspace_id, _wanted(label))
         for row in board_rows(board, ruleset)
     ]
-
-
-def _row_public(row: PortfolioRow) -> PortfolioRowPublic:
-    return PortfolioRowPublic(
-        board_id=row.board_id,
-        board_name=row.board_name,
-        revision=row.revision,
-        stream_id=row.stream_id,
-        key=row.key,
-        name=row.name,
-        state=row.state,
-        labels=dict(row.labels),
-        figures=figures_public(row.figures),
-        gap=None if row.gap is None else GapPublic(**asdict(row.gap)),
-    )
 
 
 def _invalid_cursor() -> ProblemError:
@@ -302,7 +248,11 @@ def portfolio_page(
     if more and shown:
         value, stream_id = position(shown[-1], sort)
         next_cursor = encode_position({"sort": sort, "order": order, "v": value, "id": stream_id})
-    return Page(items=[_row_public(r) for r in shown], limit=page.limit, next_cursor=next_cursor)
+    return Page(
+        items=[served_as(PortfolioRowPublic, r) for r in shown],
+        limit=page.limit,
+        next_cursor=next_cursor,
+    )
 
 
 @router.get(
@@ -421,18 +371,7 @@ def _group_public(group: ProblemGroup) -> ProblemGroupPublic:
         places=group.places,
         occurrence_count=len(group.occurrences),
         occurrences=[
-            OccurrencePublic(
-                board_id=o.board_id,
-                board_name=o.board_name,
-                stream_id=o.stream_id,
-                stream_name=o.stream_name,
-                step_id=o.step_id,
-                step_title=o.step_title,
-                problem_id=o.problem_id,
-                text=o.text,
-                votes=o.votes,
-                report_url=report_url(o),
-            )
+            served_as(OccurrencePublic, o, report_url=report_url(o))
             for o in group.occurrences[:MAX_OCCURRENCES]
         ],
     )
@@ -503,18 +442,8 @@ def _trend_public(trend: Trend) -> TrendPublic:
         name=trend.name,
         state=trend.state,
         stream_id=trend.latest.stream_id,
-        points=[
-            TrendPointPublic(
-                revision=p.revision,
-                created_at=p.created_at,
-                stream_id=p.stream_id,
-                name=p.name,
-                matched_by=p.matched_by,
-                figures=figures_public(p.figures),
-            )
-            for p in trend.points
-        ],
-        since_last_workshop=None if delta is None else DeltaPublic(**asdict(delta)),
+        points=[served_as(TrendPointPublic, p) for p in trend.points],
+        since_last_workshop=delta,
     )
 
 

@@ -45,6 +45,7 @@ from service.domain.render.share import (
 )
 from service.domain.render.svg import render_stream_svg
 from service.domain.serialize import BoardFormatError, board_from_dict
+from service.domain.utc import utc_minutes
 from service.rules_file import RulesError, parse_rules
 from service.usecases.portfolio import board_trends
 
@@ -108,12 +109,6 @@ def _page_headers(etag: str | None, *, cache: str) -> dict[str, str]:
     return headers
 
 
-def _utc_text(moment: datetime) -> str:
-    # SQLite hands back naive datetimes; every stored timestamp is UTC.
-    aware = moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
-    return aware.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
-
-
 def _report_page(session: Session, board: Board, revision: int | None) -> tuple[str, str]:
     """The report page of ``board`` at ``revision`` (default latest) and its ETag."""
     number = revision_number_or_404(board, revision)
@@ -124,7 +119,7 @@ def _report_page(session: Session, board: Board, revision: int | None) -> tuple[
     doc: dict[str, Any] = content.result
     page = render_report_html(
         decode_contract(doc),
-        imported_at=_utc_text(rev.created_at),
+        imported_at=utc_minutes(rev.created_at),
         revision=number,
         trends=board_trends(session, board, number),
     )
