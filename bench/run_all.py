@@ -2,9 +2,10 @@
 
 Each bench prints its own figures next to its anchor and target (see bench/README.md); this
 script runs them one after another in fresh processes, prints the load average before each
-(the machine may be shared: read ratios, not absolute times), and ends with one line per bench
-saying whether it ran. A bench whose tools or services are missing (wrk, Redis, PostgreSQL,
-``miro_api``) reports that and the next one runs.
+(the machine may be shared: read ratios, not absolute times), and ends with every printed line
+that names a target, by bench, then one line per bench saying whether it ran. A bench whose
+tools or services are missing (wrk, Redis, PostgreSQL, ``miro_api``) reports that and the next
+one runs.
 
     .venv/bin/python bench/run_all.py
     .venv/bin/python bench/run_all.py api_read webhook_ack      # only these
@@ -33,7 +34,25 @@ BENCHES: list[tuple[str, list[str]]] = [
     ("mural_import", []),
     ("import_queue", ["--dumps", "60"]),
     ("soak", ["--seconds", "30"]),
+    ("upload", ["--repeat", "2"]),
 ]
+
+
+def run(name: str, extra: list[str]) -> tuple[int, list[str]]:
+    """Run one bench, echoing its output; its exit code and the lines that name a target."""
+    process = subprocess.Popen(
+        [sys.executable, "-u", str(ROOT / "bench" / f"{name}.py"), *extra],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stdout is not None
+    targets = []
+    for line in process.stdout:
+        print(line, end="", flush=True)
+        if "target" in line.lower():
+            targets.append(line.strip())
+    return process.wait(), targets
 
 
 def main() -> int:
@@ -42,15 +61,19 @@ def main() -> int:
     args = parser.parse_args()
     chosen = [(name, extra) for name, extra in BENCHES if not args.only or name in args.only]
     summary = []
+    figures: list[tuple[str, list[str]]] = []
     for name, extra in chosen:
         load = os.getloadavg()[0]
         print(f"\n=== bench/{name}.py {' '.join(extra)} (load average {load:.1f})", flush=True)
         started = time.monotonic()
-        code = subprocess.call(
-            [sys.executable, str(ROOT / "bench" / f"{name}.py"), *extra], cwd=ROOT
-        )
+        code, targets = run(name, extra)
         seconds = time.monotonic() - started
         summary.append((name, code, seconds, load))
+        figures.append((name, targets))
+    print("\n=== figures against their anchors and targets")
+    for name, targets in figures:
+        for line in targets or ["(no line names a target)"]:
+            print(f"{name}: {line}")
     print("\n| bench | exit | seconds | load before |")
     print("|---|---|---|---|")
     for name, code, seconds, load in summary:

@@ -77,6 +77,18 @@ def read_dump_file(path: Path, max_bytes: int = DEFAULT_MAX_BYTES) -> Board:
     return _read(parts)
 
 
+def read_dump_bytes(raw: bytes, what: str = "the dump") -> Board:
+    """Parse and normalize a dump held in memory (an upload read back by the worker).
+
+    Raises ``DumpError`` naming ``what`` for text that is not UTF-8 JSON (with line and
+    column) or JSON that is not a dump; the same reader as :func:`read_dump_file`.
+    """
+    try:
+        return _read(_split(raw[3:] if raw.startswith(_BOM) else raw))
+    except _NotJson as exc:
+        raise DumpError(f"{what}: {exc}") from None
+
+
 _CHUNK = 1 << 20
 # searched in the parts' own buffers (re takes a memoryview), so a big dump is not copied
 _NUL_ESCAPE = re.compile(rb"\\u0000")

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+import httpx
 import structlog
 from celery import Celery
 from sqlalchemy.engine import Engine
@@ -44,6 +45,7 @@ from service.usecases.imports import (
     unfinished_job_ids,
 )
 from service.usecases.live_sync import ProviderLive, fetch_and_import, poll_due_boards
+from service.usecases.uploads import purge_abandoned_uploads
 from service.webhooks.config import SecretBox, SecretBoxError
 from service.webhooks.egress import EgressPolicy, guarded_client
 from service.webhooks.runtime import (
@@ -63,6 +65,7 @@ _BEAT_TICK_S = 30.0
 _EMBEDDED_TICK_S = 5.0
 _PURGE_EVERY_S = 600.0
 REPUBLISH_TASK = "imports.republish"
+PURGE_UPLOADS_TASK = "imports.purge_uploads"
 _SWEEP_WINDOW = timedelta(minutes=5)
 
 
@@ -155,9 +158,11 @@ def build(
     redis_client = _redis(settings)
     metrics = Metrics()
     metrics.watch_database(engine)
-    provider_http = ProviderHttp(http_factory or default_http)
+    provider_http = ProviderHttp(
+        metrics.counting(http_factory or default_http, provider_hosts(settings))
+    )
     providers = build_providers(
-        ProviderContext(settings, sessions, dispatcher, provider_http, redis_client)
+        ProviderContext(settings, sessions, dispatcher, provider_http, redis_client, metrics)
     )
     runtime = Runtime(
         settings=settings,
@@ -173,6 +178,17 @@ def build(
     )
     _register_jobs(runtime, poll_tick_s, retry)
     return runtime
+
+
+def provider_hosts(settings: Settings) -> dict[str, str]:
+    """Host -> provider name of every configured provider URL (API and OAuth), for metrics."""
+    hosts: dict[str, str] = {}
+    for name in ("miro", "mural"):
+        group = getattr(settings, name)
+        for url in (group.api_url, group.auth_url):
+            if url:
+                hosts[httpx.URL(url).host] = name
+    return hosts
 
 
 def worker_celery(settings: Settings) -> Celery:
@@ -300,6 +316,13 @@ def _register_jobs(runtime: Runtime, poll_tick_s: float | None, retry: RetryPoli
     )
     for provider in runtime.providers.values():
         _register_provider(runtime, provider, poll_tick_s, retry)
+
+    def purge_uploads() -> None:
+        """Delete uploads broken off mid-transfer (their request never stored a job)."""
+        with sessions() as session:
+            purge_abandoned_uploads(session, now=utcnow())
+
+    dispatcher.register(Job(PURGE_UPLOADS_TASK, purge_uploads, every_s=_PURGE_EVERY_S))
 
     dispatcher.register(Job(FIRE_TASK, hooks.fire))
     dispatcher.register(Job(DELIVER_TASK, hooks.deliver))

@@ -28,6 +28,7 @@ from connectors.oauth import OAuthApp
 from connectors.provider import BudgetFactory, Registration
 from service.db.engine import SessionFactory
 from service.dispatch import Dispatcher
+from service.metrics import Metrics
 from service.settings import ProviderSettings, Settings
 from service.usecases.connections import (
     EncryptionKeyError,
@@ -84,6 +85,7 @@ class ProviderContext:
     dispatcher: Dispatcher
     http_factory: ProviderHttp
     redis: Any | None  # a sync ``redis.Redis`` shared by the process's budgets, or None
+    metrics: Metrics | None = None  # counts each provider's calls and pacing waits
 
 
 def live_cipher(
@@ -103,10 +105,18 @@ def live_cipher(
         return None, str(exc)
 
 
-def _budgets(ctx: ProviderContext) -> BudgetFactory:
+def _budgets(ctx: ProviderContext, provider: str | None = None) -> BudgetFactory:
     """Budgets by kind and identity: shared through Redis when the broker is Redis (every
-    worker using one identity sees one window), else per process (the embedded default)."""
+    worker using one identity sees one window), else per process (the embedded default);
+    their pacing waits are counted for ``provider`` (when given, with metrics)."""
     local: dict[tuple[str, str], MemoryRateBudget] = {}
+    metrics = ctx.metrics
+
+    def counted(budget: RateBudget) -> RateBudget:
+        if metrics is None or provider is None:
+            return budget
+        return metrics.metered(provider, budget)
+
     queue = ctx.settings.broker_queue
 
     def factory(kind: str, ttl: int) -> Callable[[str], RateBudget]:
@@ -120,12 +130,12 @@ def _budgets(ctx: ProviderContext) -> BudgetFactory:
                     # pace each other's connection 1. Provider-side identities (a Mural user,
                     # an OAuth app) are metered by the provider across deployments: unscoped.
                     identity = f"{queue}:{identity}"
-                return RedisRateBudget(scripts, provider=kind, identity=identity, ttl=ttl)
+                return counted(RedisRateBudget(scripts, provider=kind, identity=identity, ttl=ttl))
 
             return shared
 
         def in_process(identity: str) -> RateBudget:
-            return local.setdefault((kind, identity), MemoryRateBudget())
+            return counted(local.setdefault((kind, identity), MemoryRateBudget()))
 
         return in_process
 
@@ -147,7 +157,7 @@ def build_provider(ctx: ProviderContext, registration: Registration) -> Provider
             auth_url=group.auth_url,
         )
         live = ProviderLive(
-            source=registration.build(app, _budgets(ctx), DEFAULT_POLICY),
+            source=registration.build(app, _budgets(ctx, registration.name), DEFAULT_POLICY),
             session_factory=ctx.sessions,
             cipher=cipher,
             http_factory=ctx.http_factory,

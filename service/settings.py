@@ -112,7 +112,17 @@ class Settings(BaseSettings):
         ge=1,
         description="Seconds before Redis redelivers a job whose worker died without acking.",
     )
-    max_dump_bytes: int = Field(default=25 * 1024 * 1024, ge=1024)
+    max_dump_bytes: int = Field(
+        default=25 * 1024 * 1024,
+        ge=1024,
+        description="Largest dump a route parses while the request waits (classify, the web form).",
+    )
+    max_upload_bytes: int = Field(
+        default=256 * 1024 * 1024,
+        ge=1024,
+        description="Largest dump `POST /v1/imports` takes: stored as it arrives and parsed "
+        "by a worker (a 100k-sticky board is about 90-110 MB); larger answers 413.",
+    )
     page_size_max: int = Field(default=200, ge=1)
     page_size_default: int = Field(default=50, ge=1)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
@@ -153,6 +163,17 @@ class Settings(BaseSettings):
     metrics_token: SecretStr | None = Field(
         default=None,
         description="Bearer token that GET /metrics requires (Prometheus); unset: no /metrics.",
+    )
+    worker_metrics_port: int | None = Field(
+        default=None,
+        ge=1,
+        le=65535,
+        description="`vsm worker` serves its processes' Prometheus figures on this port (needs "
+        "PROMETHEUS_MULTIPROC_DIR, see docs/service.md); unset: workers export nothing.",
+    )
+    worker_metrics_host: str = Field(
+        default="127.0.0.1",
+        description="Address of the worker metrics port (`0.0.0.0` in a container).",
     )
     rate_limit: str | None = Field(
         default="300/10 seconds",

@@ -177,7 +177,13 @@ def create_app(
         HotReads, runtime=runtime, state=app.state, stream_reader=stream_reader, cache=render_cache
     )
     app.add_middleware(HotTrigger, runtime=runtime)
-    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_dump_bytes + MULTIPART_OVERHEAD)
+    # Every body is bounded while it arrives; POST /v1/imports streams its upload to storage
+    # and has a limit of its own (VSM_MAX_UPLOAD_BYTES), the others are read into memory.
+    app.add_middleware(
+        BodyLimitMiddleware,
+        max_bytes=settings.max_dump_bytes + MULTIPART_OVERHEAD,
+        per_route={("POST", "/v1/imports"): settings.max_upload_bytes + MULTIPART_OVERHEAD},
+    )
     app.add_middleware(RequestIdMiddleware, metrics=runtime.metrics)
     _install_problem_handlers(app)
     openapi.install(app)

@@ -6,6 +6,7 @@ import json
 import re
 import time
 import uuid
+from collections.abc import Mapping
 
 import structlog
 from starlette.exceptions import HTTPException
@@ -118,17 +119,25 @@ class BodyLimitMiddleware:
     """Refuse any request body over ``max_bytes`` with a 413 problem, counted while it arrives
     (routes with a tighter limit of their own check it first)."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        max_bytes: int,
+        per_route: Mapping[tuple[str, str], int] | None = None,
+    ) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        # (method, path) -> the limit of a route that streams its body instead of holding it
+        self.per_route = dict(per_route or {})
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        limit = self.per_route.get((scope.get("method", ""), scope.get("path", "")), self.max_bytes)
         for name, value in scope.get("headers", []):
-            if name == b"content-length" and value.isdigit() and int(value) > self.max_bytes:
-                await self._refuse(scope, send)
+            if name == b"content-length" and value.isdigit() and int(value) > limit:
+                await self._refuse(scope, send, limit)
                 return
         received = 0
         started = False
@@ -138,8 +147,8 @@ class BodyLimitMiddleware:
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.max_bytes:
-                    raise _BodyTooLarge(self.max_bytes)
+                if received > limit:
+                    raise _BodyTooLarge(limit)
             return message
 
         async def tracking_send(message: Message) -> None:
@@ -152,14 +161,14 @@ class BodyLimitMiddleware:
         except _BodyTooLarge:
             if started:
                 raise
-            await self._refuse(scope, send)
+            await self._refuse(scope, send, limit)
 
-    async def _refuse(self, scope: Scope, send: Send) -> None:
+    async def _refuse(self, scope: Scope, send: Send, limit: int) -> None:
         request_id = scope.get("state", {}).get("request_id")
         body = json.dumps(
             problem_body(
                 PROBLEM_TYPES["payload-too-large"],
-                f"The body is larger than the limit of {self.max_bytes} bytes.",
+                f"The body is larger than the limit of {limit} bytes.",
                 instance=scope.get("path"),
                 request_id=request_id,
             )

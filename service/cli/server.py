@@ -306,8 +306,42 @@ def run_beat(args: argparse.Namespace) -> int:
     return 0
 
 
+def _worker_metrics(settings: Settings) -> Callable[[], None] | None:
+    """With ``VSM_WORKER_METRICS_PORT``: empty ``PROMETHEUS_MULTIPROC_DIR`` of the figures of
+    earlier runs (before this process records any) and return what starts the port; the
+    figures of every worker process (Celery's children) are summed there."""
+    if settings.worker_metrics_port is None:
+        return None
+    from service.metrics import multiprocess_dir
+
+    folder = multiprocess_dir()
+    if folder is None:
+        raise CommandError(
+            "VSM_WORKER_METRICS_PORT needs PROMETHEUS_MULTIPROC_DIR: an empty folder for the "
+            "worker processes' figures, set before `vsm worker` starts"
+        )
+    folder.mkdir(parents=True, exist_ok=True)
+    for stale in folder.glob("*.db"):
+        stale.unlink()
+    port, host = settings.worker_metrics_port, settings.worker_metrics_host
+
+    def serve() -> None:
+        from prometheus_client import start_http_server
+
+        from service.metrics import worker_registry
+
+        start_http_server(port, addr=host, registry=worker_registry(folder))
+
+    return serve
+
+
 def run_worker(args: argparse.Namespace) -> int:
+    from service.settings import Settings
+
+    serve_metrics = _worker_metrics(Settings())
     app, settings = _celery_for("worker")
+    if serve_metrics is not None:
+        serve_metrics()
     argv = [
         "worker",
         f"--loglevel={args.loglevel or settings.log_level}",

@@ -18,10 +18,10 @@ from typing import Any, Protocol
 
 import structlog
 from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
-from sqlmodel import Session, and_, col, delete, func, or_, select
+from sqlmodel import Session, and_, col, func, or_, select
 from sqlmodel.sql.expression import SelectOfScalar
 
-from connectors.dump import load_dump
+from connectors.dump import load_dump, read_dump_bytes
 from connectors.errors import ConnectorError, DumpError, RateLimitedError, TransientError
 from connectors.http import RetryPolicy
 from service.db.engine import begin_write
@@ -29,7 +29,7 @@ from service.db.tables import (
     Board,
     BoardSource,
     ImportJob,
-    ImportPayload,
+    ImportUpload,
     JobKind,
     JobStatus,
     Revision,
@@ -45,6 +45,13 @@ from service.domain.ruleset import Ruleset
 from service.domain.serialize import BoardFormatError, board_from_dict, board_to_dict
 from service.rules_file import RulesError, parse_rules, ruleset_to_dict
 from service.usecases.errors import ConflictError, IdempotencyKeyReused, TooManyActiveError
+from service.usecases.uploads import (
+    StoredUpload,
+    delete_job_upload,
+    discard_upload,
+    read_job_upload,
+    store_bytes,
+)
 
 log = structlog.get_logger(__name__)
 
@@ -92,75 +99,127 @@ def submit_import(
     session: Session,
     workspace_id: int,
     raw: bytes,
-    board: BoardModel,
+    board: BoardModel | None = None,
     *,
     trigger: str = "api",
     idempotency_key: str | None = None,
     max_active: int | None = None,
 ) -> tuple[ImportJob, bool]:
-    """Queue an import of the dump ``raw`` (already validated into ``board``).
+    """Store the dump ``raw`` and queue its import: :func:`submit_upload` for bytes already in
+    memory (a live fetch, the web form, the demo). ``board``, when the caller parsed it
+    already, names the job's board before the worker runs. Flushes, never commits."""
+    existing = _replayed(session, workspace_id, idempotency_key, sha256_hex(raw))
+    if existing is not None:
+        return existing, False
+    upload = store_bytes(session, workspace_id, raw)
+    return submit_upload(
+        session,
+        workspace_id,
+        upload,
+        board,
+        trigger=trigger,
+        idempotency_key=idempotency_key,
+        max_active=max_active,
+    )
+
+
+def check_active_imports(session: Session, workspace_id: int, max_active: int) -> None:
+    """Raise ``TooManyActiveError`` when the workspace has ``max_active`` jobs queued or
+    running (fairness: one workspace cannot fill the queue for all)."""
+    active = session.exec(
+        select(func.count())
+        .select_from(ImportJob)
+        .where(
+            ImportJob.workspace_id == workspace_id,
+            col(ImportJob.status).in_([JobStatus.QUEUED, JobStatus.RUNNING]),
+        )
+    ).one()
+    if active >= max_active:
+        raise TooManyActiveError(
+            f"the workspace has {active} imports queued or running (at most {max_active})",
+            retry_after_s=ACTIVE_RETRY_AFTER_S,
+        )
+
+
+def submit_upload(
+    session: Session,
+    workspace_id: int,
+    upload: StoredUpload,
+    board: BoardModel | None = None,
+    *,
+    trigger: str = "api",
+    idempotency_key: str | None = None,
+    max_active: int | None = None,
+) -> tuple[ImportJob, bool]:
+    """Queue an import of the stored ``upload``; the worker parses it (a dump that does not
+    parse fails the job with the reason, the board's revisions untouched).
 
     Returns ``(job, created)``; with an ``idempotency_key`` seen before in this workspace the
-    earlier job comes back with ``created`` False and nothing is stored. With ``max_active``,
-    raises ``TooManyActiveError`` when the workspace has that many jobs queued or running
-    (fairness: one workspace cannot fill the queue for all). Flushes, never commits:
-    the caller commits, then enqueues the job id.
+    earlier job comes back with ``created`` False and the upload is discarded. With
+    ``max_active``, raises ``TooManyActiveError`` (see :func:`check_active_imports`). The job
+    row and the upload's hand-over are written together: flushes, never commits; the caller
+    commits, then publishes the job id (the committed ``queued`` row is the outbox record).
     """
-    payload_hash = sha256_hex(raw)
-    if idempotency_key is not None:
-        existing = _job_by_idempotency_key(session, workspace_id, idempotency_key)
-        if existing is not None:
-            _same_body_or_refuse(existing, idempotency_key, payload_hash)
-            return existing, False
+    existing = _replayed(session, workspace_id, idempotency_key, upload.sha256)
+    if existing is not None:
+        discard_upload(session, upload.id)
+        return existing, False
     if max_active is not None:
-        active = session.exec(
-            select(func.count())
-            .select_from(ImportJob)
-            .where(
-                ImportJob.workspace_id == workspace_id,
-                col(ImportJob.status).in_([JobStatus.QUEUED, JobStatus.RUNNING]),
-            )
-        ).one()
-        if active >= max_active:
-            raise TooManyActiveError(
-                f"the workspace has {active} imports queued or running (at most {max_active})",
-                retry_after_s=ACTIVE_RETRY_AFTER_S,
-            )
-    existing_board = session.exec(
-        select(Board).where(
-            Board.workspace_id == workspace_id,
-            Board.provider == board.provider,
-            Board.external_id == board.id,
-        )
-    ).first()
+        check_active_imports(session, workspace_id, max_active)
     job = ImportJob(
         workspace_id=workspace_id,
-        board_id=existing_board.id if existing_board else None,
         kind=JobKind.IMPORT,
         trigger=trigger,
-        provider=board.provider,
-        external_id=board.id,
-        board_name=board.name[:MAX_NAME],
         idempotency_key=idempotency_key,
-        payload_hash=payload_hash,
+        payload_hash=upload.sha256,
     )
+    if board is not None:
+        _name_job(session, job, board)
     try:
         with session.begin_nested():
             session.add(job)
             session.flush()
-            assert job.id is not None
-            session.add(ImportPayload(job_id=job.id, data=raw, size_bytes=len(raw)))
+            row = session.get(ImportUpload, upload.id)
+            if row is None:
+                raise LookupError(f"upload {upload.id} is gone")
+            row.job_id = job.id
+            session.add(row)
             session.flush()
     except IntegrityError:
         # The same idempotency key raced us; its job is the answer.
-        if idempotency_key is None:
-            raise
-        earlier = _job_by_idempotency_key(session, workspace_id, idempotency_key)
+        earlier = _replayed(session, workspace_id, idempotency_key, upload.sha256)
         if earlier is None:
             raise
-        _same_body_or_refuse(earlier, idempotency_key, payload_hash)
+        discard_upload(session, upload.id)
         return earlier, False
     return job, True
+
+
+def _replayed(
+    session: Session, workspace_id: int, key: str | None, payload_hash: str
+) -> ImportJob | None:
+    """The earlier job of ``key`` (None without a key or a job); refuses another body."""
+    if key is None:
+        return None
+    existing = _job_by_idempotency_key(session, workspace_id, key)
+    if existing is not None:
+        _same_body_or_refuse(existing, key, payload_hash)
+    return existing
+
+
+def _name_job(session: Session, job: ImportJob, board: BoardModel) -> None:
+    """Name the job's board (provider, id, name; the row once it exists) from its dump."""
+    job.provider = board.provider
+    job.external_id = board.id
+    job.board_name = board.name[:MAX_NAME]
+    if job.board_id is None:
+        job.board_id = session.exec(
+            select(Board.id).where(
+                Board.workspace_id == job.workspace_id,
+                Board.provider == board.provider,
+                Board.external_id == board.id,
+            )
+        ).first()
 
 
 FETCHING = "fetching"
@@ -215,9 +274,13 @@ def attach_fetched_dump(
         return submit_import(session, workspace_id, raw, board, trigger=trigger)[0]
     job.status = JobStatus.QUEUED
     job.board_name = board.name[:MAX_NAME]
-    job.payload_hash = sha256_hex(raw)
+    upload = store_bytes(session, workspace_id, raw)
+    job.payload_hash = upload.sha256
     session.add(job)
-    session.add(ImportPayload(job_id=job_id, data=raw, size_bytes=len(raw)))
+    row = session.get(ImportUpload, upload.id)
+    assert row is not None
+    row.job_id = job_id
+    session.add(row)
     session.flush()
     return job
 
@@ -301,16 +364,15 @@ def _load_source(session: Session, job: ImportJob) -> tuple[BoardModel, Board | 
             return board_from_dict(content.board), board_row
         except BoardFormatError as exc:
             raise JobFailure(f"the stored board cannot be read: {exc}") from exc
-    payload = session.get(ImportPayload, job.id)
-    if payload is None and job.payload_hash is None:  # a live fetch's job, never completed
+    assert job.id is not None
+    raw = read_job_upload(session, job.id)
+    if raw is None and job.payload_hash is None:  # a live fetch's job, never completed
         raise JobFailure("the fetch from the provider did not finish; the next check fetches again")
-    if payload is None:
+    if raw is None:
         raise JobFailure("the uploaded dump is gone")
-    try:
-        data = json.loads(payload.data.decode("utf-8-sig"))
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
-        raise JobFailure(f"the dump is not valid JSON: {exc}") from exc
-    board = parse_dump(data)
+    board = read_dump_bytes(raw, what="the uploaded dump")
+    del raw
+    _check_identity(board)
     board_row = session.exec(
         select(Board).where(
             Board.workspace_id == job.workspace_id,
@@ -457,7 +519,7 @@ def fail_import_job(session: Session, job_id: int, reason: str) -> ImportJob | N
         job.error = reason[:MAX_ERROR]
         job.finished_at = utcnow()
         session.add(job)
-        session.exec(delete(ImportPayload).where(col(ImportPayload.job_id) == job_id))
+        delete_job_upload(session, job_id)
         log.info("import_job_failed", job_id=job_id, reason=job.error)
     session.commit()
     return job
@@ -513,8 +575,9 @@ def _store(session: Session, job_id: int, outcome: _Outcome) -> ImportJob:
         board_row.name = board.name[:MAX_NAME]
         board_row.updated_at = utcnow()
         session.add(board_row)
+    _name_job(session, job, board)
     session.add(job)
-    session.exec(delete(ImportPayload).where(col(ImportPayload.job_id) == job_id))
+    delete_job_upload(session, job_id)
     session.commit()
     log.info(
         "import_job_finished",

@@ -14,7 +14,7 @@ from sqlalchemy.exc import OperationalError
 from sqlmodel import select
 
 from service.db.engine import create_session_factory
-from service.db.tables import ImportJob, utcnow
+from service.db.tables import ImportJob, ImportUpload, utcnow
 from service.usecases import imports as imports_usecase
 from service.usecases.imports import IMPORT_TASK, QUEUED_REPUBLISH_AFTER, republish_stale_jobs
 from testkit.service_dumps import stream_dump
@@ -86,7 +86,7 @@ def test_an_import_that_cannot_be_stored_answers_503_with_retry_after_and_stores
     def database_down(*args: Any, **kwargs: Any) -> Any:
         raise OperationalError("INSERT", {}, ConnectionError("server closed the connection"))
 
-    monkeypatch.setattr("service.api.routes.imports.submit_import", database_down)
+    monkeypatch.setattr("service.api.routes.imports.submit_upload", database_down)
 
     response = client.post("/v1/imports", json=stream_dump(2), headers=alice.headers)
 
@@ -95,6 +95,7 @@ def test_an_import_that_cannot_be_stored_answers_503_with_retry_after_and_stores
     assert int(response.headers["retry-after"]) > 0
     with create_session_factory(engine)() as session:
         assert session.exec(select(ImportJob)).all() == []
+        assert session.exec(select(ImportUpload)).all() == []  # the stored bytes are discarded
 
 
 def test_the_sweep_hands_over_jobs_left_running_past_the_visibility_timeout_and_only_those(

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
 
+from service.usecases import uploads as uploads_usecase
 from testkit.service_dumps import stream_dump
 from tests.api.conftest import MakeClient, Workspace, import_dump, wait_for_job
 
@@ -110,35 +112,80 @@ def test_an_idempotency_key_reused_with_another_body_is_refused_naming_the_first
     assert count(engine, "import_job") == 1
 
 
-@pytest.mark.parametrize(
-    ("body", "content_type", "status", "problem"),
-    [
-        (b'{"provider": "miro", "board": ', "application/json", 400, "invalid-json"),
-        (b"\xff\xfe not text", "application/json", 400, "invalid-json"),
-        (b'{"provider": "trello"}', "application/json", 422, "invalid-dump"),
-        (b"[1, 2, 3]", "application/json", 422, "invalid-dump"),
-        (b'{"provider": "miro"}', "application/json", 422, "invalid-dump"),
-        (b"provider: miro", "text/yaml", 415, "unsupported-media-type"),
-    ],
-)
-def test_a_body_that_is_not_a_dump_is_refused_and_nothing_is_stored(
-    client: TestClient,
-    alice: Workspace,
-    engine: Engine,
-    body: bytes,
-    content_type: str,
-    status: int,
-    problem: str,
+def test_a_body_of_another_media_type_is_refused_and_nothing_is_stored(
+    client: TestClient, alice: Workspace, engine: Engine
 ) -> None:
     response = client.post(
-        "/v1/imports", content=body, headers={**alice.headers, "Content-Type": content_type}
+        "/v1/imports",
+        content=b"provider: miro",
+        headers={**alice.headers, "Content-Type": "text/yaml"},
     )
 
-    assert response.status_code == status
+    assert response.status_code == 415
     assert response.headers["content-type"] == "application/problem+json"
-    assert response.json()["type"] == f"https://valuestream.dev/problems/{problem}"
-    assert response.json()["detail"]
-    assert count(engine, "import_job") == count(engine, "import_payload") == 0
+    assert response.json()["type"] == "https://valuestream.dev/problems/unsupported-media-type"
+    assert count(engine, "import_job") == count(engine, "import_upload") == 0
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        (b'{"provider": "miro", "board": ', "invalid JSON at line 1"),
+        (b"\xff\xfe not text", "not UTF-8 text"),
+        (b'{"provider": "trello"}', "unknown provider 'trello'"),
+        (b"[1, 2, 3]", "the top level must be a JSON object"),
+        (b'{"provider": "miro"}', "missing key 'board'"),
+    ],
+)
+def test_a_malformed_upload_is_accepted_and_its_job_fails_with_the_reason(
+    client: TestClient, alice: Workspace, engine: Engine, body: bytes, reason: str
+) -> None:
+    first = import_dump(client, alice, stream_dump(3))
+
+    response = client.post(
+        "/v1/imports", content=body, headers={**alice.headers, "Content-Type": "application/json"}
+    )
+
+    assert response.status_code == 202  # parsing is the worker's: the API only stores bytes
+    job = wait_for_job(client, alice, response.json()["id"])
+    assert job["status"] == "failed"
+    assert reason in job["error"]
+    board = client.get(f"/v1/boards/{first['board_id']}", headers=alice.headers).json()
+    assert board["latest_revision"] == 1  # the previous revision stays current
+    assert count(engine, "import_upload") == count(engine, "import_upload_chunk") == 0
+
+
+def test_an_upload_is_stored_in_chunks_and_read_back_whole_by_the_worker(
+    client: TestClient, alice: Workspace, engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("service.api.uploads.CHUNK_BYTES", 1000)
+    stored: list[int] = []
+    original = uploads_usecase.add_chunk
+
+    def spy(session: Any, upload_id: int, seq: int, data: bytes) -> None:
+        stored.append(len(data))
+        original(session, upload_id, seq, data)
+
+    monkeypatch.setattr("service.api.uploads.add_chunk", spy)
+    raw = json.dumps(stream_dump(40)).encode()
+
+    def pieces():  # no Content-Length, odd piece sizes
+        for start in range(0, len(raw), 777):
+            yield raw[start : start + 777]
+
+    response = client.post(
+        "/v1/imports",
+        content=pieces(),
+        headers={**alice.headers, "Content-Type": "application/json"},
+    )
+
+    assert response.status_code == 202
+    assert stored == [1000] * (len(raw) // 1000) + [len(raw) % 1000]
+    job = wait_for_job(client, alice, response.json()["id"])
+    assert job["status"] == "succeeded"
+    streams = client.get(f"/v1/boards/{job['board_id']}/streams", headers=alice.headers).json()
+    assert len(streams["items"][0]["stream"]["steps"]) == 40
+    assert count(engine, "import_upload_chunk") == 0  # deleted with the finished job
 
 
 def test_a_form_without_the_file_part_names_the_missing_field(
@@ -163,7 +210,7 @@ def test_a_dump_over_the_size_limit_is_refused_with_413_and_nothing_is_stored(
         for start in range(0, len(raw), 1000):
             yield raw[start : start + 1000]
 
-    with make_client(max_dump_bytes=4096) as client:
+    with make_client(max_upload_bytes=4096) as client:
         response = client.post(
             "/v1/imports",
             content=raw if declared else chunks(),
@@ -172,7 +219,8 @@ def test_a_dump_over_the_size_limit_is_refused_with_413_and_nothing_is_stored(
 
     assert response.status_code == 413
     assert response.json()["type"] == "https://valuestream.dev/problems/payload-too-large"
-    assert count(engine, "import_job") == 0
+    assert count(engine, "import_job") == count(engine, "import_upload") == 0
+    assert count(engine, "import_upload_chunk") == 0
 
 
 def test_an_uploaded_file_over_the_size_limit_is_refused_with_413(
@@ -180,7 +228,7 @@ def test_an_uploaded_file_over_the_size_limit_is_refused_with_413(
 ) -> None:
     raw = json.dumps(stream_dump(40)).encode()
 
-    with make_client(max_dump_bytes=4096) as client:
+    with make_client(max_upload_bytes=4096) as client:
         response = client.post(
             "/v1/imports",
             files={"file": ("b.json", raw, "application/json")},

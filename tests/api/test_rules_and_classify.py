@@ -26,7 +26,7 @@ def test_new_rules_reclassify_the_latest_revision_into_a_new_one(
     job = import_dump(client, alice, stream_dump(3, title=CUSTOM_TITLE))
     board = job["board_id"]
     with engine.begin() as connection:  # the dump is gone: only the stored board can be used
-        connection.execute(sa.text("DELETE FROM import_payload"))
+        connection.execute(sa.text("DELETE FROM import_upload"))
 
     response = client.put(
         f"/v1/boards/{board}/rules",

@@ -215,3 +215,16 @@ def test_health_says_beat_is_healthy_when_its_broker_answers_and_no_worker_is_no
     assert worker_status == 2
     assert err.startswith("vsm: error: no worker of host")
     assert err.count("\n") == 1
+
+
+def test_worker_metrics_without_a_multiprocess_folder_is_one_line_and_exit_status_2(
+    sqlite_env: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("VSM_WORKER_METRICS_PORT", "9109")
+    monkeypatch.delenv("PROMETHEUS_MULTIPROC_DIR", raising=False)
+
+    status, _, err = run(capsys, "worker")
+
+    assert status == 2
+    assert len(err.strip().splitlines()) == 1
+    assert "PROMETHEUS_MULTIPROC_DIR" in err

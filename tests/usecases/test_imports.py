@@ -17,7 +17,8 @@ from service.db.engine import create_session_factory
 from service.db.tables import (
     Board,
     ImportJob,
-    ImportPayload,
+    ImportUpload,
+    ImportUploadChunk,
     JobStatus,
     Revision,
     RevisionContent,
@@ -78,7 +79,8 @@ def test_a_job_stores_one_revision_with_the_normalized_board(
     content = db_session.exec(select(RevisionContent)).one()
     assert board_from_dict(content.board) == load_dump(dump)
     assert content.result["schema_version"] == 1
-    assert db_session.exec(select(func.count()).select_from(ImportPayload)).one() == 0
+    assert db_session.exec(select(func.count()).select_from(ImportUpload)).one() == 0
+    assert db_session.exec(select(func.count()).select_from(ImportUploadChunk)).one() == 0
 
 
 def test_running_a_finished_job_again_does_nothing(db_session: Session, workspace_id: int) -> None:
@@ -129,7 +131,7 @@ def test_a_failed_import_keeps_the_previous_revision_and_says_why(
 
     assert job is not None
     assert job.status == JobStatus.FAILED
-    assert "not valid JSON" in (job.error or "")
+    assert "invalid JSON" in (job.error or "")
     assert revisions(db_session) == [1]
     board = db_session.exec(select(Board)).one()
     assert board.latest_revision_number == 1
@@ -270,7 +272,9 @@ def test_a_job_whose_final_write_raises_ends_failed_with_the_reason(
     assert job.error is not None
     assert type(error).__name__ in job.error
     assert revisions(db_session) == []
-    assert db_session.get(ImportPayload, job_id) is None
+    assert (
+        db_session.exec(select(ImportUpload).where(ImportUpload.job_id == job_id)).first() is None
+    )
     assert run_import_job(db_session, job_id).status == JobStatus.FAILED  # a re-run is harmless
 
 

@@ -21,10 +21,10 @@ from service.db.tables import (
     BoardSyncStatus,
     Connection,
     ImportJob,
-    ImportPayload,
     Workspace,
 )
 from service.usecases.live_sync import fetch_and_import
+from service.usecases.uploads import read_job_upload
 from testkit.service_dumps import stream_dump
 
 EXTERNAL_ID = "uXjVsvc001="
@@ -122,7 +122,7 @@ def test_a_fetch_retried_after_a_blip_goes_on_with_the_same_job(
     assert job.status == "queued"
     assert live.dispatcher.published == [("imports.run", (job_id,))]
     with sessions() as session:
-        assert session.get(ImportPayload, job_id) is not None
+        assert read_job_upload(session, job_id) is not None
         sync = session.get(BoardSync, board_id)
         assert sync is not None
         assert sync.last_import_job_id == job_id

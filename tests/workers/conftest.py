@@ -97,9 +97,11 @@ def start_worker(broker_env: dict[str, str], tmp_path: Path) -> Iterator[StartWo
     """``start_worker()`` launches ``vsm worker`` (prefork, one child) and waits until ready."""
     started: list[WorkerProcess] = []
 
-    def start(concurrency: int = 1, *, beat: bool = False) -> WorkerProcess:
+    def start(
+        concurrency: int = 1, *, beat: bool = False, env: dict[str, str] | None = None
+    ) -> WorkerProcess:
         """``beat``: also run beat in the worker (the periodic sweeps), with its schedule file in
-        the test's directory."""
+        the test's directory; ``env``: more environment for the worker."""
         log_path = tmp_path / f"worker-{len(started)}.log"
         argv = [sys.executable, "-m", "service.cli", "worker", f"--concurrency={concurrency}"]
         if beat:
@@ -108,7 +110,7 @@ def start_worker(broker_env: dict[str, str], tmp_path: Path) -> Iterator[StartWo
             process = subprocess.Popen(
                 argv,
                 cwd=REPO,
-                env={**os.environ, **broker_env},
+                env={**os.environ, **broker_env, **(env or {})},
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,

@@ -11,20 +11,19 @@ from starlette.concurrency import run_in_threadpool
 from service.api.deps import (
     DispatcherDep,
     PageDep,
+    RuntimeDep,
     SessionDep,
-    SettingsDep,
     WorkspaceDep,
-    decode_dump,
     keyset_page,
-    read_json_upload,
 )
 from service.api.problems import ProblemError, responses
 from service.api.schemas import ImportJobPublic, Page
+from service.api.uploads import discard, stream_upload
 from service.db.engine import begin_write
 from service.db.tables import ImportJob, Revision, RevisionContent
 from service.domain.progress import describe_job
 from service.usecases.errors import IdempotencyKeyReused, TooManyActiveError
-from service.usecases.imports import hand_over, submit_import
+from service.usecases.imports import check_active_imports, hand_over, submit_upload
 
 router = APIRouter(prefix="/imports", tags=["imports"])
 
@@ -33,7 +32,8 @@ _UPLOAD_BODY = {
         "required": True,
         "description": (
             "A Miro or Mural dump (see docs/service.md): the JSON document itself, or a "
-            "multipart form with the dump in the `file` part. At most `VSM_MAX_DUMP_BYTES`."
+            "multipart form with the dump in the `file` part. At most `VSM_MAX_UPLOAD_BYTES` "
+            "(256 MiB unless set)."
         ),
         "content": {
             "application/json": {"schema": {"type": "object"}},
@@ -63,10 +63,12 @@ def job_public(job: ImportJob) -> ImportJobPublic:
     response_model=ImportJobPublic,
     summary="Import a dump",
     description=(
-        "Validates the dump, stores it and queues an import job (202). The job normalizes and "
-        "classifies the board into a new revision, or reports `unchanged` when the content and "
-        "rules equal the latest revision. With `Idempotency-Key`, a repeated request returns "
-        "the first job instead of queuing another."
+        "Stores the dump as it arrives and queues an import job (202). The job parses, "
+        "normalizes and classifies the board into a new revision, or reports `unchanged` when "
+        "the content and rules equal the latest revision; a dump that is not valid JSON or not "
+        "a Miro or Mural dump fails the job with the reason (`error`), the board's revisions "
+        "untouched. With `Idempotency-Key`, a repeated request returns the first job instead "
+        "of queuing another."
     ),
     responses=responses(400, 401, 413, 415, 422, 429, 503),
     openapi_extra=_UPLOAD_BODY,
@@ -74,41 +76,58 @@ def job_public(job: ImportJob) -> ImportJobPublic:
 async def create_import(
     request: Request,
     response: Response,
-    settings: SettingsDep,
+    runtime: RuntimeDep,
     workspace_id: WorkspaceDep,
     session: SessionDep,
     dispatcher: DispatcherDep,
     idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
 ) -> ImportJobPublic:
-    upload = await read_json_upload(request, settings.max_dump_bytes, file_field="file")
-    _, board = await decode_dump(upload.raw)
+    settings = runtime.settings
+
+    def too_many(exc: TooManyActiveError) -> ProblemError:
+        return ProblemError(
+            "too-many-requests",
+            f"{exc}; try again when one has finished.",
+            headers={"Retry-After": str(exc.retry_after_s)},
+        )
+
+    def room_for_one() -> None:
+        try:
+            check_active_imports(session, workspace_id, settings.max_active_imports)
+        finally:
+            session.rollback()
+
+    try:  # before the transfer: a full workspace is refused without storing the bytes
+        await run_in_threadpool(room_for_one)
+    except TooManyActiveError as exc:
+        raise too_many(exc) from None
+    upload = await stream_upload(
+        request, runtime.sessions, workspace_id, settings.max_upload_bytes, file_field="file"
+    )
 
     def submit() -> tuple[ImportJob, bool]:
+        # The job row (the outbox record) and the upload's hand-over commit together.
         begin_write(session)
-        try:
-            job, created = submit_import(
-                session,
-                workspace_id,
-                upload.raw,
-                board,
-                idempotency_key=idempotency_key,
-                max_active=settings.max_active_imports,
-            )
-        except TooManyActiveError as exc:
-            session.rollback()
-            raise ProblemError(
-                "too-many-requests",
-                f"{exc}; try again when one has finished.",
-                headers={"Retry-After": str(exc.retry_after_s)},
-            ) from exc
+        job, created = submit_upload(
+            session,
+            workspace_id,
+            upload,
+            idempotency_key=idempotency_key,
+            max_active=settings.max_active_imports,
+        )
         session.commit()
         return job, created
 
     try:
         job, created = await run_in_threadpool(submit)
-    except IdempotencyKeyReused as exc:
+    except BaseException as exc:
         session.rollback()
-        raise ProblemError("idempotency-key-reused", str(exc)) from None
+        await discard(runtime.sessions, upload)
+        if isinstance(exc, IdempotencyKeyReused):
+            raise ProblemError("idempotency-key-reused", str(exc)) from None
+        if isinstance(exc, TooManyActiveError):
+            raise too_many(exc) from None
+        raise
     if created:
         assert job.id is not None
         hand_over(dispatcher, job.id)  # stored either way: the sweep retries a failed publish

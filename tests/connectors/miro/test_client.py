@@ -442,3 +442,60 @@ async def test_fetch_board_over_a_socket_stays_within_a_tight_credit_budget(
     # The first burst goes out before any response has reported the budget; after that the
     # pacing keeps calls under the limit, so 429s stay a handful.
     assert miro.rate_limited <= 15
+
+
+class CreditWindows:
+    """Items served in pages of 50 with Miro's credit headers: ``limit`` credits per fixed
+    ``window`` on the fake clock; records each call's query."""
+
+    def __init__(self, clock: FakeClock, items: int, limit: int, window: float) -> None:
+        self.clock = clock
+        self.ids = [str(3458764500000000 + n) for n in range(items)]
+        self.limit, self.window = limit, window
+        self.remaining, self.ends = limit, clock.now + window
+        self.calls: list[dict[str, str]] = []
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        params = dict(request.url.params)
+        self.calls.append(params)
+        if self.clock.now >= self.ends:
+            self.remaining, self.ends = self.limit, self.clock.now + self.window
+        if self.remaining < 100:
+            return httpx.Response(429, headers={"Retry-After": str(self.ends - self.clock.now)})
+        self.remaining -= 100
+        selected = self.ids if params.get("type") in (None, "sticky_note") else []
+        start = int(params.get("cursor") or 0)
+        body: Json = {
+            "data": [miro_sticky(i, i, 0, 0) for i in selected[start : start + 50]],
+            "total": len(selected),
+        }
+        if start + 50 < len(selected):
+            body["cursor"] = str(start + 50)
+        headers = {
+            "X-RateLimit-Limit": str(self.limit),
+            "X-RateLimit-Remaining": str(self.remaining),
+            "X-RateLimit-Reset": str(self.ends),
+        }
+        return httpx.Response(200, json=body, headers=headers)
+
+
+@pytest.mark.parametrize(
+    ("limit", "split"),
+    [(2_000, False), (100_000, True)],
+    ids=["the budget binds: plain", "the budget has room: split"],
+)
+async def test_a_large_board_is_listed_plainly_when_the_credit_budget_sets_the_pace(
+    limit: int, split: bool
+) -> None:
+    clock = FakeClock()
+    server = CreditWindows(clock, items=2_000, limit=limit, window=2.0)
+    async with httpx.AsyncClient(transport=httpx.MockTransport(server)) as http:
+        miro = MiroClient(http, StaticToken("t"), MemoryRateBudget(), API, clock=clock.clock)
+
+        items = await miro.fetch_items(BOARD)
+
+    assert len(items) == 2_000
+    filtered = [call for call in server.calls if "type" in call]
+    assert bool(filtered) is split
+    if not split:  # exactly the plain listing's 40 pages: no credit spent on the split
+        assert len(server.calls) == 40
