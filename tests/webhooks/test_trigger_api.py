@@ -368,6 +368,8 @@ def test_the_route_behind_the_fast_path_answers_as_it_does(
     assert called == [hooked.board_id]
 
 
+# SQLite traces statements; PostgreSQL runs the same transaction code (TriggerStore).
+@pytest.mark.parametrize("database", ["sqlite"], indirect=True)
 def test_an_accepted_trigger_takes_one_transaction(
     make_client: MakeClient, alice: Workspace
 ) -> None:
@@ -378,8 +380,6 @@ def test_an_accepted_trigger_takes_one_transaction(
         board = HookedBoard(client, alice, job["board_id"], "")
         board.secret = board.rotate()["secret"]
         engine = client.app.state.runtime.engine  # type: ignore[attr-defined]
-        if engine.dialect.name != "sqlite":
-            pytest.skip("SQLite traces statements; PostgreSQL runs the same transaction code")
         statements: list[str] = []
 
         def note(sql: str) -> None:
