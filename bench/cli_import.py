@@ -8,7 +8,7 @@ system of the child, ``resource.getrusage``), since whatever else the machine do
 The project's modules are byte-compiled first (``compileall``), as ``pip install`` does for an
 installed package: with ``PYTHONDONTWRITEBYTECODE`` set (as on the shared bench machine) an
 editable checkout would otherwise compile every module from source on every run, about 50 ms
-that no installed ``vsm`` pays. ``--no-compile`` measures that case.
+that no installed ``vsm`` pays.
 
     .venv/bin/python bench/cli_import.py
     .venv/bin/python bench/cli_import.py --stickies 1000 --repeat 9
@@ -43,13 +43,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--stickies", type=int, default=1000)
     parser.add_argument("--repeat", type=int, default=7, help="runs per command (default 7)")
-    parser.add_argument(
-        "--no-compile", action="store_true", help="do not byte-compile the project's modules first"
-    )
     args = parser.parse_args(argv)
-    if not args.no_compile:
-        packages = [str(ROOT / name) for name in ("service", "connectors")]
-        subprocess.run([sys.executable, "-m", "compileall", "-q", *packages], check=True)
+    packages = [str(ROOT / name) for name in ("service", "connectors")]
+    subprocess.run([sys.executable, "-m", "compileall", "-q", *packages], check=True)
     with tempfile.TemporaryDirectory(prefix="vsm-bench-") as tmp:
         board = Path(tmp) / "board.json"
         board.write_text(json.dumps(generate(args.stickies)), encoding="utf-8")
@@ -76,10 +72,9 @@ def main(argv: list[str] | None = None) -> int:
     best = {name: min(times) for name, times in runs.items()}
     anchor = best["anchor: json.load"]
     size_kb = len(json.dumps(generate(args.stickies))) / 1024
-    compiled = "source compiled every run" if args.no_compile else "modules byte-compiled"
     print(
         f"{args.stickies:,} stickies ({size_kb:,.0f} KB); CPU seconds, fastest of {args.repeat}"
-        f" ({compiled})"
+        " (modules byte-compiled)"
     )
     for name, seconds in best.items():
         ratio = seconds / anchor if anchor > 0 else float("inf")
