@@ -34,8 +34,6 @@ from service.domain.export import (
     step_problem_ranks,
     streams_to_csv,
 )
-from service.domain.render.html import render_report_html
-from service.domain.render.svg import render_stream_svg, select_stream
 
 # Width of the table when it does not go to a terminal (file, pipe, test capture).
 FILE_WIDTH = 120
@@ -61,9 +59,15 @@ def render(
     if fmt not in FORMATS or fmt == "xlsx":
         raise ValueError(f"unknown text format {fmt!r}")
     contract = decode_contract(doc)
+    # The renderers load with their format only: jinja2 and the report page's template cost
+    # the table and the other text formats about a tenth of their time (bench/cli_import.py).
     if fmt == "svg":
+        from service.domain.render.svg import render_stream_svg, select_stream
+
         return render_stream_svg(select_stream(contract, stream))
     if fmt == "html":
+        from service.domain.render.html import render_report_html
+
         return render_report_html(contract)
     if fmt == "markdown":
         return contract_to_markdown(contract)

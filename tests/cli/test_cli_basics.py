@@ -114,3 +114,22 @@ def test_vsm_import_as_json_loads_no_table_server_or_live_fetch_modules(tmp_path
 
     assert done.stdout.strip() == "[]"
     assert (tmp_path / "o.json").stat().st_size > 0
+
+
+def test_vsm_import_as_a_table_loads_no_report_page_or_server_modules(tmp_path: Path) -> None:
+    # the table is the default output: it needs rich, not jinja2 and the report page
+    board = Path(__file__).resolve().parents[2] / "examples" / "miro-abo-workshop.json"
+    out = str(tmp_path / "o.txt")
+    heavy = ("jinja2", "service.domain.render.html", "fastapi", "sqlalchemy", "httpx", "openpyxl")
+    script = (
+        "import sys\n"
+        "from service.cli import main\n"
+        f"main(['import', {str(board)!r}, '-q', '-o', {out!r}])\n"
+        f"print(sorted(name for name in {heavy!r} if name in sys.modules))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True, cwd=tmp_path
+    )
+
+    assert done.stdout.strip() == "[]"
+    assert "Steps" in (tmp_path / "o.txt").read_text(encoding="utf-8")
