@@ -21,6 +21,8 @@ the machine was meanwhile.
     .venv/bin/python bench/digitize.py 10000      # one size
     .venv/bin/python bench/digitize.py --repeat 5
     .venv/bin/python bench/digitize.py --instructions   # callgrind: instructions, not seconds
+    .venv/bin/python bench/digitize.py 10000 --instructions --stages --anchor ../anchor2d9
+        # instructions per stage, beside an older commit's worktree on the same file
 """
 
 from __future__ import annotations
@@ -267,6 +269,84 @@ def count_instructions(sizes: list[int], workdir: Path) -> None:
         )
 
 
+STAGES = ("read", "classify", "build_streams", "compare_board", "to_contract")
+
+
+def staged_run(path: Path) -> None:
+    """Run in a child process under callgrind with ``--dump-before=getppid``: the stages one
+    by one with ``os.getppid()`` between them, so callgrind writes one count per stage."""
+    from connectors.dump import read_dump_file
+    from service.domain.classify import classify
+    from service.domain.compare import compare_board
+    from service.domain.contract import to_contract
+    from service.domain.ruleset import Ruleset
+    from service.domain.streams import build_streams
+
+    os.getppid()  # the start-up and the imports end here
+    board = read_dump_file(path)
+    os.getppid()
+    rules = Ruleset()
+    classification = classify(board, rules)
+    os.getppid()
+    streams = build_streams(board, classification, rules)
+    os.getppid()
+    comparison = compare_board(streams, rules)
+    os.getppid()
+    to_contract(board, classification, streams, comparison)
+    os.getppid()
+
+
+def _stage_counts(path: Path, tree: Path) -> list[int]:
+    """Instructions per stage of ``staged_run`` with the code of ``tree`` (on PYTHONPATH)."""
+    with tempfile.TemporaryDirectory(prefix="vsm-stages-") as out:
+        subprocess.run(
+            [
+                "valgrind",
+                "--tool=callgrind",
+                "--dump-before=getppid",
+                f"--callgrind-out-file={out}/cg.%p",
+                sys.executable,
+                str(Path(__file__).resolve()),
+                "--staged",
+                str(path),
+            ],
+            check=True,
+            capture_output=True,
+            cwd=ROOT,
+            env={**os.environ, "PYTHONPATH": str(tree)},
+        )
+        # cg.<pid>.<n>: the counts up to the n-th getppid call; cg.<pid>: the rest (exit)
+        parts = sorted(Path(out).glob("cg.*.*"), key=lambda part: int(part.suffix[1:]))
+        counts = []
+        for part in parts[1 : 1 + len(STAGES)]:
+            found = re.search(r"^(?:summary|totals):\s*(\d+)", part.read_text(), re.MULTILINE)
+            if found is None:
+                raise RuntimeError(f"callgrind wrote no count in {part.name}")
+            counts.append(int(found.group(1)))
+    return counts
+
+
+def count_stages(stickies: int, workdir: Path, anchor: Path | None) -> None:
+    """Print the instructions of each stage, beside those of ``anchor`` (a worktree of an
+    older commit) measured on the same file in the same run."""
+    path = workdir / f"bench-{stickies}.json"
+    path.write_text(json.dumps(generate(stickies)), encoding="utf-8")
+    print(f"counting the stages of {stickies:,} stickies under callgrind ...", flush=True)
+    ours = _stage_counts(path, ROOT)
+    theirs = _stage_counts(path, anchor) if anchor is not None else None
+    print(
+        f"\n{'M instructions':<16}{'this tree':>12}"
+        + (f"{'anchor':>12}{'ratio':>8}" if theirs else "")
+    )
+    rows = [*zip(STAGES, ours, theirs or ours, strict=True)]
+    rows.append(("total", sum(ours), sum(theirs or ours)))
+    for name, count, anchor_count in rows:
+        line = f"{name:<16}{count / 1e6:>12,.0f}"
+        if theirs:
+            line += f"{anchor_count / 1e6:>12,.0f}{count / anchor_count:>8.2f}"
+        print(line)
+
+
 def detail_run(path: Path) -> Json:
     """Run in a child process: digitize's stages one by one, the counts and the memory.
 
@@ -455,11 +535,28 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="count instructions with valgrind's callgrind instead of timing (~10 min)",
     )
+    parser.add_argument(
+        "--stages",
+        action="store_true",
+        help="with --instructions: count each stage of the first size instead (~3 min)",
+    )
+    parser.add_argument(
+        "--anchor",
+        type=Path,
+        help="with --stages: a worktree of an older commit, counted beside (same file, same run)",
+    )
+    parser.add_argument("--staged", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    if args.timed or args.detail or args.count is not None:
-        from service.gc_tuning import tune_gc
-
-        tune_gc()  # as the `vsm` entry point does before any work
+    if args.timed or args.detail or args.count is not None or args.staged:
+        try:
+            from service.gc_tuning import tune_gc
+        except ImportError:  # an anchor from before the entry points set the thresholds
+            pass
+        else:
+            tune_gc()  # as the `vsm` entry point does before any work
+    if args.staged is not None:
+        staged_run(args.staged)
+        return 0
     if args.timed is not None:
         print(json.dumps(timed_run(args.timed)))
         return 0
@@ -477,7 +574,11 @@ def main(argv: list[str] | None = None) -> int:
             )
             return 2
         with tempfile.TemporaryDirectory(prefix="vsm-bench-") as tmp:
-            count_instructions(args.sizes, Path(tmp))
+            if args.stages:
+                anchor = args.anchor.resolve() if args.anchor is not None else None
+                count_stages(args.sizes[0], Path(tmp), anchor)
+            else:
+                count_instructions(args.sizes, Path(tmp))
         return 0
     if args.repeat < 1:
         parser.error("--repeat must be at least 1")

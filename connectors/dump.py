@@ -7,7 +7,9 @@ results, or ``"votes_unavailable"`` with the reason when Mural refused them).
 
 One parse path: the file's bytes are split into the top-level parts (``msgspec.Raw``, left
 unparsed), and each provider's reader decodes its parts with its wire models. A dump that is
-already parsed (live connectors, the REST API) is turned into the same parts first.
+already parsed (live connectors, the REST API) is turned into the same parts first. A
+well-formed Miro file is split in one pass with its lists already cut into their elements
+(``wire.MiroDumpParts``); anything else is split the general way, which names what is wrong.
 """
 
 from __future__ import annotations
@@ -21,7 +23,8 @@ from pathlib import Path
 import msgspec
 
 from connectors.errors import DumpError
-from connectors.miro.normalize import read_miro
+from connectors.miro.normalize import read_miro, read_miro_parts
+from connectors.miro.wire import DUMP_PARTS, MiroDumpParts
 from connectors.normalizing import json_parts
 from service.domain.board import Board, storable_board
 
@@ -46,6 +49,11 @@ def read_dump_file(path: Path, max_bytes: int = DEFAULT_MAX_BYTES) -> Board:
     Raises ``DumpError`` for a missing or unreadable file, a file larger than ``max_bytes``,
     text that is not UTF-8 JSON (the message names line and column), or JSON that is not a dump.
     """
+    # No local name keeps the file's bytes: the reader frees them once the items are read.
+    return _read_bytes(_file_bytes(path, max_bytes), str(path))
+
+
+def _file_bytes(path: Path, max_bytes: int) -> bytes:
     try:
         size = path.stat().st_size
     except FileNotFoundError:
@@ -69,12 +77,7 @@ def read_dump_file(path: Path, max_bytes: int = DEFAULT_MAX_BYTES) -> Board:
         raise DumpError(f"{path}: cannot read the file ({exc.strerror or exc})") from None
     if len(raw) > max_bytes:
         raise DumpError(f"{path}: the file is larger than the limit of {max_bytes:,} bytes")
-    try:
-        parts = _split(raw.removeprefix(_BOM))
-    except _NotJson as exc:
-        raise DumpError(f"{path}: {exc}") from None
-    del raw  # the parts keep the bytes alive only while the reader needs them (read_miro)
-    return _read(parts)
+    return raw
 
 
 def read_dump_bytes(raw: bytes, what: str = "the dump") -> Board:
@@ -83,10 +86,33 @@ def read_dump_bytes(raw: bytes, what: str = "the dump") -> Board:
     Raises ``DumpError`` naming ``what`` for text that is not UTF-8 JSON (with line and
     column) or JSON that is not a dump; the same reader as :func:`read_dump_file`.
     """
+    return _read_bytes(raw, what)
+
+
+def _read_bytes(raw: bytes, what: str) -> Board:
+    raw = raw.removeprefix(_BOM)
     try:
-        return _read(_split(raw[3:] if raw.startswith(_BOM) else raw))
+        _check_utf8(raw)  # msgspec leaves the parts unparsed, so their bytes are checked here
+        miro = _miro_parts(raw)
+        if miro is not None:
+            # the usual file: a well-formed Miro dump, its lists split in the same pass
+            nul_escape = _NUL_ESCAPE.search(raw) is not None
+            del raw  # the parts keep the bytes alive only while the reader needs them
+            return _storable_if(read_miro_parts(miro), nul_escape)
+        parts = _split(raw)
     except _NotJson as exc:
         raise DumpError(f"{what}: {exc}") from None
+    del raw  # the parts keep the bytes alive only while the reader needs them (read_miro)
+    return _read(parts)
+
+
+def _miro_parts(raw: bytes) -> MiroDumpParts | None:
+    """The top level of a well-formed Miro dump; None for anything else, which ``_split``
+    and ``_read`` then read the general way (naming what is wrong)."""
+    try:
+        return DUMP_PARTS.decode(raw)
+    except (msgspec.DecodeError, RecursionError):  # ValidationError is a DecodeError
+        return None
 
 
 _CHUNK = 1 << 20
@@ -113,8 +139,7 @@ class _NotJson(Exception):
 
 
 def _split(raw: bytes) -> dict[str, msgspec.Raw]:
-    """The top-level parts of the JSON object in ``raw``."""
-    _check_utf8(raw)  # msgspec leaves the parts unparsed, so their bytes are checked here
+    """The top-level parts of the JSON object in ``raw`` (UTF-8, ``_check_utf8``)."""
     try:
         return _PARTS.decode(raw)
     except msgspec.ValidationError:
@@ -169,11 +194,15 @@ def _read(parts: dict[str, msgspec.Raw]) -> Board:
         from connectors.mural.normalize import normalize_mural
 
         board = normalize_mural({key: msgspec.json.decode(value) for key, value in parts.items()})
-    # Cleaned here, at the edge every dump passes (files, uploads, live fetches), so no later
-    # write meets text the database refuses (docs/service.md, "Text that cannot be stored").
-    # Lone surrogates never reach this point (msgspec refuses them and ``json_parts`` replaces
-    # them), so only an escaped NUL can: the walk over every string runs only when the bytes
-    # hold one (it was half of a 10k-sticky board's normalize, bench/digitize.py).
-    if nul_escape:
-        return storable_board(board)
-    return board
+    return _storable_if(board, nul_escape)
+
+
+def _storable_if(board: Board, nul_escape: bool) -> Board:
+    """Cleaned here, at the edge every dump passes (files, uploads, live fetches), so no later
+    write meets text the database refuses (docs/service.md, "Text that cannot be stored").
+
+    Lone surrogates never reach this point (msgspec refuses them and ``json_parts`` replaces
+    them), so only an escaped NUL can: the walk over every string runs only when the bytes
+    hold one (it was half of a 10k-sticky board's normalize, bench/digitize.py).
+    """
+    return storable_board(board) if nul_escape else board

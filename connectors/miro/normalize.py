@@ -77,22 +77,40 @@ def read_miro(
 ) -> Board:
     """Normalize a Miro dump given as its top-level parts, each the JSON bytes of its value.
 
-    The parts are taken out of ``parts`` once checked (the small ones copied): a part is a view
-    of the whole file's bytes and keeps them alive, so with the caller's own reference gone the
-    file's bytes are freed as soon as the items are read, before the board is built.
+    The parts are taken out of ``parts`` once checked and handed on as ``read_miro_parts``
+    takes them: a part is a view of the whole file's bytes and keeps them alive.
     """
-    raw_items = raw_list(parts, "items", "Miro", required=True)
-    raw_connectors = raw_list(parts, "connectors", "Miro")
-    raw_list(parts, "tags", "Miro")  # the type check; the tags are decoded by the reader
+    dump = wire.MiroDumpParts(
+        provider="miro",
+        items=raw_list(parts, "items", "Miro", required=True),
+        connectors=raw_list(parts, "connectors", "Miro"),
+        tags=raw_list(parts, "tags", "Miro"),
+        board=parts.get("board", msgspec.Raw(b"")),
+        item_tags=parts.get("item_tags", msgspec.Raw(b"")),
+    )
+    parts.clear()
+    return read_miro_parts(dump, max_text_chars=max_text_chars)
+
+
+def read_miro_parts(dump: wire.MiroDumpParts, *, max_text_chars: int = DEFAULT_MAX_CHARS) -> Board:
+    """Normalize a Miro dump given as ``wire.MiroDumpParts``.
+
+    The lists are taken out of ``dump`` as they are read: their elements are views of the
+    file's bytes, so with the caller's own references gone the bytes are freed as soon as the
+    items are read. Raises ``DumpError`` for more than ``MAX_ITEMS`` items or ``item_tags``
+    that is not an object.
+    """
+    raw_items, dump.items = dump.items, []
+    raw_connectors, dump.connectors = dump.connectors or [], None
     if len(raw_items) + len(raw_connectors) > MAX_ITEMS:
         raise DumpError(f"the dump has more than {MAX_ITEMS:,} items; refusing to import it")
-    item_tags: object = msgspec.json.decode(parts["item_tags"]) if "item_tags" in parts else None
+    item_tags: object = msgspec.json.decode(dump.item_tags) if dump.item_tags else None
     item_tags = {} if item_tags is None else item_tags
     if not isinstance(item_tags, Mapping):
         raise DumpError("not a Miro dump: 'item_tags' must be an object of item id -> tag ids")
-    raw_board = msgspec.Raw(bytes(parts.get("board", b"")))
-    raw_tags = msgspec.Raw(bytes(parts.get("tags", b"")))
-    parts.clear()
+    raw_board = msgspec.Raw(bytes(dump.board))
+    raw_tags = [msgspec.Raw(bytes(tag)) for tag in dump.tags or []]
+    dump.board, dump.tags, dump.item_tags = msgspec.Raw(b""), None, msgspec.Raw(b"")
     reader = MiroReader(max_text_chars)
     reader.add_items(raw_items)
     del raw_items
@@ -265,7 +283,7 @@ class MiroReader:
             )
 
     def board(
-        self, raw_board: msgspec.Raw, raw_tags: msgspec.Raw, item_tags: Mapping[str, Any]
+        self, raw_board: msgspec.Raw, raw_tags: list[msgspec.Raw], item_tags: Mapping[str, Any]
     ) -> Board:
         """The normalized board of everything read (call once, after the checks of the dump)."""
         stats = self._items

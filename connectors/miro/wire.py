@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import Generic, Literal, TypeVar
 
 import msgspec
 from msgspec import UNSET, Raw, Struct, UnsetType
@@ -210,7 +210,25 @@ def _where(error: msgspec.ValidationError) -> tuple[str, str]:
 
 _BOARD = msgspec.json.Decoder(MiroBoard)
 _TAG = msgspec.json.Decoder(MiroTag)
-_RAW_LIST = msgspec.json.Decoder(list[Raw])
+
+
+class MiroDumpParts(Struct):
+    """The top level of a Miro dump file whose parts have the right JSON types, read in one
+    pass: the lists split into their elements' JSON bytes, ``board`` and ``item_tags`` kept as
+    JSON bytes (empty when missing). Splitting the top level first and each list after walked
+    the items' bytes twice before they were decoded (bench/digitize.py)."""
+
+    provider: Literal["miro"]
+    board: Raw
+    items: list[Raw]
+    connectors: list[Raw] | None = None
+    tags: list[Raw] | None = None
+    item_tags: Raw = Raw(b"")
+
+
+DUMP_PARTS = msgspec.json.Decoder(MiroDumpParts)
+"""Raises ``msgspec.ValidationError`` for anything else (another provider, a part of the wrong
+type, a missing ``board`` or ``items``): the general path reads it and names what is wrong."""
 
 
 def decode_board(raw: Raw | bytes) -> MiroBoard:
@@ -221,10 +239,11 @@ def decode_board(raw: Raw | bytes) -> MiroBoard:
         return MiroBoard()
 
 
-def decode_tags(raw: Raw | bytes) -> list[MiroTag]:
-    """The tags that are well-formed objects; the others are left out."""
+def decode_tags(elements: list[Raw]) -> list[MiroTag]:
+    """The tags (each element's JSON bytes) that are well-formed objects; the others are left
+    out."""
     tags: list[MiroTag] = []
-    for element in _RAW_LIST.decode(raw) if raw else []:
+    for element in elements:
         try:
             tags.append(_TAG.decode(element))
         except msgspec.ValidationError:

@@ -20,7 +20,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from connectors.errors import ProviderError
 from service.api import docs_pages, openapi
 from service.api.deps import MULTIPART_OVERHEAD, ids_in_range
-from service.api.hot import HotReads, RenderCache
+from service.api.hot import HotReads, HotTrigger, RenderCache
 from service.api.middleware import BodyLimitMiddleware, RequestIdMiddleware
 from service.api.problems import (
     MEDIA_TYPE,
@@ -171,10 +171,12 @@ def create_app(
     app.include_router(web_routes.router)
     app.include_router(web_portfolio.pages)
     # Outermost last: request ids wrap everything, so even a refused body gets one. The hot
-    # reads' common case is answered innermost, before FastAPI's routing (service.api.hot).
+    # reads' common case and the signed trigger are answered innermost, before FastAPI's
+    # routing (service.api.hot).
     app.add_middleware(
         HotReads, runtime=runtime, state=app.state, stream_reader=stream_reader, cache=render_cache
     )
+    app.add_middleware(HotTrigger, runtime=runtime)
     # Every body is bounded while it arrives; POST /v1/imports streams its upload to storage
     # and has a limit of its own (VSM_MAX_UPLOAD_BYTES), the others are read into memory.
     app.add_middleware(

@@ -62,31 +62,38 @@ def account_of(
     decisions = {decision.item_id: decision for decision in classification.decisions}
     no_place = {entry.item_id: entry.reason for entry in unplaced}
     legends = classification.legend_ids
+    roles: Counter[Role] = Counter()  # counted by role, named once at the end
     for item in board.items:
-        decision = decisions.get(item.id)
+        item_id = item.id
+        decision = decisions.get(item_id)
         in_legend = legends and any(container in legends for container in item.containers)
-        if item.id in legends or in_legend or (decision and decision.role is Role.LEGEND):
-            skip("legend", item.id)
-        elif item.id in no_place:
-            skip(no_place[item.id], item.id)
-        elif decision is not None and decision.role is not None:
-            used[decision.role.value] += 1
-        elif decision is not None and decision.rule == "dot":
-            used["vote"] += 1
-        elif decision is not None and decision.rule == "empty":
-            skip("empty", item.id)
+        if item_id in legends or in_legend or (decision and decision.role is Role.LEGEND):
+            skip("legend", item_id)
+        elif item_id in no_place:
+            skip(no_place[item_id], item_id)
         elif decision is not None:
-            skip(decision.why, item.id)
+            if decision.role is not None:
+                roles[decision.role] += 1
+            elif decision.rule == "dot":
+                used["vote"] += 1
+            elif decision.rule == "empty":
+                skip("empty", item_id)
+            else:
+                skip(decision.why, item_id)
         elif item.kind is ItemKind.CONTAINER:
             used["container"] += 1
         elif item.kind is ItemKind.TEXT:
             used["label"] += 1
         else:
-            skip(f"{item.kind.value} without a role", item.id)
+            skip(f"{item.kind.value} without a role", item_id)
+    for role, count in roles.items():
+        used[role.value] += count
 
     warnings = list(stats.warnings)
-    stickies = [item for item in board.items if item.kind is ItemKind.STICKY]
-    if stickies and all(item.color is None for item in stickies):
+    sticky = ItemKind.STICKY
+    if any(item.kind is sticky for item in board.items) and not any(
+        item.kind is sticky and item.color is not None for item in board.items
+    ):
         warnings.append(
             (
                 NO_STICKY_COLOUR,

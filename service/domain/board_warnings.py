@@ -62,7 +62,8 @@ def board_warnings(
 ) -> tuple[BoardWarning, ...]:
     """The warnings of one digitized board (see the module docstring)."""
     word = _CONTAINER_WORD.get(board.provider, "container")
-    items = board.by_id()
+    # the items by id, for the two checks that look items up (the usual board needs neither)
+    items = board.by_id() if classification.skipped_ids or classification.unclassified else {}
     found: list[BoardWarning] = []
     step_count = sum(len(stream.steps) for stream in streams)
     if step_count == 0:

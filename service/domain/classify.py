@@ -177,6 +177,8 @@ def _legend_map(
     Legends are read top-left first and, inside each, stickies top-left first; when two legend
     stickies give one colour different roles, the first one wins and the other says so.
     """
+    if not legends:  # the usual board: no walk over its items
+        return {}, {}
     legend_order = {
         legend.id: (_position_key(legend.geometry), legend.id) for legend in legends.values()
     }

@@ -18,6 +18,7 @@ from service.domain.board_warnings import board_warnings
 from service.domain.classification import Classification, Unclassified
 from service.domain.compare import Comparison, KeptStep, OnlyStep
 from service.domain.metrics import Metrics, stream_metrics
+from service.domain.ruleset import Role
 from service.domain.streams import Idea, Problem, Step, Stream, unplaced
 
 SCHEMA_VERSION = 1
@@ -181,6 +182,10 @@ def _stats(board: Board) -> Json:
     }
 
 
+# a role's name in the document (``Role.value`` is a property lookup; this runs per decision)
+_ROLE_VALUES: dict[Role | None, str | None] = {None: None, **{role: role.value for role in Role}}
+
+
 def _decisions(classification: Classification, streams: Sequence[Stream]) -> list[Json]:
     """Every classification decision; an item placed by a layout rule (``Stream.placements``)
     gets that rule as ``placement``, and one without a decision (a lane band, a ladder rung)
@@ -190,14 +195,15 @@ def _decisions(classification: Classification, streams: Sequence[Stream]) -> lis
         for item_id, rule, why in stream.placements:
             placed.setdefault(item_id, (rule, why))
     entries: list[Json] = []
+    value = _ROLE_VALUES
     for decision in classification.decisions:
         entry: Json = {
             "item_id": decision.item_id,
-            "role": decision.role.value if decision.role is not None else None,
+            "role": value[decision.role],
             "rule": decision.rule,
             "why": decision.why,
         }
-        placement = placed.pop(decision.item_id, None)
+        placement = placed.pop(decision.item_id, None) if placed else None
         if placement is not None:
             entry["placement"] = {"rule": placement[0], "why": placement[1]}
         entries.append(entry)

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 from service.domain.board import Geometry, Item, ItemKind
 from service.domain.classification import Decision
@@ -53,6 +53,7 @@ _DATA_LABEL = re.compile(
 _ROW_OVERLAP = 0.5
 # a box much wider than this many box heights is a band or a title bar, not a process box
 _BAND_RATIO = 4.0
+_STEP_ROLES = frozenset({Role.STEP, Role.WAIT})
 
 
 def is_data_text(text: str) -> bool:
@@ -102,7 +103,7 @@ def _geom(item: Item) -> Geometry:
 
 
 def template_decisions(
-    items: Iterable[Item],
+    items: Sequence[Item],
     decided: Mapping[str, Role | None],
     excluded: frozenset[str],
 ) -> list[Decision]:
@@ -113,14 +114,11 @@ def template_decisions(
     """
     decisions: list[Decision] = []
     candidates: dict[str | None, list[Item]] = defaultdict(list)
-    homes_with_steps: set[str | None] = set()
-    for item in items:
-        if excluded and any(cid in excluded for cid in item.containers):
+    shape_kind = ItemKind.SHAPE
+    for item in [item for item in items if item.kind is shape_kind and item.id not in decided]:
+        if not item.text.strip():
             continue
-        role = decided.get(item.id)
-        if role in (Role.STEP, Role.WAIT):
-            homes_with_steps.add(_home(item, excluded))
-        if item.kind is not ItemKind.SHAPE or item.id in decided or not item.text.strip():
+        if excluded and any(cid in excluded for cid in item.containers):
             continue
         geometry = item.geometry
         if geometry is None or not geometry.is_finite():
@@ -157,6 +155,15 @@ def template_decisions(
             )
         elif shape in BOX_SHAPES and geometry.width <= _BAND_RATIO * geometry.height:
             candidates[_home(item, excluded)].append(item)
+    if not candidates:
+        return decisions
+    # the homes that already have a step: only where boxes may be a process row
+    homes_with_steps = {
+        _home(item, excluded)
+        for item in items
+        if decided.get(item.id) in _STEP_ROLES
+        and not (excluded and any(cid in excluded for cid in item.containers))
+    }
     for home, boxes in candidates.items():
         if home in homes_with_steps:
             continue

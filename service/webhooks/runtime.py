@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import cached_property
 from typing import Protocol
 
 import httpx
@@ -121,6 +122,11 @@ class HookRuntime:
             self._rejections.clear()
         self._rejections[board_id] = (minute, count + 1)
         return count < REJECTIONS_LOGGED_PER_MINUTE
+
+    @cached_property
+    def store(self) -> triggers.TriggerStore:
+        """The triggers' statements, compiled for this runtime's database (on first use)."""
+        return triggers.TriggerStore(self.sessions.kw["bind"])
 
     @property
     def is_sqlite(self) -> bool:

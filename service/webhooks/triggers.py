@@ -13,20 +13,27 @@ Every transition is one conditional UPDATE, so concurrent API processes and work
 win: on PostgreSQL the second writer re-reads the row after the first commits, on SQLite writers
 are serialized. Functions here flush or execute but never commit: the caller owns the
 transaction and schedules only after its commit.
+
+A trigger's own statements (read the secrets, remember the delivery id, the transition, the
+log entry) run for every trigger, so they are compiled once (:class:`TriggerStore`) and run in
+one transaction on a DBAPI connection, without a ``Session``.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, delete, select
 
+from service.db.engine import PlainQuery, plain_transaction
 from service.db.tables import ImportJob, UTCDateTime
 from service.webhooks import signing
 from service.webhooks.config import SecretBox
@@ -103,10 +110,10 @@ _SECRETS = sa.select(
 
 
 def board_secrets(
-    session: Session, board_id: int, opener: Callable[[bytes], str], now: datetime
+    tx: TriggerTx, board_id: int, opener: Callable[[bytes], str], now: datetime
 ) -> list[str] | None:
     """The secrets that verify the board's triggers now, or None when it has no webhook."""
-    row = session.connection().execute(_SECRETS, {"board": board_id}).first()
+    row = tx.store.secrets.first_on(tx.connection, board=board_id)
     if row is None:
         return None
     secret, previous, until = row
@@ -237,12 +244,52 @@ _TRANSITION = (
 _STATE = sa.select(_table.c.state, _table.c.due_at, _table.c.running_since).where(
     _table.c.board_id == sa.bindparam("board")
 )
-_REMEMBER = sa.insert(_seen)
-_LOG = sa.insert(_log)
+_REMEMBER = sa.insert(_seen).values(
+    board_id=sa.bindparam("board_id"),
+    delivery_id=sa.bindparam("delivery_id"),
+    seen_at=sa.bindparam("seen_at", type_=_seen.c.seen_at.type),
+)
+_LOG = sa.insert(_log).values(
+    board_id=sa.bindparam("board_id"),
+    delivery_id=sa.bindparam("delivery_id"),
+    received_at=sa.bindparam("received_at", type_=_log.c.received_at.type),
+    outcome=sa.bindparam("outcome"),
+    reason=sa.null(),
+    detail=sa.bindparam("detail"),
+    body_bytes=sa.bindparam("body_bytes"),
+)
+
+
+class TriggerStore:
+    """The statements of a trigger, compiled once for ``engine``'s dialect (PlainQuery), and
+    the one transaction they run in (:meth:`transaction`)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self.secrets = PlainQuery(engine, _SECRETS, typed=True)
+        self.remember = PlainQuery(engine, _REMEMBER)
+        self.transition = PlainQuery(engine, _TRANSITION, typed=True)
+        self.state = PlainQuery(engine, _STATE, typed=True)
+        self.log = PlainQuery(engine, _LOG)
+
+    @contextmanager
+    def transaction(self) -> Iterator[TriggerTx]:
+        """One writing transaction (SQLite: ``BEGIN IMMEDIATE``), committed when the block
+        ends and rolled back when it raises (a refused trigger writes nothing)."""
+        with plain_transaction(self._engine) as connection:
+            yield TriggerTx(self, connection)
+
+
+@dataclass(frozen=True, slots=True)
+class TriggerTx:
+    """A transaction of :class:`TriggerStore`: its statements and the DBAPI connection."""
+
+    store: TriggerStore
+    connection: Any
 
 
 def accept_trigger(
-    session: Session,
+    tx: TriggerTx,
     board_id: int,
     delivery_id: str,
     *,
@@ -252,28 +299,22 @@ def accept_trigger(
 ) -> TriggerResult:
     """Record a verified trigger: replay guard, coalescing transition and the log entry.
 
-    Raises ``TriggerRejected`` (reason ``replay``, the transaction rolled back) when the board
-    saw ``delivery_id`` before. Three or four prepared Core statements, the first a write, so
-    on SQLite the transaction holds the write lock before it reads anything (no stale snapshot
-    to upgrade). This runs for every trigger, hence no ORM here.
+    Raises ``TriggerRejected`` (reason ``replay``; the caller's transaction then rolls back)
+    when the board saw ``delivery_id`` before. Three or four statements, the first a write.
     """
-    connection = session.connection()
+    store, connection = tx.store, tx.connection
     try:
-        connection.execute(
-            _REMEMBER, {"board_id": board_id, "delivery_id": delivery_id, "seen_at": now}
-        )
+        store.remember.run_on(connection, board_id=board_id, delivery_id=delivery_id, seen_at=now)
     except IntegrityError:
-        session.rollback()
         raise TriggerRejected(
             "replay", "this delivery id was accepted before; the trigger is not repeated", 409
         ) from None
 
     due = now + timedelta(seconds=debounce_s)
-    row = connection.execute(_TRANSITION, {"board": board_id, "due": due}).first()
+    row = store.transition.first_on(connection, board=board_id, due=due)
     if row is None:  # nothing to change: say where the board stands
-        row = connection.execute(_STATE, {"board": board_id}).first()
+        row = store.state.first_on(connection, board=board_id)
     if row is None:
-        session.rollback()
         raise TriggerRejected("no_webhook", "the board's webhook was deleted", 404)
     state, due_at, running_since = row
     fire_in: float | None = None
@@ -290,17 +331,14 @@ def accept_trigger(
         # A fire far overdue, or an import running far too long, was probably lost with its
         # worker: this trigger schedules another (fires are idempotent, a spare is harmless).
         fire_in = 0.0 if stale else None
-    connection.execute(
-        _LOG,
-        {
-            "board_id": board_id,
-            "delivery_id": delivery_id,
-            "received_at": now,
-            "outcome": outcome.value,
-            "reason": None,
-            "detail": detail,
-            "body_bytes": body_bytes,
-        },
+    store.log.run_on(
+        connection,
+        board_id=board_id,
+        delivery_id=delivery_id,
+        received_at=now,
+        outcome=outcome.value,
+        detail=detail,
+        body_bytes=body_bytes,
     )
     return TriggerResult(outcome, detail, fire_in)
 

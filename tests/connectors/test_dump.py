@@ -10,7 +10,15 @@ import pytest
 
 from connectors.dump import load_dump, read_dump_file
 from connectors.errors import DumpError
-from testkit.builders import miro_dump, miro_shape, miro_sticky, mural_dump, mural_sticky
+from testkit.builders import (
+    miro_connector,
+    miro_dump,
+    miro_shape,
+    miro_sticky,
+    miro_tag,
+    mural_dump,
+    mural_sticky,
+)
 
 
 def test_a_miro_dump_loads_as_a_miro_board() -> None:
@@ -39,36 +47,97 @@ def test_optional_lists_may_be_missing() -> None:
     assert (board.items, board.connectors) == ((), ())
 
 
-@pytest.mark.parametrize(
-    ("data", "message"),
-    [
-        ([], "not a Miro or Mural dump: the top level must be a JSON object"),
-        ("miro", "not a Miro or Mural dump: the top level must be a JSON object"),
-        ({}, "not a Miro or Mural dump: missing key 'provider'"),
-        ({"provider": "trello"}, "not a Miro or Mural dump: unknown provider 'trello'"),
-        ({"provider": ["miro"]}, "not a Miro or Mural dump: unknown provider ['miro']"),
-        ({"provider": "miro", "board": {}}, "not a Miro dump: missing key 'items'"),
-        ({"provider": "miro", "items": []}, "not a Miro dump: missing key 'board'"),
-        ({"provider": "mural", "mural": {}}, "not a Mural dump: missing key 'widgets'"),
-        (
-            {"provider": "miro", "board": {}, "items": {"a": 1}},
-            "not a Miro dump: 'items' must be a list, not an object",
-        ),
-        (
-            {"provider": "mural", "mural": {}, "widgets": [], "tags": "x"},
-            "not a Mural dump: 'tags' must be a list, not a string",
-        ),
-        (
-            {"provider": "miro", "board": {}, "items": [], "item_tags": []},
-            "not a Miro dump: 'item_tags' must be an object",
-        ),
-    ],
-)
+REFUSED = [
+    ([], "not a Miro or Mural dump: the top level must be a JSON object"),
+    ("miro", "not a Miro or Mural dump: the top level must be a JSON object"),
+    ({}, "not a Miro or Mural dump: missing key 'provider'"),
+    ({"provider": "trello"}, "not a Miro or Mural dump: unknown provider 'trello'"),
+    ({"provider": ["miro"]}, "not a Miro or Mural dump: unknown provider ['miro']"),
+    ({"provider": "miro", "board": {}}, "not a Miro dump: missing key 'items'"),
+    ({"provider": "miro", "items": []}, "not a Miro dump: missing key 'board'"),
+    ({"provider": "mural", "mural": {}}, "not a Mural dump: missing key 'widgets'"),
+    (
+        {"provider": "miro", "board": {}, "items": {"a": 1}},
+        "not a Miro dump: 'items' must be a list, not an object",
+    ),
+    (
+        {"provider": "mural", "mural": {}, "widgets": [], "tags": "x"},
+        "not a Mural dump: 'tags' must be a list, not a string",
+    ),
+    (
+        {"provider": "miro", "board": {}, "items": [], "item_tags": []},
+        "not a Miro dump: 'item_tags' must be an object",
+    ),
+    (
+        {"provider": "miro", "board": {}, "items": [], "connectors": "x"},
+        "not a Miro dump: 'connectors' must be a list, not a string",
+    ),
+    (
+        {"provider": "miro", "board": {}, "items": [], "tags": 3},
+        "not a Miro dump: 'tags' must be a list, not a number",
+    ),
+    ({"provider": "miro", "board": {}, "items": None}, "not a Miro dump: missing key 'items'"),
+]
+
+
+@pytest.mark.parametrize(("data", "message"), REFUSED)
 def test_anything_else_is_refused_with_one_clear_sentence(data: object, message: str) -> None:
     with pytest.raises(DumpError, match="^" + re.escape(message)) as caught:
         load_dump(data)
 
     assert "\n" not in str(caught.value)
+
+
+@pytest.mark.parametrize(("data", "message"), REFUSED)
+def test_a_file_is_refused_with_the_same_sentence(
+    tmp_path: Path, data: object, message: str
+) -> None:
+    # a well-formed Miro file takes a shorter path (its lists split in one pass): a file that
+    # is not one must still get the sentence the general reader gives
+    path = tmp_path / "dump.json"
+    path.write_text(json.dumps(data), encoding="utf-8")
+
+    with pytest.raises(DumpError, match="^" + re.escape(message)):
+        read_dump_file(path)
+
+
+def _full_miro_dump() -> dict[str, object]:
+    return miro_dump(
+        [miro_sticky("1", "Prüfen", 0, 0), miro_sticky("2", "Freigeben", 300, 0)],
+        [miro_connector("c", "1", "2", caption="dann")],
+        [miro_tag("t", "Step")],
+        {"1": ["t"]},
+    )
+
+
+def test_a_miro_file_reads_as_the_same_dump_already_parsed(tmp_path: Path) -> None:
+    data = _full_miro_dump()
+    path = tmp_path / "dump.json"
+    path.write_text(json.dumps({"unknown": [1, {"x": None}], **data}), encoding="utf-8")
+
+    assert read_dump_file(path) == load_dump(data)
+    assert read_dump_file(path).items[0].tags == ("Step",)
+
+
+@pytest.mark.parametrize("key", ["connectors", "tags", "item_tags"])
+def test_a_null_optional_part_reads_as_empty(tmp_path: Path, key: str) -> None:
+    data = {**_full_miro_dump(), key: None}
+    path = tmp_path / "dump.json"
+    path.write_text(json.dumps(data), encoding="utf-8")
+
+    parsed, read = load_dump(data), read_dump_file(path)
+
+    assert parsed == read
+    assert [item.text for item in read.items] == ["Prüfen", "Freigeben"]
+
+
+def test_an_escaped_nul_in_a_miro_file_is_cleaned(tmp_path: Path) -> None:
+    path = tmp_path / "dump.json"
+    path.write_text(json.dumps(miro_dump([miro_sticky("1", "a\x00b", 0, 0)])), encoding="utf-8")
+
+    (item,) = read_dump_file(path).items
+
+    assert "\x00" not in item.text
 
 
 def test_more_than_a_million_items_is_refused_before_any_work() -> None:

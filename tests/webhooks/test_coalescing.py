@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import httpx
 import pytest
@@ -91,13 +91,18 @@ def runtime(sessions: SessionFactory) -> HookRuntime:
     )
 
 
-def trigger(sessions: SessionFactory, board_id: int, delivery: str) -> triggers.TriggerResult:
-    with sessions() as session:
-        result = triggers.accept_trigger(
-            session, board_id, delivery, now=utcnow(), debounce_s=0, body_bytes=2
+def record(
+    sessions: SessionFactory, board_id: int, delivery: str, *, now: datetime, debounce_s: float
+) -> triggers.TriggerResult:
+    """A verified trigger recorded as the route records it: its own transaction."""
+    with triggers.TriggerStore(sessions.kw["bind"]).transaction() as tx:
+        return triggers.accept_trigger(
+            tx, board_id, delivery, now=now, debounce_s=debounce_s, body_bytes=2
         )
-        session.commit()
-    return result
+
+
+def trigger(sessions: SessionFactory, board_id: int, delivery: str) -> triggers.TriggerResult:
+    return record(sessions, board_id, delivery, now=utcnow(), debounce_s=0)
 
 
 def webhook_jobs(sessions: SessionFactory) -> list[ImportJob]:
@@ -182,11 +187,7 @@ def test_a_spare_or_duplicate_fire_runs_no_extra_import(
 def test_an_early_fire_waits_for_the_rest_of_the_window(
     sessions: SessionFactory, board_id: int, runtime: HookRuntime
 ) -> None:
-    with sessions() as session:
-        triggers.accept_trigger(
-            session, board_id, "slow", now=utcnow(), debounce_s=60, body_bytes=0
-        )
-        session.commit()
+    record(sessions, board_id, "slow", now=utcnow(), debounce_s=60)
 
     runtime.fire(board_id)
 
@@ -212,9 +213,7 @@ def test_a_lost_fire_is_re_armed_by_the_next_trigger(
     sessions: SessionFactory, board_id: int
 ) -> None:
     long_ago = utcnow() - timedelta(minutes=10)
-    with sessions() as session:
-        triggers.accept_trigger(session, board_id, "old", now=long_ago, debounce_s=1, body_bytes=0)
-        session.commit()
+    record(sessions, board_id, "old", now=long_ago, debounce_s=1)
 
     result = trigger(sessions, board_id, "new")
 
@@ -247,9 +246,7 @@ def test_purge_drops_old_log_entries_and_stale_delivery_ids(
     sessions: SessionFactory, board_id: int
 ) -> None:
     old = utcnow() - timedelta(days=15)
-    with sessions() as session:
-        triggers.accept_trigger(session, board_id, "ancient", now=old, debounce_s=0, body_bytes=0)
-        session.commit()
+    record(sessions, board_id, "ancient", now=old, debounce_s=0)
     trigger(sessions, board_id, "recent")
 
     with sessions() as session:
@@ -321,8 +318,8 @@ def test_a_restarted_process_reschedules_pending_boards_and_deliveries_when_they
     sessions: SessionFactory, board_id: int, runtime: HookRuntime
 ) -> None:
     now = utcnow()
+    record(sessions, board_id, "before", now=now, debounce_s=30)
     with sessions() as session:
-        triggers.accept_trigger(session, board_id, "before", now=now, debounce_s=30, body_bytes=0)
         board = session.get(Board, board_id)
         assert board is not None
         subscription = Subscription(

@@ -6,14 +6,17 @@ import json
 import threading
 import time
 import uuid
+from typing import Any
 
 import httpx
 import pytest
 import sqlalchemy as sa
 from cryptography.fernet import Fernet
 from fastapi.testclient import TestClient
+from pydantic import SecretStr
 from structlog.testing import capture_logs
 
+from service.api.routes import webhooks as webhooks_routes
 from service.webhooks import signing
 from service.webhooks.signing import DELIVERY_HEADER, SIGNATURE_HEADER, sign
 from testkit.service_dumps import stream_dump
@@ -336,28 +339,92 @@ def test_a_trigger_whose_key_was_removed_answers_like_an_unknown_board_and_tells
     assert board.secret not in str(logs)
 
 
+def test_the_route_behind_the_fast_path_answers_as_it_does(
+    hooked: HookedBoard, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # service.api.hot.HotTrigger answers triggers before FastAPI's routing; a query string
+    # goes on to the route. Both call answer_trigger: the answers differ in nothing else.
+    called: list[int] = []
+    real = webhooks_routes.answer_trigger
+
+    async def counting(request: object, board_id: int) -> object:
+        called.append(board_id)
+        return await real(request, board_id)  # type: ignore[arg-type]
+
+    url = hooked.url
+    answers = []
+    for suffix in ("", "?via=route"):
+        monkeypatch.setattr(HookedBoard, "url", property(lambda _, to=url + suffix: to))
+        accepted = hooked.post(delivery_id=f"d{suffix}")
+        refused = hooked.post(secret="whsec_wrong", delivery_id="x")
+        replayed = hooked.post(delivery_id=f"d{suffix}")
+        shown = sorted(accepted.json())
+        answers.append([accepted.status_code, shown, _answer(refused), replayed.status_code])
+    monkeypatch.setattr(webhooks_routes, "answer_trigger", counting)
+    hooked.post(delivery_id="counted")
+
+    assert answers[0] == answers[1]
+    assert answers[0][0::3] == [202, 409]
+    assert called == [hooked.board_id]
+
+
+# SQLite traces statements; PostgreSQL runs the same transaction code (TriggerStore).
+@pytest.mark.parametrize("database", ["sqlite"], indirect=True)
 def test_an_accepted_trigger_takes_one_transaction(
     make_client: MakeClient, alice: Workspace
 ) -> None:
-    # SQLAlchemy's "begin" event counts the transactions the request's own threads start (the
-    # in-process worker's threads are named vsm-*; a long debounce keeps them idle anyway).
+    # SQLite traces every statement on the connections the request's own threads check out
+    # (the in-process worker's threads are named vsm-*; a long debounce keeps them idle).
     with make_client(encryption_keys=[KEY], webhooks={"debounce_s": 3600.0}) as client:
         job = import_dump(client, alice, stream_dump(2))
         board = HookedBoard(client, alice, job["board_id"], "")
         board.secret = board.rotate()["secret"]
         engine = client.app.state.runtime.engine  # type: ignore[attr-defined]
-        begins: list[str] = []
+        statements: list[str] = []
 
-        def count(_connection: object) -> None:
-            name = threading.current_thread().name
-            if not name.startswith("vsm-"):
-                begins.append(name)
+        def note(sql: str) -> None:
+            if not threading.current_thread().name.startswith("vsm-"):
+                statements.append(sql.split(None, 1)[0].upper())
 
-        sa.event.listen(engine, "begin", count)
+        def trace(dbapi_connection: Any, _record: object, _proxy: object) -> None:
+            dbapi_connection.set_trace_callback(note)
+
+        sa.event.listen(engine, "checkout", trace)
         try:
             accepted = [board.post().status_code for _ in range(3)]
         finally:
-            sa.event.remove(engine, "begin", count)
+            sa.event.remove(engine, "checkout", trace)
 
     assert accepted == [202, 202, 202]
-    assert len(begins) == 3
+    transactions = "".join(
+        {"BEGIN": "(", "COMMIT": ")", "ROLLBACK": "!"}.get(word, "w" if word in WRITES else "")
+        for word in statements
+    )
+    assert transactions == "(www)" * 3  # remember the id, the coalescing update, the log entry
+
+
+WRITES = {"INSERT", "UPDATE", "DELETE"}
+
+
+def test_triggers_are_counted_once_per_outcome_under_the_route_template(
+    make_client: MakeClient, alice: Workspace
+) -> None:
+    token = "metrics-token-for-trigger-tests"
+    with make_client(encryption_keys=[KEY], metrics_token=SecretStr(token)) as client:
+        job = import_dump(client, alice, stream_dump(2))
+        board = HookedBoard(client, alice, job["board_id"], "")
+        board.secret = board.rotate()["secret"]
+        statuses = [
+            board.post().status_code,
+            board.post().status_code,
+            board.post(secret="whsec_wrong").status_code,
+            board.post(b"x" * (64 * 1024 + 1)).status_code,
+        ]
+        text = client.get("/metrics", headers={"Authorization": f"Bearer {token}"}).text
+
+    assert statuses == [202, 202, 401, 413]
+    for outcome, count in [("accepted", 1), ("coalesced", 1), ("rejected", 2)]:
+        assert f'vsm_webhook_triggers_total{{outcome="{outcome}"}} {count}.0' in text
+    route = 'method="POST",route="/v1/hooks/boards/{board_id}"'
+    assert f'vsm_http_request_duration_seconds_count{{{route},status="202"}} 2.0' in text
+    assert f"/v1/hooks/boards/{board.board_id}" not in text

@@ -217,25 +217,33 @@ def _placements(
     rungs: Mapping[str, tuple[str, str]],
     notes: Sequence[tuple[Placed, str | None]],
 ) -> tuple[tuple[str, str, str], ...]:
-    """(item id, rule, why) for the items of one stream placed by a layout rule of issue 11."""
-    titles = {m.item.id: f"'{_step_title(m, context.marker)}'" for m in members}
+    """(item id, rule, why) for the items of one stream placed by a layout rule of issue 11.
+
+    A step's title is worked out only when a rule names it: on most boards none does.
+    """
+    by_id = {m.item.id: m for m in members}
+
+    def title(step: str) -> str:
+        return f"'{_step_title(by_id[step], context.marker)}'"
+
     found: list[tuple[str, str, str]] = []
     for lane in lanes:
         if lane.rule != "lane-label":
             why = _WHY[lane.rule].format(name=f"'{lane.name}'")
             found.append((lane.label_id, lane.rule, why))
     for item_id, (step, kind) in rungs.items():
-        found.append((item_id, f"ladder-{kind}", _WHY[f"ladder-{kind}"].format(step=titles[step])))
-    attached = [
-        (data.item.id, step.item.id)
-        for step in members
-        for data in context.data.get(step.item.id, ())
-    ]
-    attached += [(note.item.id, step) for note, step in notes if step is not None]
-    for item_id, step in attached:
-        rule = context.ruled.get(item_id)
-        if rule is not None and step in titles:
-            found.append((item_id, rule, _WHY[rule].format(step=titles[step])))
+        found.append((item_id, f"ladder-{kind}", _WHY[f"ladder-{kind}"].format(step=title(step))))
+    if context.ruled:
+        attached = [
+            (data.item.id, step.item.id)
+            for step in members
+            for data in context.data.get(step.item.id, ())
+        ]
+        attached += [(note.item.id, step) for note, step in notes if step is not None]
+        for item_id, step in attached:
+            rule = context.ruled.get(item_id)
+            if rule is not None and step in by_id:
+                found.append((item_id, rule, _WHY[rule].format(step=title(step))))
     return tuple(sorted(found))
 
 

@@ -251,23 +251,32 @@ def _cell(reach: float) -> float:
     return reach if math.isfinite(reach) and reach > 0 else 1.0
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Columns:
     """The items that stack in a step's column (data, problems, ideas), indexed for look-ups:
-    the column rule attaches an item to the step at the top of an unbroken stack."""
+    the column rule attaches an item to the step at the top of an unbroken stack.
+
+    The grid over the stacked items is built on the first look-up that needs it: on most
+    boards every note and data sticky is placed by an earlier rule and it is never needed.
+    """
 
     stacked: Sequence[Placed]
-    grid: Grid
     steps: _Pools
     typical: float
+    _grid: Grid | None = None
 
     @classmethod
     def of(
         cls, stacked: Sequence[Placed], steps: PlacedSteps, keys: frozenset[Key], typical: float
     ) -> Columns:
-        cell = _cell(typical)
-        grid = build_grid([item.geometry for item in stacked], cell, extents=True)
-        return cls(stacked, grid, _Pools(steps, keys, cell, True, {}), typical)
+        return cls(stacked, _Pools(steps, keys, _cell(typical), True, {}), typical)
+
+    @property
+    def grid(self) -> Grid:
+        if self._grid is None:
+            cell = _cell(self.typical)
+            self._grid = build_grid([item.geometry for item in self.stacked], cell, extents=True)
+        return self._grid
 
     def step_of(self, item: Placed, home: Key) -> str | None:
         """The step at the top of the column the item is stacked in, or None.
