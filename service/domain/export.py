@@ -60,6 +60,8 @@ def safe_text(value: object) -> str:
     if value is None:
         return ""
     text = value if isinstance(value, str) else str(value)
+    if text.isprintable():  # no Cc or Cs character (nor Cf, Z*, ...): nothing to remove, in C
+        return text
     return "".join(
         ch for ch in text if ch in "\n\t" or unicodedata.category(ch) not in ("Cc", "Cs")
     )

@@ -5,9 +5,12 @@ from __future__ import annotations
 import csv
 import io
 import math
+import unicodedata
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from service.domain.contract_model import decode_contract, decode_stream
 from service.domain.export import (
@@ -152,6 +155,15 @@ def test_format_minutes_follows_a_different_working_day_length() -> None:
 
 def test_safe_text_drops_terminal_escapes_but_keeps_line_breaks() -> None:
     assert safe_text("a\x1b[31mred\x07\nb\tc\x00") == "a[31mred\nb\tc"
+
+
+@settings(max_examples=500)
+@given(st.text(alphabet=st.characters(exclude_categories=())))
+def test_safe_text_removes_exactly_the_control_characters_and_surrogates(text: str) -> None:
+    kept = "".join(
+        ch for ch in text if ch in "\n\t" or unicodedata.category(ch) not in ("Cc", "Cs")
+    )
+    assert safe_text(text) == kept
 
 
 @pytest.mark.parametrize(

@@ -137,3 +137,17 @@ def broker_client(broker_env: dict[str, str], postgres: TestDatabase) -> Iterato
     app = create_app(settings, engine=postgres.engine, migrate=False, configure_logs=False)
     with TestClient(app) as client:
         yield client
+
+
+@pytest.fixture
+def api(
+    broker_env: dict[str, str], postgres: TestDatabase, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[TestClient]:
+    """The API configured from the module's ``broker_env`` as ``vsm serve`` would read it
+    (environment variables), rate limit off: the fault tests send bursts on purpose."""
+    for name, value in broker_env.items():
+        monkeypatch.setenv(name, value)
+    settings = Settings(log_format="console", rate_limit=None)
+    app = create_app(settings, engine=postgres.engine, migrate=False, configure_logs=False)
+    with TestClient(app) as client:
+        yield client

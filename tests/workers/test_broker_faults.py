@@ -8,15 +8,12 @@ second late (``VSM_OUTBOX_STALE_AFTER_S``); the defaults are a minute and two.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from cryptography.fernet import Fernet
 from fastapi.testclient import TestClient
 
-from service.api.app import create_app
-from service.settings import Settings
 from testkit.service_dumps import stream_dump
 from tests.api.conftest import Workspace, import_dump, make_workspace, wait_for_job
 from tests.conftest import RedisServer, TestDatabase
@@ -41,18 +38,6 @@ def broker_env(broker_env: dict[str, str], private_redis: RedisServer) -> dict[s
         VSM_WEBHOOKS__DEBOUNCE_S="0.3",
     )
     return broker_env
-
-
-@pytest.fixture
-def api(
-    broker_env: dict[str, str], postgres: TestDatabase, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[TestClient]:
-    for name, value in broker_env.items():
-        monkeypatch.setenv(name, value)
-    settings = Settings(log_format="console", rate_limit=None)
-    app = create_app(settings, engine=postgres.engine, migrate=False, configure_logs=False)
-    with TestClient(app) as client:
-        yield client
 
 
 def revisions(client: TestClient, who: Workspace, board_id: int) -> list[int]:

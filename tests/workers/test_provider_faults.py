@@ -16,10 +16,8 @@ from cryptography.fernet import Fernet
 from fastapi.testclient import TestClient
 from sqlmodel import select
 
-from service.api.app import create_app
 from service.db.engine import create_session_factory
 from service.db.tables import Connection
-from service.settings import Settings
 from testkit.builders import miro_dump, miro_frame, miro_sticky
 from testkit.standins.miro_server import Fault, MiroStandIn
 from testkit.standins.serving import serve
@@ -78,18 +76,6 @@ def broker_env(
         VSM_MIRO__POLL_INTERVAL_S="3600",  # only the first fetch: no poll in these tests
     )
     return broker_env
-
-
-@pytest.fixture
-def api(
-    broker_env: dict[str, str], postgres: TestDatabase, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[TestClient]:
-    for name, value in broker_env.items():
-        monkeypatch.setenv(name, value)
-    settings = Settings(log_format="console", rate_limit=None)
-    app = create_app(settings, engine=postgres.engine, migrate=False, configure_logs=False)
-    with TestClient(app) as client:
-        yield client
 
 
 def test_eight_workers_in_two_processes_refreshing_one_token_at_once_refresh_it_once(
