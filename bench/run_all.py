@@ -30,6 +30,7 @@ BENCHES: list[tuple[str, list[str]]] = [
     ("render", ["--repeat", "3"]),
     ("cli_import", ["--repeat", "3"]),
     ("memory", []),
+    ("worker_memory", []),
     ("miro_import", []),
     ("mural_import", []),
     ("import_queue", ["--dumps", "60"]),

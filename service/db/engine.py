@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +56,19 @@ def begin_write(session: Session) -> None:
     session.connection(execution_options={_WRITE_OPTION: True})
 
 
+@dataclass(frozen=True, slots=True)
+class EncodedJSON:
+    """A JSON column's value encoded already (``json.dumps`` text): written as it is, so a big
+    document is not held as a dict while the database copies its text (the import's board)."""
+
+    text: str
+
+
+def dump_json(value: Any) -> str:
+    """JSON columns' encoder: ``json.dumps`` (SQLAlchemy's default), ``EncodedJSON`` as is."""
+    return value.text if isinstance(value, EncodedJSON) else json.dumps(value)
+
+
 def create_db_engine(url: str, *, pool_size: int = 10) -> Engine:
     """An engine for ``url``. A SQLite file's directory is created when missing."""
     parsed = sa.engine.make_url(url)
@@ -66,11 +81,18 @@ def create_db_engine(url: str, *, pool_size: int = 10) -> Engine:
             connect_args={"check_same_thread": False, "timeout": 15},
             pool_size=pool_size,
             max_overflow=2 * pool_size,
+            json_serializer=dump_json,
         )
         sa.event.listen(engine, "connect", _sqlite_connect)
         sa.event.listen(engine, "begin", _sqlite_begin)
         return engine
-    return sa.create_engine(url, pool_pre_ping=True, pool_size=pool_size, max_overflow=pool_size)
+    return sa.create_engine(
+        url,
+        pool_pre_ping=True,
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        json_serializer=dump_json,
+    )
 
 
 def create_session_factory(engine: Engine) -> SessionFactory:

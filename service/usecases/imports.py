@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 import structlog
+from sqlalchemy import insert
 from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 from sqlmodel import Session, and_, col, func, or_, select
 from sqlmodel.sql.expression import SelectOfScalar
@@ -24,7 +25,7 @@ from sqlmodel.sql.expression import SelectOfScalar
 from connectors.dump import load_dump, read_dump_bytes
 from connectors.errors import ConnectorError, DumpError, RateLimitedError, TransientError
 from connectors.http import RetryPolicy
-from service.db.engine import begin_write
+from service.db.engine import EncodedJSON, begin_write
 from service.db.tables import (
     Board,
     BoardSource,
@@ -81,6 +82,30 @@ def canonical_json(value: Any) -> bytes:
 
 def sha256_hex(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
+
+
+_HASH_SLICE = 1 << 20
+
+
+def canonical_sha256(value: Any) -> str:
+    """``sha256_hex(canonical_json(value))`` without the encoded copy of the whole text: a big
+    board's canonical JSON is hashed a megabyte of characters at a time."""
+    text = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    digest = hashlib.sha256()
+    for start in range(0, len(text), _HASH_SLICE):
+        digest.update(text[start : start + _HASH_SLICE].encode())
+    return digest.hexdigest()
+
+
+class _Named(Protocol):
+    """What names a job's board: a parsed board, or what a stored one kept of it."""
+
+    @property
+    def provider(self) -> str: ...
+    @property
+    def id(self) -> str: ...
+    @property
+    def name(self) -> str: ...
 
 
 def _check_identity(board: BoardModel) -> None:
@@ -207,7 +232,7 @@ def _replayed(
     return existing
 
 
-def _name_job(session: Session, job: ImportJob, board: BoardModel) -> None:
+def _name_job(session: Session, job: ImportJob, board: _Named) -> None:
     """Name the job's board (provider, id, name; the row once it exists) from its dump."""
     job.provider = board.provider
     job.external_id = board.id
@@ -338,10 +363,62 @@ def ruleset_for(rules: Mapping[str, Any] | None) -> Ruleset:
 
 
 @dataclass(frozen=True, slots=True)
+class _Stored:
+    """What the store needs of the parsed board, which is freed before the write."""
+
+    provider: str
+    id: str
+    name: str
+    item_count: int
+    connector_count: int
+
+    @classmethod
+    def of(cls, board: BoardModel) -> _Stored:
+        return cls(board.provider, board.id, board.name, len(board.items), len(board.connectors))
+
+
+@dataclass(frozen=True, slots=True)
 class _Outcome:
-    board: BoardModel
-    ruleset: Ruleset
-    result: dict[str, Any]
+    """A classified board ready to store: the board and the contract result as their stored
+    JSON texts, the hashes that decide ``unchanged``, the ruleset used, the result's streams
+    (a row each) and the count of unclassified items."""
+
+    board: _Stored
+    board_json: EncodedJSON
+    content_hash: str
+    ruleset_dict: dict[str, Any]
+    rules_hash: str
+    result_json: EncodedJSON
+    streams: list[dict[str, Any]]
+    unclassified_count: int
+
+
+def _encode_board(board_dict: dict[str, Any]) -> tuple[EncodedJSON, str]:
+    """The stored text of ``board_dict`` (what the JSON column makes of a dict:
+    ``json.dumps``) and its content hash, one text at a time."""
+    content_hash = canonical_sha256(board_dict)
+    return EncodedJSON(json.dumps(board_dict)), content_hash
+
+
+def _outcome(
+    board: _Stored,
+    board_json: EncodedJSON,
+    content_hash: str,
+    ruleset: Ruleset,
+    result: dict[str, Any],
+) -> _Outcome:
+    """The outcome, ``result`` encoded as its stored text: only its streams stay dicts."""
+    ruleset_dict = ruleset_to_dict(ruleset)
+    return _Outcome(
+        board=board,
+        board_json=board_json,
+        content_hash=content_hash,
+        ruleset_dict=ruleset_dict,
+        rules_hash=sha256_hex(canonical_json(ruleset_dict)),
+        result_json=EncodedJSON(json.dumps(result)),
+        streams=list(result.get("streams") or []),
+        unclassified_count=len(result.get("unclassified") or []),
+    )
 
 
 def _load_source(session: Session, job: ImportJob) -> tuple[BoardModel, Board | None]:
@@ -419,6 +496,15 @@ def run_import_job(session: Session, job_id: int) -> ImportJob | None:
         if refused is not None:
             raise JobFailure(refused)  # the previous revision stays current
         note_progress(session, job_id, "storing", len(board.items), len(board.items), 80)
+        # The store's peak memory (issue 16): the parsed board goes as soon as its dict is made,
+        # the dict as soon as its text is; the database copies the text (twice on SQLite).
+        board_dict = board_to_dict(board)
+        stored = _Stored.of(board)
+        del board
+        board_json, content_hash = _encode_board(board_dict)
+        del board_dict
+        outcome = _outcome(stored, board_json, content_hash, ruleset, result)
+        del board_json, result
     except (TransientError, RateLimitedError, OperationalError, InterfaceError):
         # A provider's blip or a lost database connection (restart, failover, terminated
         # backend) says nothing about the job: left ``running`` for the caller's retry.
@@ -433,7 +519,6 @@ def run_import_job(session: Session, job_id: int) -> ImportJob | None:
         return fail_import_job(session, job_id, f"internal error ({type(exc).__name__})")
 
     session.commit()  # ends the read transaction (nothing to write) so the store starts fresh
-    outcome = _Outcome(board=board, ruleset=ruleset, result=result)
 
     def conflict(tries: int, exc: Exception, seconds: float) -> None:
         log.info(
@@ -538,10 +623,7 @@ def _store(session: Session, job_id: int, outcome: _Outcome) -> ImportJob:
     board_row = _lock_or_create_board(session, job, board)
     assert board_row.id is not None
 
-    board_dict = board_to_dict(board)
-    ruleset_dict = ruleset_to_dict(outcome.ruleset)
-    content_hash = sha256_hex(canonical_json(board_dict))
-    rules_hash = sha256_hex(canonical_json(ruleset_dict))
+    content_hash, rules_hash = outcome.content_hash, outcome.rules_hash
     latest = session.exec(
         select(Revision)
         .where(Revision.board_id == board_row.id)
@@ -558,17 +640,7 @@ def _store(session: Session, job_id: int, outcome: _Outcome) -> ImportJob:
         job.revision_number = latest.number
     else:
         number = (latest.number if latest else 0) + 1
-        _insert_revision(
-            session,
-            job,
-            board_row,
-            number,
-            outcome,
-            board_dict,
-            ruleset_dict,
-            content_hash,
-            rules_hash,
-        )
+        _insert_revision(session, job, board_row, number, outcome)
         job.status = JobStatus.SUCCEEDED
         job.revision_number = number
         board_row.latest_revision_number = number
@@ -589,7 +661,7 @@ def _store(session: Session, job_id: int, outcome: _Outcome) -> ImportJob:
     return job
 
 
-def _lock_or_create_board(session: Session, job: ImportJob, board: BoardModel) -> Board:
+def _lock_or_create_board(session: Session, job: ImportJob, board: _Named) -> Board:
     """The job's board row, locked for this transaction (PostgreSQL) so revision numbers are
     assigned one writer at a time; created on the first import."""
     # NO KEY UPDATE: serializes revision writers without blocking inserts that reference the
@@ -632,36 +704,37 @@ def _insert_revision(
     board_row: Board,
     number: int,
     outcome: _Outcome,
-    board_dict: dict[str, Any],
-    ruleset_dict: dict[str, Any],
-    content_hash: str,
-    rules_hash: str,
 ) -> Revision:
-    result = outcome.result
-    streams: list[dict[str, Any]] = list(result.get("streams") or [])
+    streams = outcome.streams
     board_id = board_row.id
     assert board_id is not None
     revision = Revision(
         board_id=board_id,
         number=number,
-        content_hash=content_hash,
-        rules_hash=rules_hash,
+        content_hash=outcome.content_hash,
+        rules_hash=outcome.rules_hash,
         trigger=job.trigger,
         import_job_id=job.id,
-        item_count=len(outcome.board.items),
-        connector_count=len(outcome.board.connectors),
+        item_count=outcome.board.item_count,
+        connector_count=outcome.board.connector_count,
         stream_count=len(streams),
         step_count=sum(len(s.get("steps") or []) for s in streams),
         problem_count=sum(len(s.get("problems") or []) for s in streams),
-        unclassified_count=len(result.get("unclassified") or []),
+        unclassified_count=outcome.unclassified_count,
     )
     session.add(revision)
     session.flush()
     assert revision.id is not None
-    session.add(
-        RevisionContent(
-            revision_id=revision.id, board=board_dict, ruleset=ruleset_dict, result=result
-        )
+    # A Core insert with the texts as parameters: in ``values()`` they would stay referenced by
+    # the statement cache after the job; nor does the session keep an object holding them.
+    session.execute(
+        insert(RevisionContent),
+        {
+            "revision_id": revision.id,
+            "board": outcome.board_json,
+            "ruleset": outcome.ruleset_dict,
+            "result": outcome.result_json,
+        },
     )
     keys = [stream_key(s.get("id"), i) for i, s in enumerate(streams)]
     known = (

@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import gc
+import hashlib
 import json
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 import structlog.testing
 from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, col, func, select
 
 from connectors.dump import load_dump
-from service.db.engine import create_session_factory
+from service.db.engine import EncodedJSON, create_session_factory
 from service.db.tables import (
     Board,
     ImportJob,
@@ -25,10 +28,14 @@ from service.db.tables import (
     RevisionStream,
     Workspace,
 )
-from service.domain.serialize import board_from_dict
+from service.domain.digitize import digitize
+from service.domain.ruleset import Ruleset
+from service.domain.serialize import board_from_dict, board_to_dict
 from service.usecases import imports as imports_usecase
 from service.usecases.errors import ConflictError
 from service.usecases.imports import (
+    canonical_json,
+    canonical_sha256,
     fail_import_job,
     run_import_job,
     submit_import,
@@ -81,6 +88,49 @@ def test_a_job_stores_one_revision_with_the_normalized_board(
     assert content.result["schema_version"] == 1
     assert db_session.exec(select(func.count()).select_from(ImportUpload)).one() == 0
     assert db_session.exec(select(func.count()).select_from(ImportUploadChunk)).one() == 0
+
+
+def test_the_stored_board_and_result_are_their_json_text_and_the_hash_their_canonical_form(
+    db_session: Session, workspace_id: int
+) -> None:
+    dump = stream_dump(3, name="Übersicht → Ist ✓")
+    board = load_dump(dump)
+    job = run_import_job(db_session, submit(db_session, workspace_id, dump))
+
+    assert job is not None
+    text = "CAST({} AS TEXT)" if db_session.get_bind().dialect.name == "postgresql" else "{}"
+    stored_board, stored_result = db_session.execute(
+        sa.text(f"SELECT {text.format('board')}, {text.format('result')} FROM revision_content")
+    ).one()
+    # What the JSON column made of the dicts before the texts were encoded up front.
+    assert stored_board == json.dumps(board_to_dict(board))
+    assert stored_result == json.dumps(digitize(board, Ruleset()))
+    revision = db_session.exec(select(Revision)).one()
+    canonical = canonical_json(board_to_dict(board))
+    assert revision.content_hash == hashlib.sha256(canonical).hexdigest()
+
+
+def test_the_canonical_hash_is_the_same_when_the_text_is_hashed_in_slices(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    value = {"b": ["Übersicht", "→ ✓ 𝄞", 1.5], "a": {"z": None, "y": "ascii"}}
+    monkeypatch.setattr(imports_usecase, "_HASH_SLICE", 3)
+
+    assert canonical_sha256(value) == hashlib.sha256(canonical_json(value)).hexdigest()
+
+
+def test_a_finished_job_keeps_no_encoded_document_alive(
+    db_session: Session, workspace_id: int
+) -> None:
+    def encoded() -> dict[int, EncodedJSON]:
+        gc.collect()
+        return {id(o): o for o in gc.get_objects() if isinstance(o, EncodedJSON)}
+
+    earlier = encoded()  # what an earlier test's exception may still hold
+    run_import_job(db_session, submit(db_session, workspace_id, stream_dump(3)))
+
+    # A big board's texts must go with the job (a statement cache holding them kept 80 MB).
+    assert [o for key, o in encoded().items() if key not in earlier] == []
 
 
 def test_running_a_finished_job_again_does_nothing(db_session: Session, workspace_id: int) -> None:
