@@ -300,6 +300,10 @@ class HotReads:
                 answer = self._authorized(
                     self._connection(), credentials, handler, ids, if_none_match
                 )
+                # Counted after the handler, off the loop when the count is a Redis round trip.
+                limiter = self._limiter()
+                if limiter is not None and await limiter.wait(credentials) is not None:
+                    raise _Fallthrough  # the route answers 429 (only allowed requests count)
             else:
                 answer = await run_in_threadpool(
                     self._pooled, credentials, handler, ids, if_none_match
@@ -320,12 +324,27 @@ class HotReads:
     def _connection(self) -> Any:
         return self._streams.loop_connection()
 
-    def _pooled(self, *args: Any) -> Any:
+    def _pooled(
+        self,
+        credentials: str,
+        handler: Callable[..., Answer | Response | _Render],
+        ids: tuple[int, ...],
+        if_none_match: str | None,
+    ) -> Answer | Response | _Render:
         connection = self._runtime.engine.raw_connection()
         try:
-            return self._authorized(connection, *args)
+            answer = self._authorized(connection, credentials, handler, ids, if_none_match)
         finally:
             connection.close()
+        # Already on the threadpool: the count costs no second hop.
+        limiter = self._limiter()
+        if limiter is not None and limiter.wait_s(credentials) is not None:
+            raise _Fallthrough  # the route answers 429 (only allowed requests count)
+        return answer
+
+    def _limiter(self) -> RateLimiter | None:
+        limiter: RateLimiter | None = getattr(self._state, "rate_limiter", None)
+        return limiter
 
     def _authorized(
         self,
@@ -346,12 +365,9 @@ class HotReads:
             if workspace_id is None:
                 raise _Fallthrough  # unknown or revoked: the routes answer 401
             cache.remember(credentials, workspace_id)
-        # The handler first: a request it sends on to the routes (a 404) is counted there, once.
-        answer = handler(connection, workspace_id, ids, if_none_match)
-        limiter: RateLimiter | None = getattr(self._state, "rate_limiter", None)
-        if limiter is not None and limiter.wait_s(credentials) is not None:
-            raise _Fallthrough  # the route answers 429 (the limiter counts allowed requests)
-        return answer
+        # The handler first: a request it sends on to the routes (a 404) is counted there, once;
+        # the caller counts the rest against the rate limit.
+        return handler(connection, workspace_id, ids, if_none_match)
 
     # -- the answers -------------------------------------------------------------------------
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 import threading
 from collections.abc import Iterator
@@ -15,6 +16,7 @@ from structlog.testing import capture_logs
 
 from service.api.app import create_app
 from service.api.hot import HotReads
+from service.api.ratelimit import RateLimiter
 from service.settings import Settings
 from service.usecases.keys import KeyCache
 from testkit.service_dumps import stream_dump
@@ -145,6 +147,37 @@ def test_a_request_the_fast_path_sends_on_counts_once_against_the_rate_limit(
         fourth = client.get("/v1/boards", headers=alice.headers).status_code
 
     assert (missing, third, fourth) == ([404, 404], 200, 429)
+
+
+class CountingWhere(RateLimiter):
+    """A Redis-backed limiter that notes whether each count ran on the event loop."""
+
+    def __init__(self, redis_url: str) -> None:
+        super().__init__("1000/minute", redis_url)
+        self.on_loop: list[bool] = []
+
+    def wait_s(self, api_key: str) -> int | None:
+        try:
+            asyncio.get_running_loop()
+            self.on_loop.append(True)
+        except RuntimeError:  # a threadpool thread runs no loop
+            self.on_loop.append(False)
+        return super().wait_s(api_key)
+
+
+@pytest.mark.redis
+def test_the_fast_path_counts_in_redis_off_the_event_loop(
+    make_client: MakeClient, alice: Workspace, redis_url: str
+) -> None:
+    # A stalled Redis must not stall every request of the process (docs/service.md).
+    with make_client() as client:
+        paths = hot_paths(client, alice)
+        limiter = CountingWhere(redis_url)
+        client.app.state.rate_limiter = limiter  # type: ignore[attr-defined]
+        statuses = [client.get(path, headers=alice.headers).status_code for path in paths]
+
+    assert statuses == [200] * len(paths)
+    assert limiter.on_loop == [False] * len(paths)
 
 
 def test_an_error_in_the_fast_path_is_answered_by_the_routes_and_logged(
