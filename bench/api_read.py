@@ -48,8 +48,10 @@ from connectors.dump import load_dump
 from service.db.engine import create_db_engine, create_session_factory
 from service.db.migrate import upgrade_database
 from service.db.tables import RevisionStream
+from service.settings import Settings
 from service.usecases.imports import run_import_job, submit_import
 from service.usecases.keys import create_api_key
+from service.usecases.uploads import UploadFolder
 from testkit.service_dumps import stream_dump
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -69,6 +71,7 @@ def seed(url: str) -> tuple[str, list[tuple[str, str]]]:
     engine = create_db_engine(url, pool_size=1)
     upgrade_database(engine)
     sessions = create_session_factory(engine)
+    uploads = UploadFolder(Settings(database_url=url).upload_path)
     routes: list[tuple[str, str]] = []
     with sessions() as session:
         new = create_api_key(session, "bench")
@@ -81,11 +84,11 @@ def seed(url: str) -> tuple[str, list[tuple[str, str]]]:
                 problems=[(i, f"Problem {i} (2)") for i in range(0, steps, 10)],
             )
             job, _ = submit_import(
-                session, new.workspace.id, json.dumps(dump).encode(), load_dump(dump)
+                session, uploads, new.workspace.id, json.dumps(dump).encode(), load_dump(dump)
             )
             session.commit()
             assert job.id is not None
-            done = run_import_job(session, job.id)
+            done = run_import_job(session, uploads, job.id)
             assert done is not None
             assert done.status == "succeeded", done.error
             stream_id = session.execute(

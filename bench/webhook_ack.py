@@ -53,25 +53,29 @@ def prepare(env: dict[str, str]) -> tuple[str, int, str]:
     from service.db.engine import create_db_engine, create_session_factory
     from service.db.migrate import upgrade_database
     from service.db.tables import utcnow
+    from service.settings import Settings
     from service.usecases.imports import parse_dump, run_import_job, submit_import
     from service.usecases.keys import create_api_key
+    from service.usecases.uploads import UploadFolder
     from service.webhooks.config import SecretBox
     from service.webhooks.triggers import rotate_secret
 
     engine = create_db_engine(env["VSM_DATABASE_URL"])
     upgrade_database(engine)
     sessions = create_session_factory(engine)
+    uploads = UploadFolder(Settings(database_url=env["VSM_DATABASE_URL"]).upload_path)
     dump = stream_dump(12)
     with sessions() as session:
         key = create_api_key(session, "bench")
         workspace_id = key.workspace.id
         assert workspace_id is not None
-        job, _ = submit_import(session, workspace_id, json.dumps(dump).encode(), parse_dump(dump))
+        raw = json.dumps(dump).encode()
+        job, _ = submit_import(session, uploads, workspace_id, raw, parse_dump(dump))
         session.commit()
         assert job.id is not None
         job_id = job.id
     with sessions() as session:
-        finished = run_import_job(session, job_id)
+        finished = run_import_job(session, uploads, job_id)
         assert finished is not None
         assert finished.board_id is not None
         board_id = finished.board_id

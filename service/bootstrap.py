@@ -45,7 +45,7 @@ from service.usecases.imports import (
     unfinished_job_ids,
 )
 from service.usecases.live_sync import ProviderLive, fetch_and_import, poll_due_boards
-from service.usecases.uploads import purge_abandoned_uploads
+from service.usecases.uploads import UploadFolder, purge_abandoned_uploads
 from service.webhooks.config import SecretBox, SecretBoxError
 from service.webhooks.egress import EgressPolicy, guarded_client
 from service.webhooks.runtime import (
@@ -89,6 +89,7 @@ class Runtime:
     hooks: HookRuntime
     share_secret: bytes
     metrics: Metrics
+    uploads: UploadFolder
     redis: Any | None = None
     provider_http: ProviderHttp | None = None  # the one loop and client of provider calls
 
@@ -156,13 +157,16 @@ def build(
         else:
             dispatcher = EmbeddedDispatcher(lanes={"imports": 1, "live": 1})
     redis_client = _redis(settings)
+    uploads = UploadFolder(settings.upload_path)
     metrics = Metrics()
     metrics.watch_database(engine)
     provider_http = ProviderHttp(
         metrics.counting(http_factory or default_http, provider_hosts(settings))
     )
     providers = build_providers(
-        ProviderContext(settings, sessions, dispatcher, provider_http, redis_client, metrics)
+        ProviderContext(
+            settings, sessions, dispatcher, provider_http, redis_client, uploads, metrics
+        )
     )
     runtime = Runtime(
         settings=settings,
@@ -170,9 +174,10 @@ def build(
         sessions=sessions,
         dispatcher=dispatcher,
         providers=providers,
-        hooks=_hook_runtime(settings, sessions, dispatcher, providers),
+        hooks=_hook_runtime(settings, sessions, dispatcher, providers, uploads),
         share_secret=share_signing_key(settings),
         metrics=metrics,
+        uploads=uploads,
         redis=redis_client,
         provider_http=provider_http,
     )
@@ -227,6 +232,7 @@ def _hook_runtime(
     sessions: SessionFactory,
     dispatcher: Dispatcher,
     providers: Mapping[str, Provider],
+    uploads: UploadFolder,
 ) -> HookRuntime:
     hooks = settings.webhooks
     try:
@@ -250,6 +256,7 @@ def _hook_runtime(
         box=box,
         policy=policy,
         client=guarded_client(policy, timeout=hooks.delivery_timeout_s),
+        uploads=uploads,
         base_url=settings.links_base_url,
         dispatcher=dispatcher,
         live_fetchers=fetchers,
@@ -283,7 +290,7 @@ def _register_jobs(runtime: Runtime, poll_tick_s: float | None, retry: RetryPoli
         structlog.contextvars.bind_contextvars(job_id=job_id)
         try:
             with sessions() as session, runtime.metrics.time_job() as timer:
-                done = run_import_job(session, job_id)
+                done = run_import_job(session, runtime.uploads, job_id)
                 timer.outcome = done.status if done is not None else "missing"
         except (OperationalError, InterfaceError) as exc:
             # The database dropped the connection (restart, failover, terminated backend):
@@ -297,7 +304,7 @@ def _register_jobs(runtime: Runtime, poll_tick_s: float | None, retry: RetryPoli
     def give_up_import(job_id: int, exc: Exception) -> None:
         try:
             with sessions() as session:
-                fail_import_job(session, job_id, f"gave up after retries: {exc}")
+                fail_import_job(session, runtime.uploads, job_id, f"gave up after retries: {exc}")
         except SQLAlchemyError as error:
             # Still no database: the job stays ``running`` and imports.republish hands it over
             # again once it has been running for the broker's visibility timeout.
@@ -318,9 +325,10 @@ def _register_jobs(runtime: Runtime, poll_tick_s: float | None, retry: RetryPoli
         _register_provider(runtime, provider, poll_tick_s, retry)
 
     def purge_uploads() -> None:
-        """Delete uploads broken off mid-transfer (their request never stored a job)."""
+        """Delete upload files no job refers to (broken off mid-transfer, their request
+        refused, or their process stopped between the file and the job's commit)."""
         with sessions() as session:
-            purge_abandoned_uploads(session, now=utcnow())
+            purge_abandoned_uploads(session, runtime.uploads, now=utcnow())
 
     dispatcher.register(Job(PURGE_UPLOADS_TASK, purge_uploads, every_s=_PURGE_EVERY_S))
 

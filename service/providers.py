@@ -36,6 +36,7 @@ from service.usecases.connections import (
     provider_label,
 )
 from service.usecases.live_sync import ProviderLive
+from service.usecases.uploads import UploadFolder
 
 REGISTRY: tuple[Registration, ...] = (MIRO, MURAL)
 """Every provider this service knows; a third one adds its registration here."""
@@ -85,6 +86,7 @@ class ProviderContext:
     dispatcher: Dispatcher
     http_factory: ProviderHttp
     redis: Any | None  # a sync ``redis.Redis`` shared by the process's budgets, or None
+    uploads: UploadFolder  # where a fetched dump waits for its import
     metrics: Metrics | None = None  # counts each provider's calls and pacing waits
 
 
@@ -162,6 +164,7 @@ def build_provider(ctx: ProviderContext, registration: Registration) -> Provider
             cipher=cipher,
             http_factory=ctx.http_factory,
             dispatcher=ctx.dispatcher,
+            uploads=ctx.uploads,
             poll_interval_s=group.poll_interval_s,
             poll_jitter=group.poll_jitter,
         )

@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from sqlalchemy.engine import make_url
 
 from connectors.mural.client import DEFAULT_API_URL as MURAL_API_URL
 
@@ -122,6 +123,12 @@ class Settings(BaseSettings):
         ge=1024,
         description="Largest dump `POST /v1/imports` takes: stored as it arrives and parsed "
         "by a worker (a 100k-sticky board is about 90-110 MB); larger answers 413.",
+    )
+    upload_dir: Path | None = Field(
+        default=None,
+        description="Folder of uploaded dumps waiting for their import. Every API process and "
+        "worker must see the same folder (a shared volume when they run on different hosts). "
+        "Unset: `uploads` beside the SQLite file, else var/uploads.",
     )
     page_size_max: int = Field(default=200, ge=1)
     page_size_default: int = Field(default=50, ge=1)
@@ -240,6 +247,19 @@ class Settings(BaseSettings):
     def links_base_url(self) -> str:
         """The base of links made without a request: the public URL, else the listen address."""
         return (self.public_base_url or self.listen_url).rstrip("/")
+
+    @property
+    def upload_path(self) -> Path:
+        """The folder of uploaded dumps: ``upload_dir``, else beside the SQLite file (the
+        embedded data directory), else ``var/uploads``."""
+        if self.upload_dir is not None:
+            return self.upload_dir
+        database = make_url(self.database_url)
+        name = database.database or ""
+        is_file = name not in ("", ":memory:") and not name.startswith("file:")
+        if database.get_backend_name() == "sqlite" and is_file:
+            return Path(name).parent / "uploads"
+        return DEFAULT_SQLITE_PATH.parent / "uploads"
 
     @property
     def embedded_worker(self) -> bool:

@@ -28,6 +28,7 @@ from sqlmodel import Session, SQLModel
 
 from service.db.engine import create_db_engine
 from service.db.migrate import upgrade_database
+from service.usecases.uploads import UploadFolder
 
 POSTGRES_URL = os.environ.get(
     "VSM_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -41,6 +42,26 @@ def no_retry_waits() -> Iterator[None]:
     What a loop would have waited is asserted on its log line (``seconds``)."""
     with stamina.set_testing(True, attempts=1_000, cap=True):
         yield
+
+
+@pytest.fixture(scope="session", autouse=True)
+def upload_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """The upload folder of every app, runtime and worker process the tests start
+    (``VSM_UPLOAD_DIR``, inherited by subprocesses): never the repository's ``var/``."""
+    folder = tmp_path_factory.mktemp("uploads")
+    previous = os.environ.get("VSM_UPLOAD_DIR")
+    os.environ["VSM_UPLOAD_DIR"] = str(folder)
+    yield folder
+    if previous is None:
+        os.environ.pop("VSM_UPLOAD_DIR", None)
+    else:
+        os.environ["VSM_UPLOAD_DIR"] = previous
+
+
+@pytest.fixture
+def uploads(tmp_path: Path) -> UploadFolder:
+    """An upload folder of the test's own, for use cases called directly."""
+    return UploadFolder(tmp_path / "uploads")
 
 
 def require_service(name: str, reason: str) -> None:

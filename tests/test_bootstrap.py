@@ -29,20 +29,22 @@ from service.dispatch import CeleryDispatcher, EmbeddedDispatcher
 from service.providers import ProviderContext, default_http
 from service.settings import MuralSettings, Settings
 from service.usecases.imports import run_import_job, submit_import
+from service.usecases.uploads import UploadFolder
 from testkit.service_dumps import stream_dump
 from workers.celery_app import create_celery
 
 FAST = RetryPolicy(max_tries=3, base_delay=0.01, max_delay=0.02)
 
 
-def queue_job(engine: Engine, steps: int = 3) -> int:
+def queue_job(engine: Engine, uploads: UploadFolder, steps: int = 3) -> int:
     with create_session_factory(engine)() as session:
         workspace = session.exec(select(Workspace)).first() or Workspace(name="w")
         session.add(workspace)
         session.flush()
         assert workspace.id is not None
         dump = stream_dump(steps)
-        job, _ = submit_import(session, workspace.id, json.dumps(dump).encode(), load_dump(dump))
+        raw = json.dumps(dump).encode()
+        job, _ = submit_import(session, uploads, workspace.id, raw, load_dump(dump))
         session.commit()
         assert job.id is not None
         return job.id
@@ -69,9 +71,10 @@ def run_until_idle(runtime: Runtime, *job_ids: int) -> None:
 def test_jobs_left_unfinished_by_a_stopped_process_run_when_the_runtime_starts(
     engine: Engine,
 ) -> None:
-    job_id = queue_job(engine)  # committed, but never handed to a worker
+    runtime = build(Settings(), engine=engine)
+    job_id = queue_job(engine, runtime.uploads)  # committed, but never handed to a worker
 
-    run_until_idle(build(Settings(), engine=engine))
+    run_until_idle(runtime)
 
     job = job_of(engine, job_id)
     assert (job.status, job.attempts) == (JobStatus.SUCCEEDED, 1)
@@ -82,15 +85,15 @@ def test_a_transient_error_of_an_import_is_retried(
 ) -> None:
     calls: list[int] = []
 
-    def flaky(session: Any, job_id: int) -> Any:  # two blips, then the real use case
+    def flaky(session: Any, uploads: UploadFolder, job_id: int) -> Any:  # two blips, then real
         calls.append(job_id)
         if len(calls) <= 2:
             raise TransientError("502 from the provider", status=502)
-        return run_import_job(session, job_id)
+        return run_import_job(session, uploads, job_id)
 
     monkeypatch.setattr(service.bootstrap, "run_import_job", flaky)
     runtime = build(Settings(), engine=engine, retry=FAST)
-    job_id = queue_job(engine)
+    job_id = queue_job(engine, runtime.uploads)
     calls.clear()  # the start-up recovery may pick the job up too; count from here
 
     run_until_idle(runtime, job_id)
@@ -102,13 +105,14 @@ def test_a_transient_error_of_an_import_is_retried(
 def test_an_import_that_keeps_failing_transiently_is_failed_after_the_retries(
     engine: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def down(session: Any, job_id: int) -> Any:
+    def down(session: Any, uploads: UploadFolder, job_id: int) -> Any:
         raise TransientError("timeout")
 
     monkeypatch.setattr(service.bootstrap, "run_import_job", down)
-    job_id = queue_job(engine)
+    runtime = build(Settings(), engine=engine, retry=FAST)
+    job_id = queue_job(engine, runtime.uploads)
 
-    run_until_idle(build(Settings(), engine=engine, retry=FAST), job_id)
+    run_until_idle(runtime, job_id)
 
     job = job_of(engine, job_id)
     assert (job.status, job.error) == (JobStatus.FAILED, "gave up after retries: timeout")
@@ -190,7 +194,12 @@ async def test_deployments_sharing_a_redis_keep_apart_the_budgets_of_their_conne
         settings = Settings(broker_url=redis_url, broker_queue=queue)
         runtime = build(settings, engine=create_db_engine(f"sqlite:///{tmp_path / 'unused.db'}"))
         context = ProviderContext(
-            settings, runtime.sessions, runtime.dispatcher, default_http, runtime.redis
+            settings,
+            runtime.sessions,
+            runtime.dispatcher,
+            default_http,
+            runtime.redis,
+            runtime.uploads,
         )
         return service.providers._budgets(context)("miro", 180)("connection:1")
 

@@ -24,6 +24,7 @@ from service.dispatch import EmbeddedDispatcher
 from service.metrics import Metrics
 from service.providers import ProviderContext
 from service.settings import Settings
+from service.usecases.uploads import UploadFolder
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -120,7 +121,8 @@ def test_the_providers_budgets_count_their_waits_for_their_provider(tmp_path: Pa
         encryption_keys=[Fernet.generate_key().decode()],
         miro={"client_id": "app", "client_secret": "secret"},
     )
-    ctx = ProviderContext(settings, None, EmbeddedDispatcher(), None, None, metrics)  # type: ignore[arg-type]
+    uploads = UploadFolder(tmp_path / "uploads")
+    ctx = ProviderContext(settings, None, EmbeddedDispatcher(), None, None, uploads, metrics)  # type: ignore[arg-type]
     budget = service.providers._budgets(ctx, "miro")("miro", 180)("connection:1")
 
     async def run() -> float:

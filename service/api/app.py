@@ -103,7 +103,7 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if should_migrate:
-            upgrade_database(built.engine)
+            upgrade_database(built.engine, upload_dir=settings.upload_path)
         built.start()
         for provider in built.providers.values():
             # An unconfigured provider is the normal laptop case: a hint at debug level only;

@@ -179,7 +179,7 @@ def _engine(settings: Settings, *, migrate: bool) -> Engine:
 
     engine = create_db_engine(settings.database_url, pool_size=2)
     if migrate:
-        upgrade_database(engine)
+        upgrade_database(engine, upload_dir=settings.upload_path)
     return engine
 
 
@@ -368,8 +368,10 @@ def _run_demo(settings: Settings, engine: Engine, base_url: str) -> list[str]:
     from service.usecases.imports import parse_dump, run_import_job, submit_import
     from service.usecases.keys import create_api_key
     from service.usecases.portfolio import replace_labels
+    from service.usecases.uploads import UploadFolder
     from service.usecases.web_login import create_login_ticket
 
+    uploads = UploadFolder(settings.upload_path)
     sessions = create_session_factory(engine)
     with sessions() as session:
         new = create_api_key(session, DEMO_WORKSPACE, label="vsm serve --demo")
@@ -384,13 +386,13 @@ def _run_demo(settings: Settings, engine: Engine, base_url: str) -> list[str]:
         raw = path.read_bytes()
         board = parse_dump(json.loads(raw))
         with sessions() as session:
-            job, _ = submit_import(session, workspace_id, raw, board, trigger="demo")
+            job, _ = submit_import(session, uploads, workspace_id, raw, board, trigger="demo")
             session.commit()
             assert job.id is not None
             job_ids.append(job.id)
     for job_id in job_ids:
         with sessions() as session:
-            finished = run_import_job(session, job_id)
+            finished = run_import_job(session, uploads, job_id)
             if finished is None or finished.status == "failed":
                 reason = finished.error if finished else "the job vanished"
                 raise CommandError(f"the demo import failed: {reason}")

@@ -17,16 +17,22 @@ def alembic_config() -> Config:
     return config
 
 
-def upgrade_database(engine: Engine, revision: str = "head") -> None:
-    """Migrate the database behind ``engine`` to ``revision`` (idempotent)."""
+def upgrade_database(
+    engine: Engine, revision: str = "head", *, upload_dir: Path | None = None
+) -> None:
+    """Migrate the database behind ``engine`` to ``revision`` (idempotent). ``upload_dir`` is
+    the folder of uploads (``Settings.upload_path``), for the revisions that move uploads;
+    without it they read the settings."""
     config = alembic_config()
     with engine.begin() as connection:
         config.attributes["connection"] = connection
+        config.attributes["upload_dir"] = upload_dir
         command.upgrade(config, revision)
 
 
-def downgrade_database(engine: Engine, revision: str) -> None:
+def downgrade_database(engine: Engine, revision: str, *, upload_dir: Path | None = None) -> None:
     config = alembic_config()
     with engine.begin() as connection:
         config.attributes["connection"] = connection
+        config.attributes["upload_dir"] = upload_dir
         command.downgrade(config, revision)

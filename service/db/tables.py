@@ -178,30 +178,19 @@ class ImportJob(SQLModel, table=True):
 
 
 class ImportUpload(SQLModel, table=True):
-    """An uploaded dump, stored as received in chunks (``import_upload_chunk``) while it
-    arrives, then handed to its job; deleted when the job finishes. An upload with no job is
-    one still arriving, or one abandoned (a dropped connection): the sweep deletes it later."""
+    """The uploaded dump job ``job_id`` imports: a file in the upload folder (``file_name``;
+    see ``service.usecases.uploads``), written completely before this row is, in the job's
+    transaction; the row goes with the finished job, the file right after."""
 
     __tablename__ = "import_upload"
 
     id: int | None = Field(default=None, primary_key=True)
     workspace_id: int = Field(foreign_key="workspace.id", ondelete="CASCADE", index=True)
-    job_id: int | None = Field(
-        default=None, foreign_key="import_job.id", ondelete="CASCADE", unique=True
-    )
+    job_id: int = Field(foreign_key="import_job.id", ondelete="CASCADE", unique=True)
+    file_name: str = Field(max_length=64, unique=True)
     size_bytes: int = Field(default=0)
     sha256: str | None = Field(default=None, max_length=64)
     created_at: datetime = Field(default_factory=utcnow, sa_type=sa.DateTime(timezone=True))
-
-
-class ImportUploadChunk(SQLModel, table=True):
-    """One piece of an upload's bytes, in order of ``seq`` (a megabyte each but the last)."""
-
-    __tablename__ = "import_upload_chunk"
-
-    upload_id: int = Field(foreign_key="import_upload.id", ondelete="CASCADE", primary_key=True)
-    seq: int = Field(primary_key=True)
-    data: bytes = Field(sa_type=sa.LargeBinary)
 
 
 class Revision(SQLModel, table=True):

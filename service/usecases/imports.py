@@ -30,7 +30,6 @@ from service.db.tables import (
     Board,
     BoardSource,
     ImportJob,
-    ImportUpload,
     JobKind,
     JobStatus,
     Revision,
@@ -48,10 +47,10 @@ from service.rules_file import RulesError, parse_rules, ruleset_to_dict
 from service.usecases.errors import ConflictError, IdempotencyKeyReused, TooManyActiveError
 from service.usecases.uploads import (
     StoredUpload,
+    UploadFolder,
+    attach_upload,
     delete_job_upload,
-    discard_upload,
-    read_job_upload,
-    store_bytes,
+    job_upload_name,
 )
 
 log = structlog.get_logger(__name__)
@@ -122,6 +121,7 @@ def parse_dump(data: object) -> BoardModel:
 
 def submit_import(
     session: Session,
+    uploads: UploadFolder,
     workspace_id: int,
     raw: bytes,
     board: BoardModel | None = None,
@@ -131,21 +131,29 @@ def submit_import(
     max_active: int | None = None,
 ) -> tuple[ImportJob, bool]:
     """Store the dump ``raw`` and queue its import: :func:`submit_upload` for bytes already in
-    memory (a live fetch, the web form, the demo). ``board``, when the caller parsed it
-    already, names the job's board before the worker runs. Flushes, never commits."""
+    memory (a live fetch, the web form, the demo), written to ``uploads``. ``board``, when
+    the caller parsed it already, names the job's board before the worker runs. Flushes, never
+    commits: a caller that does not commit leaves a file the sweep deletes."""
     existing = _replayed(session, workspace_id, idempotency_key, sha256_hex(raw))
     if existing is not None:
         return existing, False
-    upload = store_bytes(session, workspace_id, raw)
-    return submit_upload(
-        session,
-        workspace_id,
-        upload,
-        board,
-        trigger=trigger,
-        idempotency_key=idempotency_key,
-        max_active=max_active,
-    )
+    upload = uploads.store(raw)
+    try:
+        job, created = submit_upload(
+            session,
+            workspace_id,
+            upload,
+            board,
+            trigger=trigger,
+            idempotency_key=idempotency_key,
+            max_active=max_active,
+        )
+    except BaseException:
+        uploads.delete(upload.name)
+        raise
+    if not created:
+        uploads.delete(upload.name)
+    return job, created
 
 
 def check_active_imports(session: Session, workspace_id: int, max_active: int) -> None:
@@ -180,14 +188,14 @@ def submit_upload(
     parse fails the job with the reason, the board's revisions untouched).
 
     Returns ``(job, created)``; with an ``idempotency_key`` seen before in this workspace the
-    earlier job comes back with ``created`` False and the upload is discarded. With
-    ``max_active``, raises ``TooManyActiveError`` (see :func:`check_active_imports`). The job
-    row and the upload's hand-over are written together: flushes, never commits; the caller
-    commits, then publishes the job id (the committed ``queued`` row is the outbox record).
+    earlier job comes back with ``created`` False, and the caller deletes the upload's file
+    (as when this raises). With ``max_active``, raises ``TooManyActiveError`` (see
+    :func:`check_active_imports`). The job row and the row naming its upload are written
+    together: flushes, never commits; the caller commits, then publishes the job id (the
+    committed ``queued`` row is the outbox record).
     """
     existing = _replayed(session, workspace_id, idempotency_key, upload.sha256)
     if existing is not None:
-        discard_upload(session, upload.id)
         return existing, False
     if max_active is not None:
         check_active_imports(session, workspace_id, max_active)
@@ -204,28 +212,26 @@ def submit_upload(
         with session.begin_nested():
             session.add(job)
             session.flush()
-            row = session.get(ImportUpload, upload.id)
-            if row is None:
-                raise LookupError(f"upload {upload.id} is gone")
-            row.job_id = job.id
-            session.add(row)
-            session.flush()
+            assert job.id is not None
+            attach_upload(session, workspace_id, job.id, upload)
     except IntegrityError:
         # The same idempotency key raced us; its job is the answer.
         earlier = _replayed(session, workspace_id, idempotency_key, upload.sha256)
         if earlier is None:
             raise
-        discard_upload(session, upload.id)
         return earlier, False
     return job, True
 
 
 def _replayed(
-    session: Session, workspace_id: int, key: str | None, payload_hash: str
+    session: Session, workspace_id: int, key: str | None, payload_hash: str | None
 ) -> ImportJob | None:
-    """The earlier job of ``key`` (None without a key or a job); refuses another body."""
+    """The earlier job of ``key`` (None without a key or a job); refuses another body (the
+    upload of a request with a key is hashed)."""
     if key is None:
         return None
+    if payload_hash is None:
+        raise ValueError("an upload sent with an idempotency key must be hashed")
     existing = _job_by_idempotency_key(session, workspace_id, key)
     if existing is not None:
         _same_body_or_refuse(existing, key, payload_hash)
@@ -287,7 +293,13 @@ def open_fetch_job(session: Session, board: Board, trigger: str) -> ImportJob:
 
 
 def attach_fetched_dump(
-    session: Session, job_id: int, workspace_id: int, raw: bytes, board: BoardModel, trigger: str
+    session: Session,
+    uploads: UploadFolder,
+    job_id: int,
+    workspace_id: int,
+    raw: bytes,
+    board: BoardModel,
+    trigger: str,
 ) -> ImportJob:
     """Give the fetching job ``job_id`` its dump and queue it; returns the job to hand over.
 
@@ -296,17 +308,17 @@ def attach_fetched_dump(
     """
     job = session.exec(_locked_job(job_id)).first()
     if job is None or job.status != JobStatus.RUNNING or job.phase != FETCHING:
-        return submit_import(session, workspace_id, raw, board, trigger=trigger)[0]
+        return submit_import(session, uploads, workspace_id, raw, board, trigger=trigger)[0]
     job.status = JobStatus.QUEUED
     job.board_name = board.name[:MAX_NAME]
-    upload = store_bytes(session, workspace_id, raw)
-    job.payload_hash = upload.sha256
-    session.add(job)
-    row = session.get(ImportUpload, upload.id)
-    assert row is not None
-    row.job_id = job_id
-    session.add(row)
-    session.flush()
+    upload = uploads.store(raw)
+    try:
+        job.payload_hash = upload.sha256
+        session.add(job)
+        attach_upload(session, workspace_id, job_id, upload)
+    except BaseException:
+        uploads.delete(upload.name)
+        raise
     return job
 
 
@@ -421,7 +433,9 @@ def _outcome(
     )
 
 
-def _load_source(session: Session, job: ImportJob) -> tuple[BoardModel, Board | None]:
+def _load_source(
+    session: Session, uploads: UploadFolder, job: ImportJob
+) -> tuple[BoardModel, Board | None]:
     """The normalized board the job works on, and its board row when that exists already."""
     if job.kind == JobKind.RECLASSIFY:
         board_row = session.get(Board, job.board_id) if job.board_id is not None else None
@@ -442,9 +456,10 @@ def _load_source(session: Session, job: ImportJob) -> tuple[BoardModel, Board | 
         except BoardFormatError as exc:
             raise JobFailure(f"the stored board cannot be read: {exc}") from exc
     assert job.id is not None
-    raw = read_job_upload(session, job.id)
-    if raw is None and job.payload_hash is None:  # a live fetch's job, never completed
+    name = job_upload_name(session, job.id)
+    if name is None:  # an unfinished job has its upload unless it is a fetch that never ended
         raise JobFailure("the fetch from the provider did not finish; the next check fetches again")
+    raw = uploads.read(name)
     if raw is None:
         raise JobFailure("the uploaded dump is gone")
     board = read_dump_bytes(raw, what="the uploaded dump")
@@ -460,7 +475,7 @@ def _load_source(session: Session, job: ImportJob) -> tuple[BoardModel, Board | 
     return board, board_row
 
 
-def run_import_job(session: Session, job_id: int) -> ImportJob | None:
+def run_import_job(session: Session, uploads: UploadFolder, job_id: int) -> ImportJob | None:
     """Run job ``job_id`` to a final status; None when the job does not exist.
 
     Commits twice: once to show the job ``running``, once for the result (the revision and the
@@ -487,7 +502,7 @@ def run_import_job(session: Session, job_id: int) -> ImportJob | None:
     log.info("import_job_started", job_id=job_id, kind=job.kind, attempt=job.attempts)
 
     try:
-        board, board_row = _load_source(session, job)
+        board, board_row = _load_source(session, uploads, job)
         ruleset = ruleset_for(board_row.rules if board_row else None)
         session.commit()  # ends the read so the progress note below starts a writer
         note_progress(session, job_id, "classifying", len(board.items), len(board.items), 40)
@@ -512,11 +527,11 @@ def run_import_job(session: Session, job_id: int) -> ImportJob | None:
         raise
     except (JobFailure, ConnectorError) as exc:
         session.rollback()
-        return fail_import_job(session, job_id, str(exc))
+        return fail_import_job(session, uploads, job_id, str(exc))
     except Exception as exc:
         session.rollback()
         log.exception("import_job_crashed", job_id=job_id)
-        return fail_import_job(session, job_id, f"internal error ({type(exc).__name__})")
+        return fail_import_job(session, uploads, job_id, f"internal error ({type(exc).__name__})")
 
     session.commit()  # ends the read transaction (nothing to write) so the store starts fresh
 
@@ -534,18 +549,20 @@ def run_import_job(session: Session, job_id: int) -> ImportJob | None:
     )
     for attempt in retrying:
         with attempt:
-            return _store_once(session, job_id, outcome)
+            return _store_once(session, uploads, job_id, outcome)
     raise AssertionError("unreachable: stamina re-raises the last conflict")
 
 
-def _store_once(session: Session, job_id: int, outcome: _Outcome) -> ImportJob | None:
+def _store_once(
+    session: Session, uploads: UploadFolder, job_id: int, outcome: _Outcome
+) -> ImportJob | None:
     """One try of the final write: a write conflict propagates (rolled back) for a retry; any
     other failure ends the job ``failed``."""
     try:
-        return _store(session, job_id, outcome)
+        return _store(session, uploads, job_id, outcome)
     except JobFailure as exc:
         session.rollback()
-        return fail_import_job(session, job_id, str(exc))
+        return fail_import_job(session, uploads, job_id, str(exc))
     except (IntegrityError, OperationalError):
         session.rollback()  # also ends the transaction, so the next try begins a writer
         raise
@@ -555,7 +572,7 @@ def _store_once(session: Session, job_id: int, outcome: _Outcome) -> ImportJob |
         # restarted worker would pick it up and crash on it again.
         session.rollback()
         log.exception("import_job_store_crashed", job_id=job_id)
-        return fail_import_job(session, job_id, f"internal error ({type(exc).__name__})")
+        return fail_import_job(session, uploads, job_id, f"internal error ({type(exc).__name__})")
 
 
 def _locked_job(job_id: int) -> SelectOfScalar[ImportJob]:
@@ -593,24 +610,30 @@ def note_progress(
     session.commit()
 
 
-def fail_import_job(session: Session, job_id: int, reason: str) -> ImportJob | None:
-    """Mark the job failed with ``reason`` (unless it finished meanwhile) and commit."""
+def fail_import_job(
+    session: Session, uploads: UploadFolder, job_id: int, reason: str
+) -> ImportJob | None:
+    """Mark the job failed with ``reason`` (unless it finished meanwhile), commit, and delete
+    its upload."""
     begin_write(session)
     job = session.exec(_locked_job(job_id)).first()
     if job is None:
         return None
+    upload = None
     if not JobStatus(job.status).finished:
         job.status = JobStatus.FAILED
         job.error = reason[:MAX_ERROR]
         job.finished_at = utcnow()
         session.add(job)
-        delete_job_upload(session, job_id)
+        upload = delete_job_upload(session, job_id)
         log.info("import_job_failed", job_id=job_id, reason=job.error)
     session.commit()
+    if upload is not None:
+        uploads.delete(upload)
     return job
 
 
-def _store(session: Session, job_id: int, outcome: _Outcome) -> ImportJob:
+def _store(session: Session, uploads: UploadFolder, job_id: int, outcome: _Outcome) -> ImportJob:
     """Write the revision (or note ``unchanged``) and finish the job, in one transaction."""
     begin_write(session)
     job = session.exec(_locked_job(job_id)).one()
@@ -649,8 +672,10 @@ def _store(session: Session, job_id: int, outcome: _Outcome) -> ImportJob:
         session.add(board_row)
     _name_job(session, job, board)
     session.add(job)
-    delete_job_upload(session, job_id)
+    upload = delete_job_upload(session, job_id)
     session.commit()
+    if upload is not None:
+        uploads.delete(upload)
     log.info(
         "import_job_finished",
         job_id=job_id,

@@ -65,6 +65,7 @@ from service.usecases.imports import (
     open_fetch_job,
     parse_dump,
 )
+from service.usecases.uploads import UploadFolder
 
 log = structlog.get_logger(__name__)
 
@@ -97,6 +98,7 @@ class ProviderLive:
     cipher: TokenCipher
     http_factory: ProviderHttp  # the process's one loop and client for provider calls
     dispatcher: Dispatcher
+    uploads: UploadFolder  # where a fetched dump waits for its import
     poll_interval_s: float = 300.0
     poll_jitter: float = 0.2
     rand: Callable[[], float] = random.random
@@ -249,7 +251,7 @@ def fetch_and_import(live: ProviderLive, board_id: int, *, trigger: str = "miro"
                 _record_refusal(session, sync, exc, live.label)
                 sync.last_import_job_id = previous  # nothing was imported
                 session.commit()
-            fail_import_job(session, job_id, f"{live.label} refused the fetch: {exc}")
+            fail_import_job(session, live.uploads, job_id, f"{live.label} refused the fetch: {exc}")
         log.info("live_fetch_refused", board_id=board_id, error=str(exc))
         return None
 
@@ -268,9 +270,11 @@ def fetch_and_import(live: ProviderLive, board_id: int, *, trigger: str = "miro"
             sync.last_import_job_id = previous
             session.add(sync)
             session.commit()
-            fail_import_job(session, job_id, f"the board could not be read: {exc}")
+            fail_import_job(session, live.uploads, job_id, f"the board could not be read: {exc}")
             return None
-        job = attach_fetched_dump(session, job_id, target.workspace_id, raw, model, trigger)
+        job = attach_fetched_dump(
+            session, live.uploads, job_id, target.workspace_id, raw, model, trigger
+        )
         now = utcnow()
         sync.remote_modified_at = live.marker_of(dump)
         sync.last_import_job_id = job.id

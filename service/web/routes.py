@@ -24,6 +24,7 @@ from connectors.errors import ProviderError
 from connectors.provider import Browse
 from service.api.deps import (
     DispatcherDep,
+    RuntimeDep,
     SessionDep,
     SettingsDep,
     decode_cursor,
@@ -530,7 +531,11 @@ def import_page(job_id: int, request: Request, session: SessionDep) -> Response:
 
 @pages.post("/imports", response_class=HTMLResponse)
 async def import_upload(
-    request: Request, session: SessionDep, settings: SettingsDep, dispatcher: DispatcherDep
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    dispatcher: DispatcherDep,
+    runtime: RuntimeDep,
 ) -> Response:
     signed_in = current_session(request, session)
     if signed_in is None:
@@ -556,7 +561,9 @@ async def import_upload(
 
     def submit() -> int:
         begin_write(session)
-        job, _ = submit_import(session, workspace_id, upload.raw, board, trigger="web")
+        job, _ = submit_import(
+            session, runtime.uploads, workspace_id, upload.raw, board, trigger="web"
+        )
         session.commit()
         assert job.id is not None
         return job.id

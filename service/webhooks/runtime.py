@@ -29,6 +29,7 @@ from service.dispatch import Dispatcher
 from service.settings import WebhookSettings
 from service.usecases.errors import ConflictError
 from service.usecases.imports import hand_over, run_import_job, submit_reclassify
+from service.usecases.uploads import UploadFolder
 from service.webhooks import notify, signing, triggers
 from service.webhooks.config import SecretBox, SecretBoxError
 from service.webhooks.egress import EgressPolicy
@@ -83,6 +84,7 @@ class HookRuntime:
     box: SecretBox | None
     policy: EgressPolicy
     client: httpx.Client
+    uploads: UploadFolder  # where an import's dump waits (imports run here, debounced)
     base_url: str = "http://127.0.0.1:8000"
     # Fetchers per board source ("miro", "mural"): a trigger on a live board of a configured
     # provider fetches it again; every other board re-imports its latest stored board with the
@@ -207,7 +209,7 @@ class HookRuntime:
         try:
             for attempt in _RUN_RETRY.retrying(lambda exc: isinstance(exc, OperationalError)):
                 with attempt, self.sessions() as session:
-                    run_import_job(session, job_id)
+                    run_import_job(session, self.uploads, job_id)
             return
         except OperationalError:
             pass

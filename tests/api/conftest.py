@@ -6,6 +6,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -40,12 +41,14 @@ MakeClient = Callable[..., AbstractContextManager[TestClient]]
 
 
 @pytest.fixture
-def make_client(database: TestDatabase, engine: Engine) -> MakeClient:
-    """``with make_client(max_dump_bytes=...) as client:`` an app with changed settings."""
+def make_client(database: TestDatabase, engine: Engine, tmp_path: Path) -> MakeClient:
+    """``with make_client(max_dump_bytes=...) as client:`` an app with changed settings; its
+    upload folder is the test's own (``client.app.state.runtime.uploads``)."""
 
     @contextmanager
     def make(**overrides: Any) -> Iterator[TestClient]:
         overrides.setdefault("rate_limit", None)  # tests poll jobs fast; limits: test_fairness
+        overrides.setdefault("upload_dir", tmp_path / "uploads")
         settings = Settings(database_url=database.url, log_format="console", **overrides)
         app = create_app(settings, engine=engine, migrate=False, configure_logs=False)
         with TestClient(app) as client:

@@ -17,6 +17,7 @@ from service.db.engine import create_session_factory
 from service.db.tables import ImportJob, ImportUpload, utcnow
 from service.usecases import imports as imports_usecase
 from service.usecases.imports import IMPORT_TASK, QUEUED_REPUBLISH_AFTER, republish_stale_jobs
+from service.usecases.uploads import UploadFolder
 from testkit.service_dumps import stream_dump
 from tests.api.conftest import Workspace
 
@@ -46,7 +47,7 @@ def test_an_import_posted_while_the_broker_is_down_is_stored_and_accepted(
 
 
 def test_the_sweep_hands_over_jobs_queued_longer_than_the_bound_and_only_those(
-    engine: Engine,
+    engine: Engine, uploads: UploadFolder
 ) -> None:
     sessions = create_session_factory(engine)
     with sessions() as session:
@@ -60,6 +61,7 @@ def test_the_sweep_hands_over_jobs_queued_longer_than_the_bound_and_only_those(
         for n in (2, 3):
             job, _ = imports_usecase.submit_import(
                 session,
+                uploads,
                 workspace.id,
                 json.dumps(stream_dump(n, board_id=f"b{n}")).encode(),
                 imports_usecase.parse_dump(stream_dump(n, board_id=f"b{n}")),
@@ -95,11 +97,13 @@ def test_an_import_that_cannot_be_stored_answers_503_with_retry_after_and_stores
     assert int(response.headers["retry-after"]) > 0
     with create_session_factory(engine)() as session:
         assert session.exec(select(ImportJob)).all() == []
-        assert session.exec(select(ImportUpload)).all() == []  # the stored bytes are discarded
+        assert session.exec(select(ImportUpload)).all() == []
+    folder = client.app.state.runtime.uploads.path  # type: ignore[attr-defined]
+    assert list(folder.iterdir()) == []  # the written file is deleted
 
 
 def test_the_sweep_hands_over_jobs_left_running_past_the_visibility_timeout_and_only_those(
-    engine: Engine,
+    engine: Engine, uploads: UploadFolder
 ) -> None:
     """A job whose last try could not record its failure (database down longer than the
     retries) stays ``running`` with no message left to run it: the sweep hands it over."""
@@ -116,7 +120,11 @@ def test_the_sweep_hands_over_jobs_left_running_past_the_visibility_timeout_and_
         for n, started in ((2, timeout + timedelta(seconds=1)), (3, timeout / 2)):
             dump = stream_dump(n, board_id=f"b{n}")
             job, _ = imports_usecase.submit_import(
-                session, workspace.id, json.dumps(dump).encode(), imports_usecase.parse_dump(dump)
+                session,
+                uploads,
+                workspace.id,
+                json.dumps(dump).encode(),
+                imports_usecase.parse_dump(dump),
             )
             job.status = "running"
             job.started_at = utcnow() - started

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import json
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
 
 import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
 
-from service.usecases import uploads as uploads_usecase
+from service.usecases.uploads import UploadFolder
 from testkit.service_dumps import stream_dump
 from tests.api.conftest import MakeClient, Workspace, import_dump, wait_for_job
 
@@ -19,6 +18,12 @@ from tests.api.conftest import MakeClient, Workspace, import_dump, wait_for_job
 def count(engine: Engine, table: str) -> int:
     with engine.connect() as connection:
         return int(connection.execute(sa.text(f"SELECT count(*) FROM {table}")).scalar_one())
+
+
+def upload_files(client: TestClient) -> list[str]:
+    """The files in the app's upload folder (none once every job has finished)."""
+    folder = client.app.state.runtime.uploads.path  # type: ignore[attr-defined]
+    return sorted(path.name for path in folder.iterdir()) if folder.exists() else []
 
 
 @pytest.mark.parametrize("provider", ["miro", "mural"])
@@ -125,6 +130,7 @@ def test_a_body_of_another_media_type_is_refused_and_nothing_is_stored(
     assert response.headers["content-type"] == "application/problem+json"
     assert response.json()["type"] == "https://valuestream.dev/problems/unsupported-media-type"
     assert count(engine, "import_job") == count(engine, "import_upload") == 0
+    assert upload_files(client) == []
 
 
 @pytest.mark.parametrize(
@@ -152,21 +158,22 @@ def test_a_malformed_upload_is_accepted_and_its_job_fails_with_the_reason(
     assert reason in job["error"]
     board = client.get(f"/v1/boards/{first['board_id']}", headers=alice.headers).json()
     assert board["latest_revision"] == 1  # the previous revision stays current
-    assert count(engine, "import_upload") == count(engine, "import_upload_chunk") == 0
+    assert count(engine, "import_upload") == 0
+    assert upload_files(client) == []  # the failed job's upload went with it
 
 
-def test_an_upload_is_stored_in_chunks_and_read_back_whole_by_the_worker(
+def test_an_upload_arriving_in_odd_pieces_is_read_back_whole_by_the_worker(
     client: TestClient, alice: Workspace, engine: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("service.api.uploads.CHUNK_BYTES", 1000)
-    stored: list[int] = []
-    original = uploads_usecase.add_chunk
+    monkeypatch.setattr("service.api.uploads.BATCH_BYTES", 1000)
+    read: list[bytes | None] = []
+    original = UploadFolder.read
 
-    def spy(session: Any, upload_id: int, seq: int, data: bytes) -> None:
-        stored.append(len(data))
-        original(session, upload_id, seq, data)
+    def spy(folder: UploadFolder, name: str) -> bytes | None:
+        read.append(original(folder, name))
+        return read[-1]
 
-    monkeypatch.setattr("service.api.uploads.add_chunk", spy)
+    monkeypatch.setattr(UploadFolder, "read", spy)
     raw = json.dumps(stream_dump(40)).encode()
 
     def pieces():  # no Content-Length, odd piece sizes
@@ -180,12 +187,27 @@ def test_an_upload_is_stored_in_chunks_and_read_back_whole_by_the_worker(
     )
 
     assert response.status_code == 202
-    assert stored == [1000] * (len(raw) // 1000) + [len(raw) % 1000]
     job = wait_for_job(client, alice, response.json()["id"])
     assert job["status"] == "succeeded"
+    assert read == [raw]
     streams = client.get(f"/v1/boards/{job['board_id']}/streams", headers=alice.headers).json()
     assert len(streams["items"][0]["stream"]["steps"]) == 40
-    assert count(engine, "import_upload_chunk") == 0  # deleted with the finished job
+    assert count(engine, "import_upload") == 0
+    assert upload_files(client) == []  # deleted once the job finished
+
+
+def test_an_idempotent_replay_keeps_only_the_first_requests_upload(
+    client: TestClient, alice: Workspace, engine: Engine
+) -> None:
+    headers = {**alice.headers, "Idempotency-Key": "replayed-upload"}
+    dump = stream_dump(3)
+
+    first = client.post("/v1/imports", json=dump, headers=headers)
+    again = client.post("/v1/imports", json=dump, headers=headers)
+
+    assert again.json()["id"] == first.json()["id"]
+    assert wait_for_job(client, alice, first.json()["id"])["status"] == "succeeded"
+    assert upload_files(client) == []
 
 
 def test_a_form_without_the_file_part_names_the_missing_field(
@@ -216,11 +238,13 @@ def test_a_dump_over_the_size_limit_is_refused_with_413_and_nothing_is_stored(
             content=raw if declared else chunks(),
             headers={**alice.headers, "Content-Type": "application/json"},
         )
+        left = upload_files(client)
 
     assert response.status_code == 413
     assert response.json()["type"] == "https://valuestream.dev/problems/payload-too-large"
+
     assert count(engine, "import_job") == count(engine, "import_upload") == 0
-    assert count(engine, "import_upload_chunk") == 0
+    assert left == []
 
 
 def test_an_uploaded_file_over_the_size_limit_is_refused_with_413(

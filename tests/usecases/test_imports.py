@@ -21,7 +21,6 @@ from service.db.tables import (
     Board,
     ImportJob,
     ImportUpload,
-    ImportUploadChunk,
     JobStatus,
     Revision,
     RevisionContent,
@@ -41,6 +40,7 @@ from service.usecases.imports import (
     submit_import,
     submit_reclassify,
 )
+from service.usecases.uploads import UploadFolder
 from testkit.service_dumps import stream_dump
 
 
@@ -53,22 +53,24 @@ def workspace_id(db_session: Session) -> int:
     return workspace.id
 
 
-def submit(session: Session, workspace_id: int, dump: Any, raw: bytes | None = None) -> int:
+def submit(
+    session: Session, uploads: UploadFolder, workspace_id: int, dump: Any, raw: bytes | None = None
+) -> int:
     data = raw if raw is not None else json.dumps(dump).encode()
-    job, _ = submit_import(session, workspace_id, data, load_dump(dump))
+    job, _ = submit_import(session, uploads, workspace_id, data, load_dump(dump))
     session.commit()
     assert job.id is not None
     return job.id
 
 
-def submit_committed(sessions: Any, workspace_name: str, dump: Any) -> int:
+def submit_committed(sessions: Any, uploads: UploadFolder, workspace_name: str, dump: Any) -> int:
     """A new workspace with one committed import job of ``dump``; returns the job id."""
     with sessions() as session:
         workspace = Workspace(name=workspace_name)
         session.add(workspace)
         session.commit()
         assert workspace.id is not None
-        return submit(session, workspace.id, dump)
+        return submit(session, uploads, workspace.id, dump)
 
 
 def revisions(session: Session) -> list[int]:
@@ -76,10 +78,10 @@ def revisions(session: Session) -> list[int]:
 
 
 def test_a_job_stores_one_revision_with_the_normalized_board(
-    db_session: Session, workspace_id: int
+    db_session: Session, workspace_id: int, uploads: UploadFolder
 ) -> None:
     dump = stream_dump(3)
-    job = run_import_job(db_session, submit(db_session, workspace_id, dump))
+    job = run_import_job(db_session, uploads, submit(db_session, uploads, workspace_id, dump))
 
     assert job is not None
     assert job.status == JobStatus.SUCCEEDED
@@ -87,15 +89,15 @@ def test_a_job_stores_one_revision_with_the_normalized_board(
     assert board_from_dict(content.board) == load_dump(dump)
     assert content.result["schema_version"] == 1
     assert db_session.exec(select(func.count()).select_from(ImportUpload)).one() == 0
-    assert db_session.exec(select(func.count()).select_from(ImportUploadChunk)).one() == 0
+    assert list(uploads.path.iterdir()) == []  # the upload's file went with the job
 
 
 def test_the_stored_board_and_result_are_their_json_text_and_the_hash_their_canonical_form(
-    db_session: Session, workspace_id: int
+    db_session: Session, workspace_id: int, uploads: UploadFolder
 ) -> None:
     dump = stream_dump(3, name="Übersicht → Ist ✓")
     board = load_dump(dump)
-    job = run_import_job(db_session, submit(db_session, workspace_id, dump))
+    job = run_import_job(db_session, uploads, submit(db_session, uploads, workspace_id, dump))
 
     assert job is not None
     text = "CAST({} AS TEXT)" if db_session.get_bind().dialect.name == "postgresql" else "{}"
@@ -120,24 +122,26 @@ def test_the_canonical_hash_is_the_same_when_the_text_is_hashed_in_slices(
 
 
 def test_a_finished_job_keeps_no_encoded_document_alive(
-    db_session: Session, workspace_id: int
+    db_session: Session, workspace_id: int, uploads: UploadFolder
 ) -> None:
     def encoded() -> dict[int, EncodedJSON]:
         gc.collect()
         return {id(o): o for o in gc.get_objects() if isinstance(o, EncodedJSON)}
 
     earlier = encoded()  # what an earlier test's exception may still hold
-    run_import_job(db_session, submit(db_session, workspace_id, stream_dump(3)))
+    run_import_job(db_session, uploads, submit(db_session, uploads, workspace_id, stream_dump(3)))
 
     # A big board's texts must go with the job (a statement cache holding them kept 80 MB).
     assert [o for key, o in encoded().items() if key not in earlier] == []
 
 
-def test_running_a_finished_job_again_does_nothing(db_session: Session, workspace_id: int) -> None:
-    job_id = submit(db_session, workspace_id, stream_dump(3))
-    run_import_job(db_session, job_id)
+def test_running_a_finished_job_again_does_nothing(
+    db_session: Session, workspace_id: int, uploads: UploadFolder
+) -> None:
+    job_id = submit(db_session, uploads, workspace_id, stream_dump(3))
+    run_import_job(db_session, uploads, job_id)
 
-    again = run_import_job(db_session, job_id)
+    again = run_import_job(db_session, uploads, job_id)
 
     assert again is not None
     assert again.attempts == 1
@@ -145,26 +149,30 @@ def test_running_a_finished_job_again_does_nothing(db_session: Session, workspac
 
 
 def test_a_job_left_running_by_a_crash_runs_again_into_exactly_one_revision(
-    db_session: Session, workspace_id: int
+    db_session: Session, workspace_id: int, uploads: UploadFolder
 ) -> None:
-    job_id = submit(db_session, workspace_id, stream_dump(3))
+    job_id = submit(db_session, uploads, workspace_id, stream_dump(3))
     crashed = db_session.get(ImportJob, job_id)
     assert crashed is not None
     crashed.status = JobStatus.RUNNING  # the worker died after marking it running
     crashed.attempts = 1
     db_session.commit()
 
-    job = run_import_job(db_session, job_id)
+    job = run_import_job(db_session, uploads, job_id)
 
     assert job is not None
     assert (job.status, job.attempts) == (JobStatus.SUCCEEDED, 2)
     assert revisions(db_session) == [1]
 
 
-def test_the_same_board_content_again_is_unchanged(db_session: Session, workspace_id: int) -> None:
-    run_import_job(db_session, submit(db_session, workspace_id, stream_dump(3)))
+def test_the_same_board_content_again_is_unchanged(
+    db_session: Session, workspace_id: int, uploads: UploadFolder
+) -> None:
+    run_import_job(db_session, uploads, submit(db_session, uploads, workspace_id, stream_dump(3)))
 
-    job = run_import_job(db_session, submit(db_session, workspace_id, stream_dump(3)))
+    job = run_import_job(
+        db_session, uploads, submit(db_session, uploads, workspace_id, stream_dump(3))
+    )
 
     assert job is not None
     assert (job.status, job.revision_number) == (JobStatus.UNCHANGED, 1)
@@ -172,12 +180,12 @@ def test_the_same_board_content_again_is_unchanged(db_session: Session, workspac
 
 
 def test_a_failed_import_keeps_the_previous_revision_and_says_why(
-    db_session: Session, workspace_id: int
+    db_session: Session, workspace_id: int, uploads: UploadFolder
 ) -> None:
-    run_import_job(db_session, submit(db_session, workspace_id, stream_dump(3)))
-    broken = submit(db_session, workspace_id, stream_dump(4), raw=b'{"provider": "miro"')
+    run_import_job(db_session, uploads, submit(db_session, uploads, workspace_id, stream_dump(3)))
+    broken = submit(db_session, uploads, workspace_id, stream_dump(4), raw=b'{"provider": "miro"')
 
-    job = run_import_job(db_session, broken)
+    job = run_import_job(db_session, uploads, broken)
 
     assert job is not None
     assert job.status == JobStatus.FAILED
@@ -189,14 +197,20 @@ def test_a_failed_import_keeps_the_previous_revision_and_says_why(
     assert [s.step_count for s in streams] == [3]
 
 
-def test_a_reclassification_reuses_the_stored_board(db_session: Session, workspace_id: int) -> None:
-    run_import_job(db_session, submit(db_session, workspace_id, stream_dump(3, title="Ablauf")))
+def test_a_reclassification_reuses_the_stored_board(
+    db_session: Session, workspace_id: int, uploads: UploadFolder
+) -> None:
+    run_import_job(
+        db_session,
+        uploads,
+        submit(db_session, uploads, workspace_id, stream_dump(3, title="Ablauf")),
+    )
     board = db_session.exec(select(Board)).one()
 
     job = submit_reclassify(db_session, board, {"streams": {"target": ["ablauf"]}})
     db_session.commit()
     assert job.id is not None
-    done = run_import_job(db_session, job.id)
+    done = run_import_job(db_session, uploads, job.id)
 
     assert done is not None
     assert (done.status, done.revision_number) == (JobStatus.SUCCEEDED, 2)
@@ -215,11 +229,13 @@ def test_a_board_without_a_revision_cannot_be_reclassified(
         submit_reclassify(db_session, board, None)
 
 
-def test_a_missing_job_is_ignored(db_session: Session) -> None:
-    assert run_import_job(db_session, 424242) is None
+def test_a_missing_job_is_ignored(db_session: Session, uploads: UploadFolder) -> None:
+    assert run_import_job(db_session, uploads, 424242) is None
 
 
-def test_two_jobs_for_one_new_board_run_at_once_give_revisions_1_and_2(engine) -> None:
+def test_two_jobs_for_one_new_board_run_at_once_give_revisions_1_and_2(
+    engine, uploads: UploadFolder
+) -> None:
     sessions = create_session_factory(engine)
     with sessions() as session:
         workspace = Workspace(name="race")
@@ -227,7 +243,9 @@ def test_two_jobs_for_one_new_board_run_at_once_give_revisions_1_and_2(engine) -
         session.commit()
         assert workspace.id is not None
         job_ids = [
-            submit(session, workspace.id, stream_dump(3, step_text=f"Schritt {{n}} {variant}"))
+            submit(
+                session, uploads, workspace.id, stream_dump(3, step_text=f"Schritt {{n}} {variant}")
+            )
             for variant in ("a", "b")
         ]
     barrier = threading.Barrier(2)
@@ -235,7 +253,7 @@ def test_two_jobs_for_one_new_board_run_at_once_give_revisions_1_and_2(engine) -
     def run(job_id: int) -> str:
         barrier.wait()
         with sessions() as session:
-            job = run_import_job(session, job_id)
+            job = run_import_job(session, uploads, job_id)
             assert job is not None
             return job.status
 
@@ -249,10 +267,10 @@ def test_two_jobs_for_one_new_board_run_at_once_give_revisions_1_and_2(engine) -
 
 
 def test_a_duplicate_delivery_finishing_second_leaves_the_first_runs_status(
-    engine, monkeypatch: pytest.MonkeyPatch
+    engine, monkeypatch: pytest.MonkeyPatch, uploads: UploadFolder
 ) -> None:
     sessions = create_session_factory(engine)
-    job_id = submit_committed(sessions, "duplicate", stream_dump(3))
+    job_id = submit_committed(sessions, uploads, "duplicate", stream_dump(3))
     real_digitize = imports_usecase.digitize
     calls = 0
 
@@ -262,7 +280,7 @@ def test_a_duplicate_delivery_finishing_second_leaves_the_first_runs_status(
         calls += 1
         if calls == 1:
             with sessions() as other:
-                first = run_import_job(other, job_id)
+                first = run_import_job(other, uploads, job_id)
                 assert first is not None
                 assert first.status == JobStatus.SUCCEEDED
         return real_digitize(*args, **kwargs)
@@ -270,7 +288,7 @@ def test_a_duplicate_delivery_finishing_second_leaves_the_first_runs_status(
     monkeypatch.setattr(imports_usecase, "digitize", digitize_while_the_other_delivery_finishes)
 
     with sessions() as session:
-        duplicate = run_import_job(session, job_id)
+        duplicate = run_import_job(session, uploads, job_id)
 
     with sessions() as session:
         job = session.get(ImportJob, job_id)
@@ -281,17 +299,19 @@ def test_a_duplicate_delivery_finishing_second_leaves_the_first_runs_status(
         assert revisions(session) == [1]
 
 
-def test_failing_a_job_another_session_finished_keeps_its_status(engine) -> None:
+def test_failing_a_job_another_session_finished_keeps_its_status(
+    engine, uploads: UploadFolder
+) -> None:
     sessions = create_session_factory(engine)
-    job_id = submit_committed(sessions, "late-failure", stream_dump(2))
+    job_id = submit_committed(sessions, uploads, "late-failure", stream_dump(2))
     with sessions() as stale:
         loaded = stale.get(ImportJob, job_id)  # loaded (and kept) while queued
         assert loaded is not None
         stale.commit()
         with sessions() as other:
-            run_import_job(other, job_id)
+            run_import_job(other, uploads, job_id)
 
-        fail_import_job(stale, job_id, "late failure")
+        fail_import_job(stale, uploads, job_id, "late failure")
 
     with sessions() as session:
         job = session.get(ImportJob, job_id)
@@ -307,15 +327,19 @@ def test_failing_a_job_another_session_finished_keeps_its_status(engine) -> None
     ],
 )
 def test_a_job_whose_final_write_raises_ends_failed_with_the_reason(
-    db_session: Session, workspace_id: int, monkeypatch: pytest.MonkeyPatch, error: Exception
+    db_session: Session,
+    workspace_id: int,
+    monkeypatch: pytest.MonkeyPatch,
+    error: Exception,
+    uploads: UploadFolder,
 ) -> None:
-    job_id = submit(db_session, workspace_id, stream_dump(2))
+    job_id = submit(db_session, uploads, workspace_id, stream_dump(2))
 
     def refuse(*args: Any, **kwargs: Any) -> None:
         raise error
 
     monkeypatch.setattr(imports_usecase, "_insert_revision", refuse)
-    job = run_import_job(db_session, job_id)
+    job = run_import_job(db_session, uploads, job_id)
 
     assert job is not None
     assert job.status == JobStatus.FAILED
@@ -325,13 +349,15 @@ def test_a_job_whose_final_write_raises_ends_failed_with_the_reason(
     assert (
         db_session.exec(select(ImportUpload).where(ImportUpload.job_id == job_id)).first() is None
     )
-    assert run_import_job(db_session, job_id).status == JobStatus.FAILED  # a re-run is harmless
+    assert (
+        run_import_job(db_session, uploads, job_id).status == JobStatus.FAILED
+    )  # a re-run is harmless
 
 
 def test_a_write_conflict_on_the_final_store_is_tried_again_after_a_logged_wait(
-    db_session: Session, workspace_id: int, monkeypatch: pytest.MonkeyPatch
+    db_session: Session, workspace_id: int, monkeypatch: pytest.MonkeyPatch, uploads: UploadFolder
 ) -> None:
-    job_id = submit(db_session, workspace_id, stream_dump(2))
+    job_id = submit(db_session, uploads, workspace_id, stream_dump(2))
     real_insert = imports_usecase._insert_revision
     conflicts = [OperationalError("INSERT", {}, Exception("database is locked"))] * 2
 
@@ -342,7 +368,7 @@ def test_a_write_conflict_on_the_final_store_is_tried_again_after_a_logged_wait(
 
     monkeypatch.setattr(imports_usecase, "_insert_revision", conflicting)
     with structlog.testing.capture_logs() as logs:
-        job = run_import_job(db_session, job_id)
+        job = run_import_job(db_session, uploads, job_id)
 
     assert job is not None
     assert job.status == JobStatus.SUCCEEDED
@@ -353,9 +379,9 @@ def test_a_write_conflict_on_the_final_store_is_tried_again_after_a_logged_wait(
 
 
 def test_a_write_conflict_that_persists_is_raised_for_the_jobs_own_retry(
-    db_session: Session, workspace_id: int, monkeypatch: pytest.MonkeyPatch
+    db_session: Session, workspace_id: int, monkeypatch: pytest.MonkeyPatch, uploads: UploadFolder
 ) -> None:
-    job_id = submit(db_session, workspace_id, stream_dump(2))
+    job_id = submit(db_session, uploads, workspace_id, stream_dump(2))
     tries: list[int] = []
 
     def always_locked(*args: Any, **kwargs: Any) -> None:
@@ -364,19 +390,19 @@ def test_a_write_conflict_that_persists_is_raised_for_the_jobs_own_retry(
 
     monkeypatch.setattr(imports_usecase, "_insert_revision", always_locked)
     with pytest.raises(OperationalError):
-        run_import_job(db_session, job_id)
+        run_import_job(db_session, uploads, job_id)
 
     assert len(tries) == imports_usecase.STORE_RETRY.max_tries
     assert db_session.get(ImportJob, job_id).status == JobStatus.RUNNING  # type: ignore[union-attr]
 
 
 def test_a_running_job_shows_its_phase_and_item_counts_while_it_classifies(
-    db_session: Session, workspace_id: int, monkeypatch: pytest.MonkeyPatch
+    db_session: Session, workspace_id: int, monkeypatch: pytest.MonkeyPatch, uploads: UploadFolder
 ) -> None:
     import service.usecases.imports as imports
 
     dump = stream_dump(3)
-    job_id = submit(db_session, workspace_id, dump)
+    job_id = submit(db_session, uploads, workspace_id, dump)
     seen: list[tuple[str | None, int | None, int | None, str]] = []
     real_digitize = imports.digitize
     factory = create_session_factory(db_session.get_bind())  # type: ignore[arg-type]
@@ -390,7 +416,7 @@ def test_a_running_job_shows_its_phase_and_item_counts_while_it_classifies(
 
     monkeypatch.setattr(imports, "digitize", observed_digitize)
 
-    finished = run_import_job(db_session, job_id)
+    finished = run_import_job(db_session, uploads, job_id)
 
     items = len(load_dump(dump).items)
     assert seen == [("classifying", items, items, "running")]

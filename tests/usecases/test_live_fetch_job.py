@@ -24,7 +24,7 @@ from service.db.tables import (
     Workspace,
 )
 from service.usecases.live_sync import fetch_and_import
-from service.usecases.uploads import read_job_upload
+from service.usecases.uploads import UploadFolder, job_upload_name
 from testkit.service_dumps import stream_dump
 
 EXTERNAL_ID = "uXjVsvc001="
@@ -46,6 +46,7 @@ class ScriptedLive:
 
     session_factory: SessionFactory
     outcomes: list[Any]
+    uploads: UploadFolder
     dispatcher: Recorder = field(default_factory=Recorder)
     provider: str = "miro"
     label: str = "Miro"
@@ -106,10 +107,10 @@ def jobs(sessions: SessionFactory) -> list[ImportJob]:
 
 
 def test_a_fetch_retried_after_a_blip_goes_on_with_the_same_job(
-    live_board: tuple[SessionFactory, int],
+    live_board: tuple[SessionFactory, int], uploads: UploadFolder
 ) -> None:
     sessions, board_id = live_board
-    live = ScriptedLive(sessions, [TransientError("502 from Miro"), stream_dump(2)])
+    live = ScriptedLive(sessions, [TransientError("502 from Miro"), stream_dump(2)], uploads)
 
     with pytest.raises(TransientError):
         fetch_and_import(live, board_id, trigger="poll")
@@ -122,17 +123,19 @@ def test_a_fetch_retried_after_a_blip_goes_on_with_the_same_job(
     assert job.status == "queued"
     assert live.dispatcher.published == [("imports.run", (job_id,))]
     with sessions() as session:
-        assert read_job_upload(session, job_id) is not None
+        name = job_upload_name(session, job_id)
+        assert name is not None
+        assert live.uploads.read(name) is not None
         sync = session.get(BoardSync, board_id)
         assert sync is not None
         assert sync.last_import_job_id == job_id
 
 
 def test_a_refused_fetch_ends_its_job_failed_with_the_reason(
-    live_board: tuple[SessionFactory, int],
+    live_board: tuple[SessionFactory, int], uploads: UploadFolder
 ) -> None:
     sessions, board_id = live_board
-    live = ScriptedLive(sessions, [ForbiddenError("no access to this board", status=403)])
+    live = ScriptedLive(sessions, [ForbiddenError("no access to this board", status=403)], uploads)
 
     assert fetch_and_import(live, board_id, trigger="poll") is None
 

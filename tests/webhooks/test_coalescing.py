@@ -22,6 +22,7 @@ from service.db.tables import Board, ImportJob, utcnow
 from service.settings import WebhookSettings
 from service.usecases.imports import parse_dump, run_import_job, submit_import
 from service.usecases.keys import create_api_key
+from service.usecases.uploads import UploadFolder
 from service.webhooks import triggers
 from service.webhooks.config import SecretBox
 from service.webhooks.egress import EgressPolicy
@@ -59,17 +60,19 @@ def sessions(engine: Engine) -> SessionFactory:
 
 
 @pytest.fixture
-def board_id(sessions: SessionFactory) -> int:
+def board_id(sessions: SessionFactory, uploads: UploadFolder) -> int:
     dump = stream_dump(3)
     with sessions() as session:
         workspace_id = create_api_key(session, "alice").workspace.id
         assert workspace_id is not None
-        job, _ = submit_import(session, workspace_id, json.dumps(dump).encode(), parse_dump(dump))
+        job, _ = submit_import(
+            session, uploads, workspace_id, json.dumps(dump).encode(), parse_dump(dump)
+        )
         session.commit()
         assert job.id is not None
         job_id = job.id
     with sessions() as session:
-        finished = run_import_job(session, job_id)
+        finished = run_import_job(session, uploads, job_id)
         assert finished is not None
         assert finished.board_id is not None
         board = finished.board_id
@@ -80,7 +83,7 @@ def board_id(sessions: SessionFactory) -> int:
 
 
 @pytest.fixture
-def runtime(sessions: SessionFactory) -> HookRuntime:
+def runtime(sessions: SessionFactory, uploads: UploadFolder) -> HookRuntime:
     return HookRuntime(
         sessions=sessions,
         settings=WebhookSettings(debounce_s=0),
@@ -88,6 +91,7 @@ def runtime(sessions: SessionFactory) -> HookRuntime:
         box=BOX,
         policy=EgressPolicy(),
         client=httpx.Client(),
+        uploads=uploads,
     )
 
 
@@ -277,6 +281,7 @@ def test_a_trigger_on_a_live_board_fetches_it_from_its_provider(
         with sessions() as session:
             job, _ = submit_import(
                 session,
+                runtime.uploads,
                 workspace_id,
                 json.dumps(dump).encode(),
                 parse_dump(dump),

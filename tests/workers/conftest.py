@@ -29,9 +29,11 @@ def postgres() -> Iterator[TestDatabase]:
 
 
 @pytest.fixture
-def broker_env(postgres: TestDatabase, redis_url: str) -> Iterator[dict[str, str]]:
-    """The environment of this test's API and workers: a queue of its own on the test Redis."""
+def broker_env(postgres: TestDatabase, redis_url: str, tmp_path: Path) -> Iterator[dict[str, str]]:
+    """The environment of this test's API and workers: a queue of its own on the test Redis,
+    an upload folder of its own that the API writes and the workers read."""
     env = {
+        "VSM_UPLOAD_DIR": str(tmp_path / "uploads"),
         "VSM_DATABASE_URL": postgres.url,
         "VSM_BROKER_URL": redis_url,
         "VSM_BROKER_QUEUE": f"vsm-test-{uuid.uuid4().hex[:10]}",
@@ -132,6 +134,7 @@ def broker_client(broker_env: dict[str, str], postgres: TestDatabase) -> Iterato
         database_url=broker_env["VSM_DATABASE_URL"],
         broker_url=broker_env["VSM_BROKER_URL"],
         broker_queue=broker_env["VSM_BROKER_QUEUE"],
+        upload_dir=Path(broker_env["VSM_UPLOAD_DIR"]),
         log_format="console",
     )
     app = create_app(settings, engine=postgres.engine, migrate=False, configure_logs=False)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -21,7 +22,10 @@ def job_status(client: TestClient, who: Workspace, job_id: int) -> str:
 
 
 def test_a_posted_dump_is_imported_by_a_worker_process_and_served(
-    broker_client: TestClient, start_worker: StartWorker, postgres: TestDatabase
+    broker_client: TestClient,
+    start_worker: StartWorker,
+    postgres: TestDatabase,
+    broker_env: dict[str, str],
 ) -> None:
     start_worker()
     who = make_workspace(postgres.engine, "e2e")
@@ -30,6 +34,8 @@ def test_a_posted_dump_is_imported_by_a_worker_process_and_served(
     job = wait_for_job(broker_client, who, response.json()["id"], timeout=60)
 
     assert job["status"] == "succeeded"
+    # The worker process read the API's file from the shared folder, then deleted it.
+    assert list(Path(broker_env["VSM_UPLOAD_DIR"]).iterdir()) == []
     streams = broker_client.get(f"/v1/boards/{job['board_id']}/streams", headers=who.headers)
     assert [len(s["stream"]["steps"]) for s in streams.json()["items"]] == [4]
     assert broker_client.get("/readyz").json()["checks"]["broker"] == "ok"

@@ -18,7 +18,7 @@ from service.api.deps import (
 )
 from service.api.problems import ProblemError, responses
 from service.api.schemas import ImportJobPublic, Page
-from service.api.uploads import discard, stream_upload
+from service.api.uploads import stream_upload
 from service.db.engine import begin_write
 from service.db.tables import ImportJob, Revision, RevisionContent
 from service.domain.progress import describe_job
@@ -102,11 +102,15 @@ async def create_import(
     except TooManyActiveError as exc:
         raise too_many(exc) from None
     upload = await stream_upload(
-        request, runtime.sessions, workspace_id, settings.max_upload_bytes, file_field="file"
+        request,
+        runtime.uploads,
+        settings.max_upload_bytes,
+        hashed=idempotency_key is not None,  # the hash only tells a replay from a reuse
+        file_field="file",
     )
 
     def submit() -> tuple[ImportJob, bool]:
-        # The job row (the outbox record) and the upload's hand-over commit together.
+        # The job row (the outbox record) and the row naming its upload commit together.
         begin_write(session)
         job, created = submit_upload(
             session,
@@ -122,7 +126,7 @@ async def create_import(
         job, created = await run_in_threadpool(submit)
     except BaseException as exc:
         session.rollback()
-        await discard(runtime.sessions, upload)
+        await run_in_threadpool(runtime.uploads.delete, upload.name)
         if isinstance(exc, IdempotencyKeyReused):
             raise ProblemError("idempotency-key-reused", str(exc)) from None
         if isinstance(exc, TooManyActiveError):
@@ -131,6 +135,8 @@ async def create_import(
     if created:
         assert job.id is not None
         hand_over(dispatcher, job.id)  # stored either way: the sweep retries a failed publish
+    else:  # an idempotent replay: the first request's upload is the job's
+        await run_in_threadpool(runtime.uploads.delete, upload.name)
     response.headers["Location"] = f"/v1/imports/{job.id}"
     return job_public(job)
 
