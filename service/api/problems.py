@@ -99,7 +99,10 @@ PROBLEM_TYPES: dict[str, ProblemType] = {
             "The `Idempotency-Key` came before with a different body; use a new key.",
         ),
         ProblemType(
-            "not-ready", 503, "Not ready", "The database or the job broker is unreachable."
+            "not-ready",
+            503,
+            "Not ready",
+            "The database, the job broker or the upload folder cannot serve.",
         ),
         ProblemType(
             "invalid-oauth-state",

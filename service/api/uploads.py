@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from typing import TypeVar
 
+import structlog
 from fastapi import Request
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
@@ -18,9 +20,29 @@ from starlette.datastructures import UploadFile
 from service.api.problems import ProblemError
 from service.usecases.uploads import StoredUpload, UploadFolder
 
+log = structlog.get_logger(__name__)
+T = TypeVar("T")
+
+DISK_RETRY_AFTER_S = 60
 BATCH_BYTES = 1 << 20
 """Bytes handed to the writing thread at once: a thread hop per megabyte costs nothing next to
 the bytes, and the next batch arrives while this one is written."""
+
+
+async def _on_disk(call: Callable[[], T]) -> T:
+    """Run a file operation of the upload on a worker thread. A full or failing disk is the
+    service's state, not a bug: 503 ``not-ready`` with ``Retry-After`` (nothing is kept)."""
+    try:
+        return await run_in_threadpool(call)
+    except OSError as exc:
+        log.warning("upload_folder_failed", error=str(exc))
+        reason = exc.strerror or type(exc).__name__
+        raise ProblemError(
+            "not-ready",
+            f"The upload folder cannot take the dump ({reason}); nothing was stored. "
+            "Try again later.",
+            headers={"Retry-After": str(DISK_RETRY_AFTER_S)},
+        ) from exc
 
 
 def too_large(limit: int) -> ProblemError:
@@ -80,7 +102,7 @@ async def stream_upload(
     if declared.isdigit() and int(declared) > limit + (64 * 1024):
         raise too_large(limit)
     pieces = upload_pieces(request, file_field)
-    upload = await run_in_threadpool(lambda: folder.create(hashed=hashed))
+    upload = await _on_disk(lambda: folder.create(hashed=hashed))
     writing: asyncio.Future[None] | None = None
     received = 0
     batch: list[bytes] = []
@@ -90,7 +112,7 @@ async def stream_upload(
         nonlocal writing
         if writing is not None:
             await writing
-        writing = asyncio.ensure_future(run_in_threadpool(upload.write, pieces))
+        writing = asyncio.ensure_future(_on_disk(lambda: upload.write(pieces)))
 
     try:
         async for piece in pieces:
@@ -105,7 +127,7 @@ async def stream_upload(
         await hand_on(batch)
         assert writing is not None
         await writing
-        return await run_in_threadpool(upload.finish)
+        return await _on_disk(upload.finish)
     except BaseException:
         if writing is not None:  # let the write in flight end before deleting what it wrote
             with contextlib.suppress(BaseException):

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import errno
 import json
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
 
-from service.usecases.uploads import UploadFolder
+from service.usecases.uploads import UploadFile, UploadFolder
 from testkit.service_dumps import stream_dump
 from tests.api.conftest import MakeClient, Workspace, import_dump, wait_for_job
 
@@ -310,3 +312,21 @@ def test_text_the_database_cannot_store_is_imported_with_the_replacement_charact
     assert job["status"] == "succeeded", job
     board = client.get(f"/v1/boards/{job['board_id']}", headers=alice.headers).json()
     assert board["name"] == f"Board {stored}"
+
+
+def test_a_full_disk_answers_503_with_retry_after_and_leaves_no_file(
+    client: TestClient, alice: Workspace, engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def full(upload: UploadFile, pieces: Any) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(UploadFile, "write", full)
+
+    response = client.post("/v1/imports", json=stream_dump(3), headers=alice.headers)
+
+    assert response.status_code == 503
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.headers["retry-after"] == "60"
+    assert "No space left on device" in response.json()["detail"]
+    assert count(engine, "import_job") == count(engine, "import_upload") == 0
+    assert upload_files(client) == []
