@@ -108,11 +108,11 @@ async def stream_upload(
     batch: list[bytes] = []
     batched = 0
 
-    async def hand_on(pieces: list[bytes]) -> None:
+    async def hand_on(full: list[bytes]) -> None:
         nonlocal writing
         if writing is not None:
             await writing
-        writing = asyncio.ensure_future(_on_disk(lambda: upload.write(pieces)))
+        writing = asyncio.ensure_future(_on_disk(lambda: upload.write(full)))
 
     try:
         async for piece in pieces:

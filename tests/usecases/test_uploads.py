@@ -98,7 +98,9 @@ def test_a_finished_job_forgets_its_upload_and_names_the_file_to_delete(
     assert delete_job_upload(db_session, job_id) is None
 
 
-@pytest.mark.parametrize("name", ["../valuestream.db", "/etc/passwd", "x.dump", ""])
+@pytest.mark.parametrize(
+    "name", ["../valuestream.db", "/etc/passwd", "x.dump", "", "0" * 32 + ".dump\n"]
+)
 def test_a_name_that_is_not_an_uploads_is_refused(uploads: UploadFolder, name: str) -> None:
     with pytest.raises(ValueError, match="not an upload's name"):
         uploads.read(name)
