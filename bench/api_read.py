@@ -21,6 +21,7 @@ targets of issue 16 (throughput >= 0.5 x the anchor, p99 <= 3 x the anchor's), a
 
     .venv/bin/python bench/api_read.py                             # SQLite, 1 and 2 processes
     .venv/bin/python bench/api_read.py --workers 1 --duration 2    # one process, quicker
+    .venv/bin/python bench/api_read.py --only "10 steps"           # one route, 1 and 2 processes
     .venv/bin/python bench/api_read.py --duration 5 --databases sqlite postgresql
 
 PostgreSQL comes from ``VSM_TEST_POSTGRES_URL`` (default postgresql+psycopg://postgres@127.0.0.1:5432/test).
@@ -225,9 +226,9 @@ def bench_database(name: str, url: str, args: argparse.Namespace) -> list[dict[s
                 )
                 anchor = serve(command, {**env, "VSM_BENCH_BODIES": str(bodies_file)})
                 anchor_base = f"http://127.0.0.1:{anchor_port}"
-                measured = list(routes)
+                measured = [route for route in routes if args.only in route[0]]
                 stream_path = routes[0][1]
-                if etags[stream_path]:
+                if etags[stream_path] and args.only in "GET /v1/streams/{id} 304":
                     measured.append(("GET /v1/streams/{id} 304 (If-None-Match)", stream_path))
                 for label, path in measured:
                     wait_up(anchor_base, key, path)
@@ -349,6 +350,9 @@ def main() -> int:
     parser.add_argument("--workers", nargs="+", type=int, default=[1, 2])
     parser.add_argument("--duration", type=float, default=2, help="seconds per wrk run")
     parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument(
+        "--only", default="", help="measure only the routes whose label contains this text"
+    )
     parser.add_argument(
         "--repeat", type=int, default=3, help="alternate runs per side; the best one counts"
     )
