@@ -75,7 +75,7 @@ def configure_logging(level: str = "INFO", fmt: str = "auto") -> None:
         ],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),
     )
-    handler = logging.StreamHandler(sys.stderr)
+    handler = _StderrHandler()
     handler.setFormatter(formatter)
     root = logging.getLogger()
     root.handlers[:] = [handler]
@@ -109,6 +109,23 @@ def access_log() -> Any:
     or, when the process did not configure logging (tests, an embedding app), the standard
     one, so the line goes wherever that process's logging goes."""
     return _access if _access is not None else structlog.get_logger(ACCESS_LOGGER)
+
+
+class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """A stream handler on the process's ``sys.stderr`` of the moment, like ``_StderrLine``:
+    a stream bound at set-up would outlive a replaced ``sys.stderr`` (an embedding app's or a
+    test's capture) and, once that one is closed, print a "Logging error" traceback instead."""
+
+    def __init__(self) -> None:
+        logging.Handler.__init__(self)
+
+    @property
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value: Any) -> None:
+        pass
 
 
 class _StderrLine:

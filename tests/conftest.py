@@ -8,6 +8,7 @@ per backend and session; PostgreSQL gets a schema of its own per session, droppe
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import signal
@@ -23,9 +24,11 @@ from urllib.parse import quote
 import pytest
 import sqlalchemy as sa
 import stamina
+import structlog
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, SQLModel
 
+import service.logs
 from service.db.engine import create_db_engine
 from service.db.migrate import upgrade_database
 
@@ -41,6 +44,23 @@ def no_retry_waits() -> Iterator[None]:
     What a loop would have waited is asserted on its log line (``seconds``)."""
     with stamina.set_testing(True, attempts=1_000, cap=True):
         yield
+
+
+@pytest.fixture(autouse=True)
+def restore_logging() -> Iterator[None]:
+    """Every test starts with the logging it found: an app or a CLI command a test builds
+    configures the process's logging (level, handler, structlog), and a test after it on the
+    same process would otherwise get its lines, e.g. httpx's INFO lines on a captured stderr."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    quieted = {name: logging.getLogger(name).level for name in ("alembic", "sqlalchemy")}
+    access = service.logs._access
+    yield
+    root.handlers[:], root.level = handlers, level
+    service.logs._access = access
+    for name, previous in quieted.items():
+        logging.getLogger(name).setLevel(previous)
+    structlog.reset_defaults()
 
 
 def require_service(name: str, reason: str) -> None:

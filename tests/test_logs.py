@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 import logging
-from collections.abc import Iterator
+import sys
 
 import httpx
 import pytest
@@ -16,20 +17,8 @@ from connectors.http import Clock, request
 from service.logs import configure_logging
 
 
-@pytest.fixture
-def restore_logging() -> Iterator[None]:
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
-    quieted = {name: logging.getLogger(name).level for name in ("alembic", "sqlalchemy")}
-    yield
-    root.handlers[:], root.level = handlers, level
-    for name, previous in quieted.items():
-        logging.getLogger(name).setLevel(previous)
-    structlog.reset_defaults()
-
-
 def test_alembic_and_sqlalchemy_info_stays_off_the_screen_while_ours_shows(
-    restore_logging: None, capsys: pytest.CaptureFixture[str]
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     configure_logging("INFO", "console")
 
@@ -72,7 +61,7 @@ def test_logs_are_readable_on_a_terminal_and_json_elsewhere_unless_configured(
 
 @respx.mock
 def test_a_retry_line_of_a_provider_call_carries_its_call_try_seconds_and_status(
-    restore_logging: None, capsys: pytest.CaptureFixture[str]
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     configure_logging("INFO", "json")
     respx.get("https://api.miro.test/v2/boards/b1").mock(
@@ -103,3 +92,20 @@ def test_a_retry_line_of_a_provider_call_carries_its_call_try_seconds_and_status
 
 async def _no_sleep(seconds: float) -> None:
     return None
+
+
+def test_log_lines_follow_a_replaced_stderr_and_a_closed_one_is_not_written_to(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    configure_logging("INFO", "json")
+    first = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", first)
+    structlog.get_logger("service.test").info("first_line")
+    first.close()
+    second = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", second)
+
+    structlog.get_logger("service.test").info("second_line")
+
+    assert "second_line" in second.getvalue()
+    assert "Logging error" not in second.getvalue()

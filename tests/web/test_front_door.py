@@ -43,7 +43,7 @@ def sign_in(client: TestClient, who: Workspace) -> str:
 
 def ticket_for(engine: Engine, who: Workspace, **kwargs: object) -> str:
     with create_session_factory(engine)() as session:
-        key = session.query(ApiKey).filter(ApiKey.prefix == who.key[:12]).one()
+        key = session.exec(select(ApiKey).where(ApiKey.prefix == who.key[:12])).one()
         assert key.id is not None
         ticket = create_login_ticket(session, key.id, **kwargs)  # type: ignore[arg-type]
         session.commit()
