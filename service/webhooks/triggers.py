@@ -367,8 +367,8 @@ def accept_trigger(
     """Record a verified trigger: replay guard, coalescing transition and the log entry.
 
     Raises ``TriggerRejected`` (reason ``replay``; the caller's transaction then rolls back)
-    when the board saw ``delivery_id`` before. One statement on PostgreSQL (``_RECORD``), four
-    or five on SQLite (``_record_one_by_one``).
+    when the board saw ``delivery_id`` before. One statement on PostgreSQL (``_RECORD``), three
+    or four on SQLite (``_record_one_by_one``).
     """
     store, connection = tx.store, tx.connection
     due = now + timedelta(seconds=debounce_s)
