@@ -9,14 +9,14 @@ of the order the items arrived in.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+
+from msgspec import Struct
 
 MAX_CHAIN = 64
 """Container chains are cut to the innermost ``MAX_CHAIN`` ancestors (real boards nest 1-3)."""
 
 
-@dataclass(frozen=True, slots=True)
-class Nesting:
+class Nesting(Struct, frozen=True):
     """``parent``: effective parent per id (None = top level; always present in the dump).
 
     ``order``: every id, each after its effective parent. ``problems``: id -> why its provider

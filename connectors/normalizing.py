@@ -7,10 +7,10 @@ import math
 import re
 from collections import Counter
 from collections.abc import Container, Iterator, Mapping
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeGuard, TypeVar
 
 import msgspec
+from msgspec import Struct, field
 
 from connectors.errors import DumpError
 from service.domain.board import ImportStats
@@ -138,8 +138,7 @@ def angle(value: float | None) -> float:
     return value if value is not None and math.isfinite(value) else 0.0
 
 
-@dataclass
-class StatsCollector:
+class StatsCollector(Struct):
     """Mutable tally built during one normalization; ``freeze`` gives the ``ImportStats``."""
 
     items_read: int = 0

@@ -16,7 +16,6 @@ its budget (docs/performance.md). Mural, off that path, keeps pydantic (``connec
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from typing import Generic, Literal, TypeVar
 
 import msgspec
@@ -145,8 +144,7 @@ KNOWN_ITEM_TYPES = frozenset(
 )
 
 
-@dataclass(frozen=True, slots=True)
-class Decoded(Generic[T]):
+class Decoded(Struct, Generic[T], frozen=True):
     """An element decoded: ``value`` (None when malformed), the number of unknown fields left
     out, and for a malformed element the field (``geometry.width``) and the problem."""
 

@@ -17,8 +17,9 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
+
+from msgspec import Struct
 
 from service.domain.board import Board, ItemKind
 from service.domain.classification import Classification, Unclassified
@@ -30,8 +31,7 @@ MAX_LISTED_IDS = 50
 NO_STICKY_COLOUR = "no_sticky_colour"
 
 
-@dataclass(frozen=True, slots=True)
-class Account:
+class Account(Struct, frozen=True):
     read: int
     used: Mapping[str, int]
     # reason -> (count, the first ``MAX_LISTED_IDS`` item ids)

@@ -10,14 +10,13 @@ resolved to absolute centres here, so the same board drawn in either tool gives 
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
 import msgspec
+from msgspec import Struct, field
 
 from service.domain.record import Record
 from service.domain.text import has_unstorable, storable_text
@@ -114,8 +113,7 @@ class Connector(Record, frozen=True):
 HEADS = ("end", "start", "both", "none")
 
 
-@dataclass(frozen=True, slots=True)
-class ImportStats:
+class ImportStats(Struct, frozen=True):
     """What normalization tolerated instead of failing: the numbers a user sees as warnings.
 
     The reading side of the import's account (``service.domain.account``): every board element
@@ -141,8 +139,7 @@ class ImportStats:
     warnings: tuple[tuple[str, str], ...] = ()
 
 
-@dataclass(frozen=True, slots=True)
-class Board:
+class Board(Struct, frozen=True):
     provider: str  # "miro" | "mural"
     id: str
     name: str
@@ -180,7 +177,7 @@ def storable_board(board: Board) -> Board:
         "name": _storable(board.name),
         "items": _storable(board.items),
         "connectors": _storable(board.connectors),
-        "stats": dataclasses.replace(
+        "stats": msgspec.structs.replace(
             stats,
             unknown_types={_storable(k): v for k, v in stats.unknown_types.items()},
             skipped=_storable(stats.skipped),
@@ -193,4 +190,4 @@ def storable_board(board: Board) -> Board:
     }
     if all(new is getattr(board, name) for name, new in changes.items()):
         return board
-    return dataclasses.replace(board, **changes)
+    return msgspec.structs.replace(board, **changes)

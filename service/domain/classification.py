@@ -6,9 +6,9 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 
 import msgspec
+from msgspec import Struct
 
 from service.domain.record import Record
 from service.domain.ruleset import Role
@@ -61,8 +61,7 @@ class Times(Record, frozen=True):
         )
 
 
-@dataclass(frozen=True, slots=True)
-class Classification:
+class Classification(Struct, frozen=True):
     """Roles for the items that got one, plus everything needed to explain the result.
 
     ``dots`` are the ids of vote dots (circles or tiny stickies); they carry no role.

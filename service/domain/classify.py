@@ -28,9 +28,10 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from functools import lru_cache
 from operator import attrgetter
+
+from msgspec import Struct
 
 from service.domain.board import Board, Geometry, Item, ItemKind
 from service.domain.classification import Classification, Decision, Overruled, Unclassified
@@ -49,8 +50,7 @@ _QUOTE_MAX = 40
 STEPS = frozenset({Role.STEP, Role.WAIT})
 
 
-@dataclass(frozen=True, slots=True)
-class _LegendEntry:
+class _LegendEntry(Struct, frozen=True):
     role: Role
     sticky: Item
     legend_title: str
@@ -223,8 +223,7 @@ def _legend_map(
     return mapping, whys
 
 
-@dataclass(frozen=True, slots=True)
-class _Rules:
+class _Rules(Struct, frozen=True):
     """The ruleset, prepared once per ``classify`` call for case-insensitive lookups."""
 
     tag_roles: Mapping[str, Role]

@@ -13,8 +13,8 @@ from __future__ import annotations
 import math
 import re
 from collections import deque
-from dataclasses import dataclass
 
+from msgspec import Struct
 from rapidfuzz import process
 from rapidfuzz.distance import Indel
 
@@ -53,8 +53,7 @@ class OnlyStep(Record, frozen=True):
     process_time_min: float | None
 
 
-@dataclass(frozen=True, slots=True)
-class Comparison:
+class Comparison(Struct, frozen=True):
     """Kept steps in current-stream order, removed in current order, added in target order.
 
     The totals compare the streams' critical-path totals (``metrics.stream_metrics``).

@@ -1,14 +1,15 @@
 """The classification ruleset: every knob a facilitator can read and change, with the defaults.
 
 A ruleset is plain data. Files (YAML/JSON) and API bodies are validated by the shells
-(``service.rules_file``) and turned into this dataclass; the core never parses files.
+(``service.rules_file``) and turned into this frozen value; the core never parses files.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from enum import StrEnum
+
+from msgspec import Struct, field
 
 
 class Role(StrEnum):
@@ -96,8 +97,7 @@ def _default_marker_words() -> dict[str, Role]:
     }
 
 
-@dataclass(frozen=True, slots=True)
-class Ruleset:
+class Ruleset(Struct, frozen=True):
     """All rules with their defaults; see the README's "Classification rules" table."""
 
     # colour name -> role (lowest precedence)

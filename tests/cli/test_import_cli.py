@@ -12,8 +12,14 @@ from pathlib import Path
 
 import jsonschema
 import pytest
+from rich.console import Console
 
+from connectors.dump import read_dump_file
 from service.cli import main
+from service.cli.import_formats import render_table
+from service.cli.imports import MAX_DUMP_BYTES
+from service.domain.contract_model import decode_contract
+from service.domain.digitize import digitize
 from testkit.builders import miro_dump, miro_frame, miro_sticky
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -64,6 +70,22 @@ def test_table_shows_lanes_of_a_swimlane_board(capsys: pytest.CaptureFixture[str
     assert status == 0
     assert "Lanes: Growth, Design, Development, Test" in out
     assert "Write UI tests" in out
+
+
+def test_a_table_too_wide_for_the_terminal_keeps_times_whole_and_wraps_the_titles() -> None:
+    doc = digitize(read_dump_file(MIRO_EXAMPLE, MAX_DUMP_BYTES))
+    buffer = io.StringIO()
+
+    render_table(decode_contract(doc), Console(file=buffer, width=60, color_system=None))
+
+    lines = buffer.getvalue().splitlines()
+    assert max(len(line) for line in lines) <= 60
+    steps = lines[[line.strip() for line in lines].index("Steps") :]
+    # Zahlungsdaten eingeben: PT 6.5 min, WT 53.5 min (rich wrapped them as "6.5" / "min")
+    row = next(line for line in steps if line.split()[:1] == ["5"])
+    assert "6.5 min" in row
+    assert "53.5 min" in row
+    assert steps[steps.index(row) + 1].split() == ["ein…"]
 
 
 @pytest.mark.parametrize("example", [MIRO_EXAMPLE, MURAL_EXAMPLE], ids=["miro", "mural"])

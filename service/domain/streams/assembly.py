@@ -6,8 +6,9 @@ import math
 import re
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from operator import attrgetter
+
+from msgspec import Struct
 
 from service.domain.board import Board, ItemKind
 from service.domain.classification import Classification, Times, Unclassified
@@ -109,8 +110,7 @@ def build_streams(
     )
 
 
-@dataclass(frozen=True, slots=True)
-class _Context:
+class _Context(Struct, frozen=True):
     board: Board
     ruleset: Ruleset
     marker: re.Pattern[str] | None  # the ruleset's leading_marker_pattern

@@ -20,7 +20,8 @@ Texts naming the rows of the usual workshop layout (``ruleset.row_headings``: "P
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+
+from msgspec import Struct
 
 from service.domain.board import Geometry
 from service.domain.ruleset import Ruleset
@@ -38,8 +39,7 @@ _VERTICAL = 1.5
 _EDGE = " \t:;,.*#\u2022" + DASHES
 
 
-@dataclass(frozen=True, slots=True)
-class Lanes:
+class Lanes(Struct, frozen=True):
     """The lanes of a stream, first to last, and how steps are assigned to them."""
 
     lanes: tuple[Lane, ...]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from msgspec import Struct
 
 from service.domain.record import Record
 from service.domain.ruleset import Role, StreamState
@@ -56,8 +56,7 @@ class Idea(Record, frozen=True):
     source_item_ids: tuple[str, ...]
 
 
-@dataclass(frozen=True, slots=True)
-class Lane:
+class Lane(Struct, frozen=True):
     """One lane: its name, its axis (``rows`` or ``columns``), the span its label covers (top and
     bottom for rows, left and right for columns; the label's own extent, or the band halfway to
     the neighbours), the id of the naming item and the rule that found it."""
@@ -70,8 +69,7 @@ class Lane:
     rule: str
 
 
-@dataclass(frozen=True, slots=True)
-class Stream:
+class Stream(Struct, frozen=True):
     """A value stream. ``steps`` are sorted by order, then top to bottom, then left to right.
 
     ``problems`` are sorted by weight (highest first), then by their step's order (problems on

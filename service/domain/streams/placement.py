@@ -5,7 +5,8 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+
+from msgspec import Struct
 
 from service.domain.board import Board, Geometry, Item, ItemKind
 from service.domain.classification import Classification
@@ -35,8 +36,7 @@ COLUMN_GAP = 1.5
 Key = str | None  # a stream's container id; None is the board-level stream
 
 
-@dataclass(frozen=True, slots=True)
-class Frames:
+class Frames(Struct, frozen=True):
     """The board's containers as far as streams care: their state and which ones are legends."""
 
     containers: Mapping[str, Item]
@@ -80,16 +80,14 @@ def _in_legend(item: Item, frames: Frames) -> bool:
     return any(cid in frames.legends for cid in item.containers)
 
 
-@dataclass(frozen=True, slots=True)
-class Seed:
+class Seed(Struct, frozen=True):
     key: Key
     name: str
     state: StreamState
     frame: Geometry | None
 
 
-@dataclass(frozen=True, slots=True)
-class PlacedSteps:
+class PlacedSteps(Struct, frozen=True):
     """All steps (left to right), grouped by stream, and what connectors join to them."""
 
     all: Sequence[Placed]
@@ -100,8 +98,7 @@ class PlacedSteps:
     flows: Mapping[Key, Sequence[tuple[str, str]]]  # directed step -> step, within a stream
 
 
-@dataclass(frozen=True, slots=True)
-class PlacedBoard:
+class PlacedBoard(Struct, frozen=True):
     """The placed items of a board: by role, lane label candidates, and each item's home."""
 
     by_role: Mapping[Role, Sequence[Placed]]
@@ -224,8 +221,7 @@ def _connected_step(placed: Placed, steps: PlacedSteps) -> str | None:
     return min(joined, key=lambda sid: (_distance(steps.by_id[sid].geometry, placed.geometry), sid))
 
 
-@dataclass(frozen=True, slots=True)
-class _Pools:
+class _Pools(Struct, frozen=True):
     """Per home: the steps a note may attach to, with a grid over them (built on first use)."""
 
     steps: PlacedSteps
@@ -251,8 +247,7 @@ def _cell(reach: float) -> float:
     return reach if math.isfinite(reach) and reach > 0 else 1.0
 
 
-@dataclass(slots=True)
-class Columns:
+class Columns(Struct):
     """The items that stack in a step's column (data, problems, ideas), indexed for look-ups:
     the column rule attaches an item to the step at the top of an unbroken stack.
 

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
 from operator import attrgetter
+
+from msgspec import Struct
 
 from service.domain.board import Geometry, Item
 from service.domain.record import Record
@@ -42,8 +43,7 @@ position_key: Callable[[Placed], tuple[float, float, str]] = attrgetter(
 )
 
 
-@dataclass(frozen=True, slots=True)
-class Grid:
+class Grid(Struct, frozen=True):
     """Item indexes bucketed by centre cell.
 
     With ``extents`` a query also offers items whose extent (not only centre) may reach the query
