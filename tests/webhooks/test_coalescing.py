@@ -29,7 +29,9 @@ from service.webhooks.egress import EgressPolicy
 from service.webhooks.runtime import HookRuntime
 from service.webhooks.tables import (
     BoardWebhook,
+    HookDeliverySeen,
     HookState,
+    HookTrigger,
     Subscription,
     SubscriptionDelivery,
     TriggerOutcome,
@@ -134,6 +136,24 @@ def test_only_the_trigger_that_starts_the_window_schedules_a_fire(
         TriggerOutcome.COALESCED
     ] * 4
     assert [r.fire_in_s for r in results] == [0, None, None, None, None]
+    assert [r.detail for r in results] == [triggers.ACCEPTED_DETAIL] + [triggers.PENDING_DETAIL] * 4
+
+
+def test_a_trigger_whose_webhook_is_gone_is_refused_and_writes_nothing(
+    sessions: SessionFactory, board_id: int
+) -> None:
+    # The webhook deleted between the read of its secrets and the trigger's record.
+    with sessions() as session:
+        session.delete(session.get(BoardWebhook, board_id))
+        session.commit()
+
+    with pytest.raises(triggers.TriggerRejected) as refused:
+        trigger(sessions, board_id, "orphan")
+
+    assert refused.value.reason == "no_webhook"
+    with sessions() as session:
+        assert session.exec(select(HookDeliverySeen)).all() == []
+        assert session.exec(select(HookTrigger)).all() == []
 
 
 def test_concurrent_triggers_start_exactly_one_window(

@@ -6,6 +6,7 @@ import json
 import threading
 import time
 import uuid
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -21,6 +22,7 @@ from service.webhooks import signing
 from service.webhooks.signing import DELIVERY_HEADER, SIGNATURE_HEADER, sign
 from testkit.service_dumps import stream_dump
 from tests.api.conftest import MakeClient, Workspace, import_dump
+from tests.conftest import TestDatabase
 from tests.webhooks.conftest import KEY, HookedBoard, wait_until
 
 
@@ -368,39 +370,72 @@ def test_the_route_behind_the_fast_path_answers_as_it_does(
     assert called == [hooked.board_id]
 
 
-# SQLite traces statements; PostgreSQL runs the same transaction code (TriggerStore).
-@pytest.mark.parametrize("database", ["sqlite"], indirect=True)
 def test_an_accepted_trigger_takes_one_transaction(
-    make_client: MakeClient, alice: Workspace
+    make_client: MakeClient, alice: Workspace, database: TestDatabase, tmp_path: Path
 ) -> None:
-    # SQLite traces every statement on the connections the request's own threads check out
-    # (the in-process worker's threads are named vsm-*; a long debounce keeps them idle).
+    # Every statement on the connections the request's own threads check out (the in-process
+    # worker's threads are named vsm-*; a long debounce keeps them idle): SQLite's trace
+    # callback, PostgreSQL's protocol trace (libpq: a Query message per BEGIN and COMMIT, an
+    # Execute per statement).
     with make_client(encryption_keys=[KEY], webhooks={"debounce_s": 3600.0}) as client:
         job = import_dump(client, alice, stream_dump(2))
         board = HookedBoard(client, alice, job["board_id"], "")
         board.secret = board.rotate()["secret"]
         engine = client.app.state.runtime.engine  # type: ignore[attr-defined]
         statements: list[str] = []
+        trace_path = tmp_path / "libpq.trace"
 
         def note(sql: str) -> None:
-            if not threading.current_thread().name.startswith("vsm-"):
-                statements.append(sql.split(None, 1)[0].upper())
+            statements.append(sql.split(None, 1)[0].upper())
 
         def trace(dbapi_connection: Any, _record: object, _proxy: object) -> None:
-            dbapi_connection.set_trace_callback(note)
+            if threading.current_thread().name.startswith("vsm-"):
+                return
+            if database.backend == "sqlite":
+                dbapi_connection.set_trace_callback(note)
+            else:
+                dbapi_connection.pgconn.trace(trace_file.fileno())
+
+        def untrace(dbapi_connection: Any, _record: object) -> None:
+            if database.backend == "sqlite":
+                dbapi_connection.set_trace_callback(None)
+            else:
+                dbapi_connection.pgconn.untrace()
 
         sa.event.listen(engine, "checkout", trace)
+        sa.event.listen(engine, "checkin", untrace)
         try:
-            accepted = [board.post().status_code for _ in range(3)]
+            with trace_path.open("w") as trace_file:
+                accepted = [board.post().status_code for _ in range(3)]
         finally:
             sa.event.remove(engine, "checkout", trace)
+            sa.event.remove(engine, "checkin", untrace)
 
     assert accepted == [202, 202, 202]
-    transactions = "".join(
-        {"BEGIN": "(", "COMMIT": ")", "ROLLBACK": "!"}.get(word, "w" if word in WRITES else "")
-        for word in statements
-    )
-    assert transactions == "(www)" * 3  # remember the id, the coalescing update, the log entry
+    if database.backend == "sqlite":
+        transactions = "".join(
+            {"BEGIN": "(", "COMMIT": ")", "ROLLBACK": "!"}.get(word, "w" if word in WRITES else "")
+            for word in statements
+        )
+        assert transactions == "(www)" * 3  # remember the id, the coalescing update, the log entry
+    else:
+        transactions = "".join(_protocol_word(line) for line in trace_path.read_text().splitlines())
+        assert transactions == "(ss)" * 3  # read the secrets, record the trigger (one statement)
+
+
+def _protocol_word(line: str) -> str:
+    """A libpq trace line as a letter: ``(`` BEGIN, ``)`` COMMIT, ``!`` ROLLBACK, ``s`` a
+    statement of the extended protocol; nothing for the rest (answers, the pool's ping)."""
+    fields = line.split("\t")
+    sent = fields[fields.index("F") + 1 :] if "F" in fields else []
+    if len(sent) < 2:
+        return ""
+    if sent[1] == "Execute":
+        return "s"
+    if sent[1] == "Query":
+        text = sent[2].strip().strip('"').upper()
+        return {"BEGIN": "(", "COMMIT": ")", "ROLLBACK": "!"}.get(text, "")
+    return ""
 
 
 WRITES = {"INSERT", "UPDATE", "DELETE"}
