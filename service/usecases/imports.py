@@ -461,7 +461,13 @@ def _load_source(
         raise JobFailure("the fetch from the provider did not finish; the next check fetches again")
     raw = uploads.read(name)
     if raw is None:
-        raise JobFailure("the uploaded dump is gone")
+        # The worker does not see the file the API wrote: most likely API and workers run on
+        # hosts that do not share the upload folder. The operator's line names the folder.
+        log.warning("upload_file_missing", job_id=job.id, upload_dir=str(uploads.path))
+        raise JobFailure(
+            "the uploaded dump is not in the upload folder the worker reads; send it again "
+            "(operators: every API process and worker must share VSM_UPLOAD_DIR)"
+        )
     board = read_dump_bytes(raw, what="the uploaded dump")
     del raw
     _check_identity(board)

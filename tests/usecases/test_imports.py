@@ -197,6 +197,32 @@ def test_a_failed_import_keeps_the_previous_revision_and_says_why(
     assert [s.step_count for s in streams] == [3]
 
 
+def test_a_worker_that_cannot_see_the_upload_fails_the_job_and_names_the_shared_folder(
+    db_session: Session, workspace_id: int, uploads: UploadFolder
+) -> None:
+    run_import_job(db_session, uploads, submit(db_session, uploads, workspace_id, stream_dump(3)))
+    job_id = submit(db_session, uploads, workspace_id, stream_dump(4))
+    elsewhere = UploadFolder(uploads.path.parent / "another-host")  # a folder not shared
+
+    with structlog.testing.capture_logs() as logged:
+        job = run_import_job(db_session, uploads=elsewhere, job_id=job_id)
+
+    assert job is not None
+    assert job.status == JobStatus.FAILED
+    assert "send it again" in (job.error or "")
+    assert "VSM_UPLOAD_DIR" in (job.error or "")
+    assert revisions(db_session) == [1]
+    missing = [line for line in logged if line["event"] == "upload_file_missing"]
+    assert missing == [
+        {
+            "event": "upload_file_missing",
+            "job_id": job_id,
+            "upload_dir": str(elsewhere.path),
+            "log_level": "warning",
+        }
+    ]
+
+
 def test_a_reclassification_reuses_the_stored_board(
     db_session: Session, workspace_id: int, uploads: UploadFolder
 ) -> None:
