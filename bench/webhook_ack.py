@@ -63,7 +63,7 @@ def prepare(env: dict[str, str]) -> tuple[str, int, str]:
     engine = create_db_engine(env["VSM_DATABASE_URL"])
     upgrade_database(engine)
     sessions = create_session_factory(engine)
-    uploads = UploadFolder(Settings(database_url=env["VSM_DATABASE_URL"]).upload_path)
+    uploads = UploadFolder(Settings().upload_path)  # from the VSM_* variables just set
     dump = stream_dump(12)
     with sessions() as session:
         key = create_api_key(session, "bench")
@@ -218,6 +218,9 @@ def main() -> None:
         "VSM_ENCRYPTION_KEYS": Fernet.generate_key().decode(),
         "VSM_LOG_LEVEL": "WARNING",
         "VSM_LOG_FORMAT": "json",
+        # The bench's own folder, on PostgreSQL too (its default would be var/uploads in the
+        # checkout).
+        "VSM_UPLOAD_DIR": str(workdir / "uploads"),
     }
     api_key, board_id, secret = prepare(env)
     port = free_port()
