@@ -23,8 +23,12 @@ def count(engine: Engine, table: str) -> int:
 
 
 def upload_files(client: TestClient) -> list[str]:
-    """The files in the app's upload folder (none once every job has finished)."""
-    folder = client.app.state.runtime.uploads.path  # type: ignore[attr-defined]
+    """The files in the app's upload folder (none once every job has finished). The worker
+    deletes a job's file after the commit that finishes the job, which a client may already
+    have seen: wait for the in-process worker's jobs to end first."""
+    runtime = client.app.state.runtime  # type: ignore[attr-defined]
+    assert runtime.dispatcher.wait_idle(30)
+    folder = runtime.uploads.path
     return sorted(path.name for path in folder.iterdir()) if folder.exists() else []
 
 

@@ -34,8 +34,13 @@ def test_a_posted_dump_is_imported_by_a_worker_process_and_served(
     job = wait_for_job(broker_client, who, response.json()["id"], timeout=60)
 
     assert job["status"] == "succeeded"
-    # The worker process read the API's file from the shared folder, then deleted it.
-    assert list(Path(broker_env["VSM_UPLOAD_DIR"]).iterdir()) == []
+    # The worker process read the API's file from the shared folder, then deleted it (after
+    # the commit that finished the job, which the client may see first).
+    folder = Path(broker_env["VSM_UPLOAD_DIR"])
+    deadline = time.monotonic() + 30
+    while list(folder.iterdir()) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert list(folder.iterdir()) == []
     streams = broker_client.get(f"/v1/boards/{job['board_id']}/streams", headers=who.headers)
     assert [len(s["stream"]["steps"]) for s in streams.json()["items"]] == [4]
     assert broker_client.get("/readyz").json()["checks"]["broker"] == "ok"
