@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import ast
 import subprocess
 import sys
 from pathlib import Path
@@ -86,9 +87,26 @@ def test_the_import_command_offers_exactly_the_csv_dialects_the_exporter_writes(
     assert tuple(CSV_DIALECTS) == CSV_DIALECT_NAMES
 
 
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "miro-abo-workshop.json"
+
+
+def loaded_by(argv: list[str], names: tuple[str, ...], cwd: Path) -> list[str]:
+    """Which of the modules ``names`` a fresh interpreter has loaded after ``vsm argv`` (this
+    test process has imported everything already)."""
+    script = (
+        "import sys\n"
+        "from service.cli import main\n"
+        f"main({argv!r})\n"
+        f"print(sorted(name for name in {names!r} if name in sys.modules))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True, cwd=cwd
+    )
+    loaded: list[str] = ast.literal_eval(done.stdout.strip())
+    return loaded
+
+
 def test_vsm_import_as_json_loads_no_table_server_or_live_fetch_modules(tmp_path: Path) -> None:
-    # a fresh interpreter: this test process has imported everything already
-    board = Path(__file__).resolve().parents[2] / "examples" / "miro-abo-workshop.json"
     out = str(tmp_path / "o.json")
     heavy = (
         "rich",
@@ -102,34 +120,21 @@ def test_vsm_import_as_json_loads_no_table_server_or_live_fetch_modules(tmp_path
         "openpyxl",
         "service.domain.contract_model",
     )
-    script = (
-        "import sys\n"
-        "from service.cli import main\n"
-        f"main(['import', {str(board)!r}, '--format', 'json', '-q', '-o', {out!r}])\n"
-        f"print(sorted(name for name in {heavy!r} if name in sys.modules))\n"
-    )
-    done = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, check=True, cwd=tmp_path
+
+    loaded = loaded_by(
+        ["import", str(EXAMPLE), "--format", "json", "-q", "-o", out], heavy, tmp_path
     )
 
-    assert done.stdout.strip() == "[]"
+    assert loaded == []
     assert (tmp_path / "o.json").stat().st_size > 0
 
 
 def test_vsm_import_as_a_table_loads_no_report_page_or_server_modules(tmp_path: Path) -> None:
     # the table is the default output: it needs rich, not jinja2 and the report page
-    board = Path(__file__).resolve().parents[2] / "examples" / "miro-abo-workshop.json"
     out = str(tmp_path / "o.txt")
     heavy = ("jinja2", "service.domain.render.html", "fastapi", "sqlalchemy", "httpx", "openpyxl")
-    script = (
-        "import sys\n"
-        "from service.cli import main\n"
-        f"main(['import', {str(board)!r}, '-q', '-o', {out!r}])\n"
-        f"print(sorted(name for name in {heavy!r} if name in sys.modules))\n"
-    )
-    done = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, check=True, cwd=tmp_path
-    )
 
-    assert done.stdout.strip() == "[]"
+    loaded = loaded_by(["import", str(EXAMPLE), "-q", "-o", out], heavy, tmp_path)
+
+    assert loaded == []
     assert "Steps" in (tmp_path / "o.txt").read_text(encoding="utf-8")

@@ -44,15 +44,6 @@ from service.usecases.uploads import UploadFolder
 from testkit.service_dumps import stream_dump
 
 
-@pytest.fixture
-def workspace_id(db_session: Session) -> int:
-    workspace = Workspace(name="usecases")
-    db_session.add(workspace)
-    db_session.commit()
-    assert workspace.id is not None
-    return workspace.id
-
-
 def submit(
     session: Session, uploads: UploadFolder, workspace_id: int, dump: Any, raw: bytes | None = None
 ) -> int:

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from sqlmodel import Session, select
 
-from service.db.tables import ImportJob, ImportUpload, Workspace, utcnow
+from service.db.tables import ImportJob, ImportUpload, utcnow
 from service.usecases.uploads import (
     StoredUpload,
     UploadFolder,
@@ -19,15 +19,6 @@ from service.usecases.uploads import (
     job_upload_name,
     purge_abandoned_uploads,
 )
-
-
-@pytest.fixture
-def workspace_id(db_session: Session) -> int:
-    workspace = Workspace(name="uploads")
-    db_session.add(workspace)
-    db_session.commit()
-    assert workspace.id is not None
-    return workspace.id
 
 
 def a_job(session: Session, workspace_id: int, upload: StoredUpload) -> int:
