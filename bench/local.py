@@ -6,11 +6,39 @@ Import as ``from local import ...`` (a script's own folder is on ``sys.path``).
 from __future__ import annotations
 
 import socket
+import subprocess
 import sys
 import uuid
+from pathlib import Path
 from urllib.parse import quote
 
 import sqlalchemy as sa
+
+BENCH = Path(__file__).resolve().parent
+
+PROC_STATUS = (
+    "import sys\n"
+    "def status(field):\n"
+    "    for line in open('/proc/self/status'):\n"
+    "        if line.startswith(field + ':'):\n"
+    "            return int(line.split()[1]) / 1024\n"
+)
+"""Source that defines ``status(field)``: a field of /proc/self/status in MB (``VmHWM``, the
+peak resident memory; ``VmRSS``, the resident memory now), for scripts run with ``-c``."""
+
+_WRITE_BOARD = (
+    "import json, sys\n"
+    f"sys.path.insert(0, {str(BENCH)!r})\n"
+    "from digitize import generate\n"
+    "with open(sys.argv[1], 'w', encoding='utf-8') as out:\n"
+    "    json.dump(generate(int(sys.argv[2])), out)\n"
+)
+
+
+def write_board(path: Path, stickies: int) -> None:
+    """Write the bench board of ``stickies`` stickies (``digitize.generate``) to ``path``, in a
+    process of its own, so that generating it adds nothing to a process measured later."""
+    subprocess.run([sys.executable, "-c", _WRITE_BOARD, str(path), str(stickies)], check=True)
 
 
 def free_port() -> int:

@@ -19,29 +19,19 @@ import sys
 import tempfile
 from pathlib import Path
 
+from local import PROC_STATUS, write_board
+
 ROOT = Path(__file__).resolve().parent.parent
-BENCH = Path(__file__).resolve().parent
 TARGET_MB = 500.0
 
-_PEAK = (
-    "import sys\n"
-    "def peak():\n"
-    "    for line in open('/proc/self/status'):\n"
-    "        if line.startswith('VmHWM:'):\n"
-    "            return int(line.split()[1]) / 1024\n"
+_ANCHOR = (
+    PROC_STATUS + "import json\njson.load(open(sys.argv[1], encoding='utf-8'))\n"
+    "print(status('VmHWM'))\n"
 )
-_WRITE = (
-    "import json, sys\n"
-    f"sys.path.insert(0, {str(BENCH)!r})\n"
-    "from digitize import generate\n"
-    "with open(sys.argv[1], 'w', encoding='utf-8') as out:\n"
-    "    json.dump(generate(int(sys.argv[2])), out)\n"
-)
-_ANCHOR = _PEAK + "import json\njson.load(open(sys.argv[1], encoding='utf-8'))\nprint(peak())\n"
 _IMPORT = (
-    _PEAK + "from service.cli import main\n"
-    "status = main(['import', sys.argv[1], '--format', 'json', '-q', '-o', sys.argv[2]])\n"
-    "print(peak() if status == 0 else -1)\n"
+    PROC_STATUS + "from service.cli import main\n"
+    "code = main(['import', sys.argv[1], '--format', 'json', '-q', '-o', sys.argv[2]])\n"
+    "print(status('VmHWM') if code == 0 else -1)\n"
 )
 
 
@@ -58,9 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="vsm-bench-") as tmp:
         board, out = Path(tmp) / "board.json", Path(tmp) / "out.json"
-        subprocess.run(
-            [sys.executable, "-c", _WRITE, str(board), str(args.stickies)], check=True, cwd=ROOT
-        )
+        write_board(board, args.stickies)
         size_mb = board.stat().st_size / 2**20
         anchor = _peak_mb(_ANCHOR, str(board))
         figure = _peak_mb(_IMPORT, str(board), str(out))

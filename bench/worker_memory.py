@@ -23,24 +23,11 @@ import sys
 import tempfile
 from pathlib import Path
 
+from local import PROC_STATUS, write_board
+
 ROOT = Path(__file__).resolve().parent.parent
-BENCH = Path(__file__).resolve().parent
 TARGET_MB = 500.0
 
-_STATUS = (
-    "import sys\n"
-    "def status(field):\n"
-    "    for line in open('/proc/self/status'):\n"
-    "        if line.startswith(field + ':'):\n"
-    "            return int(line.split()[1]) / 1024\n"
-)
-_WRITE = (
-    "import json, sys\n"
-    f"sys.path.insert(0, {str(BENCH)!r})\n"
-    "from digitize import generate\n"
-    "with open(sys.argv[1], 'w', encoding='utf-8') as out:\n"
-    "    json.dump(generate(int(sys.argv[2])), out)\n"
-)
 _SUBMIT = (
     "import sys\n"
     "from pathlib import Path\n"
@@ -62,10 +49,10 @@ _SUBMIT = (
     "    session.commit()\n"
     "    print(job.id)\n"
 )
-_ANCHOR = _STATUS + "import json\njson.load(open(sys.argv[1], encoding='utf-8'))\n"
+_ANCHOR = PROC_STATUS + "import json\njson.load(open(sys.argv[1], encoding='utf-8'))\n"
 _ANCHOR += "print(status('VmHWM'), status('VmRSS'))\n"
 _JOB = (
-    _STATUS + "from service.db.engine import create_db_engine, create_session_factory\n"
+    PROC_STATUS + "from service.db.engine import create_db_engine, create_session_factory\n"
     "from service.settings import Settings\n"
     "from service.usecases.imports import run_import_job\n"
     "from service.usecases.uploads import UploadFolder\n"
@@ -100,9 +87,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="vsm-bench-") as tmp:
         board = Path(tmp) / "board.json"
         url = args.database_url or f"sqlite:///{Path(tmp) / 'valuestream.db'}"
-        subprocess.run(
-            [sys.executable, "-c", _WRITE, str(board), str(args.stickies)], check=True, cwd=ROOT
-        )
+        write_board(board, args.stickies)
         size_mb = board.stat().st_size / 2**20
         job_id = _run(_SUBMIT, url, str(board))
         anchor, _ = _peaks(_ANCHOR, str(board))
