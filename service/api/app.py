@@ -46,6 +46,7 @@ from service.api.routes import (
 )
 from service.api.routes import metrics as metrics_route
 from service.bootstrap import Runtime, build
+from service.db.loop_reads import LoopReads
 from service.db.migrate import upgrade_database
 from service.dispatch import Dispatcher
 from service.logs import configure_logging
@@ -97,7 +98,8 @@ def create_app(
         )
     should_migrate = settings.embedded_worker if migrate is None else migrate
     built = runtime
-    stream_reader = streams.StreamReader(runtime.engine)
+    loop_reads = LoopReads(runtime.engine)
+    stream_reader = streams.StreamReader(runtime.engine, loop_reads)
     render_cache = RenderCache()
 
     @asynccontextmanager
@@ -120,7 +122,7 @@ def create_app(
             yield
         finally:
             await asyncio.to_thread(built.stop)
-            stream_reader.close()
+            await loop_reads.close()
             log.info("api_stopped")
 
     app = FastAPI(
@@ -174,7 +176,12 @@ def create_app(
     # reads' common case and the signed trigger are answered innermost, before FastAPI's
     # routing (service.api.hot).
     app.add_middleware(
-        HotReads, runtime=runtime, state=app.state, stream_reader=stream_reader, cache=render_cache
+        HotReads,
+        runtime=runtime,
+        state=app.state,
+        loop_reads=loop_reads,
+        stream_reader=stream_reader,
+        cache=render_cache,
     )
     app.add_middleware(HotTrigger, runtime=runtime)
     # Every body is bounded while it arrives; POST /v1/imports streams its upload to storage

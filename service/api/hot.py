@@ -11,9 +11,10 @@ OpenAPI document stay theirs, and the routes' own code stays the one reference f
 answer holds. The key is looked up as ``keys.authenticate`` does, behind the same
 :class:`~service.usecases.keys.KeyCache`.
 
-On SQLite the look-ups run on the event loop on one connection of its own (in WAL mode a
-reader never waits for a writer, and an indexed look-up costs less than a thread hop); on
-PostgreSQL each request takes one threadpool hop for its round trips.
+The look-ups run on the event loop, without a threadpool hop (``service.db.loop_reads``): on
+SQLite on one connection of the loop's own (in WAL mode a reader never waits for a writer, and
+an indexed look-up costs less than a thread hop), on PostgreSQL awaited on a pool of psycopg's
+asynchronous connections, one round trip each.
 
 What does not change between revisions is rendered once and kept (:class:`RenderCache`): the
 report, the report page, a stream's map and a revision's detail, keyed by the stored rows that
@@ -26,7 +27,7 @@ import inspect
 import json
 import re
 import threading
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -47,6 +48,7 @@ from service.api.routes import boards, render, streams, webhooks
 from service.api.schemas import BoardPublic, stream_json, stream_page
 from service.bootstrap import Runtime
 from service.db.engine import PlainQuery, max_id
+from service.db.loop_reads import LoopReads, Reads
 from service.db.tables import ApiKey, Board, Revision, RevisionStream, Stream
 from service.usecases.keys import KeyCache, could_be_key, hash_key, key_workspace
 
@@ -174,20 +176,21 @@ class HotReads:
         *,
         runtime: Runtime,
         state: State,
+        loop_reads: LoopReads,
         stream_reader: streams.StreamReader,
         cache: RenderCache | None = None,
     ) -> None:
         self.app = app
         self._runtime = runtime
         self._state = state
+        self._loop_reads = loop_reads
         self._streams = stream_reader
         self._cache = cache or RenderCache()
         engine = runtime.engine
-        self._inline = engine.dialect.name == "sqlite"
         self._max_id = max_id(engine)
         self._page = runtime.settings.page_size_default
         self._templates = {name: _Template(template) for _, name, template in _ROUTES}
-        self._handlers: dict[str, Callable[..., Answer | Response | _Render]] = {
+        self._handlers: dict[str, _Handler] = {
             "stream": self._stream,
             "map": self._map,
             "boards": self._boards,
@@ -209,7 +212,7 @@ class HotReads:
                 _rs.c.stream_id,
                 _rs.c.position,
                 _stream.c.key,
-                sa.cast(_rs.c.data, sa.LargeBinary if self._inline else sa.Text),
+                sa.cast(_rs.c.data, sa.LargeBinary if loop_reads.inline else sa.Text),
             )
             .join(_stream, _stream.c.id == _rs.c.stream_id)
             .where(
@@ -296,61 +299,31 @@ class HotReads:
             return None
         handler = self._handlers[name]
         try:
-            if self._inline:
-                answer = self._authorized(
-                    self._connection(), credentials, handler, ids, if_none_match
-                )
-                # Counted after the handler, off the loop when the count is a Redis round trip.
-                limiter = self._limiter()
-                if limiter is not None and await limiter.wait(credentials) is not None:
-                    raise _Fallthrough  # the route answers 429 (only allowed requests count)
-            else:
-                answer = await run_in_threadpool(
-                    self._pooled, credentials, handler, ids, if_none_match
-                )
+            async with self._loop_reads.reads() as reads:
+                answer = await self._authorized(reads, credentials, handler, ids, if_none_match)
+            # Counted after the handler, off the loop when the count is a Redis round trip.
+            limiter = self._limiter()
+            if limiter is not None and await limiter.wait(credentials) is not None:
+                raise _Fallthrough  # the route answers 429 (only allowed requests count)
             if isinstance(answer, _Render):
                 answer = await run_in_threadpool(self._render, answer)
         except (_Fallthrough, ProblemError):
             return None
         except Exception as exc:
-            # The routes answer instead (an unreachable database as their 503 problem); the
-            # event loop's connection is opened afresh in case it is the one that broke.
+            # The routes answer instead (an unreachable database as their 503 problem).
             log.warning("hot_read_fell_back", route=name, error=type(exc).__name__)
-            if self._inline:
-                self._streams.close()
             return None
         return answer if isinstance(answer, Response) else answer.response(if_none_match)
-
-    def _connection(self) -> Any:
-        return self._streams.loop_connection()
-
-    def _pooled(
-        self,
-        credentials: str,
-        handler: Callable[..., Answer | Response | _Render],
-        ids: tuple[int, ...],
-        if_none_match: str | None,
-    ) -> Answer | Response | _Render:
-        connection = self._runtime.engine.raw_connection()
-        try:
-            answer = self._authorized(connection, credentials, handler, ids, if_none_match)
-        finally:
-            connection.close()
-        # Already on the threadpool: the count costs no second hop.
-        limiter = self._limiter()
-        if limiter is not None and limiter.wait_s(credentials) is not None:
-            raise _Fallthrough  # the route answers 429 (only allowed requests count)
-        return answer
 
     def _limiter(self) -> RateLimiter | None:
         limiter: RateLimiter | None = getattr(self._state, "rate_limiter", None)
         return limiter
 
-    def _authorized(
+    async def _authorized(
         self,
-        connection: Any,
+        reads: Reads,
         credentials: str,
-        handler: Callable[..., Answer | Response | _Render],
+        handler: _Handler,
         ids: tuple[int, ...],
         if_none_match: str | None,
     ) -> Answer | Response | _Render:
@@ -360,28 +333,28 @@ class HotReads:
         cache: KeyCache = self._state.key_cache
         workspace_id = cache.workspace_of(credentials)
         if workspace_id is None:
-            row = self._q_key.first_on(connection, hash=hash_key(credentials))
+            row = await reads.first(self._q_key, hash=hash_key(credentials))
             workspace_id = key_workspace(row)
             if workspace_id is None:
                 raise _Fallthrough  # unknown or revoked: the routes answer 401
             cache.remember(credentials, workspace_id)
         # The handler first: a request it sends on to the routes (a 404) is counted there, once;
         # the caller counts the rest against the rate limit.
-        return handler(connection, workspace_id, ids, if_none_match)
+        return await handler(reads, workspace_id, ids, if_none_match)
 
     # -- the answers -------------------------------------------------------------------------
 
-    def _stream(
-        self, connection: Any, workspace_id: int, ids: tuple[int, ...], if_none_match: str | None
+    async def _stream(
+        self, reads: Reads, workspace_id: int, ids: tuple[int, ...], if_none_match: str | None
     ) -> Response:
-        found = self._streams.read_on(connection, workspace_id, ids[0], None, if_none_match)
+        found = await self._streams.read_with(reads, workspace_id, ids[0], None, if_none_match)
         return streams.stream_response(found)
 
-    def _map(
-        self, connection: Any, workspace_id: int, ids: tuple[int, ...], if_none_match: str | None
+    async def _map(
+        self, reads: Reads, workspace_id: int, ids: tuple[int, ...], if_none_match: str | None
     ) -> Answer | _Render:
         (stream_id,) = ids
-        found = self._streams.read_on(connection, workspace_id, stream_id, None, "*")
+        found = await self._streams.read_with(reads, workspace_id, stream_id, None, "*")
         assert isinstance(found, str)
         key = ("map", stream_id, found)
         cached = self._cache.get(key)
@@ -393,10 +366,10 @@ class HotReads:
 
         return _Render(key, draw)
 
-    def _boards(
-        self, connection: Any, workspace_id: int, ids: tuple[int, ...], if_none_match: str | None
+    async def _boards(
+        self, reads: Reads, workspace_id: int, ids: tuple[int, ...], if_none_match: str | None
     ) -> Response:
-        rows = self._q_boards.all_on(connection, workspace=workspace_id)
+        rows = await reads.all(self._q_boards, workspace=workspace_id)
         following = None
         if len(rows) > self._page:
             rows = rows[: self._page]
@@ -410,10 +383,10 @@ class HotReads:
         )
         return json_bytes_with_etag(body, if_none_match)
 
-    def _board(
-        self, connection: Any, workspace_id: int, ids: tuple[int, ...], if_none_match: str | None
+    async def _board(
+        self, reads: Reads, workspace_id: int, ids: tuple[int, ...], if_none_match: str | None
     ) -> Response:
-        row = self._q_board.first_on(connection, workspace=workspace_id, board=ids[0])
+        row = await reads.first(self._q_board, workspace=workspace_id, board=ids[0])
         if row is None:
             raise _Fallthrough
         return json_bytes_with_etag(self._board_json(row), if_none_match)
@@ -429,15 +402,15 @@ class HotReads:
             self._cache.put(key, cached)
         return cached.body
 
-    def _board_streams(
-        self, connection: Any, workspace_id: int, ids: tuple[int, ...], if_none_match: str | None
+    async def _board_streams(
+        self, reads: Reads, workspace_id: int, ids: tuple[int, ...], if_none_match: str | None
     ) -> Response:
         (board_id,) = ids
-        board = self._q_board.first_on(connection, workspace=workspace_id, board=board_id)
+        board = await reads.first(self._q_board, workspace=workspace_id, board=board_id)
         if board is None or board[5] is None:
             raise _Fallthrough
         number = int(board[5])
-        rows = self._q_streams.all_on(connection, board=board_id, number=number)
+        rows = await reads.all(self._q_streams, board=board_id, number=number)
         following = None
         if len(rows) > self._page:
             rows = rows[: self._page]
@@ -448,12 +421,12 @@ class HotReads:
         ]
         return json_bytes_with_etag(stream_page(items, self._page, following), if_none_match)
 
-    def _revision(
-        self, connection: Any, workspace_id: int, ids: tuple[int, ...], if_none_match: str | None
+    async def _revision(
+        self, reads: Reads, workspace_id: int, ids: tuple[int, ...], if_none_match: str | None
     ) -> Answer | _Render:
         board_id, number = ids
-        row = self._q_revision.first_on(
-            connection, workspace=workspace_id, board=board_id, number=number
+        row = await reads.first(
+            self._q_revision, workspace=workspace_id, board=board_id, number=number
         )
         if row is None:
             raise _Fallthrough
@@ -468,17 +441,17 @@ class HotReads:
 
         return _Render(key, detail)
 
-    def _latest(self, connection: Any, workspace_id: int, board_id: int) -> tuple[Any, ...]:
-        row = self._q_latest.first_on(connection, workspace=workspace_id, board=board_id)
+    async def _latest(self, reads: Reads, workspace_id: int, board_id: int) -> tuple[Any, ...]:
+        row = await reads.first(self._q_latest, workspace=workspace_id, board=board_id)
         if row is None:
             raise _Fallthrough  # no such board here, or no revision yet
         return row
 
-    def _report(
-        self, connection: Any, workspace_id: int, ids: tuple[int, ...], if_none_match: str | None
+    async def _report(
+        self, reads: Reads, workspace_id: int, ids: tuple[int, ...], if_none_match: str | None
     ) -> Answer | _Render:
         (board_id,) = ids
-        number, _, *revision = self._latest(connection, workspace_id, board_id)
+        number, _, *revision = await self._latest(reads, workspace_id, board_id)
         key = ("report", board_id, number, tuple(revision))
         cached = self._cache.get(key)
         if cached is not None:
@@ -489,11 +462,11 @@ class HotReads:
 
         return _Render(key, report)
 
-    def _report_page(
-        self, connection: Any, workspace_id: int, ids: tuple[int, ...], if_none_match: str | None
+    async def _report_page(
+        self, reads: Reads, workspace_id: int, ids: tuple[int, ...], if_none_match: str | None
     ) -> Answer | _Render:
         (board_id,) = ids
-        number, rules, *revision = self._latest(connection, workspace_id, board_id)
+        number, rules, *revision = await self._latest(reads, workspace_id, board_id)
         # The page's trends follow the board's current rules, so they are part of the key.
         key = ("page", board_id, number, tuple(revision), json.dumps(rules, sort_keys=True))
         cached = self._cache.get(key)
@@ -519,6 +492,12 @@ class _Render:
 
     key: Any
     render: Callable[[Any], Response]
+
+
+# A hot route's answer from the request's look-ups, its workspace, its path ids, If-None-Match.
+_Handler = Callable[
+    [Reads, int, tuple[int, ...], str | None], Awaitable[Answer | Response | _Render]
+]
 
 
 def _board_json(row: tuple[Any, ...]) -> bytes:

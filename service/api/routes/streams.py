@@ -10,7 +10,6 @@ import sqlalchemy as sa
 from fastapi import APIRouter, Query, Request, Response
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col
-from starlette.concurrency import run_in_threadpool
 
 from service.api.deps import SessionDep, WorkspaceDep, request_workspace
 from service.api.etags import etag_matches
@@ -18,6 +17,7 @@ from service.api.problems import ProblemError, responses
 from service.api.routes.boards import RevisionQuery
 from service.api.schemas import StreamPublic, stream_json
 from service.db.engine import PlainQuery
+from service.db.loop_reads import LoopReads, Reads
 from service.db.tables import Board, RevisionStream, Stream
 from service.domain.contract_model import decode_stream
 from service.domain.export import stream_to_markdown, streams_to_csv
@@ -123,82 +123,61 @@ def _document_column(as_bytes: bool) -> Any:
 
 
 class StreamReader:
-    """The hot read of ``GET /v1/streams/{id}``: plain compiled queries on ``engine``, built
-    once per app (bench/api_read.py)."""
+    """The hot read of ``GET /v1/streams/{id}``: plain compiled queries run on the event loop
+    (:class:`~service.db.loop_reads.LoopReads`), built once per app (bench/api_read.py)."""
 
-    def __init__(self, engine: Engine) -> None:
-        # SQLite reads run on the event loop: in WAL mode a reader never waits for a writer,
-        # the look-up takes about 0.02 ms, and a threadpool hop costs more than the query
-        # itself (bench/api_read.py). PostgreSQL's round trip goes to the threadpool.
-        self.inline = engine.dialect.name == "sqlite"
-        self._engine = engine
-        self._loop_connection: Any = None
+    def __init__(self, engine: Engine, loop_reads: LoopReads) -> None:
+        self._loop_reads = loop_reads
+        as_bytes = loop_reads.inline
         self._latest = {
             (pinned, with_document): PlainQuery(
                 engine,
-                _hot_query(pinned=pinned, with_document=with_document, as_bytes=self.inline),
+                _hot_query(pinned=pinned, with_document=with_document, as_bytes=as_bytes),
             )
             for pinned in (False, True)
             for with_document in (False, True)
         }
         self._document = PlainQuery(
             engine,
-            sa.select(_document_column(self.inline)).where(
+            sa.select(_document_column(as_bytes)).where(
                 _rs.c.stream_id == sa.bindparam("stream"),
                 _rs.c.revision_number == sa.bindparam("revision"),
             ),
         )
 
-    def read(
+    async def read(
         self, workspace_id: int, stream_id: int, revision: int | None, if_none_match: str | None
     ) -> StreamRow | str:
         """The stream's row, or its stored ETag alone when ``if_none_match`` names it (the
         document is not read then); the 404 problem when there is no such stream here."""
-        connection = self.loop_connection() if self.inline else self._engine.raw_connection()
-        try:
-            return self.read_on(connection, workspace_id, stream_id, revision, if_none_match)
-        finally:
-            if not self.inline:
-                connection.close()
+        async with self._loop_reads.reads() as reads:
+            return await self.read_with(reads, workspace_id, stream_id, revision, if_none_match)
 
-    def loop_connection(self) -> Any:
-        """The event loop's own DBAPI connection (SQLite; one thread): a pool checkout and its
-        reset on return cost more than a look-up. ``service.api.hot`` reads on it too."""
-        if self._loop_connection is None:
-            self._loop_connection = self._engine.raw_connection()
-        return self._loop_connection
-
-    def close(self) -> None:
-        """Give the event loop's connection back (app shutdown)."""
-        if self._loop_connection is not None:
-            self._loop_connection.close()
-            self._loop_connection = None
-
-    def read_on(
+    async def read_with(
         self,
-        connection: Any,
+        reads: Reads,
         workspace_id: int,
         stream_id: int,
         revision: int | None,
         if_none_match: str | None,
     ) -> StreamRow | str:
-        """``read`` on a DBAPI ``connection`` the caller holds."""
+        """``read`` with the look-ups of a request that holds them already."""
         params = {"stream": stream_id, "workspace": workspace_id, "revision": revision}
         pinned = revision is not None
         if if_none_match:
-            meta = self._latest[(pinned, False)].first_on(connection, **params)
+            meta = await reads.first(self._latest[(pinned, False)], **params)
             if meta is None:
                 raise _not_found(stream_id, revision)
             number, etag, key, board_id = meta
             if etag_matches(if_none_match, stream_etag(etag)):
                 return str(etag)
             # Rows of a revision are never rewritten, so this second read sees the same row.
-            found = self._document.first_on(connection, stream=stream_id, revision=number)
+            found = await reads.first(self._document, stream=stream_id, revision=number)
             if found is None:
                 raise _not_found(stream_id, revision)
             (document,) = found
         else:
-            row = self._latest[(pinned, True)].first_on(connection, **params)
+            row = await reads.first(self._latest[(pinned, True)], **params)
             if row is None:
                 raise _not_found(stream_id, revision)
             number, etag, key, board_id, document = row
@@ -264,12 +243,7 @@ async def get_stream(stream_id: int, request: Request) -> Response:
     revision = revision_param(request)
     if_none_match = request.headers.get("if-none-match")
     reader: StreamReader = request.app.state.stream_reader
-    found = (
-        reader.read(workspace_id, stream_id, revision, if_none_match)
-        if reader.inline
-        else await run_in_threadpool(reader.read, workspace_id, stream_id, revision, if_none_match)
-    )
-    return stream_response(found)
+    return stream_response(await reader.read(workspace_id, stream_id, revision, if_none_match))
 
 
 def stream_response(found: StreamRow | str) -> Response:

@@ -1,0 +1,119 @@
+"""LoopReads: the hot reads' look-ups on the event loop (SQLite and PostgreSQL) give the rows a
+synchronous PlainQuery gives, typed the same way, and a connection the database dropped costs
+one request, not one per pooled connection."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Iterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from datetime import UTC, datetime
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
+
+from service.db.engine import PlainQuery
+from service.db.loop_reads import LoopReads
+from service.db.tables import Board, Workspace
+from tests.conftest import TestDatabase, postgres_database
+
+_board = Board.__table__  # type: ignore[attr-defined]
+_BOARDS = (
+    sa.select(_board.c.name, _board.c.created_at)
+    .where(_board.c.workspace_id == sa.bindparam("workspace"))
+    .order_by(_board.c.name)
+)
+
+
+@asynccontextmanager
+async def opened(engine: Engine) -> AsyncIterator[LoopReads]:
+    loop_reads = LoopReads(engine)
+    try:
+        yield loop_reads
+    finally:
+        await loop_reads.close()
+
+
+def test_rows_and_types_are_those_of_a_synchronous_read(engine: Engine) -> None:
+    created = datetime(2026, 12, 2, 16, 0, 5, 250000, tzinfo=UTC)
+    with Session(engine) as session:
+        workspace = Workspace(name="loop")
+        session.add(workspace)
+        session.flush()
+        assert workspace.id is not None
+        for name in ("Abo", "Bestellung"):
+            session.add(
+                Board(
+                    workspace_id=workspace.id,
+                    provider="miro",
+                    external_id=name,
+                    name=name,
+                    created_at=created,
+                )
+            )
+        session.commit()
+        workspace_id = workspace.id
+    query = PlainQuery(engine, _BOARDS, typed=True)
+    connection = engine.raw_connection()
+    try:
+        expected = query.all_on(connection, workspace=workspace_id)
+    finally:
+        connection.close()
+
+    async def read() -> tuple[list[tuple[object, ...]], tuple[object, ...] | None, object]:
+        async with opened(engine) as loop_reads, loop_reads.reads() as reads:
+            every = await reads.all(query, workspace=workspace_id)
+            first = await reads.first(query, workspace=workspace_id)
+            none = await reads.first(query, workspace=workspace_id + 1)
+        return every, first, none
+
+    every, first, none = asyncio.run(read())
+
+    assert [name for name, _ in every] == ["Abo", "Bestellung"]
+    assert every == expected
+    assert first == expected[0]
+    assert none is None
+    assert isinstance(every[0][1], datetime)  # the column's result processing applied
+
+
+@pytest.fixture(scope="module")
+def postgres() -> Iterator[TestDatabase]:
+    yield from postgres_database()
+
+
+@pytest.mark.postgres
+def test_a_dropped_connection_fails_one_request_and_the_pool_recovers(
+    postgres: TestDatabase,
+) -> None:
+    engine = postgres.engine
+    backend = PlainQuery(engine, sa.select(sa.func.pg_backend_pid()))
+
+    async def scenario() -> tuple[set[int], bool, int]:
+        async with opened(engine) as loop_reads:
+            # Two requests at once: the pool holds two connections.
+            async with AsyncExitStack() as both:
+                first = await both.enter_async_context(loop_reads.reads())
+                second = await both.enter_async_context(loop_reads.reads())
+                rows = [await first.first(backend), await second.first(backend)]
+                pids = {row[0] for row in rows if row is not None}
+            with engine.begin() as admin:  # a restart, as the pool sees it
+                for pid in pids:
+                    admin.execute(sa.text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+            failed = False
+            try:
+                async with loop_reads.reads() as reads:
+                    await reads.first(backend)
+            except sa.exc.DBAPIError:
+                failed = True
+            async with loop_reads.reads() as reads:
+                row = await reads.first(backend)
+            assert row is not None
+            return pids, failed, row[0]
+
+    pids, failed, after = asyncio.run(scenario())
+
+    assert len(pids) == 2
+    assert failed  # the request on a dropped connection goes elsewhere (the routes)
+    assert after not in pids  # the next one is served by a new connection, not the other dead one
