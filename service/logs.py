@@ -24,6 +24,10 @@ def resolve_log_format(fmt: str, stream: object = None) -> str:
     return "console" if callable(isatty) and isatty() else "json"
 
 
+# Libraries whose INFO lines stay off the log (see configure_logging).
+QUIETED_LOGGERS = ("alembic", "sqlalchemy", "psycopg.pool")
+
+
 def configure_logging(level: str = "INFO", fmt: str = "auto") -> None:
     """Route structlog and the standard library (uvicorn, celery, alembic) through one renderer.
 
@@ -81,8 +85,9 @@ def configure_logging(level: str = "INFO", fmt: str = "auto") -> None:
     root.handlers[:] = [handler]
     root.setLevel(level)
     # Alembic's plugin set-up and migration steps and SQLAlchemy's notices would bury the first
-    # screen of `vsm serve` (the key and the curl commands); their warnings and errors still show.
-    for name in ("alembic", "sqlalchemy"):
+    # screen of `vsm serve` (the key and the curl commands), and psycopg's pool says three lines
+    # per hot read on PostgreSQL (requested, given, returned); their warnings and errors show.
+    for name in QUIETED_LOGGERS:
         logging.getLogger(name).setLevel(max(logging.WARNING, root.level))
     # Every retry loop logs its own line with its fields (connectors.http: call, try, seconds,
     # status); stamina's line would repeat it without them, and its counter would land in the

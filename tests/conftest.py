@@ -74,7 +74,7 @@ def restore_logging() -> Iterator[None]:
     same process would otherwise get its lines, e.g. httpx's INFO lines on a captured stderr."""
     root = logging.getLogger()
     handlers, level = root.handlers[:], root.level
-    quieted = {name: logging.getLogger(name).level for name in ("alembic", "sqlalchemy")}
+    quieted = {name: logging.getLogger(name).level for name in service.logs.QUIETED_LOGGERS}
     access = service.logs._access
     yield
     root.handlers[:], root.level = handlers, level

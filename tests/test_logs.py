@@ -17,19 +17,21 @@ from connectors.http import Clock, request
 from service.logs import configure_logging
 
 
-def test_alembic_and_sqlalchemy_info_stays_off_the_screen_while_ours_shows(
+def test_alembic_sqlalchemy_and_the_pool_info_stays_off_the_screen_while_ours_shows(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     configure_logging("INFO", "console")
 
     logging.getLogger("alembic.runtime.plugins").info("setup plugin alembic.autogenerate.schemas")
     logging.getLogger("sqlalchemy.engine").info("BEGIN (implicit)")
+    logging.getLogger("psycopg.pool").info("connection requested from 'vsm-loop-reads'")
     logging.getLogger("alembic.runtime.migration").warning("a migration warning")
     structlog.get_logger("service.api.app").info("api_started")
 
     shown = capsys.readouterr().err
     assert "setup plugin" not in shown
     assert "BEGIN (implicit)" not in shown
+    assert "connection requested" not in shown
     assert "a migration warning" in shown
     assert "api_started" in shown
 
