@@ -105,6 +105,10 @@ def main() -> int:
             "VSM_BROKER_QUEUE": queue,
             "VSM_LOG_FORMAT": "json",
             "VSM_LOG_LEVEL": "WARNING",
+            # One workspace posts every dump at once: the per-workspace cap on active imports
+            # (default 20) and the per-key rate limit would answer 429 to what this measures.
+            "VSM_MAX_ACTIVE_IMPORTS": str(max(args.dumps, 1)),
+            "VSM_RATE_LIMIT": "",
         }
         port = free_port()
         processes.append(start(api_command(port, "--no-access-log"), env, tmp / "api.log"))
