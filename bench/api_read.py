@@ -293,6 +293,29 @@ def verdict(ok: bool) -> str:
     return "met" if ok else "MISSED"
 
 
+def summary(rows: list[dict[str, object]]) -> None:
+    """One line per database and process count naming the targets (bench/run_all.py lists
+    the lines that do): the range of each ratio over the routes and how many met it."""
+    groups: dict[tuple[object, object], list[tuple[float, float]]] = {}
+    for row in rows:
+        ours, anchor = row["ours"], row["anchor"]
+        assert isinstance(ours, dict)
+        assert isinstance(anchor, dict)
+        pair = (ours["rps"] / anchor["rps"], ours["p99"] / max(anchor["p99"], 0.001))
+        groups.setdefault((row["database"], row["workers"]), []).append(pair)
+    print()
+    for (database, workers), ratios in groups.items():
+        throughput = [t for t, _ in ratios]
+        tail = [p for _, p in ratios]
+        print(
+            f"{database}, {workers} process(es), {len(ratios)} routes: throughput "
+            f"{min(throughput):.2f}-{max(throughput):.2f} x the anchor (target >= "
+            f"{THROUGHPUT_TARGET:g}: {sum(t >= THROUGHPUT_TARGET for t in throughput)} met); "
+            f"p99 {min(tail):.1f}-{max(tail):.1f} x (target <= {P99_TARGET:g}: "
+            f"{sum(p <= P99_TARGET for p in tail)} met)"
+        )
+
+
 def report(rows: list[dict[str, object]]) -> None:
     print(
         "\n| database | processes | route | ours req/s | anchor req/s | ratio (>= 0.5) "
@@ -311,6 +334,7 @@ def report(rows: list[dict[str, object]]) -> None:
             f"| {ours['p99']:.1f} | {anchor['p99']:.1f} | {tail:.1f} "
             f"{verdict(tail <= P99_TARGET)} |"
         )
+    summary(rows)
     by_key = {(r["database"], r["workers"], r["route"]): r for r in rows}
     pairs = [
         (db, route, one, by_key[(db, 2, route)])
@@ -330,6 +354,7 @@ def report(rows: list[dict[str, object]]) -> None:
         "1 -> 2 processes | ours: 2 / 1 on two free cores (>= 1.7) | anchor: same |"
     )
     print("|---|---|---|---|---|---|---|---|")
+    projections: dict[str, list[float]] = {}
     for db, route, one, two in pairs:
         ours1, ours2, anchor1, anchor2 = one["ours"], two["ours"], one["anchor"], two["anchor"]
         projected = 2 * ours2["per_cpu_s"] / ours1["per_cpu_s"]
@@ -341,6 +366,13 @@ def report(rows: list[dict[str, object]]) -> None:
             f"| {ours1['per_cpu_s']:.0f} -> {ours2['per_cpu_s']:.0f} "
             f"| {projected:.2f} {verdict(projected >= SCALING_TARGET)} "
             f"| {anchor_projected:.2f} |"
+        )
+        projections.setdefault(str(db), []).append(projected)
+    for db, values in projections.items():
+        print(
+            f"{db}: 2 processes / 1 on two free cores {min(values):.2f}-{max(values):.2f} "
+            f"(target >= {SCALING_TARGET:g}: {sum(v >= SCALING_TARGET for v in values)} of "
+            f"{len(values)} met; per CPU second, see bench/README.md)"
         )
 
 
