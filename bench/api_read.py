@@ -41,10 +41,12 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 import sqlalchemy as sa
 from local import api_command, create_schema, drop_schema, free_port
+from sqlmodel import col
 
 from connectors.dump import load_dump
 from service.db.engine import create_db_engine, create_session_factory
@@ -79,10 +81,10 @@ def seed(url: str) -> tuple[str, list[tuple[str, str]]]:
         new = create_api_key(session, "bench")
         session.commit()
         assert new.workspace.id is not None
-        for steps, board in ((500, "uXjVbench500="), (10, "uXjVbench010=")):
+        for steps, external_id in ((500, "uXjVbench500="), (10, "uXjVbench010=")):
             dump = stream_dump(
                 steps,
-                board_id=board,
+                board_id=external_id,
                 problems=[(i, f"Problem {i} (2)") for i in range(0, steps, 10)],
             )
             job, _ = submit_import(
@@ -94,8 +96,8 @@ def seed(url: str) -> tuple[str, list[tuple[str, str]]]:
             assert done is not None
             assert done.status == "succeeded", done.error
             stream_id = session.execute(
-                sa.select(RevisionStream.stream_id)
-                .where(RevisionStream.step_count == steps)  # type: ignore[arg-type]
+                sa.select(col(RevisionStream.stream_id))
+                .where(col(RevisionStream.step_count) == steps)
                 .limit(1)
             ).scalar_one()
             routes.append((f"GET /v1/streams/{{id}} ({steps} steps)", f"/v1/streams/{stream_id}"))
@@ -197,14 +199,14 @@ def run_wrk(
     }
 
 
-def bench_database(name: str, url: str, args: argparse.Namespace) -> list[dict[str, object]]:
+def bench_database(name: str, url: str, args: argparse.Namespace) -> list[dict[str, Any]]:
     key, routes = seed(url)
     # No per-key rate limit: the default (300 per 10 s) would answer a load test with 429s.
     env = {**os.environ, "VSM_DATABASE_URL": url, "VSM_LOG_FORMAT": "json", "VSM_RATE_LIMIT": ""}
     env.pop("VSM_BROKER_URL", None)
     auth = f"Authorization: Bearer {key}"
     options = ["--no-access-log", "--log-level", "warning"]
-    rows: list[dict[str, object]] = []
+    rows: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory() as tmp:
         bodies_file = Path(tmp) / "bodies.json"
         for workers in args.workers:
@@ -293,7 +295,7 @@ def verdict(ok: bool) -> str:
     return "met" if ok else "MISSED"
 
 
-def summary(rows: list[dict[str, object]]) -> None:
+def summary(rows: list[dict[str, Any]]) -> None:
     """One line per database and process count naming the targets (bench/run_all.py lists
     the lines that do): the range of each ratio over the routes and how many met it."""
     groups: dict[tuple[object, object], list[tuple[float, float]]] = {}
@@ -316,7 +318,7 @@ def summary(rows: list[dict[str, object]]) -> None:
         )
 
 
-def report(rows: list[dict[str, object]]) -> None:
+def report(rows: list[dict[str, Any]]) -> None:
     print(
         "\n| database | processes | route | ours req/s | anchor req/s | ratio (>= 0.5) "
         "| ours p99 ms | anchor p99 ms | ratio (<= 3) |"
