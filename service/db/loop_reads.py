@@ -94,16 +94,28 @@ class LoopReads:
                 self.close_inline()  # opened afresh next time, in case it is the one that broke
                 raise
             return
+        from psycopg_pool import PoolTimeout
+
         pool = await self._open_pool()
-        async with pool.connection(timeout=self._wait_s) as connection:
-            try:
-                yield _Awaited(connection)
-            except sa.exc.DBAPIError:
-                if connection.broken:
-                    # The pool drops this one on return; the others were opened before
-                    # whatever broke it (a restart) and are checked now, not one request each.
-                    await pool.check()
-                raise
+        try:
+            connection = await pool.getconn(timeout=self._wait_s)
+        except PoolTimeout as exc:
+            # No connection within wait_s: the database is unreachable (the pool keeps trying
+            # in the background) or every connection is busy. Said as SQLAlchemy says an
+            # unreachable database, which the routes answer 503 with Retry-After.
+            raise sa.exc.OperationalError(None, None, exc) from exc
+        broken = False
+        try:
+            yield _Awaited(connection)
+        except sa.exc.DBAPIError:
+            broken = connection.broken
+            raise
+        finally:
+            await pool.putconn(connection)  # a broken one is dropped, not pooled again
+            if broken:
+                # The others were opened before whatever broke this one (a restart): checked
+                # now, rather than failing one request each.
+                await pool.check()
 
     def loop_connection(self) -> Any:
         """SQLite: the loop's own DBAPI connection (a pool checkout and its reset on return cost

@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from service.db.engine import PlainQuery
+from service.db.engine import PlainQuery, create_db_engine
 from service.db.loop_reads import LoopReads
 from service.db.tables import Board, Workspace
 from tests.conftest import TestDatabase, postgres_database
@@ -117,3 +117,22 @@ def test_a_dropped_connection_fails_one_request_and_the_pool_recovers(
     assert len(pids) == 2
     assert failed  # the request on a dropped connection goes elsewhere (the routes)
     assert after not in pids  # the next one is served by a new connection, not the other dead one
+
+
+def test_an_unreachable_database_is_said_as_sqlalchemy_says_it() -> None:
+    # Nothing listens on port 1: the pool keeps trying, the request gives up after wait_s with
+    # the error the routes answer 503 (not-ready, Retry-After).
+    engine = create_db_engine("postgresql+psycopg://postgres@127.0.0.1:1/test")
+    query = PlainQuery(engine, sa.select(sa.literal(1)))
+
+    async def read() -> None:
+        loop_reads = LoopReads(engine, wait_s=0.2)
+        try:
+            async with loop_reads.reads() as reads:
+                await reads.first(query)
+        finally:
+            await loop_reads.close()
+
+    with pytest.raises(sa.exc.OperationalError):
+        asyncio.run(read())
+    engine.dispose()
