@@ -134,10 +134,11 @@ def submit_import(
     memory (a live fetch, the web form, the demo), written to ``uploads``. ``board``, when
     the caller parsed it already, names the job's board before the worker runs. Flushes, never
     commits: a caller that does not commit leaves a file the sweep deletes."""
-    existing = _replayed(session, workspace_id, idempotency_key, sha256_hex(raw))
+    digest = sha256_hex(raw)  # taken once: the replay check and the stored upload share it
+    existing = _replayed(session, workspace_id, idempotency_key, digest)
     if existing is not None:
         return existing, False
-    upload = uploads.store(raw)
+    upload = uploads.store(raw, sha256=digest)
     try:
         job, created = submit_upload(
             session,

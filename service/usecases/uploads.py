@@ -21,7 +21,7 @@ import os
 import re
 import secrets
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import BinaryIO
@@ -115,16 +115,18 @@ class UploadFolder:
         self.path.mkdir(parents=True, exist_ok=True)
         return UploadFile(self.path, hashed=hashed)
 
-    def store(self, raw: bytes) -> StoredUpload:
+    def store(self, raw: bytes, *, sha256: str | None = None) -> StoredUpload:
         """Write ``raw`` (already in memory: a live fetch, the web form, the demo) as an
-        upload, hashed; the caller hands it to a job (:func:`attach_upload`) or deletes it."""
-        upload = self.create(hashed=True)
+        upload with its SHA-256: ``sha256`` when the caller took it already, else taken here.
+        The caller hands it to a job (:func:`attach_upload`) or deletes it."""
+        upload = self.create(hashed=sha256 is None)
         try:
             upload.write([raw])
-            return upload.finish()
+            stored = upload.finish()
         except BaseException:
             upload.abandon()
             raise
+        return stored if sha256 is None else replace(stored, sha256=sha256)
 
     def read(self, name: str) -> bytes | None:
         """The upload's bytes, or None when its file is gone."""
