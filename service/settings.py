@@ -7,9 +7,9 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
-from sqlalchemy.engine import make_url
 
 from connectors.mural.client import DEFAULT_API_URL as MURAL_API_URL
+from service.db.urls import sqlite_file
 
 DEFAULT_SQLITE_PATH = Path("var") / "valuestream.db"
 MURAL_AUTH_URL = "https://app.mural.co/api/public/v1/authorization/oauth2/"
@@ -254,11 +254,9 @@ class Settings(BaseSettings):
         embedded data directory), else ``var/uploads``."""
         if self.upload_dir is not None:
             return self.upload_dir
-        database = make_url(self.database_url)
-        name = database.database or ""
-        is_file = name not in ("", ":memory:") and not name.startswith("file:")
-        if database.get_backend_name() == "sqlite" and is_file:
-            return Path(name).parent / "uploads"
+        database = sqlite_file(self.database_url)
+        if database is not None:
+            return database.parent / "uploads"
         return DEFAULT_SQLITE_PATH.parent / "uploads"
 
     @property

@@ -6,13 +6,14 @@ import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import sessionmaker
 from sqlmodel import Session
+
+from service.db.urls import sqlite_file
 
 SessionFactory = sessionmaker[Session]
 
@@ -71,11 +72,10 @@ def dump_json(value: Any) -> str:
 
 def create_db_engine(url: str, *, pool_size: int = 10) -> Engine:
     """An engine for ``url``. A SQLite file's directory is created when missing."""
-    parsed = sa.engine.make_url(url)
-    if parsed.get_backend_name() == "sqlite":
-        database = parsed.database
-        if database and database != ":memory:" and not database.startswith("file:"):
-            Path(database).parent.mkdir(parents=True, exist_ok=True)
+    if sa.engine.make_url(url).get_backend_name() == "sqlite":
+        database = sqlite_file(url)
+        if database is not None:
+            database.parent.mkdir(parents=True, exist_ok=True)
         engine = sa.create_engine(
             url,
             connect_args={"check_same_thread": False, "timeout": 15},
