@@ -212,7 +212,7 @@ class HotReads:
                 _rs.c.stream_id,
                 _rs.c.position,
                 _stream.c.key,
-                sa.cast(_rs.c.data, sa.LargeBinary if loop_reads.inline else sa.Text),
+                streams.document_column(as_bytes=loop_reads.inline),
             )
             .join(_stream, _stream.c.id == _rs.c.stream_id)
             .where(
