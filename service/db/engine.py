@@ -125,6 +125,7 @@ class PlainQuery:
 
     def __init__(self, engine: Engine, statement: Any, *, typed: bool = False) -> None:
         self._engine = engine
+        self.statement = statement
         dialect = engine.dialect
         self._dialect = dialect
         compiled = statement.compile(dialect=dialect)
@@ -163,15 +164,6 @@ class PlainQuery:
         """Execute a statement that returns no rows on a DBAPI ``connection``."""
         self._execute(connection, values, fetch=0)
 
-    async def first_async(self, connection: Any, **values: Any) -> tuple[Any, ...] | None:
-        """``first_on`` on an asynchronous connection (psycopg's ``AsyncConnection``)."""
-        rows = await self._execute_async(connection, values, fetch=1)
-        return rows[0] if rows else None
-
-    async def all_async(self, connection: Any, **values: Any) -> list[tuple[Any, ...]]:
-        """``all_on`` on an asynchronous connection (psycopg's ``AsyncConnection``)."""
-        return await self._execute_async(connection, values, fetch=-1)
-
     def _bound(self, values: dict[str, Any]) -> Any:
         params = self._compiled.construct_params(values)
         for name, processor in self._binders.items():
@@ -181,7 +173,8 @@ class PlainQuery:
     def _error(self, bound: Any, exc: Exception) -> sa.exc.StatementError:
         return sa.exc.DBAPIError.instance(self._sql, bound, exc, self._dialect.loaded_dbapi.Error)
 
-    def _rows(self, rows: list[Any]) -> list[tuple[Any, ...]]:
+    def rows(self, rows: list[Any]) -> list[tuple[Any, ...]]:
+        """Rows as a driver returned them, as tuples, with the result processing when typed."""
         if not self._typed:
             return [tuple(row) for row in rows]
         return [self.process(row) for row in rows]
@@ -202,25 +195,7 @@ class PlainQuery:
             raise self._error(bound, exc) from exc
         finally:
             cursor.close()
-        return self._rows(rows)
-
-    async def _execute_async(
-        self, connection: Any, values: dict[str, Any], *, fetch: int
-    ) -> list[Any]:
-        bound = self._bound(values)
-        cursor = connection.cursor()
-        try:
-            await cursor.execute(self._sql, bound)
-            if fetch == 1:
-                first = await cursor.fetchone()
-                rows = [] if first is None else [first]
-            else:
-                rows = await cursor.fetchall()
-        except self._dialect.loaded_dbapi.Error as exc:
-            raise self._error(bound, exc) from exc
-        finally:
-            await cursor.close()
-        return self._rows(rows)
+        return self.rows(rows)
 
     def process(self, row: Any) -> tuple[Any, ...]:
         """A row as the driver returned it, with its columns' result processing applied."""

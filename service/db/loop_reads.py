@@ -8,12 +8,17 @@ request a :class:`Reads`, whose ``first`` and ``all`` run :class:`PlainQuery` st
 
 - **SQLite**: on one DBAPI connection of the loop's own, called inline. In WAL mode a reader
   never waits for a writer, and a look-up (about 0.02 ms) costs less than a hop.
-- **PostgreSQL**: on a pool of psycopg ``AsyncConnection`` (psycopg_pool), in autocommit: one
-  round trip per look-up, where the engine's pool adds three (``BEGIN`` and the pre-ping's
-  ``SELECT 1`` at checkout, ``ROLLBACK`` at return). No ping checks a pooled connection: when
-  one turns out broken (a database restart) the request goes to the routes and the pool checks
-  the others at once. A request that waits longer than ``wait_s`` for a connection goes to the
-  routes too.
+- **PostgreSQL**: on asyncpg connections kept by the loop (:class:`_Connections`), one round
+  trip per look-up (each statement its own implicit transaction; asyncpg prepares it once per
+  connection). asyncpg, not psycopg, because its client side costs less: a query took 64 us of
+  the API's CPU through psycopg's ``AsyncConnection`` and psycopg_pool, 24-28 us this way, at
+  16 requests at once (docs/performance.md). The statements are compiled for SQLAlchemy's
+  asyncpg dialect and their rows typed by it, JSON decoded as psycopg decodes it, so a row
+  here equals the engine's. No ping checks a pooled connection: when one turns out broken (a
+  database restart) that request goes to the routes and the pool replaces its other
+  connections at their next use. A request that waits longer than ``wait_s`` for a
+  connection goes to the routes too. The driver's errors come as SQLAlchemy's
+  (``OperationalError`` for a connection that failed or never came).
 
 Each statement is its own snapshot (as :class:`PlainQuery` says). A revision's rows are never
 rewritten, so two look-ups of one request agree about them.
@@ -22,8 +27,10 @@ rewritten, so two look-ups of one request agree about them.
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import sqlalchemy as sa
@@ -57,17 +64,165 @@ class _Inline:
         return query.all_on(self._connection, **values)
 
 
-class _Awaited:
-    """PostgreSQL: the statements are awaited on a pooled ``AsyncConnection``."""
+@dataclass(frozen=True, slots=True)
+class _Statement:
+    """A :class:`PlainQuery` as asyncpg runs it: its SQL compiled for SQLAlchemy's asyncpg
+    dialect (``$1`` placeholders), its bound names in order and their bind processing."""
 
-    def __init__(self, connection: Any) -> None:
+    sql: str
+    compiled: Any
+    names: tuple[str, ...]
+    binders: dict[str, Any]
+
+    @classmethod
+    def of(cls, query: PlainQuery) -> _Statement:
+        from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
+
+        dialect = asyncpg_dialect()  # type: ignore[no-untyped-call]
+        compiled = query.statement.compile(dialect=dialect)
+        binders = {
+            name: processor
+            for name, bind in compiled.binds.items()
+            if (processor := bind.type.dialect_impl(dialect).bind_processor(dialect)) is not None
+        }
+        return cls(compiled.string, compiled, tuple(compiled.positiontup or ()), binders)
+
+    def bound(self, values: dict[str, Any]) -> list[Any]:
+        params = self.compiled.construct_params(values)
+        for name, processor in self.binders.items():
+            params[name] = processor(params[name])
+        return [params[name] for name in self.names]
+
+
+class _Awaited:
+    """PostgreSQL: the statements are awaited on a pooled asyncpg connection."""
+
+    def __init__(self, connection: Any, statements: dict[PlainQuery, _Statement]) -> None:
         self._connection = connection
+        self._statements = statements
+        # A statement left unfinished (its request cancelled, an error) leaves the connection
+        # in a state nobody knows: it is closed, not pooled again.
+        self.in_flight = False
 
     async def first(self, query: PlainQuery, **values: Any) -> tuple[Any, ...] | None:
-        return await query.first_async(self._connection, **values)
+        rows = await self._fetch(query, values)
+        return rows[0] if rows else None
 
     async def all(self, query: PlainQuery, **values: Any) -> list[tuple[Any, ...]]:
-        return await query.all_async(self._connection, **values)
+        return await self._fetch(query, values)
+
+    async def _fetch(self, query: PlainQuery, values: dict[str, Any]) -> list[tuple[Any, ...]]:
+        statement = self._statements.get(query)
+        if statement is None:
+            statement = self._statements[query] = _Statement.of(query)
+        bound = statement.bound(values)
+        self.in_flight = True
+        try:
+            rows = await self._connection.fetch(statement.sql, *bound)
+        except Exception as exc:
+            raise _as_sqlalchemy(exc, statement.sql, bound) from exc
+        self.in_flight = False
+        return query.rows(rows)
+
+
+class _Connections:
+    """The asyncpg connections of one event loop: at most ``size`` open, the idle ones reused
+    last in, first out, each opened when a request finds none idle.
+
+    Not asyncpg's ``Pool``: on Python 3.11 its checkout runs ``wait_for`` and its return
+    ``shield``, a task each, and the two cost 25-30 us of the 150-200 us of a hot read
+    (bench/api_read.py: 49-63 us of CPU a query through the pool, 24-28 us this way, at 16
+    requests at once). Everything here runs on the one loop, so a list and a semaphore do: no
+    lock, no background task. A request waits for a free connection only when all are busy,
+    and then at most ``wait_s``."""
+
+    def __init__(self, dsn: str, size: int, wait_s: float) -> None:
+        self._dsn = dsn
+        self._wait_s = wait_s
+        self._slots = asyncio.Semaphore(size)
+        self._idle: list[tuple[Any, int]] = []
+        self._generation = 0  # connections of an earlier one are closed on return
+        self._closed = False
+
+    async def acquire(self) -> tuple[Any, int]:
+        """An open connection and its generation; asyncpg's error when none can be had."""
+        if self._slots.locked():  # all busy: wait, but not for long
+            await asyncio.wait_for(self._slots.acquire(), self._wait_s)
+        else:
+            await self._slots.acquire()
+        try:
+            while self._idle:
+                connection, generation = self._idle.pop()
+                if not connection.is_closed():
+                    return connection, generation
+            connection = await _connect(self._dsn, self._wait_s)
+            return connection, self._generation
+        except BaseException:
+            self._slots.release()
+            raise
+
+    def release(self, connection: Any, generation: int, *, reusable: bool) -> None:
+        """Give ``connection`` back: kept when ``reusable`` and still current, else closed."""
+        try:
+            if (
+                reusable
+                and not self._closed
+                and generation == self._generation
+                and not connection.is_closed()
+            ):
+                self._idle.append((connection, generation))
+            else:
+                connection.terminate()
+        finally:
+            self._slots.release()
+
+    def expire(self) -> None:
+        """Close the idle connections and, on return, those in use: they were opened before
+        whatever broke one of them (a database restart)."""
+        self._generation += 1
+        idle, self._idle = self._idle, []
+        for connection, _ in idle:
+            connection.terminate()
+
+    async def close(self) -> None:
+        self._closed = True
+        idle, self._idle = self._idle, []
+        for connection, _ in idle:
+            await connection.close(timeout=self._wait_s)
+
+
+async def _connect(dsn: str, timeout: float) -> Any:
+    """A new asyncpg connection decoding JSON as psycopg (the engine) does."""
+    import asyncpg  # PostgreSQL only
+
+    connection = await asyncpg.connect(dsn, timeout=timeout)
+    try:
+        for name in ("json", "jsonb"):
+            await connection.set_type_codec(
+                name, encoder=json.dumps, decoder=json.loads, schema="pg_catalog", format="text"
+            )
+    except BaseException:
+        connection.terminate()
+        raise
+    return connection
+
+
+def _as_sqlalchemy(exc: BaseException, sql: str | None, bound: Any) -> sa.exc.DBAPIError:
+    """An asyncpg error as SQLAlchemy's: ``OperationalError`` when the connection failed, never
+    came or broke (the routes answer that 503), ``DBAPIError`` for the rest."""
+    import asyncpg
+
+    lost = (
+        OSError,
+        asyncio.TimeoutError,
+        asyncpg.InterfaceError,
+        asyncpg.PostgresConnectionError,
+        asyncpg.CannotConnectNowError,
+        asyncpg.AdminShutdownError,
+    )
+    if isinstance(exc, lost):
+        return sa.exc.OperationalError(sql, bound, exc)
+    return sa.exc.DBAPIError(sql, bound, exc)
 
 
 class LoopReads:
@@ -78,10 +233,10 @@ class LoopReads:
         self._engine = engine
         self.inline = engine.dialect.name == "sqlite"
         self._connection: Any = None
-        self._pool: Any = None
+        self._pool: _Connections | None = None
         self._pool_size = pool_size
         self._wait_s = wait_s
-        self._opening = asyncio.Lock()
+        self._statements: dict[PlainQuery, _Statement] = {}
 
     @asynccontextmanager
     async def reads(self) -> AsyncIterator[Reads]:
@@ -94,28 +249,22 @@ class LoopReads:
                 self.close_inline()  # opened afresh next time, in case it is the one that broke
                 raise
             return
-        from psycopg_pool import PoolTimeout
-
-        pool = await self._open_pool()
+        pool = self._open_pool()
         try:
-            connection = await pool.getconn(timeout=self._wait_s)
-        except PoolTimeout as exc:
-            # No connection within wait_s: the database is unreachable (the pool keeps trying
-            # in the background) or every connection is busy. Said as SQLAlchemy says an
-            # unreachable database, which the routes answer 503 with Retry-After.
-            raise sa.exc.OperationalError(None, None, exc) from exc
-        broken = False
+            connection, generation = await pool.acquire()
+        except Exception as exc:
+            # Not connected within wait_s (the database unreachable, or all connections busy),
+            # or refused: said as SQLAlchemy says an unreachable database, which the routes
+            # answer 503 with Retry-After.
+            raise _as_sqlalchemy(exc, None, None) from exc
+        reads = _Awaited(connection, self._statements)
         try:
-            yield _Awaited(connection)
-        except sa.exc.DBAPIError:
-            broken = connection.broken
+            yield reads
+        except sa.exc.OperationalError:
+            pool.expire()  # the others were opened before whatever broke this one
             raise
         finally:
-            await pool.putconn(connection)  # a broken one is dropped, not pooled again
-            if broken:
-                # The others were opened before whatever broke this one (a restart): checked
-                # now, rather than failing one request each.
-                await pool.check()
+            pool.release(connection, generation, reusable=not reads.in_flight)
 
     def loop_connection(self) -> Any:
         """SQLite: the loop's own DBAPI connection (a pool checkout and its reset on return cost
@@ -129,25 +278,15 @@ class LoopReads:
             self._connection.close()
             self._connection = None
 
-    async def _open_pool(self) -> Any:
-        if self._pool is not None:
-            return self._pool
-        async with self._opening:  # the first requests arrive together
-            if self._pool is not None:
-                return self._pool
-            from psycopg_pool import AsyncConnectionPool  # PostgreSQL only
-
-            _, connect_args = self._engine.dialect.create_connect_args(self._engine.url)
-            pool = AsyncConnectionPool(
-                kwargs={**connect_args, "autocommit": True},
-                min_size=1,
-                max_size=self._pool_size,
-                open=False,
-                name="vsm-loop-reads",
+    def _open_pool(self) -> _Connections:
+        if self._pool is None:
+            # The engine's URL for asyncpg; its query (``options``, ``sslmode``...) as libpq
+            # reads it: asyncpg passes what it does not know on as the connection's settings.
+            url = self._engine.url.set(drivername="postgresql")
+            self._pool = _Connections(
+                url.render_as_string(hide_password=False), self._pool_size, self._wait_s
             )
-            await pool.open()
-            self._pool = pool
-            return pool
+        return self._pool
 
     async def close(self) -> None:
         """Close the loop's connections (app shutdown)."""

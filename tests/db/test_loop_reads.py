@@ -21,7 +21,7 @@ from tests.conftest import TestDatabase, postgres_database
 
 _board = Board.__table__  # type: ignore[attr-defined]
 _BOARDS = (
-    sa.select(_board.c.name, _board.c.created_at)
+    sa.select(_board.c.name, _board.c.created_at, _board.c.rules)
     .where(_board.c.workspace_id == sa.bindparam("workspace"))
     .order_by(_board.c.name)
 )
@@ -51,6 +51,7 @@ def test_rows_and_types_are_those_of_a_synchronous_read(engine: Engine) -> None:
                     external_id=name,
                     name=name,
                     created_at=created,
+                    rules={"lanes": [name, "Kunde"], "minutes": 1.5} if name == "Abo" else None,
                 )
             )
         session.commit()
@@ -71,8 +72,9 @@ def test_rows_and_types_are_those_of_a_synchronous_read(engine: Engine) -> None:
 
     every, first, none = asyncio.run(read())
 
-    assert [name for name, _ in every] == ["Abo", "Bestellung"]
+    assert [name for name, _, _ in every] == ["Abo", "Bestellung"]
     assert every == expected
+    assert every[0][2] == {"lanes": ["Abo", "Kunde"], "minutes": 1.5}  # JSON decoded
     assert first == expected[0]
     assert none is None
     assert isinstance(every[0][1], datetime)  # the column's result processing applied
@@ -136,3 +138,70 @@ def test_an_unreachable_database_is_said_as_sqlalchemy_says_it() -> None:
     with pytest.raises(sa.exc.OperationalError):
         asyncio.run(read())
     engine.dispose()
+
+
+@pytest.mark.postgres
+def test_a_request_waits_for_a_busy_pool_no_longer_than_wait_s(postgres: TestDatabase) -> None:
+    engine = postgres.engine
+    backend = PlainQuery(engine, sa.select(sa.func.pg_backend_pid()))
+
+    async def scenario() -> tuple[set[int], bool, int]:
+        loop_reads = LoopReads(engine, pool_size=2, wait_s=0.05)
+        try:
+            async with AsyncExitStack() as both:
+                held = [await both.enter_async_context(loop_reads.reads()) for _ in range(2)]
+                pids = {row[0] for reads in held if (row := await reads.first(backend))}
+                waited_out = False
+                try:
+                    async with loop_reads.reads():
+                        pass
+                except sa.exc.OperationalError:
+                    waited_out = True
+            async with loop_reads.reads() as reads:
+                row = await reads.first(backend)
+            assert row is not None
+            return pids, waited_out, row[0]
+        finally:
+            await loop_reads.close()
+
+    pids, waited_out, after = asyncio.run(scenario())
+
+    assert len(pids) == 2  # two connections, no more
+    assert waited_out  # the third request went to the routes (503 when they cannot answer)
+    assert after in pids  # a connection given back serves the next request
+
+
+@pytest.mark.postgres
+def test_a_request_cancelled_mid_statement_does_not_give_its_connection_back(
+    postgres: TestDatabase,
+) -> None:
+    engine = postgres.engine
+    backend = PlainQuery(engine, sa.select(sa.func.pg_backend_pid()))
+    slow = PlainQuery(engine, sa.select(sa.func.pg_sleep(30)))
+
+    async def scenario() -> tuple[int, int]:
+        async with opened(engine) as loop_reads:
+            async with loop_reads.reads() as reads:
+                row = await reads.first(backend)
+            assert row is not None
+            entered: list[object] = []
+
+            async def request() -> None:
+                async with loop_reads.reads() as reads:
+                    entered.append(reads)
+                    await reads.first(slow)
+
+            task = asyncio.create_task(request())
+            while not entered or not getattr(entered[0], "in_flight", False):
+                await asyncio.sleep(0)
+            task.cancel()  # the client went away, or the server is stopping
+            with pytest.raises(asyncio.CancelledError):
+                await task
+            async with loop_reads.reads() as reads:
+                after = await reads.first(backend)
+            assert after is not None
+            return row[0], after[0]
+
+    before, after = asyncio.run(scenario())
+
+    assert after != before  # a connection with a statement half done is not used again
