@@ -222,6 +222,31 @@ class HotReads:
             .order_by(_rs.c.position)
             .limit(self._page + 1),
         )
+        # The first page's streams at the board's latest revision, without their documents.
+        self._q_stream_heads = PlainQuery(
+            engine,
+            sa.select(
+                _rs.c.stream_id,
+                _rs.c.position,
+                _stream.c.key,
+                _rs.c.etag,
+                _board.c.latest_revision_number,
+            )
+            .join(_stream, _stream.c.id == _rs.c.stream_id)
+            .join(
+                _board,
+                sa.and_(
+                    _board.c.id == _stream.c.board_id,
+                    _rs.c.revision_number == _board.c.latest_revision_number,
+                ),
+            )
+            .where(
+                _board.c.id == sa.bindparam("board"),
+                _board.c.workspace_id == sa.bindparam("workspace"),
+            )
+            .order_by(_rs.c.position)
+            .limit(self._page + 1),
+        )
         self._q_key = PlainQuery(
             engine,
             sa.select(_key.c.workspace_id, _key.c.revoked_at).where(
@@ -346,9 +371,20 @@ class HotReads:
 
     async def _stream(
         self, reads: Reads, workspace_id: int, ids: tuple[int, ...], if_none_match: str | None
-    ) -> Response:
-        found = await self._streams.read_with(reads, workspace_id, ids[0], None, if_none_match)
-        return streams.stream_response(found)
+    ) -> Answer | Response:
+        head = await self._streams.head(reads, workspace_id, ids[0], None)
+        if etag_matches(if_none_match, streams.stream_etag(head.etag)):
+            return streams.stream_response(head.etag)
+        # The answer is the stream's row at that revision, which the ETag (a hash of the
+        # board, the key and the document) names: kept, so a read costs one look-up of the
+        # head instead of carrying the document out of the database each time.
+        key = ("stream", head.stream_id, head.revision, head.etag)
+        cached = self._cache.get(key)
+        if cached is None:
+            document = await self._streams.document(reads, head)
+            cached = Answer.of(streams.stream_response(head.with_document(document)))
+            self._cache.put(key, cached)
+        return cached
 
     async def _map(
         self, reads: Reads, workspace_id: int, ids: tuple[int, ...], if_none_match: str | None
@@ -404,12 +440,18 @@ class HotReads:
 
     async def _board_streams(
         self, reads: Reads, workspace_id: int, ids: tuple[int, ...], if_none_match: str | None
-    ) -> Response:
+    ) -> Answer:
         (board_id,) = ids
-        board = await reads.first(self._q_board, workspace=workspace_id, board=board_id)
-        if board is None or board[5] is None:
-            raise _Fallthrough
-        number = int(board[5])
+        heads = await reads.all(self._q_stream_heads, workspace=workspace_id, board=board_id)
+        if not heads:
+            raise _Fallthrough  # no such board here, no revision yet, or a revision of none
+        # The page is its streams' rows at the board's latest revision, which their ETags
+        # name (as a stream's answer, above): kept by them.
+        key = ("streams", board_id, tuple(heads))
+        cached = self._cache.get(key)
+        if cached is not None:
+            return cached
+        number = int(heads[0][4])
         rows = await reads.all(self._q_streams, board=board_id, number=number)
         following = None
         if len(rows) > self._page:
@@ -419,7 +461,10 @@ class HotReads:
             stream_json(stream_id, board_id, number, key, document)
             for stream_id, _, key, document in rows
         ]
-        return json_bytes_with_etag(stream_page(items, self._page, following), if_none_match)
+        body = stream_page(items, self._page, following)
+        cached = Answer.of(json_bytes_with_etag(body, None))
+        self._cache.put(key, cached)
+        return cached
 
     async def _revision(
         self, reads: Reads, workspace_id: int, ids: tuple[int, ...], if_none_match: str | None

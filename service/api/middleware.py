@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 import re
+import os
 import time
-import uuid
 from collections.abc import Mapping
 
 import structlog
@@ -39,7 +39,9 @@ class RequestIdMiddleware:
             if name == b"x-request-id":
                 incoming = value.decode("latin-1")
                 break
-        request_id = incoming if _VALID_ID.match(incoming) else uuid.uuid4().hex
+        # 32 random hex digits, as uuid4().hex gives, without building a UUID (uuid4 took 2 %
+        # of a hot read's CPU, bench/api_read.py).
+        request_id = incoming if _VALID_ID.match(incoming) else os.urandom(16).hex()
         scope.setdefault("state", {})["request_id"] = request_id
         structlog.contextvars.bind_contextvars(request_id=request_id)
         started = time.perf_counter()

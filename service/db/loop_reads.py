@@ -146,8 +146,9 @@ class _Connections:
 
     async def acquire(self) -> tuple[Any, int]:
         """An open connection and its generation; asyncpg's error when none can be had."""
-        if self._slots.locked():  # all busy: wait, but not for long
-            await asyncio.wait_for(self._slots.acquire(), self._wait_s)
+        if self._slots.locked():  # all busy: wait, but not for long (no task, as wait_for has)
+            async with asyncio.timeout(self._wait_s):
+                await self._slots.acquire()
         else:
             await self._slots.acquire()
         try:

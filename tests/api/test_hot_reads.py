@@ -123,13 +123,25 @@ def test_the_fast_path_keeps_other_workspaces_out_and_follows_new_revisions(
             assert client.get(path, headers=bob.headers).status_code == 404, path
         assert client.get("/v1/boards", headers=bob.headers).json()["items"] == []
 
-        report, page = paths[4], paths[5]
+        report, page, listed, stream = paths[4], paths[5], paths[2], paths[6]
         first = client.get(report, headers=alice.headers).json()
         first_page = client.get(page, headers=alice.headers)
+        # Read twice: the second answer is the one kept.
+        first_streams = [client.get(listed, headers=alice.headers).json() for _ in range(2)]
+        first_stream = [client.get(stream, headers=alice.headers).json() for _ in range(2)]
         import_dump(client, alice, stream_dump(7, problems=[(1, "Wartezeit (2)")]))
         second = client.get(report, headers=alice.headers).json()
         second_page = client.get(page, headers=alice.headers)
+        second_streams = client.get(listed, headers=alice.headers).json()
+        second_stream = client.get(stream, headers=alice.headers).json()
 
+    assert first_streams[0] == first_streams[1]
+    assert first_stream[0] == first_stream[1]
+    assert [item["revision"] for item in first_streams[1]["items"]] == [1]
+    assert [item["revision"] for item in second_streams["items"]] == [2]
+    assert (first_stream[1]["revision"], second_stream["revision"]) == (1, 2)
+    assert len(first_stream[1]["stream"]["steps"]) == 6
+    assert len(second_stream["stream"]["steps"]) == 7
     assert (first["revision"], second["revision"]) == (1, 2)
     assert first_page.headers["etag"] != second_page.headers["etag"]
     assert "Schritt 7" in second_page.text

@@ -37,6 +37,23 @@ class StreamRow:
     document: str | bytes
 
 
+@dataclass(frozen=True, slots=True)
+class StreamHead:
+    """A stream's row for one revision without its document: what decides its answer, since
+    the ETag is the hash of the board, the key and the document."""
+
+    stream_id: int
+    board_id: int
+    revision: int
+    key: str
+    etag: str
+
+    def with_document(self, document: str | bytes) -> StreamRow:
+        return StreamRow(
+            self.stream_id, self.board_id, self.revision, self.key, self.etag, document
+        )
+
+
 def stream_document_or_404(
     session: Session, workspace_id: int, stream_id: int, revision: int | None
 ) -> StreamRow:
@@ -163,26 +180,37 @@ class StreamReader:
         if_none_match: str | None,
     ) -> StreamRow | str:
         """``read`` with the look-ups of a request that holds them already."""
-        params = {"stream": stream_id, "workspace": workspace_id, "revision": revision}
-        pinned = revision is not None
         if if_none_match:
-            meta = await reads.first(self._latest[(pinned, False)], **params)
-            if meta is None:
-                raise _not_found(stream_id, revision)
-            number, etag, key, board_id = meta
-            if etag_matches(if_none_match, stream_etag(etag)):
-                return str(etag)
-            # Rows of a revision are never rewritten, so this second read sees the same row.
-            found = await reads.first(self._document, stream=stream_id, revision=number)
-            if found is None:
-                raise _not_found(stream_id, revision)
-            (document,) = found
-        else:
-            row = await reads.first(self._latest[(pinned, True)], **params)
-            if row is None:
-                raise _not_found(stream_id, revision)
-            number, etag, key, board_id, document = row
+            head = await self.head(reads, workspace_id, stream_id, revision)
+            if etag_matches(if_none_match, stream_etag(head.etag)):
+                return head.etag
+            return head.with_document(await self.document(reads, head))
+        params = {"stream": stream_id, "workspace": workspace_id, "revision": revision}
+        row = await reads.first(self._latest[(revision is not None, True)], **params)
+        if row is None:
+            raise _not_found(stream_id, revision)
+        number, etag, key, board_id, document = row
         return StreamRow(stream_id, board_id, number, key, etag, document)
+
+    async def head(
+        self, reads: Reads, workspace_id: int, stream_id: int, revision: int | None
+    ) -> StreamHead:
+        """The stream's row without its document (the 404 problem when there is none here)."""
+        params = {"stream": stream_id, "workspace": workspace_id, "revision": revision}
+        meta = await reads.first(self._latest[(revision is not None, False)], **params)
+        if meta is None:
+            raise _not_found(stream_id, revision)
+        number, etag, key, board_id = meta
+        return StreamHead(stream_id, board_id, number, key, etag)
+
+    async def document(self, reads: Reads, head: StreamHead) -> str | bytes:
+        """The document of the stream ``head`` read. Rows of a revision are never rewritten, so
+        this second read sees the same row (a deleted board's: the 404 problem)."""
+        found = await reads.first(self._document, stream=head.stream_id, revision=head.revision)
+        if found is None:
+            raise _not_found(head.stream_id, head.revision)
+        document: str | bytes = found[0]
+        return document
 
 
 def stream_etag(stored: str) -> str:
