@@ -208,6 +208,34 @@ async def _connect(dsn: str, timeout: float) -> Any:
     return connection
 
 
+# libpq's client-side parameters asyncpg does not read: left out, since asyncpg would send them
+# on as the server settings of the connection, which the server refuses. (The wait for a
+# connection is ``wait_s``.)
+_CLIENT_ONLY = frozenset(
+    {
+        "connect_timeout",
+        "keepalives",
+        "keepalives_idle",
+        "keepalives_interval",
+        "keepalives_count",
+        "tcp_user_timeout",
+        "gssencmode",
+        "channel_binding",
+        "requirepeer",
+        "load_balance_hosts",
+        "client_encoding",
+    }
+)
+
+
+def asyncpg_dsn(url: sa.URL) -> str:
+    """The engine's URL as asyncpg reads it: ``sslmode``, ``sslrootcert``, ``options``,
+    ``application_name``... as libpq reads them, libpq's client-only parameters left out."""
+    query = {name: value for name, value in url.query.items() if name not in _CLIENT_ONLY}
+    plain = url.set(drivername="postgresql", query=query)
+    return plain.render_as_string(hide_password=False)
+
+
 def _as_sqlalchemy(exc: BaseException, sql: str | None, bound: Any) -> sa.exc.DBAPIError:
     """An asyncpg error as SQLAlchemy's: ``OperationalError`` when the connection failed, never
     came or broke (the routes answer that 503), ``DBAPIError`` for the rest."""
@@ -255,9 +283,9 @@ class LoopReads:
             connection, generation = await pool.acquire()
         except Exception as exc:
             # Not connected within wait_s (the database unreachable, or all connections busy),
-            # or refused: said as SQLAlchemy says an unreachable database, which the routes
-            # answer 503 with Retry-After.
-            raise _as_sqlalchemy(exc, None, None) from exc
+            # or refused (a password, a setting): said as SQLAlchemy says an unreachable
+            # database, which the routes answer 503 with Retry-After.
+            raise sa.exc.OperationalError(None, None, exc) from exc
         reads = _Awaited(connection, self._statements)
         try:
             yield reads
@@ -281,12 +309,7 @@ class LoopReads:
 
     def _open_pool(self) -> _Connections:
         if self._pool is None:
-            # The engine's URL for asyncpg; its query (``options``, ``sslmode``...) as libpq
-            # reads it: asyncpg passes what it does not know on as the connection's settings.
-            url = self._engine.url.set(drivername="postgresql")
-            self._pool = _Connections(
-                url.render_as_string(hide_password=False), self._pool_size, self._wait_s
-            )
+            self._pool = _Connections(asyncpg_dsn(self._engine.url), self._pool_size, self._wait_s)
         return self._pool
 
     async def close(self) -> None:

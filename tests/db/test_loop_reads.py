@@ -205,3 +205,31 @@ def test_a_request_cancelled_mid_statement_does_not_give_its_connection_back(
     before, after = asyncio.run(scenario())
 
     assert after != before  # a connection with a statement half done is not used again
+
+
+@pytest.mark.postgres
+def test_libpq_parameters_of_the_url_are_read_as_libpq_reads_them(postgres: TestDatabase) -> None:
+    # connect_timeout is libpq's own (asyncpg would send it to the server, which refuses it);
+    # application_name and the schema's search path (options) are the connection's settings.
+    url = sa.make_url(postgres.url)
+    url = url.update_query_dict({"connect_timeout": "5", "application_name": "vsm-hot-reads"})
+    engine = create_db_engine(url.render_as_string(hide_password=False))
+    settings = PlainQuery(
+        engine,
+        sa.select(
+            sa.func.current_setting("application_name"), sa.func.current_setting("search_path")
+        ),
+    )
+
+    async def read() -> tuple[object, ...] | None:
+        async with opened(engine) as loop_reads, loop_reads.reads() as reads:
+            return await reads.first(settings)
+
+    try:
+        row = asyncio.run(read())
+    finally:
+        engine.dispose()
+
+    assert row is not None
+    assert row[0] == "vsm-hot-reads"
+    assert row[1] == sa.make_url(postgres.url).query["options"].removeprefix("-csearch_path=")
