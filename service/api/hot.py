@@ -18,7 +18,9 @@ asynchronous connections, one round trip each.
 
 What does not change between revisions is rendered once and kept (:class:`RenderCache`): the
 report, the report page, a stream's map and a revision's detail, keyed by the stored rows that
-determine them, so a new revision or new rules never meet a stale entry.
+determine them, so a new revision or new rules never meet a stale entry; a stream and a board's
+streams page likewise, keyed by their streams' ETags (hashes of their documents), so a read
+looks up the heads and carries a document out of the database only on a miss.
 """
 
 from __future__ import annotations
