@@ -104,6 +104,34 @@ def is_postgres(engine: Engine) -> bool:
     return engine.dialect.name == "postgresql"
 
 
+@dataclass(frozen=True, slots=True)
+class CompiledStatement:
+    """A Core statement compiled once for one dialect: its SQL, the bound names in the order
+    the driver takes them (none for named parameters) and their types' bind processing."""
+
+    sql: str
+    compiled: Any
+    order: tuple[str, ...]
+    binders: dict[str, Any]
+
+    @classmethod
+    def of(cls, statement: Any, dialect: Any) -> CompiledStatement:
+        compiled = statement.compile(dialect=dialect)
+        binders = {
+            name: processor
+            for name, bind in compiled.binds.items()
+            if (processor := bind.type.dialect_impl(dialect).bind_processor(dialect)) is not None
+        }
+        return cls(compiled.string, compiled, tuple(compiled.positiontup or ()), binders)
+
+    def bound(self, values: dict[str, Any]) -> Any:
+        """The parameters for ``values``: a list in order, or a dict for named parameters."""
+        params = self.compiled.construct_params(values)
+        for name, processor in self.binders.items():
+            params[name] = processor(params[name])
+        return [params[name] for name in self.order] if self.order else params
+
+
 class PlainQuery:
     """A Core statement compiled once for ``engine``'s dialect and run on a pooled DBAPI
     connection: no ``Connection`` object, no ``BEGIN`` event, no result processing.
@@ -125,23 +153,21 @@ class PlainQuery:
 
     def __init__(self, engine: Engine, statement: Any, *, typed: bool = False) -> None:
         self._engine = engine
-        self.statement = statement
+        self._statement = statement
         dialect = engine.dialect
         self._dialect = dialect
-        compiled = statement.compile(dialect=dialect)
-        self._compiled = compiled
-        self._sql = compiled.string
-        self._order = compiled.positiontup
+        self._form = CompiledStatement.of(statement, dialect)
+        self._sql = self._form.sql
         self._typed = typed
         self._processors = [
             column.type.dialect_impl(dialect).result_processor(dialect, None)
             for column in statement.exported_columns
         ]
-        self._binders = {
-            name: processor
-            for name, bind in compiled.binds.items()
-            if (processor := bind.type.dialect_impl(dialect).bind_processor(dialect)) is not None
-        }
+
+    def compiled_for(self, dialect: Any) -> CompiledStatement:
+        """The statement compiled for another driver's ``dialect`` (the loop's asyncpg), its
+        rows to be turned into this query's with :meth:`rows`."""
+        return CompiledStatement.of(self._statement, dialect)
 
     def first(self, **values: Any) -> tuple[Any, ...] | None:
         """The first row for the bound ``values``, or None (a pooled connection)."""
@@ -164,12 +190,6 @@ class PlainQuery:
         """Execute a statement that returns no rows on a DBAPI ``connection``."""
         self._execute(connection, values, fetch=0)
 
-    def _bound(self, values: dict[str, Any]) -> Any:
-        params = self._compiled.construct_params(values)
-        for name, processor in self._binders.items():
-            params[name] = processor(params[name])
-        return [params[name] for name in self._order] if self._order else params
-
     def _error(self, bound: Any, exc: Exception) -> sa.exc.StatementError:
         return sa.exc.DBAPIError.instance(self._sql, bound, exc, self._dialect.loaded_dbapi.Error)
 
@@ -180,7 +200,7 @@ class PlainQuery:
         return [self.process(row) for row in rows]
 
     def _execute(self, connection: Any, values: dict[str, Any], *, fetch: int) -> list[Any]:
-        bound = self._bound(values)
+        bound = self._form.bound(values)
         cursor = connection.cursor()
         try:
             cursor.execute(self._sql, bound)

@@ -27,16 +27,16 @@ rewritten, so two look-ups of one request agree about them.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from typing import Any, Protocol
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from service.db.engine import PlainQuery
+from service.db.engine import CompiledStatement, PlainQuery
 
 # Connections of one process's PostgreSQL pool (a Celery worker opens none): beside the engine's
 # own pool of 10 + 10.
@@ -64,40 +64,10 @@ class _Inline:
         return query.all_on(self._connection, **values)
 
 
-@dataclass(frozen=True, slots=True)
-class _Statement:
-    """A :class:`PlainQuery` as asyncpg runs it: its SQL compiled for SQLAlchemy's asyncpg
-    dialect (``$1`` placeholders), its bound names in order and their bind processing."""
-
-    sql: str
-    compiled: Any
-    names: tuple[str, ...]
-    binders: dict[str, Any]
-
-    @classmethod
-    def of(cls, query: PlainQuery) -> _Statement:
-        from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
-
-        dialect = asyncpg_dialect()  # type: ignore[no-untyped-call]
-        compiled = query.statement.compile(dialect=dialect)
-        binders = {
-            name: processor
-            for name, bind in compiled.binds.items()
-            if (processor := bind.type.dialect_impl(dialect).bind_processor(dialect)) is not None
-        }
-        return cls(compiled.string, compiled, tuple(compiled.positiontup or ()), binders)
-
-    def bound(self, values: dict[str, Any]) -> list[Any]:
-        params = self.compiled.construct_params(values)
-        for name, processor in self.binders.items():
-            params[name] = processor(params[name])
-        return [params[name] for name in self.names]
-
-
 class _Awaited:
     """PostgreSQL: the statements are awaited on a pooled asyncpg connection."""
 
-    def __init__(self, connection: Any, statements: dict[PlainQuery, _Statement]) -> None:
+    def __init__(self, connection: Any, statements: dict[PlainQuery, CompiledStatement]) -> None:
         self._connection = connection
         self._statements = statements
         # A statement left unfinished (its request cancelled, an error) leaves the connection
@@ -114,7 +84,7 @@ class _Awaited:
     async def _fetch(self, query: PlainQuery, values: dict[str, Any]) -> list[tuple[Any, ...]]:
         statement = self._statements.get(query)
         if statement is None:
-            statement = self._statements[query] = _Statement.of(query)
+            statement = self._statements[query] = query.compiled_for(_asyncpg_dialect())
         bound = statement.bound(values)
         self.in_flight = True
         try:
@@ -192,6 +162,14 @@ class _Connections:
             await connection.close(timeout=self._wait_s)
 
 
+@functools.cache
+def _asyncpg_dialect() -> Any:
+    """SQLAlchemy's asyncpg dialect, which the loop's statements are compiled for (``$1``)."""
+    from sqlalchemy.dialects.postgresql.asyncpg import dialect
+
+    return dialect()  # type: ignore[no-untyped-call]
+
+
 async def _connect(dsn: str, timeout: float) -> Any:
     """A new asyncpg connection decoding JSON as psycopg (the engine) does."""
     import asyncpg  # PostgreSQL only
@@ -265,7 +243,7 @@ class LoopReads:
         self._pool: _Connections | None = None
         self._pool_size = pool_size
         self._wait_s = wait_s
-        self._statements: dict[PlainQuery, _Statement] = {}
+        self._statements: dict[PlainQuery, CompiledStatement] = {}
 
     @asynccontextmanager
     async def reads(self) -> AsyncIterator[Reads]:
