@@ -26,9 +26,10 @@ T = TypeVar("T")
 DISK_RETRY_AFTER_S = 60
 BATCH_BYTES = 4 << 20
 """Bytes handed to the writing thread at once, while the next batch arrives. Each hand-over is
-a thread hop and a hand-over of the GIL between the receiving loop and the writing thread:
-at 1 MB an 86 MB upload took 2.9-3.0x writing the bytes to disk, at 4 MB 2.4x, at 16 MB 2.7x
-(bench/upload.py, docs/performance.md); 4 MB costs the API 9 MB over idle during the upload."""
+a thread hop, a hand-over of the GIL between the receiving loop and the writing thread and a
+start of the write-back: an 86 MB upload took 1.85x writing the bytes to disk at 1 MB, 1.78x at
+2 MB, 1.45-1.70x at 4 MB, 1.54x at 8 MB (bench/upload.py, 2026-12-03, docs/performance.md);
+4 MB costs the API 9 MB over idle during the upload, 8 MB 17 MB."""
 
 
 async def _on_disk(call: Callable[[], T]) -> T:

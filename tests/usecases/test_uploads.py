@@ -52,6 +52,29 @@ def test_an_upload_written_in_pieces_is_read_back_whole_by_its_job(
     assert (stored.size_bytes, stored.sha256) == (len(raw), hashlib.sha256(raw).hexdigest())
 
 
+@pytest.mark.parametrize("advice", ["refused", "missing"])
+def test_an_upload_is_stored_whole_where_the_kernel_takes_no_advice(
+    uploads: UploadFolder, monkeypatch: pytest.MonkeyPatch, advice: str
+) -> None:
+    # Starting the write-back early is advice (posix_fadvise): a file system that refuses it,
+    # or a platform without it, still gets the whole upload, flushed by finish.
+    if advice == "missing":
+        monkeypatch.delattr(os, "posix_fadvise", raising=False)
+    else:
+
+        def refuse(*args: object) -> None:
+            raise OSError(22, "Invalid argument")
+
+        monkeypatch.setattr(os, "posix_fadvise", refuse, raising=False)
+    raw = b"[" + b"1," * 5000 + b"1]"
+    upload = uploads.create(hashed=False)
+    upload.write([raw[:4096], raw[4096:]])
+
+    stored = upload.finish()
+
+    assert uploads.read(stored.name) == raw
+
+
 def test_a_file_gets_its_final_name_only_once_complete(uploads: UploadFolder) -> None:
     upload = uploads.create(hashed=False)
     upload.write([b'{"provider": '])
