@@ -107,6 +107,7 @@ class Runtime:
     def stop(self) -> None:
         self.dispatcher.stop()
         self.hooks.client.close()
+        self.hooks.close()
         if self.provider_http is not None:
             self.provider_http.close()
         if self.redis is not None:

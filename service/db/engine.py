@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -18,6 +19,10 @@ from service.db.urls import sqlite_file
 SessionFactory = sessionmaker[Session]
 
 
+SQLITE_BUSY_TIMEOUT_S = 15
+"""How long a SQLite writer waits for the write lock before "database is locked"."""
+
+
 def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
     # The sqlite3 module's own transaction handling breaks SAVEPOINT and transactional DDL;
     # SQLAlchemy's documented fix: let the driver autocommit and emit BEGIN ourselves.
@@ -26,7 +31,7 @@ def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
     # instead of failing with "database is locked"; SQLite enforces foreign keys only when asked.
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA busy_timeout=15000")
+    cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_S * 1000}")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
@@ -78,7 +83,7 @@ def create_db_engine(url: str, *, pool_size: int = 10) -> Engine:
             database.parent.mkdir(parents=True, exist_ok=True)
         engine = sa.create_engine(
             url,
-            connect_args={"check_same_thread": False, "timeout": 15},
+            connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_S},
             pool_size=pool_size,
             max_overflow=2 * pool_size,
             json_serializer=dump_json,
@@ -244,16 +249,70 @@ def plain_transaction(engine: Engine) -> Iterator[Any]:
                 cursor = connection.cursor()
                 cursor.execute("BEGIN IMMEDIATE")
                 cursor.close()
-            yield connection
-            connection.commit()
         except dbapi.Error as exc:
-            _roll_back(connection, dbapi)
             raise sa.exc.DBAPIError.instance(None, None, exc, dbapi.Error) from exc
-        except BaseException:
-            _roll_back(connection, dbapi)
-            raise
+        with _committed(connection, dbapi):
+            yield connection
     finally:
         connection.close()
+
+
+class WriterBusy(Exception):
+    """Another connection holds SQLite's write lock (said at once instead of waiting)."""
+
+
+def sqlite_writer_now(engine: Engine) -> Any:
+    """A DBAPI connection of ``engine`` (SQLite) of its own, for :func:`sqlite_write_now`: it
+    never waits for the write lock, and its commits never checkpoint the log (a checkpoint
+    copies up to megabytes into the database file and flushes it). The caller keeps it, one
+    thread at a time, and closes it; the pool's connections checkpoint the log as before."""
+    connection = engine.raw_connection()
+    connection.detach()  # closed, not returned to the pool, with these settings
+    cursor = connection.cursor()
+    try:
+        cursor.execute("PRAGMA busy_timeout=0")
+        cursor.execute("PRAGMA wal_autocheckpoint=0")
+    finally:
+        cursor.close()
+    return connection
+
+
+@contextmanager
+def sqlite_write_now(connection: Any) -> Iterator[Any]:
+    """A writing transaction (``BEGIN IMMEDIATE``) on a :func:`sqlite_writer_now` connection,
+    committed when the block ends and rolled back when it raises; :class:`WriterBusy` at once,
+    before the block, when another connection holds the write lock. For the event loop, which
+    must not wait: in WAL mode nothing after ``BEGIN IMMEDIATE`` waits for another connection.
+    The driver's other errors come as SQLAlchemy's."""
+    dbapi = sqlite3
+    cursor = connection.cursor()
+    try:
+        cursor.execute("BEGIN IMMEDIATE")
+    except dbapi.OperationalError as exc:
+        if exc.sqlite_errorcode & 0xFF in (dbapi.SQLITE_BUSY, dbapi.SQLITE_LOCKED):
+            raise WriterBusy from exc
+        raise sa.exc.DBAPIError.instance(None, None, exc, dbapi.Error) from exc
+    except dbapi.Error as exc:
+        raise sa.exc.DBAPIError.instance(None, None, exc, dbapi.Error) from exc
+    finally:
+        cursor.close()
+    with _committed(connection, dbapi):
+        yield connection
+
+
+@contextmanager
+def _committed(connection: Any, dbapi: Any) -> Iterator[None]:
+    """Commit the transaction begun on ``connection`` when the block ends, roll it back when
+    it raises; the driver's errors as SQLAlchemy's."""
+    try:
+        yield
+        connection.commit()
+    except dbapi.Error as exc:
+        _roll_back(connection, dbapi)
+        raise sa.exc.DBAPIError.instance(None, None, exc, dbapi.Error) from exc
+    except BaseException:
+        _roll_back(connection, dbapi)
+        raise
 
 
 def _roll_back(connection: Any, dbapi: Any) -> None:

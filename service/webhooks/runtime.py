@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Mapping
-from contextlib import AbstractContextManager, nullcontext
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import cached_property
@@ -23,7 +23,7 @@ from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, col, select
 
 from connectors.http import RetryPolicy
-from service.db.engine import SessionFactory
+from service.db.engine import SessionFactory, WriterBusy
 from service.db.tables import Board, ImportJob, JobStatus, utcnow
 from service.dispatch import Dispatcher
 from service.settings import WebhookSettings
@@ -49,6 +49,11 @@ _RUN_RETRY = RetryPolicy(max_tries=5, base_delay=0.05, max_delay=1.0)
 REJECTIONS_LOGGED_PER_MINUTE = 120
 # How long past its due time a pending board waits before the sweep fires it again.
 FIRE_GRACE = timedelta(seconds=60)
+CHECKPOINT_EVERY = 64
+"""One SQLite trigger in this many is written by a pooled connection, whose commit checkpoints
+the log once it passes SQLite's 1,000 pages (the others are written by a connection that never
+checkpoints, see ``HookRuntime.trigger_transaction_now``): a trigger writes a few pages, so the
+log stays within about 1,000 + 64 x 4 pages however long a burst of triggers lasts."""
 
 LiveFetch = Callable[[int], "int | None"]
 """``board id -> import job id`` (None: not fetched now, the board's sync state says why): fetch
@@ -100,6 +105,7 @@ class HookRuntime:
     _last_purge: datetime = field(default_factory=utcnow, init=False)
     _opened: dict[bytes, str] = field(default_factory=dict, init=False, repr=False)
     _write_lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
+    _written_now: int = field(default=0, init=False, repr=False)
     _rejections: dict[int, tuple[int, int]] = field(default_factory=dict, init=False, repr=False)
 
     def writing(self) -> AbstractContextManager[object]:
@@ -110,6 +116,39 @@ class HookRuntime:
         lock instead costs microseconds. PostgreSQL needs no such lock.
         """
         return self._write_lock if self.is_sqlite else nullcontext()
+
+    @contextmanager
+    def trigger_transaction(self) -> Iterator[triggers.TriggerTx]:
+        """A trigger's transaction, waiting for the write lock as long as it takes (a worker
+        thread's way)."""
+        with self.writing(), self.store.transaction() as tx:
+            yield tx
+
+    @contextmanager
+    def trigger_transaction_now(self) -> Iterator[triggers.TriggerTx]:
+        """A trigger's transaction on the calling thread when it can begin without waiting:
+        the event loop's way on SQLite, where a thread hop costs the trigger a third of its
+        CPU (bench/webhook_ack.py). ``WriterBusy``, before the block, when it would wait: on
+        PostgreSQL; while another thread of this process writes a trigger; while another
+        connection (an import, another process) holds SQLite's write lock; and for one
+        transaction in ``CHECKPOINT_EVERY``, which goes the waiting way so that a pooled
+        connection's commit checkpoints the log (this way's connection never does: a
+        checkpoint flushes up to megabytes, not on the event loop)."""
+        if not self.is_sqlite or not self._write_lock.acquire(blocking=False):
+            raise WriterBusy
+        try:
+            self._written_now = (self._written_now + 1) % CHECKPOINT_EVERY
+            if self._written_now == 0:
+                raise WriterBusy
+            with self.store.transaction_now() as tx:
+                yield tx
+        finally:
+            self._write_lock.release()
+
+    def close(self) -> None:
+        """Close the trigger store's own connection (``trigger_transaction_now``)."""
+        if "store" in self.__dict__:
+            self.store.close()
 
     def may_log_rejection(self, board_id: int) -> bool:
         """True for the first ``REJECTIONS_LOGGED_PER_MINUTE`` rejected triggers of a board in

@@ -35,7 +35,12 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, delete, select
 
-from service.db.engine import PlainQuery, plain_transaction
+from service.db.engine import (
+    PlainQuery,
+    plain_transaction,
+    sqlite_write_now,
+    sqlite_writer_now,
+)
 from service.db.tables import ImportJob, UTCDateTime
 from service.webhooks import signing
 from service.webhooks.config import SecretBox
@@ -338,6 +343,7 @@ class TriggerStore:
         self.record = (
             PlainQuery(engine, _RECORD, typed=True) if engine.dialect.name == "postgresql" else None
         )
+        self._writer: Any = None
 
     @contextmanager
     def transaction(self) -> Iterator[TriggerTx]:
@@ -345,6 +351,30 @@ class TriggerStore:
         ends and rolled back when it raises (a refused trigger writes nothing)."""
         with plain_transaction(self._engine) as connection:
             yield TriggerTx(self, connection)
+
+    @contextmanager
+    def transaction_now(self) -> Iterator[TriggerTx]:
+        """SQLite: :meth:`transaction` on the store's own connection, which never waits:
+        ``WriterBusy`` at once when another connection holds the write lock. One thread at a
+        time (``HookRuntime.writing_now`` sees to it). A database error other than a
+        constraint's (a replayed delivery id) closes the connection; the next transaction
+        opens another."""
+        if self._writer is None:
+            self._writer = sqlite_writer_now(self._engine)
+        try:
+            with sqlite_write_now(self._writer) as connection:
+                yield TriggerTx(self, connection)
+        except IntegrityError:
+            raise
+        except sa.exc.DBAPIError:
+            self.close()
+            raise
+
+    def close(self) -> None:
+        """Close the store's own connection (:meth:`transaction_now`), if open."""
+        writer, self._writer = self._writer, None
+        if writer is not None:
+            writer.close()
 
 
 @dataclass(frozen=True, slots=True)

@@ -29,7 +29,7 @@ from service.api.links import public_base_url
 from service.api.problems import ProblemError, responses
 from service.api.routes.boards import board_or_404, revision_number_or_404
 from service.api.schemas import Page, _Public
-from service.db.engine import begin_write
+from service.db.engine import WriterBusy, begin_write
 from service.db.tables import Revision, RevisionContent
 from service.domain.contract_model import decode_contract
 from service.domain.diff import DEFAULT_LIMIT, diff_revisions
@@ -176,19 +176,28 @@ def _accept(
     body: bytes,
     delivery_id: str,
     received: float,
+    *,
+    now_or_never: bool,
 ) -> triggers.TriggerResult:
+    """Check and record the trigger in one transaction. ``now_or_never``: on this thread
+    without waiting for the database, or ``WriterBusy`` (the event loop's way, see
+    ``HookRuntime.trigger_transaction_now``); else waiting as long as it takes (a worker
+    thread's way)."""
     hooks = runtime.settings
     now = datetime.fromtimestamp(received, UTC)
     _box(runtime)
+    transaction = (
+        runtime.trigger_transaction_now() if now_or_never else runtime.trigger_transaction()
+    )
     try:
         # One transaction per trigger: it starts as a writer (SQLite: BEGIN IMMEDIATE, so
         # the read of the secrets never has to become a write), reads the secrets, checks
         # the signature and records the trigger; a refused trigger rolls back having
         # written nothing. The check inside costs microseconds (an HMAC, a small body).
-        with runtime.writing(), runtime.store.transaction() as tx:
+        with transaction as tx:
             secrets = _secrets(runtime, tx, board_id, now)
             triggers.verify_trigger(secrets, header, body, delivery_id, received, hooks.tolerance_s)
-            result = triggers.accept_trigger(
+            return triggers.accept_trigger(
                 tx,
                 board_id,
                 delivery_id,
@@ -198,15 +207,17 @@ def _accept(
             )
     except triggers.TriggerRejected as rejected:
         raise _refuse(runtime, board_id, delivery_id, rejected, len(body)) from None
-    if result.fire_in_s is not None:
-        try:
-            runtime.scheduler.fire(board_id, result.fire_in_s)
-        except Exception as exc:
-            # The trigger is stored (board pending with its due time, delivery id recorded, in
-            # one commit): the sweep (``HookRuntime.fire_overdue``) fires the board once the
-            # broker takes tasks again. Answering 5xx now would make the sender's retry a replay.
-            log.warning("trigger_publish_failed", board_id=board_id, error=type(exc).__name__)
-    return result
+
+
+def _fire(runtime: HookRuntime, board_id: int, delay_s: float) -> None:
+    """Schedule the board's import (a broker publish, maybe: a worker thread's work)."""
+    try:
+        runtime.scheduler.fire(board_id, delay_s)
+    except Exception as exc:
+        # The trigger is stored (board pending with its due time, delivery id recorded, in
+        # one commit): the sweep (``HookRuntime.fire_overdue``) fires the board once the
+        # broker takes tasks again. Answering 5xx now would make the sender's retry a replay.
+        log.warning("trigger_publish_failed", board_id=board_id, error=type(exc).__name__)
 
 
 TRIGGER_PATH = "/v1/hooks/boards/{board_id}"
@@ -238,13 +249,17 @@ async def answer_trigger(request: Request, board_id: int) -> TriggerAccepted:
     except triggers.TriggerRejected as rejected:
         counted.labels("rejected").inc()
         raise _refuse(runtime, board_id, raw_delivery, rejected, len(body)) from None
+    checked = (runtime, board_id, header, body, delivery_id, received)
     try:
-        result = await run_in_threadpool(
-            _accept, runtime, board_id, header, body, delivery_id, received
-        )
+        try:
+            result = _accept(*checked, now_or_never=True)
+        except WriterBusy:
+            result = await run_in_threadpool(_accept, *checked, now_or_never=False)
     except ProblemError:
         counted.labels("rejected").inc()
         raise
+    if result.fire_in_s is not None:
+        await run_in_threadpool(_fire, runtime, board_id, result.fire_in_s)
     counted.labels(result.outcome).inc()
     return TriggerAccepted(
         board_id=board_id, delivery_id=delivery_id, outcome=result.outcome, detail=result.detail
