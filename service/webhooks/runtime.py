@@ -146,9 +146,11 @@ class HookRuntime:
             self._write_lock.release()
 
     def close(self) -> None:
-        """Close the trigger store's own connection (``trigger_transaction_now``)."""
+        """Close the trigger store's own connection (``trigger_transaction_now``), once no
+        trigger uses it."""
         if "store" in self.__dict__:
-            self.store.close()
+            with self._write_lock:
+                self.store.close()
 
     def may_log_rejection(self, board_id: int) -> bool:
         """True for the first ``REJECTIONS_LOGGED_PER_MINUTE`` rejected triggers of a board in
