@@ -183,7 +183,7 @@ def create_app(
         stream_reader=stream_reader,
         cache=render_cache,
     )
-    app.add_middleware(HotTrigger, runtime=runtime)
+    app.add_middleware(HotTrigger, runtime=runtime, loop_reads=loop_reads)
     # Every body is bounded while it arrives; POST /v1/imports streams its upload to storage
     # and has a limit of its own (VSM_MAX_UPLOAD_BYTES), the others are read into memory.
     app.add_middleware(

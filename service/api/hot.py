@@ -581,8 +581,9 @@ class HotTrigger:
     the id columns' range go on to the route.
     """
 
-    def __init__(self, app: ASGIApp, *, runtime: Runtime) -> None:
+    def __init__(self, app: ASGIApp, *, runtime: Runtime, loop_reads: LoopReads) -> None:
         self.app = app
+        self._loop_reads = loop_reads
         self._max_id = max_id(runtime.engine)
         self._template = _Template(webhooks.TRIGGER_PATH)
 
@@ -601,7 +602,9 @@ class HotTrigger:
         request = Request(scope, receive)
         response: Response
         try:
-            accepted = await webhooks.answer_trigger(request, int(matched.group(1)))
+            accepted = await webhooks.answer_trigger(
+                request, int(matched.group(1)), self._loop_reads
+            )
             response = Response(
                 accepted.model_dump_json().encode(), 202, media_type="application/json"
             )

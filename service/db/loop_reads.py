@@ -22,6 +22,11 @@ request a :class:`Reads`, whose ``first`` and ``all`` run :class:`PlainQuery` st
 
 Each statement is its own snapshot (as :class:`PlainQuery` says). A revision's rows are never
 rewritten, so two look-ups of one request agree about them.
+
+On PostgreSQL the signed trigger's transaction runs here too (:meth:`LoopReads.transaction`):
+its two statements through a worker thread and psycopg cost the API 1.24-1.48 ms of CPU per
+trigger (bench/webhook_ack.py). SQLite's triggers are written on the loop by
+``HookRuntime.trigger_transaction_now``, on a connection that never waits for the write lock.
 """
 
 from __future__ import annotations
@@ -36,7 +41,7 @@ from typing import Any, Protocol
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from service.db.engine import CompiledStatement, PlainQuery
+from service.db.engine import CompiledStatement, PlainQuery, WriterBusy
 
 # Connections of one process's PostgreSQL pool (a Celery worker opens none): beside the engine's
 # own pool of 10 + 10.
@@ -229,7 +234,27 @@ def _as_sqlalchemy(exc: BaseException, sql: str | None, bound: Any) -> sa.exc.DB
     )
     if isinstance(exc, lost):
         return sa.exc.OperationalError(sql, bound, exc)
+    if isinstance(exc, asyncpg.IntegrityConstraintViolationError):
+        return sa.exc.IntegrityError(sql, bound, exc)
     return sa.exc.DBAPIError(sql, bound, exc)
+
+
+async def _execute(connection: Any, sql: str) -> None:
+    """A statement without values and rows (``BEGIN``, ``COMMIT``); errors as SQLAlchemy's."""
+    try:
+        await connection.execute(sql)
+    except Exception as exc:
+        raise _as_sqlalchemy(exc, sql, ()) from exc
+
+
+async def _rolled_back(connection: Any) -> bool:
+    """Roll the connection's transaction back; False when that failed (a statement still in
+    flight after a cancellation, a broken connection): the connection is not used again."""
+    try:
+        await connection.execute("ROLLBACK")
+    except Exception:
+        return False
+    return True
 
 
 class LoopReads:
@@ -272,6 +297,39 @@ class LoopReads:
             raise
         finally:
             pool.release(connection, generation, reusable=not reads.in_flight)
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[Reads]:
+        """PostgreSQL: one transaction of ``Reads`` on a pooled asyncpg connection, committed
+        when the block ends and rolled back when it raises (the signed trigger's, on the loop).
+        ``WriterBusy`` before the block when no connection can be had within ``wait_s`` (all
+        busy, or the database unreachable): the caller's other way then waits, or answers
+        the database's error. A transaction cut off half-way (its request cancelled) closes
+        its connection instead of pooling it again."""
+        if self.inline:
+            raise WriterBusy  # SQLite's writes on the loop: HookRuntime.trigger_transaction_now
+        pool = self._open_pool()
+        try:
+            connection, generation = await pool.acquire()
+        except Exception as exc:
+            raise WriterBusy from exc
+        tx = _Awaited(connection, self._statements)
+        tx.in_flight = True  # until committed or rolled back
+        try:
+            await _execute(connection, "BEGIN")
+            try:
+                yield tx
+            except BaseException:
+                if await _rolled_back(connection):
+                    tx.in_flight = False
+                raise
+            await _execute(connection, "COMMIT")
+            tx.in_flight = False
+        except sa.exc.OperationalError:
+            pool.expire()  # the others were opened before whatever broke this one
+            raise
+        finally:
+            pool.release(connection, generation, reusable=not tx.in_flight)
 
     def loop_connection(self) -> Any:
         """SQLite: the loop's own DBAPI connection (a pool checkout and its reset on return cost

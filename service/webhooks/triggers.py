@@ -117,10 +117,10 @@ _SECRETS = sa.select(
 
 
 def board_secrets(
-    tx: TriggerTx, board_id: int, opener: Callable[[bytes], str], now: datetime
+    row: tuple[Any, ...] | None, opener: Callable[[bytes], str], now: datetime
 ) -> list[str] | None:
-    """The secrets that verify the board's triggers now, or None when it has no webhook."""
-    row = tx.store.secrets.first_on(tx.connection, board=board_id)
+    """The secrets that verify the board's triggers now, from its ``TriggerStore.secrets``
+    row, or None when it has no webhook (no row)."""
     if row is None:
         return None
     secret, previous, until = row
@@ -397,27 +397,43 @@ def accept_trigger(
     """Record a verified trigger: replay guard, coalescing transition and the log entry.
 
     Raises ``TriggerRejected`` (reason ``replay``; the caller's transaction then rolls back)
-    when the board saw ``delivery_id`` before. One statement on PostgreSQL (``_RECORD``), three
-    or four on SQLite (``_record_one_by_one``).
+    when the board saw ``delivery_id`` before. One statement on PostgreSQL (``_RECORD``, with
+    :func:`record_values`; the event loop runs it the same way), three or four on SQLite
+    (``_record_one_by_one``).
     """
     store, connection = tx.store, tx.connection
-    due = now + timedelta(seconds=debounce_s)
+    values = record_values(board_id, delivery_id, now=now, debounce_s=debounce_s)
     try:
         if store.record is not None:
-            row = store.record.first_on(
-                connection,
-                board=board_id,
-                delivery_id=delivery_id,
-                now=now,
-                due=due,
-                body_bytes=body_bytes,
-            )
+            row = store.record.first_on(connection, **values, body_bytes=body_bytes)
         else:
-            row = _record_one_by_one(tx, board_id, delivery_id, now, due, body_bytes)
+            row = _record_one_by_one(tx, board_id, delivery_id, now, values["due"], body_bytes)
     except IntegrityError:
-        raise TriggerRejected(
-            "replay", "this delivery id was accepted before; the trigger is not repeated", 409
-        ) from None
+        raise replayed() from None
+    return trigger_result(row, now=now, debounce_s=debounce_s)
+
+
+def record_values(
+    board_id: int, delivery_id: str, *, now: datetime, debounce_s: float
+) -> dict[str, Any]:
+    """The values ``TriggerStore.record`` binds, but the body's size."""
+    due = now + timedelta(seconds=debounce_s)
+    return {"board": board_id, "delivery_id": delivery_id, "now": now, "due": due}
+
+
+def replayed() -> TriggerRejected:
+    """The rejection of a delivery id the board saw before (the record's unique constraint)."""
+    return TriggerRejected(
+        "replay", "this delivery id was accepted before; the trigger is not repeated", 409
+    )
+
+
+def trigger_result(
+    row: tuple[Any, ...] | None, *, now: datetime, debounce_s: float
+) -> TriggerResult:
+    """What became of a recorded trigger, from its record's row (``state, due_at,
+    running_since, outcome, detail``); ``TriggerRejected`` when there was none (the board's
+    webhook was deleted)."""
     if row is None:
         raise TriggerRejected("no_webhook", "the board's webhook was deleted", 404)
     state, due_at, running_since, outcome, detail = row

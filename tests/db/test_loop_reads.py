@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from service.db.engine import PlainQuery, create_db_engine
+from service.db.engine import PlainQuery, WriterBusy, create_db_engine
 from service.db.loop_reads import LoopReads
 from service.db.tables import Board, Workspace
 from tests.conftest import TestDatabase, postgres_database
@@ -233,3 +233,79 @@ def test_libpq_parameters_of_the_url_are_read_as_libpq_reads_them(postgres: Test
     assert row is not None
     assert row[0] == "vsm-hot-reads"
     assert row[1] == sa.make_url(postgres.url).query["options"].removeprefix("-csearch_path=")
+
+
+_workspace = Workspace.__table__  # type: ignore[attr-defined]
+
+
+@pytest.mark.postgres
+def test_a_transaction_commits_at_its_end_and_rolls_back_on_an_error(
+    postgres: TestDatabase,
+) -> None:
+    # The signed trigger's transaction on the loop (PostgreSQL): what it wrote is kept only when
+    # the block ends; a unique constraint's error comes as SQLAlchemy's IntegrityError (the
+    # trigger answers a replayed delivery id 409 on it), rolls back what the block wrote, and
+    # leaves the connection fit for the next request.
+    engine = postgres.engine
+    backend = PlainQuery(engine, sa.select(sa.func.pg_backend_pid()))
+    insert = PlainQuery(
+        engine,
+        sa.insert(_workspace)
+        .values(name=sa.bindparam("name"), created_at=sa.bindparam("at"))
+        .returning(_workspace.c.id),
+    )
+    at = datetime(2026, 12, 3, 10, 0, tzinfo=UTC)
+
+    async def scenario() -> tuple[int, int, bool]:
+        async with opened(engine) as loop_reads:
+            async with loop_reads.transaction() as tx:
+                row = await tx.first(backend)
+                await tx.first(insert, name="loop-kept", at=at)
+            assert row is not None
+            refused = False
+            try:
+                async with loop_reads.transaction() as tx:
+                    await tx.first(insert, name="loop-rolled-back", at=at)
+                    await tx.first(insert, name="loop-kept", at=at)
+            except sa.exc.IntegrityError:
+                refused = True
+            async with loop_reads.transaction() as tx:
+                after = await tx.first(backend)
+            assert after is not None
+            return row[0], after[0], refused
+
+    before, after, refused = asyncio.run(scenario())
+
+    assert refused
+    with engine.connect() as connection:
+        names = connection.execute(
+            sa.select(_workspace.c.name).where(_workspace.c.name.like("loop-%"))
+        ).scalars()
+        assert sorted(names) == ["loop-kept"]
+        connection.execute(sa.delete(_workspace).where(_workspace.c.name.like("loop-%")))
+        connection.commit()
+    assert after == before  # rolled back cleanly: the connection serves the next transaction
+
+
+@pytest.mark.postgres
+def test_a_transaction_says_writer_busy_when_no_connection_is_free_within_wait_s(
+    postgres: TestDatabase,
+) -> None:
+    # The trigger then goes to a worker thread (which waits for the engine's pool) instead of
+    # holding the event loop's request up.
+    engine = postgres.engine
+
+    async def scenario() -> bool:
+        loop_reads = LoopReads(engine, pool_size=1, wait_s=0.05)
+        try:
+            async with loop_reads.reads():
+                try:
+                    async with loop_reads.transaction():
+                        pass
+                except WriterBusy:
+                    return True
+            return False
+        finally:
+            await loop_reads.close()
+
+    assert asyncio.run(scenario())

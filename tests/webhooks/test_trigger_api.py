@@ -18,6 +18,7 @@ from pydantic import SecretStr
 from structlog.testing import capture_logs
 
 from service.api.routes import webhooks as webhooks_routes
+from service.db import loop_reads
 from service.webhooks import signing
 from service.webhooks.signing import DELIVERY_HEADER, SIGNATURE_HEADER, sign
 from testkit.service_dumps import stream_dump
@@ -371,12 +372,26 @@ def test_the_route_behind_the_fast_path_answers_as_it_does(
 
 
 def test_an_accepted_trigger_takes_one_transaction(
-    make_client: MakeClient, alice: Workspace, database: TestDatabase, tmp_path: Path
+    make_client: MakeClient,
+    alice: Workspace,
+    database: TestDatabase,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # Every statement on the connections the request's own threads check out (the in-process
     # worker's threads are named vsm-*; a long debounce keeps them idle): SQLite's trace
     # callback, PostgreSQL's protocol trace (libpq: a Query message per BEGIN and COMMIT, an
-    # Execute per statement).
+    # Execute per statement); and on PostgreSQL the event loop's asyncpg connections, whose
+    # query logger sees each statement.
+    loop_statements: list[str] = []
+    real_connect = loop_reads._connect
+
+    async def logged(dsn: str, timeout: float) -> Any:
+        connection = await real_connect(dsn, timeout)
+        connection.add_query_logger(lambda query: loop_statements.append(query.query))
+        return connection
+
+    monkeypatch.setattr(loop_reads, "_connect", logged)
     with make_client(encryption_keys=[KEY], webhooks={"debounce_s": 3600.0}) as client:
         job = import_dump(client, alice, stream_dump(2))
         board = HookedBoard(client, alice, job["board_id"], "")
@@ -420,6 +435,10 @@ def test_an_accepted_trigger_takes_one_transaction(
         assert transactions == "(www)" * 3  # remember the id, the coalescing update, the log entry
     else:
         transactions = "".join(_protocol_word(line) for line in trace_path.read_text().splitlines())
+        transactions += "".join(
+            {"BEGIN": "(", "COMMIT": ")", "ROLLBACK": "!"}.get(sql.strip().upper(), "s")
+            for sql in loop_statements
+        )
         assert transactions == "(ss)" * 3  # read the secrets, record the trigger (one statement)
 
 

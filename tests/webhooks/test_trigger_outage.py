@@ -81,14 +81,16 @@ def test_the_sweep_leaves_boards_whose_fire_is_not_overdue(hooked: HookedBoard) 
 def test_a_trigger_that_cannot_be_stored_answers_503_and_its_retry_is_accepted(
     hooked: HookedBoard, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    real_accept = triggers.accept_trigger
+    # The connection breaks as the trigger is being recorded (whichever way it is recorded:
+    # each ends in trigger_result, inside the transaction).
+    real_result = triggers.trigger_result
 
     def database_down(*args, **kwargs):  # type: ignore[no-untyped-def]
         raise OperationalError("INSERT", {}, ConnectionError("server closed the connection"))
 
-    monkeypatch.setattr(triggers, "accept_trigger", database_down)
+    monkeypatch.setattr(triggers, "trigger_result", database_down)
     refused = hooked.post(delivery_id="retry-me")
-    monkeypatch.setattr(triggers, "accept_trigger", real_accept)
+    monkeypatch.setattr(triggers, "trigger_result", real_result)
     retried = hooked.post(delivery_id="retry-me")
 
     assert refused.status_code == 503, refused.text
