@@ -13,8 +13,9 @@ answer holds. The key is looked up as ``keys.authenticate`` does, behind the sam
 
 The look-ups run on the event loop, without a threadpool hop (``service.db.loop_reads``): on
 SQLite on one connection of the loop's own (in WAL mode a reader never waits for a writer, and
-an indexed look-up costs less than a thread hop), on PostgreSQL awaited on a pool of psycopg's
-asynchronous connections, one round trip each.
+an indexed look-up costs less than a thread hop), on PostgreSQL awaited on the loop's asyncpg
+connections, one round trip each. The signed trigger's transaction runs on the loop too
+(:class:`HotTrigger`).
 
 What does not change between revisions is rendered once and kept (:class:`RenderCache`): the
 report, the report page, a stream's map and a revision's detail, keyed by the stored rows that
@@ -81,7 +82,7 @@ _BOARD_COLUMNS = (
 class RenderCache:
     """Rendered bodies by the key of what determines them, bounded by their bytes (LRU).
 
-    Thread-safe: on PostgreSQL the hot reads run on the threadpool."""
+    Thread-safe: answers are rendered, and kept, on the threadpool."""
 
     def __init__(self, max_bytes: int = RENDER_CACHE_BYTES) -> None:
         self._entries: LRUCache[Any, Answer] = LRUCache(
