@@ -7,6 +7,7 @@ the runtime they use is built by :func:`service.bootstrap.build`.
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
@@ -172,23 +173,40 @@ def _secrets(
     return secrets if secrets is not None else [runtime.decoy_secret]
 
 
-def _accept(
-    runtime: HookRuntime,
-    board_id: int,
-    header: str | None,
-    body: bytes,
-    delivery_id: str,
-    received: float,
-    *,
-    now_or_never: bool,
-) -> triggers.TriggerResult:
+@dataclass(frozen=True, slots=True)
+class _Trigger:
+    """A trigger past the checks that need no database: what recording it needs."""
+
+    runtime: HookRuntime
+    board_id: int
+    header: str | None
+    body: bytes
+    delivery_id: str
+    received: float
+
+    @property
+    def now(self) -> datetime:
+        return datetime.fromtimestamp(self.received, UTC)
+
+    def verify(self, secrets_row: tuple[Any, ...] | None) -> None:
+        """Check the signature against the board's secrets (its ``TriggerStore.secrets`` row);
+        ``TriggerRejected`` when it does not match."""
+        secrets = _secrets(self.runtime, secrets_row, self.board_id, self.now)
+        tolerance_s = self.runtime.settings.tolerance_s
+        triggers.verify_trigger(
+            secrets, self.header, self.body, self.delivery_id, self.received, tolerance_s
+        )
+
+    def refused(self, rejected: triggers.TriggerRejected) -> ProblemError:
+        return _refuse(self.runtime, self.board_id, self.delivery_id, rejected, len(self.body))
+
+
+def _accept(trigger: _Trigger, *, now_or_never: bool) -> triggers.TriggerResult:
     """Check and record the trigger in one transaction. ``now_or_never``: on this thread
     without waiting for the database, or ``WriterBusy`` (the event loop's way, see
     ``HookRuntime.trigger_transaction_now``); else waiting as long as it takes (a worker
     thread's way)."""
-    hooks = runtime.settings
-    now = datetime.fromtimestamp(received, UTC)
-    _box(runtime)
+    runtime = trigger.runtime
     transaction = (
         runtime.trigger_transaction_now() if now_or_never else runtime.trigger_transaction()
     )
@@ -198,52 +216,39 @@ def _accept(
         # the signature and records the trigger; a refused trigger rolls back having
         # written nothing. The check inside costs microseconds (an HMAC, a small body).
         with transaction as tx:
-            row = tx.store.secrets.first_on(tx.connection, board=board_id)
-            secrets = _secrets(runtime, row, board_id, now)
-            triggers.verify_trigger(secrets, header, body, delivery_id, received, hooks.tolerance_s)
+            trigger.verify(tx.store.secrets.first_on(tx.connection, board=trigger.board_id))
             return triggers.accept_trigger(
                 tx,
-                board_id,
-                delivery_id,
-                now=now,
-                debounce_s=hooks.debounce_s,
-                body_bytes=len(body),
+                trigger.board_id,
+                trigger.delivery_id,
+                now=trigger.now,
+                debounce_s=runtime.settings.debounce_s,
+                body_bytes=len(trigger.body),
             )
     except triggers.TriggerRejected as rejected:
-        raise _refuse(runtime, board_id, delivery_id, rejected, len(body)) from None
+        raise trigger.refused(rejected) from None
 
 
-async def _accept_on_loop(
-    loop: LoopReads,
-    runtime: HookRuntime,
-    board_id: int,
-    header: str | None,
-    body: bytes,
-    delivery_id: str,
-    received: float,
-) -> triggers.TriggerResult:
+async def _accept_on_loop(loop: LoopReads, trigger: _Trigger) -> triggers.TriggerResult:
     """``_accept`` on PostgreSQL, on the event loop: the same transaction, checks and answers,
     its two statements on the loop's asyncpg connections (a worker thread and psycopg cost the
     trigger about half its CPU). ``WriterBusy`` when no connection is free within the loop's
     wait: ``_accept`` on a worker thread then."""
-    hooks = runtime.settings
-    now = datetime.fromtimestamp(received, UTC)
-    _box(runtime)
-    store = runtime.store
-    values = triggers.record_values(board_id, delivery_id, now=now, debounce_s=hooks.debounce_s)
+    store, debounce_s, now = trigger.runtime.store, trigger.runtime.settings.debounce_s, trigger.now
+    values = triggers.record_values(
+        trigger.board_id, trigger.delivery_id, now=now, debounce_s=debounce_s
+    )
     try:
         async with loop.transaction() as tx:
-            row = await tx.first(store.secrets, board=board_id)
-            secrets = _secrets(runtime, row, board_id, now)
-            triggers.verify_trigger(secrets, header, body, delivery_id, received, hooks.tolerance_s)
+            trigger.verify(await tx.first(store.secrets, board=trigger.board_id))
             assert store.record is not None  # PostgreSQL's one statement
             try:
-                row = await tx.first(store.record, **values, body_bytes=len(body))
+                row = await tx.first(store.record, **values, body_bytes=len(trigger.body))
             except IntegrityError:
                 raise triggers.replayed() from None
-            return triggers.trigger_result(row, now=now, debounce_s=hooks.debounce_s)
+            return triggers.trigger_result(row, now=now, debounce_s=debounce_s)
     except triggers.TriggerRejected as rejected:
-        raise _refuse(runtime, board_id, delivery_id, rejected, len(body)) from None
+        raise trigger.refused(rejected) from None
 
 
 def _fire(runtime: HookRuntime, board_id: int, delay_s: float) -> None:
@@ -291,15 +296,16 @@ async def answer_trigger(
     except triggers.TriggerRejected as rejected:
         counted.labels("rejected").inc()
         raise _refuse(runtime, board_id, raw_delivery, rejected, len(body)) from None
-    checked = (runtime, board_id, header, body, delivery_id, received)
+    trigger = _Trigger(runtime, board_id, header, body, delivery_id, received)
     try:
+        _box(runtime)
         try:
             if loop is not None and not loop.inline:
-                result = await _accept_on_loop(loop, *checked)
+                result = await _accept_on_loop(loop, trigger)
             else:
-                result = _accept(*checked, now_or_never=True)
+                result = _accept(trigger, now_or_never=True)
         except WriterBusy:
-            result = await run_in_threadpool(_accept, *checked, now_or_never=False)
+            result = await run_in_threadpool(_accept, trigger, now_or_never=False)
     except ProblemError:
         counted.labels("rejected").inc()
         raise
