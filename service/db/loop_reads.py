@@ -34,7 +34,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any, Protocol
 
@@ -76,7 +76,40 @@ class _Awaited:
         self._connection = connection
         self._statements = statements
         # A statement left unfinished (its request cancelled, an error) leaves the connection
-        # in a state nobody knows: it is closed, not pooled again.
+        # in a state nobody knows, and so does a transaction neither committed nor rolled
+        # back: the connection is closed, not pooled again.
+        self.in_flight = False
+        self.in_transaction = False
+
+    @property
+    def reusable(self) -> bool:
+        return not self.in_flight and not self.in_transaction
+
+    async def begin(self) -> None:
+        await self._execute("BEGIN")
+        self.in_transaction = True
+
+    async def commit(self) -> None:
+        await self._execute("COMMIT")
+        self.in_transaction = False
+
+    async def roll_back(self) -> None:
+        """Roll the transaction back; when that fails (a statement still in flight after a
+        cancellation, a broken connection) the connection stays unfit for reuse, and the
+        error that led here is the one that counts."""
+        try:
+            await self._execute("ROLLBACK")
+        except Exception:
+            return
+        self.in_transaction = False
+
+    async def _execute(self, sql: str) -> None:
+        """A statement without values and rows; errors as SQLAlchemy's."""
+        self.in_flight = True
+        try:
+            await self._connection.execute(sql)
+        except Exception as exc:
+            raise _as_sqlalchemy(exc, sql, ()) from exc
         self.in_flight = False
 
     async def first(self, query: PlainQuery, **values: Any) -> tuple[Any, ...] | None:
@@ -239,24 +272,6 @@ def _as_sqlalchemy(exc: BaseException, sql: str | None, bound: Any) -> sa.exc.DB
     return sa.exc.DBAPIError(sql, bound, exc)
 
 
-async def _execute(connection: Any, sql: str) -> None:
-    """A statement without values and rows (``BEGIN``, ``COMMIT``); errors as SQLAlchemy's."""
-    try:
-        await connection.execute(sql)
-    except Exception as exc:
-        raise _as_sqlalchemy(exc, sql, ()) from exc
-
-
-async def _rolled_back(connection: Any) -> bool:
-    """Roll the connection's transaction back; False when that failed (a statement still in
-    flight after a cancellation, a broken connection): the connection is not used again."""
-    try:
-        await connection.execute("ROLLBACK")
-    except Exception:
-        return False
-    return True
-
-
 class LoopReads:
     """Where the event loop reads (see the module docstring); one per app, opened lazily on
     the loop that serves it, closed by the app's shutdown."""
@@ -281,22 +296,11 @@ class LoopReads:
                 self.close_inline()  # opened afresh next time, in case it is the one that broke
                 raise
             return
-        pool = self._open_pool()
-        try:
-            connection, generation = await pool.acquire()
-        except Exception as exc:
-            # Not connected within wait_s (the database unreachable, or all connections busy),
-            # or refused (a password, a setting): said as SQLAlchemy says an unreachable
-            # database, which the routes answer 503 with Retry-After.
-            raise sa.exc.OperationalError(None, None, exc) from exc
-        reads = _Awaited(connection, self._statements)
-        try:
+        # Not connected within wait_s (the database unreachable, or all connections busy), or
+        # refused (a password, a setting): said as SQLAlchemy says an unreachable database,
+        # which the routes answer 503 with Retry-After.
+        async with self._checked_out(lambda exc: sa.exc.OperationalError(None, None, exc)) as reads:
             yield reads
-        except sa.exc.OperationalError:
-            pool.expire()  # the others were opened before whatever broke this one
-            raise
-        finally:
-            pool.release(connection, generation, reusable=not reads.in_flight)
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Reads]:
@@ -308,28 +312,35 @@ class LoopReads:
         its connection instead of pooling it again."""
         if self.inline:
             raise WriterBusy  # SQLite's writes on the loop: HookRuntime.trigger_transaction_now
+        async with self._checked_out(WriterBusy) as tx:
+            await tx.begin()
+            try:
+                yield tx
+            except BaseException:
+                await tx.roll_back()
+                raise
+            await tx.commit()
+
+    @asynccontextmanager
+    async def _checked_out(
+        self, unavailable: Callable[[Exception], Exception]
+    ) -> AsyncIterator[_Awaited]:
+        """A pooled connection for the block, given back fit for reuse or closed; when none can
+        be had, ``unavailable(error)`` is raised instead. An ``OperationalError`` in the block
+        expires the other connections: they were opened before whatever broke this one."""
         pool = self._open_pool()
         try:
             connection, generation = await pool.acquire()
         except Exception as exc:
-            raise WriterBusy from exc
-        tx = _Awaited(connection, self._statements)
-        tx.in_flight = True  # until committed or rolled back
+            raise unavailable(exc) from exc
+        awaited = _Awaited(connection, self._statements)
         try:
-            await _execute(connection, "BEGIN")
-            try:
-                yield tx
-            except BaseException:
-                if await _rolled_back(connection):
-                    tx.in_flight = False
-                raise
-            await _execute(connection, "COMMIT")
-            tx.in_flight = False
+            yield awaited
         except sa.exc.OperationalError:
-            pool.expire()  # the others were opened before whatever broke this one
+            pool.expire()
             raise
         finally:
-            pool.release(connection, generation, reusable=not tx.in_flight)
+            pool.release(connection, generation, reusable=awaited.reusable)
 
     def loop_connection(self) -> Any:
         """SQLite: the loop's own DBAPI connection (a pool checkout and its reset on return cost
