@@ -356,7 +356,7 @@ class TriggerStore:
     def transaction_now(self) -> Iterator[TriggerTx]:
         """SQLite: :meth:`transaction` on the store's own connection, which never waits:
         ``WriterBusy`` at once when another connection holds the write lock. One thread at a
-        time (``HookRuntime.writing_now`` sees to it). A database error other than a
+        time (``HookRuntime.trigger_transaction_now`` sees to it). A database error other than a
         constraint's (a replayed delivery id) closes the connection; the next transaction
         opens another."""
         if self._writer is None:
@@ -402,10 +402,12 @@ def accept_trigger(
     (``_record_one_by_one``).
     """
     store, connection = tx.store, tx.connection
-    values = record_values(board_id, delivery_id, now=now, debounce_s=debounce_s)
+    values = record_values(
+        board_id, delivery_id, now=now, debounce_s=debounce_s, body_bytes=body_bytes
+    )
     try:
         if store.record is not None:
-            row = store.record.first_on(connection, **values, body_bytes=body_bytes)
+            row = store.record.first_on(connection, **values)
         else:
             row = _record_one_by_one(tx, board_id, delivery_id, now, values["due"], body_bytes)
     except IntegrityError:
@@ -414,11 +416,17 @@ def accept_trigger(
 
 
 def record_values(
-    board_id: int, delivery_id: str, *, now: datetime, debounce_s: float
+    board_id: int, delivery_id: str, *, now: datetime, debounce_s: float, body_bytes: int
 ) -> dict[str, Any]:
-    """The values ``TriggerStore.record`` binds, but the body's size."""
+    """The values ``TriggerStore.record`` binds."""
     due = now + timedelta(seconds=debounce_s)
-    return {"board": board_id, "delivery_id": delivery_id, "now": now, "due": due}
+    return {
+        "board": board_id,
+        "delivery_id": delivery_id,
+        "now": now,
+        "due": due,
+        "body_bytes": body_bytes,
+    }
 
 
 def replayed() -> TriggerRejected:

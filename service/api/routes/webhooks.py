@@ -236,14 +236,18 @@ async def _accept_on_loop(loop: LoopReads, trigger: _Trigger) -> triggers.Trigge
     wait: ``_accept`` on a worker thread then."""
     store, debounce_s, now = trigger.runtime.store, trigger.runtime.settings.debounce_s, trigger.now
     values = triggers.record_values(
-        trigger.board_id, trigger.delivery_id, now=now, debounce_s=debounce_s
+        trigger.board_id,
+        trigger.delivery_id,
+        now=now,
+        debounce_s=debounce_s,
+        body_bytes=len(trigger.body),
     )
     try:
         async with loop.transaction() as tx:
             trigger.verify(await tx.first(store.secrets, board=trigger.board_id))
             assert store.record is not None  # PostgreSQL's one statement
             try:
-                row = await tx.first(store.record, **values, body_bytes=len(trigger.body))
+                row = await tx.first(store.record, **values)
             except IntegrityError:
                 raise triggers.replayed() from None
             return triggers.trigger_result(row, now=now, debounce_s=debounce_s)
